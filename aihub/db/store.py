@@ -1,0 +1,457 @@
+"""Queries of the hub, each taking a tenant-bound :class:`~sqlalchemy.orm.Session`.
+
+Functions here return frozen dataclasses ("records"), never ORM rows, so
+nothing outside :mod:`aihub.db` can lazy-load or mutate a row by accident.
+They do not check permissions: the service functions that call them do.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from aihub.db.models import (
+    Dataset,
+    DatasetVersion,
+    Deployment,
+    ForecastPoint,
+    Model,
+    ModelVersion,
+    TrainingJob,
+    User,
+)
+from aihub.errors import Conflict, NotFound
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A dataset with its latest version's summary."""
+
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    latest_version: int | None
+    latest_version_id: int | None
+    row_count: int | None
+    versions: int
+
+
+@dataclass(frozen=True)
+class DatasetVersionRecord:
+    """One saved version of a dataset (without its bytes)."""
+
+    id: int
+    dataset_id: int
+    dataset_name: str
+    version: int
+    filename: str
+    sha256: str
+    row_count: int
+    column_schema: list[dict[str, Any]]
+    created_at: datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A configured model and which version serves."""
+
+    id: int
+    name: str
+    kind: str
+    dataset_id: int | None
+    config: dict[str, Any]
+    active_version_id: int | None
+    active_version: int | None
+    versions: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelVersionRecord:
+    """A trained version's metadata (the artifact stays in the database)."""
+
+    id: int
+    model_id: int
+    version: int
+    algorithm: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    training_data_hash: str
+    library_versions: dict[str, Any]
+    artifact_format: str
+    training_seconds: float
+    dataset_version_id: int | None
+    created_at: datetime
+    is_active: bool = False
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A training job: status, progress, timings and error text."""
+
+    id: int
+    model_id: int
+    model_name: str
+    kind: str
+    status: str
+    progress: float
+    message: str
+    error: str | None
+    model_version_id: int | None
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested: bool = False
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float | None:
+        """Run time in seconds (to now, while running)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or datetime.now(self.started_at.tzinfo)
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended (succeeded, failed or cancelled)."""
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+# ----------------------------------------------------------------- datasets
+def list_datasets(s: Session) -> list[DatasetRecord]:
+    """Datasets of the session's tenant, newest first."""
+    latest = (
+        sa.select(
+            DatasetVersion.dataset_id,
+            sa.func.max(DatasetVersion.version).label("v"),
+            sa.func.count().label("n"),
+        )
+        .group_by(DatasetVersion.dataset_id)
+        .subquery()
+    )
+    q = (
+        sa.select(Dataset, latest.c.v, latest.c.n, DatasetVersion.id, DatasetVersion.row_count)
+        .outerjoin(latest, latest.c.dataset_id == Dataset.id)
+        .outerjoin(
+            DatasetVersion,
+            sa.and_(DatasetVersion.dataset_id == Dataset.id, DatasetVersion.version == latest.c.v),
+        )
+        .order_by(Dataset.created_at.desc(), Dataset.id.desc())
+    )
+    return [
+        DatasetRecord(d.id, d.name, d.description, d.created_at, v, vid, rows, n or 0)
+        for d, v, n, vid, rows in s.execute(q).all()
+    ]
+
+
+def find_version_by_hash(s: Session, sha256: str) -> DatasetVersionRecord | None:
+    """The tenant's dataset version holding exactly these bytes, if any."""
+    row = s.scalars(
+        sa.select(DatasetVersion).where(DatasetVersion.sha256 == sha256).order_by(DatasetVersion.id)
+    ).first()
+    return _version_record(s, row) if row else None
+
+
+def _version_record(s: Session, v: DatasetVersion) -> DatasetVersionRecord:
+    name = s.scalar(sa.select(Dataset.name).where(Dataset.id == v.dataset_id))
+    who = s.scalar(sa.select(User.username).where(User.id == v.created_by)) if v.created_by else None
+    return DatasetVersionRecord(
+        v.id, v.dataset_id, name, v.version, v.filename, v.sha256, v.row_count,
+        v.column_schema, v.created_at, who,
+    )
+
+
+def add_dataset_version(
+    s: Session,
+    *,
+    tenant_id: int,
+    dataset_name: str,
+    description: str,
+    filename: str,
+    sha256: str,
+    row_count: int,
+    column_schema: list[dict[str, Any]],
+    raw_bytes: bytes,
+    frame: pd.DataFrame,
+    user_id: int | None,
+) -> DatasetVersionRecord:
+    """Store a new version of ``dataset_name`` (creating the dataset if new).
+
+    The typed frame is stored as Parquet (pyarrow) beside the original bytes,
+    so the original upload is never lost and loading needs no re-parsing.
+    """
+    ds = s.scalars(sa.select(Dataset).where(Dataset.name == dataset_name).with_for_update()).first()
+    if ds is None:
+        ds = Dataset(tenant_id=tenant_id, name=dataset_name, description=description, created_by=user_id)
+        s.add(ds)
+        s.flush()
+    elif description:
+        ds.description = description
+    last = s.scalar(sa.select(sa.func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == ds.id))
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    v = DatasetVersion(
+        tenant_id=tenant_id, dataset_id=ds.id, version=(last or 0) + 1, filename=filename, sha256=sha256,
+        row_count=row_count, column_schema=column_schema, raw_bytes=raw_bytes, parquet=buf.getvalue(),
+        created_by=user_id,
+    )
+    s.add(v)
+    s.flush()
+    return _version_record(s, v)
+
+
+def list_dataset_versions(s: Session, dataset_id: int) -> list[DatasetVersionRecord]:
+    """Versions of one dataset, newest first."""
+    rows = s.scalars(
+        sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id).order_by(DatasetVersion.version.desc())
+    ).all()
+    return [_version_record(s, v) for v in rows]
+
+
+def get_dataset_version(s: Session, version_id: int) -> DatasetVersionRecord:
+    """One dataset version. Raises NotFound outside the tenant."""
+    v = s.get(DatasetVersion, version_id)
+    if v is None:
+        raise NotFound(f"No dataset version {version_id} in your organization.")
+    return _version_record(s, v)
+
+
+def latest_dataset_version_id(s: Session, dataset_id: int) -> int:
+    """Id of the newest version of a dataset. Raises NotFound if there is none."""
+    vid = s.scalar(
+        sa.select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id)
+        .order_by(DatasetVersion.version.desc()).limit(1)
+    )
+    if vid is None:
+        raise NotFound(f"Dataset {dataset_id} has no saved version in your organization.")
+    return vid
+
+
+def load_dataset_frame(s: Session, version_id: int) -> pd.DataFrame:
+    """The typed table of a dataset version (DataFrame as saved)."""
+    blob = s.scalar(sa.select(DatasetVersion.parquet).where(DatasetVersion.id == version_id))
+    if blob is None:
+        raise NotFound(f"No dataset version {version_id} in your organization.")
+    return pd.read_parquet(io.BytesIO(blob))
+
+
+# ------------------------------------------------------------------- models
+def _model_record(s: Session, m: Model) -> ModelRecord:
+    n = s.scalar(sa.select(sa.func.count()).where(ModelVersion.model_id == m.id)) or 0
+    active = s.scalar(sa.select(ModelVersion.version).where(ModelVersion.id == m.active_version_id)) \
+        if m.active_version_id else None
+    return ModelRecord(m.id, m.name, m.kind, m.dataset_id, m.config, m.active_version_id, active, n, m.created_at)
+
+
+def create_model(
+    s: Session, *, tenant_id: int, name: str, kind: str, dataset_id: int | None,
+    config: dict[str, Any], user_id: int | None,
+) -> ModelRecord:
+    """Insert a model. Raises Conflict if the tenant already has that name."""
+    if s.scalar(sa.select(Model.id).where(Model.name == name)):
+        raise Conflict(f"A model named '{name}' already exists; choose another name.", field="model_name")
+    m = Model(tenant_id=tenant_id, name=name, kind=kind, dataset_id=dataset_id, config=config, created_by=user_id)
+    s.add(m)
+    s.flush()
+    return _model_record(s, m)
+
+
+def list_models(s: Session, kind: str | None = None) -> list[ModelRecord]:
+    """Models of the tenant, newest first, optionally of one kind."""
+    q = sa.select(Model).order_by(Model.created_at.desc(), Model.id.desc())
+    if kind:
+        q = q.where(Model.kind == kind)
+    return [_model_record(s, m) for m in s.scalars(q).all()]
+
+
+def get_model(s: Session, model_id: int) -> ModelRecord:
+    """One model. Raises NotFound outside the tenant."""
+    m = s.get(Model, model_id)
+    if m is None:
+        raise NotFound(f"No model {model_id} in your organization.")
+    return _model_record(s, m)
+
+
+def _version_rec(v: ModelVersion, active_id: int | None) -> ModelVersionRecord:
+    return ModelVersionRecord(
+        v.id, v.model_id, v.version, v.algorithm, v.params, v.metrics, v.training_data_hash,
+        v.library_versions, v.artifact_format, v.training_seconds, v.dataset_version_id, v.created_at,
+        v.id == active_id,
+    )
+
+
+def add_model_version(
+    s: Session, *, tenant_id: int, model_id: int, algorithm: str, params: dict[str, Any],
+    metrics: dict[str, Any], training_data_hash: str, library_versions: dict[str, Any],
+    artifact_format: str, artifact: bytes, training_seconds: float,
+    dataset_version_id: int | None, user_id: int | None,
+) -> ModelVersionRecord:
+    """Insert the next version of a model (numbering under a row lock on the model)."""
+    m = s.scalars(sa.select(Model).where(Model.id == model_id).with_for_update()).first()
+    if m is None:
+        raise NotFound(f"No model {model_id} in your organization.")
+    last = s.scalar(sa.select(sa.func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id))
+    v = ModelVersion(
+        tenant_id=tenant_id, model_id=model_id, version=(last or 0) + 1, algorithm=algorithm, params=params,
+        metrics=metrics, training_data_hash=training_data_hash, library_versions=library_versions,
+        artifact_format=artifact_format, artifact=artifact, training_seconds=training_seconds,
+        dataset_version_id=dataset_version_id, created_by=user_id,
+    )
+    s.add(v)
+    s.flush()
+    return _version_rec(v, m.active_version_id)
+
+
+def list_model_versions(s: Session, model_id: int) -> list[ModelVersionRecord]:
+    """Versions of a model, newest first."""
+    active = s.scalar(sa.select(Model.active_version_id).where(Model.id == model_id))
+    rows = s.scalars(
+        sa.select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.version.desc())
+    ).all()
+    return [_version_rec(v, active) for v in rows]
+
+
+def get_model_version(s: Session, version_id: int) -> ModelVersionRecord:
+    """One model version. Raises NotFound outside the tenant."""
+    v = s.get(ModelVersion, version_id)
+    if v is None:
+        raise NotFound(f"No model version {version_id} in your organization.")
+    active = s.scalar(sa.select(Model.active_version_id).where(Model.id == v.model_id))
+    return _version_rec(v, active)
+
+
+def get_artifact(s: Session, version_id: int) -> tuple[str, bytes]:
+    """``(artifact_format, artifact bytes)`` of a version."""
+    row = s.execute(
+        sa.select(ModelVersion.artifact_format, ModelVersion.artifact).where(ModelVersion.id == version_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No model version {version_id} in your organization.")
+    return row[0], row[1]
+
+
+def set_active_version(
+    s: Session, *, tenant_id: int, model_id: int, version_id: int, action: str, user_id: int | None
+) -> None:
+    """Make ``version_id`` serve for ``model_id`` and record the deployment."""
+    m = s.scalars(sa.select(Model).where(Model.id == model_id).with_for_update()).first()
+    v = s.get(ModelVersion, version_id)
+    if m is None or v is None or v.model_id != model_id:
+        raise NotFound(f"Version {version_id} does not belong to model {model_id} in your organization.")
+    m.active_version_id = version_id
+    s.add(Deployment(tenant_id=tenant_id, model_id=model_id, model_version_id=version_id, action=action,
+                     created_by=user_id))
+
+
+def deployment_history(s: Session, model_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Deploy and rollback events, newest first: model, version, action, who, when."""
+    q = (
+        sa.select(Deployment.created_at, Model.name, ModelVersion.version, Deployment.action, User.username)
+        .join(Model, Model.id == Deployment.model_id)
+        .join(ModelVersion, ModelVersion.id == Deployment.model_version_id)
+        .outerjoin(User, User.id == Deployment.created_by)
+        .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+        .limit(limit)
+    )
+    if model_id is not None:
+        q = q.where(Deployment.model_id == model_id)
+    return [
+        {"at": at, "model": name, "version": ver, "action": action, "by": who}
+        for at, name, ver, action, who in s.execute(q).all()
+    ]
+
+
+def add_forecast_points(s: Session, *, tenant_id: int, version_id: int, forecast: pd.DataFrame) -> int:
+    """Bulk-insert forecast rows (columns ds, yhat, yhat_lower_80, ..., yhat_upper_95)."""
+    cols = ["yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "yhat_upper_95"]
+    rows = [
+        {"tenant_id": tenant_id, "model_version_id": version_id, "ds": pd.Timestamp(r.ds).to_pydatetime(),
+         **{c: float(getattr(r, c)) for c in cols}}
+        for r in forecast.itertuples(index=False)
+    ]
+    if rows:
+        s.execute(sa.insert(ForecastPoint), rows)
+    return len(rows)
+
+
+def forecast_frame(s: Session, version_id: int) -> pd.DataFrame:
+    """Stored forecast of a version: DataFrame with columns ds, yhat, yhat_lower_80, ..., yhat_upper_95."""
+    q = (
+        sa.select(ForecastPoint.ds, ForecastPoint.yhat, ForecastPoint.yhat_lower_80, ForecastPoint.yhat_upper_80,
+                  ForecastPoint.yhat_lower_95, ForecastPoint.yhat_upper_95)
+        .where(ForecastPoint.model_version_id == version_id)
+        .order_by(ForecastPoint.ds)
+    )
+    rows = s.execute(q).all()
+    return pd.DataFrame(rows, columns=["ds", "yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95",
+                                       "yhat_upper_95"])
+
+
+# --------------------------------------------------------------------- jobs
+def _job_record(j: TrainingJob, model_name: str) -> JobRecord:
+    return JobRecord(
+        j.id, j.model_id, model_name, j.kind, j.status, j.progress, j.message, j.error, j.model_version_id,
+        j.queued_at, j.started_at, j.finished_at, j.cancel_requested, j.payload,
+    )
+
+
+def create_job(s: Session, *, tenant_id: int, model_id: int, kind: str, payload: dict[str, Any],
+               user_id: int | None) -> JobRecord:
+    """Insert a queued job."""
+    j = TrainingJob(tenant_id=tenant_id, model_id=model_id, kind=kind, payload=payload, status="queued",
+                    message="Waiting for a worker", created_by=user_id)
+    s.add(j)
+    s.flush()
+    s.refresh(j)
+    return _job_record(j, s.scalar(sa.select(Model.name).where(Model.id == model_id)) or "")
+
+
+def claim_job(s: Session, job_id: int) -> JobRecord | None:
+    """Atomically move a queued job to running; None if another runner has it."""
+    j = s.scalars(
+        sa.select(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+        .with_for_update(skip_locked=True)
+    ).first()
+    if j is None:
+        return None
+    j.status, j.started_at, j.heartbeat_at = "running", sa.func.now(), sa.func.now()
+    j.message = "Started"
+    s.flush()
+    s.refresh(j)
+    return _job_record(j, s.scalar(sa.select(Model.name).where(Model.id == j.model_id)) or "")
+
+
+def update_job(s: Session, job_id: int, **values: Any) -> None:
+    """Set job columns (progress, message, status, error, finished_at=..., model_version_id)."""
+    values = {k: (sa.func.now() if v == "now()" else v) for k, v in values.items()}
+    s.execute(sa.update(TrainingJob).where(TrainingJob.id == job_id).values(heartbeat_at=sa.func.now(), **values))
+
+
+def get_job(s: Session, job_id: int) -> JobRecord:
+    """One job. Raises NotFound outside the tenant."""
+    row = s.execute(
+        sa.select(TrainingJob, Model.name).join(Model, Model.id == TrainingJob.model_id).where(TrainingJob.id == job_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No training job {job_id} in your organization.")
+    return _job_record(*row)
+
+
+def list_jobs(s: Session, model_id: int | None = None, limit: int = 20) -> list[JobRecord]:
+    """Latest jobs, newest first."""
+    q = (sa.select(TrainingJob, Model.name).join(Model, Model.id == TrainingJob.model_id)
+         .order_by(TrainingJob.queued_at.desc(), TrainingJob.id.desc()).limit(limit))
+    if model_id is not None:
+        q = q.where(TrainingJob.model_id == model_id)
+    return [_job_record(j, n) for j, n in s.execute(q).all()]
