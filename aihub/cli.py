@@ -1,0 +1,108 @@
+"""The ``aihub`` command line.
+
+Database commands (``init``, ``db upgrade``, ``demo``, ``jobs recover``)
+use the same settings as the app. File-mode commands (``forecast``,
+``train``, ``predict``, ``detect``) read and write files and need no
+database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+
+from aihub.errors import AihubError
+
+
+def _init(args: argparse.Namespace) -> int:
+    from aihub import auth
+    from aihub.db.engine import get_database
+
+    get_database()
+    password = os.environ.get(args.password_env) if args.password_env else None
+    if not password:
+        if not sys.stdin.isatty():
+            print(f"aihub init: no password: set {args.password_env or 'AIHUB_ADMIN_PASSWORD'} "
+                  "or run in a terminal to be asked.", file=sys.stderr)
+            return 2
+        password = getpass.getpass(f"Password for {args.admin}: ")
+        if password != getpass.getpass("Repeat it: "):
+            print("aihub init: the passwords differ; nothing was created.", file=sys.stderr)
+            return 2
+    p = auth.create_tenant(args.tenant, args.admin, password, admin_name=args.name or "")
+    print(f"Created organization '{p.tenant_name}' (id {p.tenant_id}) with admin {p.username}.")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from aihub.db.engine import bootstrap
+
+    owner, app = bootstrap()
+    print(f"Database ready: {owner.render_as_string(hide_password=True)} (app role {app.username}).")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from aihub import demo
+    from aihub.db.engine import get_database
+
+    get_database()
+    p = demo.seed_demo(train=not args.no_train)
+    print(f"Demo organization '{p.tenant_name}' ready; log in as {demo.DEMO_ADMIN}.")
+    return 0
+
+
+def _jobs_recover(args: argparse.Namespace) -> int:
+    from aihub import jobs
+
+    out = jobs.recover_interrupted_jobs()
+    print(f"Marked {out['failed']} interrupted job(s) failed; re-queued {out['requeued']}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="aihub", description="AI Analytics Hub command line.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create an organization and its admin")
+    p.add_argument("--tenant", required=True, help="organization name")
+    p.add_argument("--admin", required=True, help="admin e-mail (also the login)")
+    p.add_argument("--name", help="admin's display name")
+    p.add_argument("--password-env", default="AIHUB_ADMIN_PASSWORD",
+                   help="environment variable holding the password (default AIHUB_ADMIN_PASSWORD); "
+                        "unset: asked for in the terminal")
+    p.set_defaults(func=_init)
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="run migrations and set up the app role").set_defaults(func=_db_upgrade)
+
+    p = sub.add_parser("demo", help="seed the demo organization (idempotent)")
+    p.add_argument("--no-train", action="store_true", help="skip training the demo forecast")
+    p.set_defaults(func=_demo)
+
+    j = sub.add_parser("jobs", help="training jobs").add_subparsers(dest="jobs_command", required=True)
+    j.add_parser("recover", help="fail interrupted jobs, re-run queued ones").set_defaults(func=_jobs_recover)
+
+    for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli"):
+        __import__(module, fromlist=["register"]).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for a user error)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except AihubError as exc:
+        print(f"aihub {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

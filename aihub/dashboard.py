@@ -1,0 +1,53 @@
+"""Figures of the dashboard, aggregated in SQL for the caller's tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from aihub.auth import Principal, require
+from aihub.db import store
+from aihub.db.models import Dataset, Model, TrainingJob
+from aihub.db.session import tenant_session
+
+
+@dataclass(frozen=True)
+class DashboardSummary:
+    """Key figures of one tenant.
+
+    Attributes
+    ----------
+    datasets : int
+    models_active, models_inactive : int
+        Models with and without a deployed version.
+    jobs_by_status : dict of str to int
+    latest_jobs : list of JobRecord
+        Newest ten training jobs.
+    active_forecasts : list of ModelRecord
+        Forecast models with a deployed version.
+    """
+
+    datasets: int
+    models_active: int
+    models_inactive: int
+    jobs_by_status: dict[str, int]
+    latest_jobs: list[store.JobRecord]
+    active_forecasts: list[store.ModelRecord]
+
+
+def summary(principal: Principal) -> DashboardSummary:
+    """Dashboard figures from the database (a handful of aggregate queries). Needs ``read``."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        n_datasets = s.scalar(sa.select(sa.func.count()).select_from(Dataset)) or 0
+        active, inactive = s.execute(
+            sa.select(
+                sa.func.count().filter(Model.active_version_id.is_not(None)),
+                sa.func.count().filter(Model.active_version_id.is_(None)),
+            )
+        ).one()
+        by_status = dict(s.execute(sa.select(TrainingJob.status, sa.func.count()).group_by(TrainingJob.status)).all())
+        latest = store.list_jobs(s, limit=10)
+        forecasts = [m for m in store.list_models(s, "forecast") if m.active_version_id]
+    return DashboardSummary(n_datasets, active, inactive, by_status, latest, forecasts)

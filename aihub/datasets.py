@@ -1,0 +1,167 @@
+"""Dataset service: preview an upload, save it as a version, load it back.
+
+Every function takes the calling :class:`~aihub.auth.Principal` and checks
+its permission before touching data. Saving is all-or-nothing: a file that
+cannot be read or typed raises :class:`~aihub.errors.IngestError` and stores
+nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from aihub import ingest
+from aihub.auth import Principal, require
+from aihub.config import load_settings
+from aihub.db import store
+from aihub.db.session import tenant_session
+from aihub.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """Outcome of :func:`save_upload`.
+
+    Attributes
+    ----------
+    version : DatasetVersionRecord
+        The stored version (the earlier one when ``duplicate``).
+    duplicate : bool
+        True when these exact bytes were already saved; nothing new was stored.
+    """
+
+    version: store.DatasetVersionRecord
+    duplicate: bool
+
+
+def preview_upload(principal: Principal, filename: str, data: bytes) -> ingest.ParsedUpload:
+    """Read an upload and infer its schema without storing anything.
+
+    Parameters
+    ----------
+    filename : str
+        Original file name; its extension picks the reader (csv, xlsx, json).
+    data : bytes
+        The file's content.
+
+    Raises
+    ------
+    IngestError
+        Naming the file, and the column and row where known.
+    PermissionDenied
+        Without ``create``.
+    """
+    require(principal, "create")
+    return ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
+
+
+def _validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError("Give the dataset a name of 1 to 200 characters.", field="dataset_name")
+    return name
+
+
+def save_upload(
+    principal: Principal,
+    dataset_name: str,
+    filename: str,
+    data: bytes,
+    *,
+    schema: list[Any] | None = None,
+    description: str = "",
+) -> SaveResult:
+    """Save an upload as the next version of ``dataset_name``.
+
+    Parameters
+    ----------
+    schema : list of ColumnSchema or dict, optional
+        The schema the user confirmed or corrected; defaults to the inferred one.
+
+    Returns
+    -------
+    SaveResult
+        The new version, or the existing one if the same bytes were saved before.
+
+    Raises
+    ------
+    IngestError
+        If the file cannot be read or a column does not fit its chosen type.
+    ValidationError
+        If the dataset name is empty.
+    PermissionDenied
+        Without ``create``.
+    """
+    require(principal, "create")
+    name = _validate_name(dataset_name)
+    parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
+    with tenant_session(principal.tenant_id) as s:
+        existing = store.find_version_by_hash(s, parsed.sha256)
+    if existing is not None:
+        return SaveResult(existing, True)
+    if schema is None:
+        columns = parsed.schema
+    else:
+        columns = ingest.schema_from_json([c if isinstance(c, dict) else ingest.schema_to_json([c])[0]
+                                           for c in schema])
+    typed = ingest.apply_schema(parsed.frame, columns, filename=filename)
+    with tenant_session(principal.tenant_id) as s:
+        version = store.add_dataset_version(
+            s, tenant_id=principal.tenant_id, dataset_name=name, description=description, filename=filename,
+            sha256=parsed.sha256, row_count=len(typed), column_schema=ingest.schema_to_json(columns),
+            raw_bytes=data, frame=typed, user_id=principal.user_id,
+        )
+    return SaveResult(version, False)
+
+
+def list_datasets(principal: Principal) -> list[store.DatasetRecord]:
+    """Datasets of the caller's tenant, newest first. Needs ``read``."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return store.list_datasets(s)
+
+
+def list_versions(principal: Principal, dataset_id: int) -> list[store.DatasetVersionRecord]:
+    """Versions of one dataset, newest first. Needs ``read``."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return store.list_dataset_versions(s, dataset_id)
+
+
+def get_version(principal: Principal, version_id: int) -> store.DatasetVersionRecord:
+    """One dataset version's metadata. Needs ``read``."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return store.get_dataset_version(s, version_id)
+
+
+def latest_version_id(principal: Principal, dataset_id: int) -> int:
+    """Id of the newest version of a dataset. Needs ``read``."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return store.latest_dataset_version_id(s, dataset_id)
+
+
+def load_frame(principal: Principal, version_id: int) -> pd.DataFrame:
+    """The typed table of a dataset version. Needs ``read``."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return store.load_dataset_frame(s, version_id)
+
+
+def column_values(principal: Principal, version_id: int, column: str, limit: int = 500) -> list[str]:
+    """Distinct values of a column (as text, sorted), for filter pickers. Needs ``read``.
+
+    Raises
+    ------
+    ValidationError
+        If the column is not in the dataset.
+    """
+    frame = load_frame(principal, version_id)
+    if column not in frame.columns:
+        raise ValidationError(f"Column '{column}' is not in this dataset.", field="column")
+    values = frame[column].dropna().astype(str).unique().tolist()
+    return sorted(values)[:limit]
