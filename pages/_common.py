@@ -1,0 +1,47 @@
+"""Helpers shared by the pages: the cached database, the principal, error display.
+
+Only Streamlit glue lives here; all logic is in :mod:`aihub`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from aihub.auth import Principal
+from aihub.db.engine import Database, get_database
+from aihub.errors import AihubError
+
+T = TypeVar("T")
+
+
+@st.cache_resource
+def database() -> Database:
+    """The process-wide database (engines); the only cached resource."""
+    return get_database()
+
+
+def has_secrets() -> bool:
+    """Whether a secrets.toml exists (reading st.secrets without one raises)."""
+    return any(p.exists() for p in (Path(".streamlit/secrets.toml"), Path.home() / ".streamlit/secrets.toml"))
+
+
+def principal() -> Principal:
+    """The logged-in principal; stops the page when there is none."""
+    p = st.session_state.get("principal")
+    if p is None:
+        st.warning("Please log in.")
+        st.stop()
+    return p
+
+
+def attempt(fn: Callable[..., T], *args: Any, where: Any = None, **kwargs: Any) -> T | None:
+    """Call an :mod:`aihub` function; show an AihubError as an error message and return None."""
+    try:
+        return fn(*args, **kwargs)
+    except AihubError as exc:
+        (where or st).error(str(exc))
+        return None
