@@ -104,14 +104,15 @@ def save_upload(
         return SaveResult(existing, True)
     if schema is None:
         columns = parsed.schema
+    elif all(isinstance(c, dict) for c in schema):
+        columns = ingest.schema_from_json(list(schema))
     else:
-        columns = ingest.schema_from_json([c if isinstance(c, dict) else ingest.schema_to_json([c])[0]
-                                           for c in schema])
-    typed = ingest.apply_schema(parsed.frame, columns, filename=filename)
+        columns = ingest.validate_schema(schema)
+    typed = parsed.typed(columns)
     with tenant_session(principal.tenant_id) as s:
         version = store.add_dataset_version(
             s, tenant_id=principal.tenant_id, dataset_name=name, description=description, filename=filename,
-            sha256=parsed.sha256, row_count=len(typed), column_schema=ingest.schema_to_json(columns),
+            sha256=parsed.sha256, row_count=len(typed), column_schema=ingest.schema_to_json(columns)["columns"],
             raw_bytes=data, frame=typed, user_id=principal.user_id,
         )
     return SaveResult(version, False)

@@ -223,3 +223,10 @@ def reset_database() -> None:
         if _database is not None:
             _database.dispose()
         _database = None
+
+
+def set_database(db: Database | None) -> None:
+    """Use ``db`` as the process-wide database (tests and tools pointing at a chosen server)."""
+    global _database
+    with _lock:
+        _database = db

@@ -1,0 +1,38 @@
+# AI Analytics Hub: `make run` serves the app with a demo tenant; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8501
+export AIHUB_DEMO ?= 1
+
+.PHONY: install run test browser benchmarks clean-data
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Starts the embedded PostgreSQL (unless AIHUB_DATABASE_URL is set), migrates, seeds the demo tenant, serves.
+run: install
+	$(BIN)/aihub demo
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+# Headless Chromium from Debian's packages for the browser test (root installs it; others are told how).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser test needs Debian's chromium: sudo apt-get install chromium"; fi; }
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+benchmarks: install
+	$(BIN)/python benchmarks/forecast_m4_weekly.py
+
+clean-data:
+	rm -rf .aihub

@@ -1,0 +1,96 @@
+"""The whole analyst path in a real browser: headless Chromium (Debian) driven by Playwright.
+
+Serves the app with ``streamlit run`` on a free port of 127.0.0.1 against the
+test database, then logs in, uploads Superstore, trains a monthly Sales
+forecast, deploys it and checks the chart is drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, REPO, new_tenant, shared_file
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served_app(server_database, data_dir, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
+    port = _free_port()
+    env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
+           "AIHUB_DATA_DIR": str(data_dir), "AIHUB_DEMO": "1"}
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_analyst_path_in_chromium(served_app, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    admin = new_tenant("browser")
+    orders = shared_file("superstore", "superstore_orders.csv")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(served_app)
+        page.get_by_label("E-mail").fill(admin.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Login").click()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+        page.get_by_role("link", name="Data sources").click()
+        page.locator("input[type=file]").set_input_files(str(orders))
+        expect(page.get_by_text("10,194 rows", exact=False).first).to_be_visible()
+        page.get_by_label("Dataset name").fill("Superstore")
+        page.get_by_label("Dataset name").press("Enter")
+        page.get_by_role("button", name="Save dataset").click()
+        expect(page.get_by_text("Saved Superstore version 1")).to_be_visible()
+
+        page.get_by_role("link", name="Models").click()
+        expect(page.get_by_role("button", name="Train forecast")).to_be_visible()
+        page.get_by_role("button", name="Train forecast").click()
+        expect(page.get_by_text("finished in", exact=False)).to_be_visible(timeout=180_000)
+        page.get_by_role("tab", name="Models and versions").click()
+        page.get_by_role("button", name="Deploy version 1").click()
+        expect(page.get_by_text("active: version 1")).to_be_visible()
+        expect(page.locator(".js-plotly-plot").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "forecast.png"), full_page=True)
+        browser.close()

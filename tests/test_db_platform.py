@@ -1,0 +1,120 @@
+"""Platform: migrations, roles and row-level security against real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from aihub.db import engine as dbengine
+from aihub.db.models import Base, tenant_owned_tables
+from aihub.db.session import tenant_session
+from aihub.errors import DatabaseError
+from tests.conftest import new_tenant
+
+
+def test_migrations_match_the_orm(use_db):
+    with use_db.owner.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_app_role_is_not_owner_superuser_or_bypassrls(use_db):
+    with use_db.app.connect() as conn:
+        user = conn.execute(sa.text("select current_user")).scalar()
+        su, bypass = conn.execute(
+            sa.text("select rolsuper, rolbypassrls from pg_roles where rolname = current_user")).one()
+        owners = conn.execute(sa.text(
+            "select count(*) from pg_tables where schemaname = 'public' and tableowner = current_user")).scalar()
+    assert user == "aihub_app"
+    assert (su, bypass, owners) == (False, False, 0)
+
+
+def test_every_tenant_table_has_forced_rls_and_a_policy(use_db):
+    tables = tenant_owned_tables()
+    assert {"users", "datasets", "models", "model_versions", "training_jobs"} <= set(tables)
+    with use_db.owner.connect() as conn:
+        for table in [*tables, "tenants"]:
+            enabled, forced = conn.execute(sa.text(
+                "select relrowsecurity, relforcerowsecurity from pg_class where relname = :t"), {"t": table}).one()
+            policies = conn.execute(sa.text("select count(*) from pg_policies where tablename = :t"),
+                                    {"t": table}).scalar()
+            assert (enabled, forced, policies) == (True, True, 1), table
+            if table != "tenants":
+                nullable = conn.execute(sa.text(
+                    "select is_nullable from information_schema.columns where table_name = :t "
+                    "and column_name = 'tenant_id'"), {"t": table}).scalar()
+                assert nullable == "NO", table
+
+
+@pytest.fixture
+def two_tenants(use_db, superstore_bytes):
+    """Tenants A and B, with B holding rows in every tenant-owned table."""
+    from aihub import datasets, jobs, registry, training
+
+    a, b = new_tenant("a"), new_tenant("b")
+    csv = b"ds,y\n" + b"".join(f"2020-{m:02d}-01,{100 + m * 3 + (m % 3)}\n".encode() for m in range(1, 13)) \
+        + b"".join(f"2021-{m:02d}-01,{140 + m * 3 + (m % 4)}\n".encode() for m in range(1, 13))
+    saved = datasets.save_upload(b, "series", "series.csv", csv)
+    model, job = training.create_forecast_model(b, {
+        "model_name": "b-forecast", "dataset_id": saved.version.dataset_id, "date_column": "ds",
+        "value_column": "y", "freq": "M", "horizon": 3, "algorithm": "naive"}, run=False)
+    assert jobs.run_job(b.tenant_id, job.id) == "succeeded"
+    registry.deploy(b, model.id, registry.list_versions(b, model.id)[0].id)
+    with use_db.owner.connect() as conn:
+        for table in tenant_owned_tables():
+            n = conn.execute(sa.text(f"select count(*) from {table} where tenant_id = :b"), {"b": b.tenant_id}).scalar()
+            assert n > 0, f"seed tenant B with a row in {table} (extend the two_tenants fixture)"
+    return a, b
+
+
+def test_tenant_a_sees_and_changes_nothing_of_tenant_b(use_db, two_tenants):
+    a, b = two_tenants
+    for table in tenant_owned_tables():
+        with tenant_session(a.tenant_id) as s:
+            rows = s.execute(sa.text(f"select * from {table}")).mappings().all()
+            assert all(r["tenant_id"] == a.tenant_id for r in rows), table
+            updated = s.execute(sa.text(f"update {table} set tenant_id = tenant_id where tenant_id = :b"),
+                                {"b": b.tenant_id}).rowcount
+            deleted = s.execute(sa.text(f"delete from {table} where tenant_id = :b"), {"b": b.tenant_id}).rowcount
+            assert (updated, deleted) == (0, 0), table
+    with use_db.owner.connect() as conn:
+        for table in tenant_owned_tables():
+            n = conn.execute(sa.text(f"select count(*) from {table} where tenant_id = :b"), {"b": b.tenant_id}).scalar()
+            assert n > 0, table
+    with tenant_session(a.tenant_id) as s:
+        assert s.execute(sa.text("select id from tenants")).scalars().all() == [a.tenant_id]
+
+
+def test_a_cannot_write_rows_into_b(use_db, two_tenants):
+    a, b = two_tenants
+    with pytest.raises(DatabaseError, match="row-level security"):
+        with tenant_session(a.tenant_id) as s:
+            s.execute(sa.text("insert into datasets (tenant_id, name) values (:b, 'sneaky')"), {"b": b.tenant_id})
+
+
+def test_without_a_tenant_nothing_is_seen_or_written(use_db, two_tenants):
+    with use_db.app.begin() as conn:
+        for table in tenant_owned_tables():
+            assert conn.execute(sa.text(f"select count(*) from {table}")).scalar() == 0, table
+            assert conn.execute(sa.text(f"delete from {table}")).rowcount == 0, table
+    with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+        with use_db.app.begin() as conn:
+            conn.execute(sa.text("insert into datasets (tenant_id, name) values (:t, 'x')"),
+                         {"t": two_tenants[0].tenant_id})
+
+
+def test_bootstrap_is_idempotent_and_keeps_data(use_db, two_tenants):
+    from aihub.config import load_settings
+
+    dbengine.bootstrap(load_settings())
+    a, _ = two_tenants
+    with tenant_session(a.tenant_id) as s:
+        assert s.execute(sa.text("select count(*) from users")).scalar() == 1
+
+
+def test_tenant_session_rejects_a_bad_tenant_id(use_db):
+    with pytest.raises(DatabaseError, match="positive integer"):
+        with tenant_session(0):
+            pass
