@@ -15,6 +15,7 @@ heartbeat and marked failed by :func:`recover_interrupted_jobs`.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import traceback
@@ -37,6 +38,8 @@ Persist = Callable[[Session], int | None]
 Handler = Callable[[store.JobRecord, "JobControl"], Persist]
 
 HANDLERS: dict[str, Handler] = {}
+#: Modules whose import registers handlers; loaded before a job runs.
+HANDLER_MODULES = ("aihub.training",)
 STALE_AFTER_SECONDS = 300
 
 _executor: ThreadPoolExecutor | None = None
@@ -114,6 +117,8 @@ def run_job(tenant_id: int, job_id: int) -> str:
         return "skipped"
     control = JobControl(tenant_id, job_id)
     try:
+        for module in HANDLER_MODULES:
+            importlib.import_module(module)
         handler = HANDLERS.get(job.kind)
         if handler is None:
             raise AihubError(f"No handler for jobs of kind {job.kind!r}; allowed: {', '.join(sorted(HANDLERS))}.")

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from aihub import jobs
 from aihub.auth import Principal
 from aihub.db.engine import Database, get_database
 from aihub.errors import AihubError
@@ -20,8 +21,14 @@ T = TypeVar("T")
 
 @st.cache_resource
 def database() -> Database:
-    """The process-wide database (engines); the only cached resource."""
-    return get_database()
+    """The process-wide database (engines); the only cached resource.
+
+    On first use in a server process, jobs interrupted by an earlier stop are
+    marked failed and queued ones are started.
+    """
+    db = get_database()
+    jobs.recover_interrupted_jobs()
+    return db
 
 
 def has_secrets() -> bool:

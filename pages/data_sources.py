@@ -28,7 +28,7 @@ if upload is not None:
         st.dataframe(parsed.frame.head(20), use_container_width=True, hide_index=True)
 
         st.markdown("**Schema** — correct a column's type if it was inferred wrongly.")
-        schema_json = ingest.schema_to_json(parsed.schema)
+        schema_json = ingest.schema_to_json(parsed.schema)["columns"]
         table = pd.DataFrame([{
             "column": c["name"], "type": c["kind"], "date format": c.get("date_format") or "",
             "missing": c.get("null_count", 0), "examples": ", ".join(map(str, (c.get("sample") or [])[:3])),
