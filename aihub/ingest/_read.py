@@ -1,0 +1,820 @@
+"""Read uploaded bytes (CSV, Excel, JSON) into a raw text table."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aihub.errors import IngestError, ValidationError
+from aihub.ingest._apply import apply_schema
+from aihub.ingest._infer import infer_column
+from aihub.ingest._schema import ColumnSchema
+from aihub.ingest._values import looks_like_date, parse_numbers
+
+#: File name endings :func:`read_upload` accepts, and the reader used for each.
+ALLOWED_EXTENSIONS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".xlsx": "excel",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+#: Upload limit in MB when neither ``max_bytes`` nor ``AIHUB_MAX_UPLOAD_MB`` is set
+#: (Streamlit's own default upload limit).
+DEFAULT_MAX_UPLOAD_MB = 200.0
+#: Environment variable holding the upload limit in MB.
+MAX_UPLOAD_ENV = "AIHUB_MAX_UPLOAD_MB"
+#: Delimiters the CSV sniffer chooses from, in order of preference on a tie.
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+
+_MB = 1024 * 1024
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive or an Excel .xlsx workbook"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook (or another Office file)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"PAR1", "a Parquet file"),
+    (b"SQLite format 3", "a SQLite database"),
+)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_SAVE_AS_UTF8 = "In Excel use File > Save As > 'CSV UTF-8 (Comma delimited)', then upload that file."
+
+
+@dataclass
+class ParsedUpload:
+    """An uploaded file read into a raw table, with the inferred schema.
+
+    Attributes
+    ----------
+    filename : str
+        The name the file was uploaded under.
+    format : {"csv", "excel", "json"}
+        Reader used, from the file name's extension.
+    frame : pandas.DataFrame, shape (row_count, n_columns)
+        The table *as text*: every cell is a ``str`` exactly as written
+        (Excel and JSON values rendered as text: numbers as Python writes
+        them, dates as ISO ``YYYY-MM-DD[ HH:MM:SS]``, booleans ``True``/``False``,
+        JSON ``null`` and empty cells as ``""``). Column dtype is object on
+        pandas 2 (pandas 3 may use its ``str`` dtype). Columns are named by the
+        stripped header cells; RangeIndex. Convert with :meth:`typed` or
+        :func:`apply_schema`.
+    schema : list of ColumnSchema
+        One inferred entry per column, in column order.
+    encoding : str or None
+        Text encoding used to decode (``"utf-8"``, ``"utf-8-sig"``,
+        ``"utf-16"``, ``"utf-32"`` or ``"cp1252"``); None for Excel.
+    delimiter : str or None
+        Field separator of a CSV (``","``, ``";"``, ``"\\t"`` or ``"|"``);
+        None for Excel and JSON.
+    row_count : int
+        Data rows (header and skipped blank rows excluded).
+    sha256 : str
+        Hex SHA-256 of the uploaded bytes, for recognising re-uploads.
+    warnings : list of str
+        Things the user should know (encoding fallback, skipped rows, column
+        notes, ambiguous dates), one sentence each.
+    size_bytes : int
+        Size of the upload in bytes.
+    sheet : str or None
+        Worksheet read (Excel only).
+    sheet_names : list of str
+        All worksheets of the workbook (Excel only, else empty).
+    row_numbers : list of int or None
+        File row of each frame row when they are not simply ``i + 2`` (blank
+        rows skipped, Excel header below row 1, JSON records); pass it to
+        :func:`apply_schema` so errors name the right row. For JSON, "row"
+        means record number (1-based) in an array, or line number in JSON lines.
+    """
+
+    filename: str
+    format: str
+    frame: pd.DataFrame
+    schema: list[ColumnSchema]
+    encoding: str | None
+    delimiter: str | None
+    row_count: int
+    sha256: str
+    warnings: list[str] = field(default_factory=list)
+    size_bytes: int = 0
+    sheet: str | None = None
+    sheet_names: list[str] = field(default_factory=list)
+    row_numbers: list[int] | None = None
+
+    def typed(self, schema: Sequence[ColumnSchema] | None = None) -> pd.DataFrame:
+        """Return the frame converted by :func:`apply_schema`.
+
+        Parameters
+        ----------
+        schema : list of ColumnSchema, optional
+            A user-corrected schema; default :attr:`schema`.
+
+        Raises
+        ------
+        IngestError
+            A cell does not fit a (user-chosen) kind; see :func:`apply_schema`.
+        """
+        return apply_schema(
+            self.frame,
+            self.schema if schema is None else schema,
+            filename=self.filename,
+            row_numbers=self.row_numbers,
+        )
+
+
+# ---------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------
+
+
+def max_upload_bytes() -> int:
+    """Return the configured upload limit in bytes.
+
+    Reads ``AIHUB_MAX_UPLOAD_MB`` (a positive number of megabytes, 1 MB =
+    1,048,576 bytes); default :data:`DEFAULT_MAX_UPLOAD_MB`.
+
+    Raises
+    ------
+    ValidationError
+        The variable is set but is not a positive number.
+    """
+    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    if not raw:
+        return int(DEFAULT_MAX_UPLOAD_MB * _MB)
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = -1.0
+    if not mb > 0 or mb != mb or mb == float("inf"):
+        raise ValidationError(
+            f"{MAX_UPLOAD_ENV} must be a positive number of megabytes, got {raw!r}.",
+            field=MAX_UPLOAD_ENV,
+            details={"value": raw, "allowed": "a number > 0"},
+        )
+    return int(mb * _MB)
+
+
+def read_upload(
+    filename: str,
+    data: bytes,
+    *,
+    max_bytes: int | None = None,
+    sheet: str | int | None = None,
+) -> ParsedUpload:
+    """Read an uploaded file and infer its schema.
+
+    Parameters
+    ----------
+    filename : str
+        Name of the upload; its extension picks the reader (see
+        :data:`ALLOWED_EXTENSIONS`).
+    data : bytes
+        The whole file.
+    max_bytes : int, optional
+        Size limit in bytes. Default: ``AIHUB_MAX_UPLOAD_MB`` megabytes, else
+        200 MB (:func:`max_upload_bytes`).
+    sheet : str or int, optional
+        Excel only: worksheet name, or 0-based position. Default the first.
+
+    Returns
+    -------
+    ParsedUpload
+        Raw text frame, inferred schema, encoding, delimiter, row count,
+        SHA-256 and warnings. Nothing has been stored.
+
+    Raises
+    ------
+    ValidationError
+        Bad arguments (``filename`` not a string, ``data`` not bytes,
+        ``max_bytes`` not a positive int, ``sheet`` given for a non-Excel file,
+        bad ``AIHUB_MAX_UPLOAD_MB``).
+    IngestError
+        The file cannot be read as a table. ``code`` is one of
+        ``unsupported_format``, ``file_too_large``, ``empty_file``,
+        ``not_text``, ``bad_encoding``, ``bad_csv``, ``ragged_row``,
+        ``no_header``, ``blank_column_name``, ``duplicate_column``,
+        ``bad_excel``, ``unknown_sheet``, ``bad_json``; ``details["file"]`` is
+        always the file name, and ``column``/``row`` are set where they apply.
+    """
+    if not isinstance(filename, str) or not filename.strip():
+        raise ValidationError(f"filename must be a non-empty string, got {filename!r}.", field="filename")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValidationError(f"data must be bytes, got {type(data).__name__}.", field="data")
+    data = bytes(data)
+    if max_bytes is None:
+        limit = max_upload_bytes()
+    elif isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ValidationError(
+            f"max_bytes must be a positive integer, got {max_bytes!r}.",
+            field="max_bytes",
+            details={"value": max_bytes, "allowed": "an integer > 0"},
+        )
+    else:
+        limit = max_bytes
+
+    name = os.path.basename(filename.replace("\\", "/")) or filename
+    ext = os.path.splitext(name)[1].lower()
+    fmt = ALLOWED_EXTENSIONS.get(ext)
+    if fmt is None:
+        hint = " Save it as .xlsx (Excel workbook) or as CSV." if ext in (".xls", ".xlsm", ".xlsb", ".ods", ".numbers") else ""
+        raise IngestError(
+            f"{name} has the extension {ext or '(none)'!r}, which is not supported. "
+            f"Allowed: {', '.join(ALLOWED_EXTENSIONS)}.{hint}",
+            code="unsupported_format",
+            details={"file": name, "value": ext, "allowed": list(ALLOWED_EXTENSIONS)},
+        )
+    if sheet is not None:
+        if fmt != "excel":
+            raise ValidationError(
+                f"sheet={sheet!r} applies to Excel files only, and {name} is {fmt.upper()}.",
+                field="sheet",
+                details={"value": sheet, "file": name},
+            )
+        if isinstance(sheet, bool) or not isinstance(sheet, (str, int)):
+            raise ValidationError(
+                f"sheet must be a worksheet name or a 0-based position, got {sheet!r}.",
+                field="sheet",
+                details={"value": sheet},
+            )
+    size = len(data)
+    if size > limit:
+        raise IngestError(
+            f"{name} is {_mb(size)} MB ({size:,} bytes), over the upload limit of {_mb(limit)} MB "
+            f"({limit:,} bytes). Upload a smaller file "
+            f"(split it, or drop unneeded columns), or ask an administrator to raise the limit by setting "
+            f"{MAX_UPLOAD_ENV}.",
+            code="file_too_large",
+            details={"file": name, "size_bytes": size, "limit_bytes": limit, "setting": MAX_UPLOAD_ENV},
+        )
+    if size == 0:
+        raise IngestError(
+            f"{name} is empty (0 bytes). Export the data again and upload the file that contains it.",
+            code="empty_file",
+            details={"file": name},
+        )
+    sha = hashlib.sha256(data).hexdigest()
+    warnings: list[str] = []
+
+    encoding = delimiter = sheet_name = None
+    sheet_names: list[str] = []
+    nested: set[str] = set()
+    where = name
+    if fmt == "excel":
+        header, rows, numbers, sheet_name, sheet_names = _read_excel(name, data, sheet, warnings)
+        where = f"sheet {sheet_name!r} of {name}"
+    else:
+        text, encoding = _decode(name, data, warnings)
+        if not text.strip():
+            raise IngestError(
+                f"{name} holds only blank space, no data. Export the data again and upload the file that contains it.",
+                code="empty_file",
+                details={"file": name},
+            )
+        if fmt == "csv":
+            header, rows, numbers, delimiter = _read_csv(name, text, prefer_tab=ext == ".tsv")
+        else:
+            header, rows, numbers = _read_json(name, text, warnings, nested)
+
+    try:
+        frame, row_numbers = _build_frame(where, header, rows, numbers, warnings)
+    except IngestError as exc:
+        exc.details["file"] = name
+        if sheet_name is not None:
+            exc.details["sheet"] = sheet_name
+            others = [s for s in sheet_names if s != sheet_name]
+            if exc.code in ("empty_file", "no_header") and others:
+                exc.message += f" Or choose another sheet: {', '.join(others)}."
+                exc.args = (exc.message,)
+        raise
+    decimal_hint = "," if delimiter == ";" else "."
+    schema = []
+    for i, col_name in enumerate(frame.columns):
+        col = infer_column(
+            col_name, frame.iloc[:, i].to_numpy(dtype=object), decimal_hint=decimal_hint, row_numbers=row_numbers
+        )
+        if col_name in nested:
+            col = replace(col, kind="text")
+        schema.append(col)
+        if col.note:
+            warnings.append(col.note)
+        if col.ambiguous and col.ambiguity:
+            warnings.append(col.ambiguity)
+    return ParsedUpload(
+        filename=name,
+        format=fmt,
+        frame=frame,
+        schema=schema,
+        encoding=encoding,
+        delimiter=delimiter,
+        row_count=len(frame),
+        sha256=sha,
+        warnings=warnings,
+        size_bytes=size,
+        sheet=sheet_name,
+        sheet_names=sheet_names,
+        row_numbers=row_numbers,
+    )
+
+
+def _mb(n: int) -> str:
+    """Format a byte count as megabytes (1 MB = 1,048,576 bytes)."""
+    mb = n / _MB
+    return f"{mb:,.1f}" if mb >= 0.1 else (f"{mb:.6f}".rstrip("0").rstrip(".") or "0")
+
+
+def _cap(text: str) -> str:
+    """Capitalise a message that starts with "sheet '...' of file" (never a file name)."""
+    return "S" + text[1:] if text.startswith("sheet '") else text
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
+# ---------------------------------------------------------------------------
+# decoding
+# ---------------------------------------------------------------------------
+
+
+def _decode(name: str, data: bytes, warnings: list[str]) -> tuple[str, str]:
+    """Decode text. Policy: BOM-declared encodings, else UTF-8, else clean Windows-1252, else refuse."""
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError as exc:
+                raise _encoding_error(name, data, exc, enc) from None
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            hint = (
+                " If it is an Excel workbook, give it the .xlsx extension."
+                if magic == b"PK\x03\x04"
+                else " Open it in Excel and save it as .xlsx or 'CSV UTF-8'." if magic == b"\xd0\xcf\x11\xe0" else ""
+            )
+            raise IngestError(
+                f"{name} is not a text file: it starts like {what}. Upload a CSV, Excel (.xlsx) or JSON file.{hint}",
+                code="not_text",
+                details={"file": name, "detected": what},
+            )
+    if b"\x00" in data:
+        pos = data.index(b"\x00")
+        raise IngestError(
+            f"{name} is not a text file (it contains NUL bytes, first at row {_row_at(data, pos)}); it may be a "
+            f"binary file or UTF-16 text without a byte-order mark. {_SAVE_AS_UTF8}",
+            code="not_text",
+            details={"file": name, "row": _row_at(data, pos)},
+        )
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and not _CONTROL_RE.search(text):
+        non_ascii = sum(1 for ch in text if ord(ch) > 127)
+        if non_ascii <= 0.3 * len(text):
+            warnings.append(
+                f"{name} is not UTF-8; it was read as Windows-1252 (Western European). If accented letters "
+                f"look wrong, {_SAVE_AS_UTF8[0].lower()}{_SAVE_AS_UTF8[1:]}"
+            )
+            return text, "cp1252"
+    raise _encoding_error(name, data, utf8_error, "utf-8")
+
+
+def _row_at(data: bytes, pos: int) -> int:
+    newline = b"\n" if b"\n" in data else b"\r"
+    return data.count(newline, 0, pos) + 1
+
+
+def _encoding_error(name: str, data: bytes, exc: UnicodeDecodeError, enc: str) -> IngestError:
+    row = _row_at(data, exc.start)
+    bad = data[exc.start : exc.start + 1].hex().upper()
+    also = ", and it is not Windows-1252 text either" if enc == "utf-8" else ""
+    return IngestError(
+        f"{name} cannot be decoded as text: byte 0x{bad} in row {row} is not valid {enc.upper()}{also}. "
+        f"{_SAVE_AS_UTF8}",
+        code="bad_encoding",
+        details={"file": name, "row": row, "encoding": enc, "byte": f"0x{bad}"},
+    )
+
+
+# ---------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------
+
+
+def _sniff(text: str, prefer_tab: bool) -> str:
+    """Choose the delimiter giving the most rows with the header's field count (> 1)."""
+    sample = text[:65536]
+    if len(text) > len(sample):
+        cut = max(sample.rfind("\n"), sample.rfind("\r"))
+        if cut > 0:
+            sample = sample[:cut]
+    order = ("\t",) + tuple(d for d in DELIMITERS if d != "\t") if prefer_tab else DELIMITERS
+    best, best_score = order[0], (-1.0, 0)
+    for delim in order:
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delim) if r]
+        except csv.Error:
+            continue
+        rows = rows[:200]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        consistent = sum(len(r) == width for r in rows) / len(rows)
+        score = (consistent, width)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], list[list[str]], list[int], str]:
+    delimiter = _sniff(text, prefer_tab)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
+    records: list[list[str]] = []
+    try:
+        for rec in reader:
+            records.append(rec)
+    except csv.Error as exc:
+        row = len(records) + 1
+        hint = (
+            " This usually means a double quote opens a field and is never closed."
+            if "field limit" in str(exc) or "end of data" in str(exc)
+            else ""
+        )
+        raise IngestError(
+            f"{name} cannot be read as CSV at row {row}: {exc}.{hint} Check that row and upload again.",
+            code="bad_csv",
+            details={"file": name, "row": row},
+        ) from None
+    last = records[-1] if records else []
+    if any("\n" in f or "\r" in f for f in last) and not text.rstrip().endswith('"'):
+        row = len(records)
+        raise IngestError(
+            f"Row {row} of {name} opens a double quote that is never closed, so the rest of the file was read "
+            "as one value. Close or remove that quote and upload again.",
+            code="bad_csv",
+            details={"file": name, "row": row},
+        )
+    start = next(i for i, r in enumerate(records) if any(f.strip() for f in r))
+    header = records[start]
+    width = len(header)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    ragged: list[tuple[int, int]] = []
+    for i in range(start + 1, len(records)):
+        rec = records[i]
+        if not any(f.strip() for f in rec):
+            continue  # blank line, or only separators (",,,")
+        if len(rec) != width:
+            ragged.append((i + 1, len(rec)))
+            continue
+        rows.append(rec)
+        numbers.append(i + 1)
+    if ragged:
+        row, found = ragged[0]
+        bad = records[row - 1]
+        if found > width:
+            hint = (
+                f" A value containing the separator {_delim_name(delimiter)} must be in double quotes; "
+                "or the header is missing a column name."
+            )
+        elif any("\n" in f or "\r" in f for f in bad):
+            hint = " A double quote in that row opens a field that runs over the line end; check the quotes."
+        else:
+            hint = " Add the missing separators so that every row has one value per column."
+        n_more = len(ragged) - 1
+        more = f" {n_more:,} more row{'s have' if n_more > 1 else ' has'} the same problem." if n_more else ""
+        raise IngestError(
+            f"Row {row} of {name} has {found} fields but the header has {width}.{hint}{more}",
+            code="ragged_row",
+            details={"file": name, "row": row, "expected": width, "found": found, "bad_rows": len(ragged)},
+        )
+    return header, rows, numbers, delimiter
+
+
+def _delim_name(d: str) -> str:
+    return {",": "comma ','", ";": "semicolon ';'", "\t": "tab", "|": "pipe '|'"}.get(d, repr(d))
+
+
+# ---------------------------------------------------------------------------
+# Excel
+# ---------------------------------------------------------------------------
+
+
+def _cell_text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, float):
+        return repr(v) if v == v else ""
+    if isinstance(v, dt.datetime):
+        if v.hour == v.minute == v.second == v.microsecond == 0:
+            return v.date().isoformat()
+        return v.isoformat(sep=" ")
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    return str(v)
+
+
+def _read_excel(
+    name: str, data: bytes, sheet: str | int | None, warnings: list[str]
+) -> tuple[list[str], list[list[str]], list[int], str, list[str]]:
+    import openpyxl  # local import: only Excel uploads pay for it
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        looks_text = data[:1] not in (b"P",) and not b"\x00" in data[:4096]
+        hint = " If it is a CSV file, give it the .csv extension." if looks_text else ""
+        raise IngestError(
+            f"{name} is not a readable Excel .xlsx workbook ({type(exc).__name__}).{hint} "
+            "Otherwise open it in Excel, save it again as .xlsx and upload that file.",
+            code="bad_excel",
+            details={"file": name},
+        ) from None
+    try:
+        names = list(wb.sheetnames)
+        if sheet is None:
+            ws = wb.worksheets[0]
+        elif isinstance(sheet, int):
+            if not 0 <= sheet < len(names):
+                raise IngestError(
+                    f"{name} has no sheet number {sheet} (0-based); it has {len(names)}: {', '.join(names)}.",
+                    code="unknown_sheet",
+                    details={"file": name, "value": sheet, "allowed": names},
+                )
+            ws = wb.worksheets[sheet]
+        else:
+            if sheet not in names:
+                raise IngestError(
+                    f"{name} has no sheet named {sheet!r}; its sheets are: {', '.join(names)}.",
+                    code="unknown_sheet",
+                    details={"file": name, "value": sheet, "allowed": names},
+                )
+            ws = wb[sheet]
+        if sheet is None and len(names) > 1:
+            warnings.append(
+                f"{name} has {len(names)} sheets ({', '.join(names)}); the first, {ws.title!r}, was read. "
+                "Choose another sheet to read it instead."
+            )
+        cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        title = ws.title
+    finally:
+        wb.close()
+    start = next((i for i, r in enumerate(cells) if any(c.strip() for c in r)), None)
+    if start is None:
+        others = [s for s in names if s != title]
+        hint = f" Choose another sheet: {', '.join(others)}." if others else " Add the data to it and upload again."
+        raise IngestError(
+            f"Sheet {title!r} of {name} is empty.{hint}",
+            code="empty_file",
+            details={"file": name, "sheet": title, "allowed": others},
+        )
+    # Trim columns that are blank in every row (read-only mode reports the used range).
+    width = max(len(r) for r in cells)
+    used = [j for j in range(width) if any(j < len(r) and r[j].strip() for r in cells[start:])]
+    first_col, last_col = used[0], used[-1]
+    header = cells[start] + [""] * (width - len(cells[start]))
+    header = header[first_col : last_col + 1]
+    rows, numbers = [], []
+    for i in range(start + 1, len(cells)):
+        r = cells[i] + [""] * (width - len(cells[i]))
+        r = r[first_col : last_col + 1]
+        if not any(c.strip() for c in r):
+            continue
+        rows.append(r)
+        numbers.append(i + 1)
+    return header, rows, numbers, title, names
+
+
+# ---------------------------------------------------------------------------
+# JSON
+# ---------------------------------------------------------------------------
+
+_RECORD_KEYS = ("data", "records", "rows", "items", "results")
+
+
+def _json_value(v: Any, nested: set[str], key: str) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (dict, list)):
+        nested.add(key)
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
+
+
+def _json_error(name: str, exc: json.JSONDecodeError, what: str = "JSON") -> IngestError:
+    return IngestError(
+        f"{name} is not valid {what}: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
+        "Fix the file (or export it again) and upload it again.",
+        code="bad_json",
+        details={"file": name, "row": exc.lineno, "position": exc.colno},
+    )
+
+
+def _read_json(
+    name: str, text: str, warnings: list[str], nested: set[str]
+) -> tuple[list[str], list[list[str]], list[int]]:
+    stripped = text.strip()
+    records: list[Any]
+    numbers: list[int]
+    try:
+        doc = json.loads(stripped)
+        lines_mode = False
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data" or not stripped.startswith("{"):
+            raise _json_error(name, exc) from None
+        lines_mode = True
+    if lines_mode:
+        records, numbers = [], []
+        for lineno, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise IngestError(
+                    f"Line {lineno} of {name} is not valid JSON ({exc.msg}, column {exc.colno}). In JSON lines "
+                    "each line must hold one complete object. Fix that line and upload again.",
+                    code="bad_json",
+                    details={"file": name, "row": lineno},
+                ) from None
+            numbers.append(lineno)
+    else:
+        if isinstance(doc, dict):
+            list_keys = [k for k, v in doc.items() if isinstance(v, list) and v and isinstance(v[0], (dict, list))]
+            if len(list_keys) == 1:
+                key = list_keys[0]
+            else:
+                preferred = [k for k in _RECORD_KEYS if k in list_keys]
+                if not preferred:
+                    raise IngestError(
+                        f"{name} is a JSON object, but not one holding a single list of records "
+                        f"(lists found under: {', '.join(map(repr, list_keys)) or 'none'}). Upload an array of "
+                        'records like [{"date": "2024-01-31", "sales": 10}, ...], or {"data": [...]}.',
+                        code="bad_json",
+                        details={"file": name, "allowed": list_keys},
+                    )
+                key = preferred[0]
+                warnings.append(f"{name} holds several lists; records were read from {key!r}.")
+            doc = doc[key]
+        if not isinstance(doc, list):
+            raise IngestError(
+                f"{name} holds a single JSON {type(doc).__name__}, not a table. Upload an array of records "
+                'like [{"date": "2024-01-31", "sales": 10}, ...].',
+                code="bad_json",
+                details={"file": name},
+            )
+        records = doc
+        numbers = list(range(1, len(doc) + 1))
+    if not records:
+        raise IngestError(
+            f"{name} holds no records. Export the data again and upload the file that contains it.",
+            code="empty_file",
+            details={"file": name},
+        )
+    if all(isinstance(r, list) for r in records):
+        # Array of arrays: the first one is the header, like a CSV.
+        header = [_json_value(v, nested, "") for v in records[0]]
+        width = len(header)
+        rows = []
+        for r, number in zip(records[1:], numbers[1:]):
+            if len(r) != width:
+                raise IngestError(
+                    f"Row {number} of {name} has {len(r)} values but the first (header) row has {width}.",
+                    code="ragged_row",
+                    details={"file": name, "row": number, "expected": width, "found": len(r)},
+                )
+            rows.append([_json_value(v, nested, header[j]) for j, v in enumerate(r)])
+        return header, rows, numbers[1:]
+    columns: dict[str, None] = {}
+    for r, number in zip(records, numbers):
+        if not isinstance(r, dict):
+            raise IngestError(
+                f"Record {number} of {name} is a {type(r).__name__}, not an object with named fields. "
+                "Every record must look like {\"column\": value, ...}.",
+                code="bad_json",
+                details={"file": name, "row": number},
+            )
+        for k in r:
+            columns.setdefault(k, None)
+    header = list(columns)
+    rows = [[_json_value(r.get(k), nested, k) for k in header] for r in records]
+    for k in header:
+        if k in nested:
+            warnings.append(f"Column {k!r} of {name} holds nested objects or lists; they were kept as JSON text.")
+    return header, rows, numbers
+
+
+# ---------------------------------------------------------------------------
+# header checks and frame
+# ---------------------------------------------------------------------------
+
+
+def _looks_like_value(cell: str) -> bool:
+    c = cell.strip()
+    if not c:
+        return False
+    arr = np.array([c], dtype=object)
+    return bool(parse_numbers(arr, ".").ok[0] or parse_numbers(arr, ",").ok[0] or looks_like_date(c))
+
+
+def _build_frame(
+    name: str, header: list[str], rows: list[list[str]], numbers: list[int], warnings: list[str]
+) -> tuple[pd.DataFrame, list[int] | None]:
+    header = [h.replace("\ufeff", "").strip() for h in header]
+    header_row = (numbers[0] - 1) if numbers else 1
+    if header and all(_looks_like_value(h) for h in header):
+        years = all(re.fullmatch(r"(18|19|20)\d\d", h) for h in header)
+        if not years:
+            shown = ", ".join(repr(h) for h in header[:5])
+            raise IngestError(
+                f"The first row of {name} looks like data, not column names: {shown}. Add a header row "
+                "with a name for each column (for example: date,sales) and upload again.",
+                code="no_header",
+                details={"file": name, "row": header_row, "value": header[:5]},
+            )
+    if not rows:
+        raise IngestError(
+            _cap(f"{name} has a header row but no data rows. Export the data again and upload the file that contains it."),
+            code="empty_file",
+            details={"file": name},
+        )
+    columns = list(zip(*rows)) if rows else [() for _ in header]
+    keep: list[int] = []
+    for j, h in enumerate(header):
+        if h:
+            keep.append(j)
+            continue
+        filled = next((i for i, v in enumerate(columns[j]) if v.strip()), None)
+        if filled is None:
+            warnings.append(f"Column {j + 1} of {name} has no name and no values; it was left out.")
+            continue
+        raise IngestError(
+            f"Column {j + 1} of {name} has no name in the header row but holds data (first value "
+            f"{columns[j][filled].strip()!r} in row {numbers[filled]}). Type a name in its header cell and upload again.",
+            code="blank_column_name",
+            field=None,
+            details={"file": name, "column": j + 1, "row": header_row, "value": columns[j][filled].strip()},
+        )
+    seen: dict[str, int] = {}
+    for j in keep:
+        h = header[j]
+        if h in seen:
+            raise IngestError(
+                _cap(
+                    f"{name} has two columns named {h!r} (columns {seen[h] + 1} and {j + 1}). Rename one in the "
+                    "header row and upload again."
+                ),
+                code="duplicate_column",
+                field=h,
+                details={"file": name, "column": h, "row": header_row, "positions": [seen[h] + 1, j + 1]},
+            )
+        seen[h] = j
+    frame = pd.DataFrame(
+        {header[j]: np.array(columns[j], dtype=object) for j in keep},
+        index=pd.RangeIndex(len(rows)),
+    )
+    contiguous = numbers == list(range(2, len(rows) + 2))
+    skipped = (numbers[-1] - numbers[0] + 1) - len(rows) if numbers else 0
+    if skipped > 0:
+        warnings.append(
+            f"{_rows(skipped)} between the data rows of {name} {'was' if skipped == 1 else 'were'} blank "
+            "and skipped; row numbers in messages still count them."
+        )
+    return frame, None if contiguous else numbers
