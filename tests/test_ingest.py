@@ -172,7 +172,7 @@ def test_delimiters_are_sniffed(delimiter, filename):
 
 
 def test_european_csv_decimal_comma():
-    data = "Datum;Umsatz;Menge\n31.12.2020;1.234,50;3\n01.01.2021;12,5;4\n".encode()
+    data = b"Datum;Umsatz;Menge\n31.12.2020;1.234,50;3\n01.01.2021;12,5;4\n"
     parsed = read_upload("umsatz.csv", data)
     umsatz = _col(parsed, "Umsatz")
     assert (umsatz.kind, umsatz.decimal) == ("number", ",")
@@ -543,8 +543,9 @@ def test_unknown_kind_names_field_and_allowed_set():
         ({"kind": "number"}, "name"),
         ({"name": "a", "kind": "number", "decimal": ";"}, "decimal"),
         ({"name": "a", "kind": "number", "invalid": "ignore"}, "invalid"),
-        ({"name": "a", "kind": "date", "date_format": "%d/%m/%Y", "dayfirst": False}, "dayfirst"),
+        ({"name": "a", "kind": "date", "dayfirst": "yes"}, "dayfirst"),
         ({"name": "a", "kind": "date", "date_format": "dd/mm/yyyy"}, "date_format"),
+        ({"name": "a", "kind": "date", "date_format": "%d/%Q/%Y"}, "date_format"),
         ({"name": "", "kind": "text"}, "name"),
         ({"name": "a", "kind": "text", "null_count": -1}, "null_count"),
     ],
@@ -553,6 +554,14 @@ def test_schema_validation_errors(item, field):
     with pytest.raises(ValidationError) as info:
         schema_from_json([item])
     assert info.value.field == field
+
+
+def test_edited_date_format_decides_dayfirst():
+    # The Data sources page lets the user edit only the format text.
+    [col] = schema_from_json([{"name": "d", "kind": "date", "date_format": "%m/%d/%Y", "dayfirst": True}])
+    assert col.dayfirst is False
+    typed = apply_schema(pd.DataFrame({"d": ["01/02/2024"]}), [col])
+    assert typed["d"].iloc[0] == pd.Timestamp("2024-01-02")
 
 
 def test_schema_rejects_duplicates_and_bad_version():
@@ -658,3 +667,15 @@ def test_bad_arguments():
 def test_not_an_excel_workbook():
     err = _err("fake.xlsx", b"a,b\n1,2\n")
     assert err.code == "bad_excel" and ".csv" in str(err)
+
+
+def test_apply_schema_all_missing_columns_and_json_schema():
+    frame = pd.DataFrame({"c": ["", " ", "NA"], "n": ["", "", ""], "t": ["", "", ""]})
+    schema_json = [
+        {"name": "c", "kind": "category"},
+        {"name": "n", "kind": "number"},
+        {"name": "t", "kind": "text"},
+    ]
+    typed = apply_schema(frame, schema_json)
+    assert typed["c"].isna().all() and typed["n"].isna().all() and typed["t"].isna().all()
+    assert isinstance(typed["c"].dtype, pd.CategoricalDtype)

@@ -14,6 +14,7 @@ from aihub.ingest._schema import ColumnSchema, coerce_schema
 from aihub.ingest._values import (
     ISO8601,
     TextColumn,
+    as_text,
     date_candidates,
     format_dayfirst,
     parse_booleans,
@@ -21,7 +22,6 @@ from aihub.ingest._values import (
     parse_integers,
     parse_numbers,
     profile_text,
-    as_text,
 )
 
 _KIND_WORDS = {
@@ -136,7 +136,7 @@ def convert_column(
         return pd.array(values, dtype=pd.StringDtype())
     if kind == "category":
         cats = sorted(uniques.tolist())
-        codes = np.where(text.missing, -1, _remap_codes(uniques, cats)[np.where(text.codes >= 0, text.codes, 0)])
+        codes = np.where(text.missing, -1, text.gather(_remap_codes(uniques, cats)))
         return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=object))
     if kind == "number":
         parsed = parse_numbers(uniques, col.decimal)

@@ -115,7 +115,7 @@ def infer_column(
     base = {
         "name": name,
         "null_count": col.n_missing,
-        "n_unique": int(len(uniques)),
+        "n_unique": len(uniques),
         "sample": [str(u) for u in uniques[:_SAMPLE_SIZE]],
     }
     if n_present == 0:
@@ -157,6 +157,13 @@ def infer_column(
     return ColumnSchema(kind=kind, note=note, **base)
 
 
+def _spread(values: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` values plus ``k`` evenly spaced ones (a cheap, order-robust sample)."""
+    if len(values) <= 2 * k:
+        return values
+    return np.concatenate([values[:k], values[np.linspace(k, len(values) - 1, k).astype(np.intp)]])
+
+
 def _id_like_cardinality(col: TextColumn, n_present: int) -> bool:
     n_unique = len(col.uniques)
     return n_unique == n_present or n_unique > _CATEGORY_MAX
@@ -188,7 +195,7 @@ def _infer_number(col: TextColumn, decimal_hint: str) -> tuple[str, str, bool] |
     """Return (kind, decimal, leading_zero) when every value is a number."""
     uniques = col.uniques
     # Cheap rejection on a sample: text columns leave here.
-    head = uniques[:50]
+    head = _spread(uniques, 50)
     order = [decimal_hint] + [d for d in (".", ",") if d != decimal_hint]
     # The first decimal style that fits every value wins: the hint ("," for
     # ';'-separated files, else ".") when both fit ("1.234" or "1,234" only).
@@ -209,16 +216,16 @@ def _infer_number(col: TextColumn, decimal_hint: str) -> tuple[str, str, bool] |
 
 
 def _mostly_numbers(col: TextColumn, decimal_hint: str, n_present: int) -> dict | None:
-    head = col.uniques[:200]
-    if len(head) == 0 or parse_numbers(head, decimal_hint).ok.mean() < 0.5:
-        if decimal_hint == "." or parse_numbers(head, ".").ok.mean() < 0.5:
-            return None
+    """For a column that is not all numbers: the stray values, if >= 80 % of rows are numbers."""
+    head = _spread(col.uniques, 100)
+    other = "." if decimal_hint == "," else ","
+    decimals = [d for d in (decimal_hint, other) if parse_numbers(head, d).ok.mean() >= 0.5]
     best = None
-    for decimal in (decimal_hint, "." if decimal_hint == "," else ","):
-        parsed = parse_numbers(col.uniques, decimal)
-        bad_rows = col.rows_flagged(~parsed.ok)
+    for decimal in decimals:
+        ok = parse_numbers(col.uniques, decimal).ok
+        bad_rows = col.rows_flagged(~ok)
         if best is None or bad_rows < best["bad_rows"]:
-            best = {"ok": parsed.ok, "bad_rows": bad_rows, "kind": "number"}
+            best = {"ok": ok, "bad_rows": bad_rows}
     if best is None or (n_present - best["bad_rows"]) < _MOSTLY * n_present:
         return None
     return best
@@ -238,24 +245,29 @@ def _infer_date(col: TextColumn) -> dict | None:
     candidates = date_candidates(uniques)
     if not candidates:
         return None
-    head = uniques[:200]
+    head = _spread(uniques, 200)
     fits: list[str] = []
     parsed: dict[str, tuple[np.ndarray, bool]] = {}
-    best_partial = None
-    n_present = len(col.codes) - col.n_missing
+    near: list[tuple[float, str]] = []
     for fmt in candidates:
         _, head_ok, _ = parse_dates(head, fmt)
-        if head_ok.mean() < 0.5:
+        if not head_ok.all():
+            near.append((float(head_ok.mean()), fmt))
             continue
         values, ok, had_offset = parse_dates(uniques, fmt)
         if ok.all():
             fits.append(fmt)
             parsed[fmt] = (values, had_offset)
         else:
+            near.append((float(ok.mean()), fmt))
+    best_partial = None
+    if not fits and near:
+        score, fmt = max(near)
+        if score >= _MOSTLY:
+            _, ok, _ = parse_dates(uniques, fmt)
+            n_present = len(col.codes) - col.n_missing
             bad_rows = col.rows_flagged(~ok)
-            if n_present - bad_rows >= _MOSTLY * n_present and (
-                best_partial is None or bad_rows < best_partial["bad_rows"]
-            ):
+            if n_present - bad_rows >= _MOSTLY * n_present:
                 best_partial = {"ok": ok, "bad_rows": bad_rows, "format": fmt}
     return {"fits": fits, "parsed": parsed, "partial": best_partial}
 
@@ -363,4 +375,4 @@ def _mixed_note(name: str, what: str, info: dict, col: TextColumn, row_numbers: 
     )
 
 
-__all__ = ["infer_column", "looks_like_id_name", "looks_like_code_name", "name_tokens", "row_label", "ISO8601"]
+__all__ = ["ISO8601", "infer_column", "looks_like_code_name", "looks_like_id_name", "name_tokens", "row_label"]

@@ -233,7 +233,8 @@ def read_upload(
     ext = os.path.splitext(name)[1].lower()
     fmt = ALLOWED_EXTENSIONS.get(ext)
     if fmt is None:
-        hint = " Save it as .xlsx (Excel workbook) or as CSV." if ext in (".xls", ".xlsm", ".xlsb", ".ods", ".numbers") else ""
+        spreadsheet = ext in (".xls", ".xlsm", ".xlsb", ".ods", ".numbers")
+        hint = " Save it as .xlsx (Excel workbook) or as CSV." if spreadsheet else ""
         raise IngestError(
             f"{name} has the extension {ext or '(none)'!r}, which is not supported. "
             f"Allowed: {', '.join(ALLOWED_EXTENSIONS)}.{hint}",
@@ -337,6 +338,10 @@ def _mb(n: int) -> str:
     """Format a byte count as megabytes (1 MB = 1,048,576 bytes)."""
     mb = n / _MB
     return f"{mb:,.1f}" if mb >= 0.1 else (f"{mb:.6f}".rstrip("0").rstrip(".") or "0")
+
+
+def _no_rows_message(name: str) -> str:
+    return _cap(f"{name} has a header row but no data rows. Export the data again and upload the file that holds them.")
 
 
 def _cap(text: str) -> str:
@@ -455,13 +460,21 @@ def _sniff(text: str, prefer_tab: bool) -> str:
 
 def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], list[list[str]], list[int], str]:
     delimiter = _sniff(text, prefer_tab)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
+    def reader():
+        return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
+
     records: list[list[str]] = []
     try:
-        for rec in reader:
-            records.append(rec)
+        records = list(reader())
     except csv.Error as exc:
-        row = len(records) + 1
+        # Read again record by record to name the row (header = row 1).
+        rows_before = 0
+        try:
+            for _ in reader():
+                rows_before += 1
+        except csv.Error:
+            pass
+        row = rows_before + 1
         hint = (
             " This usually means a double quote opens a field and is never closed."
             if "field limit" in str(exc) or "end of data" in str(exc)
@@ -481,21 +494,19 @@ def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], lis
             code="bad_csv",
             details={"file": name, "row": row},
         )
-    start = next(i for i, r in enumerate(records) if any(f.strip() for f in r))
+    # Vectorised bookkeeping: a Python loop over rows would dominate on big files.
+    n_rec = len(records)
+    lengths = np.fromiter(map(len, records), dtype=np.intp, count=n_rec)
+    filled = np.fromiter(map(any, records), dtype=bool, count=n_rec)  # some field is not ""
+    start = int(np.argmax(filled))
     header = records[start]
     width = len(header)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    ragged: list[tuple[int, int]] = []
-    for i in range(start + 1, len(records)):
-        rec = records[i]
-        if not any(f.strip() for f in rec):
-            continue  # blank line, or only separators (",,,")
-        if len(rec) != width:
-            ragged.append((i + 1, len(rec)))
-            continue
-        rows.append(rec)
-        numbers.append(i + 1)
+    candidates = np.flatnonzero(filled[start + 1 :]) + start + 1
+    wrong = candidates[lengths[candidates] != width]
+    ragged = [(int(i) + 1, int(lengths[i])) for i in wrong if any(f.strip() for f in records[i])]
+    good = candidates[lengths[candidates] == width]
+    rows = [records[i] for i in good]
+    numbers = (good + 1).tolist()
     if ragged:
         row, found = ragged[0]
         bad = records[row - 1]
@@ -553,7 +564,7 @@ def _read_excel(
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        looks_text = data[:1] not in (b"P",) and not b"\x00" in data[:4096]
+        looks_text = data[:1] not in (b"P",) and b"\x00" not in data[:4096]
         hint = " If it is a CSV file, give it the .csv extension." if looks_text else ""
         raise IngestError(
             f"{name} is not a readable Excel .xlsx workbook ({type(exc).__name__}).{hint} "
@@ -713,7 +724,7 @@ def _read_json(
         header = [_json_value(v, nested, "") for v in records[0]]
         width = len(header)
         rows = []
-        for r, number in zip(records[1:], numbers[1:]):
+        for r, number in zip(records[1:], numbers[1:], strict=True):
             if len(r) != width:
                 raise IngestError(
                     f"Row {number} of {name} has {len(r)} values but the first (header) row has {width}.",
@@ -723,7 +734,7 @@ def _read_json(
             rows.append([_json_value(v, nested, header[j]) for j, v in enumerate(r)])
         return header, rows, numbers[1:]
     columns: dict[str, None] = {}
-    for r, number in zip(records, numbers):
+    for r, number in zip(records, numbers, strict=True):
         if not isinstance(r, dict):
             raise IngestError(
                 f"Record {number} of {name} is a {type(r).__name__}, not an object with named fields. "
@@ -771,11 +782,28 @@ def _build_frame(
             )
     if not rows:
         raise IngestError(
-            _cap(f"{name} has a header row but no data rows. Export the data again and upload the file that contains it."),
+            _no_rows_message(name),
             code="empty_file",
             details={"file": name},
         )
-    columns = list(zip(*rows)) if rows else [() for _ in header]
+    table = np.array(rows, dtype=object).reshape(len(rows), len(header))
+    # Rows whose every cell is whitespace are blank too (rows of "" were dropped by the readers).
+    blank = np.ones(len(rows), dtype=bool)
+    for j in range(len(header)):
+        idx = np.flatnonzero(blank)
+        if len(idx) == 0:
+            break
+        blank[idx] = [not v.strip() for v in table[idx, j]]
+    if blank.any():
+        table = table[~blank]
+        numbers = [n for n, b in zip(numbers, blank, strict=True) if not b]
+        if len(table) == 0:
+            raise IngestError(
+                _no_rows_message(name),
+                code="empty_file",
+                details={"file": name},
+            )
+    columns = [table[:, j] for j in range(len(header))]
     keep: list[int] = []
     for j, h in enumerate(header):
         if h:
@@ -787,7 +815,8 @@ def _build_frame(
             continue
         raise IngestError(
             f"Column {j + 1} of {name} has no name in the header row but holds data (first value "
-            f"{columns[j][filled].strip()!r} in row {numbers[filled]}). Type a name in its header cell and upload again.",
+            f"{columns[j][filled].strip()!r} in row {numbers[filled]}). Type a name in its header cell and "
+            "upload again.",
             code="blank_column_name",
             field=None,
             details={"file": name, "column": j + 1, "row": header_row, "value": columns[j][filled].strip()},
@@ -807,11 +836,11 @@ def _build_frame(
             )
         seen[h] = j
     frame = pd.DataFrame(
-        {header[j]: np.array(columns[j], dtype=object) for j in keep},
-        index=pd.RangeIndex(len(rows)),
+        {header[j]: np.ascontiguousarray(columns[j]) for j in keep},
+        index=pd.RangeIndex(len(table)),
     )
-    contiguous = numbers == list(range(2, len(rows) + 2))
-    skipped = (numbers[-1] - numbers[0] + 1) - len(rows) if numbers else 0
+    contiguous = numbers == list(range(2, len(table) + 2))
+    skipped = (numbers[-1] - numbers[0] + 1) - len(table) if numbers else 0
     if skipped > 0:
         warnings.append(
             f"{_rows(skipped)} between the data rows of {name} {'was' if skipped == 1 else 'were'} blank "

@@ -8,8 +8,10 @@ and replayed with :func:`aihub.ingest.apply_schema`.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Sequence
+from typing import Any
 
 from aihub.errors import ValidationError
 from aihub.ingest._values import ISO8601, format_dayfirst, swap_day_month
@@ -49,7 +51,10 @@ class ColumnSchema:
     dayfirst : bool, optional
         For dates written with numbers only: True for day/month, False for
         month/day, None when not applicable (ISO dates, month names) or unknown.
-        Must agree with ``date_format``.
+        When ``date_format`` has a numeric day and month, the format decides
+        and ``dayfirst`` is set to match it (so editing only the format, e.g.
+        ``"%d/%m/%y"`` -> ``"%m/%d/%y"``, is enough). Used on its own when
+        ``date_format`` is None.
     ambiguous : bool, default False
         True for a date column where both day-first and month-first readings
         parse every value; the user should confirm ``dayfirst``.
@@ -87,16 +92,18 @@ class ColumnSchema:
 
     def __post_init__(self) -> None:
         validate_column(self)
+        self.dayfirst = _effective_dayfirst(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict of every field."""
         validate_column(self)
         out = asdict(self)
         out["sample"] = list(self.sample)
+        out["dayfirst"] = _effective_dayfirst(self)
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ColumnSchema":
+    def from_dict(cls, data: dict[str, Any]) -> ColumnSchema:
         """Build and validate a column from a dict made by :meth:`to_dict`.
 
         Raises
@@ -115,7 +122,8 @@ class ColumnSchema:
         unknown = sorted(set(data) - set(allowed))
         if unknown:
             raise ValidationError(
-                f"Unknown schema key {unknown[0]!r} in column {data.get('name')!r}; allowed keys: {', '.join(allowed)}.",
+                f"Unknown schema key {unknown[0]!r} in column {data.get('name')!r}; "
+                f"allowed keys: {', '.join(allowed)}.",
                 field=unknown[0],
                 details={"value": unknown[0], "allowed": allowed, "column": data.get("name")},
             )
@@ -131,7 +139,7 @@ class ColumnSchema:
             kwargs["sample"] = []
         return cls(**kwargs)
 
-    def confirm_dayfirst(self, dayfirst: bool) -> "ColumnSchema":
+    def confirm_dayfirst(self, dayfirst: bool) -> ColumnSchema:
         """Return a copy with the user's day/month order confirmed.
 
         Swaps ``%d`` and ``%m`` in ``date_format`` when needed, sets
@@ -174,6 +182,12 @@ class ColumnSchema:
         return replace(self, date_format=fmt, dayfirst=dayfirst, ambiguous=False, ambiguity=None)
 
 
+def _effective_dayfirst(col: ColumnSchema) -> bool | None:
+    """``date_format`` decides the day/month order when it has a numeric day and month."""
+    fmt_dayfirst = format_dayfirst(col.date_format) if isinstance(col.date_format, str) else None
+    return col.dayfirst if fmt_dayfirst is None else fmt_dayfirst
+
+
 def _bad(col_name: Any, field_name: str, value: Any, allowed: Sequence[Any] | str) -> ValidationError:
     allowed_text = ", ".join(map(str, allowed)) if not isinstance(allowed, str) else allowed
     details: dict[str, Any] = {"column": col_name, "value": value}
@@ -183,6 +197,20 @@ def _bad(col_name: Any, field_name: str, value: Any, allowed: Sequence[Any] | st
         field=field_name,
         details=details,
     )
+
+
+def _valid_date_format(fmt: Any) -> bool:
+    if not isinstance(fmt, str):
+        return False
+    if fmt == ISO8601:
+        return True
+    if "%" not in fmt:
+        return False
+    try:
+        time.strptime("", fmt)
+    except ValueError as exc:  # "bad directive" / "stray %" vs. the expected "does not match"
+        return "does not match" in str(exc)
+    return True
 
 
 def validate_column(col: ColumnSchema) -> None:
@@ -198,21 +226,10 @@ def validate_column(col: ColumnSchema) -> None:
         raise _bad(name, "name", name, "a non-blank string")
     if col.kind not in KINDS:
         raise _bad(name, "kind", col.kind, KINDS)
-    if col.date_format is not None:
-        if not isinstance(col.date_format, str) or (col.date_format != ISO8601 and "%" not in col.date_format):
-            raise _bad(name, "date_format", col.date_format, "a strftime format such as '%d/%m/%Y', or 'ISO8601'")
+    if col.date_format is not None and not _valid_date_format(col.date_format):
+        raise _bad(name, "date_format", col.date_format, "a strftime format such as '%d/%m/%Y', or 'ISO8601'")
     if col.dayfirst not in (None, True, False) or (col.dayfirst is not None and not isinstance(col.dayfirst, bool)):
         raise _bad(name, "dayfirst", col.dayfirst, [True, False, None])
-    if col.dayfirst is not None and col.date_format is not None:
-        fmt_dayfirst = format_dayfirst(col.date_format)
-        if fmt_dayfirst is not None and fmt_dayfirst != col.dayfirst:
-            order = "day first" if fmt_dayfirst else "month first"
-            raise ValidationError(
-                f"Column {name!r}: date_format {col.date_format!r} reads the {order} but dayfirst is "
-                f"{col.dayfirst}. Change one of them (ColumnSchema.confirm_dayfirst does both).",
-                field="dayfirst",
-                details={"column": name, "value": col.dayfirst, "date_format": col.date_format},
-            )
     if not isinstance(col.ambiguous, bool):
         raise _bad(name, "ambiguous", col.ambiguous, [True, False])
     if col.ambiguity is not None and not isinstance(col.ambiguity, str):

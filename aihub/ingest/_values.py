@@ -150,6 +150,26 @@ def as_text(series: pd.Series) -> np.ndarray:
     return out
 
 
+def _case_variants(word: str) -> set[str]:
+    out = {""}
+    for ch in word:
+        out = {p + c for p in out for c in {ch.lower(), ch.upper()}}
+    return out
+
+
+#: Every upper/lower-case spelling of :data:`MISSING_TOKENS`, for hashed look-ups.
+_MISSING_VARIANTS: list[str] = sorted(set().union(*(_case_variants(t) for t in MISSING_TOKENS)))
+_EDGE_SPACE_RE = re.compile(r"\s\x00|\x00\s")
+
+
+def _needs_strip(uniques: np.ndarray) -> bool:
+    """True when some value has leading or trailing whitespace (one C-level scan)."""
+    if len(uniques) == 0:
+        return False
+    joined = "\x00" + "\x00".join(uniques) + "\x00"
+    return _EDGE_SPACE_RE.search(joined) is not None
+
+
 def profile_text(values: np.ndarray) -> TextColumn:
     """Strip cells, find missing ones and factorize the rest.
 
@@ -163,12 +183,16 @@ def profile_text(values: np.ndarray) -> TextColumn:
     TextColumn
     """
     raw_codes, raw_uniques = pd.factorize(values, sort=False)
-    stripped_uniques = np.array([u.strip() for u in raw_uniques], dtype=object)
-    codes, uniques = pd.factorize(stripped_uniques, sort=False)
-    codes = codes[raw_codes] if len(raw_codes) else raw_codes
-    stripped = stripped_uniques[raw_codes] if len(raw_codes) else np.zeros(0, dtype=object)
+    raw_uniques = np.asarray(raw_uniques, dtype=object)
+    if _needs_strip(raw_uniques):
+        stripped_uniques = np.array([u.strip() for u in raw_uniques], dtype=object)
+        codes, uniques = pd.factorize(stripped_uniques, sort=False)
+        codes = codes[raw_codes] if len(raw_codes) else raw_codes
+        stripped = stripped_uniques[raw_codes] if len(raw_codes) else np.zeros(0, dtype=object)
+    else:
+        codes, uniques, stripped = raw_codes, raw_uniques, values
     uniques = np.asarray(uniques, dtype=object)
-    is_missing_unique = np.fromiter((u.lower() in MISSING_TOKENS for u in uniques), dtype=bool, count=len(uniques))
+    is_missing_unique = pd.Index(uniques, dtype=object).isin(_MISSING_VARIANTS)
     if is_missing_unique.any():
         remap = np.full(len(uniques), -1, dtype=np.intp)
         keep = ~is_missing_unique
