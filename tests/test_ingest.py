@@ -102,9 +102,10 @@ def test_superstore_schema(superstore):
 def test_superstore_reads_fast():
     data = (DATA / "superstore" / "superstore_orders.csv").read_bytes()
     read_upload("superstore_orders.csv", data)  # warm-up: imports, regex compilation
-    start = time.perf_counter()
+    # CPU time of this process, so that other jobs on a busy CI machine do not make it flaky.
+    start = time.process_time()
     read_upload("superstore_orders.csv", data)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 @needs_data
@@ -315,6 +316,12 @@ def test_blank_rows_skipped_but_counted_in_row_numbers():
     with pytest.raises(IngestError) as info:
         parsed.typed(schema)
     assert info.value.details["row"] == 6
+
+
+def test_title_line_above_header_is_explained():
+    err = _err("report.csv", b"Sales report 2024\n\ndate,store,sales\n2024-01-01,N,1\n")
+    assert err.code == "ragged_row" and err.details["row"] == 3
+    assert "title" in str(err)
 
 
 def test_trailing_separator_column_is_dropped():

@@ -30,6 +30,7 @@ ALLOWED_EXTENSIONS: dict[str, str] = {
     ".tsv": "csv",
     ".txt": "csv",
     ".xlsx": "excel",
+    ".xlsm": "excel",
     ".json": "json",
     ".jsonl": "json",
     ".ndjson": "json",
@@ -233,7 +234,7 @@ def read_upload(
     ext = os.path.splitext(name)[1].lower()
     fmt = ALLOWED_EXTENSIONS.get(ext)
     if fmt is None:
-        spreadsheet = ext in (".xls", ".xlsm", ".xlsb", ".ods", ".numbers")
+        spreadsheet = ext in (".xls", ".xlsb", ".ods", ".numbers")
         hint = " Save it as .xlsx (Excel workbook) or as CSV." if spreadsheet else ""
         raise IngestError(
             f"{name} has the extension {ext or '(none)'!r}, which is not supported. "
@@ -499,6 +500,8 @@ def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], lis
     lengths = np.fromiter(map(len, records), dtype=np.intp, count=n_rec)
     filled = np.fromiter(map(any, records), dtype=bool, count=n_rec)  # some field is not ""
     start = int(np.argmax(filled))
+    while start < n_rec - 1 and not any(f.strip() for f in records[start]):
+        start += 1  # a line of spaces above the header
     header = records[start]
     width = len(header)
     candidates = np.flatnonzero(filled[start + 1 :]) + start + 1
@@ -510,7 +513,12 @@ def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], lis
     if ragged:
         row, found = ragged[0]
         bad = records[row - 1]
-        if found > width:
+        if found > width and width == 1:
+            hint = (
+                " If the file starts with a title or notes above the header row, delete those lines;"
+                f" otherwise put values containing the separator {_delim_name(delimiter)} in double quotes."
+            )
+        elif found > width:
             hint = (
                 f" A value containing the separator {_delim_name(delimiter)} must be in double quotes; "
                 "or the header is missing a column name."
