@@ -219,9 +219,10 @@ def _check(
     if fmt is not None:
         what = f"a date in format {fmt}"
     more = f" ({bad_count:,} cells in all)" if bad_count > 1 else ""
+    fixes = "Fix the cell and upload again, correct the date format" if fmt else "Fix the cell and upload again"
     raise IngestError(
         f"Column {col.name!r} is set to {col.kind}, but row {row} of {filename} holds {value!r}, "
-        f"which is not {what}{more}. Fix the cell and upload again, set the column to text, "
+        f"which is not {what}{more}. {fixes}, set the column to text, "
         "or treat invalid values as missing.",
         code="type_mismatch",
         field=col.name,
