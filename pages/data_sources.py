@@ -21,8 +21,8 @@ if upload is not None:
     data = upload.getvalue()
     parsed = ui.attempt(datasets.preview_upload, p, upload.name, data)
     if parsed is not None:
-        st.success(f"Read **{upload.name}**: {parsed.row_count:,} rows, {len(parsed.schema)} columns"
-                   f" ({parsed.encoding}).")
+        how = parsed.encoding or (f"sheet {parsed.sheet}" if parsed.sheet else parsed.format)
+        st.success(f"Read **{upload.name}**: {parsed.row_count:,} rows, {len(parsed.schema)} columns ({how}).")
         for warning in parsed.warnings:
             st.warning(warning)
         st.dataframe(parsed.frame.head(20), use_container_width=True, hide_index=True)
@@ -31,13 +31,17 @@ if upload is not None:
         schema_json = ingest.schema_to_json(parsed.schema)["columns"]
         table = pd.DataFrame([{
             "column": c["name"], "type": c["kind"], "date format": c.get("date_format") or "",
-            "missing": c.get("null_count", 0), "examples": ", ".join(map(str, (c.get("sample") or [])[:3])),
+            "bad cells": c.get("invalid", "raise"), "missing": c.get("null_count", 0),
+            "examples": ", ".join(map(str, (c.get("sample") or [])[:3])),
         } for c in schema_json])
         edited = st.data_editor(
             table, key="schema_editor", hide_index=True, use_container_width=True,
             disabled=["column", "missing", "examples"],
             column_config={
                 "type": st.column_config.SelectboxColumn("type", options=list(ingest.KINDS), required=True),
+                "bad cells": st.column_config.SelectboxColumn(
+                    "bad cells", options=list(ingest.INVALID_POLICIES), required=True,
+                    help="raise: refuse the file on a cell that does not fit the type; missing: leave it empty"),
                 "date format": st.column_config.TextColumn(
                     "date format", help="strftime pattern, e.g. %d/%m/%y for day-first dates"),
             },
@@ -55,6 +59,7 @@ if upload is not None:
             for spec, row in zip(schema_json, edited.to_dict("records"), strict=True):
                 spec["kind"] = row["type"]
                 spec["date_format"] = row["date format"] or None
+                spec["invalid"] = row["bad cells"]
             result = ui.attempt(datasets.save_upload, p, name, upload.name, data, schema=schema_json,
                                 description=description)
             if result is not None:
