@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -125,6 +126,10 @@ class Model(TenantOwned, Base):
     active_version_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("model_versions.id", ondelete="SET NULL", use_alter=True)
     )
+    challenger_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("model_versions.id", ondelete="SET NULL", use_alter=True)
+    )
+    challenger_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
 
@@ -147,6 +152,8 @@ class ModelVersion(TenantOwned, Base):
     library_versions: Mapped[dict[str, Any]]
     artifact_format: Mapped[str] = mapped_column(String(40))
     artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    feature_schema: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     training_seconds: Mapped[float] = mapped_column(Float)
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
@@ -201,6 +208,149 @@ class Deployment(TenantOwned, Base):
     action: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
+
+
+class PredictionBatch(TenantOwned, Base):
+    """One batch-prediction upload: counts, failed rows and timing."""
+
+    __tablename__ = "prediction_batches"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    rows_total: Mapped[int] = mapped_column(Integer)
+    rows_predicted: Mapped[int] = mapped_column(Integer)
+    rows_failed: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[list[Any]]
+    seconds: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+
+
+class PredictionResult(TenantOwned, Base):
+    """One served prediction: input, output, confidence, version, latency, who asked, and its outcome."""
+
+    __tablename__ = "prediction_results"
+    __table_args__ = (
+        Index("ix_prediction_results_tenant_model_created", "tenant_id", "model_id", "created_at"),
+        Index("ix_prediction_results_version_input_hash", "model_version_id", "input_hash"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    served_by: Mapped[str] = mapped_column(String(12))
+    batch_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("prediction_batches.id", ondelete="CASCADE"), index=True
+    )
+    row_number: Mapped[int | None] = mapped_column(Integer)
+    input: Mapped[dict[str, Any]]
+    input_hash: Mapped[str] = mapped_column(String(64))
+    output: Mapped[dict[str, Any]]
+    prediction: Mapped[str] = mapped_column(Text)
+    probability: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    actual: Mapped[str | None] = mapped_column(Text)
+    actual_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    feedback_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Monitor(TenantOwned, Base):
+    """An anomaly monitor (detector configuration) over a dataset, with its detector state."""
+
+    __tablename__ = "monitors"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    config: Mapped[dict[str, Any]]
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MonitorRun(TenantOwned, Base):
+    """One detection run of a monitor: what it scored and found, or why it failed."""
+
+    __tablename__ = "monitor_runs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    points_scored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    anomalies_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suppressed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Anomaly(TenantOwned, Base):
+    """A detected anomaly with its expected range, severity, root cause, impact and triage state."""
+
+    __tablename__ = "anomalies"
+    __table_args__ = (
+        UniqueConstraint("monitor_id", "metric", "slice", "ts"),
+        Index("ix_anomalies_tenant_status_severity", "tenant_id", "status", "severity"),
+        Index("ix_anomalies_tenant_ts", "tenant_id", "ts"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("monitor_runs.id", ondelete="SET NULL"))
+    metric: Mapped[str] = mapped_column(String(200))
+    slice: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    actual: Mapped[float] = mapped_column(Float)
+    expected: Mapped[float] = mapped_column(Float)
+    lower: Mapped[float] = mapped_column(Float)
+    upper: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    severity: Mapped[str] = mapped_column(String(10))
+    impact: Mapped[float | None] = mapped_column(Float)
+    impact_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    root_cause: Mapped[dict[str, Any]]
+    snapshot: Mapped[list[Any]]
+    status: Mapped[str] = mapped_column(String(20), default="new", server_default="new")
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    is_false_positive: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    false_positive_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AnomalyEvent(TenantOwned, Base):
+    """Audit trail of a triage change: who, when, from which status to which, and the note."""
+
+    __tablename__ = "anomaly_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    anomaly_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("anomalies.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+
+class FeedbackRule(TenantOwned, Base):
+    """A change a monitor learned from false positives (raised threshold or suppressed pattern); undoable."""
+
+    __tablename__ = "feedback_rules"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[dict[str, Any]]
+    description: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_at: Mapped[datetime] = _now()
+    undone_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def tenant_owned_tables() -> list[str]:
