@@ -1,0 +1,1116 @@
+"""Causal, streaming anomaly detectors for metric time series.
+
+Every detector here scores each point using only the points before it (and
+the point itself), so the score a point gets never changes when later data
+arrives, and a monitor can be run in *streaming* mode: :func:`update` takes a
+JSON-serialisable state plus new points and returns their scores and the new
+state, with the same results as scoring the whole series at once (up to
+floating-point rounding in running means).
+
+Pipeline (one metric)
+---------------------
+1. **Expected value and residual scale** from one or both components:
+
+   ``robust_seasonal``
+       A robust local level (median of the previous ``level_window`` points)
+       plus, for each seasonal period (a day and a week by default), the
+       median of the last ``n_seasons`` detrended values at the same phase
+       (same time of day / of week). The residual scale is the MAD of the
+       model's recent residuals (Rousseeuw & Croux 1993, "Alternatives to the
+       median absolute deviation", JASA 88), falling back to the mean absolute
+       deviation when the MAD is zero (Iglewicz & Hoaglin 1993). Among the
+       non-seasonal and seasonal variants the one with the smallest recent
+       mean absolute error is used at each point. This is a causal,
+       rolling version of seasonal-trend decomposition (Cleveland et al. 1990,
+       "STL", J. Official Statistics 6).
+   ``forecast_band``
+       An exponentially weighted level (simple exponential smoothing) plus an
+       exponentially weighted seasonal profile over the last ``n_seasons``
+       periods (Holt-Winters style), with the band from the exponentially
+       weighted root-mean-square of past one-step forecast errors.
+   ``isolation_forest``
+       An isolation forest (Liu, Ting & Zhou 2008, "Isolation Forest", ICDM)
+       refitted every ``iforest_refit`` points on the previous
+       ``iforest_window`` points; features are the metric values
+       (multivariate) or value, deviation from the local level and first
+       difference (univariate). ``contamination`` sets the training-score
+       quantile that maps to the alert threshold.
+   ``auto``
+       Both ``robust_seasonal`` and ``forecast_band``; their anomaly
+       likelihoods are averaged (chosen on the NAB benchmark, see
+       ``benchmarks/anomaly_nab.py``).
+
+2. **Anomaly likelihood** (Ahmad, Lavin, Purdy & Agha 2017, "Unsupervised
+   real-time anomaly detection for streaming data", Neurocomputing 262): the
+   point's surprisal ``-log10 P(|Z| >= |z|)`` is averaged over the last
+   ``short_window`` points and compared with the running distribution of that
+   average (mean and variance over ``history_window`` points); the Gaussian
+   tail probability ``p`` becomes the score ``-log10(p) / 10`` clipped to
+   ``[0, 1]`` (0.5 is ``p = 1e-5``). A value outside the range seen so far by
+   more than ``spatial_tolerance`` of that range, and at least 3 robust
+   standard deviations from expected, also reaches the alert threshold (the
+   "spatial anomaly" rule of Numenta's NAB detector, gated by the 3-sigma
+   rule so that a growing business metric does not alert on every record).
+
+3. **Alarms with cooldown**: a point alarms when its score reaches the alert
+   threshold (the ``low`` severity threshold, raised by feedback rules where
+   they apply) and no alarm fired within the cooldown before it. Points inside
+   a cooldown get ``anomaly_score`` 0 (their unsuppressed score stays in
+   ``raw_score``): one incident raises one alert. NAB (Lavin & Ahmad 2015,
+   "Evaluating real-time anomaly detection algorithms - the Numenta Anomaly
+   Benchmark", ICMLA) rewards exactly that: early detection of each anomaly
+   window and few false positives.
+
+All steps are vectorised with numpy/pandas rolling and exponentially
+weighted operations; only the alarm step loops, over candidate alarms.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+from scipy.special import log_ndtr, ndtri
+
+from aihub.errors import ValidationError
+from aihub.anomaly.severity import NO_SEVERITY, SeverityThresholds, severity_of
+
+ALGORITHMS: tuple[str, ...] = ("auto", "robust_seasonal", "forecast_band", "isolation_forest")
+"""Algorithm names accepted by :class:`DetectorParams`."""
+
+STATE_FORMAT = "aihub.anomaly.detector_state"
+STATE_VERSION = 1
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "timestamp",
+    "value",
+    "expected",
+    "lower",
+    "upper",
+    "z",
+    "anomaly_score",
+    "raw_score",
+    "is_anomaly",
+    "severity",
+    "suppressed_by",
+)
+"""Columns of a scored univariate frame, in order."""
+
+_LN10 = math.log(10.0)
+_DAY = 86_400
+_WEEK = 7 * _DAY
+_MAD_TO_SD = 1.4826  # 1 / Phi^-1(3/4): MAD of a normal sample -> standard deviation
+_MEANAD_TO_SD = 1.253314  # sqrt(pi / 2): mean absolute deviation of a normal -> sd
+_GAP_WINDOW = 100
+_SD_FLOOR = 1e-3
+_REL_FLOOR = 1e-4
+_SPATIAL_MIN_Z = 3.0  # a new record must also be >= 3 robust SDs from expected
+
+
+# --------------------------------------------------------------------------------------
+# parameters
+# --------------------------------------------------------------------------------------
+
+
+def _duration_seconds(value: Any, name: str) -> int:
+    try:
+        td = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise ValidationError(
+            f"'{name}' must be a duration such as '1D', '12h' or '7D'; got {value!r}.",
+            field=f"detection_config.{name}",
+            details={"value": repr(value)},
+        ) from None
+    seconds = int(td.total_seconds())
+    if seconds <= 0:
+        raise ValidationError(
+            f"'{name}' must be a positive duration; got {value!r}.",
+            field=f"detection_config.{name}",
+            details={"value": repr(value)},
+        )
+    return seconds
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """Detector parameters, validated in one place (:meth:`__post_init__`).
+
+    Parameters
+    ----------
+    algorithm : {"auto", "robust_seasonal", "forecast_band", "isolation_forest"}
+        Which detector to run; see the module docstring.
+    level_window : int, default 10
+        Points in the robust local level (median of the previous points).
+    ewma_alpha : float, default 0.2
+        Smoothing factor of the ``forecast_band`` level, in ``(0, 1]``.
+    seasonal_periods : tuple of str, default ("1D", "7D")
+        Seasonal periods as durations. Points are matched by exact phase
+        (timestamp modulo the period), so irregular timestamps simply get no
+        seasonal prediction. Use ``()`` for no seasonality.
+    n_seasons : int, default 3
+        Past periods used for the seasonal profile.
+    seasonal_alpha : float, default 0.5
+        Weight decay of ``forecast_band``'s seasonal profile over past periods.
+    scale_window : int, default 288
+        Points in the residual-scale and model-selection windows.
+    min_periods : int, default 20
+        Residuals needed before a point is scored.
+    warmup : int, default 30
+        Scored points needed before the likelihood (and alarms) start.
+    short_window : int, default 10
+        Points averaged in the anomaly likelihood (Ahmad et al. 2017 use 10).
+    history_window : int, default 8640
+        Effective memory, in points, of the likelihood's running mean and
+        variance (expanding mean until then; Ahmad et al. 2017 use 8640).
+    cooldown : str, default "auto"
+        Duration after an alarm during which no new alarm fires. ``"auto"``
+        is one seasonal cycle: a day for intraday data, a week for daily
+        data, three sampling intervals for coarser data. ``"none"`` disables.
+    spatial_tolerance : float or None, default 0.05
+        A value beyond the running min/max by more than this fraction of the
+        running range, and at least 3 robust standard deviations from the
+        expected value, reaches the alert threshold. None disables.
+    contamination : float, default 0.01
+        ``isolation_forest`` only: expected share of anomalous points, in
+        ``(0, 0.5)``; the training-score quantile at ``1 - contamination``
+        maps to the alert threshold.
+    iforest_window, iforest_refit, n_estimators, random_state : int
+        ``isolation_forest`` only: training window, refit interval (points),
+        trees and seed.
+    band_z : float or None, default None
+        Half-width of the expected range ``[lower, upper]`` in robust standard
+        deviations. None derives it from the alert threshold: a lone point
+        outside the band is as improbable as the alert level (4.42 for 0.5).
+
+    Raises
+    ------
+    aihub.errors.ValidationError
+        With ``field="detection_config.<name>"``, the bad value and the allowed
+        range or set.
+    """
+
+    algorithm: str = "auto"
+    level_window: int = 10
+    ewma_alpha: float = 0.2
+    seasonal_periods: tuple[str, ...] = ("1D", "7D")
+    n_seasons: int = 3
+    seasonal_alpha: float = 0.5
+    scale_window: int = 288
+    min_periods: int = 20
+    warmup: int = 30
+    short_window: int = 10
+    history_window: int = 8640
+    cooldown: str = "auto"
+    spatial_tolerance: float | None = 0.05
+    contamination: float = 0.01
+    iforest_window: int = 512
+    iforest_refit: int = 256
+    n_estimators: int = 100
+    random_state: int = 0
+    band_z: float | None = None
+
+    def __post_init__(self) -> None:
+        def bad(name: str, value: Any, allowed: str) -> ValidationError:
+            return ValidationError(
+                f"detection_config.{name} must be {allowed}; got {value!r}.",
+                field=f"detection_config.{name}",
+                details={"value": repr(value), "allowed": allowed},
+            )
+
+        if self.algorithm not in ALGORITHMS:
+            raise ValidationError(
+                f"Unknown algorithm {self.algorithm!r}; allowed: {list(ALGORITHMS)}.",
+                field="algorithm",
+                details={"value": self.algorithm, "allowed": list(ALGORITHMS)},
+            )
+        ints = {
+            "level_window": 1,
+            "n_seasons": 1,
+            "scale_window": 2,
+            "min_periods": 1,
+            "warmup": 1,
+            "short_window": 1,
+            "history_window": 2,
+            "iforest_window": 16,
+            "iforest_refit": 1,
+            "n_estimators": 1,
+            "random_state": 0,
+        }
+        for name, low in ints.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise bad(name, v, f"an integer >= {low}")
+            object.__setattr__(self, name, int(v))
+        if self.min_periods > self.scale_window:
+            raise bad("min_periods", self.min_periods, f"an integer <= scale_window ({self.scale_window})")
+        for name in ("ewma_alpha", "seasonal_alpha"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+                raise bad(name, v, "a number in (0, 1]")
+            object.__setattr__(self, name, float(v))
+        c = self.contamination
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c < 0.5:
+            raise bad("contamination", c, "a number in (0, 0.5)")
+        object.__setattr__(self, "contamination", float(c))
+        t = self.spatial_tolerance
+        if t is not None:
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
+                raise bad("spatial_tolerance", t, "a number >= 0 or null")
+            object.__setattr__(self, "spatial_tolerance", float(t))
+        b = self.band_z
+        if b is not None:
+            if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b < math.inf:
+                raise bad("band_z", b, "a positive number or null")
+            object.__setattr__(self, "band_z", float(b))
+        periods = self.seasonal_periods
+        if isinstance(periods, str):
+            periods = (periods,)
+        if not isinstance(periods, (list, tuple)):
+            raise bad("seasonal_periods", periods, "a list of durations such as ['1D', '7D']")
+        object.__setattr__(self, "seasonal_periods", tuple(str(p) for p in periods))
+        for p in self.seasonal_periods:
+            _duration_seconds(p, "seasonal_periods")
+        cd = self.cooldown
+        if cd is None:
+            cd = "none"
+        cd = str(cd)
+        if cd not in ("auto", "none"):
+            _duration_seconds(cd, "cooldown")
+        object.__setattr__(self, "cooldown", cd)
+
+    @property
+    def period_seconds(self) -> tuple[int, ...]:
+        """Seasonal periods in seconds."""
+        return tuple(_duration_seconds(p, "seasonal_periods") for p in self.seasonal_periods)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of all parameters."""
+        d = asdict(self)
+        d["seasonal_periods"] = list(self.seasonal_periods)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, **overrides: Any) -> "DetectorParams":
+        """Build from a ``detection_config`` mapping; unknown keys are rejected.
+
+        Raises
+        ------
+        aihub.errors.ValidationError
+            ``field="detection_config.<key>"`` for an unknown key, listing the
+            allowed keys.
+        """
+        d = dict(data or {})
+        d.update(overrides)
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(allowed))
+        if unknown:
+            raise ValidationError(
+                f"Unknown detection_config key(s) {unknown}; allowed: {allowed}.",
+                field=f"detection_config.{unknown[0]}",
+                details={"allowed": allowed},
+            )
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------------------
+# small vectorised helpers
+# --------------------------------------------------------------------------------------
+
+
+def _arr(values: Any, dtype: Any = float) -> np.ndarray:
+    return np.asarray(values if values is not None else [], dtype=dtype)
+
+
+def _tail(a: np.ndarray, k: int) -> np.ndarray:
+    return a[len(a) - k :] if 0 < k < len(a) else (a if k > 0 else a[:0])
+
+
+def _lagged_rolling(full: np.ndarray, window: int, min_periods: int, how: str) -> np.ndarray:
+    """Rolling statistic over the ``window`` values *before* each position."""
+    roll = pd.Series(full).shift(1).rolling(window, min_periods=min_periods)
+    return getattr(roll, how)().to_numpy()
+
+
+def _ewm_lagged(values: np.ndarray, alpha: float, prev: Sequence[float] | None) -> tuple[np.ndarray, list[float]]:
+    """Exponentially weighted mean of the values *before* each position.
+
+    Bias-corrected form (pandas ``adjust=True``): ``num_t = (1 - alpha) num_{t-1}
+    + x_t``, ``den_t = (1 - alpha) den_{t-1} + 1`` and mean ``num / den``; a
+    missing value adds nothing but the past still decays. ``prev`` is the
+    ``[num, den]`` pair of a previous run, continued exactly
+    (``scipy.signal.lfilter`` with initial conditions).
+    """
+    decay = 1.0 - alpha
+    num0, den0 = (float(prev[0]), float(prev[1])) if prev else (0.0, 0.0)
+    if len(values) == 0:
+        return np.empty(0), [num0, den0]
+    ok = np.isfinite(values)
+    xv = np.where(ok, values, 0.0)
+    b, a = [1.0], [1.0, -decay]
+    num = lfilter(b, a, xv, zi=[decay * num0])[0]
+    den = lfilter(b, a, ok.astype(float), zi=[decay * den0])[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        after = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        first = num0 / den0 if den0 > 0 else np.nan
+    lag = np.r_[first, after[:-1]]
+    return lag, [float(num[-1]), float(den[-1])]
+
+
+def _surprisal(z: np.ndarray) -> np.ndarray:
+    """``-log10 P(|Z| >= |z|)`` for a standard normal Z (NaN stays NaN), capped at 50."""
+    az = np.abs(z)
+    with np.errstate(invalid="ignore"):
+        s = -(log_ndtr(-az) + math.log(2.0)) / _LN10
+    return np.minimum(s, 50.0)
+
+
+def _score_from_logp(neg_log10_p: np.ndarray) -> np.ndarray:
+    return np.clip(neg_log10_p / 10.0, 0.0, 1.0)
+
+
+def _z_for_score(score: float) -> float:
+    """Two-sided normal quantile whose tail probability has the given score."""
+    p = 10.0 ** (-10.0 * score)
+    return float(-ndtri(p / 2.0))
+
+
+def _to_seconds(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    idx = pd.DatetimeIndex(ts)
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    return idx.to_numpy(dtype="datetime64[s]").astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# seasonal profile shared by both components
+# --------------------------------------------------------------------------------------
+
+
+def _seasonal(
+    ts: np.ndarray, d: np.ndarray, st: Mapping[str, Any] | None, period: int, k: int, how: str, alpha: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Seasonal component from the last ``k`` same-phase detrended values.
+
+    Same phase means equal ``timestamp mod period``; the ``k``-th previous
+    occurrence must lie within ``(k + 0.5)`` periods, otherwise NaN.
+    ``how`` is "median" or "ewma" (weights ``alpha (1 - alpha)^j``).
+    """
+    st = st or {}
+    t_old = _arr(st.get("t"), np.int64)
+    d_old = _arr(st.get("d"))
+    T = np.r_[t_old, ts]
+    D = np.r_[d_old, d]
+    m, n_old = len(T), len(t_old)
+    phase = T % period
+    order = np.lexsort((np.arange(m), phase))
+    ds, ph, tt = D[order], phase[order], T[order]
+    prev = np.full((k, m), np.nan)
+    for j in range(1, k + 1):
+        prev[j - 1, j:] = ds[:-j]
+    jk = np.arange(m) - k
+    jj = np.clip(jk, 0, None)
+    ok = (jk >= 0) & (ph[jj] == ph) & ((tt - tt[jj]) <= (k + 0.5) * period)
+    if how == "median":
+        val = np.median(prev, axis=0)
+    else:
+        w = alpha * (1.0 - alpha) ** np.arange(k)
+        val = (w[:, None] * prev).sum(axis=0) / w.sum()
+    out = np.empty(m)
+    out[order] = np.where(ok, val, np.nan)
+    if m:
+        keep = T >= T.max() - (k + 0.5) * period
+        new_st = {"t": T[keep].tolist(), "d": D[keep].tolist()}
+    else:
+        new_st = {"t": [], "d": []}
+    return out[n_old:], new_st
+
+
+# --------------------------------------------------------------------------------------
+# components: expected value, scale and standardised residual
+# --------------------------------------------------------------------------------------
+
+
+def _select(models: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):
+    """Pick, per point, the model with the smallest recent mean absolute error."""
+    best = np.full(n, np.inf)
+    expected = np.full(n, np.nan)
+    scale = np.full(n, np.nan)
+    for e, sc, crit in models.values():
+        better = np.isfinite(e) & np.isfinite(sc) & np.isfinite(crit) & (crit < best)
+        best = np.where(better, crit, best)
+        expected = np.where(better, e, expected)
+        scale = np.where(better, sc, scale)
+    return expected, scale
+
+
+def _robust_component(ts: np.ndarray, x: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+    st = st or {}
+    n, w, S = len(x), p.level_window, p.scale_window
+    x_old = _arr(st.get("x"))
+    X = np.r_[x_old, x]
+    level = _lagged_rolling(X, w, 1, "median")[len(x_old) :]
+    ax_old = _arr(st.get("abs_x"))
+    AX = np.r_[ax_old, np.abs(x)]
+    floor = _REL_FLOOR * _lagged_rolling(AX, S, p.min_periods, "median")[len(ax_old) :] + 1e-12
+    cand = {"level": level}
+    seas_state = {}
+    for period in p.period_seconds:
+        key = str(period)
+        seas, seas_state[key] = _seasonal(
+            ts, x - level, (st.get("seasonal") or {}).get(key), period, p.n_seasons, "median", 0.0
+        )
+        cand[f"season_{key}"] = level + seas
+    models, absr_state = {}, {}
+    for name, e in cand.items():
+        ar_old = _arr((st.get("abs_r") or {}).get(name))
+        AR = np.r_[ar_old, np.abs(x - e)]
+        roll = pd.Series(AR).shift(1).rolling(S, min_periods=p.min_periods)
+        mad = roll.median().to_numpy()[len(ar_old) :] * _MAD_TO_SD
+        mean = roll.mean().to_numpy()[len(ar_old) :]
+        sc = np.maximum(np.where(mad > 0, mad, _MEANAD_TO_SD * mean), floor)
+        models[name] = (e, sc, mean)
+        absr_state[name] = _tail(AR, S).tolist()
+    expected, scale = _select(models, n)
+    new_st = {
+        "x": _tail(X, w).tolist(),
+        "abs_x": _tail(AX, S).tolist(),
+        "seasonal": seas_state,
+        "abs_r": absr_state,
+    }
+    return expected, scale, new_st
+
+
+def _forecast_component(ts: np.ndarray, x: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+    st = st or {}
+    n, S = len(x), p.scale_window
+    a_s = 1.0 / S
+    level, level_last = _ewm_lagged(x, p.ewma_alpha, st.get("level"))
+    absx, absx_last = _ewm_lagged(np.abs(x), a_s, st.get("abs_x"))
+    floor = _REL_FLOOR * absx + 1e-12
+    cand = {"level": level}
+    seas_state = {}
+    for period in p.period_seconds:
+        key = str(period)
+        seas, seas_state[key] = _seasonal(
+            ts, x - level, (st.get("seasonal") or {}).get(key), period, p.n_seasons, "ewma", p.seasonal_alpha
+        )
+        cand[f"season_{key}"] = level + seas
+    models = {}
+    ms_state, mae_state, cnt_state = {}, {}, {}
+    for name, e in cand.items():
+        r = x - e
+        ms, ms_state[name] = _ewm_lagged(r * r, a_s, (st.get("ms") or {}).get(name))
+        mae, mae_state[name] = _ewm_lagged(np.abs(r), a_s, (st.get("mae") or {}).get(name))
+        c0 = int((st.get("count") or {}).get(name, 0))
+        valid = np.isfinite(r).astype(np.int64)
+        seen = c0 + np.r_[0, np.cumsum(valid)[:-1]] if n else np.empty(0, np.int64)
+        cnt_state[name] = c0 + int(valid.sum())
+        ok = seen >= p.min_periods
+        sc = np.where(ok, np.maximum(np.sqrt(ms), floor), np.nan)
+        models[name] = (e, sc, np.where(ok, mae, np.nan))
+    expected, scale = _select(models, n)
+    new_st = {
+        "level": level_last,
+        "abs_x": absx_last,
+        "seasonal": seas_state,
+        "ms": ms_state,
+        "mae": mae_state,
+        "count": cnt_state,
+    }
+    return expected, scale, new_st
+
+
+# --------------------------------------------------------------------------------------
+# anomaly likelihood
+# --------------------------------------------------------------------------------------
+
+
+def _running_moments(a: np.ndarray, st: Mapping[str, Any], H: int):
+    """Lagged running mean and mean square with rate ``max(1/n, 1/H)``.
+
+    Returns arrays (n_before, mean_before, sq_before) aligned with ``a`` and the
+    new state. Expanding sums while ``n <= H`` (exact cumulative sums), an
+    exponential recursion afterwards (``scipy.signal.lfilter``).
+    """
+    n0 = int(st.get("n", 0))
+    k = len(a)
+    counts = n0 + 1 + np.arange(k)
+    e = int(np.sum(counts <= H))
+    mean = np.empty(k)
+    sq = np.empty(k)
+    s0, q0 = float(st.get("sum", 0.0)), float(st.get("sumsq", 0.0))
+    if e:
+        cs = np.cumsum(np.r_[s0, a[:e]])[1:]
+        cq = np.cumsum(np.r_[q0, a[:e] * a[:e]])[1:]
+        mean[:e] = cs / counts[:e]
+        sq[:e] = cq / counts[:e]
+        s0, q0 = float(cs[-1]), float(cq[-1])
+    m_prev, q_prev = st.get("mean"), st.get("sq")
+    if e:
+        m_prev, q_prev = float(mean[e - 1]), float(sq[e - 1])
+    if e < k:
+        al = 1.0 / H
+        b, den = [al], [1.0, -(1.0 - al)]
+        mean[e:] = lfilter(b, den, a[e:], zi=[(1.0 - al) * m_prev])[0]
+        sq[e:] = lfilter(b, den, a[e:] * a[e:], zi=[(1.0 - al) * q_prev])[0]
+    n_before = counts - 1
+    mean_before = np.r_[st.get("mean", np.nan) if n0 else np.nan, mean[:-1]] if k else mean
+    sq_before = np.r_[st.get("sq", np.nan) if n0 else np.nan, sq[:-1]] if k else sq
+    new = {"n": n0 + k, "sum": s0, "sumsq": q0}
+    if k:
+        new["mean"], new["sq"] = float(mean[-1]), float(sq[-1])
+    else:
+        new["mean"], new["sq"] = st.get("mean"), st.get("sq")
+    return n_before, mean_before, sq_before, new
+
+
+def _likelihood(z: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+    st = st or {}
+    s = _surprisal(z)
+    s_old = _arr(st.get("s"))
+    full = np.r_[s_old, s]
+    avg = pd.Series(full).rolling(p.short_window, min_periods=1).mean().to_numpy()[len(s_old) :]
+    valid = np.isfinite(avg) & np.isfinite(s)
+    n_b, m_b, q_b, mom = _running_moments(avg[valid], st.get("moments") or {}, p.history_window)
+    like = np.zeros(len(z))
+    if valid.any():
+        sd = np.sqrt(np.maximum(q_b - m_b * m_b, 0.0))
+        sd = np.maximum(np.nan_to_num(sd, nan=_SD_FLOOR), _SD_FLOOR)
+        zz = (avg[valid] - m_b) / sd
+        score = _score_from_logp(-log_ndtr(-zz) / _LN10)
+        like[valid] = np.where((n_b >= p.warmup) & np.isfinite(zz), score, 0.0)
+    new_st = {"s": _tail(full, p.short_window - 1).tolist(), "moments": mom}
+    return like, new_st
+
+
+def _spatial(x: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+    st = st or {}
+    lo0 = st.get("min")
+    hi0 = st.get("max")
+    lo0 = np.nan if lo0 is None else lo0
+    hi0 = np.nan if hi0 is None else hi0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.fmin.accumulate(np.r_[lo0, x])
+        hi = np.fmax.accumulate(np.r_[hi0, x])
+    n0 = int(st.get("n", 0))
+    valid = np.isfinite(x)
+    cnt = n0 + np.r_[0, np.cumsum(valid)]
+    lo_b, hi_b, cnt_b = lo[:-1], hi[:-1], cnt[:-1]
+    new = {
+        "n": int(cnt[-1]),
+        "min": None if not np.isfinite(lo[-1]) else float(lo[-1]),
+        "max": None if not np.isfinite(hi[-1]) else float(hi[-1]),
+    }
+    if p.spatial_tolerance is None:
+        return np.zeros(len(x), bool), new
+    with np.errstate(invalid="ignore"):
+        tol = p.spatial_tolerance * (hi_b - lo_b)
+        flag = (cnt_b >= p.warmup) & ((x > hi_b + tol) | (x < lo_b - tol))
+    return flag, new
+
+
+# --------------------------------------------------------------------------------------
+# isolation forest
+# --------------------------------------------------------------------------------------
+
+
+def _iforest_features(x: np.ndarray, st: Mapping[str, Any], p: DetectorParams):
+    """Univariate features: value, deviation from local level, first difference."""
+    x_old = _arr(st.get("x"))
+    X = np.r_[x_old, x]
+    level = _lagged_rolling(X, p.level_window, 1, "median")[len(x_old) :]
+    prev = np.r_[x_old[-1] if len(x_old) else np.nan, x[:-1]] if len(x) else x
+    F = np.column_stack([x, x - level, x - prev])
+    return F, _tail(X, p.level_window).tolist()
+
+
+def _iforest_component(F: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams, alert: float):
+    """Score rows of ``F`` with forests refitted on the preceding rows.
+
+    A forest is fitted before global row ``i`` whenever ``i >= start`` and
+    ``(i - start) % iforest_refit == 0`` (``start = max(64, warmup)``) on the
+    last ``iforest_window`` complete rows before ``i``; rows before the first
+    fit are not scored. The state keeps the rows the current forest was fitted
+    on, so a streaming update refits the identical forest (fixed seed).
+    """
+    from sklearn.ensemble import IsolationForest
+
+    st = st or {}
+    n0 = int(st.get("n", 0))
+    k = F.shape[1]
+    buf = np.asarray(st.get("buffer") or np.empty((0, k)), float).reshape(-1, k)
+    train = st.get("train")
+    train = None if train is None else np.asarray(train, float).reshape(-1, k)
+    start = max(64, p.warmup)
+    z_alert = _z_for_score(alert)
+    scores = np.zeros(len(F))
+    raw = np.full(len(F), np.nan)
+    model = cal = None
+
+    def fit(rows: np.ndarray):
+        rows = rows[np.all(np.isfinite(rows), axis=1)]
+        if len(rows) < 16:
+            return None, None
+        f = IsolationForest(
+            n_estimators=p.n_estimators,
+            max_samples=min(256, len(rows)),
+            random_state=p.random_state,
+        ).fit(rows)
+        s_tr = -f.score_samples(rows)
+        q = float(np.quantile(s_tr, 1.0 - p.contamination))
+        mad = float(np.median(np.abs(s_tr - np.median(s_tr)))) * _MAD_TO_SD
+        return f, (q, max(mad, 1e-9))
+
+    if train is not None:
+        model, cal = fit(train)
+    full = np.r_[buf, F] if len(F) else buf
+    off = len(buf)
+    i = 0
+    while i < len(F):
+        g = n0 + i
+        if g >= start and (g - start) % p.iforest_refit == 0:
+            train = full[max(0, off + i - p.iforest_window) : off + i]
+            model, cal = fit(train)
+        # score until the next refit boundary
+        if g < start:
+            j = min(len(F), i + (start - g))
+        else:
+            j = min(len(F), i + p.iforest_refit - (g - start) % p.iforest_refit)
+        if model is not None:
+            block = F[i:j]
+            ok = np.all(np.isfinite(block), axis=1)
+            if ok.any():
+                s = -model.score_samples(block[ok])
+                zz = z_alert + (s - cal[0]) / cal[1]
+                sc = np.where(zz > 0, _score_from_logp(_surprisal(zz)), 0.0)
+                tmp = np.zeros(j - i)
+                tmp[ok] = sc
+                scores[i:j] = tmp
+                tmp2 = np.full(j - i, np.nan)
+                tmp2[ok] = s
+                raw[i:j] = tmp2
+        i = j
+    new = {
+        "n": n0 + len(F),
+        "buffer": _tail(full, p.iforest_window).tolist(),
+        "train": None if train is None else np.asarray(train).tolist(),
+    }
+    return scores, new
+
+
+# --------------------------------------------------------------------------------------
+# alarms, cooldown and feedback rules
+# --------------------------------------------------------------------------------------
+
+
+def _cooldown_seconds(spec: str, medgap: float) -> int:
+    if spec == "none":
+        return 0
+    if spec != "auto":
+        return _duration_seconds(spec, "cooldown")
+    if not np.isfinite(medgap) or medgap < _DAY:
+        return _DAY
+    if medgap < _WEEK:
+        return _WEEK
+    return int(3 * medgap)
+
+
+def _alarms(
+    ts: np.ndarray,
+    raw: np.ndarray,
+    threshold: float,
+    blocked: np.ndarray,
+    medgap: np.ndarray,
+    until: int | None,
+    cooldown: str,
+):
+    """Alarm where ``raw >= threshold`` unless blocked or within a cooldown."""
+    n = len(raw)
+    alarm = np.zeros(n, bool)
+    until_at = np.full(n, -np.inf)  # cooldown end set by an alarm at this position
+    cur = -np.inf if until is None else float(until)
+    for i in np.flatnonzero((raw >= threshold) & ~blocked):
+        if ts[i] >= cur:
+            alarm[i] = True
+            cur = ts[i] + _cooldown_seconds(cooldown, medgap[i])
+            until_at[i] = cur
+    # cooldown end in force *before* each point
+    start = -np.inf if until is None else float(until)
+    running = np.maximum.accumulate(np.r_[start, until_at])[:-1]
+    in_cooldown = (ts < running) & ~alarm
+    new_until = None if not np.isfinite(cur) else int(cur)
+    return alarm, in_cooldown, new_until
+
+
+# --------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------
+
+
+def init_state(
+    params: DetectorParams | Mapping[str, Any] | None = None,
+    thresholds: SeverityThresholds | Mapping[str, Any] | None = None,
+    columns: Sequence[str] = ("value",),
+) -> dict[str, Any]:
+    """Return an empty detector state (JSON-serialisable dict).
+
+    Parameters
+    ----------
+    params : DetectorParams or dict, optional
+        Detector parameters (``detection_config``); defaults apply.
+    thresholds : SeverityThresholds or dict, optional
+        Severity thresholds; ``low`` is the alert threshold.
+    columns : sequence of str, default ("value",)
+        Value columns the points will have. More than one column requires
+        ``algorithm="isolation_forest"`` (multivariate).
+
+    Returns
+    -------
+    dict
+        ``{"format", "version", "params", "thresholds", "columns", "n_seen",
+        "last_timestamp", "components": {}, "likelihood": {}, "spatial": {},
+        "gaps": [], "cooldown_until": None}``. Timestamps inside are integer
+        seconds since 1970-01-01 (UTC for tz-aware input).
+
+    Raises
+    ------
+    aihub.errors.ValidationError
+        For invalid parameters or thresholds, or several columns with a
+        univariate algorithm.
+    """
+    p = params if isinstance(params, DetectorParams) else DetectorParams.from_dict(params)
+    th = thresholds if isinstance(thresholds, SeverityThresholds) else SeverityThresholds.from_dict(thresholds)
+    cols = [str(c) for c in columns]
+    if not cols:
+        raise ValidationError("At least one value column is needed.", field="columns")
+    if len(cols) > 1 and p.algorithm != "isolation_forest":
+        raise ValidationError(
+            f"Scoring several metrics jointly needs algorithm 'isolation_forest'; got {p.algorithm!r}.",
+            field="algorithm",
+            details={"value": p.algorithm, "allowed": ["isolation_forest"]},
+        )
+    return {
+        "format": STATE_FORMAT,
+        "version": STATE_VERSION,
+        "params": p.to_dict(),
+        "thresholds": th.to_dict(),
+        "columns": cols,
+        "n_seen": 0,
+        "last_timestamp": None,
+        "components": {},
+        "likelihood": {},
+        "spatial": {},
+        "gaps": [],
+        "cooldown_until": None,
+    }
+
+
+def _check_state(state: Mapping[str, Any]) -> None:
+    if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+        raise ValidationError(
+            "Not a detector state: expected a dict made by init_state()/update().", field="state"
+        )
+    if state.get("version") != STATE_VERSION:
+        raise ValidationError(
+            f"Unsupported detector state version {state.get('version')!r}; this code reads version {STATE_VERSION}.",
+            field="state.version",
+        )
+
+
+def _prepare_points(points: pd.DataFrame, columns: Sequence[str]):
+    if not isinstance(points, pd.DataFrame):
+        raise ValidationError(
+            f"Points must be a DataFrame with columns timestamp, {', '.join(columns)}; got {type(points).__name__}.",
+            field="points",
+        )
+    missing = [c for c in ("timestamp", *columns) if c not in points.columns]
+    if missing:
+        raise ValidationError(
+            f"Points lack column(s) {missing}; they have {list(points.columns)}.",
+            field=missing[0],
+            details={"missing": missing, "columns": list(points.columns)},
+        )
+    try:
+        ts = pd.to_datetime(points["timestamp"])
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"Column 'timestamp' has values that are not dates: {exc}", field="timestamp") from None
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0])
+        raise ValidationError(
+            f"Column 'timestamp' is empty or not a date at row {row} (0-based).",
+            field="timestamp",
+            details={"row": row},
+        )
+    tsec = _to_seconds(ts)
+    vals = np.column_stack([pd.to_numeric(points[c], errors="coerce").to_numpy(float) for c in columns])
+    return ts, tsec, vals
+
+
+def update(
+    state: Mapping[str, Any],
+    new_points: pd.DataFrame,
+    rules: Iterable[Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Score new points causally and return them with the updated state.
+
+    Parameters
+    ----------
+    state : dict
+        From :func:`init_state` or a previous :func:`update` (JSON round-trip
+        safe). Not modified.
+    new_points : pandas.DataFrame, shape (n, 1 + n_columns)
+        Columns ``timestamp`` (datetime-like) and the state's value columns
+        (``value`` for one metric). Non-numeric values count as missing. Rows
+        may come in any order; they are scored in time order and returned in
+        the given order. Every timestamp must be >= the last one already seen.
+    rules : iterable of FeedbackRule or dict, optional
+        Feedback rules (:mod:`aihub.anomaly.feedback`). Rules whose metric /
+        dimension / slice do not match ``context`` are ignored.
+    context : dict, optional
+        ``{"metric": ..., "dimension": ..., "slice": ...}`` of this series, for
+        rule matching.
+
+    Returns
+    -------
+    scored : pandas.DataFrame, shape (n, 11)
+        Columns :data:`OUTPUT_COLUMNS`: ``timestamp``, ``value`` (first value
+        column), ``expected``, ``lower``, ``upper`` (the expected range; NaN
+        while warming up and for multivariate forests), ``z`` (deviation from
+        expected in robust standard deviations), ``anomaly_score``
+        (0 to 1; 0 inside a cooldown or when a rule suppresses the point),
+        ``raw_score`` (0 to 1, before cooldown and rules), ``is_anomaly``
+        (bool alarm), ``severity`` ("none" unless an alarm, else
+        low/medium/high/critical) and ``suppressed_by`` (id of the feedback
+        rule that suppressed a would-be alarm, else None).
+    new_state : dict
+        The state after these points.
+
+    Raises
+    ------
+    aihub.errors.ValidationError
+        Bad state, missing columns, unparseable or out-of-order timestamps.
+    """
+    _check_state(state)
+    p = DetectorParams.from_dict(state["params"])
+    th = SeverityThresholds.from_dict(state["thresholds"])
+    columns = list(state["columns"])
+    ts_in, tsec_in, vals_in = _prepare_points(new_points, columns)
+    order = np.argsort(tsec_in, kind="stable")
+    ts = tsec_in[order]
+    V = vals_in[order]
+    n = len(ts)
+    last = state.get("last_timestamp")
+    if n and last is not None and ts[0] < last:
+        raise ValidationError(
+            f"New points must not be older than the last point already scored "
+            f"({pd.Timestamp(last, unit='s')}); got {pd.Timestamp(int(ts[0]), unit='s')}.",
+            field="timestamp",
+            details={"last_seen": int(last), "got": int(ts[0])},
+        )
+    new_state = {k: v for k, v in state.items()}
+    comps = dict(state.get("components") or {})
+    likes = dict(state.get("likelihood") or {})
+    x = V[:, 0]
+    expected = np.full(n, np.nan)
+    scale = np.full(n, np.nan)
+
+    if p.algorithm == "isolation_forest":
+        if len(columns) == 1:
+            F, x_tail = _iforest_features(x, comps.get("iforest_features") or {}, p)
+            comps["iforest_features"] = {"x": x_tail}
+        else:
+            F = V
+        raw, comps["isolation_forest"] = _iforest_component(F, comps.get("isolation_forest"), p, th.alert)
+        if len(columns) == 1:
+            expected, scale, comps["robust_seasonal"] = _robust_component(ts, x, comps.get("robust_seasonal"), p)
+    else:
+        names = ["robust_seasonal", "forecast_band"] if p.algorithm == "auto" else [p.algorithm]
+        parts, zs = [], []
+        for name in names:
+            fn = _robust_component if name == "robust_seasonal" else _forecast_component
+            e, sc, comps[name] = fn(ts, x, comps.get(name), p)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = (x - e) / sc
+            lk, likes[name] = _likelihood(z, likes.get(name), p)
+            parts.append(lk)
+            zs.append(z)
+            if name == names[0]:
+                expected, scale = e, sc
+        raw = np.mean(parts, axis=0) if parts else np.zeros(n)
+        flag, new_state["spatial"] = _spatial(x, state.get("spatial"), p)
+        zmax = np.max(np.nan_to_num(np.abs(np.vstack(zs)), nan=0.0), axis=0)
+        flag &= zmax >= _SPATIAL_MIN_Z
+        raw = np.where(flag, np.maximum(raw, th.alert), raw)
+
+    # sampling interval (lagged rolling median of gaps) for the automatic cooldown
+    gaps_old = _arr(state.get("gaps"))
+    prev_t = np.r_[last if last is not None else np.nan, ts[:-1]] if n else np.empty(0)
+    gaps = (ts - prev_t).astype(float)
+    G = np.r_[gaps_old, gaps]
+    medgap = _lagged_rolling(G, _GAP_WINDOW, 1, "median")[len(gaps_old) :]
+    new_state["gaps"] = [g for g in _tail(G, _GAP_WINDOW).tolist() if np.isfinite(g)]
+
+    # feedback rules: a matching rule blocks a would-be alarm
+    blocked_by = np.full(n, None, dtype=object)
+    if rules:
+        from aihub.anomaly.feedback import rule_effects
+
+        with np.errstate(invalid="ignore"):
+            dev = x - expected
+        blocked_by = rule_effects(rules, ts, dev, raw, context or {})
+    blocked = np.array([b is not None for b in blocked_by], dtype=bool) & (raw >= th.alert)
+    alarm, in_cd, new_state["cooldown_until"] = _alarms(
+        ts, raw, th.alert, blocked, medgap, state.get("cooldown_until"), p.cooldown
+    )
+    suppressed = blocked & ~in_cd
+    score = np.where(in_cd | suppressed, 0.0, raw)
+    sev = np.where(alarm, severity_of(score, th), NO_SEVERITY)
+    suppressed_by = np.where(suppressed, blocked_by, None)
+
+    band = p.band_z if p.band_z is not None else _z_for_score(th.alert)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zdev = (x - expected) / scale
+    out = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(ts, unit="s"),
+            "value": x,
+            "expected": expected,
+            "lower": expected - band * scale,
+            "upper": expected + band * scale,
+            "z": zdev,
+            "anomaly_score": score,
+            "raw_score": raw,
+            "is_anomaly": alarm,
+            "severity": sev.astype(object),
+            "suppressed_by": suppressed_by.astype(object),
+        }
+    )
+    inv = np.empty(n, dtype=np.int64)
+    inv[order] = np.arange(n)
+    out = out.iloc[inv].reset_index(drop=True)
+    out["timestamp"] = pd.Series(ts_in).reset_index(drop=True)
+    new_state["components"] = comps
+    new_state["likelihood"] = likes
+    new_state["n_seen"] = int(state.get("n_seen", 0)) + n
+    if n:
+        new_state["last_timestamp"] = int(ts[-1])
+    return out, new_state
+
+
+def detect(
+    points: pd.DataFrame,
+    params: DetectorParams | Mapping[str, Any] | None = None,
+    thresholds: SeverityThresholds | Mapping[str, Any] | None = None,
+    rules: Iterable[Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    return_state: bool = False,
+):
+    """Score a whole series causally (batch mode of :func:`update`).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame, shape (n, 2)
+        Columns ``timestamp`` and ``value``.
+    params, thresholds, rules, context
+        As in :func:`init_state` and :func:`update`.
+    return_state : bool, default False
+        Also return the state, ready for streaming :func:`update` calls.
+
+    Returns
+    -------
+    pandas.DataFrame or (pandas.DataFrame, dict)
+        The scored points (see :func:`update`), and the state if requested.
+
+    Examples
+    --------
+    >>> scored = detect(df[["timestamp", "value"]], {"algorithm": "auto"})  # doctest: +SKIP
+    >>> scored.loc[scored.is_anomaly, ["timestamp", "value", "severity"]]  # doctest: +SKIP
+    """
+    state = init_state(params, thresholds)
+    scored, state = update(state, points, rules=rules, context=context)
+    return (scored, state) if return_state else scored
+
+
+def detect_multivariate(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    params: DetectorParams | Mapping[str, Any] | None = None,
+    thresholds: SeverityThresholds | Mapping[str, Any] | None = None,
+    return_state: bool = False,
+):
+    """Score rows of several metrics jointly with a causal isolation forest.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame, shape (n, 1 + len(columns))
+        Column ``timestamp`` and the metric ``columns``.
+    columns : sequence of str
+        Metric columns, at least one.
+    params : DetectorParams or dict, optional
+        ``algorithm`` is forced to ``"isolation_forest"``.
+
+    Returns
+    -------
+    pandas.DataFrame or (pandas.DataFrame, dict)
+        :data:`OUTPUT_COLUMNS` with ``value`` = the first metric and NaN
+        expected range; one joint score per row.
+    """
+    d = params.to_dict() if isinstance(params, DetectorParams) else dict(params or {})
+    d["algorithm"] = "isolation_forest"
+    state = init_state(d, thresholds, columns=list(columns))
+    scored, state = update(state, frame[["timestamp", *columns]])
+    scored["expected"] = scored["lower"] = scored["upper"] = scored["z"] = np.nan
+    return (scored, state) if return_state else scored
+
+
+@dataclass
+class StreamingDetector:
+    """Object wrapper around :func:`init_state` / :func:`update`.
+
+    Parameters
+    ----------
+    params : DetectorParams or dict, optional
+    thresholds : SeverityThresholds or dict, optional
+
+    Attributes
+    ----------
+    state_ : dict
+        JSON-serialisable state after the last call (set by :meth:`score`).
+    n_seen_ : int
+        Points scored so far.
+    """
+
+    params: DetectorParams | Mapping[str, Any] | None = None
+    thresholds: SeverityThresholds | Mapping[str, Any] | None = None
+    state_: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    n_seen_: int = field(default=0, init=False)
+
+    def score(self, points: pd.DataFrame, rules=None, context=None) -> pd.DataFrame:
+        """Score ``points`` after everything scored before; see :func:`update`."""
+        if self.state_ is None:
+            self.state_ = init_state(self.params, self.thresholds)
+        scored, self.state_ = update(self.state_, points, rules=rules, context=context)
+        self.n_seen_ = int(self.state_["n_seen"])
+        return scored
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> "StreamingDetector":
+        """Rebuild a detector from a stored state."""
+        _check_state(state)
+        det = cls(DetectorParams.from_dict(state["params"]), SeverityThresholds.from_dict(state["thresholds"]))
+        det.state_ = dict(state)
+        det.n_seen_ = int(state.get("n_seen", 0))
+        return det
+
+
+def params_with(params: DetectorParams | Mapping[str, Any] | None, **changes: Any) -> DetectorParams:
+    """Return validated parameters with some fields changed."""
+    base = params if isinstance(params, DetectorParams) else DetectorParams.from_dict(params)
+    return replace(base, **changes)
