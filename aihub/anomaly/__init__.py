@@ -1,0 +1,79 @@
+"""Anomaly detection core: pure Python, no database, no Streamlit.
+
+Public API
+----------
+Configuration
+    :class:`MonitorConfig`, :class:`MetricDefinition`,
+    :class:`DetectorParams`, :class:`SeverityThresholds`
+Metric series
+    :func:`build_metric_frame`, :func:`detect_metric_frame`
+Detection (one series, causal, streaming)
+    :func:`detect`, :func:`init_state`, :func:`update`,
+    :func:`detect_multivariate`, :class:`StreamingDetector`
+Explanation
+    :func:`dimension_breakdown`, :func:`metric_movers`,
+    :func:`business_impact`, :func:`impact_for`, :func:`snapshot`,
+    :func:`snapshot_figure`
+Feedback
+    :class:`FeedbackEvent`, :class:`FeedbackRule`,
+    :func:`learn_from_feedback`, :func:`apply_rules`
+"""
+
+from aihub.anomaly.config import AGGREGATIONS, ANOMALY_TYPES, FREQUENCIES, MetricDefinition, MonitorConfig
+from aihub.anomaly.detectors import (
+    ALGORITHMS,
+    OUTPUT_COLUMNS,
+    DetectorParams,
+    StreamingDetector,
+    detect,
+    detect_multivariate,
+    init_state,
+    update,
+)
+from aihub.anomaly.feedback import FeedbackEvent, FeedbackRule, apply_rules, learn_from_feedback
+from aihub.anomaly.metrics import SCORED_COLUMNS, TOTAL, build_metric_frame, detect_metric_frame, series_key
+from aihub.anomaly.rootcause import (
+    BusinessImpact,
+    business_impact,
+    dimension_breakdown,
+    impact_for,
+    metric_movers,
+    snapshot,
+    snapshot_figure,
+)
+from aihub.anomaly.severity import SEVERITIES, SeverityThresholds, severity_of
+
+__all__ = [
+    "AGGREGATIONS",
+    "ALGORITHMS",
+    "ANOMALY_TYPES",
+    "FREQUENCIES",
+    "OUTPUT_COLUMNS",
+    "SCORED_COLUMNS",
+    "SEVERITIES",
+    "TOTAL",
+    "BusinessImpact",
+    "DetectorParams",
+    "FeedbackEvent",
+    "FeedbackRule",
+    "MetricDefinition",
+    "MonitorConfig",
+    "SeverityThresholds",
+    "StreamingDetector",
+    "apply_rules",
+    "build_metric_frame",
+    "business_impact",
+    "detect",
+    "detect_metric_frame",
+    "detect_multivariate",
+    "dimension_breakdown",
+    "impact_for",
+    "init_state",
+    "learn_from_feedback",
+    "metric_movers",
+    "series_key",
+    "severity_of",
+    "snapshot",
+    "snapshot_figure",
+    "update",
+]
