@@ -24,17 +24,20 @@ Pipeline (one metric)
        rolling version of seasonal-trend decomposition (Cleveland et al. 1990,
        "STL", J. Official Statistics 6).
    ``forecast_band``
-       An exponentially weighted level (simple exponential smoothing) plus an
-       exponentially weighted seasonal profile over the last ``n_seasons``
-       periods (Holt-Winters style), with the band from the exponentially
-       weighted root-mean-square of past one-step forecast errors.
+       A one-step forecast: an exponentially weighted level (simple
+       exponential smoothing, ``ewma_alpha``) plus the same-phase seasonal
+       median, with the band from the exponentially weighted root-mean-square
+       of past forecast errors (adapts fast to changes in volatility).
    ``isolation_forest``
        An isolation forest (Liu, Ting & Zhou 2008, "Isolation Forest", ICDM)
        refitted every ``iforest_refit`` points on the previous
        ``iforest_window`` points; features are the metric values
        (multivariate) or value, deviation from the local level and first
-       difference (univariate). ``contamination`` sets the training-score
-       quantile that maps to the alert threshold.
+       difference (univariate), whitened with the training window's principal
+       components so that axis-parallel splits can isolate points that break
+       a correlation (the bias Hariri et al. 2019, "Extended Isolation
+       Forest", describe). ``contamination`` sets the training-score quantile
+       that maps to the alert threshold.
    ``auto``
        Both ``robust_seasonal`` and ``forecast_band``; their anomaly
        likelihoods are averaged (chosen on the NAB benchmark, see
@@ -44,7 +47,8 @@ Pipeline (one metric)
    real-time anomaly detection for streaming data", Neurocomputing 262): the
    point's surprisal ``-log10 P(|Z| >= |z|)`` is averaged over the last
    ``short_window`` points and compared with the running distribution of that
-   average (mean and variance over ``history_window`` points); the Gaussian
+   average (mean and variance over ``history_window`` points, about a year
+   by default); the Gaussian
    tail probability ``p`` becomes the score ``-log10(p) / 10`` clipped to
    ``[0, 1]`` (0.5 is ``p = 1e-5``). A value outside the range seen so far by
    more than ``spatial_tolerance`` of that range, and at least 3 robust
@@ -154,8 +158,6 @@ class DetectorParams:
         seasonal prediction. Use ``()`` for no seasonality.
     n_seasons : int, default 3
         Past periods used for the seasonal profile.
-    seasonal_alpha : float, default 0.5
-        Weight decay of ``forecast_band``'s seasonal profile over past periods.
     scale_window : int, default 288
         Points in the residual-scale and model-selection windows.
     min_periods : int, default 20
@@ -164,9 +166,12 @@ class DetectorParams:
         Scored points needed before the likelihood (and alarms) start.
     short_window : int, default 10
         Points averaged in the anomaly likelihood (Ahmad et al. 2017 use 10).
-    history_window : int, default 8640
+    history_window : int or None, default None
         Effective memory, in points, of the likelihood's running mean and
-        variance (expanding mean until then; Ahmad et al. 2017 use 8640).
+        variance (expanding mean until then). None: one year of points, at
+        least 100 and at most 8640 (the value of Ahmad et al. 2017 for data
+        every 5 minutes), from the spacing of the first 10 points; so daily
+        data forgets old incidents after about a year.
     cooldown : str, default "auto"
         Duration after an alarm during which no new alarm fires. ``"auto"``
         is one seasonal cycle: a day for intraday data, a week for daily
@@ -199,12 +204,11 @@ class DetectorParams:
     ewma_alpha: float = 0.2
     seasonal_periods: tuple[str, ...] = ("1D", "7D")
     n_seasons: int = 3
-    seasonal_alpha: float = 0.5
     scale_window: int = 288
     min_periods: int = 20
     warmup: int = 30
     short_window: int = 10
-    history_window: int = 8640
+    history_window: int | None = None
     cooldown: str = "auto"
     spatial_tolerance: float | None = 0.05
     contamination: float = 0.01
@@ -235,7 +239,6 @@ class DetectorParams:
             "min_periods": 1,
             "warmup": 1,
             "short_window": 1,
-            "history_window": 2,
             "iforest_window": 16,
             "iforest_refit": 1,
             "n_estimators": 1,
@@ -246,9 +249,14 @@ class DetectorParams:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise bad(name, v, f"an integer >= {low}")
             object.__setattr__(self, name, int(v))
+        hw = self.history_window
+        if hw is not None:
+            if isinstance(hw, bool) or not isinstance(hw, (int, np.integer)) or hw < 2:
+                raise bad("history_window", hw, "an integer >= 2 or null")
+            object.__setattr__(self, "history_window", int(hw))
         if self.min_periods > self.scale_window:
             raise bad("min_periods", self.min_periods, f"an integer <= scale_window ({self.scale_window})")
-        for name in ("ewma_alpha", "seasonal_alpha"):
+        for name in ("ewma_alpha",):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
                 raise bad(name, v, "a number in (0, 1]")
@@ -392,13 +400,15 @@ def _to_seconds(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
 
 
 def _seasonal(
-    ts: np.ndarray, d: np.ndarray, st: Mapping[str, Any] | None, period: int, k: int, how: str, alpha: float
+    ts: np.ndarray, d: np.ndarray, st: Mapping[str, Any] | None, period: int, k: int
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Seasonal component from the last ``k`` same-phase detrended values.
+    """Seasonal component: median of the last ``k`` same-phase detrended values.
 
-    Same phase means equal ``timestamp mod period``; the ``k``-th previous
-    occurrence must lie within ``(k + 0.5)`` periods, otherwise NaN.
-    ``how`` is "median" or "ewma" (weights ``alpha (1 - alpha)^j``).
+    Same phase means equal ``timestamp mod period``. The ``k``-th previous
+    occurrence must lie within ``(k + 0.5)`` periods and at least half of the
+    ``k`` values must be known (points treated as missing leave gaps),
+    otherwise NaN. The state keeps the (timestamp, value) pairs of the last
+    ``(k + 0.5)`` periods.
     """
     st = st or {}
     t_old = _arr(st.get("t"), np.int64)
@@ -415,11 +425,13 @@ def _seasonal(
     jk = np.arange(m) - k
     jj = np.clip(jk, 0, None)
     ok = (jk >= 0) & (ph[jj] == ph) & ((tt - tt[jj]) <= (k + 0.5) * period)
-    if how == "median":
-        val = np.median(prev, axis=0)
-    else:
-        w = alpha * (1.0 - alpha) ** np.arange(k)
-        val = (w[:, None] * prev).sum(axis=0) / w.sum()
+    ok &= np.isfinite(prev).sum(axis=0) >= (k + 1) // 2
+    val = np.median(prev, axis=0) if m else np.empty(0)
+    gaps = ~np.isfinite(val)
+    if gaps.any():  # only where some past values are missing
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            val[gaps] = np.nanmedian(prev[:, gaps], axis=0)
     out = np.empty(m)
     out[order] = np.where(ok, val, np.nan)
     if m:
@@ -456,13 +468,13 @@ def _robust_component(ts: np.ndarray, x: np.ndarray, st: Mapping[str, Any] | Non
     level = _lagged_rolling(X, w, 1, "median")[len(x_old) :]
     ax_old = _arr(st.get("abs_x"))
     AX = np.r_[ax_old, np.abs(x)]
-    floor = _REL_FLOOR * _lagged_rolling(AX, S, p.min_periods, "median")[len(ax_old) :] + 1e-12
+    floor = _REL_FLOOR * _lagged_rolling(AX, S, p.min_periods, "mean")[len(ax_old) :] + 1e-12
     cand = {"level": level}
     seas_state = {}
     for period in p.period_seconds:
         key = str(period)
         seas, seas_state[key] = _seasonal(
-            ts, x - level, (st.get("seasonal") or {}).get(key), period, p.n_seasons, "median", 0.0
+            ts, x - level, (st.get("seasonal") or {}).get(key), period, p.n_seasons
         )
         cand[f"season_{key}"] = level + seas
     models, absr_state = {}, {}
@@ -497,7 +509,7 @@ def _forecast_component(ts: np.ndarray, x: np.ndarray, st: Mapping[str, Any] | N
     for period in p.period_seconds:
         key = str(period)
         seas, seas_state[key] = _seasonal(
-            ts, x - level, (st.get("seasonal") or {}).get(key), period, p.n_seasons, "ewma", p.seasonal_alpha
+            ts, x - level, (st.get("seasonal") or {}).get(key), period, p.n_seasons
         )
         cand[f"season_{key}"] = level + seas
     models = {}
@@ -569,26 +581,65 @@ def _running_moments(a: np.ndarray, st: Mapping[str, Any], H: int):
     return n_before, mean_before, sq_before, new
 
 
-def _likelihood(z: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+def _history_points(p: DetectorParams, spacing: float | None) -> int:
+    """Likelihood memory in points (see ``DetectorParams.history_window``)."""
+    if p.history_window is not None:
+        return p.history_window
+    if spacing is None or not np.isfinite(spacing) or spacing <= 0:
+        return 8640
+    return int(min(8640, max(100, round(365 * _DAY / spacing))))
+
+
+def _likelihood(z: np.ndarray, learn: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams, H: int):
+    """Anomaly likelihood of each point (Ahmad et al. 2017), 0 to 1.
+
+    The statistic is the mean surprisal of the point and the previous
+    ``short_window - 1`` learnable points; its running mean and variance are
+    updated only at learnable points (``learn``), so points of a known
+    recurring pattern neither raise nor dampen later scores.
+    """
     st = st or {}
     s = _surprisal(z)
+    s_learn = np.where(learn, s, np.nan)
     s_old = _arr(st.get("s"))
-    full = np.r_[s_old, s]
-    avg = pd.Series(full).rolling(p.short_window, min_periods=1).mean().to_numpy()[len(s_old) :]
-    valid = np.isfinite(avg) & np.isfinite(s)
-    n_b, m_b, q_b, mom = _running_moments(avg[valid], st.get("moments") or {}, p.history_window)
+    full = np.r_[s_old, s_learn]
+    k = p.short_window - 1
+    if k > 0:
+        roll = pd.Series(full).shift(1).rolling(k, min_periods=0)
+        prev_sum = np.nan_to_num(roll.sum().to_numpy()[len(s_old) :])
+        prev_cnt = roll.count().to_numpy()[len(s_old) :]
+    else:
+        prev_sum = prev_cnt = np.zeros(len(z))
+    with np.errstate(invalid="ignore"):
+        avg = (prev_sum + s) / (prev_cnt + 1)
+    valid = np.isfinite(avg)
+    upd = valid & learn
+    n_u, m_u, q_u, mom = _running_moments(avg[upd], st.get("moments") or {}, H)
     like = np.zeros(len(z))
     if valid.any():
+        # moments in force before each point = after the updates strictly before it
+        pos = np.cumsum(upd) - upd
+        n0 = int((st.get("moments") or {}).get("n", 0))
+        init_m = (st.get("moments") or {}).get("mean") if n0 else None
+        init_q = (st.get("moments") or {}).get("sq") if n0 else None
+        fin_m, fin_q = mom.get("mean"), mom.get("sq")
+        m_seq = np.r_[m_u, np.nan if fin_m is None else fin_m] if len(m_u) else np.array([np.nan if init_m is None else init_m])
+        q_seq = np.r_[q_u, np.nan if fin_q is None else fin_q] if len(q_u) else np.array([np.nan if init_q is None else init_q])
+        m_b = m_seq[pos[valid]]
+        q_b = q_seq[pos[valid]]
+        n_b = n0 + pos[valid]
         sd = np.sqrt(np.maximum(q_b - m_b * m_b, 0.0))
         sd = np.maximum(np.nan_to_num(sd, nan=_SD_FLOOR), _SD_FLOOR)
-        zz = (avg[valid] - m_b) / sd
-        score = _score_from_logp(-log_ndtr(-zz) / _LN10)
+        with np.errstate(invalid="ignore"):
+            zz = (avg[valid] - m_b) / sd
+        score = _score_from_logp(-log_ndtr(-np.nan_to_num(zz)) / _LN10)
         like[valid] = np.where((n_b >= p.warmup) & np.isfinite(zz), score, 0.0)
-    new_st = {"s": _tail(full, p.short_window - 1).tolist(), "moments": mom}
+    new_st = {"s": _tail(full, k).tolist() if k > 0 else [], "moments": mom}
     return like, new_st
 
 
-def _spatial(x: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+def _spatial(x: np.ndarray, x_learn: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+    """Flag values beyond the running range of the learnable values seen before."""
     st = st or {}
     lo0 = st.get("min")
     hi0 = st.get("max")
@@ -596,10 +647,10 @@ def _spatial(x: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
     hi0 = np.nan if hi0 is None else hi0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        lo = np.fmin.accumulate(np.r_[lo0, x])
-        hi = np.fmax.accumulate(np.r_[hi0, x])
+        lo = np.fmin.accumulate(np.r_[lo0, x_learn])
+        hi = np.fmax.accumulate(np.r_[hi0, x_learn])
     n0 = int(st.get("n", 0))
-    valid = np.isfinite(x)
+    valid = np.isfinite(x_learn)
     cnt = n0 + np.r_[0, np.cumsum(valid)]
     lo_b, hi_b, cnt_b = lo[:-1], hi[:-1], cnt[:-1]
     new = {
@@ -657,15 +708,22 @@ def _iforest_component(F: np.ndarray, st: Mapping[str, Any] | None, p: DetectorP
         rows = rows[np.all(np.isfinite(rows), axis=1)]
         if len(rows) < 16:
             return None, None
+        # whiten (PCA rotation + unit variance) so that axis-parallel splits can
+        # isolate points that break a correlation between metrics
+        mu = rows.mean(axis=0)
+        cov = np.atleast_2d(np.cov(rows - mu, rowvar=False))
+        vals, vecs = np.linalg.eigh(cov)
+        vals = np.maximum(vals, 1e-9 * max(float(vals.max()), 1e-300) + 1e-300)
+        w = vecs / np.sqrt(vals)
         f = IsolationForest(
             n_estimators=p.n_estimators,
             max_samples=min(256, len(rows)),
             random_state=p.random_state,
-        ).fit(rows)
-        s_tr = -f.score_samples(rows)
+        ).fit((rows - mu) @ w)
+        s_tr = -f.score_samples((rows - mu) @ w)
         q = float(np.quantile(s_tr, 1.0 - p.contamination))
         mad = float(np.median(np.abs(s_tr - np.median(s_tr)))) * _MAD_TO_SD
-        return f, (q, max(mad, 1e-9))
+        return (f, mu, w), (q, max(mad, 1e-9))
 
     if train is not None:
         model, cal = fit(train)
@@ -686,7 +744,8 @@ def _iforest_component(F: np.ndarray, st: Mapping[str, Any] | None, p: DetectorP
             block = F[i:j]
             ok = np.all(np.isfinite(block), axis=1)
             if ok.any():
-                s = -model.score_samples(block[ok])
+                f, mu, w = model
+                s = -f.score_samples((block[ok] - mu) @ w)
                 zz = z_alert + (s - cal[0]) / cal[1]
                 sc = np.where(zz > 0, _score_from_logp(_surprisal(zz)), 0.0)
                 tmp = np.zeros(j - i)
@@ -727,25 +786,42 @@ def _alarms(
     threshold: float,
     blocked: np.ndarray,
     medgap: np.ndarray,
-    until: int | None,
+    cooldown_state: Mapping[str, Any] | None,
     cooldown: str,
+    min_points: int,
 ):
-    """Alarm where ``raw >= threshold`` unless blocked or within a cooldown."""
+    """Alarm where ``raw >= threshold`` unless blocked or within a cooldown.
+
+    After an alarm the cooldown lasts until both the cooldown duration has
+    passed and ``min_points`` further points have arrived (the likelihood's
+    short window, which keeps the alarm's surprisal for that many points).
+    ``cooldown_state`` is ``{"until": seconds, "points": points left}`` from the
+    previous call; the new one is returned.
+    """
     n = len(raw)
+    cs = cooldown_state or {}
+    until0 = cs.get("until")
+    left0 = int(cs.get("points") or 0)
     alarm = np.zeros(n, bool)
-    until_at = np.full(n, -np.inf)  # cooldown end set by an alarm at this position
-    cur = -np.inf if until is None else float(until)
+    until_at = np.full(n, -np.inf)  # time end of the cooldown set by an alarm here
+    cur = -np.inf if until0 is None else float(until0)
+    cur_pos = left0 - 1  # last position still inside the points part of the cooldown
     for i in np.flatnonzero((raw >= threshold) & ~blocked):
-        if ts[i] >= cur:
+        if ts[i] >= cur and i > cur_pos:
             alarm[i] = True
             cur = ts[i] + _cooldown_seconds(cooldown, medgap[i])
             until_at[i] = cur
-    # cooldown end in force *before* each point
-    start = -np.inf if until is None else float(until)
+            cur_pos = i + min_points
+    start = -np.inf if until0 is None else float(until0)
     running = np.maximum.accumulate(np.r_[start, until_at])[:-1]
-    in_cooldown = (ts < running) & ~alarm
+    # points part: positions after an alarm (or carried over) within min_points
+    last_alarm = np.maximum.accumulate(np.where(alarm, np.arange(n), -(10**12)))
+    prev_alarm = np.r_[-(10**12), last_alarm[:-1]]
+    in_points = (np.arange(n) - prev_alarm <= min_points) | (np.arange(n) < left0)
+    in_cooldown = ((ts < running) | in_points) & ~alarm
     new_until = None if not np.isfinite(cur) else int(cur)
-    return alarm, in_cooldown, new_until
+    new_left = int(max(0, cur_pos - n + 1))
+    return alarm, in_cooldown, {"until": new_until, "points": new_left}
 
 
 # --------------------------------------------------------------------------------------
@@ -775,7 +851,7 @@ def init_state(
     dict
         ``{"format", "version", "params", "thresholds", "columns", "n_seen",
         "last_timestamp", "components": {}, "likelihood": {}, "spatial": {},
-        "gaps": [], "cooldown_until": None}``. Timestamps inside are integer
+        "gaps": [], "cooldown": {"until": None, "points": 0}}``. Timestamps inside are integer
         seconds since 1970-01-01 (UTC for tz-aware input).
 
     Raises
@@ -807,7 +883,8 @@ def init_state(
         "likelihood": {},
         "spatial": {},
         "gaps": [],
-        "cooldown_until": None,
+        "first_gaps": [],
+        "cooldown": {"until": None, "points": 0},
     }
 
 
@@ -920,6 +997,28 @@ def update(
     x = V[:, 0]
     expected = np.full(n, np.nan)
     scale = np.full(n, np.nan)
+    # sampling interval (lagged rolling median of gaps): automatic cooldown, rules
+    gaps_old = _arr(state.get("gaps"))
+    prev_t = np.r_[last if last is not None else np.nan, ts[:-1]] if n else np.empty(0)
+    gaps = (ts - prev_t).astype(float)
+    G = np.r_[gaps_old, gaps]
+    medgap = _lagged_rolling(G, _GAP_WINDOW, 1, "median")[len(gaps_old) :]
+    new_state["gaps"] = [g for g in _tail(G, _GAP_WINDOW).tolist() if np.isfinite(g)]
+    # typical spacing, frozen from the first 10 gaps (sets the likelihood memory)
+    first = [g for g in (state.get("first_gaps") or [])]
+    if len(first) < 10:
+        head = gaps[: 10 + 1]
+        first += [float(g) for g in head[np.isfinite(head)]][: 10 - len(first)]
+    new_state["first_gaps"] = first
+    H = _history_points(p, float(np.median(first)) if len(first) == 10 else None)
+    # points on a known recurring pattern (active suppress_pattern rules) are
+    # scored but not learned from: the models treat them as missing
+    learn = np.ones(n, bool)
+    if rules:
+        from aihub.anomaly.feedback import pattern_mask
+
+        learn = ~pattern_mask(rules, ts, context or {}, medgap)
+    x_learn = np.where(learn, x, np.nan)
 
     if p.algorithm == "isolation_forest":
         if len(columns) == 1:
@@ -929,33 +1028,25 @@ def update(
             F = V
         raw, comps["isolation_forest"] = _iforest_component(F, comps.get("isolation_forest"), p, th.alert)
         if len(columns) == 1:
-            expected, scale, comps["robust_seasonal"] = _robust_component(ts, x, comps.get("robust_seasonal"), p)
+            expected, scale, comps["robust_seasonal"] = _robust_component(ts, x_learn, comps.get("robust_seasonal"), p)
     else:
         names = ["robust_seasonal", "forecast_band"] if p.algorithm == "auto" else [p.algorithm]
         parts, zs = [], []
         for name in names:
             fn = _robust_component if name == "robust_seasonal" else _forecast_component
-            e, sc, comps[name] = fn(ts, x, comps.get(name), p)
+            e, sc, comps[name] = fn(ts, x_learn, comps.get(name), p)
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = (x - e) / sc
-            lk, likes[name] = _likelihood(z, likes.get(name), p)
+            lk, likes[name] = _likelihood(z, learn, likes.get(name), p, H)
             parts.append(lk)
             zs.append(z)
             if name == names[0]:
                 expected, scale = e, sc
         raw = np.mean(parts, axis=0) if parts else np.zeros(n)
-        flag, new_state["spatial"] = _spatial(x, state.get("spatial"), p)
+        flag, new_state["spatial"] = _spatial(x, x_learn, state.get("spatial"), p)
         zmax = np.max(np.nan_to_num(np.abs(np.vstack(zs)), nan=0.0), axis=0)
         flag &= zmax >= _SPATIAL_MIN_Z
         raw = np.where(flag, np.maximum(raw, th.alert), raw)
-
-    # sampling interval (lagged rolling median of gaps) for the automatic cooldown
-    gaps_old = _arr(state.get("gaps"))
-    prev_t = np.r_[last if last is not None else np.nan, ts[:-1]] if n else np.empty(0)
-    gaps = (ts - prev_t).astype(float)
-    G = np.r_[gaps_old, gaps]
-    medgap = _lagged_rolling(G, _GAP_WINDOW, 1, "median")[len(gaps_old) :]
-    new_state["gaps"] = [g for g in _tail(G, _GAP_WINDOW).tolist() if np.isfinite(g)]
 
     # feedback rules: a matching rule blocks a would-be alarm
     blocked_by = np.full(n, None, dtype=object)
@@ -966,8 +1057,8 @@ def update(
             dev = x - expected
         blocked_by = rule_effects(rules, ts, dev, raw, context or {})
     blocked = np.array([b is not None for b in blocked_by], dtype=bool) & (raw >= th.alert)
-    alarm, in_cd, new_state["cooldown_until"] = _alarms(
-        ts, raw, th.alert, blocked, medgap, state.get("cooldown_until"), p.cooldown
+    alarm, in_cd, new_state["cooldown"] = _alarms(
+        ts, raw, th.alert, blocked, medgap, state.get("cooldown"), p.cooldown, p.short_window
     )
     suppressed = blocked & ~in_cd
     score = np.where(in_cd | suppressed, 0.0, raw)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -380,41 +380,40 @@ def _direction(events: Sequence[FeedbackEvent]) -> str:
 
 
 def _find_pattern(fps: list[FeedbackEvent], tps: list[FeedbackEvent], k: int):
-    """Recurrence shared by the most false positives on distinct days, or None."""
+    """Recurrence shared by the most false positives on distinct days, or None.
+
+    Candidates are (unit, value) pairs with at least ``k`` distinct days; the
+    one covering most days wins (ties: weekday, then day of month, then
+    hour). If a confirmed anomaly falls on the winner in the same direction,
+    no rule is made (rather than settling for a weaker pattern that may be a
+    coincidence).
+    """
     ts = pd.DatetimeIndex([e.timestamp for e in fps])
     units = ["weekday", "day_of_month"]
     all_ts = pd.DatetimeIndex([e.timestamp for e in fps + tps])
     if (all_ts.hour != 0).any() or (all_ts.minute != 0).any():
         units.append("hour")
-    best = None
+    cands = []
     for rank, unit in enumerate(units):
         vals = _recurrence_values(ts, unit)
         days = defaultdict(set)
         for v, t in zip(vals, ts):
             days[int(v)].add(t.normalize())
-        counts = Counter({v: len(d) for v, d in days.items()})
-        for value, c in counts.most_common():
-            if c < k:
-                break
-            covered = [e for e, v in zip(fps, vals) if int(v) == value]
-            direction = _direction(covered)
-            conflict = False
-            for t in tps:
-                tv = int(_recurrence_values(pd.DatetimeIndex([t.timestamp]), unit)[0])
-                d = t.deviation
-                same_dir = direction == "any" or d is None or (d > 0) == (direction == "up")
-                if tv == value and same_dir:
-                    conflict = True
-                    break
-            if conflict:
-                continue
-            cand = (c, -rank, unit, value, direction, covered)
-            if best is None or cand[:2] > best[:2]:
-                best = cand
-            break
-    if best is None:
+        for value, ds in days.items():
+            if len(ds) >= k:
+                cands.append((len(ds), -rank, -value, unit, value, vals))
+    if not cands:
         return None
-    return best[2], best[3], best[4], best[5]
+    count, _, _, unit, value, vals = max(cands)
+    covered = [e for e, v in zip(fps, vals) if int(v) == value]
+    direction = _direction(covered)
+    for t in tps:
+        tv = int(_recurrence_values(pd.DatetimeIndex([t.timestamp]), unit)[0])
+        d = t.deviation
+        same_dir = direction == "any" or d is None or (d > 0) == (direction == "up")
+        if tv == value and same_dir:
+            return None
+    return unit, value, direction, covered
 
 
 def _as_rules(rules: Iterable[Any]) -> list[FeedbackRule]:
@@ -470,6 +469,54 @@ def rule_effects(
     return out
 
 
+_GRANULARITY = {"weekday": 86_400, "day_of_month": 86_400, "hour": 3_600}
+
+
+def pattern_mask(
+    rules: Iterable[FeedbackRule | Mapping[str, Any]],
+    ts_seconds: np.ndarray,
+    context: Mapping[str, Any],
+    spacing: np.ndarray | None = None,
+) -> np.ndarray:
+    """Points the detector should not learn from because a known pattern explains them.
+
+    A point is masked when it falls on the recurrence of an active
+    ``suppress_pattern`` rule and the series is sampled at least as coarsely
+    as the recurrence (daily or coarser for weekday / day-of-month rules,
+    hourly or coarser for hour rules): then the pattern is one observation per
+    occurrence, and skipping it keeps the detector from getting used to the
+    pattern or inflating its noise estimate. In finer data the pattern spans
+    many observations the models need to follow the shape of the day, so
+    those are only suppressed, not masked.
+
+    Parameters
+    ----------
+    rules : iterable of FeedbackRule or dict
+    ts_seconds : numpy.ndarray of int64, shape (n,)
+    context : dict
+        ``metric``, ``dimension``, ``slice`` of the series.
+    spacing : numpy.ndarray, shape (n,), optional
+        Typical sampling interval in seconds at each point (NaN = unknown,
+        treated as coarse).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+    """
+    n = len(ts_seconds)
+    mask = np.zeros(n, bool)
+    if n == 0:
+        return mask
+    idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_seconds, dtype=np.int64), unit="s"))
+    sp = np.full(n, np.inf) if spacing is None else np.nan_to_num(np.asarray(spacing, float), nan=np.inf)
+    for r in _as_rules(rules):
+        if r.active and r.kind == "suppress_pattern" and r.applies_to(context):
+            unit = r.recurrence["unit"]
+            coarse = sp >= 0.99 * _GRANULARITY[unit]
+            mask |= (_recurrence_values(idx, unit) == r.recurrence["value"]) & coarse
+    return mask
+
+
 def apply_rules(
     scored_points: pd.DataFrame,
     rules: Iterable[FeedbackRule | Mapping[str, Any]],
@@ -481,10 +528,14 @@ def apply_rules(
     """Re-derive alarms of already scored points under feedback rules.
 
     The alarm step (alert threshold, rules, cooldown) is rerun on
-    ``raw_score``; the detector itself is not rerun. For new data prefer
-    passing ``rules=`` to :func:`aihub.anomaly.detectors.update` or
-    :func:`aihub.anomaly.metrics.detect_metric_frame`, which gives the same
-    result.
+    ``raw_score``; the detector itself is not rerun. A suppressed point also
+    suppresses the run of high scores right after it (up to ``short_window``
+    points), which is the echo of its surprisal in the likelihood. This is an
+    approximation for reviewing past results: passing ``rules=`` to
+    :func:`aihub.anomaly.detectors.update` or
+    :func:`aihub.anomaly.metrics.detect_metric_frame` is exact, and also stops
+    the detector from learning from pattern points, so it does not get used
+    to them and stays sensitive to real anomalies of similar size.
 
     Parameters
     ----------
@@ -539,7 +590,16 @@ def apply_rules(
         medgap = _lagged_rolling(gaps, _GAP_WINDOW, 1, "median")
         blocked_by = rule_effects(rules, ts, dev, raw, ctx)
         blocked = np.array([b is not None for b in blocked_by], dtype=bool) & (raw >= th.alert)
-        alarm, in_cd, _ = _alarms(ts, raw, th.alert, blocked, medgap, None, p.cooldown)
+        # the likelihood keeps a suppressed point's surprisal for short_window
+        # points: the run of high scores right after it is its echo, not news
+        high = raw >= th.alert
+        for b in np.flatnonzero(blocked):
+            j = b + 1
+            while j < len(raw) and j <= b + p.short_window and high[j] and not blocked[j]:
+                blocked[j] = True
+                blocked_by[j] = blocked_by[b]
+                j += 1
+        alarm, in_cd, _ = _alarms(ts, raw, th.alert, blocked, medgap, None, p.cooldown, p.short_window)
         suppressed = blocked & ~in_cd
         score[rows] = np.where(in_cd | suppressed, 0.0, raw)
         alarm_all[rows] = alarm

@@ -7,6 +7,7 @@ on every (slice, metric) series, in batch or streaming mode.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 
 from aihub.errors import ValidationError
 from aihub.anomaly.config import FREQUENCIES, MonitorConfig
-from aihub.anomaly.detectors import OUTPUT_COLUMNS, detect_multivariate, init_state, update
+from aihub.anomaly.detectors import OUTPUT_COLUMNS, init_state, update
 
 TOTAL = "total"
 """``dimension`` and ``slice`` value of the all-rows series."""
@@ -64,12 +65,9 @@ def parse_timestamps(values: pd.Series, config: MonitorConfig | None = None, *, 
             kwargs["format"] = fmt
         else:
             kwargs["dayfirst"] = dayfirst
-        with pd.option_context("mode.chained_assignment", None):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                ts = pd.to_datetime(values, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            ts = pd.to_datetime(values, **kwargs)
         bad = ts.isna() & values.notna()
         if bad.any() or values.isna().any():
             i = int(np.flatnonzero((bad | values.isna()).to_numpy())[0])

@@ -65,7 +65,7 @@ class SeverityThresholds:
                 )
             if not 0.0 < float(value) < 1.0:
                 raise ValidationError(
-                    f"Severity threshold '{name}' must lie strictly between 0 and 1; got {value!r}.",
+                    f"Severity threshold '{name}' must lie in (0, 1), strictly between 0 and 1; got {value!r}.",
                     field=f"{prefix}.{name}",
                     details={"value": value, "allowed": "(0, 1)"},
                 )
