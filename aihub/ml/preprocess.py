@@ -1,0 +1,712 @@
+"""Feature helpers: type inference, numeric-text coercion, leakage checks,
+the preprocessing pipeline and the feature schema.
+
+Everything here works on pandas 2.x and 3.x: string columns may be ``object``
+or the ``str``/``string`` dtype, so types are tested with
+``pandas.api.types`` helpers, never by comparing dtypes to ``object``.
+
+The preprocessing pipeline is plain scikit-learn (``ColumnTransformer`` with
+``SimpleImputer``, ``StandardScaler`` and ``OneHotEncoder(handle_unknown=...)``)
+preceded by :class:`FrameCoercer`, which selects the feature columns and turns
+numeric text such as Telco's ``TotalCharges`` (numbers with blank cells) into
+floats. See the scikit-learn user guide, "Column Transformer with Mixed Types".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from aihub.errors import ValidationError
+
+MISSING_CATEGORY = "(missing)"
+_BLANK_TOKENS = {"", "na", "n/a", "nan", "null", "none", "-", "?", "#n/a"}
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_CURRENCY = re.compile(r"^([+-]?)\s*[$€£¥]\s*")
+_ID_NAME = re.compile(r"(^id$|[_\s\-.]id$|^id[_\s\-.]|_key$|^key$|uuid|guid|row ?(id|number|num)$|^index$)", re.IGNORECASE)
+_ID_NAME_CASE = re.compile(r"[a-z0-9](ID|Id)$")  # camelCase: customerID, orderId
+
+
+# ---------------------------------------------------------------------------
+# Numbers and categories
+# ---------------------------------------------------------------------------
+
+
+def _is_texty(s: pd.Series) -> bool:
+    return ptypes.is_object_dtype(s.dtype) or ptypes.is_string_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Convert a column to float, treating blank-like text as missing.
+
+    Handles surrounding spaces, blank cells (Telco ``TotalCharges`` has
+    ``" "``), tokens like ``NA``/``null``/``-``, a leading currency sign
+    (``$ € £ ¥``) and comma thousands separators (``1,234.50``).
+
+    Parameters
+    ----------
+    values : pandas.Series of shape (n_rows,)
+
+    Returns
+    -------
+    numbers : pandas.Series of float64, shape (n_rows,)
+        Same index; NaN where the cell is blank or unparseable.
+    unparseable : pandas.Series of bool, shape (n_rows,)
+        True where the cell held text that is not a number (or ±inf).
+    """
+    if ptypes.is_bool_dtype(values.dtype):
+        out = values.astype("float64")
+        return out, pd.Series(False, index=values.index)
+    if ptypes.is_numeric_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype):
+        out = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = pd.Series(np.isinf(out.to_numpy()), index=values.index)
+        return out.where(~bad), bad
+    obj = values.astype(object)
+    na = obj.isna().to_numpy()
+    text = obj.where(~na, "").astype(str).str.strip()
+    blank = na | text.str.lower().isin(_BLANK_TOKENS).to_numpy()
+    cleaned = text.str.replace(_CURRENCY, r"\1", regex=True)
+    thousands = cleaned.str.match(_THOUSANDS)
+    cleaned = cleaned.where(~thousands, cleaned.str.replace(",", "", regex=False))
+    out = pd.to_numeric(cleaned.where(~blank, None), errors="coerce").astype("float64")
+    arr = out.to_numpy()
+    bad = (~blank) & (np.isnan(arr) | np.isinf(arr))
+    out = out.where(~np.isinf(arr))
+    return pd.Series(out.to_numpy(), index=values.index, dtype="float64"), pd.Series(bad, index=values.index)
+
+
+def to_category_strings(values: pd.Series) -> pd.Series:
+    """Normalise a categorical column to ``object`` strings with NaN for blanks.
+
+    Integral floats print without ``.0`` (a code read as ``3.0`` matches ``3``),
+    booleans become ``"True"``/``"False"``, surrounding spaces are removed.
+
+    Parameters
+    ----------
+    values : pandas.Series of shape (n_rows,)
+
+    Returns
+    -------
+    pandas.Series of object, shape (n_rows,)
+    """
+
+    def conv(v: Any) -> Any:
+        if v is None or v is pd.NA or v is pd.NaT:
+            return np.nan
+        if isinstance(v, (float, np.floating)):
+            f = float(v)
+            if np.isnan(f):
+                return np.nan
+            if f.is_integer():
+                return str(int(f))
+            return repr(f)
+        if isinstance(v, (bool, np.bool_)):
+            return "True" if v else "False"
+        s = str(v).strip()
+        return s if s else np.nan
+
+    obj = values.astype(object)
+    arr = obj.to_numpy()
+    is_str = np.fromiter((type(v) is str for v in arr), dtype=bool, count=len(arr))
+    out = np.empty(len(arr), dtype=object)
+    if is_str.any():
+        stripped = pd.Series(arr[is_str], dtype=object).str.strip()
+        out[is_str] = stripped.where(stripped != "", np.nan).to_numpy(dtype=object)
+    rest = np.flatnonzero(~is_str)
+    if len(rest):
+        # few distinct non-text values (numbers, booleans, blanks): convert each once
+        cache: dict[Any, Any] = {}
+        for i in rest:
+            v = arr[i]
+            k = (type(v), v)  # 1, 1.0 and True hash alike
+            try:
+                out[i] = cache[k] if k in cache else cache.setdefault(k, conv(v))
+            except TypeError:  # unhashable
+                out[i] = conv(v)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def infer_column_kind(values: pd.Series, numeric_share: float = 0.95) -> str:
+    """Classify a column as ``numeric``, ``categorical``, ``datetime``, ``empty`` or ``constant``.
+
+    A column holding one value plus blanks is ``categorical`` (filled vs
+    blank is informative); ``constant`` means one value and no blanks.
+
+    Text columns are numeric when at least ``numeric_share`` of the non-blank
+    cells parse with :func:`parse_numeric` (numeric text such as
+    ``TotalCharges``). Booleans are categorical. Text whose values parse as
+    dates is ``datetime`` (not used as a model input).
+
+    Parameters
+    ----------
+    values : pandas.Series
+    numeric_share : float, default 0.95
+        Share (0 to 1) of non-blank cells that must be numbers.
+
+    Returns
+    -------
+    str
+    """
+    s = values
+    if ptypes.is_datetime64_any_dtype(s.dtype):
+        return "datetime"
+    if ptypes.is_bool_dtype(s.dtype):
+        kind = "categorical"
+    elif ptypes.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        kind = "numeric"
+    else:
+        nums, bad = parse_numeric(s)
+        nonblank = int(nums.notna().sum() + bad.sum())
+        if nonblank == 0:
+            return "empty"
+        if nums.notna().sum() >= numeric_share * nonblank:
+            kind = "numeric"
+        else:
+            kind = "categorical"
+            sample = s.dropna().astype(str).str.strip()
+            sample = sample[sample != ""].head(200)
+            if len(sample) and sample.str.contains(r"\d").all() and sample.str.contains(r"[-/.:]").all():
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+                if parsed.notna().mean() >= numeric_share:
+                    return "datetime"
+    # A single value plus blanks still carries information (filled vs blank):
+    # it becomes a two-category column; only fully constant columns are dropped.
+    if kind == "numeric":
+        nums, _ = parse_numeric(s)
+        nn = nums.dropna()
+        if nn.empty:
+            return "empty"
+        if nn.nunique() <= 1:
+            return "categorical" if nums.isna().any() else "constant"
+        return "numeric"
+    cats_all = to_category_strings(s)
+    cats = cats_all.dropna()
+    if cats.empty:
+        return "empty"
+    if cats.nunique() <= 1 and not cats_all.isna().any():
+        return "constant"
+    return "categorical"
+
+
+# ---------------------------------------------------------------------------
+# Pipeline pieces
+# ---------------------------------------------------------------------------
+
+
+class FrameCoercer(TransformerMixin, BaseEstimator):
+    """Select the feature columns and coerce their types.
+
+    First step of every model pipeline, so the pipeline accepts raw frames
+    (CSV text, numeric text with blanks) the same way at training and
+    prediction time.
+
+    Parameters
+    ----------
+    numeric_columns : list of str
+        Parsed with :func:`parse_numeric` (unparseable cells become NaN).
+    categorical_columns : list of str
+        Normalised with :func:`to_category_strings`.
+    log_columns : list of str
+        Subset of ``numeric_columns`` transformed with ``sign(x)*log1p(|x|)``.
+
+    Attributes
+    ----------
+    feature_names_in_ : ndarray of str
+        ``numeric_columns + categorical_columns``, set by :meth:`fit`.
+    """
+
+    def __init__(self, numeric_columns=(), categorical_columns=(), log_columns=()):
+        self.numeric_columns = numeric_columns
+        self.categorical_columns = categorical_columns
+        self.log_columns = log_columns
+
+    def fit(self, X, y=None):
+        self.feature_names_in_ = np.asarray(list(self.numeric_columns) + list(self.categorical_columns), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def transform(self, X):
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("FrameCoercer expects a pandas DataFrame with the feature columns")
+        missing = [c for c in list(self.numeric_columns) + list(self.categorical_columns) if c not in X.columns]
+        if missing:
+            raise ValueError("missing feature columns: " + ", ".join(missing))
+        out = {}
+        logs = set(self.log_columns)
+        for c in self.numeric_columns:
+            nums, _ = parse_numeric(X[c])
+            if c in logs:
+                nums = np.sign(nums) * np.log1p(np.abs(nums))
+            out[c] = nums.to_numpy(dtype="float64")
+        for c in self.categorical_columns:
+            out[c] = to_category_strings(X[c]).to_numpy(dtype=object)
+        return pd.DataFrame(out, index=X.index, columns=list(self.numeric_columns) + list(self.categorical_columns))
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(list(self.numeric_columns) + list(self.categorical_columns), dtype=object)
+
+
+def build_preprocessor(numeric: list[str], categorical: list[str], fe) -> ColumnTransformer:
+    """Impute, scale and one-hot encode.
+
+    Parameters
+    ----------
+    numeric, categorical : list of str
+        Column names after :class:`FrameCoercer`.
+    fe : FeatureEngineering
+        ``handle_missing`` picks the numeric imputer (``drop`` falls back to
+        the median, as a guard only: rows with blanks are rejected before);
+        ``normalize`` adds a ``StandardScaler``; ``max_categories`` caps
+        one-hot columns per feature.
+
+    Returns
+    -------
+    sklearn.compose.ColumnTransformer
+        Dense float output: numeric columns first, then one-hot blocks in
+        ``categorical`` order.
+    """
+    strategy = fe.handle_missing if fe.handle_missing in ("mean", "median", "most_frequent") else "median"
+    num_steps: list = [("impute", SimpleImputer(strategy=strategy))]
+    if fe.normalize:
+        num_steps.append(("scale", StandardScaler()))
+    if fe.handle_missing == "most_frequent":
+        cat_imputer = SimpleImputer(strategy="most_frequent")
+    else:
+        cat_imputer = SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
+    cat_steps = [
+        ("impute", cat_imputer),
+        (
+            "onehot",
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                max_categories=fe.max_categories,
+                sparse_output=False,
+                dtype=np.float64,
+            ),
+        ),
+    ]
+    transformers = []
+    if numeric:
+        transformers.append(("num", Pipeline(num_steps), list(numeric)))
+    if categorical:
+        transformers.append(("cat", Pipeline(cat_steps), list(categorical)))
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+
+
+def transformed_feature_origins(preprocessor: ColumnTransformer, numeric: list[str], categorical: list[str]) -> tuple[list[str], list[str]]:
+    """Map every output column of a fitted preprocessor to its input feature.
+
+    Returns
+    -------
+    origins : list of str, length n_transformed
+        Original feature of each transformed column (one-hot columns of the
+        same feature repeat its name); SHAP values are summed over them.
+    names : list of str, length n_transformed
+        Readable names, ``"Contract = Month-to-month"`` for one-hot columns,
+        ``"Contract = (other)"`` for the pooled infrequent column.
+    """
+    origins: list[str] = []
+    names: list[str] = []
+    for col in numeric:
+        origins.append(col)
+        names.append(col)
+    if categorical:
+        enc: OneHotEncoder = preprocessor.named_transformers_["cat"].named_steps["onehot"]
+        infrequent = getattr(enc, "infrequent_categories_", [None] * len(categorical))
+        for i, col in enumerate(categorical):
+            cats = list(enc.categories_[i])
+            infreq = infrequent[i] if infrequent is not None else None
+            infreq_set = set(infreq) if infreq is not None else set()
+            for cat in cats:
+                if cat in infreq_set:
+                    continue
+                origins.append(col)
+                names.append(f"{col} = {cat}")
+            if infreq_set:
+                origins.append(col)
+                names.append(f"{col} = (other)")
+    return origins, names
+
+
+# ---------------------------------------------------------------------------
+# Feature schema
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureSpec:
+    """One model input, as the single-prediction form needs it.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"numeric", "categorical"}
+    min, max, median : float or None
+        Observed range and median of numeric features (in the column's unit).
+    integer : bool
+        Numeric values were all whole numbers (form uses step 1).
+    categories : list of str
+        Categorical values seen in training, most frequent first (at most 200).
+    n_categories : int
+    example : Any
+        Typical value to pre-fill the form (median or most frequent category).
+    missing_share : float
+        Fraction (0 to 1) of blank cells in training.
+    numeric_text : bool
+        The column arrived as text and is parsed to numbers.
+    """
+
+    name: str
+    kind: str
+    min: float | None = None
+    max: float | None = None
+    median: float | None = None
+    integer: bool = False
+    categories: list[str] = field(default_factory=list)
+    n_categories: int = 0
+    example: Any = None
+    missing_share: float = 0.0
+    numeric_text: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
+        return cls(**d)
+
+
+def build_feature_schema(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> list[FeatureSpec]:
+    """Describe each feature column of the training frame.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Raw training rows (before coercion).
+    numeric, categorical : list of str
+
+    Returns
+    -------
+    list of FeatureSpec
+        In model input order (numeric first, then categorical).
+    """
+    specs: list[FeatureSpec] = []
+    n = max(len(frame), 1)
+    for col in numeric:
+        nums, _ = parse_numeric(frame[col])
+        nn = nums.dropna()
+        integer = bool(len(nn) and np.all(np.equal(np.mod(nn.to_numpy(), 1), 0)))
+        med = float(nn.median()) if len(nn) else None
+        example = (int(round(med)) if integer else round(med, 4)) if med is not None else None
+        specs.append(
+            FeatureSpec(
+                name=col,
+                kind="numeric",
+                min=float(nn.min()) if len(nn) else None,
+                max=float(nn.max()) if len(nn) else None,
+                median=med,
+                integer=integer,
+                example=example,
+                missing_share=float(nums.isna().sum() / n),
+                numeric_text=_is_texty(frame[col]),
+            )
+        )
+    for col in categorical:
+        cats = to_category_strings(frame[col])
+        counts = cats.value_counts()
+        specs.append(
+            FeatureSpec(
+                name=col,
+                kind="categorical",
+                categories=[str(c) for c in counts.index[:200]],
+                n_categories=int(len(counts)),
+                example=str(counts.index[0]) if len(counts) else None,
+                missing_share=float(cats.isna().sum() / n),
+            )
+        )
+    return specs
+
+
+# ---------------------------------------------------------------------------
+# Leakage and id-like columns
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureWarning:
+    """A column that should probably not be a model input.
+
+    Attributes
+    ----------
+    column : str
+    kind : {"id_like", "target_leak", "datetime", "empty", "constant", "high_cardinality", "numeric_text"}
+    message : str
+        Sentence for the analyst.
+    score : float or None
+        Evidence: unique share for ids, |correlation| / single-column AUC /
+        uncertainty coefficient for leaks.
+    """
+
+    column: str
+    kind: str
+    message: str
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def looks_like_id(values: pd.Series, name: str) -> tuple[bool, float]:
+    """Whether a column is an identifier rather than a property.
+
+    Rules: the name looks like an id (``id``, ``customerID``, ``order_id``,
+    ``uuid``, ``Row ID``...) and at least half the values are distinct; or a
+    text column with at least 95% distinct values (names, emails) in 20+ rows;
+    or whole numbers that are all distinct and strictly increasing (row
+    numbers).
+
+    Returns
+    -------
+    is_id : bool
+    unique_share : float
+        Distinct non-blank values / non-blank rows (0 to 1).
+    """
+    nonnull = values.dropna()
+    if len(nonnull) == 0:
+        return False, 0.0
+    nunique = nonnull.nunique()
+    share = nunique / len(nonnull)
+    name_match = bool(_ID_NAME.search(name.strip())) or bool(_ID_NAME_CASE.search(name.strip()))
+    if name_match and share >= 0.5:
+        return True, share
+    numeric = ptypes.is_numeric_dtype(values.dtype) and not ptypes.is_bool_dtype(values.dtype)
+    if not numeric and len(nonnull) >= 20 and share >= 0.95:
+        nums, _ = parse_numeric(nonnull)
+        if nums.notna().mean() < 0.95:  # free text ids, names, emails
+            return True, share
+    if numeric and share == 1.0 and len(nonnull) >= 20:
+        arr = nonnull.to_numpy(dtype="float64")
+        if np.all(np.mod(arr, 1) == 0) and np.all(np.diff(arr) > 0):
+            return True, share
+    return False, share
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def _uncertainty_coefficient(col: pd.Series, target: pd.Series) -> float:
+    """Theil's U(target | column): share of the target's entropy the column explains (0 to 1)."""
+    tab = pd.crosstab(col.fillna(MISSING_CATEGORY), target)
+    h_t = _entropy(tab.sum(axis=0).to_numpy(dtype=float))
+    if h_t == 0:
+        return 0.0
+    n = tab.to_numpy().sum()
+    h_cond = sum(row.sum() / n * _entropy(row) for row in tab.to_numpy(dtype=float))
+    return float((h_t - h_cond) / h_t)
+
+
+def leakage_warnings(
+    frame: pd.DataFrame,
+    target: str | None = None,
+    *,
+    columns: Iterable[str] | None = None,
+    task: str | None = None,
+    threshold: float = 0.95,
+) -> list[FeatureWarning]:
+    """Find id-like columns and near-copies of the target.
+
+    Checks, per candidate input column:
+
+    * ``id_like``: see :func:`looks_like_id`;
+    * ``target_leak`` (with a target):
+      numeric column vs numeric target: ``|Pearson r| > threshold``;
+      numeric column vs binary target: single-column ROC AUC above
+      ``(1 + threshold) / 2`` or below its mirror (a cut-off separates the
+      classes almost perfectly);
+      category column (blanks counted as a category) vs class target:
+      Theil's uncertainty coefficient ``U >= threshold`` (each category maps
+      almost 1:1 to one class), only for columns with at most
+      ``max(20, 5% of rows)`` categories so that unique ids do not qualify;
+      category column vs numeric target: correlation ratio ``eta > threshold``
+      under the same cardinality limit.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    target : str, optional
+    columns : iterable of str, optional
+        Columns to check (default: all but the target).
+    task : {"classification", "regression"}, optional
+        Inferred from the target when omitted.
+    threshold : float, default 0.95
+
+    Returns
+    -------
+    list of FeatureWarning
+        ``kind`` is ``"id_like"`` or ``"target_leak"``; empty when clean.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    cols = [c for c in (columns if columns is not None else frame.columns) if c != target]
+    out: list[FeatureWarning] = []
+    y = None
+    if target is not None and target in frame.columns:
+        y = frame[target]
+        if task is None:
+            task = infer_task(frame, target)
+    n = len(frame)
+    for col in cols:
+        s = frame[col]
+        is_id, share = looks_like_id(s, str(col))
+        if is_id:
+            out.append(
+                FeatureWarning(
+                    col, "id_like", f"{col!r} looks like an identifier ({share:.0%} distinct values); it cannot generalise to new rows.", share
+                )
+            )
+            continue
+        if y is None:
+            continue
+        kind = infer_column_kind(s)
+        mask = y.notna()
+        if kind == "numeric":
+            x, _ = parse_numeric(s[mask])
+            ok = x.notna()
+            if ok.sum() < 10:
+                continue
+            xv = x[ok].to_numpy()
+            if task == "regression":
+                yv, _ = parse_numeric(y[mask][ok])
+                both = ~np.isnan(yv.to_numpy())
+                if both.sum() < 10 or np.std(xv[both]) == 0 or np.std(yv.to_numpy()[both]) == 0:
+                    continue
+                r = float(np.corrcoef(xv[both], yv.to_numpy()[both])[0, 1])
+                if abs(r) > threshold:
+                    out.append(
+                        FeatureWarning(col, "target_leak", f"{col!r} is almost a copy of the target {target!r} (correlation {r:+.3f}).", abs(r))
+                    )
+            else:
+                labels = to_category_strings(y[mask][ok])
+                classes = labels.dropna().unique()
+                if len(classes) == 2:
+                    pos = (labels == classes[0]).to_numpy()
+                    try:
+                        auc = float(roc_auc_score(pos, xv))
+                    except ValueError:
+                        continue
+                    sep = max(auc, 1 - auc)
+                    if sep >= (1 + threshold) / 2:
+                        out.append(
+                            FeatureWarning(
+                                col,
+                                "target_leak",
+                                f"{col!r} separates the classes of {target!r} almost perfectly (single-column AUC {sep:.3f}); "
+                                "it is probably recorded after the outcome.",
+                                sep,
+                            )
+                        )
+        elif kind == "categorical":
+            cats = to_category_strings(s[mask])
+            ncat = cats.nunique(dropna=False)
+            if ncat > max(20, 0.05 * n) or ncat < 2:
+                continue
+            if task == "regression":
+                yv, _ = parse_numeric(y[mask])
+                okm = yv.notna().to_numpy()
+                yy = yv.to_numpy()[okm]
+                g = cats.fillna(MISSING_CATEGORY).to_numpy()[okm]
+                if len(yy) < 10 or np.var(yy) == 0:
+                    continue
+                means = pd.Series(yy).groupby(g).transform("mean").to_numpy()
+                eta = float(np.sqrt(np.sum((means - yy.mean()) ** 2) / np.sum((yy - yy.mean()) ** 2)))
+                if eta > threshold:
+                    out.append(
+                        FeatureWarning(
+                            col, "target_leak", f"{col!r} determines the target {target!r} almost fully (correlation ratio {eta:.3f}).", eta
+                        )
+                    )
+            else:
+                u = _uncertainty_coefficient(cats, to_category_strings(y[mask]).fillna(MISSING_CATEGORY))
+                if u >= threshold:
+                    out.append(
+                        FeatureWarning(
+                            col,
+                            "target_leak",
+                            f"Each value of {col!r} maps (almost) 1:1 to one value of {target!r} (uncertainty coefficient {u:.3f}); "
+                            "it is probably recorded after the outcome.",
+                            u,
+                        )
+                    )
+    return out
+
+
+def infer_task(frame: pd.DataFrame, target: str | None) -> str:
+    """Guess the task from the target column.
+
+    No target: clustering. Text, boolean or category targets, and numeric
+    targets with exactly two distinct values: classification. Other numeric
+    targets (including numeric text): regression.
+
+    Raises
+    ------
+    ValidationError
+        If ``target`` is not a column (``field="target"``).
+    """
+    if target is None:
+        return "clustering"
+    if target not in frame.columns:
+        raise ValidationError(
+            f"target column {target!r} is not in the data; columns: {', '.join(map(str, frame.columns[:30]))}",
+            field="target",
+        )
+    y = frame[target]
+    if ptypes.is_bool_dtype(y.dtype):
+        return "classification"
+    nums, bad = parse_numeric(y)
+    nonblank = nums.notna().sum() + bad.sum()
+    if nonblank and nums.notna().sum() >= 0.95 * nonblank:
+        return "classification" if nums.dropna().nunique() <= 2 else "regression"
+    return "classification"
+
+
+# ---------------------------------------------------------------------------
+# Hashing
+# ---------------------------------------------------------------------------
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 of a canonical CSV rendering of ``frame``.
+
+    Canonical form: columns sorted by name, index dropped, row order kept,
+    values rendered by ``DataFrame.to_csv`` (floats round-trip exactly,
+    blanks empty), ``\\n`` line ends, UTF-8. Equal data gives equal hashes
+    across pandas 2 and 3 and regardless of column order.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+    """
+    canon = frame.reindex(columns=sorted(frame.columns, key=str))
+    canon = canon.astype(object).where(canon.notna(), None)
+    buf = io.StringIO()
+    canon.to_csv(buf, index=False, lineterminator="\n")
+    return hashlib.sha256(buf.getvalue().encode("utf-8")).hexdigest()
