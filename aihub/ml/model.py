@@ -1,0 +1,274 @@
+"""The trained model object returned by training and by :func:`load_artifact`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from aihub.ml.config import TrainingConfig
+from aihub.ml.preprocess import FeatureSpec
+
+#: Business label of the predicted quantity, for summaries ("Churn risk 0.78 ...").
+OUTPUT_LABELS = {
+    "churn_prediction": "Churn risk",
+    "lead_scoring": "Conversion probability",
+    "fraud_detection": "Fraud risk",
+    "customer_lifetime_value": "Predicted customer value",
+    "demand": "Predicted demand",
+    "price": "Predicted price",
+}
+
+
+def jsonable(v: Any) -> Any:
+    """Recursively convert numpy/pandas scalars and containers to JSON types (NaN -> None)."""
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return [jsonable(x) for x in v.tolist()]
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, (pd.Timestamp,)):
+        return v.isoformat()
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+@dataclass(eq=False)
+class TrainedModel:
+    """A fitted model with everything needed to predict, explain and audit it.
+
+    Returned by :func:`aihub.ml.train_model` (alias ``TrainingResult``) and by
+    :func:`aihub.ml.load_artifact`.
+
+    Attributes
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        ``prepare`` (:class:`~aihub.ml.preprocess.FrameCoercer`) ->
+        ``preprocess`` (``ColumnTransformer``) -> ``model`` (estimator).
+        Accepts a raw DataFrame with the feature columns.
+    config : TrainingConfig
+        Validated configuration it was trained with.
+    task : str
+    algorithm : str
+        Chosen algorithm (for ``auto`` the winner, e.g. ``"random_forest"``
+        or ``"blend"``).
+    estimator_params : dict
+        Hyperparameters of the final estimator (for blends, per member).
+    feature_schema : list of FeatureSpec
+    target : str or None
+    classes : list or None
+        Class labels (classification), JSON types.
+    positive_class : Any
+        Binary classification: class whose probability is reported.
+    metrics : dict
+        Held-out test metrics (:mod:`aihub.ml.metrics`).
+    validation_metrics : dict or None
+    cv_results : list of dict or None
+        ``auto`` only: one row per candidate with ``candidate``,
+        ``algorithm``, ``params``, ``metric``, ``mean``, ``std``, ``folds``,
+        ``seconds``, ``selected``.
+    data_hash : str
+        SHA-256 of the canonical training frame
+        (:func:`aihub.ml.preprocess.frame_sha256`).
+    versions : dict
+        Library versions at training time.
+    training_seconds : float
+    n_rows : dict
+        ``{"input", "used", "train", "validation", "test"}`` row counts.
+    warnings : list of dict
+        :class:`~aihub.ml.preprocess.FeatureWarning` dicts and notes.
+    excluded_columns : dict
+        ``{column: reason}`` for columns not used as inputs.
+    interval : dict or None
+        Regression: ``{"method", "level", "lower_offset", "upper_offset"}``;
+        the interval is ``prediction + offset`` (target units).
+    segments : dict or None
+        Clustering: ``{cluster (str): {"name", "description", "size", ...}}``.
+    global_importance : list of dict or None
+        ``[{"feature", "importance"}]``, mean |SHAP| on a training sample,
+        descending.
+    explain_background : pandas.DataFrame or None
+        Raw training rows (at most ``explain_background_size``) used as the
+        SHAP background sample; stored inside the artifact.
+    transformed_origins, transformed_names : list of str
+        Original feature and readable name of each preprocessed column.
+    created_at : str
+        ISO-8601 UTC time of training.
+    """
+
+    pipeline: Pipeline
+    config: TrainingConfig
+    task: str
+    algorithm: str
+    estimator_params: dict[str, Any]
+    feature_schema: list[FeatureSpec]
+    target: str | None
+    classes: list | None
+    positive_class: Any
+    metrics: dict[str, Any]
+    validation_metrics: dict[str, Any] | None
+    cv_results: list[dict[str, Any]] | None
+    data_hash: str
+    versions: dict[str, str]
+    training_seconds: float
+    n_rows: dict[str, int]
+    warnings: list[dict[str, Any]]
+    excluded_columns: dict[str, str]
+    interval: dict[str, Any] | None
+    segments: dict[str, dict[str, Any]] | None
+    global_importance: list[dict[str, Any]] | None
+    explain_background: pd.DataFrame | None
+    transformed_origins: list[str]
+    transformed_names: list[str]
+    created_at: str
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # -- convenience --------------------------------------------------------
+
+    @property
+    def features(self) -> list[str]:
+        """Input feature names in model order."""
+        return [f.name for f in self.feature_schema]
+
+    @property
+    def model_type(self) -> str | None:
+        return self.config.model_type
+
+    @property
+    def output_label(self) -> str:
+        """Readable name of the output, e.g. ``"Churn risk"``."""
+        if self.config.model_type in OUTPUT_LABELS:
+            return OUTPUT_LABELS[self.config.model_type]
+        if self.task == "classification":
+            if self.positive_class is not None and len(self.classes or []) == 2:
+                return f"Probability of {self.target} = {self.positive_class}"
+            return f"Probability of the predicted {self.target}"
+        if self.task == "regression":
+            return f"Predicted {self.target}"
+        return "Segment"
+
+    @property
+    def id_columns(self) -> list[str]:
+        """Columns excluded as identifiers (kept in prediction output for joining)."""
+        return [c for c, why in self.excluded_columns.items() if why == "id_like"]
+
+    @property
+    def estimator(self):
+        """The fitted final estimator (last pipeline step)."""
+        return self.pipeline.named_steps["model"]
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Raw feature frame -> preprocessed matrix of shape (n_rows, n_transformed)."""
+        X = self.pipeline.named_steps["prepare"].transform(frame)
+        return self.pipeline.named_steps["preprocess"].transform(X)
+
+    # -- metadata -----------------------------------------------------------
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Everything except the pipeline, as JSON types (for the registry and artifacts)."""
+        bg = None
+        if self.explain_background is not None:
+            bg = {
+                "columns": [str(c) for c in self.explain_background.columns],
+                "rows": jsonable(self.explain_background.astype(object).where(self.explain_background.notna(), None).values.tolist()),
+            }
+        return jsonable(
+            {
+                "config": self.config.to_dict(),
+                "task": self.task,
+                "algorithm": self.algorithm,
+                "estimator_params": self.estimator_params,
+                "feature_schema": [f.to_dict() for f in self.feature_schema],
+                "target": self.target,
+                "classes": self.classes,
+                "positive_class": self.positive_class,
+                "metrics": self.metrics,
+                "validation_metrics": self.validation_metrics,
+                "cv_results": self.cv_results,
+                "data_hash": self.data_hash,
+                "versions": self.versions,
+                "training_seconds": self.training_seconds,
+                "n_rows": self.n_rows,
+                "warnings": self.warnings,
+                "excluded_columns": self.excluded_columns,
+                "interval": self.interval,
+                "segments": self.segments,
+                "global_importance": self.global_importance,
+                "explain_background": bg,
+                "transformed_origins": self.transformed_origins,
+                "transformed_names": self.transformed_names,
+                "created_at": self.created_at,
+            }
+        )
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any], pipeline: Pipeline) -> "TrainedModel":
+        """Rebuild from :meth:`to_metadata` output and a loaded pipeline."""
+        bg = meta.get("explain_background")
+        background = None
+        if bg is not None:
+            background = pd.DataFrame(bg["rows"], columns=bg["columns"])
+            schema = {f["name"]: f for f in meta["feature_schema"]}
+            for col in background.columns:
+                if schema.get(col, {}).get("kind") == "numeric":
+                    background[col] = pd.to_numeric(background[col], errors="coerce")
+        return cls(
+            pipeline=pipeline,
+            config=TrainingConfig.from_dict(meta["config"]),
+            task=meta["task"],
+            algorithm=meta["algorithm"],
+            estimator_params=meta.get("estimator_params") or {},
+            feature_schema=[FeatureSpec.from_dict(f) for f in meta["feature_schema"]],
+            target=meta.get("target"),
+            classes=meta.get("classes"),
+            positive_class=meta.get("positive_class"),
+            metrics=meta.get("metrics") or {},
+            validation_metrics=meta.get("validation_metrics"),
+            cv_results=meta.get("cv_results"),
+            data_hash=meta["data_hash"],
+            versions=meta.get("versions") or {},
+            training_seconds=float(meta.get("training_seconds") or 0.0),
+            n_rows=meta.get("n_rows") or {},
+            warnings=meta.get("warnings") or [],
+            excluded_columns=meta.get("excluded_columns") or {},
+            interval=meta.get("interval"),
+            segments=meta.get("segments"),
+            global_importance=meta.get("global_importance"),
+            explain_background=background,
+            transformed_origins=list(meta.get("transformed_origins") or []),
+            transformed_names=list(meta.get("transformed_names") or []),
+            created_at=meta.get("created_at", ""),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Short JSON summary for lists and logs (no curves)."""
+        m = {k: v for k, v in self.metrics.items() if not isinstance(v, (dict, list))}
+        return jsonable(
+            {
+                "model_name": self.config.model_name,
+                "model_type": self.config.model_type,
+                "task": self.task,
+                "algorithm": self.algorithm,
+                "target": self.target,
+                "features": self.features,
+                "metrics": m,
+                "data_hash": self.data_hash,
+                "training_seconds": round(self.training_seconds, 3),
+            }
+        )
+
+
+TrainingResult = TrainedModel
