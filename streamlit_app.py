@@ -29,6 +29,9 @@ authenticator = stauth.Authenticate(
     key,
     webauth.COOKIE_EXPIRY_DAYS,
     auto_hash=False,
+    # The cookie is read server-side from st.context.cookies, so the library's pre-login pause is not
+    # needed; with it, the cookie component's rerun could swallow the login form's submission.
+    login_sleep_time=0,
 )
 
 
@@ -40,10 +43,11 @@ def login_page() -> None:
 
 
 def logout_page() -> None:
+    # No rerun here: the run must finish so the cookie component can delete the re-login cookie.
     authenticator.logout(location="unrendered")
-    for k in ("principal",):
-        st.session_state.pop(k, None)
-    st.rerun()
+    st.session_state.pop("principal", None)
+    st.success("You are logged out.")
+    st.button("Log in again", key="relogin")
 
 
 if not st.session_state.get("authentication_status"):
@@ -55,8 +59,13 @@ if st.session_state.get("authentication_status"):
     username = st.session_state["username"]
     current = st.session_state.get("principal")
     if current is None or current.username != username:
+        # A fresh login: the rerun clears the form (the library does not rerun with dict credentials).
         st.session_state["principal"] = auth.principal_for(username)
+        st.session_state["_persist_login"] = True
         st.rerun()
+    if st.session_state.pop("_persist_login", False):
+        # Set the re-login cookie in a run that is not cut short by a rerun, so the browser keeps it.
+        authenticator.cookie_controller.set_cookie()
     principal = st.session_state["principal"]
     sections = {
         "Overview": [st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True)],

@@ -26,6 +26,8 @@ FREQS = {"D": "daily", "W": "weekly", "M": "monthly"}
 AGGS = ("sum", "mean")
 MAX_HORIZON = 500
 FORECAST_KIND = "forecast"
+#: Stored forecast models are JSON from :mod:`aihub.forecasting.serialize` (Prophet's own JSON inside), never pickle.
+ARTIFACT_FORMAT = "aihub-forecast-json"
 
 
 @dataclass(frozen=True)
@@ -204,8 +206,8 @@ def _train_forecast(job: store.JobRecord, control: jobs.JobControl) -> jobs.Pers
         version = store.add_model_version(
             s, tenant_id=control.tenant_id, model_id=job.model_id, algorithm=result.algorithm,
             params=result.params, metrics=metrics, training_data_hash=data_hash,
-            library_versions=result.library_versions, artifact_format=result.artifact_format,
-            artifact=result.model_json.encode(), training_seconds=seconds,
+            library_versions=result.library_versions, artifact_format=ARTIFACT_FORMAT,
+            artifact=(result.model_json or "").encode(), training_seconds=seconds,
             dataset_version_id=dataset_version_id, user_id=job.payload.get("user_id"),
         )
         store.add_forecast_points(s, tenant_id=control.tenant_id, version_id=version.id, forecast=result.forecast)

@@ -105,6 +105,7 @@ def guided_form() -> None:
             model, job = out
             st.session_state["watch_job"] = job.id
             st.session_state["selected_model"] = model.id
+            st.session_state["_show_models_tab"] = True
             st.rerun()
 
 
@@ -136,9 +137,9 @@ def model_panel() -> None:
     if not versions:
         return
     table = pd.DataFrame([{
-        "version": v.version, "active": "✅" if v.is_active else "", "algorithm": v.algorithm,
-        "MASE": v.metrics.get("mase"), "MAE": v.metrics.get("mae"), "RMSE": v.metrics.get("rmse"),
-        "MAPE %": v.metrics.get("mape"), "train s": round(v.training_seconds, 1), "trained": v.created_at,
+        "version": v.version, "active": v.is_active, "algorithm": v.algorithm,
+        **{label: round(v.metrics[key], 3) if v.metrics.get(key) is not None else None
+           for key, label in (("mase", "MASE"), ("mae", "MAE"), ("rmse", "RMSE"), ("mape", "MAPE %"))}, "train s": round(v.training_seconds, 1), "trained": v.created_at,
     } for v in versions])
     st.dataframe(table, hide_index=True, use_container_width=True)
     by_number = {v.version: v for v in versions}
@@ -193,7 +194,10 @@ if finished:
     elif done is not None:
         st.error(f"Training of **{done.model_name}** {done.status}: {done.error}")
 
-tab_new, tab_models = st.tabs(["New forecast", "Models and versions"])
+TABS = ["New forecast", "Models and versions"]
+if st.session_state.pop("_show_models_tab", False):
+    st.session_state["models_tab"] = TABS[1]
+tab_new, tab_models = st.tabs(TABS, key="models_tab", on_change="rerun")
 with tab_new:
     guided_form()
 with tab_models:

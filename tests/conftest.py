@@ -63,8 +63,10 @@ def _server_database(data_dir: Path):
 @pytest.fixture(scope="session", params=["embedded", "server"])
 def database(request, data_dir):
     """A migrated database on each backend, installed as the process-wide one."""
+    embedded_dir = None
     if request.param == "embedded":
-        owner = dbengine.start_embedded(data_dir / f"embedded-{uuid.uuid4().hex[:6]}")
+        embedded_dir = data_dir / f"embedded-{uuid.uuid4().hex[:6]}"
+        owner = dbengine.start_embedded(embedded_dir)
         drop = None
     else:
         owner, drop = _server_database(data_dir)
@@ -77,6 +79,8 @@ def database(request, data_dir):
     yield db
     dbengine.set_database(None)
     db.dispose()
+    if embedded_dir is not None:
+        dbengine.stop_embedded(embedded_dir)
     if drop:
         admin = sa.create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

@@ -48,6 +48,33 @@ def test_every_tenant_table_has_forced_rls_and_a_policy(use_db):
                 assert nullable == "NO", table
 
 
+def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
+    """One row in each prediction and anomaly table for tenant B, written inside B's tenant session."""
+    from datetime import datetime
+
+    from aihub.db import models as m
+
+    with tenant_session(b.tenant_id) as s:
+        batch = m.PredictionBatch(tenant_id=b.tenant_id, model_id=model_id, filename="x.csv", rows_total=1,
+                                  rows_predicted=1, rows_failed=0, errors=[], seconds=0.1)
+        monitor = m.Monitor(tenant_id=b.tenant_id, name="mon", dataset_id=dataset_id, config={})
+        s.add_all([batch, monitor])
+        s.flush()
+        s.add(m.PredictionResult(tenant_id=b.tenant_id, model_id=model_id, model_version_id=version_id,
+                                 served_by="champion", batch_id=batch.id, input={"x": 1}, input_hash="0" * 64,
+                                 output={"prediction": "1"}, prediction="1", latency_ms=1.0))
+        run = m.MonitorRun(tenant_id=b.tenant_id, monitor_id=monitor.id, status="succeeded")
+        s.add(run)
+        s.add(m.FeedbackRule(tenant_id=b.tenant_id, monitor_id=monitor.id, rule={}, description="r"))
+        s.flush()
+        anomaly = m.Anomaly(tenant_id=b.tenant_id, monitor_id=monitor.id, run_id=run.id, metric="revenue",
+                            ts=datetime(2021, 1, 1), actual=1.0, expected=2.0, lower=1.5, upper=2.5, score=0.9,
+                            severity="high", root_cause={}, snapshot=[])
+        s.add(anomaly)
+        s.flush()
+        s.add(m.AnomalyEvent(tenant_id=b.tenant_id, anomaly_id=anomaly.id, action="create", to_status="new"))
+
+
 @pytest.fixture
 def two_tenants(use_db, superstore_bytes):
     """Tenants A and B, with B holding rows in every tenant-owned table."""
@@ -61,7 +88,9 @@ def two_tenants(use_db, superstore_bytes):
         "model_name": "b-forecast", "dataset_id": saved.version.dataset_id, "date_column": "ds",
         "value_column": "y", "freq": "M", "horizon": 3, "algorithm": "naive"}, run=False)
     assert jobs.run_job(b.tenant_id, job.id) == "succeeded"
-    registry.deploy(b, model.id, registry.list_versions(b, model.id)[0].id)
+    version_id = registry.list_versions(b, model.id)[0].id
+    registry.deploy(b, model.id, version_id)
+    _seed_predictions_and_anomalies(b, model.id, version_id, saved.version.dataset_id)
     with use_db.owner.connect() as conn:
         for table in tenant_owned_tables():
             n = conn.execute(sa.text(f"select count(*) from {table} where tenant_id = :b"), {"b": b.tenant_id}).scalar()

@@ -71,6 +71,14 @@ def start_embedded(data_dir: Path) -> URL:
     return url.set(database="aihub")
 
 
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL of ``data_dir`` if this process started it."""
+    with _lock:
+        server = _servers.pop(data_dir / "pgdata", None)
+    if server is not None:
+        server.cleanup()
+
+
 def ensure_database(url: URL) -> None:
     """Create ``url.database`` on its server if it does not exist (as the owner)."""
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
