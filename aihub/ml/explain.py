@@ -12,12 +12,12 @@ Which explainer (``Explanation.method``):
   falls back to ``shap.TreeExplainer`` without numba. For classifiers the
   forest's raw output *is* the probability, so contributions are in
   probability units.
-* ``tree_interventional``: gradient-boosting classifiers,
-  ``shap.TreeExplainer(model_output="probability",
-  feature_perturbation="interventional")`` against the model's background
-  sample (probability units).
-* ``tree_path_dependent_shap``: gradient-boosting regressors
-  (``shap.TreeExplainer``, target units).
+* ``tree_path_dependent_shap``: histogram gradient boosting,
+  ``shap.TreeExplainer`` (path-dependent). Regressors: target units.
+  Binary classifiers: **log-odds** (the boosted trees add up in log-odds;
+  shap 0.51's interventional ``model_output="probability"`` mode is not
+  additive for ``HistGradientBoostingClassifier`` -- off by up to 0.02 in
+  our tests -- so it is not used).
 * ``linear``: linear and logistic regression, ``shap.LinearExplainer``
   with an independent masker on the background sample. For logistic
   regression the contributions are in **log-odds** (the model is additive
@@ -157,7 +157,7 @@ def choose_method(model: TrainedModel) -> str:
     if isinstance(est, (RandomForestClassifier, RandomForestRegressor)):
         return "tree_path_dependent"
     if isinstance(est, HistGradientBoostingClassifier) and binary:
-        return "tree_interventional"
+        return "tree_path_dependent_shap"
     if isinstance(est, HistGradientBoostingRegressor):
         return "tree_path_dependent_shap"
     if isinstance(est, (LogisticRegression, LinearRegression, Ridge)):
@@ -198,7 +198,7 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
     from aihub.ml.predict import validate_rows
 
     chosen = choose_method(model) if method == "auto" else method
-    if chosen not in ("tree_path_dependent", "tree_interventional", "tree_path_dependent_shap", "linear", "permutation"):
+    if chosen not in ("tree_path_dependent", "tree_path_dependent_shap", "linear", "permutation"):
         raise ValidationError(f"method must be auto or permutation; got {method!r}", field="method")
     ok, issues = validate_rows(model, frame)
     if not ok.all():
@@ -261,35 +261,32 @@ def _transformed_shap(model: TrainedModel, method: str, Xt: np.ndarray, tidx: in
                 return phi, base, space
             except ValueError:
                 pass
-        expl = cache.get("shap_tree") or shap.TreeExplainer(est)
-        cache["shap_tree"] = expl
+        expl = cache.get("shap_tree")
+        if expl is None:
+            expl = cache["shap_tree"] = shap.TreeExplainer(est)
         sv = expl(Xt, check_additivity=False)
         vals = np.asarray(sv.values)
         bases = np.asarray(sv.base_values)
         if vals.ndim == 3:
             vals, bases = vals[:, :, out_index], bases[:, out_index] if bases.ndim == 2 else bases[out_index]
         return vals, float(np.ravel(bases)[0]), space
-    bg = model.transform(model.explain_background)
-    if method == "tree_interventional":
-        expl = cache.get("shap_interventional")
+    if method == "tree_path_dependent_shap":
+        expl = cache.get("shap_tree")
         if expl is None:
-            expl = shap.TreeExplainer(est, data=bg, feature_perturbation="interventional", model_output="probability")
-            cache["shap_interventional"] = expl
+            expl = cache["shap_tree"] = shap.TreeExplainer(est)
         sv = expl(Xt, check_additivity=False)
         vals = np.asarray(sv.values)
         base = float(np.ravel(sv.base_values)[0])
-        # shap explains classes_[1] for binary boosting; flip for the other class
-        if tidx == 0:
-            return -vals, 1.0 - base, "probability"
-        return vals, base, "probability"
-    if method == "tree_path_dependent_shap":
-        expl = cache.get("shap_tree") or shap.TreeExplainer(est)
-        cache["shap_tree"] = expl
-        sv = expl(Xt, check_additivity=False)
-        return np.asarray(sv.values), float(np.ravel(sv.base_values)[0]), "value"
+        if model.task == "classification":
+            # binary boosting explains the log-odds of classes_[1]
+            if tidx == 0:
+                return -vals, -base, "log-odds"
+            return vals, base, "log-odds"
+        return vals, base, "value"
     if method == "linear":
         expl = cache.get("shap_linear")
         if expl is None:
+            bg = model.transform(model.explain_background)
             expl = shap.LinearExplainer(est, shap.maskers.Independent(bg, max_samples=len(bg)))
             cache["shap_linear"] = expl
         sv = expl(Xt)

@@ -93,8 +93,10 @@ class TrainedModel:
     excluded_columns : dict
         ``{column: reason}`` for columns not used as inputs.
     interval : dict or None
-        Regression: ``{"method", "level", "lower_offset", "upper_offset"}``;
-        the interval is ``prediction + offset`` (target units).
+        Regression: ``{"method", "level", "lower_offset", "upper_offset",
+        "n_residuals", "floor" (optional)}``; the interval is
+        ``prediction + offset`` (target units), see
+        :func:`aihub.ml.train.interval_bounds`.
     segments : dict or None
         Clustering: ``{cluster (str): {"name", "description", "size", ...}}``.
     global_importance : list of dict or None

@@ -202,7 +202,8 @@ def predict(
           ``lead_score`` (0 to 100, = round(100 x probability)) and ``band``
           (hot / warm / cold by ``config.score_bands``);
         * regression: ``prediction``, ``lower`` and ``upper`` (interval at
-          ``model.interval["level"]``, target units; see ``model.interval["method"]``);
+          ``model.interval["level"]``, target units; see ``model.interval["method"]``;
+          the lower bound is floored at 0 for targets never negative in training);
         * clustering: ``cluster`` (int) and ``segment`` (business name);
         * ``error``: why the row was not predicted (None when predicted);
         * ``warning``: non-fatal notes (unseen categories).
@@ -264,8 +265,9 @@ def predict(
                 pred[ok] = model.pipeline.predict(valid)
             out["prediction"] = pred
             if model.interval is not None:
-                out["lower"] = pred + model.interval["lower_offset"]
-                out["upper"] = pred + model.interval["upper_offset"]
+                from aihub.ml.train import interval_bounds
+
+                out["lower"], out["upper"] = interval_bounds(pred, model.interval)
         else:
             labels = pd.array([None] * n, dtype="Int64")
             names = np.full(n, None, dtype=object)

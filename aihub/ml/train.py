@@ -276,6 +276,21 @@ def resolve_positive_class(classes: list, requested: Any = None) -> Any:
     return sorted(classes, key=_sort_key)[-1]
 
 
+def interval_bounds(pred: np.ndarray, interval: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper prediction-interval bounds (target units).
+
+    ``prediction + lower_offset`` and ``prediction + upper_offset``; with a
+    ``floor`` (targets that were never negative in training) the lower bound
+    is raised to the floor, but never above the prediction itself.
+    """
+    pred = np.asarray(pred, dtype=float)
+    lo = pred + interval["lower_offset"]
+    hi = pred + interval["upper_offset"]
+    if interval.get("floor") is not None:
+        lo = np.maximum(lo, np.minimum(interval["floor"], pred))
+    return lo, hi
+
+
 def _conformal_offsets(residuals: np.ndarray, level: float) -> tuple[float, float]:
     """Lower/upper residual quantiles with the split-conformal finite-sample correction."""
     r = np.sort(np.asarray(residuals, dtype=float))
@@ -629,6 +644,10 @@ def _train(cfg: TrainingConfig, frame: pd.DataFrame, test_frame: pd.DataFrame | 
                 "n_residuals": int(len(y_fit)),
             }
 
+    if interval is not None and float(np.min(y_full)) >= 0:
+        # Non-negative targets (spend, demand): never show a negative lower bound.
+        interval["floor"] = 0.0
+
     # -- test ---------------------------------------------------------------
     steps(0.86, "Scoring the test split")
     segments = None
@@ -649,7 +668,9 @@ def _train(cfg: TrainingConfig, frame: pd.DataFrame, test_frame: pd.DataFrame | 
 
     origins, names = transformed_feature_origins(pipe.named_steps["preprocess"], numeric, categorical)
     bg_n = min(cfg.explain_background_size, len(X_full))
-    background = X_full.sample(n=bg_n, random_state=rng_seed).reset_index(drop=True)
+    # Stored parsed (numbers as floats, categories as text) so it survives JSON unchanged.
+    sample = X_full.sample(n=bg_n, random_state=rng_seed).reset_index(drop=True)
+    background = FrameCoercer(numeric, categorical).fit(sample).transform(sample)
 
     model = TrainedModel(
         pipeline=pipe,
@@ -722,7 +743,7 @@ def _evaluate(task, pipe, X, y, classes, pos, interval=None):
     pred = pipe.predict(X)
     lo = hi = None
     if interval is not None:
-        lo, hi = pred + interval["lower_offset"], pred + interval["upper_offset"]
+        lo, hi = interval_bounds(pred, interval)
     return mmetrics.regression_metrics(y, pred, lo, hi), pred
 
 
