@@ -89,7 +89,13 @@ def test_weekly_grid_is_monday_labelled_and_gap_free(orders):
     assert (w["ds"].dt.dayofweek == 0).all()
     assert (w["ds"].diff().dropna() == pd.Timedelta(days=7)).all()
     assert w["y"].sum() == pytest.approx(orders.loc[orders["Region"] == "West", "Sales"].sum())
-    assert (w["y"] == 0).any()  # weeks without West orders are present as 0, not dropped
+
+
+def test_sum_fills_periods_without_rows_with_zero(orders):
+    d = prepare_series(orders, "Order Date", "Sales", freq="D", filters={"Region": "West"})
+    assert (d["ds"].diff().dropna() == pd.Timedelta(days=1)).all()
+    days_with_orders = pd.to_datetime(orders.loc[orders.Region == "West", "Order Date"], format="%d/%m/%y").nunique()
+    assert len(d) > days_with_orders and (d["y"] == 0).sum() == len(d) - days_with_orders
 
 
 def test_mean_interpolates_empty_periods():
