@@ -13,6 +13,8 @@ the non-owner app role created, exactly as ``make run`` does.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -65,7 +67,10 @@ def database(request, data_dir):
     """A migrated database on each backend, installed as the process-wide one."""
     embedded_dir = None
     if request.param == "embedded":
-        embedded_dir = data_dir / f"embedded-{uuid.uuid4().hex[:6]}"
+        # Outside pytest's basetemp: pgserver runs PostgreSQL as a separate system user, which must be
+        # able to traverse the path, and pytest resets its own temp root to mode 0700.
+        embedded_dir = Path(tempfile.mkdtemp(prefix="aihub-embedded-"))
+        embedded_dir.chmod(0o755)
         owner = dbengine.start_embedded(embedded_dir)
         drop = None
     else:
@@ -81,6 +86,7 @@ def database(request, data_dir):
     db.dispose()
     if embedded_dir is not None:
         dbengine.stop_embedded(embedded_dir)
+        shutil.rmtree(embedded_dir, ignore_errors=True)
     if drop:
         admin = sa.create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
