@@ -46,7 +46,9 @@ def score(tool: Path, train: Path, test: Path, forecasts: Path) -> tuple[float, 
     """Run forecast_eval.py on a forecast CSV; return (MASE, sMAPE, its output line)."""
     proc = subprocess.run(
         [sys.executable, str(tool), str(train), str(test), str(forecasts), "--m", "1"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr.strip()
     m = re.search(r"MASE=([\d.na]+) sMAPE=([\d.na]+)", line)
@@ -58,9 +60,23 @@ def score(tool: Path, train: Path, test: Path, forecasts: Path) -> tuple[float, 
 def run_cli(model: str, train: Path, out: Path, n_jobs: int, extra: list[str]) -> float:
     """Run ``aihub forecast`` in a fresh process; return wall-clock seconds."""
     cmd = [
-        sys.executable, "-m", "aihub.forecasting.cli", "forecast",
-        "--input", str(train), "--output", str(out), "--horizon", str(HORIZON),
-        "--freq", "W", "--model", model, "--n-jobs", str(n_jobs), *extra,
+        sys.executable,
+        "-m",
+        "aihub.forecasting.cli",
+        "forecast",
+        "--input",
+        str(train),
+        "--output",
+        str(out),
+        "--horizon",
+        str(HORIZON),
+        "--freq",
+        "W",
+        "--model",
+        model,
+        "--n-jobs",
+        str(n_jobs),
+        *extra,
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
@@ -125,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     f = a.out_dir / "naive.csv"
     proc = subprocess.run(
         [sys.executable, str(tool), str(train), str(test), "--baseline", "naive", "--m", "1", "--out", str(f)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     secs = float(re.search(r"secs=([\d.]+)", proc.stdout).group(1))
     rows.append(("naive", *score(tool, train, test, f)[:2], secs))

@@ -99,8 +99,12 @@ def test_sum_fills_periods_without_rows_with_zero(orders):
 
 
 def test_mean_interpolates_empty_periods():
-    df = pd.DataFrame({"d": ["2024-01-05", "2024-01-20", "2024-03-10"] + [f"2024-{m:02d}-01" for m in range(4, 10)],
-                       "v": [10, 20, 40, 1, 1, 1, 1, 1, 1]})
+    df = pd.DataFrame(
+        {
+            "d": ["2024-01-05", "2024-01-20", "2024-03-10"] + [f"2024-{m:02d}-01" for m in range(4, 10)],
+            "v": [10, 20, 40, 1, 1, 1, 1, 1, 1],
+        }
+    )
     s = prepare_series(df, "d", "v", freq="M", agg="mean")
     assert s.loc[s.ds == "2024-01-01", "y"].item() == 15  # mean of the month
     assert s.loc[s.ds == "2024-02-01", "y"].item() == 27.5  # no rows: halfway between 15 and 40
@@ -111,13 +115,17 @@ def test_mean_interpolates_empty_periods():
 @pytest.mark.parametrize(
     ("kwargs", "field", "words"),
     [
-        (dict(date_col="Order Day", value_col="Sales"), "Order Day", ["'Order Day'", "Available columns"]),
-        (dict(date_col="Order Date", value_col="Customer Name"), "Customer Name", ["must hold numbers"]),
-        (dict(date_col="Customer Name", value_col="Sales"), "Customer Name", ["not a date"]),
-        (dict(date_col="Order Date", value_col="Sales", filters={"Region": "Wst"}), "Region", ["'Wst'", "matches no rows", "West"]),
-        (dict(date_col="Order Date", value_col="Sales", filters={"Segmnt": "x"}), "Segmnt", ["not in the data"]),
-        (dict(date_col="Order Date", value_col="Sales", freq="Q"), "freq", ["'Q'", "'D', 'W', 'M'"]),
-        (dict(date_col="Order Date", value_col="Sales", agg="median"), "agg", ["'median'", "'sum', 'mean'"]),
+        ({"date_col": "Order Day", "value_col": "Sales"}, "Order Day", ["'Order Day'", "Available columns"]),
+        ({"date_col": "Order Date", "value_col": "Customer Name"}, "Customer Name", ["must hold numbers"]),
+        ({"date_col": "Customer Name", "value_col": "Sales"}, "Customer Name", ["not a date"]),
+        (
+            {"date_col": "Order Date", "value_col": "Sales", "filters": {"Region": "Wst"}},
+            "Region",
+            ["'Wst'", "matches no rows", "West"],
+        ),
+        ({"date_col": "Order Date", "value_col": "Sales", "filters": {"Segmnt": "x"}}, "Segmnt", ["not in the data"]),
+        ({"date_col": "Order Date", "value_col": "Sales", "freq": "Q"}, "freq", ["'Q'", "'D', 'W', 'M'"]),
+        ({"date_col": "Order Date", "value_col": "Sales", "agg": "median"}, "agg", ["'median'", "'sum', 'mean'"]),
     ],
 )
 def test_prepare_series_errors_name_the_field(orders, kwargs, field, words):
@@ -170,8 +178,9 @@ def test_forecast_frame_and_interval_order(retail_auto, retail):
     assert list(fc.ds) == list(pd.date_range(last, periods=13, freq="MS")[1:])
     v = fc.drop(columns="ds").to_numpy()
     assert np.isfinite(v).all()
-    lo95, lo80, yhat, hi80, hi95 = (fc[c].to_numpy() for c in
-                                    ("yhat_lower_95", "yhat_lower_80", "yhat", "yhat_upper_80", "yhat_upper_95"))
+    lo95, lo80, yhat, hi80, hi95 = (
+        fc[c].to_numpy() for c in ("yhat_lower_95", "yhat_lower_80", "yhat", "yhat_upper_80", "yhat_upper_95")
+    )
     assert (lo95 <= lo80).all() and (lo80 <= yhat).all() and (yhat <= hi80).all() and (hi80 <= hi95).all()
     assert (hi95 - lo95 > 0).any()
 
@@ -287,8 +296,23 @@ def test_cli_writes_exact_columns_for_many_series(tmp_path):
 
     parser = argparse.ArgumentParser(prog="aihub")
     register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["forecast", "--input", str(src), "--horizon", "13", "--output", str(out),
-                              "--id-col", "sku", "--value-col", "units", "--n-jobs", "2"])
+    args = parser.parse_args(
+        [
+            "forecast",
+            "--input",
+            str(src),
+            "--horizon",
+            "13",
+            "--output",
+            str(out),
+            "--id-col",
+            "sku",
+            "--value-col",
+            "units",
+            "--n-jobs",
+            "2",
+        ]
+    )
     assert args.func(args) == 0
 
     fc = pd.read_csv(out, dtype={"unique_id": str}, parse_dates=["ds"])
@@ -304,7 +328,9 @@ def test_cli_writes_exact_columns_for_many_series(tmp_path):
 
 def test_cli_reports_bad_input_with_exit_code(tmp_path, capsys):
     src = tmp_path / "t.csv"
-    pd.DataFrame({"unique_id": ["a"] * 5, "ds": pd.date_range("2024-01-01", periods=5, freq="W-MON"), "y": 1.0}).to_csv(src, index=False)
+    pd.DataFrame({"unique_id": ["a"] * 5, "ds": pd.date_range("2024-01-01", periods=5, freq="W-MON"), "y": 1.0}).to_csv(
+        src, index=False
+    )
     parser = argparse.ArgumentParser(prog="aihub")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["forecast", "--input", str(src), "--horizon", "4", "--output", str(tmp_path / "o.csv")])

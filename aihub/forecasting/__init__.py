@@ -14,7 +14,15 @@ Typical use::
 File mode for many series: :func:`forecast_many` and ``aihub forecast`` (:mod:`.cli`).
 """
 
-from .auto import ALGORITHMS, AUTO_CANDIDATES, DEFAULT_MAX_HISTORY, MAX_HORIZON, ForecastResult, fit_forecast, required_points
+from .auto import (
+    ALGORITHMS,
+    AUTO_CANDIDATES,
+    DEFAULT_MAX_HISTORY,
+    MAX_HORIZON,
+    ForecastResult,
+    fit_forecast,
+    required_points,
+)
 from .bulk import forecast_many
 from .metrics import mae, mape, mase, rmse, smape
 from .models import COMBINATION_MEMBERS, FORECAST_COLUMNS, LEVELS, MODEL_ALGORITHMS, quiet_library_logging

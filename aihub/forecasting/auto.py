@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,9 @@ def validate_params(
     """
     freq = check_choice(freq, FREQUENCIES, "freq")
     algorithm = check_choice(algorithm, ALGORITHMS, "algorithm")
-    horizon = _check_int(horizon, "horizon", 1, MAX_HORIZON[freq], f" (two years of {FREQUENCIES[freq]} periods at most)")
+    horizon = _check_int(
+        horizon, "horizon", 1, MAX_HORIZON[freq], f" (two years of {FREQUENCIES[freq]} periods at most)"
+    )
     n_windows = _check_int(n_windows, "n_windows", 1, 20)
     if candidates is None:
         cands = AUTO_CANDIDATES
@@ -183,7 +186,10 @@ def _clean(value: Any) -> Any:
 
 def _score(y: np.ndarray, cutoffs: list[int], horizon: int, preds: list[np.ndarray], m: int) -> dict[str, float]:
     per = [all_metrics(y[c : c + horizon], p, y[:c], m) for c, p in zip(cutoffs, preds)]
-    return {k: float(np.nanmean([d[k] for d in per])) if not all(np.isnan(d[k]) for d in per) else float("nan") for k in per[0]}
+    return {
+        k: float(np.nanmean([d[k] for d in per])) if not all(np.isnan(d[k]) for d in per) else float("nan")
+        for k in per[0]
+    }
 
 
 def run_backtest(
@@ -216,7 +222,9 @@ def run_backtest(
                 raise TrainingError(f"{name} produced non-finite forecasts in the backtest")
             row.update(_score(y, cutoffs, horizon, preds, m), status="ok", error=None)
         except TrainingError as exc:
-            row.update({k: float("nan") for k in ("mae", "rmse", "mape", "smape", "mase")}, status="failed", error=exc.message)
+            row.update(
+                {k: float("nan") for k in ("mae", "rmse", "mape", "smape", "mase")}, status="failed", error=exc.message
+            )
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
     cols = ["algorithm", "mae", "rmse", "mape", "smape", "mase", "seconds", "status", "error"]
@@ -225,7 +233,8 @@ def run_backtest(
 
 def _history_note(n_total: int, n_used: int, freq: str) -> list[str]:
     if n_used < n_total:
-        return [f"Only the most recent {n_used} of {n_total} {FREQUENCIES[freq]} periods were used for fitting (max_history)."]
+        unit = FREQUENCIES[freq]
+        return [f"Only the most recent {n_used} of {n_total} {unit} periods were used for fitting (max_history)."]
     return []
 
 
@@ -241,6 +250,7 @@ def fit_forecast(
     nonnegative: bool | None = None,
     random_state: int = 0,
     serialize: bool = True,
+    in_sample: bool = True,
 ) -> ForecastResult:
     """Backtest, fit and forecast one series.
 
@@ -268,6 +278,8 @@ def fit_forecast(
         Seed of Prophet's interval sampling (all other models are deterministic).
     serialize : bool, default True
         Build ``model_json`` (bulk file mode turns it off).
+    in_sample : bool, default True
+        Compute ``fitted`` (bulk file mode turns it off).
 
     Returns
     -------
@@ -286,7 +298,12 @@ def fit_forecast(
     (1 for daily and weekly, 12 for monthly data; Hyndman & Koehler 2006).
     """
     horizon, freq, algorithm, cands, n_windows, max_history = validate_params(
-        horizon=horizon, freq=freq, algorithm=algorithm, candidates=candidates, n_windows=n_windows, max_history=max_history
+        horizon=horizon,
+        freq=freq,
+        algorithm=algorithm,
+        candidates=candidates,
+        n_windows=n_windows,
+        max_history=max_history,
     )
     data = check_series(series, freq)
     n_total = len(data)
@@ -337,9 +354,13 @@ def fit_forecast(
             try:
                 fc = forecast_frame(fitted, horizon, nonnegative=nonnegative)
             except Exception as exc:
-                raise TrainingError(f"{name} could not forecast this series ({type(exc).__name__}: {exc}).", field="algorithm") from exc
+                raise TrainingError(
+                    f"{name} could not forecast this series ({type(exc).__name__}: {exc}).", field="algorithm"
+                ) from exc
             if not np.isfinite(fc.drop(columns="ds").to_numpy()).all():
-                raise TrainingError(f"{name} produced non-finite forecasts; try another algorithm or 'auto'.", field="algorithm")
+                raise TrainingError(
+                    f"{name} produced non-finite forecasts; try another algorithm or 'auto'.", field="algorithm"
+                )
             break
         except TrainingError as exc:
             errors.append(exc.message)
@@ -348,7 +369,9 @@ def fit_forecast(
                 raise
             notes.append(f"{name} won the backtest but failed on the full history: {exc.message}")
     if fitted is None:
-        raise TrainingError("No candidate algorithm could be trained on the full history: " + "; ".join(errors), field="algorithm")
+        raise TrainingError(
+            "No candidate algorithm could be trained on the full history: " + "; ".join(errors), field="algorithm"
+        )
 
     chosen = fitted.algorithm
     table["selected"] = table["algorithm"] == chosen
@@ -365,11 +388,17 @@ def fit_forecast(
     )
     metrics = _clean(metrics)
 
-    fv = fitted.fitted_values()
-    fitted_df = pd.DataFrame({"ds": ds.to_numpy(), "y": y, "yhat": fv}) if fv is not None and len(fv) == len(y) else None
+    fv = fitted.fitted_values() if in_sample else None
+    fitted_df = (
+        pd.DataFrame({"ds": ds.to_numpy(), "y": y, "yhat": fv}) if fv is not None and len(fv) == len(y) else None
+    )
     versions = library_versions()
-    selection = {"requested": algorithm, "candidates": list(pool), "n_windows": len(cutoffs), "scores": {
-        r.algorithm: r.mase for r in table.itertuples() if r.candidate}}
+    selection = {
+        "requested": algorithm,
+        "candidates": list(pool),
+        "n_windows": len(cutoffs),
+        "scores": {r.algorithm: r.mase for r in table.itertuples() if r.candidate},
+    }
     model_json = (
         model_to_json(fitted, horizon=horizon, nonnegative=nonnegative, selection=_clean(selection), versions=versions)
         if serialize

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -22,19 +23,24 @@ ON_ERROR: tuple[str, ...] = ("fail", "naive")
 def _infer_panel_freq(frame: pd.DataFrame) -> str:
     steps = frame.groupby("unique_id", sort=False)["ds"].diff().dropna().dt.total_seconds() / 86400.0
     if steps.empty:
-        raise ValidationError("Every series has a single date, so the frequency cannot be told; pass --freq.", field="freq")
+        raise ValidationError(
+            "Every series has a single date, so the frequency cannot be told; pass --freq.", field="freq"
+        )
     step = float(steps.median())
     for code, (low, high) in {"D": (0.9, 1.1), "W": (6.5, 7.5), "M": (27.5, 31.5)}.items():
         if low <= step <= high:
             return code
     raise ValidationError(
-        f"Dates are {step:g} days apart (median); only daily, weekly and monthly series are supported. Pass --freq D, W or M.",
+        f"Dates are {step:g} days apart (median); only daily, weekly and monthly series are supported. "
+        "Pass --freq D, W or M.",
         field="freq",
     )
 
 
-def _one(uid: str, frame: pd.DataFrame, kwargs: dict[str, Any], level: int, on_error: str) -> tuple[pd.DataFrame | None, str | None]:
-    from .models import quiet_library_logging  # noqa: PLC0415  (fresh worker processes)
+def _one(
+    uid: str, frame: pd.DataFrame, kwargs: dict[str, Any], level: int, on_error: str
+) -> tuple[pd.DataFrame | None, str | None]:
+    from .models import quiet_library_logging
 
     quiet_library_logging()
     try:
@@ -138,11 +144,22 @@ def forecast_many(
     if freq is None:
         freq = _infer_panel_freq(frame)
     horizon = validate_params(
-        horizon=horizon, freq=freq, algorithm=algorithm, candidates=candidates, n_windows=n_windows, max_history=max_history
+        horizon=horizon,
+        freq=freq,
+        algorithm=algorithm,
+        candidates=candidates,
+        n_windows=n_windows,
+        max_history=max_history,
     )[0]
-    kwargs: dict[str, Any] = dict(
-        horizon=horizon, freq=freq, algorithm=algorithm, candidates=candidates, n_windows=n_windows, serialize=False
-    )
+    kwargs: dict[str, Any] = {
+        "horizon": horizon,
+        "freq": freq,
+        "algorithm": algorithm,
+        "candidates": candidates,
+        "n_windows": n_windows,
+        "serialize": False,
+        "in_sample": False,
+    }
     if max_history is not _DEFAULT:
         kwargs["max_history"] = max_history
     order = list(dict.fromkeys(df[id_col].astype(str)))
@@ -156,7 +173,8 @@ def forecast_many(
             need = required_points(horizon)
             if len(s) < need:
                 raise TrainingError(
-                    f"Series {uid!r} has only {len(s)} {FREQUENCIES[freq]} points; at least {need} are needed for horizon {horizon}."
+                    f"Series {uid!r} has only {len(s)} {FREQUENCIES[freq]} points; at least {need} are needed "
+                    f"for horizon {horizon}."
                 )
         except AihubError as exc:
             problems.append((uid, exc))
@@ -170,9 +188,11 @@ def forecast_many(
     if workers == 1 or len(tasks) == 1:
         results = [_one(uid, g, kwargs, level, on_error) for uid, g in tasks]
     else:
-        from joblib import Parallel, delayed  # noqa: PLC0415
+        from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=workers, batch_size=1)(delayed(_one)(uid, g, kwargs, level, on_error) for uid, g in tasks)
+        results = Parallel(n_jobs=workers, batch_size=1)(
+            delayed(_one)(uid, g, kwargs, level, on_error) for uid, g in tasks
+        )
     failures = [err for _, err in results if err]
     if failures:
         more = f" ({len(failures) - 1} more series failed)" if len(failures) > 1 else ""

@@ -10,8 +10,8 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from aihub.errors import AihubError, IngestError
 
@@ -51,15 +51,27 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--candidates",
         type=_candidates,
-        help=f"comma-separated pool for --model auto from {','.join(MODEL_ALGORITHMS)} (default: {','.join(AUTO_CANDIDATES)})",
+        help=f"comma-separated pool for --model auto from {','.join(MODEL_ALGORITHMS)} "
+        f"(default: {','.join(AUTO_CANDIDATES)})",
     )
-    p.add_argument("--level", type=int, default=95, choices=list(LEVELS), help="interval level of yhat_lower/yhat_upper (default: %(default)s)")
+    p.add_argument(
+        "--level",
+        type=int,
+        default=95,
+        choices=list(LEVELS),
+        help="interval level of yhat_lower/yhat_upper (default: %(default)s)",
+    )
     p.add_argument(
         "--max-history",
         type=int,
         help="fit on at most this many latest periods; 0 for all (default: 260 weekly, 1095 daily, all monthly)",
     )
-    p.add_argument("--on-error", default="fail", choices=list(ON_ERROR), help="series that cannot be forecast: fail the run or fall back to naive")
+    p.add_argument(
+        "--on-error",
+        default="fail",
+        choices=list(ON_ERROR),
+        help="series that cannot be forecast: fail the run or fall back to naive",
+    )
     p.add_argument("--n-jobs", type=int, default=-1, help="worker processes, -1 for all cores (default: %(default)s)")
     p.set_defaults(func=run_forecast)
     return p
@@ -67,18 +79,24 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run_forecast(args: argparse.Namespace) -> int:
     """Execute ``aihub forecast``; returns the exit code."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from .bulk import forecast_many  # noqa: PLC0415
+    from .bulk import forecast_many
 
     t0 = time.perf_counter()
     try:
         if not args.input.is_file():
-            raise IngestError(f"Input file {str(args.input)!r} does not exist.", field="input", details={"file": str(args.input)})
+            raise IngestError(
+                f"Input file {str(args.input)!r} does not exist.", field="input", details={"file": str(args.input)}
+            )
         try:
             df = pd.read_csv(args.input, encoding="utf-8-sig", dtype={args.id_col: str})
         except (ValueError, OSError, pd.errors.ParserError) as exc:
-            raise IngestError(f"Input file {str(args.input)!r} cannot be read as CSV ({exc}).", field="input", details={"file": str(args.input)}) from exc
+            raise IngestError(
+                f"Input file {str(args.input)!r} cannot be read as CSV ({exc}).",
+                field="input",
+                details={"file": str(args.input)},
+            ) from exc
         kwargs = {}
         if args.max_history is not None:
             kwargs["max_history"] = args.max_history or None

@@ -47,8 +47,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,12 +97,12 @@ def quiet_library_logging() -> None:
     get through.
     Safe to call many times.
     """
-    import sys  # noqa: PLC0415
+    import sys
 
     if "cmdstanpy" in sys.modules:
         # cmdstanpy's own get_logger() sets DEBUG and adds a handler on first use;
         # run it now so the level set below is not overwritten later.
-        from cmdstanpy.utils import get_logger  # noqa: PLC0415
+        from cmdstanpy.utils import get_logger
 
         get_logger()
     logging.getLogger("prophet").setLevel(logging.ERROR)
@@ -110,8 +111,8 @@ def quiet_library_logging() -> None:
 
 def import_prophet():
     """Import Prophet lazily (about a second) and quiet its loggers."""
-    import cmdstanpy  # noqa: F401, PLC0415  (Prophet's backend; imported here so its logger can be quietened)
-    from prophet import Prophet  # noqa: PLC0415
+    import cmdstanpy  # noqa: F401  (Prophet's backend; imported here so its logger can be quietened)
+    from prophet import Prophet
 
     quiet_library_logging()
     return Prophet
@@ -136,7 +137,7 @@ def season_length_for(algorithm: str, freq: str) -> int:
 
 def make_statsforecast(algorithm: str, season_length: int):
     """A fresh, unfitted statsforecast model object for ``algorithm``."""
-    from statsforecast import models as sfm  # noqa: PLC0415
+    from statsforecast import models as sfm
 
     cls = getattr(sfm, _STATSFORECAST[algorithm])
     if algorithm == "naive":
@@ -148,7 +149,7 @@ def _arima(season_length: int, n: int):
     """AutoARIMA with R ``auto.arima``'s default: approximate the likelihood during the
     order search when ``n > 150`` or ``m > 12`` (Hyndman & Khandakar 2008); the chosen
     order is then re-estimated by exact maximum likelihood."""
-    from statsforecast.models import AutoARIMA  # noqa: PLC0415
+    from statsforecast.models import AutoARIMA
 
     return AutoARIMA(season_length=season_length, approximation=bool(n > 150 or season_length > 12))
 
@@ -212,7 +213,9 @@ class StatsforecastModel(FittedModel):
     def predict(self, horizon: int) -> dict[str, np.ndarray]:
         with _quiet():
             raw = self.model.predict(h=horizon, level=list(LEVELS))
-        return _interval_dict(raw["mean"], {lv: raw[f"lo-{lv}"] for lv in LEVELS}, {lv: raw[f"hi-{lv}"] for lv in LEVELS})
+        return _interval_dict(
+            raw["mean"], {lv: raw[f"lo-{lv}"] for lv in LEVELS}, {lv: raw[f"hi-{lv}"] for lv in LEVELS}
+        )
 
     def fitted_values(self) -> np.ndarray | None:
         st = self.model.model_
@@ -250,7 +253,9 @@ class StatsforecastModel(FittedModel):
         return {"season_length": self.season_length, "model_": self.model.model_}
 
     @classmethod
-    def from_state(cls, algorithm: str, freq: str, last_ds: pd.Timestamp, n_obs: int, state: dict[str, Any]) -> "StatsforecastModel":
+    def from_state(
+        cls, algorithm: str, freq: str, last_ds: pd.Timestamp, n_obs: int, state: dict[str, Any]
+    ) -> StatsforecastModel:
         """Rebuild from :meth:`state` without refitting."""
         season = int(state["season_length"])
         model = make_statsforecast(algorithm, season)
@@ -310,22 +315,24 @@ class ProphetModel(FittedModel):
             "seasonality_mode": m.seasonality_mode,
             "seasonalities": sorted(m.seasonalities),
             "changepoint_prior_scale": m.changepoint_prior_scale,
-            "n_changepoints": int(len(m.changepoints)) if m.changepoints is not None else 0,
+            "n_changepoints": len(m.changepoints) if m.changepoints is not None else 0,
         }
 
     def state(self) -> dict[str, Any]:
-        from prophet.serialize import model_to_json  # noqa: PLC0415
+        from prophet.serialize import model_to_json
 
         return {"prophet_json": model_to_json(self.model), "seed": self.seed}
 
     @classmethod
-    def from_state(cls, freq: str, last_ds: pd.Timestamp, n_obs: int, state: dict[str, Any]) -> "ProphetModel":
+    def from_state(cls, freq: str, last_ds: pd.Timestamp, n_obs: int, state: dict[str, Any]) -> ProphetModel:
         """Rebuild with :func:`prophet.serialize.model_from_json`."""
         import_prophet()
-        from prophet.serialize import model_from_json  # noqa: PLC0415
+        from prophet.serialize import model_from_json
 
         model = model_from_json(state["prophet_json"])
-        return cls(algorithm="prophet", freq=freq, last_ds=last_ds, n_obs=n_obs, model=model, seed=int(state.get("seed", 0)))
+        return cls(
+            algorithm="prophet", freq=freq, last_ds=last_ds, n_obs=n_obs, model=model, seed=int(state.get("seed", 0))
+        )
 
 
 @dataclass
@@ -357,11 +364,18 @@ class CombinationModel(FittedModel):
         }
 
     @classmethod
-    def from_state(cls, freq: str, last_ds: pd.Timestamp, n_obs: int, state: dict[str, Any]) -> "CombinationModel":
+    def from_state(cls, freq: str, last_ds: pd.Timestamp, n_obs: int, state: dict[str, Any]) -> CombinationModel:
         members = [
             StatsforecastModel.from_state(m["algorithm"], freq, last_ds, n_obs, m["state"]) for m in state["members"]
         ]
-        return cls(algorithm="combination", freq=freq, last_ds=last_ds, n_obs=n_obs, members=members, failed=dict(state.get("failed", {})))
+        return cls(
+            algorithm="combination",
+            freq=freq,
+            last_ds=last_ds,
+            n_obs=n_obs,
+            members=members,
+            failed=dict(state.get("failed", {})),
+        )
 
 
 def min_points(algorithm: str, freq: str) -> int:
@@ -378,7 +392,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def fit_model(algorithm: str, ds: pd.Series, y: np.ndarray, freq: str, *, seed: int = 0, uncertainty: bool = True) -> FittedModel:
+def fit_model(
+    algorithm: str, ds: pd.Series, y: np.ndarray, freq: str, *, seed: int = 0, uncertainty: bool = True
+) -> FittedModel:
     """Fit one algorithm on a validated regular series.
 
     Parameters
@@ -422,10 +438,13 @@ def fit_model(algorithm: str, ds: pd.Series, y: np.ndarray, freq: str, *, seed: 
                     failed[name] = exc.message
             if len(members) < 2:
                 raise TrainingError(
-                    "the combination needs at least two members that train; " + "; ".join(f"{k}: {v}" for k, v in failed.items()),
+                    "the combination needs at least two members that train; "
+                    + "; ".join(f"{k}: {v}" for k, v in failed.items()),
                     field="algorithm",
                 )
-            return CombinationModel(algorithm=algorithm, freq=freq, last_ds=last_ds, n_obs=n, members=members, failed=failed)
+            return CombinationModel(
+                algorithm=algorithm, freq=freq, last_ds=last_ds, n_obs=n, members=members, failed=failed
+            )
         if algorithm == "prophet":
             Prophet = import_prophet()
             with _quiet():
@@ -445,7 +464,9 @@ def fit_model(algorithm: str, ds: pd.Series, y: np.ndarray, freq: str, *, seed: 
                 "Try another algorithm or 'auto'.",
                 field="algorithm",
             )
-        return StatsforecastModel(algorithm=algorithm, freq=freq, last_ds=last_ds, n_obs=n, season_length=season, model=model)
+        return StatsforecastModel(
+            algorithm=algorithm, freq=freq, last_ds=last_ds, n_obs=n, season_length=season, model=model
+        )
     except TrainingError:
         raise
     except Exception as exc:  # library failures become domain errors
@@ -495,10 +516,15 @@ def backtest_means(
     if algorithm == "seasonal_naive":
         m = SEASON_LENGTH[freq]
         if cutoffs[0] < m:
-            raise TrainingError(f"seasonal_naive needs one full season ({m} {FREQUENCIES[freq]} points) before the first backtest origin.")
+            raise TrainingError(
+                f"seasonal_naive needs one full season ({m} {FREQUENCIES[freq]} points) "
+                "before the first backtest origin."
+            )
         return [np.array([y[c - m + (i % m)] for i in range(horizon)]) for c in cutoffs]
     if algorithm == "prophet":
-        return [fit_model("prophet", ds.iloc[:c], y[:c], freq, uncertainty=False).predict_mean(horizon) for c in cutoffs]  # type: ignore[union-attr]
+        return [
+            fit_model("prophet", ds.iloc[:c], y[:c], freq, uncertainty=False).predict_mean(horizon) for c in cutoffs
+        ]  # type: ignore[union-attr]
     if algorithm == "combination":
         cache = {} if cache is None else cache
         per_member = []
@@ -516,12 +542,15 @@ def backtest_means(
     fitted = fit_model(algorithm, ds.iloc[: cutoffs[0]], y[: cutoffs[0]], freq)
     try:
         with _quiet():
-            out = [np.asarray(fitted.predict(horizon)["mean"], float)]
+            # point forecasts only: interval computation is costly for some models (CES simulates)
+            out = [np.asarray(fitted.model.predict(h=horizon)["mean"], float)]  # type: ignore[attr-defined]
             for c in cutoffs[1:]:
-                out.append(np.asarray(fitted.model.forward(y=y[:c], h=horizon)["mean"], float))  # type: ignore[attr-defined]
+                step = fitted.model.forward(y=y[:c], h=horizon)  # type: ignore[attr-defined]
+                out.append(np.asarray(step["mean"], float))
     except Exception as exc:
         raise TrainingError(f"{algorithm} failed in the backtest ({_describe(exc)})") from exc
     return out
+
 
 FORECAST_COLUMNS: tuple[str, ...] = ("ds", "yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "yhat_upper_95")
 

@@ -46,7 +46,7 @@ def library_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             if name == "aihub":
-                import aihub  # noqa: PLC0415
+                import aihub
 
                 out[name] = aihub.__version__
     return out
@@ -151,7 +151,8 @@ def load_model_json(model_json: str | bytes | dict) -> StoredModel:
         raise ArtifactError(f"The stored object is not an aihub forecasting model (expected format {FORMAT!r}).")
     if not isinstance(doc.get("format_version"), int) or doc["format_version"] > FORMAT_VERSION:
         raise ArtifactError(
-            f"The stored model has format version {doc.get('format_version')!r}; this aihub reads up to {FORMAT_VERSION}. Upgrade aihub."
+            f"The stored model has format version {doc.get('format_version')!r}; this aihub reads up to "
+            f"{FORMAT_VERSION}. Upgrade aihub."
         )
     algorithm, freq = doc.get("algorithm"), doc.get("freq")
     if algorithm not in MODEL_ALGORITHMS or freq not in FREQUENCIES:

@@ -16,7 +16,8 @@ future dates then continue that grid.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,7 +90,9 @@ def _first_bad(raw: pd.Series, bad: pd.Series) -> tuple[Any, Any]:
     return idx, raw.loc[idx]
 
 
-def parse_dates(raw: pd.Series, column: str, *, dayfirst: bool | None = None, date_format: str | None = None) -> pd.Series:
+def parse_dates(
+    raw: pd.Series, column: str, *, dayfirst: bool | None = None, date_format: str | None = None
+) -> pd.Series:
     """Parse a column of dates into ``datetime64[ns]`` (timezone dropped).
 
     ISO 8601 (``2022-12-30``) is tried first, then day-first and month-first
@@ -225,7 +228,9 @@ def _apply_filters(df: pd.DataFrame, filters: Mapping[str, Any] | None) -> pd.Da
     for col, wanted in filters.items():
         values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
         if not values:
-            raise ValidationError(f"The filter on {col!r} has an empty list of values; give at least one value.", field=col)
+            raise ValidationError(
+                f"The filter on {col!r} has an empty list of values; give at least one value.", field=col
+            )
         column = df[col]
         as_text = column.astype(str)
         for v in values:
@@ -399,7 +404,11 @@ def future_dates(last: pd.Timestamp, horizon: int, freq: str) -> pd.DatetimeInde
 def grid_dates(first: pd.Timestamp, periods: int, freq: str) -> pd.DatetimeIndex:
     """The regular grid of ``periods`` labels starting at ``first`` (see :func:`future_dates`)."""
     first = pd.Timestamp(first)
-    return pd.DatetimeIndex([first]).append(future_dates(first, periods - 1, freq)) if periods > 1 else pd.DatetimeIndex([first])
+    return (
+        pd.DatetimeIndex([first]).append(future_dates(first, periods - 1, freq))
+        if periods > 1
+        else pd.DatetimeIndex([first])
+    )
 
 
 def check_series(series: pd.DataFrame, freq: str, *, name: str = "The series") -> pd.DataFrame:
@@ -435,7 +444,8 @@ def check_series(series: pd.DataFrame, freq: str, *, name: str = "The series") -
     if out["ds"].duplicated().any():
         dup = out.loc[out["ds"].duplicated(), "ds"].iloc[0]
         raise ValidationError(
-            f"{name} has more than one value for {dup:%Y-%m-%d}. Aggregate first (prepare_series) so each period has one value.",
+            f"{name} has more than one value for {dup:%Y-%m-%d}. "
+            "Aggregate first (prepare_series) so each period has one value.",
             field="ds",
             details={"ds": str(dup)},
         )
