@@ -106,7 +106,8 @@ def forecast_many(
     on_error : {"fail", "naive"}
         ``"fail"`` raises if any series cannot be forecast (checked before the long
         run where possible); ``"naive"`` falls back to the naive forecast for that
-        series and labels it ``"naive (fallback)"`` in ``model``.
+        series and labels it ``"naive (fallback)"`` in ``model``. A series shorter than
+        twice the horizon fails either way (no model, naive included, is allowed on it).
     n_jobs : int, default -1
         Worker processes (joblib semantics; -1 = all cores).
 
