@@ -72,6 +72,7 @@ if st.session_state.get("authentication_status"):
         "Work": [
             st.Page("pages/data_sources.py", title="Data sources", icon=":material/database:"),
             st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
+            st.Page("pages/anomalies.py", title="Anomalies", icon=":material/crisis_alert:"),
         ],
     }
     if principal.can("manage"):

@@ -190,10 +190,12 @@ def complete_config(
         known one: revenue names (``daily_revenue``, ``revenue``, ``sales``)
         sum the revenue column (Sales, Revenue, Amount, ...) at 1 currency
         unit per unit; count names (``transaction_count``, ``order_count``)
-        count distinct order ids (rows if there is no id column), worth the
-        dataset's average order value each; ``average_order_value`` is their
-        ratio; ``quantity`` and ``customer_count`` sum the quantity and count
-        distinct customers.
+        count distinct order ids (rows if there is no id column);
+        ``average_order_value`` is their ratio; ``quantity`` and
+        ``customer_count`` sum the quantity and count distinct customers.
+        Metrics without a unit value get one from their name: a summed
+        revenue metric is worth 1 currency unit per unit, an order count the
+        dataset's average order value per order (``unit_values`` overrides).
     columns : dict of str to str
         The dataset's columns and kinds (``date``, ``number``, ``category``, ...).
     frame : pandas.DataFrame, optional
@@ -241,13 +243,20 @@ def complete_config(
             if name in defined:
                 continue
             for d in _default_metric(name, columns, i, defined):
-                if d["agg"] in ("nunique", "count") and d["name"] not in unit_values:
-                    aov = _average_order_value(frame, columns, d.get("column"))
-                    if aov is not None:
-                        d["unit_value"] = aov
                 metrics.append(d)
                 defined[d["name"]] = d
         data["metrics"] = metrics
+    data["metrics"] = [dict(m) if isinstance(m, Mapping) else m for m in data.get("metrics") or []]
+    for m in data["metrics"]:  # money per unit that a metric's name implies
+        if not isinstance(m, dict) or m.get("unit_value") is not None or m.get("name") in unit_values:
+            continue
+        name = str(m.get("name", ""))
+        if _REVENUE_NAMES.match(name) and m.get("agg") == "sum":
+            m["unit_value"] = 1.0
+        elif _COUNT_NAMES.match(name) and m.get("agg") in ("nunique", "count"):
+            aov = _average_order_value(frame, columns, m.get("column"))
+            if aov is not None:
+                m["unit_value"] = aov
     cfg = core.MonitorConfig.from_dict(data)
     cfg.check_columns(columns)
     ts_kind = columns[cfg.timestamp_column]

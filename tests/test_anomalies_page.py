@@ -1,0 +1,154 @@
+"""The Anomalies page through Streamlit's AppTest on the real database (local server only: it is slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aihub import auth, datasets, monitoring
+from tests.conftest import PASSWORD, new_tenant
+from tests.test_monitoring import regional_csv
+from tests.test_pages import _app, _login, _texts
+
+PAGE = "pages/anomalies.py"
+
+
+@pytest.fixture
+def admin(server_database):
+    return new_tenant("anompage")
+
+
+def _table(at, column: str):
+    """The first dataframe on the page with ``column`` (the worklist has "root cause", the audit trail "who")."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _open(at, anomaly_id: int):
+    at.selectbox(key="anomaly_pick").set_value(anomaly_id)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _apply_status(at, status: str, **fields):
+    at.selectbox(key="tr_status").set_value(status)
+    at.run()
+    for key, value in fields.items():
+        (at.text_area if key == "tr_resolution" else at.text_input)(key=key).input(value)
+    at.button(key="tr_apply").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_create_run_open_and_triage_an_anomaly(admin):
+    datasets.save_upload(admin, "Regions", "regions.csv", regional_csv())
+    at = _login(_app(), admin.username, PASSWORD)
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert "Anomalies" in [t.value for t in at.title]
+    assert "No monitors yet" in _texts(at)
+
+    # guided form: the error names the field, then the monitor is created and run
+    at.selectbox(key="nm_dataset").select("Regions")
+    at.run()
+    at.selectbox(key="nm_split").select("Region")
+    at.button(key="nm_create").click()
+    at.run()
+    assert any("Monitor name" in e.value and "detection_name" in e.value for e in at.error), _texts(at)
+    at.text_input(key="nm_name").input("Revenue by region")
+    at.button(key="nm_create").click()
+    at.run()
+    assert not at.exception, at.exception
+    texts = _texts(at)
+    assert "Created monitor **Revenue by region**" in texts and "Run finished" in texts, texts
+    (mon,) = monitoring.list_monitors(admin)
+    assert mon.dimensions == ["Region"] and mon.metrics == ["daily_revenue"]
+    items = monitoring.list_anomalies(admin)
+    assert len(items) >= 4
+    assert _table(at, "root cause")["id"].tolist() == [a.id for a in items]
+
+    # open the West drop: chart, expected range, severity, root cause, money impact, audit trail
+    drop = next(a for a in items if a.dimension == "total" and a.ts.strftime("%Y-%m-%d") == "2023-04-02")
+    _open(at, drop.id)
+    texts = _texts(at)
+    assert "daily_revenue · all rows · 2023-04-02" in [s.value for s in at.subheader]
+    assert "**Root cause:** West (Region) explains" in texts
+    assert "**Money impact:** Estimated loss of" in texts
+    assert any(c.proto.spec for c in at.get("plotly_chart")), "snapshot chart expected"
+    labels = {m.label: m for m in at.metric}
+    assert labels["Expected"].delta.startswith("range ") and labels["Money impact"].value.startswith("-")
+
+    _apply_status(at, "acknowledged", tr_note="on it")
+    assert monitoring.get_anomaly(admin, drop.id).status == "acknowledged"
+    assert f"Anomaly {drop.id} is now acknowledged." in _texts(at)
+    _apply_status(at, "resolved")  # without notes
+    assert any("Resolution notes" in e.value and "required" in e.value for e in at.error), _texts(at)
+    assert monitoring.get_anomaly(admin, drop.id).status == "acknowledged"
+    _apply_status(at, "resolved", tr_resolution="Warehouse outage in the West; fixed.")
+    done = monitoring.get_anomaly(admin, drop.id)
+    assert done.status == "resolved" and done.resolution_notes == "Warehouse outage in the West; fixed."
+    # the resolved anomaly leaves the open worklist but stays open on screen with its audit trail
+    assert drop.id not in _table(at, "root cause")["id"].tolist()
+    trail = _table(at, "who")
+    assert trail["to"].tolist() == ["new", "acknowledged", "resolved"]
+    assert trail["who"].tolist() == ["detector", admin.username, admin.username]
+
+    # a false positive with a reason teaches the monitor; the monitor section shows it with Undo
+    weak = next(a for a in monitoring.list_anomalies(admin, statuses=["new"]) if a.score < 0.9)
+    _open(at, weak.id)
+    _apply_status(at, "false_positive", tr_reason="month-end catch-up")
+    assert monitoring.get_anomaly(admin, weak.id).false_positive_reason == "month-end catch-up"
+    assert "The monitor learned:" in _texts(at)
+    (rule,) = monitoring.list_rules(admin, mon.id)
+    at.button(key=f"undo_{rule.id}").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not monitoring.list_rules(admin, mon.id)[0].active
+    assert "Undone:" in _texts(at) and at.button(key=f"redo_{rule.id}")
+
+    # bulk acknowledge from the worklist
+    open_ids = [a.id for a in monitoring.list_anomalies(admin, statuses=["new"])]
+    at.multiselect(key="bulk_ids").set_value(open_ids)
+    at.selectbox(key="bulk_action").set_value("acknowledge")
+    at.button(key="bulk_apply").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert f"Changed {len(open_ids)} anomal" in _texts(at)
+    assert {monitoring.get_anomaly(admin, i).status for i in open_ids} == {"acknowledged"}
+
+    # Run now again: nothing new to score
+    at.button(key="mon_run").click()
+    at.run()
+    assert "No new periods since the last run" in _texts(at)
+
+
+def test_json_monitor_and_a_viewer_cannot_triage(admin):
+    datasets.save_upload(admin, "Regions", "regions.csv", regional_csv())
+    at = _login(_app(), admin.username, PASSWORD)
+    at.switch_page(PAGE).run()
+    at.radio(key="nm_mode").set_value("JSON")
+    at.run()
+    at.text_area(key="nm_json").input('{"detection_name": "x", ')
+    at.button(key="nm_create_json").click()
+    at.run()
+    assert any("not valid at line 1" in e.value for e in at.error), _texts(at)
+    config = {"detection_name": "json monitor", "anomaly_type": "revenue", "monitored_metrics": ["daily_revenue"],
+              "dimensions": ["Region"], "algorithm": "robust_seasonal"}
+    at.text_area(key="nm_json").input(json.dumps(config))
+    at.button(key="nm_create_json").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Created monitor **json monitor**" in _texts(at)
+    assert monitoring.list_anomalies(admin)
+
+    auth.add_user(admin, f"viewer-{admin.tenant_id}@example.com", "Vic", "viewer", PASSWORD)
+    viewer = _login(_app(), f"viewer-{admin.tenant_id}@example.com", PASSWORD)
+    viewer.switch_page(PAGE).run()
+    assert not viewer.exception, viewer.exception
+    texts = _texts(viewer)
+    assert "Your role can view anomalies but not triage them." in texts
+    assert "Your role can view monitors but not create them." in texts
+    assert not [b for b in viewer.button if b.key in ("tr_apply", "bulk_apply", "nm_create")]
+    assert viewer.button(key="mon_run").disabled
