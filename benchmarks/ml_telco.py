@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nROC AUC on the held-out 20% (same split for all):")
     for name, (score, s) in base.items():
         print(f"  {name:45s} {score:.4f}   ({s:.1f} s)")
-    print(f"  {'aihub auto -> ' + model.algorithm:45s} {auc:.4f}   ({secs:.1f} s incl. CV and SHAP importance)")
+    chosen = [r["candidate"] for r in model.cv_results if r["selected"]][0]
+    print(f"  {'aihub auto -> ' + chosen:45s} {auc:.4f}   ({secs:.1f} s incl. CV and SHAP importance)")
     best = max(v[0] for v in base.values())
     print(f"\nauto minus best baseline: {auc - best:+.4f}")
     print(f"\n{args.cv_folds}-fold CV on the training 80% (metric {model.cv_results[0]['metric']}):")

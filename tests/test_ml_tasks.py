@@ -177,3 +177,35 @@ def test_handle_missing_drop_rejects_blank_rows_at_prediction(telco):
     out = predict(model, x)
     assert out["error"].notna().tolist() == [False, True, False, False, False]
     assert "TotalCharges is blank" in out["error"].iloc[1]
+
+
+def test_high_cardinality_categories_are_target_encoded(orders):
+    lines = orders.sample(3000, random_state=0).assign(profitable=lambda d: np.where(d["Profit"] > 0, "Yes", "No"))
+    feats = ["Discount", "Sales", "Sub-Category", "City", "Region"]
+    model = train_model({"task": "classification", "target": "profitable", "features": feats, "algorithm": "logistic_regression", "validation_split": 0.0}, lines)
+    kinds = {w["column"]: w["kind"] for w in model.warnings}
+    assert kinds.get("City") == "high_cardinality" and "Sub-Category" not in kinds  # 17 sub-categories stay one-hot
+    assert "City (target-encoded)" in model.transformed_names
+    assert sum(n.startswith("Sub-Category = ") for n in model.transformed_names) == lines["Sub-Category"].nunique()
+    assert model.metrics["roc_auc"] > 0.9
+    x = lines.head(5).copy()
+    x.iloc[0, x.columns.get_loc("City")] = "Atlantis"
+    out = predict(model, x)
+    assert out["error"].isna().all() and "Atlantis" in out["warning"].iloc[0]
+    ex = explain(model, x)
+    np.testing.assert_allclose(ex.prediction, out["probability"], atol=1e-9)
+    again = train_model({"task": "classification", "target": "profitable", "features": feats, "algorithm": "logistic_regression", "validation_split": 0.0}, lines)
+    assert again.metrics == model.metrics  # seeded cross-fitting: reproducible
+
+
+def test_auto_blend_round_trips_and_is_explained(telco):
+    from aihub.ml import dump_artifact, load_artifact
+
+    sample = telco.sample(1200, random_state=5)
+    model = train_model({"task": "classification", "target": "Churn", "cv_folds": 2, "validation_split": 0.0}, sample)
+    key = b"k" * 32
+    loaded = load_artifact(dump_artifact(model, key), key)
+    x = telco.head(15)
+    pd.testing.assert_frame_equal(predict(model, x), predict(loaded, x))
+    ex = explain(loaded, x.head(3), method="permutation")
+    np.testing.assert_allclose(ex.base_value + ex.contributions.sum(axis=1), predict(loaded, x.head(3))["probability"], atol=1e-9)

@@ -61,6 +61,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn._loss.loss.HalfSquaredError",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.model_selection._split.KFold",
+    "sklearn.model_selection._split.StratifiedKFold",
     "sklearn.tree._tree.Tree",
     "sklearn.utils._bunch.Bunch",
     "builtins.slice",

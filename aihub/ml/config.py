@@ -341,8 +341,11 @@ class FeatureEngineering:
         reported as errors). Category columns get their own ``"(missing)"``
         category unless ``"most_frequent"`` is chosen.
     max_categories : int, default 30
-        Categories per column kept for one-hot encoding (2 to 1000); rarer ones
-        are pooled into one "infrequent" column.
+        2 to 1000. Category columns with more distinct values are
+        target-encoded for classification and regression (smoothed average
+        outcome per category, cross-fitted; scikit-learn ``TargetEncoder``)
+        instead of one-hot encoded; for clustering the rarest categories
+        beyond this many are pooled into one "infrequent" column.
     log_transform : list of str, default []
         Numeric columns to transform with ``sign(x) * log1p(|x|)`` before
         scaling (for skewed money amounts and counts).

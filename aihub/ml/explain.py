@@ -394,11 +394,11 @@ def _fmt_value(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "(blank)"
     if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
+        return str(int(v))
     if isinstance(v, (float, np.floating)):
         f = float(v)
         if f.is_integer():
-            return f"{int(f):,}"
+            return str(int(f))  # codes and counts: no thousands separators
         return f"{f:,.2f}"
     return str(v)
 

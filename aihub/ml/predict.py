@@ -53,11 +53,11 @@ def _known_categories(model: TrainedModel) -> dict[str, set]:
         return cache
     out: dict[str, set] = {}
     pre = model.pipeline.named_steps["preprocess"]
-    cat_cols = [f.name for f in model.feature_schema if f.kind == "categorical"]
-    if cat_cols and "cat" in pre.named_transformers_:
-        enc = pre.named_transformers_["cat"].named_steps["onehot"]
-        for col, cats in zip(cat_cols, enc.categories_):
-            out[col] = {str(c) for c in cats}
+    for name, trans, cols in pre.transformers_:
+        if name in ("cat", "te"):
+            enc = trans.named_steps["onehot" if name == "cat" else "target"]
+            for col, cats in zip(cols, enc.categories_):
+                out[col] = {str(c) for c in cats}
     model._cache["known_categories"] = out
     return out
 
@@ -84,9 +84,10 @@ def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray,
     """Check every row against the feature schema.
 
     Checks: numeric cells must parse as numbers (blank is allowed and imputed,
-    except for models trained with ``handle_missing="drop"``); category values
-    not seen in training are allowed (they match no one-hot column) but
-    reported as warnings.
+    except for models trained with ``handle_missing="drop"``; text is only
+    tolerated, as blank with a warning, in columns whose training data held
+    such text too); category values not seen in training are allowed (they
+    match no one-hot column) but reported as warnings.
 
     Parameters
     ----------
@@ -124,7 +125,13 @@ def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray,
         col = frame[spec.name]
         if spec.kind == "numeric":
             nums, bad = parse_numeric(col)
+            tolerated = spec.unparseable_share > 0 and not drop_mode
             for i in np.flatnonzero(bad.to_numpy()):
+                if tolerated:  # training had such text too and treated it as blank
+                    issues.append(
+                        RowIssue(int(i) + 1, spec.name, col.iloc[i], f"row {i + 1}: {spec.name} = {col.iloc[i]!r} is not a number; treated as blank as in training", fatal=False)
+                    )
+                    continue
                 ok[i] = False
                 issues.append(RowIssue(int(i) + 1, spec.name, col.iloc[i], f"row {i + 1}: {spec.name} = {col.iloc[i]!r} is not a number"))
             if drop_mode:
@@ -148,7 +155,7 @@ def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray,
                             int(i) + 1,
                             spec.name,
                             cats.iloc[i],
-                            f"row {i + 1}: {spec.name} = {cats.iloc[i]!r} was not seen in training; predicted as if none of the known values",
+                            f"row {i + 1}: {spec.name} = {cats.iloc[i]!r} was not seen in training; predicted as an unknown value",
                             fatal=False,
                         )
                     )

@@ -262,8 +262,23 @@ class FrameCoercer(TransformerMixin, BaseEstimator):
         return np.asarray(list(self.numeric_columns) + list(self.categorical_columns), dtype=object)
 
 
-def build_preprocessor(numeric: list[str], categorical: list[str], fe) -> ColumnTransformer:
-    """Impute, scale and one-hot encode.
+def _target_encoder(task: str, seed: int):
+    """``TargetEncoder`` with seeded, shuffled cross-fitting folds (reproducible models)."""
+    import inspect
+
+    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.preprocessing import TargetEncoder
+
+    if inspect.signature(TargetEncoder).parameters["shuffle"].default == "deprecated":  # scikit-learn >= 1.9
+        splitter = StratifiedKFold if task == "classification" else KFold
+        return TargetEncoder(cv=splitter(n_splits=5, shuffle=True, random_state=seed))
+    return TargetEncoder(shuffle=True, random_state=seed)
+
+
+def build_preprocessor(
+    numeric: list[str], categorical: list[str], fe, *, target_encoded: Iterable[str] = (), seed: int = 0, task: str = "classification"
+) -> ColumnTransformer:
+    """Impute, scale, one-hot encode and target-encode.
 
     Parameters
     ----------
@@ -274,23 +289,37 @@ def build_preprocessor(numeric: list[str], categorical: list[str], fe) -> Column
         the median, as a guard only: rows with blanks are rejected before);
         ``normalize`` adds a ``StandardScaler``; ``max_categories`` caps
         one-hot columns per feature.
+    target_encoded : iterable of str
+        Categorical columns with many categories to encode with
+        ``sklearn.preprocessing.TargetEncoder`` (Micci-Barreca 2001: the
+        smoothed average outcome per category, cross-fitted during training
+        so a row never sees its own target) instead of one-hot columns.
+    seed : int
+        Shuffling seed of the target encoder's cross-fitting.
+    task : {"classification", "regression"}
+        Picks stratified or plain folds for the cross-fitting.
 
     Returns
     -------
     sklearn.compose.ColumnTransformer
-        Dense float output: numeric columns first, then one-hot blocks in
-        ``categorical`` order.
+        Dense float output: numeric columns, one-hot blocks (in
+        ``categorical`` order), then target-encoded columns (one per feature,
+        one per class and feature for multiclass targets).
     """
+    te_cols = [c for c in categorical if c in set(target_encoded)]
+    oh_cols = [c for c in categorical if c not in set(te_cols)]
     strategy = fe.handle_missing if fe.handle_missing in ("mean", "median", "most_frequent") else "median"
     num_steps: list = [("impute", SimpleImputer(strategy=strategy))]
     if fe.normalize:
         num_steps.append(("scale", StandardScaler()))
-    if fe.handle_missing == "most_frequent":
-        cat_imputer = SimpleImputer(strategy="most_frequent")
-    else:
-        cat_imputer = SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
+
+    def cat_imputer():
+        if fe.handle_missing == "most_frequent":
+            return SimpleImputer(strategy="most_frequent")
+        return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
+
     cat_steps = [
-        ("impute", cat_imputer),
+        ("impute", cat_imputer()),
         (
             "onehot",
             OneHotEncoder(
@@ -304,8 +333,13 @@ def build_preprocessor(numeric: list[str], categorical: list[str], fe) -> Column
     transformers = []
     if numeric:
         transformers.append(("num", Pipeline(num_steps), list(numeric)))
-    if categorical:
-        transformers.append(("cat", Pipeline(cat_steps), list(categorical)))
+    if oh_cols:
+        transformers.append(("cat", Pipeline(cat_steps), oh_cols))
+    if te_cols:
+        te_steps: list = [("impute", cat_imputer()), ("target", _target_encoder(task, seed))]
+        if fe.normalize:
+            te_steps.append(("scale", StandardScaler()))
+        transformers.append(("te", Pipeline(te_steps), te_cols))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
 
 
@@ -319,21 +353,22 @@ def transformed_feature_origins(preprocessor: ColumnTransformer, numeric: list[s
         same feature repeat its name); SHAP values are summed over them.
     names : list of str, length n_transformed
         Readable names, ``"Contract = Month-to-month"`` for one-hot columns,
-        ``"Contract = (other)"`` for the pooled infrequent column.
+        ``"Contract = (other)"`` for the pooled infrequent column,
+        ``"State (target-encoded)"`` for target-encoded ones.
     """
     origins: list[str] = []
     names: list[str] = []
     for col in numeric:
         origins.append(col)
         names.append(col)
-    if categorical:
-        enc: OneHotEncoder = preprocessor.named_transformers_["cat"].named_steps["onehot"]
-        infrequent = getattr(enc, "infrequent_categories_", [None] * len(categorical))
-        for i, col in enumerate(categorical):
-            cats = list(enc.categories_[i])
-            infreq = infrequent[i] if infrequent is not None else None
-            infreq_set = set(infreq) if infreq is not None else set()
-            for cat in cats:
+    named = preprocessor.named_transformers_
+    if "cat" in named:
+        cols = [c for name, _, c in preprocessor.transformers_ if name == "cat"][0]
+        enc: OneHotEncoder = named["cat"].named_steps["onehot"]
+        infrequent = getattr(enc, "infrequent_categories_", None) or [None] * len(cols)
+        for i, col in enumerate(cols):
+            infreq_set = set(infrequent[i]) if infrequent[i] is not None else set()
+            for cat in enc.categories_[i]:
                 if cat in infreq_set:
                     continue
                 origins.append(col)
@@ -341,6 +376,14 @@ def transformed_feature_origins(preprocessor: ColumnTransformer, numeric: list[s
             if infreq_set:
                 origins.append(col)
                 names.append(f"{col} = (other)")
+    if "te" in named:
+        cols = [c for name, _, c in preprocessor.transformers_ if name == "te"][0]
+        te = named["te"].named_steps["target"]
+        per = len(te.classes_) if getattr(te, "target_type_", "") == "multiclass" else 1
+        for col in cols:
+            for k in range(per):
+                origins.append(col)
+                names.append(f"{col} (target-encoded{'' if per == 1 else ', ' + str(te.classes_[k])})")
     return origins, names
 
 
@@ -370,6 +413,10 @@ class FeatureSpec:
         Fraction (0 to 1) of blank cells in training.
     numeric_text : bool
         The column arrived as text and is parsed to numbers.
+    unparseable_share : float
+        Fraction (0 to 1) of training cells that held non-numeric text in a
+        numeric column (treated as blank). When above 0, such cells are
+        also accepted (as blank, with a warning) at prediction time.
     """
 
     name: str
@@ -383,13 +430,15 @@ class FeatureSpec:
     example: Any = None
     missing_share: float = 0.0
     numeric_text: bool = False
+    unparseable_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
-        return cls(**d)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def build_feature_schema(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> list[FeatureSpec]:
@@ -409,7 +458,7 @@ def build_feature_schema(frame: pd.DataFrame, numeric: list[str], categorical: l
     specs: list[FeatureSpec] = []
     n = max(len(frame), 1)
     for col in numeric:
-        nums, _ = parse_numeric(frame[col])
+        nums, bad = parse_numeric(frame[col])
         nn = nums.dropna()
         integer = bool(len(nn) and np.all(np.equal(np.mod(nn.to_numpy(), 1), 0)))
         med = float(nn.median()) if len(nn) else None
@@ -425,6 +474,7 @@ def build_feature_schema(frame: pd.DataFrame, numeric: list[str], categorical: l
                 example=example,
                 missing_share=float(nums.isna().sum() / n),
                 numeric_text=_is_texty(frame[col]),
+                unparseable_share=float(bad.sum() / n),
             )
         )
     for col in categorical:

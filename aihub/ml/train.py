@@ -491,17 +491,16 @@ def _train(cfg: TrainingConfig, frame: pd.DataFrame, test_frame: pd.DataFrame | 
                 numeric = [c for c in numeric if c != w.column]
                 categorical = [c for c in categorical if c != w.column]
             warn_objs.append(w)
+    target_encoded: list[str] = []
     for col in categorical:
         n_cat = to_category_strings(frame[col]).nunique()
         if n_cat > fe.max_categories:
-            warn_objs.append(
-                FeatureWarning(
-                    col,
-                    "high_cardinality",
-                    f"{col!r} has {n_cat} categories; the {fe.max_categories} most frequent are kept, the rest pooled as '(other)'.",
-                    float(n_cat),
-                )
-            )
+            if task == "clustering":
+                msg = f"{col!r} has {n_cat} categories; the {fe.max_categories} most frequent are kept, the rest pooled as '(other)'."
+            else:
+                target_encoded.append(col)
+                msg = f"{col!r} has {n_cat} categories (more than {fe.max_categories}); it is target-encoded (average outcome per category) instead of one-hot."
+            warn_objs.append(FeatureWarning(col, "high_cardinality", msg, float(n_cat)))
     if not numeric and not categorical:
         raise ValidationError("no usable feature columns remain; choose features explicitly", field="features")
     used = numeric + categorical
@@ -590,10 +589,21 @@ def _train(cfg: TrainingConfig, frame: pd.DataFrame, test_frame: pd.DataFrame | 
             raise ValidationError("a class is missing from the training split; add more rows of the rare class", field="target")
 
     schema = build_feature_schema(frame[used], numeric, categorical)
+    for spec in schema:
+        if spec.unparseable_share > 0:
+            warn_objs.append(
+                FeatureWarning(
+                    spec.name,
+                    "numeric_text",
+                    f"{spec.name!r} is numeric but {spec.unparseable_share:.1%} of its cells are text; they are treated as blank.",
+                    spec.unparseable_share,
+                )
+            )
     coercer = FrameCoercer(numeric, categorical, log_cols)
 
     def pipeline_for(estimator) -> Pipeline:
-        return Pipeline([("prepare", clone(coercer)), ("preprocess", build_preprocessor(numeric, categorical, fe)), ("model", estimator)])
+        pre = build_preprocessor(numeric, categorical, fe, target_encoded=target_encoded, seed=rng_seed, task=task)
+        return Pipeline([("prepare", clone(coercer)), ("preprocess", pre), ("model", estimator)])
 
     # -- model selection ----------------------------------------------------
     cv_results = None
@@ -712,7 +722,7 @@ def _train(cfg: TrainingConfig, frame: pd.DataFrame, test_frame: pd.DataFrame | 
             from aihub.ml.explain import global_importance
 
             model.global_importance = global_importance(model, X_full, max_rows=500, seed=rng_seed)
-        except AihubError:
+        except Cancelled:
             raise
         except Exception as exc:  # importance is a nice-to-have; never fail a good model on it
             model.warnings.append({"column": None, "kind": "importance_failed", "message": f"Feature importance could not be computed: {exc}"})
@@ -769,7 +779,7 @@ def _auto_select(cfg, task, pipeline_for, X, y, classes, pos, steps: _Steps):
     done = 0
     for fi, (tr, va) in enumerate(folds):
         prep = pipeline_for(None)[:-1]
-        Xtr = prep.fit_transform(X.iloc[tr])
+        Xtr = prep.fit_transform(X.iloc[tr], y[tr])
         Xva = prep.transform(X.iloc[va])
         for name, algo, params in cands:
             steps(0.1 + 0.6 * done / total, f"Cross-validating {name} (fold {fi + 1} of {len(folds)})")
