@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from aihub.auth import Principal, require
-from aihub.db import store
+from aihub.db import anomaly_store, store
 from aihub.db.models import Dataset, Model, TrainingJob
 from aihub.db.session import tenant_session
 
@@ -51,3 +51,16 @@ def summary(principal: Principal) -> DashboardSummary:
         latest = store.list_jobs(s, limit=10)
         forecasts = [m for m in store.list_models(s, "forecast") if m.active_version_id]
     return DashboardSummary(n_datasets, active, inactive, by_status, latest, forecasts)
+
+
+def anomaly_summary(principal: Principal) -> anomaly_store.AnomalyStats:
+    """Open anomalies by severity, median time to resolve and false-positive rate per monitor. Needs ``read``.
+
+    Aggregated in SQL (three queries). Time to resolve runs from detection
+    (when the hub stored the anomaly) to its closing as resolved or false
+    positive; the false-positive rate is false positives over anomalies an
+    analyst closed.
+    """
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return anomaly_store.anomaly_stats(s)

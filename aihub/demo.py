@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, jobs, training
+from aihub import auth, datasets, jobs, monitoring, training
 from aihub.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,14 @@ def generate_orders(seed: int = 7, start: str = "2023-01-01", days: int = 730) -
     })
 
 
+DEMO_MONITOR = {
+    "detection_name": "Daily revenue by Region", "anomaly_type": "revenue_anomaly", "algorithm": "auto",
+    "monitored_metrics": ["daily_revenue"], "detection_frequency": "daily", "dimensions": ["Region"],
+}
+
+
 def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
-    """Create the demo tenant, its users, its orders dataset and a deployed monthly forecast.
+    """Create the demo tenant, its users, its orders dataset, a run revenue monitor and a deployed monthly forecast.
 
     Idempotent: when the tenant exists it is left as it is (nothing is lost).
 
@@ -81,6 +87,9 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
     data = generate_orders().to_csv(index=False).encode()
     saved = datasets.save_upload(admin, "Demo orders", "demo_orders.csv", data,
                                  description="Generated order lines of a fictional shop (not real data).")
+    monitor = monitoring.create_monitor(admin, DEMO_MONITOR, dataset_id=saved.version.dataset_id)
+    run = monitoring.run_monitor(admin, monitor.id)
+    log.info("demo monitor %s: %s, %d anomalies", monitor.name, run.status, run.anomalies_found)
     if train:
         model, job = training.create_forecast_model(admin, {
             "model_name": "Demo monthly sales", "dataset_id": saved.version.dataset_id,

@@ -50,7 +50,6 @@ from aihub.db import store
 from aihub.db.anomaly_store import (
     AnomalyEventRecord,
     AnomalyRecord,
-    AnomalyStats,
     MonitorRecord,
     MonitorRunRecord,
     RuleRecord,
@@ -1124,13 +1123,6 @@ def reapply_rule(principal: Principal, rule_id: int) -> RuleRecord:
 
 
 # ====================================================================== views
-def anomaly_stats(principal: Principal) -> AnomalyStats:
-    """Open anomalies by severity, median time to close, false-positive rate per monitor. Needs ``read``."""
-    require(principal, "read")
-    with tenant_session(principal.tenant_id) as s:
-        return astore.anomaly_stats(s)
-
-
 def snapshot_frame(anomaly: AnomalyRecord) -> pd.DataFrame:
     """The stored snapshot of an anomaly as a DataFrame (columns of :func:`aihub.anomaly.snapshot`)."""
     frame = pd.DataFrame(anomaly.snapshot)

@@ -28,8 +28,10 @@ EXAMPLE_JSON = {
 
 
 def flash(kind: str, text: str) -> None:
-    """Show ``text`` after the next rerun."""
+    """Show ``text`` after the next rerun; a success also drops cached figures (the dashboard's)."""
     st.session_state.setdefault("anomaly_flash", []).append((kind, text))
+    if kind == "success":
+        st.cache_data.clear()
 
 
 def show_flash() -> None:
@@ -63,6 +65,7 @@ def run_summary(run) -> None:
         flash("success", text)
     else:
         flash("error", f"The run failed: {run.error}")
+        st.cache_data.clear()
 
 
 show_flash()

@@ -15,6 +15,11 @@ def load_summary(tenant_id: int, _principal) -> dashboard.DashboardSummary:
 
 
 @st.cache_data(ttl=15, show_spinner=False)
+def load_anomalies(tenant_id: int, _principal):
+    return dashboard.anomaly_summary(_principal)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
 def load_view(tenant_id: int, model_id: int, version_id: int, _principal) -> training.ForecastView:
     return training.forecast_view(_principal, model_id, version_id)
 
@@ -50,3 +55,23 @@ for model in summary.active_forecasts:
     st.plotly_chart(charts.forecast_figure(view.history, view.forecast, view.actuals,
                                            value_label=view.spec.value_column),
                     use_container_width=True, key=f"dash_fc_{model.id}")
+
+st.subheader("Anomalies")
+anomalies = load_anomalies(p.tenant_id, p)
+if not anomalies.monitors:
+    st.info("No anomaly monitors yet. Create one on **Anomalies**.")
+else:
+    c1, c2, c3, c4, c5 = st.columns(5)
+    for col, sev in zip((c1, c2, c3, c4), ("critical", "high", "medium", "low")):
+        col.metric(f"Open {sev}", anomalies.open_by_severity[sev])
+    hours = anomalies.median_hours_to_resolve
+    c5.metric("Median time to resolve",
+              "n/a" if hours is None else f"{hours * 60:.0f} min" if hours < 1
+              else f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days",
+              help=f"From detection to resolved or false positive, over {anomalies.closed} closed anomalies.")
+    st.dataframe(pd.DataFrame([{
+        "monitor": m.name, "anomalies": m.anomalies, "open": m.open, "reviewed": m.reviewed,
+        "false positives": m.false_positives,
+        "false-positive rate": None if m.false_positive_rate is None else round(100 * m.false_positive_rate, 1),
+    } for m in anomalies.monitors]), hide_index=True, use_container_width=True,
+        column_config={"false-positive rate": st.column_config.NumberColumn(format="%.1f %%")})

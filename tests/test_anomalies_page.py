@@ -123,6 +123,18 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     at.run()
     assert "No new periods since the last run" in _texts(at)
 
+    # the dashboard: open anomalies by severity, time to resolve, false-positive rate per monitor
+    at.switch_page("pages/dashboard.py").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    open_now = monitoring.list_anomalies(admin, statuses=list(monitoring.OPEN_STATUSES))
+    assert sum(int(metrics[f"Open {s}"]) for s in ("critical", "high", "medium", "low")) == len(open_now)
+    assert metrics["Median time to resolve"].endswith("min")
+    quality = _table(at, "false-positive rate")
+    assert quality.to_dict("records")[0] == {
+        "monitor": "Revenue by region", "anomalies": len(items), "open": len(open_now), "reviewed": 2,
+        "false positives": 1, "false-positive rate": 50.0}
+
 
 def test_json_monitor_and_a_viewer_cannot_triage(admin):
     datasets.save_upload(admin, "Regions", "regions.csv", regional_csv())

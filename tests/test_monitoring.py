@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import auth, datasets, monitoring
+from aihub import auth, dashboard, datasets, monitoring
 from aihub.anomaly import SEVERITIES
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tests.conftest import PASSWORD, new_tenant
@@ -340,7 +340,7 @@ def test_triage_transitions_and_audit_trail(regional):
     with pytest.raises(NotFound):
         monitoring.change_status(analyst, 10**9, "acknowledged")
 
-    stats = monitoring.anomaly_stats(admin)
+    stats = dashboard.anomaly_summary(admin)
     assert sum(stats.open_by_severity.values()) == len(anomalies) - 1  # b is closed, a reopened
     assert stats.closed == 1 and stats.median_hours_to_resolve is not None and stats.median_hours_to_resolve >= 0
     (quality,) = stats.monitors
@@ -472,7 +472,7 @@ def test_tenants_see_only_their_own_anomalies(regional):
             attempt()
     result = monitoring.bulk_triage(other, [a], "acknowledge")
     assert result.changed == [] and a in result.skipped
-    assert monitoring.anomaly_stats(other).monitors == []
+    assert dashboard.anomaly_summary(other).monitors == []
     assert monitoring.get_anomaly(admin, a).status == "new"
     with pytest.raises(NotFound):
         monitoring.create_monitor(other, REGION_MONITOR, dataset_id=mon.dataset_id)
