@@ -40,6 +40,8 @@ Yu, P., Bifet, A., Read, J., Xu, C. (2022). Linear TreeShap. NeurIPS 2022.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 try:  # numba ships with the venv (statsforecast depends on it); stay optional.
@@ -51,6 +53,9 @@ except Exception:  # pragma: no cover - exercised only without numba
     _HAVE_NUMBA = False
 
 _MAXQ = 64
+# numba's fallback "workqueue" threading layer aborts on concurrent parallel
+# calls (e.g. two Streamlit sessions explaining at once); serialise them.
+_LOCK = threading.Lock()
 
 
 def available() -> bool:
@@ -370,6 +375,7 @@ def forest_shap(forest, X: np.ndarray, output_index: int = 0, tables: tuple | No
         raise ValueError("X contains NaN; impute before explaining")
     max_len = int(np.max(np.diff(leaf_start))) if len(leaf_v) else 1
     n_chunks = max(1, int(numba.get_num_threads()))
-    out = _kernel(Xf, leaf_start, leaf_v, lf, llo, lhi, lz, _U, _W, _W0, _PW, n_chunks, max(max_len, 1))
+    with _LOCK:
+        out = _kernel(Xf, leaf_start, leaf_v, lf, llo, lhi, lz, _U, _W, _W0, _PW, n_chunks, max(max_len, 1))
     out /= n_trees
     return out, base

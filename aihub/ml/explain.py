@@ -18,11 +18,12 @@ Which explainer (``Explanation.method``):
   shap 0.51's interventional ``model_output="probability"`` mode is not
   additive for ``HistGradientBoostingClassifier`` -- off by up to 0.02 in
   our tests -- so it is not used).
-* ``linear``: linear and logistic regression, ``shap.LinearExplainer``
+* ``linear``: linear and binary logistic regression, ``shap.LinearExplainer``
   with an independent masker on the background sample. For logistic
   regression the contributions are in **log-odds** (the model is additive
   only there); summaries say so.
-* ``permutation``: anything else (``auto`` blends, multiclass boosting),
+* ``permutation``: anything else (``auto`` blends, multiclass boosting and
+  logistic regression),
   model-agnostic permutation SHAP (Strumbelj & Kononenko 2014, the
   estimator behind ``shap.PermutationExplainer``) with 10 antithetic feature
   orders and a background of at most 50 rows (probability / target units;
@@ -160,8 +161,10 @@ def choose_method(model: TrainedModel) -> str:
         return "tree_path_dependent_shap"
     if isinstance(est, HistGradientBoostingRegressor):
         return "tree_path_dependent_shap"
-    if isinstance(est, (LogisticRegression, LinearRegression, Ridge)):
+    if isinstance(est, (LinearRegression, Ridge)) or (isinstance(est, LogisticRegression) and binary):
         return "linear"
+    # multinomial logistic regression: per-class margins are not log-odds of a
+    # softmax probability, so explain the probability model-agnostically
     return "permutation"
 
 
