@@ -51,11 +51,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from aihub.errors import ValidationError
 from aihub.ml import _treeshap
-from aihub.ml.model import TrainedModel, jsonable
+from aihub.ml.model import TrainedModel, jsonable, thread_limit
 from aihub.ml.preprocess import parse_numeric, to_category_strings
 
 
@@ -211,7 +210,7 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
     tidx, tc = (None, None)
     if model.task == "classification":
         tidx, tc = _target_index(model, target_class)
-    with threadpool_limits(limits=model.config.n_jobs), warnings.catch_warnings():
+    with thread_limit(model.config.n_jobs), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if chosen == "permutation":
             contrib, base, space = _permutation(model, X, tidx)
@@ -583,7 +582,7 @@ def compare_predictions(model: TrainedModel, row_a: Any, row_b: Any, *, target_c
     m = len(changed)
     effects = dict.fromkeys(feats, 0.0)
     method = "baseline_shapley_exact"
-    with threadpool_limits(limits=model.config.n_jobs):
+    with thread_limit(model.config.n_jobs):
         if m <= 12:
             masks = list(itertools.product([0, 1], repeat=m))
             rows = pd.concat([a] * len(masks), ignore_index=True)

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from aihub.errors import ValidationError
-from aihub.ml.model import TrainedModel
+from aihub.ml.model import TrainedModel, thread_limit
 from aihub.ml.preprocess import parse_numeric, to_category_strings
 
 BANDS = ("hot", "warm", "cold")
@@ -236,7 +235,7 @@ def predict(
             warns[iss.row - 1].append(iss.message)
     valid = frame.iloc[np.flatnonzero(ok)][model.features] if ok.any() else None
 
-    with threadpool_limits(limits=model.config.n_jobs):
+    with thread_limit(model.config.n_jobs):
         if model.task == "classification":
             classes = list(model.classes)
             pos = model.positive_class

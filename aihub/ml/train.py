@@ -39,13 +39,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 import aihub
 from aihub.errors import AihubError, TrainingError, ValidationError
 from aihub.ml import metrics as mmetrics
 from aihub.ml.config import SELECTION_METRIC, TrainingConfig
-from aihub.ml.model import TrainedModel, jsonable
+from aihub.ml.model import TrainedModel, jsonable, thread_limit
 from aihub.ml.preprocess import (
     FeatureWarning,
     FrameCoercer,
@@ -361,7 +360,7 @@ def train_model(
     try:
         cfg = TrainingConfig.from_dict(config if isinstance(config, dict) else config.to_dict())
         steps(0.0, "Checking the data")
-        with threadpool_limits(limits=cfg.n_jobs):
+        with thread_limit(cfg.n_jobs):
             return _train(cfg, frame, test_frame, steps, started)
     except AihubError:
         raise
