@@ -124,8 +124,10 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
                 f"status **{STATUS_LABELS[a.status]}** · assigned to **{a.assignee or 'nobody'}**")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Actual", f"{a.actual:,.2f}", f"{a.actual - a.expected:+,.2f} vs expected")
-    c2.metric("Expected", f"{a.expected:,.2f}", f"range {a.lower:,.2f} – {a.upper:,.2f}", delta_color="off")
-    c3.metric("Anomaly score", f"{a.score:.2f}", a.severity, delta_color="off")
+    c2.metric("Expected", f"{a.expected:,.2f}", f"range {a.lower:,.2f} – {a.upper:,.2f}", delta_color="off",
+              delta_arrow="off")
+    c3.metric("Anomaly score", f"{a.score:.2f}", f"severity {a.severity}", delta_color="off", delta_arrow="off",
+              help="0 to 1; severity from the monitor's thresholds.")
     c4.metric("Money impact", money(a.impact))
     st.plotly_chart(monitoring.anomaly_figure(a), width="stretch", key=f"snapshot_{a.id}")
     st.markdown(f"**Root cause:** {a.hint}")
@@ -134,12 +136,14 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
         bd = pd.DataFrame(rc["breakdown"])
         bd["share"] = bd["share"].map(lambda s: f"{s:.0%}" if s is not None and pd.notna(s) else "n/a")
         st.dataframe(bd[["dimension", "slice", "actual", "expected", "deviation", "share"]], hide_index=True,
-                     width="stretch")
+                     width="stretch", column_config={c: st.column_config.NumberColumn(format="localized")
+                                                     for c in ("actual", "expected", "deviation")})
     if len(rc.get("movers") or []) > 1:
         st.markdown("**Metrics that moved** (in robust standard deviations)")
         mv = pd.DataFrame(rc["movers"])
         st.dataframe(mv[["metric", "value", "expected", "z", "is_anomaly"]], hide_index=True,
-                     width="stretch")
+                     width="stretch", column_config={c: st.column_config.NumberColumn(format="localized")
+                                                     for c in ("value", "expected", "z")})
     st.markdown(f"**Money impact:** {rc.get('impact_text', money(a.impact))}")
     st.caption(a.impact_note)
     if a.resolution_notes or a.false_positive_reason:
@@ -203,12 +207,16 @@ with tab_work:
     else:
         st.caption(f"{len(items)} anomal{'y' if len(items) == 1 else 'ies'}, most severe first, then by money impact.")
         st.dataframe(pd.DataFrame([{
-            "id": a.id, "severity": a.severity, "status": STATUS_LABELS[a.status], "period": a.ts,
-            "monitor": a.monitor_name, "metric": a.metric, "series": a.series_label,
-            "actual": round(a.actual, 2), "expected": round(a.expected, 2),
-            "range": f"{a.lower:,.2f} – {a.upper:,.2f}", "impact": money(a.impact),
-            "assignee": a.assignee or "", "root cause": a.hint,
-        } for a in items]), hide_index=True, width="stretch", key="worklist")
+            "id": a.id, "severity": a.severity, "status": STATUS_LABELS[a.status], "period": a.ts.date(),
+            "series": a.series_label, "metric": a.metric, "actual": round(a.actual, 2), "expected": round(a.expected, 2),
+            "expected range": f"{a.lower:,.2f} – {a.upper:,.2f}", "impact": a.impact, "root cause": a.hint,
+            "assignee": a.assignee or "", "monitor": a.monitor_name,
+        } for a in items]), hide_index=True, width="stretch", key="worklist", column_config={
+            "actual": st.column_config.NumberColumn(format="localized"),
+            "expected": st.column_config.NumberColumn(format="localized"),
+            "impact": st.column_config.NumberColumn("impact (money)", format="accounting"),
+            "root cause": st.column_config.TextColumn(width="large"),
+        })
 
     labels = {a.id: f"#{a.id} · {a.severity} · {a.metric} · {a.series_label} · {a.ts:%Y-%m-%d}" for a in items}
     users = {i: name or username for i, username, name in (ui.attempt(monitoring.assignable_users, p) or [])}
@@ -280,7 +288,7 @@ with tab_monitors:
             c1, c2 = st.columns([5, 1])
             when = f" at {rule.undone_at:%Y-%m-%d %H:%M}" if rule.undone_at else ""
             state = "active" if rule.active else f"undone by {rule.undone_by or '?'}{when}"
-            c1.markdown(f"{'✅' if rule.active else '↩️'} {rule.description}")
+            c1.markdown(f"{':material/check_circle:' if rule.active else ':material/undo:'} {rule.description}")
             c1.caption(f"{rule.kind.replace('_', ' ')} · learned {rule.created_at:%Y-%m-%d %H:%M} · {state}")
             if rule.active:
                 c2.button("Undo", key=f"undo_{rule.id}", on_click=on_rule, args=(rule.id, False),
