@@ -231,7 +231,8 @@ if _HAVE_NUMBA:
         n = X.shape[0]
         n_features = X.shape[1]
         n_leaves = leaf_v.shape[0]
-        outs = np.zeros((n_chunks, n, n_features))
+        XT = np.ascontiguousarray(X.T)
+        outs = np.zeros((n_chunks, n_features, n))
         RB = 1024
         H = 4096
         for c in prange(n_chunks):
@@ -240,11 +241,13 @@ if _HAVE_NUMBA:
             out = outs[c]
             keys = np.zeros(H, np.int64)
             stamp = np.full(H, -1, np.int64)
-            vals = np.empty((H, max_len))
+            vals = np.empty((max_len, H))  # [path feature, pattern slot]
+            dest = np.empty(max_len)
             pre = np.empty(max_len + 2)
             acc = np.empty(max_len + 1)
             ones = np.empty(max_len + 1, np.int64)
             slot = np.empty(RB, np.int64)
+            masks = np.empty(RB, np.int64)
             stamp_id = 0
             for leaf in range(l0, l1):
                 s0 = leaf_start[leaf]
@@ -258,28 +261,38 @@ if _HAVE_NUMBA:
                 for rc in range(0, n, RB):
                     stamp_id += 1
                     r_end = min(n, rc + RB)
-                    for r in range(rc, r_end):
-                        mask = 0
-                        for k in range(d):
-                            xv = X[r, lf[s0 + k]]
-                            one = (llo[s0 + k] < xv) & (xv <= lhi[s0 + k])
-                            mask |= np.int64(one) << k
+                    m = r_end - rc
+                    # pattern bits, feature by feature over contiguous rows (vectorises)
+                    for i in range(m):
+                        masks[i] = 0
+                    for k in range(d):
+                        col = XT[lf[s0 + k]]
+                        lo = llo[s0 + k]
+                        hi = lhi[s0 + k]
+                        for i in range(m):
+                            xv = col[rc + i]
+                            masks[i] |= np.int64((lo < xv) & (xv <= hi)) << k
+                    for i in range(m):
+                        mask = masks[i]
                         h = np.int64((np.uint64(mask) * np.uint64(11400714819323198485)) >> np.uint64(52))
                         while stamp[h] == stamp_id and keys[h] != mask:
                             h = (h + 1) & (H - 1)
                         if stamp[h] != stamp_id:
                             stamp[h] = stamp_id
                             keys[h] = mask
-                            _pattern_values(mask, s0, d, v, ztot, lz, U, W, W0, PW, vals[h], pre, acc, ones)
-                        slot[r - rc] = h
-                    for r in range(rc, r_end):
-                        h = slot[r - rc]
-                        for k in range(d):
-                            out[r, lf[s0 + k]] += vals[h, k]
-        total = np.zeros((n, n_features))
+                            _pattern_values(mask, s0, d, v, ztot, lz, U, W, W0, PW, dest, pre, acc, ones)
+                            for k in range(d):
+                                vals[k, h] = dest[k]
+                        slot[i] = h
+                    for k in range(d):
+                        orow = out[lf[s0 + k]]
+                        vrow = vals[k]
+                        for i in range(m):
+                            orow[rc + i] += vrow[slot[i]]
+        total = np.zeros((n_features, n))
         for c in range(n_chunks):
             total += outs[c]
-        return total
+        return np.ascontiguousarray(total.T)
 
 
 def _flatten(forest, output_index: int):
