@@ -444,7 +444,7 @@ class Detection:
 
 def _rules_fingerprint(rules: list[dict[str, Any]]) -> str:
     keys = ("rule_id", "kind", "metric", "dimension", "slice", "recurrence", "direction", "threshold")
-    payload = sorted((json.dumps({k: r.get(k) for k in keys}, sort_keys=True, default=str) for r in rules))
+    payload = sorted(json.dumps({k: r.get(k) for k in keys}, sort_keys=True, default=str) for r in rules)
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -519,7 +519,7 @@ def detect_anomalies(
                  "first_timestamp": _iso(first_ts), "last_timestamp": _iso(last_ts), "series": new_states}
     suppressed = int(scored["suppressed_by"].notna().sum()) if len(scored) else 0
     rows = _describe(config, frame, scored, rules) if len(scored) else []
-    return Detection(rows, new_state, int(len(scored)), suppressed, replayed, scored)
+    return Detection(rows, new_state, len(scored), suppressed, replayed, scored)
 
 
 def _describe(cfg: core.MonitorConfig, frame: pd.DataFrame, scored: pd.DataFrame, rules: list[dict[str, Any]]
@@ -528,6 +528,10 @@ def _describe(cfg: core.MonitorConfig, frame: pd.DataFrame, scored: pd.DataFrame
     alarms = scored[scored["is_anomaly"].astype(bool)]
     if alarms.empty:
         return []
+    if cfg.algorithm == "isolation_forest" and len(cfg.monitored_metrics) > 1:
+        # a joint forest flags the point on every metric's row: report it once, on the metric that moved most
+        order = alarms.assign(_abs_z=alarms["z"].abs().fillna(-1.0)).sort_values("_abs_z", ascending=False)
+        alarms = order.drop_duplicates(["dimension", "slice", "timestamp"]).drop(columns="_abs_z")
     history: dict[tuple[str, str], pd.DataFrame] = {}
     first_scored = scored.groupby(["dimension", "slice"])["timestamp"].min()
     wanted_ts = set(alarms["timestamp"])
@@ -700,7 +704,7 @@ def run_monitor(principal: Principal, monitor_id: int) -> MonitorRunRecord:
             astore.save_monitor_state(s, monitor_id, found.state)
             return astore.finish_run(s, run.id, status="succeeded", points_scored=found.points_scored,
                                      anomalies_found=len(ids), suppressed=found.suppressed)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the run
+    except Exception as exc:
         if isinstance(exc, AihubError):
             message = str(exc)
         else:

@@ -243,7 +243,7 @@ def test_streaming_run_scores_only_new_periods_and_a_failed_run_changes_nothing(
     # streaming finds what one pass over all the data finds (scoring is causal)
     batch = _monitor(tenant, superstore_bytes, {**REGION_MONITOR, "detection_name": "batch"}, "Superstore")
     assert monitoring.run_monitor(tenant, batch.id).status == "succeeded"
-    key = lambda a: (a.ts, a.slice)  # noqa: E731
+    key = lambda a: (a.ts, a.slice)
     assert sorted(map(key, after)) == sorted(map(key, monitoring.list_anomalies(tenant, monitor_id=batch.id)))
     for a in new:  # the chart of a streamed anomaly still shows the weeks before it
         assert len(monitoring.get_anomaly(tenant, a.id).snapshot) >= 31
@@ -272,7 +272,7 @@ def regional(tenant):
 
 
 def test_triage_transitions_and_audit_trail(regional):
-    admin, mon, anomalies = regional
+    admin, _mon, anomalies = regional
     analyst_info, analyst = _analyst(admin)
     a = anomalies[0]
     a1 = monitoring.change_status(analyst, a.id, "acknowledged", note="looking at it")
@@ -349,7 +349,7 @@ def test_triage_transitions_and_audit_trail(regional):
 
 
 def test_bulk_acknowledge_assign_and_resolve(regional):
-    admin, mon, anomalies = regional
+    admin, _mon, anomalies = regional
     analyst_info, analyst = _analyst(admin)
     ids = [a.id for a in anomalies]
     monitoring.change_status(admin, ids[0], "acknowledged")
@@ -476,3 +476,17 @@ def test_tenants_see_only_their_own_anomalies(regional):
     assert monitoring.get_anomaly(admin, a).status == "new"
     with pytest.raises(NotFound):
         monitoring.create_monitor(other, REGION_MONITOR, dataset_id=mon.dataset_id)
+
+
+def test_a_joint_isolation_forest_reports_each_point_once_on_the_metric_that_moved_most(tenant):
+    config = {**ISSUE_JSON, "detection_name": "joint", "algorithm": "isolation_forest", "dimensions": ["Region"]}
+    mon = _monitor(tenant, regional_csv(), config)
+    run = monitoring.run_monitor(tenant, mon.id)
+    assert run.status == "succeeded", run.error
+    anomalies = monitoring.list_anomalies(tenant, monitor_id=mon.id)
+    keys = [(a.dimension, a.slice, a.ts) for a in anomalies]
+    assert anomalies and len(keys) == len(set(keys))
+    drop = next(a for a in anomalies if a.dimension == "total" and a.ts == pd.Timestamp("2023-04-02"))
+    assert drop.metric in ("daily_revenue", "average_order_value") and drop.impact < 0
+    movers = monitoring.get_anomaly(tenant, drop.id).root_cause["movers"]
+    assert {m["metric"] for m in movers} == set(ISSUE_JSON["monitored_metrics"])
