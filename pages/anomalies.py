@@ -96,9 +96,13 @@ def on_status(anomaly_id: int) -> None:
              resolution_notes=ss.get("tr_resolution"), false_positive_reason=ss.get("tr_reason"))
     if a is not None:
         flash("success", f"Anomaly {a.id} is now {STATUS_LABELS[a.status]}.")
-        events = monitoring.anomaly_events(p, a.id)
-        for text in events[-1].details.get("learned_rules", []):
+        learned = monitoring.anomaly_events(p, a.id)[-1].details.get("learned_rules", [])
+        for text in learned:
             flash("info", f"The monitor learned: {text}")
+        if a.status == "false_positive" and not learned:
+            flash("info", "Noted. The monitor learns a rule from false positives that recur on the same weekday or "
+                          "day of the month, or whose scores leave room to raise the series' threshold; see the "
+                          "Monitors tab.")
         for key in ("tr_note", "tr_resolution", "tr_reason"):
             ss[key] = ""
 
@@ -289,7 +293,9 @@ with tab_monitors:
             when = f" at {rule.undone_at:%Y-%m-%d %H:%M}" if rule.undone_at else ""
             state = "active" if rule.active else f"undone by {rule.undone_by or '?'}{when}"
             c1.markdown(f"{':material/check_circle:' if rule.active else ':material/undo:'} {rule.description}")
-            c1.caption(f"{rule.kind.replace('_', ' ')} · learned {rule.created_at:%Y-%m-%d %H:%M} · {state}")
+            sources = ", ".join(f"#{i}" for i in rule.rule.get("source_events") or [])
+            c1.caption(f"{rule.kind.replace('_', ' ')} · learned {rule.created_at:%Y-%m-%d %H:%M} from anomalies "
+                       f"{sources or '—'} · {state}")
             if rule.active:
                 c2.button("Undo", key=f"undo_{rule.id}", on_click=on_rule, args=(rule.id, False),
                           disabled=not p.can("feedback"))
