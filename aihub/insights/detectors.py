@@ -13,9 +13,10 @@ detector               method                                                   
                        and Sen's slope over the last ``trend_window`` complete periods
 :func:`unusual_change` latest period-over-period log change (or difference) against    ``1 - p`` of a Student t
                        the earlier ones: modified z-score ``>= change_z``              with n - 1 df at ``|z|``
-:func:`drivers`        contribution ``delta_slice / delta_total`` per slice of each    bootstrap over order lines
-                       dimension, last complete period vs previous / a year earlier
-:func:`concentration`  top-N share, HHI and Pareto share of trailing revenue per       bootstrap over order lines
+:func:`drivers`        contribution ``delta_slice / delta_total`` per slice of each    Poisson bootstrap over
+                       dimension, last complete period vs previous / a year earlier    order lines
+:func:`concentration`  top-N share, HHI and Pareto share of trailing revenue per       Poisson bootstrap over
+                                                                                       order lines
                        customer and per product
 :func:`forecast_gap`   forecast total vs target, same periods last year or run rate;   ``Phi(|gap| / sd)``, sd from
                        80% interval of the total = sums of the bounds                  the 80% interval
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy import stats as sps
 
 from aihub.insights import stats
@@ -49,7 +51,6 @@ from aihub.insights.inputs import (
     OrdersInput,
     PredictionsInput,
     SegmentsInput,
-    complete_periods,
     period_index,
     period_label,
 )
@@ -168,7 +169,7 @@ def trend(orders: OrdersInput, ctx: Context) -> list[Insight]:
     """
     p = ctx.params
     freq = p.trend_freq
-    s = complete_periods(orders.data["date"], orders.data["amount"], freq, ctx.as_of).iloc[-p.trend_window :]
+    s = orders.periods(freq, ctx.as_of).iloc[-p.trend_window :]
     n = len(s)
     season = p.trend_season
     if n < max(4, min(p.trend_window, 8)) or (season and n < 2 * season):
@@ -253,7 +254,7 @@ def unusual_change(orders: OrdersInput, ctx: Context) -> list[Insight]:
     """
     p = ctx.params
     freq, lag = p.change_freq, p.change_lag
-    s = complete_periods(orders.data["date"], orders.data["amount"], freq, ctx.as_of)
+    s = orders.periods(freq, ctx.as_of)
     if len(s) < lag + p.change_min_history + 1:
         return []
     y = s.to_numpy()
@@ -330,13 +331,25 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _boot_sums(rng: np.random.Generator, codes: np.ndarray, amounts: np.ndarray, k: int, reps: int) -> np.ndarray:
-    """Slice sums of ``reps`` bootstrap resamples of rows, shape (reps, k)."""
+    """Slice sums of ``reps`` Poisson-bootstrap resamples of rows, shape (reps, k).
+
+    Each row gets an independent Poisson(1) weight per resample (Hanley &
+    MacGibbon 2006; Chamandy et al. 2012, "Estimating uncertainty for massive
+    data streams"), so both the amounts and the number of orders vary, as
+    they do when orders arrive at random. Resamples are drawn in chunks of
+    about four million weights to bound memory on large tables.
+    """
     n = len(codes)
+    out = np.zeros((reps, k))
     if n == 0:
-        return np.zeros((reps, k))
-    idx = rng.integers(0, n, size=(reps, n))
-    flat = (np.arange(reps)[:, None] * k + codes[idx]).ravel()
-    return np.bincount(flat, weights=amounts[idx].ravel(), minlength=reps * k).reshape(reps, k)
+        return out
+    onehot = sparse.csr_matrix((amounts, (np.arange(n), codes)), shape=(n, k)).T.tocsr()
+    chunk = max(1, int(4_000_000 // n))
+    for start in range(0, reps, chunk):
+        r = min(chunk, reps - start)
+        w = rng.poisson(1.0, size=(n, r)).astype(float)
+        out[start : start + r] = np.asarray(onehot @ w).T
+    return out
 
 
 def drivers(orders: OrdersInput, ctx: Context) -> list[Insight]:
@@ -351,10 +364,13 @@ def drivers(orders: OrdersInput, ctx: Context) -> list[Insight]:
     with the largest contribution in the direction of ``delta``; the
     detractor the largest against it.
 
-    Confidence: order lines of both periods are resampled with replacement
-    (``bootstrap`` times); the share of resamples in which ``delta`` keeps
-    its sign and the top slice still contributes in that direction. Fires
-    at ``>= drivers_min_confidence``.
+    Confidence: order lines of both periods are Poisson-bootstrapped
+    (``bootstrap`` resamples, :func:`_boot_sums`); ``confidence_total`` is
+    the share of resamples in which ``delta`` keeps its sign and
+    ``confidence`` the share in which, in addition, the top slice still
+    contributes in that direction. Fires when the change itself is beyond
+    order-level noise (``confidence_total >= 1 - alpha / 2``, a two-sided
+    test at ``alpha``) and ``confidence >= drivers_min_confidence``.
 
     Figures: ``total_before``, ``total_after``, ``delta``, ``rel``,
     ``share``, ``slice_before``, ``slice_after``, ``slice_delta``,
@@ -366,7 +382,7 @@ def drivers(orders: OrdersInput, ctx: Context) -> list[Insight]:
         return []
     freq = p.drivers_freq
     data = orders.data
-    s = complete_periods(data["date"], data["amount"], freq, ctx.as_of)
+    s = orders.periods(freq, ctx.as_of)
     lag = 1 if p.drivers_compare == "previous" else int(PERIODS_PER_YEAR[freq])
     if freq in ("D", "W") and p.drivers_compare == "year_ago":
         lag = 364 if freq == "D" else 52
@@ -403,9 +419,10 @@ def drivers(orders: OrdersInput, ctx: Context) -> list[Insight]:
         b0 = _boot_sums(rng, c0, a0, k, p.bootstrap)
         db = b1 - b0
         delta_b = db.sum(axis=1)
-        ok = (np.sign(delta_b) == sign) & (sign * db[:, top] > 0)
-        conf = float(ok.mean())
-        if conf < p.drivers_min_confidence:
+        same_sign = np.sign(delta_b) == sign
+        conf_total = float(same_sign.mean())
+        conf = float((same_sign & (sign * db[:, top] > 0)).mean())
+        if conf_total < 1.0 - p.alpha / 2.0 or conf < p.drivers_min_confidence:
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
             share_b = db[:, top] / delta_b
@@ -432,6 +449,7 @@ def drivers(orders: OrdersInput, ctx: Context) -> list[Insight]:
             "share_low": float(np.percentile(share_b, 10)) if len(share_b) else float("nan"),
             "share_high": float(np.percentile(share_b, 90)) if len(share_b) else float("nan"),
             "confidence": conf,
+            "confidence_total": conf_total,
             "n_boot": p.bootstrap,
             "contributions": {cats[i]: float(d[i]) for i in range(k)},
         }
@@ -496,7 +514,7 @@ def concentration(orders: OrdersInput, ctx: Context) -> list[Insight]:
     when ``top_share >= concentration_top_share`` or
     ``top1_share >= concentration_top1_share`` or ``hhi >= concentration_hhi``.
 
-    Confidence: share of bootstrap resamples of the window's order lines in
+    Confidence: share of Poisson-bootstrap resamples of the window's order lines in
     which the rule still fires.
 
     Figures: ``top_n``, ``top_share``, ``top_revenue``, ``total``,

@@ -131,13 +131,15 @@ def period_label(period: pd.Period, freq: str) -> str:
     return f"{period.year}"
 
 
-def complete_periods(dates: pd.Series, values: pd.Series, freq: str, as_of: pd.Timestamp) -> pd.Series:
+def complete_periods(
+    dates: pd.Series, values: pd.Series, freq: str, as_of: pd.Timestamp, *, check_coverage: bool = True
+) -> pd.Series:
     """Sum ``values`` by calendar period, keeping complete periods only.
 
-    A period is complete when it ended on or before ``as_of`` and the data
-    reach within a tolerance of its end (and of its start, for the first
-    period): ``max(1 day, 10% of the period's length)``. Periods without
-    rows in between are 0.
+    A period is complete when it ended on or before ``as_of`` and (with
+    ``check_coverage``) the data reach within a tolerance of its end (and of
+    its start, for the first period): ``max(1 day, 10% of the period's
+    length)``. Periods without rows in between are 0.
 
     Parameters
     ----------
@@ -166,9 +168,9 @@ def complete_periods(dates: pd.Series, values: pd.Series, freq: str, as_of: pd.T
         return max(pd.Timedelta(days=1), (p.end_time - p.start_time) * 0.1)
 
     last = full[-1]
-    if last.end_time > as_of or dmax < last.end_time.normalize() - tol(last):
+    if last.end_time > as_of or (check_coverage and dmax < last.end_time.normalize() - tol(last)):
         sums = sums.iloc[:-1]
-    if len(sums):
+    if len(sums) and check_coverage:
         first = sums.index[0]
         if dmin > first.start_time + tol(first):
             sums = sums.iloc[1:]
@@ -206,6 +208,11 @@ class OrdersInput:
     dataset_id : int or str, optional
         Linked as ``{"kind": "dataset", "id": dataset_id}`` evidence.
     dataset_name : str, optional
+    pre_aggregated : bool, default False
+        Rows are already totals per period (e.g. one row per month dated the
+        1st). Then a period counts as complete as soon as it has ended;
+        otherwise the data must also reach close to its end (see
+        :func:`complete_periods`).
 
     Raises
     ------
@@ -226,6 +233,7 @@ class OrdersInput:
     currency: str = "USD"
     dataset_id: Any = None
     dataset_name: str | None = None
+    pre_aggregated: bool = False
     data: pd.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -257,6 +265,12 @@ class OrdersInput:
         if data.empty:
             raise ValidationError("orders: no row has both a date and an amount", field="date")
         self.data = data
+
+    def periods(self, freq: str, as_of: pd.Timestamp) -> pd.Series:
+        """Complete-period totals of ``amount`` (see :func:`complete_periods`)."""
+        return complete_periods(
+            self.data["date"], self.data["amount"], freq, as_of, check_coverage=not self.pre_aggregated
+        )
 
     @classmethod
     def from_roles(cls, frame: pd.DataFrame, roles: Mapping[str, Any], **kwargs: Any) -> OrdersInput:
@@ -405,7 +419,9 @@ class PredictionsInput:
     probability : str, default "probability"
         Churn probability column, 0 to 1.
     revenue : str, optional, default "revenue"
-        Revenue per customer (currency, e.g. last 12 months); ``None`` if unknown.
+        Revenue per customer (currency, e.g. last 12 months); ``None`` if
+        unknown. The defaults of ``revenue``, ``reasons`` and ``customer``
+        may be absent from the frame; other names must exist.
     reasons : str, optional, default "top_reasons"
         Per row, the features pushing churn up: a list of
         ``{"feature", "contribution"}`` dicts, ``(feature, contribution)``
@@ -444,6 +460,8 @@ class PredictionsInput:
             self.customer = None
         if self.reasons is not None and self.reasons not in frame.columns and self.reasons == "top_reasons":
             self.reasons = None
+        if self.revenue is not None and self.revenue not in frame.columns and self.revenue == "revenue":
+            self.revenue = None
         _require_columns(
             frame,
             {

@@ -56,8 +56,8 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
             "narrative": (
                 "{Metric} in {period} was {value:money} against {ref_value:money} in {ref_period} ("
                 + ("{change_rel:spct}, " if rel else "")
-                + "{change:smoney}). That is outside normal variation: over the previous {n_hist:count} {unit}s the "
-                "typical {lag_name} change was "
+                + "{change:smoney}). That is outside normal variation: the typical {lag_name} change over the "
+                "previous {n_hist:count} was "
                 + ("{typical_rel:spct}" if rel else "{typical:smoney}")
                 + ", and this one lies {z_abs:num1} robust standard deviations from it (modified z-score; the alert "
                 "level is {z_threshold:num1}). With a typical change {metric} would have been about {expected:money}."

@@ -195,8 +195,9 @@ class InsightParams:
         Smallest relative change of the total (0 to 1) worth explaining.
     drivers_min_confidence : float, default 0.9
         Bootstrap share of resamples in which the change keeps its sign and
-        the top slice stays the top contributor.
-    bootstrap : int, default 200
+        the top slice still contributes in its direction (the change itself
+        must also keep its sign in ``1 - alpha / 2`` of them).
+    bootstrap : int, default 500
         Resamples for bootstrap confidences, 50 to 5000.
     concentration_top_n : int, default 10
     concentration_window_days : int, default 365
@@ -254,7 +255,7 @@ class InsightParams:
     drivers_compare: str = "previous"
     drivers_min_change: float = 0.05
     drivers_min_confidence: float = 0.9
-    bootstrap: int = 200
+    bootstrap: int = 500
     concentration_top_n: int = 10
     concentration_window_days: int = 365
     concentration_top_share: float = 0.5
