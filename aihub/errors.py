@@ -104,3 +104,49 @@ class DatabaseError(AihubError):
     """The database could not be reached or refused an operation."""
 
     code = "database_error"
+
+
+#: Failure kinds a :class:`ConnectorError` carries in ``details["kind"]``. The first eight are what
+#: "Test connection" promises to tell apart; the last four cover failures those eight would misname.
+CONNECTOR_ERROR_KINDS: tuple[str, ...] = (
+    "dns",  # the host name does not resolve
+    "refused",  # nothing listens at host:port
+    "auth",  # credentials rejected, or the user lacks a permission
+    "timeout",  # connect, read or statement time limit reached
+    "schema_mismatch",  # data arrived but lacks a mapped/required field or a value does not fit its type
+    "not_allowed",  # refused by the hub's own policy (host allow-list, local folder roots) before any request
+    "http_error",  # the server answered with an HTTP error status other than 401/403
+    "query_error",  # the database rejected the query (syntax, unknown table, write in a read-only transaction)
+    "not_found",  # file, bucket or database does not exist
+    "bad_data",  # the response or file cannot be parsed (not JSON, corrupt Parquet, ...)
+    "tls",  # the TLS handshake or certificate check failed
+    "missing_dependency",  # the driver or fsspec extra for this source is not installed
+)
+
+
+class ConnectorError(AihubError):
+    """A data source could not be reached or read.
+
+    ``kind`` (also in ``details["kind"]``) is one of :data:`CONNECTOR_ERROR_KINDS`;
+    ``details`` also holds ``source`` and, where known, ``host``.
+    """
+
+    code = "connector_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        code: str | None = None,
+        field: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if kind not in CONNECTOR_ERROR_KINDS:
+            raise ValueError(f"ConnectorError kind must be one of {CONNECTOR_ERROR_KINDS}, got {kind!r}")
+        super().__init__(message, code=code, field=field, details={**(details or {}), "kind": kind})
+
+    @property
+    def kind(self) -> str:
+        """The failure kind, one of :data:`CONNECTOR_ERROR_KINDS`."""
+        return self.details["kind"]
