@@ -1,0 +1,536 @@
+"""REST API sources over httpx, behind an allow-list of hosts.
+
+Allow-list
+----------
+Every request a source makes (the first page, each next page, OAuth2 token
+requests and every redirect hop) must go to a host on the allow-list; the
+check runs *before* the request is sent, so a refused host sees no traffic.
+The list comes from the ``allowed_hosts`` argument or, when that is None, from
+the environment variable ``AIHUB_ALLOWED_HOSTS`` (comma- or space-separated).
+**Unset means nothing is allowed**: an administrator opts hosts in. Entries:
+
+==========================  =====================================================
+``api.example.com``         that host, any port
+``api.example.com:8443``    that host on that port only
+``*.example.com``           any subdomain (not ``example.com`` itself)
+``10.0.0.5``, ``[::1]``     IP addresses, written as in URLs
+``*``                       any host (not recommended)
+==========================  =====================================================
+
+The same list also guards database hosts (:mod:`aihub.connectors.database`)
+and object-store endpoints, so a source cannot be pointed at internal services
+an administrator did not list.
+
+Records, pages, auth
+--------------------
+See :class:`aihub.connectors.config.RestConnection` and
+:class:`~aihub.connectors.config.Pagination`. The records path is a small
+dotted path (``data.items``, ``results.0.rows``; a leading ``$.`` is accepted).
+No JSONPath library is used: a records path only ever walks keys and list
+positions, which a dozen lines do exactly, and wildcards/filters would let one
+source describe records that do not exist as one list in the response.
+Authentication: ``bearer`` (``Authorization: Bearer <token>``), ``header``
+(any header name, optional prefix), ``basic``, ``query`` (an API key
+parameter) and ``oauth2_client_credentials`` (RFC 6749 section 4.4: the token
+is fetched from ``token_url`` once per read with HTTP Basic client
+authentication, or form fields with ``client_auth: "post"``).
+
+Redirects are followed (at most 5), each hop checked against the allow-list;
+httpx drops the ``Authorization`` header when a redirect leaves the origin.
+No request is retried: the worker retries the whole sync.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pandas as pd
+
+from aihub.connectors._records import _MISSING, Fetched, get_path, network_kind, records_at, records_to_frame
+from aihub.connectors.config import Endpoint, RestConnection, SourceConfig
+from aihub.errors import ConnectorError, ValidationError
+
+#: Environment variable with the hosts sources may reach.
+ALLOWED_HOSTS_ENV = "AIHUB_ALLOWED_HOSTS"
+_USER_AGENT = "aihub-connector/1"
+_MAX_REDIRECTS = 5
+_HOST_RE = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?)*$")
+
+
+# ---------------------------------------------------------------------------
+# allow-list
+# ---------------------------------------------------------------------------
+
+
+def parse_allowed_hosts(value: str | Sequence[str] | None = None) -> tuple[str, ...]:
+    """Normalise an allow-list; None reads ``AIHUB_ALLOWED_HOSTS``.
+
+    Parameters
+    ----------
+    value : str, sequence of str or None
+        Entries as in the module docs; a string is split on commas and spaces.
+
+    Returns
+    -------
+    tuple of str
+        Lower-case entries (``host``, ``host:port``, ``*.domain``, ``*``).
+
+    Raises
+    ------
+    ValidationError
+        An entry is not a host pattern (``field`` is ``AIHUB_ALLOWED_HOSTS``).
+    """
+    if value is None:
+        value = os.environ.get(ALLOWED_HOSTS_ENV, "")
+    items = re.split(r"[,\s]+", value) if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationError(f"Allowed hosts must be text, got {item!r}.", field=ALLOWED_HOSTS_ENV,
+                                  details={"value": repr(item)})
+        entry = item.strip().lower().rstrip(".")
+        if not entry:
+            continue
+        if entry == "*":
+            out.append(entry)
+            continue
+        host, port = _split_host_port(entry)
+        ok = host is not None and (_HOST_RE.match(host) or _is_ip(host))
+        if not ok or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise ValidationError(
+                f"{item!r} in the allowed hosts is not a host name: write 'api.example.com', "
+                "'api.example.com:8443', '*.example.com', an IP address or '*' (no http://, no path).",
+                field=ALLOWED_HOSTS_ENV,
+                details={"value": item, "allowed": "host, host:port, *.domain, IP, *"},
+            )
+        out.append(host if port is None else f"{host}:{int(port)}")
+    return tuple(dict.fromkeys(out))
+
+
+def _split_host_port(entry: str) -> tuple[str | None, str | None]:
+    if "/" in entry or "@" in entry:
+        return None, None
+    if entry.startswith("["):
+        end = entry.find("]")
+        if end < 0:
+            return None, None
+        host, rest = entry[1:end], entry[end + 1:]
+        if rest and not rest.startswith(":"):
+            return None, None
+        return host, rest[1:] if rest else None
+    if entry.count(":") > 1:  # a bare IPv6 address
+        return entry, None
+    if ":" in entry:
+        host, port = entry.split(":", 1)
+        return host, port
+    return entry, None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(host: str, port: int | None, allowed: Sequence[str]) -> bool:
+    """Whether ``host`` (and ``port``) matches an allow-list entry.
+
+    Parameters
+    ----------
+    host : str
+        Host name or IP address (brackets optional for IPv6).
+    port : int or None
+        Port, or None when unknown.
+    allowed : sequence of str
+        Normalised entries from :func:`parse_allowed_hosts`.
+    """
+    host = host.strip().lower().strip("[]").rstrip(".")
+    if not host:
+        return False
+    for entry in allowed:
+        if entry == "*":
+            return True
+        e_host, e_port = _split_host_port(entry)
+        if e_port is not None and (port is None or int(e_port) != port):
+            continue
+        if e_host.startswith("*."):
+            if host.endswith(e_host[1:]) and len(host) > len(e_host) - 1:
+                return True
+        elif _is_ip(e_host) and _is_ip(host):
+            if ipaddress.ip_address(e_host) == ipaddress.ip_address(host):
+                return True
+        elif e_host == host:
+            return True
+    return False
+
+
+def check_url_allowed(url: str | httpx.URL, allowed: Sequence[str], *, source: str, what: str = "request") -> None:
+    """Raise unless ``url`` is http(s) and its host is on the allow-list.
+
+    Raises
+    ------
+    ConnectorError
+        Kind ``not_allowed``, naming the source, the host and the setting.
+    """
+    u = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
+    if u.scheme not in ("http", "https"):
+        raise ConnectorError(
+            f"Source {source!r}: the {what} goes to {u.scheme}://, and only http:// and https:// are allowed.",
+            kind="not_allowed",
+            details={"source": source, "scheme": u.scheme},
+        )
+    host_not_allowed(u.host, u.port or (443 if u.scheme == "https" else 80), allowed, source=source, what=what)
+
+
+def host_not_allowed(host: str | None, port: int | None, allowed: Sequence[str], *, source: str,
+                     what: str) -> None:
+    """Raise ConnectorError(``not_allowed``) unless ``host`` is allowed (see :func:`host_allowed`)."""
+    if host and host_allowed(host, port, allowed):
+        return
+    shown = f"{host}:{port}" if port else str(host)
+    listed = ", ".join(allowed) if allowed else "nothing (it is empty)"
+    raise ConnectorError(
+        f"Source {source!r}: the {what} goes to {shown}, which is not on the hub's allow-list of hosts "
+        f"(it allows: {listed}). Ask an administrator to add {host!r} to {ALLOWED_HOSTS_ENV}, or use an "
+        "allowed host. Nothing was sent.",
+        kind="not_allowed",
+        details={"source": source, "host": host, "port": port, "allowed": list(allowed),
+                 "setting": ALLOWED_HOSTS_ENV},
+    )
+
+
+# ---------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------
+
+
+def read_rest(
+    config: SourceConfig,
+    secrets: Mapping[str, Any],
+    *,
+    allowed_hosts: Sequence[str],
+    row_limit: int | None = None,
+    max_pages: int | None = None,
+) -> Fetched:
+    """Read every endpoint of a REST source, following its pagination.
+
+    Parameters
+    ----------
+    config : SourceConfig
+        A ``rest_api`` source.
+    secrets : mapping
+        Checked secrets of its authentication type.
+    allowed_hosts : sequence of str
+        Normalised allow-list (:func:`parse_allowed_hosts`).
+    row_limit : int, optional
+        Lower the configured limit (e.g. for a sample).
+    max_pages : int, optional
+        Lower the configured page cap.
+
+    Returns
+    -------
+    Fetched
+        Records of all endpoints (with ``_endpoint`` when there are several).
+
+    Raises
+    ------
+    ConnectorError
+        ``not_allowed`` (host not on the list; nothing sent), ``dns``,
+        ``refused``, ``timeout``, ``tls``, ``auth`` (HTTP 401/403 or token
+        refused), ``http_error`` (other 4xx/5xx, too many redirects),
+        ``bad_data`` (not JSON), ``schema_mismatch`` (records path missing).
+    """
+    conn: RestConnection = config.connection  # type: ignore[assignment]
+    name = config.source_name
+    check_url_allowed(conn.base_url, allowed_hosts, source=name, what="base URL")
+    auth_type, params = config.auth.type, config.auth.params
+    if auth_type == "oauth2_client_credentials":
+        check_url_allowed(params["token_url"], allowed_hosts, source=name, what="OAuth2 token request")
+    limit = min(row_limit or conn.row_limit, conn.row_limit)
+    pages_cap = min(max_pages or conn.pagination.max_pages, conn.pagination.max_pages)
+
+    headers = {"Accept": "application/json", "User-Agent": _USER_AGENT, **conn.headers}
+    client_params: dict[str, Any] = {}
+    basic = None
+    if auth_type == "bearer":
+        headers["Authorization"] = f"Bearer {secrets['token']}"
+    elif auth_type == "header":
+        prefix = params.get("prefix")
+        headers[params["header"]] = f"{prefix} {secrets['value']}" if prefix else secrets["value"]
+    elif auth_type == "basic":
+        basic = httpx.BasicAuth(params["username"], secrets["password"])
+    elif auth_type == "query":
+        client_params[params["param"]] = secrets["value"]
+
+    def guard(request: httpx.Request) -> None:
+        check_url_allowed(request.url, allowed_hosts, source=name, what="request")
+
+    timeout = httpx.Timeout(conn.timeout_seconds, connect=conn.connect_timeout_seconds)
+    with httpx.Client(
+        base_url=conn.base_url,
+        headers=headers,
+        params=client_params,
+        auth=basic,
+        timeout=timeout,
+        verify=conn.verify_tls,
+        follow_redirects=True,
+        max_redirects=_MAX_REDIRECTS,
+        event_hooks={"request": [guard]},
+    ) as client:
+        if auth_type == "oauth2_client_credentials":
+            client.headers["Authorization"] = "Bearer " + _oauth_token(client, config, secrets)
+        frames: list[pd.DataFrame] = []
+        truncated = False
+        warnings: list[str] = []
+        remaining = limit
+        for ep in conn.endpoints:
+            records, more, note = _read_endpoint(client, config, ep, remaining, pages_cap)
+            frame = records_to_frame(records)
+            if len(conn.endpoints) > 1:
+                frame.insert(0, "_endpoint", ep.path)
+            frames.append(frame)
+            remaining -= len(records)
+            truncated = truncated or more
+            if note and max_pages is None:  # a sample (test_connection) reads one page on purpose
+                warnings.append(note)
+            if remaining <= 0:
+                if ep is not conn.endpoints[-1]:
+                    truncated = True
+                break
+    frames = [f for f in frames if len(f.columns)]
+    frame = pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
+    return Fetched(frame=frame, truncated=truncated, warnings=warnings)
+
+
+def _where(ep: Endpoint, page: int) -> str:
+    return f"page {page} of endpoint {ep.path or '/'!r}"
+
+
+def _read_endpoint(
+    client: httpx.Client, config: SourceConfig, ep: Endpoint, limit: int, max_pages: int
+) -> tuple[list[Any], bool, str | None]:
+    conn: RestConnection = config.connection  # type: ignore[assignment]
+    pag = conn.pagination
+    name = config.source_name
+    path = ep.records_path if ep.records_path is not None else conn.records_path
+    base_params = {**conn.params, **ep.params}
+    out: list[Any] = []
+    url: str = ep.path
+    page_no, offset, cursor = pag.start_page, 0, None
+    seen_urls: set[str] = set()
+    seen_cursors: set[str] = set()
+    for i in range(1, max_pages + 1):
+        params: dict[str, Any] | None = dict(base_params)
+        if pag.type == "page":
+            params[pag.page_param] = page_no
+            if pag.size_param:
+                params[pag.size_param] = pag.page_size
+        elif pag.type == "offset":
+            params[pag.offset_param] = offset
+            params[pag.limit_param] = pag.page_size
+        elif pag.type == "cursor" and cursor is not None:
+            params[pag.cursor_param] = cursor
+        elif pag.type == "next_link" and i > 1:
+            params = None  # the link carries its own query
+        response = _get(client, name, url, params, _where(ep, i))
+        body = _json(response, name, _where(ep, i))
+        records = records_at(body, path, source=name, where=f"the response to {_where(ep, i)}")
+        out.extend(records)
+
+        nxt: Any = None  # state for the next page, None when this was the last
+        if pag.type == "page":
+            if records and not (pag.page_size and len(records) < pag.page_size):
+                nxt = page_no + 1
+        elif pag.type == "offset":
+            if len(records) >= (pag.page_size or 1):
+                nxt = offset + len(records)
+        elif pag.type == "cursor":
+            value = get_path(body, pag.cursor_path)
+            if value is not _MISSING and value not in (None, "", False) and str(value) not in seen_cursors:
+                nxt = str(value)
+                seen_cursors.add(nxt)
+        elif pag.type == "next_link":
+            link = get_path(body, pag.next_path) if pag.next_path else response.links.get("next", {}).get("url")
+            if isinstance(link, str) and link.strip():
+                try:
+                    target = response.url.join(link.strip())
+                except Exception:  # noqa: BLE001 - httpx.InvalidURL
+                    raise ConnectorError(
+                        f"Source {name!r}: the next-page link {link[:200]!r} on {_where(ep, i)} is not a URL.",
+                        kind="bad_data", details={"source": name},
+                    ) from None
+                seen_urls.add(str(response.url))
+                if str(target) not in seen_urls:
+                    nxt = str(target)
+
+        if len(out) >= limit:
+            return out[:limit], len(out) > limit or nxt is not None, None
+        if nxt is None:
+            return out, False, None
+        if pag.type == "page":
+            page_no = nxt
+        elif pag.type == "offset":
+            offset = nxt
+        elif pag.type == "cursor":
+            cursor = nxt
+        else:
+            url = nxt
+    note = (f"Source {config.source_name!r}: endpoint {ep.path or '/'!r} has more than {max_pages} pages; only the "
+            f"first {max_pages} were read. Raise pagination.max_pages to read more.")
+    return out, True, note
+
+
+def _get(client: httpx.Client, source: str, url: str, params: dict[str, Any] | None, where: str) -> httpx.Response:
+    try:
+        response = client.get(url, params=params)
+    except ConnectorError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified below
+        raise transport_error(exc, source, client, where) from None
+    _check_status(response, source, where)
+    return response
+
+
+def transport_error(exc: BaseException, source: str, client: httpx.Client | None, where: str) -> ConnectorError:
+    """Translate an httpx exception into a :class:`ConnectorError` naming the host."""
+    host = None
+    request = getattr(exc, "_request", None)
+    if request is not None:
+        host = request.url.host
+    elif client is not None:
+        host = client.base_url.host
+    details = {"source": source, "host": host, "error": type(exc).__name__}
+    if isinstance(exc, httpx.TimeoutException):
+        phase = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for the answer"
+        return ConnectorError(
+            f"Source {source!r}: {host} did not answer in time ({phase}, {where}). The server may be slow or "
+            "down: try again later, or raise timeout_seconds in the connection settings.",
+            kind="timeout", details=details,
+        )
+    if isinstance(exc, httpx.TooManyRedirects):
+        return ConnectorError(
+            f"Source {source!r}: {where} redirected more than {_MAX_REDIRECTS} times. Check the base URL.",
+            kind="http_error", details=details,
+        )
+    kind = network_kind(exc)
+    if kind == "dns":
+        msg = (f"Source {source!r}: the host name {host!r} could not be found (DNS). Check the spelling of the "
+               "base URL, and that this machine can resolve it.")
+    elif kind == "refused":
+        msg = (f"Source {source!r}: {host} refused the connection: nothing answers at that address and port. "
+               "Check the URL's port, and that the service is running.")
+    elif kind == "tls":
+        msg = (f"Source {source!r}: the secure connection to {host} failed ({exc}). Check that the URL's scheme and "
+               "port are right and that the server's certificate is valid.")
+    elif kind == "timeout":
+        msg = f"Source {source!r}: connecting to {host} timed out. Check the host and port, or try later."
+    else:
+        kind = "refused" if isinstance(exc, httpx.ConnectError) else "http_error"
+        msg = f"Source {source!r}: the request to {host} failed ({type(exc).__name__}: {exc}). Try again later."
+    return ConnectorError(msg, kind=kind, details=details)
+
+
+def _check_status(response: httpx.Response, source: str, where: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    host = response.request.url.host
+    excerpt = response.text[:300] if response.content else ""
+    details = {"source": source, "host": host, "status": status, "body": excerpt}
+    if status in (401, 403):
+        what = "rejected the credentials" if status == 401 else "refused access with these credentials"
+        raise ConnectorError(
+            f"Source {source!r}: {host} {what} (HTTP {status}) on {where}. Check the token or key in the "
+            "source's authentication settings, and that it may read this endpoint.",
+            kind="auth", details=details,
+        )
+    if status == 404:
+        hint = "Check the endpoint path and the base URL."
+    elif status == 429:
+        retry = response.headers.get("Retry-After")
+        hint = f"The API is rate-limiting requests; try again later{f' (after {retry} s)' if retry else ''}."
+    elif status >= 500:
+        hint = "The API failed on its side; try again later, or contact its owner."
+    else:
+        hint = "Check the endpoint, its query parameters and the pagination settings."
+    raise ConnectorError(
+        f"Source {source!r}: {host} answered HTTP {status} {response.reason_phrase} on {where}. {hint}",
+        kind="http_error", details=details,
+    )
+
+
+def _json(response: httpx.Response, source: str, where: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        ctype = response.headers.get("content-type", "no content type")
+        start = response.text[:80].strip()
+        raise ConnectorError(
+            f"Source {source!r}: the answer to {where} is not JSON ({ctype}; it starts {start!r}). Check that the "
+            "URL is the API endpoint, not a web page.",
+            kind="bad_data",
+            details={"source": source, "host": response.request.url.host, "content_type": ctype},
+        ) from None
+
+
+def _oauth_token(client: httpx.Client, config: SourceConfig, secrets: Mapping[str, Any]) -> str:
+    """Fetch an access token with the client-credentials grant (RFC 6749 section 4.4)."""
+    p = config.auth.params
+    name = config.source_name
+    data = {"grant_type": "client_credentials"}
+    if p.get("scope"):
+        data["scope"] = p["scope"]
+    if p.get("audience"):
+        data["audience"] = p["audience"]
+    auth = None
+    if p.get("client_auth", "basic") == "basic":
+        # RFC 6749 section 2.3.1: id and secret are form-urlencoded before HTTP Basic encoding.
+        auth = httpx.BasicAuth(quote(p["client_id"], safe=""), quote(secrets["client_secret"], safe=""))
+    else:
+        data.update(client_id=p["client_id"], client_secret=secrets["client_secret"])
+    where = "the OAuth2 token request"
+    try:
+        response = client.post(p["token_url"], data=data, auth=auth, headers={"Accept": "application/json"})
+    except ConnectorError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise transport_error(exc, name, client, where) from None
+    if response.status_code in (400, 401, 403):
+        try:
+            err = response.json()
+        except ValueError:
+            err = {}
+        code = err.get("error") if isinstance(err, dict) else None
+        if response.status_code != 400 or code in ("invalid_client", "unauthorized_client", "invalid_grant",
+                                                   "invalid_scope", "access_denied", None):
+            raise ConnectorError(
+                f"Source {name!r}: the token endpoint {response.request.url.host} refused the client credentials "
+                f"(HTTP {response.status_code}{f', {code}' if code else ''}). Check the client id, client secret "
+                "and scope in the source's authentication settings.",
+                kind="auth",
+                details={"source": name, "host": response.request.url.host, "status": response.status_code,
+                         "error": code},
+            )
+    _check_status(response, name, where)
+    body = _json(response, name, where)
+    token = body.get("access_token") if isinstance(body, dict) else None
+    token_type = body.get("token_type", "bearer") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ConnectorError(
+            f"Source {name!r}: the token endpoint answered without an access_token. Check token_url.",
+            kind="auth", details={"source": name},
+        )
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ConnectorError(
+            f"Source {name!r}: the token endpoint gave a {token_type!r} token; only bearer tokens are supported.",
+            kind="auth", details={"source": name},
+        )
+    return token
