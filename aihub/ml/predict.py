@@ -80,6 +80,20 @@ def prepare_input(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray, list[RowIssue]]:
+    """Check every row against the feature schema (see :func:`_validate`).
+
+    Returns
+    -------
+    ok : ndarray of bool, shape (n_rows,)
+        Rows that can be predicted.
+    issues : list of RowIssue
+        In row order.
+    """
+    ok, issues, _ = _validate(model, frame)
+    return ok, issues
+
+
+def _validate(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray, list[RowIssue], pd.DataFrame]:
     """Check every row against the feature schema.
 
     Checks: numeric cells must parse as numbers (blank is allowed and imputed,
@@ -96,9 +110,11 @@ def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray,
     Returns
     -------
     ok : ndarray of bool, shape (n_rows,)
-        Rows that can be predicted.
     issues : list of RowIssue
-        In row order.
+    clean : pandas.DataFrame of shape (n_rows, n_features)
+        The feature columns already parsed (floats, category text); the
+        model's ``FrameCoercer`` is idempotent, so predicting on ``clean``
+        equals predicting on ``frame`` without parsing text twice.
 
     Raises
     ------
@@ -120,10 +136,12 @@ def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray,
     issues: list[RowIssue] = []
     drop_mode = model.config.feature_engineering.handle_missing == "drop"
     known = _known_categories(model)
+    clean: dict[str, Any] = {}
     for spec in model.feature_schema:
         col = frame[spec.name]
         if spec.kind == "numeric":
             nums, bad = parse_numeric(col)
+            clean[spec.name] = nums.to_numpy(dtype="float64")
             tolerated = spec.unparseable_share > 0 and not drop_mode
             for i in np.flatnonzero(bad.to_numpy()):
                 if tolerated:  # training had such text too and treated it as blank
@@ -140,6 +158,7 @@ def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray,
                     issues.append(RowIssue(int(i) + 1, spec.name, None, f"row {i + 1}: {spec.name} is blank and this model needs a value"))
         else:
             cats = to_category_strings(col)
+            clean[spec.name] = cats.to_numpy(dtype=object)
             blank = cats.isna().to_numpy()
             if drop_mode:
                 for i in np.flatnonzero(blank):
@@ -159,7 +178,7 @@ def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray,
                         )
                     )
     issues.sort(key=lambda x: (x.row, not x.fatal))
-    return ok, issues
+    return ok, issues, pd.DataFrame(clean, index=frame.index, columns=model.features)
 
 
 def _band(score: float, bands: dict[str, float]) -> str:
@@ -220,7 +239,7 @@ def predict(
         Missing feature columns, or ``positive_class`` not a class.
     """
     frame = prepare_input(model, frame)
-    ok, issues = validate_rows(model, frame)
+    ok, issues, clean = _validate(model, frame)
     n = len(frame)
     index = frame.index
     out = pd.DataFrame({"row": np.arange(1, n + 1)}, index=index)
@@ -233,7 +252,7 @@ def predict(
             errors[iss.row - 1] = iss.message if errors[iss.row - 1] is None else errors[iss.row - 1] + "; " + iss.message
         else:
             warns[iss.row - 1].append(iss.message)
-    valid = frame.iloc[np.flatnonzero(ok)][model.features] if ok.any() else None
+    valid = clean.iloc[np.flatnonzero(ok)] if ok.any() else None
 
     with thread_limit(model.config.n_jobs):
         if model.task == "classification":
@@ -318,11 +337,11 @@ def predict_one(model: TrainedModel, values: dict[str, Any], *, explain: bool = 
         The row is invalid (``field`` is the offending feature).
     """
     frame = pd.DataFrame([{f: values.get(f) for f in model.features}])
-    ok, issues = validate_rows(model, frame)
-    fatal = [i for i in issues if i.fatal]
-    if fatal:
-        raise ValidationError(fatal[0].message.replace("row 1: ", ""), field=fatal[0].column)
     res = predict(model, frame, explain=False).iloc[0].to_dict()
+    if res.get("error"):
+        _, issues = validate_rows(model, frame)
+        fatal = [i for i in issues if i.fatal]
+        raise ValidationError(fatal[0].message.replace("row 1: ", ""), field=fatal[0].column)
     if explain and model.task != "clustering":
         from aihub.ml.explain import explain as _explain
         from aihub.ml.explain import summarize
