@@ -15,8 +15,17 @@ from scipy import stats as sps
 from aihub.ingest import read_upload
 from aihub.insights import InsightInputs, OrdersInput, generate_insights
 
-SHARED = Path(os.environ.get("AIHUB_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-DATA = SHARED / "data"
+
+def _data_dir() -> Path:
+    """``../shared/data``, or ``$AIHUB_SHARED_DIR`` (the shared folder or its ``data`` folder)."""
+    env = os.environ.get("AIHUB_SHARED_DIR")
+    if env:
+        p = Path(env)
+        return p / "data" if (p / "data").is_dir() else p
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+DATA = _data_dir()
 
 
 def _pct(fraction: float) -> str:
@@ -176,3 +185,15 @@ def test_full_run_is_fast_consistent_and_serialisable(orders):
     again = generate_insights(InsightInputs(orders=orders), now=datetime(2023, 1, 8, tzinfo=UTC))
     assert {i.fingerprint for i in again} == {i.fingerprint for i in out}
     assert generate_insights(InsightInputs(orders=orders), now=datetime(2023, 1, 8), existing=out) == []
+
+
+def test_file_mode_cli(capsys):
+    from aihub.insights.cli import main
+
+    path = DATA / "superstore" / "superstore_orders.csv"
+    args = ["--orders", str(path), "--date-col", "Order Date", "--amount-col", "Sales", "--dimension", "Region"]
+    assert main([*args, "--now", "2021-01-10", "--category", "sales", "--limit", "1", "--json"]) == 0
+    (ins,) = json.loads(capsys.readouterr().out)
+    assert ins["title"].startswith("West region drove 45% of Q4 2020 sales growth")
+    assert main([*args[:-2], "--amount-col", "Sale"]) == 2
+    assert "'Sale' is not in the table" in capsys.readouterr().err

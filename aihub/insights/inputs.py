@@ -383,7 +383,7 @@ def _parse_reasons(cell: Any) -> list[tuple[str, float]]:
     return out
 
 
-def top_reasons(contributions: pd.DataFrame, k: int = 3) -> pd.Series:
+def top_reasons(contributions: pd.DataFrame, k: int = 3, values: pd.DataFrame | None = None) -> pd.Series:
     """The ``k`` largest positive SHAP contributions of each row, as a ``top_reasons`` column.
 
     Parameters
@@ -392,6 +392,10 @@ def top_reasons(contributions: pd.DataFrame, k: int = 3) -> pd.Series:
         ``Explanation.contributions`` of :func:`aihub.ml.explain` (towards
         the churn class).
     k : int, default 3
+    values : pandas.DataFrame, optional, shape (n_rows, n_features)
+        ``Explanation.values``: categorical (text) values are added to the
+        feature name (``"Contract = Month-to-month"``), so reasons name the
+        category; numeric features keep their bare name.
 
     Returns
     -------
@@ -401,10 +405,21 @@ def top_reasons(contributions: pd.DataFrame, k: int = 3) -> pd.Series:
     """
     names = [str(c) for c in contributions.columns]
     vals = contributions.to_numpy(dtype=float)
+    cells = values[contributions.columns].to_numpy(dtype=object) if values is not None else None
     out = []
-    for row in vals:
+    for i, row in enumerate(vals):
         order = np.argsort(-row, kind="stable")[:k]
-        out.append([{"feature": names[j], "contribution": float(row[j])} for j in order if row[j] > 0])
+        items = []
+        for j in order:
+            if row[j] <= 0:
+                continue
+            name = names[j]
+            if cells is not None:
+                v = cells[i, j]
+                if isinstance(v, str) and v.strip():
+                    name = f"{name} = {v}"
+            items.append({"feature": name, "contribution": float(row[j])})
+        out.append(items)
     return pd.Series(out, index=contributions.index, dtype=object)
 
 
