@@ -311,3 +311,18 @@ def test_anomaly_digest_quiet_when_nothing_open_and_validates_severity():
     with pytest.raises(ValidationError) as err:
         AnomaliesInput(pd.DataFrame({"id": [1], "severity": ["urgent"], "status": ["new"], "impact": [1.0]}))
     assert err.value.field == "severity" and "urgent" in str(err.value) and "critical" in str(err.value)
+
+
+def test_poisson_bootstrap_and_its_normal_approximation_agree(monkeypatch):
+    import aihub.insights.detectors as det
+
+    rng = np.random.default_rng(0)
+    codes, amounts = rng.integers(0, 4, 5000), rng.lognormal(4, 0.8, 5000)
+    exact = det._boot_sums(np.random.default_rng(1), codes, amounts, 4, 2000)
+    monkeypatch.setattr(det, "POISSON_BOOTSTRAP_MAX_ROWS", 10)
+    approx = det._boot_sums(np.random.default_rng(1), codes, amounts, 4, 2000)
+    sums = np.bincount(codes, weights=amounts, minlength=4)
+    sd = np.sqrt(np.bincount(codes, weights=amounts**2, minlength=4))  # compound-Poisson sd of a slice sum
+    for b in (exact, approx):
+        assert b.mean(axis=0) == pytest.approx(sums, rel=0.01)
+        assert b.std(axis=0) == pytest.approx(sd, rel=0.08)

@@ -330,6 +330,10 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return filled.map(lookup).to_numpy(dtype=np.int64), cats
 
 
+#: Above this many rows the Poisson bootstrap is replaced by its normal approximation.
+POISSON_BOOTSTRAP_MAX_ROWS = 250_000
+
+
 def _boot_sums(rng: np.random.Generator, codes: np.ndarray, amounts: np.ndarray, k: int, reps: int) -> np.ndarray:
     """Slice sums of ``reps`` Poisson-bootstrap resamples of rows, shape (reps, k).
 
@@ -337,12 +341,20 @@ def _boot_sums(rng: np.random.Generator, codes: np.ndarray, amounts: np.ndarray,
     MacGibbon 2006; Chamandy et al. 2012, "Estimating uncertainty for massive
     data streams"), so both the amounts and the number of orders vary, as
     they do when orders arrive at random. Resamples are drawn in chunks of
-    about four million weights to bound memory on large tables.
+    about four million weights to bound memory. Above
+    :data:`POISSON_BOOTSTRAP_MAX_ROWS` rows, each slice sum is drawn from its
+    normal approximation ``N(S_k, sum_{i in k} x_i^2)`` (the mean and
+    variance of the Poisson-weighted sum; slices are independent), which is
+    O(rows) instead of O(rows x reps).
     """
     n = len(codes)
     out = np.zeros((reps, k))
     if n == 0:
         return out
+    if n > POISSON_BOOTSTRAP_MAX_ROWS:
+        mean = np.bincount(codes, weights=amounts, minlength=k)
+        sd = np.sqrt(np.bincount(codes, weights=amounts**2, minlength=k))
+        return mean[None, :] + sd[None, :] * rng.standard_normal((reps, k))
     onehot = sparse.csr_matrix((amounts, (np.arange(n), codes)), shape=(n, k)).T.tocsr()
     chunk = max(1, int(4_000_000 // n))
     for start in range(0, reps, chunk):
