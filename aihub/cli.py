@@ -59,7 +59,14 @@ def _jobs_recover(args: argparse.Namespace) -> int:
     from aihub import jobs
 
     out = jobs.recover_interrupted_jobs()
-    print(f"Marked {out['failed']} interrupted job(s) failed; re-queued {out['requeued']}.")
+    print(f"Re-queued {out['requeued']} queued or interrupted job(s).")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from aihub import worker
+
+    worker.run(concurrency=args.concurrency, wait=not args.once)
     return 0
 
 
@@ -86,7 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
 
     j = sub.add_parser("jobs", help="training jobs").add_subparsers(dest="jobs_command", required=True)
-    j.add_parser("recover", help="fail interrupted jobs, re-run queued ones").set_defaults(func=_jobs_recover)
+    j.add_parser("recover", help="re-run queued jobs and jobs whose worker stopped").set_defaults(func=_jobs_recover)
+
+    p = sub.add_parser("worker", help="run queued and scheduled work (procrastinate) until stopped")
+    p.add_argument("--concurrency", type=int, default=2, help="jobs run at once (default 2)")
+    p.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    p.set_defaults(func=_worker)
 
     for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli"):
         __import__(module, fromlist=["register"]).register(sub)

@@ -7,16 +7,26 @@ runner calls it and marks the job succeeded in one transaction, so a failed
 or cancelled job never leaves a half-written version behind and never
 touches earlier versions.
 
-Jobs run on a small thread pool inside the process that submitted them
-(the web server, or the CLI). Progress lives in the row, so a browser
-refresh loses nothing. A job whose process died is found by its stale
-heartbeat and marked failed by :func:`recover_interrupted_jobs`.
+Where a job runs is set by ``AIHUB_JOB_BACKEND``:
+
+* ``worker``: queued for ``aihub worker`` processes (procrastinate, see
+  :mod:`aihub.worker`);
+* ``inline``: a small thread pool inside the submitting process;
+* ``auto`` (default): the worker queue when a worker sent a heartbeat in
+  the last 30 s, else inline, so a lone ``streamlit run`` still trains.
+
+Progress lives in the row, so a browser refresh loses nothing. A running
+job holds a lease: its heartbeat is renewed every few seconds by the
+process running it. A job whose lease expired (its process died) may be
+claimed again, up to :data:`MAX_ATTEMPTS` times; the persist step is one
+transaction, so it still completes exactly once.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -29,7 +39,9 @@ from sqlalchemy.orm import Session
 from aihub.config import load_settings
 from aihub.db import store
 from aihub.db.session import owner_session, tenant_session
-from aihub.errors import AihubError
+from procrastinate.exceptions import AlreadyEnqueued
+
+from aihub.errors import AihubError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +52,11 @@ Handler = Callable[[store.JobRecord, "JobControl"], Persist]
 HANDLERS: dict[str, Handler] = {}
 #: Modules whose import registers handlers; loaded before a job runs.
 HANDLER_MODULES = ("aihub.training",)
-STALE_AFTER_SECONDS = 300
+#: A running job whose heartbeat is older than this (seconds) has lost its lease.
+LEASE_SECONDS = 45
+HEARTBEAT_SECONDS = 5
+MAX_ATTEMPTS = 3
+BACKENDS = ("auto", "worker", "inline")
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -100,21 +116,74 @@ def _get_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def dispatch(tenant_id: int, job_id: int) -> Future:
-    """Run a queued job on the in-process pool; returns its future."""
+def backend() -> str:
+    """The job backend in force: ``worker`` or ``inline`` (``auto`` resolved).
+
+    Raises
+    ------
+    ValidationError
+        If ``AIHUB_JOB_BACKEND`` is not one of :data:`BACKENDS`.
+    """
+    chosen = os.environ.get("AIHUB_JOB_BACKEND", "auto").lower()
+    if chosen not in BACKENDS:
+        raise ValidationError(f"AIHUB_JOB_BACKEND must be one of {', '.join(BACKENDS)}; got {chosen!r}.",
+                              field="AIHUB_JOB_BACKEND")
+    if chosen == "auto":
+        from aihub import worker
+
+        return "worker" if worker.workers_alive() else "inline"
+    return chosen
+
+
+def dispatch(tenant_id: int, job_id: int) -> Future | int:
+    """Start a queued job: on the worker queue, or on the in-process pool (see :func:`backend`)."""
+    if backend() == "worker":
+        from aihub import worker
+
+        return worker.defer_job(tenant_id, job_id)
     return _get_executor().submit(run_job, tenant_id, job_id)
 
 
-def run_job(tenant_id: int, job_id: int) -> str:
+class _Heartbeat:
+    """Renews a running job's lease every :data:`HEARTBEAT_SECONDS` while its handler works."""
+
+    def __init__(self, tenant_id: int, job_id: int) -> None:
+        self.tenant_id, self.job_id = tenant_id, job_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"aihub-heartbeat-{job_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                with tenant_session(self.tenant_id) as s:
+                    store.update_job(s, self.job_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease is generous
+                log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEARTBEAT_SECONDS + 1)
+
+
+def run_job(tenant_id: int, job_id: int, *, worker: str | None = None) -> str:
     """Claim and run one job to its end; returns the final status.
 
-    A job already claimed elsewhere is left alone (returns ``"skipped"``).
+    A job that is queued, or running with an expired lease, is claimed; one
+    held by a live runner, or already ended, is left alone (``"skipped"``).
     Every failure is recorded on the row with a message an analyst can act on.
     """
     with tenant_session(tenant_id) as s:
-        job = store.claim_job(s, job_id)
+        job = store.claim_job(s, job_id, lease_seconds=LEASE_SECONDS, worker=worker)
     if job is None:
         return "skipped"
+    if job.attempts > MAX_ATTEMPTS:
+        _finish(tenant_id, job_id, "failed", f"The job was interrupted {MAX_ATTEMPTS} times (its worker stopped "
+                "each time) and was given up. Start the training again, and check the worker's memory and logs.")
+        return "failed"
     control = JobControl(tenant_id, job_id)
     try:
         for module in HANDLER_MODULES:
@@ -122,7 +191,8 @@ def run_job(tenant_id: int, job_id: int) -> str:
         handler = HANDLERS.get(job.kind)
         if handler is None:
             raise AihubError(f"No handler for jobs of kind {job.kind!r}; allowed: {', '.join(sorted(HANDLERS))}.")
-        persist = handler(job, control)
+        with _Heartbeat(tenant_id, job_id):
+            persist = handler(job, control)
         control.check_cancel()
         with tenant_session(tenant_id) as s:
             version_id = persist(s)
@@ -146,32 +216,33 @@ def _finish(tenant_id: int, job_id: int, status: str, error: str) -> None:
         store.update_job(s, job_id, status=status, error=error, message=status.capitalize(), finished_at="now()")
 
 
-def recover_interrupted_jobs(stale_after: float = STALE_AFTER_SECONDS) -> dict[str, int]:
-    """Fail running jobs whose heartbeat is stale, and re-dispatch queued ones.
+def recover_interrupted_jobs(lease_seconds: float = LEASE_SECONDS) -> dict[str, int]:
+    """Restart jobs left behind by a stopped process.
 
-    Runs on the owner connection (it spans tenants); call it when a process
-    that runs jobs starts.
+    Queued jobs, and running jobs whose lease expired, are dispatched again
+    (a job that already used :data:`MAX_ATTEMPTS` attempts ends as failed
+    when claimed). Runs on the owner connection because it spans tenants;
+    call it when a process that runs jobs starts.
 
     Returns
     -------
     dict
-        ``{"failed": n, "requeued": m}``.
+        ``{"requeued": n}``: jobs dispatched again.
     """
     with owner_session() as s:
-        failed = s.execute(
+        rows = s.execute(
             sa.text(
-                "UPDATE training_jobs SET status = 'failed', finished_at = now(), message = 'Failed', "
-                "error = 'The process running this job stopped before it finished. Start the training again.' "
-                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => :s) RETURNING id"
+                "SELECT tenant_id, id FROM training_jobs WHERE status = 'queued' OR (status = 'running' "
+                "AND heartbeat_at < now() - make_interval(secs => :s)) ORDER BY id"
             ),
-            {"s": stale_after},
+            {"s": lease_seconds},
         ).all()
-        queued = s.execute(
-            sa.text("SELECT tenant_id, id FROM training_jobs WHERE status = 'queued' ORDER BY id")
-        ).all()
-    for tenant_id, job_id in queued:
-        dispatch(tenant_id, job_id)
-    return {"failed": len(failed), "requeued": len(queued)}
+    for tenant_id, job_id in rows:
+        try:
+            dispatch(tenant_id, job_id)
+        except AlreadyEnqueued:
+            pass
+    return {"requeued": len(rows)}
 
 
 def submit(tenant_id: int, model_id: int, kind: str, payload: dict[str, Any], user_id: int | None,

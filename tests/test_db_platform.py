@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from aihub.db import engine as dbengine
-from aihub.db.models import Base, tenant_owned_tables
+from aihub.db.models import Base, include_name, tenant_owned_tables
 from aihub.db.session import tenant_session
 from aihub.errors import DatabaseError
 from tests.conftest import new_tenant
@@ -16,7 +16,8 @@ from tests.conftest import new_tenant
 
 def test_migrations_match_the_orm(use_db):
     with use_db.owner.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        ctx = MigrationContext.configure(conn, opts={"include_name": include_name, "compare_type": True})
+        diff = compare_metadata(ctx, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
 
 

@@ -180,18 +180,59 @@ def test_background_job_runs_off_the_request_path(tenant):
     assert registry.get_job(tenant, job.id).status == "succeeded"
 
 
-def test_stale_running_jobs_are_failed_on_recovery(tenant, use_db):
+def _wait_done(principal, job_id, seconds=60):
+    import time
+
+    deadline = time.time() + seconds
+    while not registry.get_job(principal, job_id).done and time.time() < deadline:
+        time.sleep(0.2)
+    return registry.get_job(principal, job_id)
+
+
+def test_a_job_whose_runner_died_is_taken_over_and_completes_once(tenant, use_db):
+    saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
+    model, job = training.create_forecast_model(tenant, {
+        "model_name": "r", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
+        "algorithm": "naive", "horizon": 3}, run=False)
+    with use_db.owner.begin() as conn:  # as if a worker claimed it and died a minute ago
+        conn.execute(sa.text("update training_jobs set status='running', attempts=1, worker='dead:1', "
+                             "heartbeat_at = now() - interval '1 minute' where id = :j"), {"j": job.id})
+    assert jobs.run_job(tenant.tenant_id, job.id) == "succeeded"
+    rec = registry.get_job(tenant, job.id)
+    assert (rec.status, rec.attempts) == ("succeeded", 2)
+    assert jobs.run_job(tenant.tenant_id, job.id) == "skipped"
+    assert len(registry.list_versions(tenant, model.id)) == 1
+
+
+def test_a_live_lease_is_respected_and_recovery_restarts_expired_ones(tenant, use_db):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
     model, job = training.create_forecast_model(tenant, {
         "model_name": "r", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "naive", "horizon": 3}, run=False)
     with use_db.owner.begin() as conn:
-        conn.execute(sa.text("update training_jobs set status='running', heartbeat_at = now() - interval '1 hour' "
+        conn.execute(sa.text("update training_jobs set status='running', attempts=1, heartbeat_at = now() "
                              "where id = :j"), {"j": job.id})
-    out = jobs.recover_interrupted_jobs()
-    assert out["failed"] >= 1
+    assert jobs.run_job(tenant.tenant_id, job.id) == "skipped"
+    with use_db.owner.begin() as conn:
+        conn.execute(sa.text("update training_jobs set heartbeat_at = now() - interval '1 hour' where id = :j"),
+                     {"j": job.id})
+    assert jobs.recover_interrupted_jobs()["requeued"] >= 1
+    assert _wait_done(tenant, job.id).status == "succeeded"
+
+
+def test_a_job_interrupted_too_often_is_given_up(tenant, use_db):
+    saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
+    model, job = training.create_forecast_model(tenant, {
+        "model_name": "r", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
+        "algorithm": "naive", "horizon": 3}, run=False)
+    with use_db.owner.begin() as conn:
+        conn.execute(sa.text("update training_jobs set status='running', attempts=:a, "
+                             "heartbeat_at = now() - interval '1 hour' where id = :j"),
+                     {"j": job.id, "a": jobs.MAX_ATTEMPTS})
+    assert jobs.run_job(tenant.tenant_id, job.id) == "failed"
     rec = registry.get_job(tenant, job.id)
-    assert rec.status == "failed" and "stopped before it finished" in rec.error
+    assert "interrupted 3 times" in rec.error
+    assert registry.list_versions(tenant, model.id) == []
 
 
 def test_other_tenants_objects_are_not_found(tenant):

@@ -180,6 +180,8 @@ class TrainingJob(TenantOwned, Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(200))
 
 
 class ForecastPoint(TenantOwned, Base):
@@ -360,3 +362,8 @@ def tenant_owned_tables() -> list[str]:
     covered without editing them.
     """
     return sorted(t.name for t in Base.metadata.sorted_tables if "tenant_id" in t.c)
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic ``include_name`` hook: procrastinate's ``procrastinate_*`` tables are not ours to diff."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))

@@ -113,6 +113,8 @@ class JobRecord:
     finished_at: datetime | None
     cancel_requested: bool = False
     payload: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    worker: str | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -402,7 +404,7 @@ def forecast_frame(s: Session, version_id: int) -> pd.DataFrame:
 def _job_record(j: TrainingJob, model_name: str) -> JobRecord:
     return JobRecord(
         j.id, j.model_id, model_name, j.kind, j.status, j.progress, j.message, j.error, j.model_version_id,
-        j.queued_at, j.started_at, j.finished_at, j.cancel_requested, j.payload,
+        j.queued_at, j.started_at, j.finished_at, j.cancel_requested, j.payload, j.attempts, j.worker,
     )
 
 
@@ -417,16 +419,25 @@ def create_job(s: Session, *, tenant_id: int, model_id: int, kind: str, payload:
     return _job_record(j, s.scalar(sa.select(Model.name).where(Model.id == model_id)) or "")
 
 
-def claim_job(s: Session, job_id: int) -> JobRecord | None:
-    """Atomically move a queued job to running; None if another runner has it."""
+def claim_job(s: Session, job_id: int, *, lease_seconds: float, worker: str | None = None) -> JobRecord | None:
+    """Atomically take a job to run: queued, or running with a lease older than ``lease_seconds``.
+
+    Returns None when a live runner holds it, it has ended, or another
+    transaction is claiming it right now (``SKIP LOCKED``).
+    """
+    lease_expired = sa.and_(
+        TrainingJob.status == "running",
+        TrainingJob.heartbeat_at < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds),
+    )
     j = s.scalars(
-        sa.select(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+        sa.select(TrainingJob).where(TrainingJob.id == job_id, sa.or_(TrainingJob.status == "queued", lease_expired))
         .with_for_update(skip_locked=True)
     ).first()
     if j is None:
         return None
-    j.status, j.started_at, j.heartbeat_at = "running", sa.func.now(), sa.func.now()
-    j.message = "Started"
+    j.status, j.heartbeat_at, j.attempts, j.worker = "running", sa.func.now(), j.attempts + 1, worker
+    j.started_at = j.started_at or sa.func.now()
+    j.message = "Started" if j.attempts == 1 else f"Restarted (attempt {j.attempts}) after its worker stopped"
     s.flush()
     s.refresh(j)
     return _job_record(j, s.scalar(sa.select(Model.name).where(Model.id == j.model_id)) or "")
