@@ -205,7 +205,7 @@ def test_churn_summary_figures_and_title():
     assert ins.figures["reason1_count"] == 9 and ins.figures["reason2"] == "Contract"
     assert ins.confidence == pytest.approx(high["probability"].mean(), abs=1e-4)
     assert "months since last order (for 9 of them) and Contract (5)" in ins.narrative
-    assert "14 of 30 scored customers (47%)" in ins.narrative
+    assert "Of 30 scored customers, 14 have a churn probability of 50% or more (47%)" in ins.narrative
     assert ins.category == "customer" and ins.untraced_numbers() == []
     assert {"kind": "model", "id": 3, "name": ""} in ins.evidence
 
@@ -297,7 +297,7 @@ def test_anomaly_digest_counts_open_critical_and_high_only():
     f = ins.figures
     assert (f["n_open"], f["n_critical"], f["n_high"]) == (3, 2, 1)
     assert (f["net"], f["loss"], f["gain"], f["n_no_impact"]) == (-9_000.0, 12_000.0, 3_000.0, 1)
-    assert ins.title == "3 open critical or high anomalies, -$9k net impact"
+    assert ins.title == "Open critical or high anomalies: 3, -$9k net impact"
     assert "(2 critical, 1 high)" in ins.narrative and "$12k in losses and $3k in gains" in ins.narrative
     assert "The largest is Sales on 1 Dec 2022 (-$12k)" in ins.narrative
     assert [e["id"] for e in ins.evidence if e["kind"] == "anomaly"] == [1, 5, 2]

@@ -136,7 +136,8 @@ def test_concentration_hand_computed():
 @pytest.mark.parametrize(
     "amount, text",
     [
-        (0, "$0.00"),
+        (0, "$0"),
+        (0.004, "$0"),
         (8.5, "$8.50"),
         (512.4, "$512"),
         (999.6, "$1k"),
@@ -174,6 +175,8 @@ def test_format_other_kinds():
     assert format_probability(0.99997) == "over 99%"
     assert format_probability(0.874) == "87%"
     assert format_value(1234, "count") == "1,234"
+    assert format_value(1, "n:customer holds/customers hold") == "1 customer holds"
+    assert format_value(1400, "n:customer holds/customers hold") == "1,400 customers hold"
     with pytest.raises(ValidationError) as err:
         format_value(1, "dollars")
     assert "dollars" in str(err.value) and "money" in str(err.value)

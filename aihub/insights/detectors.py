@@ -679,7 +679,10 @@ def forecast_gap(fc: ForecastInput, ctx: Context) -> list[Insight]:
         vals = _same_periods_last_year(hist, f["ds"], fc.freq)
         if vals is not None:
             baseline = float(vals.sum())
-            base_text, base_short = render("the same {h:int} " + unit + "s a year earlier", {"h": h})[0], "last year"
+            base_text, base_short = (
+                render("the same {h:n:" + unit + "/" + unit + "s} a year earlier", {"h": h})[0],
+                "last year",
+            )
         elif p.forecast_baseline == "last_year":
             return []
         else:
@@ -688,7 +691,10 @@ def forecast_gap(fc: ForecastInput, ctx: Context) -> list[Insight]:
         if hist is None or len(hist) < h:
             return []
         baseline = float(hist["y"].iloc[-h:].sum())
-        base_text, base_short = render("the run rate of the last {h:int} " + unit + "s", {"h": h})[0], "run rate"
+        base_text, base_short = (
+            render("the run rate of the last {h:n:" + unit + "/" + unit + "s}", {"h": h})[0],
+            "run rate",
+        )
         mode = "run_rate"
     if baseline is None or baseline <= 0:
         return []

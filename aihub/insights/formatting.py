@@ -21,6 +21,8 @@ kind          rule                                               examples
               at the ends
 ``p``         p-value: ``= 0.012`` (3 decimals) or ``< 0.001``   ``= 0.012``
 ``int``       whole number, no separators (years, windows)       ``24``
+``n:a/b``     count and phrase ``a`` when it is 1, else ``b``    ``1 customer holds``,
+              (``{n:n:customer holds/customers hold}``)          ``14 customers hold``
 (none)        ``str(value)``                                     ``Q4 2022``
 ============  =================================================  ===================
 
@@ -84,8 +86,8 @@ def format_money(amount: float, currency: str = "USD", *, signed: bool = False) 
     str
         Three significant digits with ``k``/``M``/``B`` from 1,000 upwards
         (``$48.2k``, ``$482k``, ``$1.23M``), whole units from 10 to 999
-        (``$512``), cents below 10 (``$8.50``); a trailing ``.0`` is dropped
-        (``$48k``). Non-finite amounts give ``"n/a"``.
+        (``$512``), cents below 10 (``$8.50``), ``$0`` for zero; a trailing
+        ``.0`` is dropped (``$48k``). Non-finite amounts give ``"n/a"``.
     """
     v = _finite(amount)
     if not math.isfinite(v):
@@ -105,10 +107,10 @@ def format_money(amount: float, currency: str = "USD", *, signed: bool = False) 
     if body is None:
         if round(a) >= 10:
             body = f"{round(a):,.0f}"
+        elif a < 0.005:
+            body, v = "0", 0.0
         else:
             body = f"{a:.2f}"
-            if body == "0.00":
-                v = 0.0
     symbol = CURRENCY_SYMBOLS.get(currency.upper())
     body = f"{symbol}{body}" if symbol else f"{currency.upper()} {body}"
     if v < 0:
@@ -210,8 +212,12 @@ def format_value(value: Any, kind: str = "", currency: str = "USD") -> str:
         return format_p(value)
     if kind == "int":
         return str(round(_finite(value)))
+    if kind.startswith("n:") and "/" in kind:
+        one, many = kind[2:].split("/", 1)
+        v = _finite(value)
+        return f"{format_count(v)} {one if round(v) == 1 else many}"
     raise ValidationError(
-        f"unknown format kind {kind!r}; allowed: {', '.join(FORMAT_KINDS)}",
+        f"unknown format kind {kind!r}; allowed: {', '.join(FORMAT_KINDS)}, n:singular/plural",
         field="format",
         details={"value": kind, "allowed": list(FORMAT_KINDS)},
     )

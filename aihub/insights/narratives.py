@@ -2,8 +2,9 @@
 
 Templates use :func:`aihub.insights.formatting.render` syntax:
 ``{name:kind}`` takes figure ``name`` and formats it as ``kind`` (``money``,
-``smoney``, ``pct``, ``spct``, ``pp``, ``count``, ``num1``, ``num2``, ``p``,
-``int``); ``{name}`` inserts a text figure. A narrative is the ``narrative``
+``smoney``, ``pct``, ``spct``, ``pp``, ``prob``, ``count``, ``num1``, ``num2``,
+``p``, ``int``, or ``n:one/many`` for a count with a singular or plural
+phrase); ``{name}`` inserts a text figure. A narrative is the ``narrative``
 template followed by the optional clauses the detector selected, so every
 number in it comes from the insight's ``figures``.
 """
@@ -115,31 +116,31 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "concentration": {
         "customer": {
-            "title": "Top {top_n:count} customers hold {top_share:pct} of {metric}",
+            "title": "Top {top_n:n:customer holds/customers hold} {top_share:pct} of {metric}",
             "narrative": (
-                "Over the last {window_days:count} days ({start} to {end}) your top {top_n:count} customers brought in "
+                "Over the last {window_days:count} days ({start} to {end}) your top {top_n:n:customer/customers} brought in "
                 "{top_revenue:money} of {total:money} in {metric}, {top_share:pct} of the total; the largest, "
                 "{top1_name}, alone accounts for {top1_share:pct}. {pareto_share:pct} of customers make up "
                 "{pareto_level:pct} of {metric}, and the Herfindahl-Hirschman index is {hhi_points:count} "
                 "(as concentrated as {effective_n:count} equal customers)."
             ),
             "actions": [
-                "Set up account plans for the top {top_n:count} customers, starting with {top1_name}.",
+                "Set up account plans for the top {top_n:n:customer/customers}, starting with {top1_name}.",
                 "Grow mid-sized customers with targeted campaigns to reduce the dependence on a few accounts.",
                 "Watch the top accounts for early churn signals: gaps between orders and smaller baskets.",
             ],
         },
         "product": {
-            "title": "Top {top_n:count} products hold {top_share:pct} of {metric}",
+            "title": "Top {top_n:n:product holds/products hold} {top_share:pct} of {metric}",
             "narrative": (
-                "Over the last {window_days:count} days ({start} to {end}) your top {top_n:count} products brought in "
+                "Over the last {window_days:count} days ({start} to {end}) your top {top_n:n:product/products} brought in "
                 "{top_revenue:money} of {total:money} in {metric}, {top_share:pct} of the total; the largest, "
                 "{top1_name}, alone accounts for {top1_share:pct}. {pareto_share:pct} of products make up "
                 "{pareto_level:pct} of {metric}, and the Herfindahl-Hirschman index is {hhi_points:count} "
                 "(as concentrated as {effective_n:count} equal products)."
             ),
             "actions": [
-                "Secure supply and pricing of the top {top_n:count} products, starting with {top1_name}.",
+                "Secure supply and pricing of the top {top_n:n:product/products}, starting with {top1_name}.",
                 "Broaden the range: promote products outside the top sellers.",
             ],
         },
@@ -174,26 +175,26 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "churn_risk": {
         "revenue": {
-            "title": "{n_high:count} at-risk customers hold {revenue_high:money} of {revenue_label}{title_reason}",
+            "title": "{n_high:n:at-risk customer holds/at-risk customers hold} {revenue_high:money} of {revenue_label}{title_reason}",
             "narrative": (
-                "{n_high:count} of {n_total:count} scored customers ({share_customers:pct}) have a churn probability "
-                "of {threshold:pct} or more. Together they hold {revenue_high:money} of {revenue_label}, "
-                "{share_revenue:pct} of the total; weighting each by its probability, about {expected_loss:money} "
-                "is expected to be lost."
+                "Of {n_total:count} scored customers, {n_high:n:has/have} a churn probability of {threshold:pct} or "
+                "more ({share_customers:pct}). Their {revenue_label} is {revenue_high:money}, {share_revenue:pct} of "
+                "the total; weighting each customer by its probability, about {expected_loss:money} is expected to be "
+                "lost."
             ),
             "actions": [
-                "Contact the {n_high:count} high-risk customers, largest revenue first, starting with {top_customer}.",
+                "Contact the {n_high:n:high-risk customer/high-risk customers}, largest revenue first, starting with {top_customer}.",
                 "Re-score after the campaign and compare churn with customers you did not contact.",
             ],
         },
         "count": {
-            "title": "{n_high:count} customers at high risk of churn{title_reason}",
+            "title": "{n_high:n:customer/customers} at high risk of churn{title_reason}",
             "narrative": (
-                "{n_high:count} of {n_total:count} scored customers ({share_customers:pct}) have a churn probability "
-                "of {threshold:pct} or more; on average {mean_probability:pct}."
+                "Of {n_total:count} scored customers, {n_high:n:has/have} a churn probability of {threshold:pct} or "
+                "more ({share_customers:pct}); on average {mean_probability:pct}."
             ),
             "actions": [
-                "Contact the {n_high:count} high-risk customers, highest probability first, starting with {top_customer}.",
+                "Contact the {n_high:n:high-risk customer/high-risk customers}, highest probability first, starting with {top_customer}.",
                 "Re-score after the campaign and compare churn with customers you did not contact.",
             ],
         },
@@ -218,10 +219,10 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "anomaly_digest": {
         "open": {
-            "title": "{n_open:count} open {sev_text} anomalies, {net:smoney} net impact",
+            "title": "Open {sev_text} anomalies: {n_open:count}, {net:smoney} net impact",
             "narrative": (
-                "{n_open:count} anomalies of severity {sev_text} are still open ({breakdown}). Their estimated money "
-                "impact is {net:smoney} net: {loss:money} in losses and {gain:money} in gains."
+                "Open anomalies of severity {sev_text}: {n_open:count} ({breakdown}). Their estimated money impact is "
+                "{net:smoney} net: {loss:money} in losses and {gain:money} in gains."
             ),
             "actions": [
                 "Triage the open anomalies: critical first, then by money impact.",
@@ -253,13 +254,13 @@ CLAUSES: dict[str, dict[str, str]] = {
         ),
     },
     "segment_movement": {
-        "inflow": " The largest inflow came from {source} ({source_count:count} customers).",
-        "outflow": " Most of those who left moved to {dest} ({dest_count:count} customers).",
+        "inflow": " The largest inflow came from {source} ({source_count:n:customer/customers}).",
+        "outflow": " Most of those who left moved to {dest} ({dest_count:n:customer/customers}).",
         "money": " Its customers' spend to date is {monetary_after:money} (was {monetary_before:money}).",
         "test": " The shift in the segment mix is significant (chi-square test, p {p:p}).",
     },
     "anomaly_digest": {
-        "metrics": " They concern {n_metrics:count} metrics.",
+        "metrics": " They concern {n_metrics:n:metric/metrics}.",
         "no_impact": " The impact of {n_no_impact:count} of them is unknown.",
         "top": " The largest is {top_metric} on {top_ts} ({top_impact:smoney}).",
         "oldest": " The oldest dates from {oldest}.",
