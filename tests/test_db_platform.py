@@ -74,6 +74,21 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
         s.add(anomaly)
         s.flush()
         s.add(m.AnomalyEvent(tenant_id=b.tenant_id, anomaly_id=anomaly.id, action="create", to_status="new"))
+        source = m.DataSource(tenant_id=b.tenant_id, name="src", source_type="database", config={},
+                              dataset_id=dataset_id, sync_frequency="daily")
+        workflow = m.Workflow(tenant_id=b.tenant_id, name="wf", definition={})
+        s.add_all([source, workflow])
+        s.flush()
+        wf_run = m.WorkflowRun(tenant_id=b.tenant_id, workflow_id=workflow.id, trigger={}, status="succeeded",
+                               steps=[])
+        s.add_all([wf_run, m.SourceSync(tenant_id=b.tenant_id, source_id=source.id, trigger="manual",
+                                        status="succeeded"),
+                   m.DriftReport(tenant_id=b.tenant_id, model_id=model_id, model_version_id=version_id, report={},
+                                 dataset_drift=False, share_drifted=0.0, current_rows=1)])
+        s.flush()
+        s.add_all([m.Approval(tenant_id=b.tenant_id, workflow_run_id=wf_run.id, step_index=0, action={}, context={},
+                              status="pending", expires_at=datetime(2030, 1, 1)),
+                   m.UserTask(tenant_id=b.tenant_id, title="t", workflow_run_id=wf_run.id)])
 
 
 @pytest.fixture

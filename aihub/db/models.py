@@ -355,6 +355,127 @@ class FeedbackRule(TenantOwned, Base):
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class DataSource(TenantOwned, Base):
+    """A configured connector (database, REST, object storage, file) that syncs into a dataset.
+
+    ``config`` never holds credentials; they live Fernet-encrypted in
+    ``secrets_encrypted`` with the key outside the database.
+    """
+
+    __tablename__ = "data_sources"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source_type: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    config: Mapped[dict[str, Any]]
+    secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    sync_frequency: Mapped[str] = mapped_column(String(20))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SourceSync(TenantOwned, Base):
+    """One sync of a data source: timings, rows read and written, the version it made, or why it failed."""
+
+    __tablename__ = "source_syncs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("data_sources.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rows_written: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dataset_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("dataset_versions.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class Workflow(TenantOwned, Base):
+    """An automation: a trigger, optional conditions and ordered actions, stored as JSON."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    definition: Mapped[dict[str, Any]]
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    last_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkflowRun(TenantOwned, Base):
+    """One run of a workflow: trigger, inputs, each step's outcome and timing, final status."""
+
+    __tablename__ = "workflow_runs"
+    __table_args__ = (Index("ix_workflow_runs_tenant_workflow_started", "tenant_id", "workflow_id", "started_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("workflows.id", ondelete="CASCADE"))
+    trigger: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20))
+    steps: Mapped[list[Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(300))
+    started_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Approval(TenantOwned, Base):
+    """A workflow step waiting for a person: its context, and who approved or rejected it, when, why."""
+
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workflow_run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("workflow_runs.id", ondelete="CASCADE"), index=True)
+    step_index: Mapped[int] = mapped_column(Integer)
+    action: Mapped[dict[str, Any]]
+    context: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    requested_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class UserTask(TenantOwned, Base):
+    """A to-do for a person, created by a workflow action."""
+
+    __tablename__ = "user_tasks"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
+    workflow_run_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("workflow_runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DriftReport(TenantOwned, Base):
+    """Drift of a deployed model's recent inputs against its training data, feature by feature."""
+
+    __tablename__ = "drift_reports"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    report: Mapped[dict[str, Any]]
+    dataset_drift: Mapped[bool] = mapped_column(Boolean)
+    share_drifted: Mapped[float] = mapped_column(Float)
+    current_rows: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+
+
 def tenant_owned_tables() -> list[str]:
     """Names of every table with a ``tenant_id`` column, from the metadata.
 
