@@ -476,6 +476,69 @@ class DriftReport(TenantOwned, Base):
     created_at: Mapped[datetime] = _now()
 
 
+class Insight(TenantOwned, Base):
+    """A ranked finding in plain language with its figures, recommendation, evidence and validity."""
+
+    __tablename__ = "insights"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "fingerprint"),
+        Index("ix_insights_tenant_status_score", "tenant_id", "status", "score"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10))
+    score: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    title: Mapped[str] = mapped_column(Text)
+    narrative: Mapped[str] = mapped_column(Text)
+    recommended_actions: Mapped[list[Any]]
+    evidence: Mapped[list[Any]]
+    figures: Mapped[dict[str, Any]]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text, default="", server_default="")
+    period: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    direction: Mapped[str] = mapped_column(String(12), default="neutral", server_default="neutral")
+    magnitude: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    method: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(20), default="new", server_default="new")
+    dismiss_reason: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class InsightEvent(TenantOwned, Base):
+    """A status change or usefulness vote on an insight: who, when, from which status to which, why."""
+
+    __tablename__ = "insight_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    insight_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("insights.id", ondelete="CASCADE"), index=True)
+    insight_type: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    useful: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class UsageEvent(TenantOwned, Base):
+    """One use of an AI feature by a user (upload, train, predict, detect, insights, workflows)."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (Index("ix_usage_events_tenant_created", "tenant_id", "created_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    feature: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = _now()
+
+
 def tenant_owned_tables() -> list[str]:
     """Names of every table with a ``tenant_id`` column, from the metadata.
 
