@@ -304,3 +304,24 @@ def authenticate(username: str, password: str) -> Principal:
     if entry is None or not verify_password(password, entry.password_hash):
         raise PermissionDenied("Wrong username or password.")
     return principal_for(username)
+
+
+def acting_principal(tenant_id: int, user_id: int | None = None) -> Principal:
+    """The principal scheduled work runs as: ``user_id`` if still active, else the tenant's first active admin.
+
+    Background work (syncs on a schedule, workflow actions) acts for the person
+    who set it up, and its permission checks still apply.
+
+    Raises
+    ------
+    NotFound
+        If the tenant has no active user to act as.
+    """
+    with tenant_session(tenant_id) as s:
+        user = s.get(User, user_id) if user_id else None
+        if user is None or not user.is_active:
+            user = s.scalars(sa.select(User).where(User.is_active, User.role == "admin").order_by(User.id)).first()
+        if user is None:
+            raise NotFound(f"Organization {tenant_id} has no active admin to run scheduled work as.")
+        tenant_name = s.scalar(sa.select(Tenant.name).where(Tenant.id == tenant_id)) or ""
+        return Principal(tenant_id, user.id, user.username, user.role, tenant_name, user.name)

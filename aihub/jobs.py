@@ -51,7 +51,7 @@ Handler = Callable[[store.JobRecord, "JobControl"], Persist]
 
 HANDLERS: dict[str, Handler] = {}
 #: Modules whose import registers handlers; loaded before a job runs.
-HANDLER_MODULES = ("aihub.training",)
+HANDLER_MODULES = ("aihub.training", "aihub.predictive")
 #: A running job whose heartbeat is older than this (seconds) has lost its lease.
 LEASE_SECONDS = 45
 HEARTBEAT_SECONDS = 5
@@ -172,14 +172,15 @@ class _Heartbeat:
 def run_job(tenant_id: int, job_id: int, *, worker: str | None = None) -> str:
     """Claim and run one job to its end; returns the final status.
 
-    A job that is queued, or running with an expired lease, is claimed; one
-    held by a live runner, or already ended, is left alone (``"skipped"``).
+    A job that is queued, or running with an expired lease, is claimed. One
+    held by a live runner is left alone (``"busy"``), one already ended too
+    (``"skipped"``).
     Every failure is recorded on the row with a message an analyst can act on.
     """
     with tenant_session(tenant_id) as s:
         job = store.claim_job(s, job_id, lease_seconds=LEASE_SECONDS, worker=worker)
-    if job is None:
-        return "skipped"
+        if job is None:
+            return "busy" if store.get_job(s, job_id).status == "running" else "skipped"
     if job.attempts > MAX_ATTEMPTS:
         _finish(tenant_id, job_id, "failed", f"The job was interrupted {MAX_ATTEMPTS} times (its worker stopped "
                 "each time) and was given up. Start the training again, and check the worker's memory and logs.")

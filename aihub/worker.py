@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 from functools import lru_cache
 
 import procrastinate
@@ -45,10 +46,58 @@ tasks = procrastinate.Blueprint()
 
 @tasks.task(name="aihub.run_job", queue=QUEUE_JOBS, retry=RETRY)
 def run_job_task(tenant_id: int, job_id: int) -> str:
-    """Run one hub job (training and, later, syncs, detection, insights)."""
+    """Run one hub job (training); wait out the lease of a runner that may have died."""
     from aihub import jobs
 
-    return jobs.run_job(tenant_id, job_id, worker=worker_name())
+    deadline = time.monotonic() + jobs.LEASE_SECONDS + 2 * jobs.HEARTBEAT_SECONDS
+    while True:
+        status = jobs.run_job(tenant_id, job_id, worker=worker_name())
+        if status != "busy" or time.monotonic() > deadline:
+            return status
+        time.sleep(jobs.HEARTBEAT_SECONDS)
+
+
+@tasks.task(name="aihub.sync_source", queue=QUEUE_JOBS, retry=RETRY)
+def sync_source_task(tenant_id: int, source_id: int) -> str:
+    """Sync one data source on its schedule (as the user who set it up)."""
+    from aihub import sources
+
+    return sources.sync_scheduled(tenant_id, source_id).status
+
+
+@tasks.task(name="aihub.run_workflow", queue=QUEUE_JOBS, retry=RETRY)
+def run_workflow_task(tenant_id: int, run_id: int) -> str:
+    """Run (or continue after an approval) one workflow run."""
+    from aihub import workflows
+
+    return workflows.execute_run(tenant_id, run_id)
+
+
+@tasks.periodic(cron="* * * * *")
+@tasks.task(name="aihub.tick", queue=QUEUE_MAINTENANCE, queueing_lock="aihub.tick")
+def tick(timestamp: int) -> dict:
+    """Every minute: queue the syncs that are due, fire scheduled workflows, expire approvals."""
+    from aihub import sources
+
+    due = sources.claim_due_sources()
+    for tenant_id, source_id in due:
+        sync_source_task.configure(lock=f"aihub-source-{source_id}").defer(tenant_id=tenant_id, source_id=source_id)
+    out = {"syncs_queued": len(due)}
+    try:
+        from aihub import workflows
+    except ImportError:
+        return out
+    out.update(workflows.tick())
+    return out
+
+
+def defer_workflow_run(tenant_id: int, run_id: int) -> int:
+    """Queue :func:`run_workflow_task`; a run is never queued twice while it waits."""
+    app = get_app()
+    with app.open():
+        return run_workflow_task.configure(lock=f"aihub-workflow-run-{run_id}",
+                                           queueing_lock=f"aihub-workflow-run-{run_id}").defer(
+            tenant_id=tenant_id, run_id=run_id)
 
 
 @tasks.periodic(cron="* * * * *")
