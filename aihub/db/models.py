@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -91,6 +92,7 @@ class Dataset(TenantOwned, Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    insight_roles: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
 
@@ -235,6 +237,9 @@ class PredictionResult(TenantOwned, Base):
     __table_args__ = (
         Index("ix_prediction_results_tenant_model_created", "tenant_id", "model_id", "created_at"),
         Index("ix_prediction_results_version_input_hash", "model_version_id", "input_hash"),
+        Index("ix_prediction_results_tenant_created_model", "tenant_id", "created_at", "model_id"),
+        Index("ix_prediction_results_tenant_feedback", "tenant_id", "actual_at",
+              postgresql_where=text("actual IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"))
@@ -299,6 +304,7 @@ class Anomaly(TenantOwned, Base):
         UniqueConstraint("monitor_id", "metric", "slice", "ts"),
         Index("ix_anomalies_tenant_status_severity", "tenant_id", "status", "severity"),
         Index("ix_anomalies_tenant_ts", "tenant_id", "ts"),
+        Index("ix_anomalies_tenant_created", "tenant_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"))
