@@ -81,10 +81,24 @@ class Settings:
         """Key for HMAC-signing model artifacts: ``AIHUB_ARTIFACT_KEY`` or a key file.
 
         The key never goes into the database, so a database dump alone cannot
-        forge a model artifact.
+        forge a model artifact. Its format is the one
+        :func:`aihub.ml.resolve_key` reads for file mode: the key *text*
+        (surrounding whitespace ignored) as UTF-8 bytes, at least 16 bytes; the
+        generated key file holds 64 hex characters. So the same
+        ``AIHUB_ARTIFACT_KEY`` signs and verifies in the app and on the command line.
+
+        Raises
+        ------
+        ValidationError
+            If ``AIHUB_ARTIFACT_KEY`` is shorter than 16 bytes.
         """
-        env = os.environ.get("AIHUB_ARTIFACT_KEY")
-        return env.encode() if env else self.secret_file("artifact.key")
+        env = (os.environ.get("AIHUB_ARTIFACT_KEY") or "").strip()
+        key = env.encode("utf-8") if env else self.secret_file("artifact.key")
+        if len(key) < 16:
+            raise ValidationError("AIHUB_ARTIFACT_KEY must be at least 16 characters (e.g. the output of "
+                                  "python -c 'import secrets; print(secrets.token_hex(32))').",
+                                  field="AIHUB_ARTIFACT_KEY")
+        return key
 
 
 def _float_env(name: str, default: float) -> float:

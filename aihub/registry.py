@@ -1,4 +1,4 @@
-"""Model registry service: models, versions, training jobs, deploy and rollback.
+"""Model registry service: models, versions, training jobs, deploy, rollback and champion/challenger.
 
 Kind-specific work (what a forecast model's configuration is, how it trains)
 lives in :mod:`aihub.training`; this module is what every model kind shares.
@@ -11,6 +11,9 @@ from aihub.auth import Principal, require
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import Conflict, NotFound
+
+#: Deployment actions that made a version the champion (``challenger`` events do not count for rollback).
+SERVING_ACTIONS = ("deploy", "rollback", "promote")
 
 
 def list_models(principal: Principal, kind: str | None = None) -> list[store.ModelRecord]:
@@ -69,7 +72,8 @@ def rollback(principal: Principal, model_id: int) -> store.ModelRecord:
         model = store.get_model(s, model_id)
         history = store.deployment_history(s, model_id, limit=1000)
         versions = {v.version: v.id for v in store.list_model_versions(s, model_id)}
-        earlier = [h["version"] for h in history if versions.get(h["version"]) != model.active_version_id]
+        earlier = [h["version"] for h in history
+                   if h["action"] in SERVING_ACTIONS and versions.get(h["version"]) != model.active_version_id]
         if model.active_version_id is None or not earlier:
             raise Conflict(f"Model '{model.name}' has no earlier deployed version to roll back to.")
         store.set_active_version(s, tenant_id=principal.tenant_id, model_id=model_id,
@@ -77,8 +81,67 @@ def rollback(principal: Principal, model_id: int) -> store.ModelRecord:
         return store.get_model(s, model_id)
 
 
+def set_challenger(principal: Principal, model_id: int, version_id: int | None, share: float = 0.2
+                   ) -> store.ModelRecord:
+    """Let ``version_id`` take ``share`` (0 to 1, e.g. 0.2 = 20%) of predictions beside the champion. Needs ``update``.
+
+    ``version_id=None`` removes the challenger. Each prediction records
+    whether the champion or the challenger served it.
+
+    Raises
+    ------
+    ValidationError
+        If ``share`` is not from 0 to 1.
+    Conflict
+        If the model has no champion, or the version is the champion.
+    NotFound
+        If the version is not one of this model's in the caller's tenant.
+    """
+    require(principal, "update")
+    with tenant_session(principal.tenant_id) as s:
+        store.set_challenger(s, tenant_id=principal.tenant_id, model_id=model_id, version_id=version_id,
+                             share=share, user_id=principal.user_id)
+        return store.get_model(s, model_id)
+
+
+def promote_challenger(principal: Principal, model_id: int) -> store.ModelRecord:
+    """Make the challenger the champion; the model then has no challenger. Needs ``update``.
+
+    Raises
+    ------
+    Conflict
+        If the model has no challenger.
+    """
+    require(principal, "update")
+    with tenant_session(principal.tenant_id) as s:
+        store.promote_challenger(s, tenant_id=principal.tenant_id, model_id=model_id, user_id=principal.user_id)
+        return store.get_model(s, model_id)
+
+
+def delete_version(principal: Principal, model_id: int, version_id: int) -> int:
+    """Delete a version that serves neither as champion nor as challenger. Needs ``manage``.
+
+    Its stored predictions and deployment events are deleted with it.
+
+    Returns
+    -------
+    int
+        The deleted version's number.
+
+    Raises
+    ------
+    Conflict
+        If the version is serving.
+    NotFound
+        If the version is not one of this model's in the caller's tenant.
+    """
+    require(principal, "manage")
+    with tenant_session(principal.tenant_id) as s:
+        return store.delete_model_version(s, model_id=model_id, version_id=version_id)
+
+
 def deployment_history(principal: Principal, model_id: int | None = None, limit: int = 50) -> list[dict]:
-    """Deploy and rollback events, newest first. Needs ``read``."""
+    """Deploy, rollback, challenger and promote events, newest first. Needs ``read``."""
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         return store.deployment_history(s, model_id, limit)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from aihub.db.models import (
     Dataset,
@@ -26,7 +26,7 @@ from aihub.db.models import (
     TrainingJob,
     User,
 )
-from aihub.errors import Conflict, NotFound
+from aihub.errors import Conflict, NotFound, ValidationError
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
@@ -63,7 +63,11 @@ class DatasetVersionRecord:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A configured model and which version serves."""
+    """A configured model and which version serves.
+
+    ``active_version_id`` is the champion; an optional challenger serves
+    ``challenger_share`` (0 to 1) of prediction traffic.
+    """
 
     id: int
     name: str
@@ -74,6 +78,9 @@ class ModelRecord:
     active_version: int | None
     versions: int
     created_at: datetime
+    challenger_version_id: int | None = None
+    challenger_version: int | None = None
+    challenger_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class ModelVersionRecord:
     dataset_version_id: int | None
     created_at: datetime
     is_active: bool = False
+    is_challenger: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,7 +261,10 @@ def _model_record(s: Session, m: Model) -> ModelRecord:
     n = s.scalar(sa.select(sa.func.count()).where(ModelVersion.model_id == m.id)) or 0
     active = s.scalar(sa.select(ModelVersion.version).where(ModelVersion.id == m.active_version_id)) \
         if m.active_version_id else None
-    return ModelRecord(m.id, m.name, m.kind, m.dataset_id, m.config, m.active_version_id, active, n, m.created_at)
+    challenger = s.scalar(sa.select(ModelVersion.version).where(ModelVersion.id == m.challenger_version_id)) \
+        if m.challenger_version_id else None
+    return ModelRecord(m.id, m.name, m.kind, m.dataset_id, m.config, m.active_version_id, active, n, m.created_at,
+                       m.challenger_version_id, challenger, float(m.challenger_share or 0.0))
 
 
 def create_model(
@@ -285,11 +296,11 @@ def get_model(s: Session, model_id: int) -> ModelRecord:
     return _model_record(s, m)
 
 
-def _version_rec(v: ModelVersion, active_id: int | None) -> ModelVersionRecord:
+def _version_rec(v: ModelVersion, active_id: int | None, challenger_id: int | None = None) -> ModelVersionRecord:
     return ModelVersionRecord(
         v.id, v.model_id, v.version, v.algorithm, v.params, v.metrics, v.training_data_hash,
         v.library_versions, v.artifact_format, v.training_seconds, v.dataset_version_id, v.created_at,
-        v.id == active_id,
+        v.id == active_id, challenger_id is not None and v.id == challenger_id,
     )
 
 
@@ -312,25 +323,32 @@ def add_model_version(
     )
     s.add(v)
     s.flush()
-    return _version_rec(v, m.active_version_id)
+    return _version_rec(v, m.active_version_id, m.challenger_version_id)
+
+
+def _serving_ids(s: Session, model_id: int) -> tuple[int | None, int | None]:
+    row = s.execute(sa.select(Model.active_version_id, Model.challenger_version_id).where(Model.id == model_id)).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def list_model_versions(s: Session, model_id: int) -> list[ModelVersionRecord]:
-    """Versions of a model, newest first."""
-    active = s.scalar(sa.select(Model.active_version_id).where(Model.id == model_id))
+    """Versions of a model, newest first (without artifacts)."""
+    active, challenger = _serving_ids(s, model_id)
     rows = s.scalars(
-        sa.select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.version.desc())
+        sa.select(ModelVersion).options(defer(ModelVersion.artifact))
+        .where(ModelVersion.model_id == model_id).order_by(ModelVersion.version.desc())
     ).all()
-    return [_version_rec(v, active) for v in rows]
+    return [_version_rec(v, active, challenger) for v in rows]
 
 
 def get_model_version(s: Session, version_id: int) -> ModelVersionRecord:
     """One model version. Raises NotFound outside the tenant."""
-    v = s.get(ModelVersion, version_id)
+    v = s.scalars(sa.select(ModelVersion).options(defer(ModelVersion.artifact))
+                  .where(ModelVersion.id == version_id)).first()
     if v is None:
         raise NotFound(f"No model version {version_id} in your organization.")
-    active = s.scalar(sa.select(Model.active_version_id).where(Model.id == v.model_id))
-    return _version_rec(v, active)
+    active, challenger = _serving_ids(s, v.model_id)
+    return _version_rec(v, active, challenger)
 
 
 def get_artifact(s: Session, version_id: int) -> tuple[str, bytes]:
@@ -348,12 +366,87 @@ def set_active_version(
 ) -> None:
     """Make ``version_id`` serve for ``model_id`` and record the deployment."""
     m = s.scalars(sa.select(Model).where(Model.id == model_id).with_for_update()).first()
-    v = s.get(ModelVersion, version_id)
+    v = s.get(ModelVersion, version_id, options=[defer(ModelVersion.artifact)])
     if m is None or v is None or v.model_id != model_id:
         raise NotFound(f"Version {version_id} does not belong to model {model_id} in your organization.")
     m.active_version_id = version_id
+    if m.challenger_version_id == version_id:  # a challenger made champion stops being the challenger
+        m.challenger_version_id, m.challenger_share = None, 0.0
     s.add(Deployment(tenant_id=tenant_id, model_id=model_id, model_version_id=version_id, action=action,
                      created_by=user_id))
+
+
+def set_challenger(
+    s: Session, *, tenant_id: int, model_id: int, version_id: int | None, share: float, user_id: int | None
+) -> None:
+    """Let ``version_id`` serve ``share`` (0 to 1) of the traffic beside the champion; None removes it.
+
+    Raises
+    ------
+    NotFound
+        If the version is not one of the model's.
+    Conflict
+        If the model has no champion yet, or the version is the champion.
+    ValidationError
+        If ``share`` is not a number from 0 to 1.
+    """
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= float(share) <= 1.0:
+        raise ValidationError(f"The challenger's share of traffic must be a number from 0 to 1 (e.g. 0.2 for "
+                              f"20%); got {share!r}.", field="challenger_share")
+    m = s.scalars(sa.select(Model).where(Model.id == model_id).with_for_update()).first()
+    if m is None:
+        raise NotFound(f"No model {model_id} in your organization.")
+    if version_id is None:
+        m.challenger_version_id, m.challenger_share = None, 0.0
+        return
+    v = s.get(ModelVersion, version_id, options=[defer(ModelVersion.artifact)])
+    if v is None or v.model_id != model_id:
+        raise NotFound(f"Version {version_id} does not belong to model {model_id} in your organization.")
+    if m.active_version_id is None:
+        raise Conflict(f"Model '{m.name}' has no champion yet: deploy a version before adding a challenger.")
+    if m.active_version_id == version_id:
+        raise Conflict(f"Version {v.version} is already the champion of '{m.name}'; choose another version "
+                       "as challenger.")
+    m.challenger_version_id, m.challenger_share = version_id, float(share)
+    s.add(Deployment(tenant_id=tenant_id, model_id=model_id, model_version_id=version_id, action="challenger",
+                     created_by=user_id))
+
+
+def promote_challenger(s: Session, *, tenant_id: int, model_id: int, user_id: int | None) -> None:
+    """Make the challenger the champion (and clear the challenger). Raises Conflict without one."""
+    m = s.scalars(sa.select(Model).where(Model.id == model_id).with_for_update()).first()
+    if m is None:
+        raise NotFound(f"No model {model_id} in your organization.")
+    if m.challenger_version_id is None:
+        raise Conflict(f"Model '{m.name}' has no challenger to promote.")
+    set_active_version(s, tenant_id=tenant_id, model_id=model_id, version_id=m.challenger_version_id,
+                       action="promote", user_id=user_id)
+
+
+def delete_model_version(s: Session, *, model_id: int, version_id: int) -> int:
+    """Delete a version that is neither champion nor challenger; returns its version number.
+
+    Its stored predictions and deployment events go with it (foreign keys cascade).
+
+    Raises
+    ------
+    NotFound
+        If the version is not one of the model's.
+    Conflict
+        If it serves (champion or challenger).
+    """
+    m = s.scalars(sa.select(Model).where(Model.id == model_id).with_for_update()).first()
+    v = s.get(ModelVersion, version_id, options=[defer(ModelVersion.artifact)])
+    if m is None or v is None or v.model_id != model_id:
+        raise NotFound(f"Version {version_id} does not belong to model {model_id} in your organization.")
+    if version_id in (m.active_version_id, m.challenger_version_id):
+        role = "champion" if version_id == m.active_version_id else "challenger"
+        raise Conflict(f"Version {v.version} of '{m.name}' is serving as {role}; deploy or promote another "
+                       "version (or remove the challenger) before deleting it.")
+    number = v.version
+    s.delete(v)
+    s.flush()
+    return number
 
 
 def deployment_history(s: Session, model_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -1,0 +1,603 @@
+"""Queries of predictive models: served predictions, batches, feedback, serving statistics.
+
+Like :mod:`aihub.db.store`, every function takes a tenant-bound
+:class:`~sqlalchemy.orm.Session` (row-level security limits it to one
+tenant), returns frozen dataclasses or plain values, and checks no
+permission: :mod:`aihub.predictive` does.
+
+Bulk writes
+-----------
+A batch of predictions is stored with **one** ``INSERT ... SELECT FROM
+unnest(...)`` statement whose parameters are one PostgreSQL array per column
+(:func:`insert_results`). ``COPY FROM`` is not an option:
+PostgreSQL refuses it into tables with row-level security for roles that do
+not bypass it, and the app role never does. Outcome uploads update in bulk the
+same way (:func:`record_actuals`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from aihub.db.models import Model, ModelVersion, PredictionBatch, PredictionResult, User
+from aihub.errors import NotFound
+
+#: Columns of one stored prediction besides tenant, model, batch and requester (see :func:`insert_results`).
+RESULT_ARRAYS: dict[str, str] = {
+    "model_version_id": "bigint[]",
+    "served_by": "text[]",
+    "row_number": "int[]",
+    "input": "text[]",
+    "input_hash": "text[]",
+    "output": "text[]",
+    "prediction": "text[]",
+    "probability": "float8[]",
+    "confidence": "float8[]",
+    "latency_ms": "float8[]",
+    "cache_hit": "boolean[]",
+    "error": "text[]",
+}
+
+_JSON_COLUMNS = ("input", "output")
+
+#: Numbers as text (feedback on regression models is compared numerically when both sides match).
+_NUMERIC_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+@dataclass(frozen=True)
+class ServingInfo:
+    """Which versions serve a model right now.
+
+    Attributes
+    ----------
+    model_id : int
+    name, kind : str
+    active_version_id : int or None
+        The champion.
+    active_version : int or None
+        Its version number.
+    challenger_version_id : int or None
+    challenger_version : int or None
+    challenger_share : float
+        Share of traffic (0 to 1) the challenger takes.
+    config : dict
+        The model's configuration.
+    """
+
+    model_id: int
+    name: str
+    kind: str
+    active_version_id: int | None
+    active_version: int | None
+    challenger_version_id: int | None
+    challenger_version: int | None
+    challenger_share: float
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One stored prediction.
+
+    Attributes
+    ----------
+    id, model_id, model_version_id : int
+    version : int
+        Version number of ``model_version_id``.
+    served_by : {"champion", "challenger"}
+    batch_id, row_number : int or None
+        Set for batch rows (row number 1-based in the upload).
+    input, output : dict
+    prediction : str
+        Class label, value or segment as text (``""`` for a failed row).
+    probability, confidence : float or None
+        0 to 1.
+    latency_ms : float
+        Single predictions: the request's time in aihub; batch rows: the
+        batch's time divided by its rows.
+    cache_hit : bool
+    error : str or None
+    requested_by : str or None
+        Username.
+    created_at : datetime
+    actual : str or None
+        Recorded outcome.
+    actual_at : datetime or None
+    """
+
+    id: int
+    model_id: int
+    model_version_id: int
+    version: int
+    served_by: str
+    batch_id: int | None
+    row_number: int | None
+    input: dict[str, Any]
+    output: dict[str, Any]
+    prediction: str
+    probability: float | None
+    confidence: float | None
+    latency_ms: float
+    cache_hit: bool
+    error: str | None
+    requested_by: str | None
+    created_at: datetime
+    actual: str | None
+    actual_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch-prediction upload.
+
+    Attributes
+    ----------
+    id, model_id : int
+    filename : str
+    rows_total, rows_predicted, rows_failed : int
+    errors : list of dict
+        ``{"row", "line", "message"}`` of failed rows (the first 1,000).
+    seconds : float
+        End-to-end time in aihub (read, predict, store).
+    created_by : str or None
+    created_at : datetime
+    """
+
+    id: int
+    model_id: int
+    filename: str
+    rows_total: int
+    rows_predicted: int
+    rows_failed: int
+    errors: list[dict[str, Any]]
+    seconds: float
+    created_by: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionServing:
+    """Serving statistics of one version of a model (see :func:`serving_stats`)."""
+
+    model_version_id: int
+    version: int
+    served_by: str
+    count: int
+    errors: int
+    cache_hits: int
+
+
+@dataclass(frozen=True)
+class ServingStats:
+    """Serving statistics of a model, aggregated in SQL.
+
+    Attributes
+    ----------
+    count : int
+        Stored predictions (single and batch rows).
+    errors : int
+        Of which failed validation.
+    cache_hits : int
+        Single predictions answered from the cache.
+    single_count, batch_rows : int
+        Single requests and batch rows.
+    p50_ms, p95_ms, p99_ms : float or None
+        Latency percentiles (``percentile_cont``) of single predictions, in
+        milliseconds; batch rows are left out (their latency is the batch's
+        time shared out).
+    by_version : list of VersionServing
+    """
+
+    count: int
+    errors: int
+    cache_hits: int
+    single_count: int
+    batch_rows: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    by_version: list[VersionServing] = field(default_factory=list)
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failed share of predictions (0 to 1), None without any."""
+        return self.errors / self.count if self.count else None
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """Share of single predictions served from the cache (0 to 1), None without any."""
+        return self.cache_hits / self.single_count if self.single_count else None
+
+
+@dataclass(frozen=True)
+class FeedbackStats:
+    """Outcomes recorded for one version's predictions.
+
+    Attributes
+    ----------
+    model_version_id : int
+    n : int
+        Predictions with a recorded outcome.
+    correct : int
+        Of which the predicted class equals the outcome (text compared
+        case-insensitively, surrounding blanks ignored).
+    n_numeric : int
+        Of which both prediction and outcome are numbers.
+    mae, rmse : float or None
+        Over the numeric ones (regression), in the target's unit.
+    """
+
+    model_version_id: int
+    n: int
+    correct: int
+    n_numeric: int
+    mae: float | None
+    rmse: float | None
+
+    @property
+    def accuracy(self) -> float | None:
+        """``correct / n`` (0 to 1), None without outcomes."""
+        return self.correct / self.n if self.n else None
+
+
+@dataclass(frozen=True)
+class ModelPerformance:
+    """One deployed predictive model on the dashboard.
+
+    Attributes
+    ----------
+    model_id : int
+    name : str
+    version : int
+        The champion's number.
+    task : str or None
+    test_accuracy : float or None
+        Held-out accuracy stored with the version (0 to 1).
+    test_mae : float or None
+    live_n : int
+        Outcomes recorded for the champion's predictions.
+    live_accuracy : float or None
+    live_mae : float or None
+    predictions : int
+        All stored predictions of the model.
+    predictions_7d : int
+        In the last 7 days.
+    errors : int
+    """
+
+    model_id: int
+    name: str
+    version: int
+    task: str | None
+    test_accuracy: float | None
+    test_mae: float | None
+    live_n: int
+    live_accuracy: float | None
+    live_mae: float | None
+    predictions: int
+    predictions_7d: int
+    errors: int
+
+
+# ------------------------------------------------------------------ serving
+def serving_info(s: Session, model_id: int) -> ServingInfo:
+    """Champion, challenger and share of a model, in one query. Raises NotFound outside the tenant."""
+    active = aliased(ModelVersion)
+    challenger = aliased(ModelVersion)
+    row = s.execute(
+        sa.select(Model.id, Model.name, Model.kind, Model.active_version_id, active.version,
+                  Model.challenger_version_id, challenger.version, Model.challenger_share, Model.config)
+        .outerjoin(active, active.id == Model.active_version_id)
+        .outerjoin(challenger, challenger.id == Model.challenger_version_id)
+        .where(Model.id == model_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No model {model_id} in your organization.")
+    return ServingInfo(row[0], row[1], row[2], row[3], row[4], row[5], row[6], float(row[7] or 0.0), row[8])
+
+
+def version_extras(s: Session, version_id: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``(feature_schema, config)`` of a model version. Raises NotFound outside the tenant."""
+    row = s.execute(
+        sa.select(ModelVersion.feature_schema, ModelVersion.config).where(ModelVersion.id == version_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No model version {version_id} in your organization.")
+    return list(row[0] or []), dict(row[1] or {})
+
+
+def set_version_extras(s: Session, version_id: int, *, feature_schema: list[dict[str, Any]],
+                       config: dict[str, Any]) -> None:
+    """Store the feature schema and training configuration of a freshly added version."""
+    s.execute(sa.update(ModelVersion).where(ModelVersion.id == version_id)
+              .values(feature_schema=feature_schema, config=config))
+
+
+def update_model_config(s: Session, model_id: int, config: dict[str, Any]) -> None:
+    """Replace a model's configuration (the one its next training uses). Raises NotFound outside the tenant."""
+    res = s.execute(sa.update(Model).where(Model.id == model_id).values(config=config))
+    if res.rowcount == 0:
+        raise NotFound(f"No model {model_id} in your organization.")
+
+
+def find_cached(s: Session, version_id: int, input_hash: str, *, explained: bool) -> dict[str, Any] | None:
+    """Output of the newest successful single prediction of this version on identical input, if any.
+
+    Parameters
+    ----------
+    explained : bool
+        Only accept an output that carries its explanation.
+    """
+    q = (
+        sa.select(PredictionResult.output)
+        .where(PredictionResult.model_version_id == version_id, PredictionResult.input_hash == input_hash,
+               PredictionResult.error.is_(None), PredictionResult.batch_id.is_(None))
+        .order_by(PredictionResult.id.desc()).limit(1)
+    )
+    if explained:
+        q = q.where(PredictionResult.output["explained"].as_boolean().is_(True))
+    return s.scalar(q)
+
+
+def insert_results(
+    s: Session, *, tenant_id: int, model_id: int, batch_id: int | None, requested_by: int | None,
+    columns: dict[str, Sequence[Any]],
+) -> list[tuple[int, int | None]]:
+    """Insert many predictions in one ``INSERT ... SELECT FROM unnest(...)`` statement.
+
+    Parameters
+    ----------
+    columns : dict of str to sequence
+        One equally long sequence per key of :data:`RESULT_ARRAYS`;
+        ``input`` and ``output`` hold JSON *text* (cast to ``jsonb`` in the
+        database), floats may be None.
+
+    Returns
+    -------
+    list of (id, row_number)
+        The new ids with their row numbers (order not guaranteed; join on
+        ``row_number`` for batches).
+    """
+    missing = [c for c in RESULT_ARRAYS if c not in columns]
+    if missing:
+        raise ValueError(f"insert_results lacks columns: {', '.join(missing)}")
+    n = {len(columns[c]) for c in RESULT_ARRAYS}
+    if len(n) != 1:
+        raise ValueError("insert_results needs equally long columns")
+    if n == {0}:
+        return []
+    names = list(RESULT_ARRAYS)
+    unnest = ", ".join(f"CAST(:{c} AS {t})" for c, t in RESULT_ARRAYS.items())
+    select = ", ".join(f"u.{c}::jsonb" if c in _JSON_COLUMNS else f"u.{c}" for c in names)
+    sql = sa.text(
+        f"INSERT INTO prediction_results (tenant_id, model_id, batch_id, requested_by, {', '.join(names)}) "
+        f"SELECT :tenant_id, :model_id, :batch_id, :requested_by, {select} "
+        f"FROM unnest({unnest}) AS u({', '.join(names)}) RETURNING id, row_number"
+    )
+    params = {c: list(columns[c]) for c in names}
+    params.update(tenant_id=tenant_id, model_id=model_id, batch_id=batch_id, requested_by=requested_by)
+    return [(r[0], r[1]) for r in s.execute(sql, params).all()]
+
+
+def add_batch(
+    s: Session, *, tenant_id: int, model_id: int, filename: str, rows_total: int, rows_predicted: int,
+    rows_failed: int, errors: list[dict[str, Any]], seconds: float, user_id: int | None,
+) -> int:
+    """Insert a batch row; returns its id."""
+    b = PredictionBatch(tenant_id=tenant_id, model_id=model_id, filename=filename[:500], rows_total=rows_total,
+                        rows_predicted=rows_predicted, rows_failed=rows_failed, errors=errors, seconds=seconds,
+                        created_by=user_id)
+    s.add(b)
+    s.flush()
+    return b.id
+
+
+def set_batch_seconds(s: Session, batch_id: int, seconds: float) -> None:
+    """Record a batch's final end-to-end time."""
+    s.execute(sa.update(PredictionBatch).where(PredictionBatch.id == batch_id).values(seconds=seconds))
+
+
+def _batch_rec(b: PredictionBatch, who: str | None) -> BatchRecord:
+    return BatchRecord(b.id, b.model_id, b.filename, b.rows_total, b.rows_predicted, b.rows_failed, b.errors,
+                       b.seconds, who, b.created_at)
+
+
+def get_batch(s: Session, batch_id: int) -> BatchRecord:
+    """One batch. Raises NotFound outside the tenant."""
+    row = s.execute(sa.select(PredictionBatch, User.username).outerjoin(User, User.id == PredictionBatch.created_by)
+                    .where(PredictionBatch.id == batch_id)).first()
+    if row is None:
+        raise NotFound(f"No prediction batch {batch_id} in your organization.")
+    return _batch_rec(*row)
+
+
+def list_batches(s: Session, model_id: int | None = None, limit: int = 20) -> list[BatchRecord]:
+    """Latest batches, newest first."""
+    q = (sa.select(PredictionBatch, User.username).outerjoin(User, User.id == PredictionBatch.created_by)
+         .order_by(PredictionBatch.id.desc()).limit(limit))
+    if model_id is not None:
+        q = q.where(PredictionBatch.model_id == model_id)
+    return [_batch_rec(b, who) for b, who in s.execute(q).all()]
+
+
+_RESULT_COLUMNS = (
+    PredictionResult.id, PredictionResult.model_id, PredictionResult.model_version_id, ModelVersion.version,
+    PredictionResult.served_by, PredictionResult.batch_id, PredictionResult.row_number, PredictionResult.input,
+    PredictionResult.output, PredictionResult.prediction, PredictionResult.probability, PredictionResult.confidence,
+    PredictionResult.latency_ms, PredictionResult.cache_hit, PredictionResult.error, User.username,
+    PredictionResult.created_at, PredictionResult.actual, PredictionResult.actual_at,
+)
+
+
+def _results_query() -> sa.Select:
+    return (sa.select(*_RESULT_COLUMNS)
+            .join(ModelVersion, ModelVersion.id == PredictionResult.model_version_id)
+            .outerjoin(User, User.id == PredictionResult.requested_by))
+
+
+def get_prediction(s: Session, prediction_id: int) -> PredictionRecord:
+    """One stored prediction. Raises NotFound outside the tenant."""
+    row = s.execute(_results_query().where(PredictionResult.id == prediction_id)).first()
+    if row is None:
+        raise NotFound(f"No prediction {prediction_id} in your organization.")
+    return PredictionRecord(*row)
+
+
+def list_predictions(s: Session, model_id: int, *, batch_id: int | None = None, single_only: bool = False,
+                     limit: int = 50) -> list[PredictionRecord]:
+    """Latest predictions of a model (or of one batch, in row order)."""
+    q = _results_query().where(PredictionResult.model_id == model_id)
+    if batch_id is not None:
+        q = q.where(PredictionResult.batch_id == batch_id).order_by(PredictionResult.row_number)
+    else:
+        q = q.order_by(PredictionResult.id.desc())
+        if single_only:
+            q = q.where(PredictionResult.batch_id.is_(None))
+    return [PredictionRecord(*r) for r in s.execute(q.limit(limit)).all()]
+
+
+def batch_rows(s: Session, batch_id: int) -> list[tuple[int, int, str, int, dict, dict, str | None]]:
+    """Rows of a batch in row order: ``(id, row_number, served_by, version, input, output, error)``."""
+    q = (sa.select(PredictionResult.id, PredictionResult.row_number, PredictionResult.served_by, ModelVersion.version,
+                   PredictionResult.input, PredictionResult.output, PredictionResult.error)
+         .join(ModelVersion, ModelVersion.id == PredictionResult.model_version_id)
+         .where(PredictionResult.batch_id == batch_id).order_by(PredictionResult.row_number))
+    return [tuple(r) for r in s.execute(q).all()]
+
+
+# ----------------------------------------------------------------- feedback
+def prediction_versions(s: Session, prediction_ids: Sequence[int]) -> dict[int, int]:
+    """``{prediction id: model version id}`` for the ids that exist in the tenant."""
+    if not prediction_ids:
+        return {}
+    rows = s.execute(sa.text("SELECT p.id, p.model_version_id FROM prediction_results p "
+                             "WHERE p.id = ANY(CAST(:ids AS bigint[]))"), {"ids": list(prediction_ids)}).all()
+    return {r[0]: r[1] for r in rows}
+
+
+def version_params(s: Session, version_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """``{version id: params}`` (task, classes...) of the given versions."""
+    if not version_ids:
+        return {}
+    rows = s.execute(sa.select(ModelVersion.id, ModelVersion.params).where(ModelVersion.id.in_(list(version_ids))))
+    return {r[0]: r[1] for r in rows}
+
+
+def record_actual(s: Session, prediction_id: int, actual: str, user_id: int | None) -> None:
+    """Record the actual outcome of one prediction. Raises NotFound outside the tenant."""
+    res = s.execute(sa.update(PredictionResult).where(PredictionResult.id == prediction_id)
+                    .values(actual=actual, actual_at=sa.func.now(), feedback_by=user_id))
+    if res.rowcount == 0:
+        raise NotFound(f"No prediction {prediction_id} in your organization.")
+
+
+def record_actuals(s: Session, ids: Sequence[int], actuals: Sequence[str], user_id: int | None) -> int:
+    """Record many outcomes in one ``UPDATE ... FROM unnest(...)``; returns the rows updated."""
+    if not ids:
+        return 0
+    res = s.execute(
+        sa.text("UPDATE prediction_results p SET actual = u.actual, actual_at = now(), feedback_by = :user "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:actuals AS text[])) AS u(id, actual) WHERE p.id = u.id"),
+        {"ids": list(ids), "actuals": list(actuals), "user": user_id},
+    )
+    return res.rowcount
+
+
+def _feedback_select() -> str:
+    return f"""
+        SELECT model_version_id,
+               count(*) AS n,
+               count(*) FILTER (WHERE lower(btrim(actual)) = lower(btrim(prediction))) AS correct,
+               count(a) AS n_numeric,
+               avg(abs(a - p)) AS mae,
+               sqrt(avg((a - p) ^ 2)) AS rmse
+        FROM (SELECT model_version_id, actual, prediction,
+                     CASE WHEN actual ~ '{_NUMERIC_RE}' AND prediction ~ '{_NUMERIC_RE}'
+                          THEN actual::float8 END AS a,
+                     CASE WHEN actual ~ '{_NUMERIC_RE}' AND prediction ~ '{_NUMERIC_RE}'
+                          THEN prediction::float8 END AS p
+              FROM prediction_results
+              WHERE model_id = :model_id AND actual IS NOT NULL AND error IS NULL) f
+        GROUP BY model_version_id
+    """
+
+
+def feedback_stats(s: Session, model_id: int) -> dict[int, FeedbackStats]:
+    """Outcome agreement per version of a model, aggregated in SQL: ``{version id: FeedbackStats}``."""
+    rows = s.execute(sa.text(_feedback_select()), {"model_id": model_id}).all()
+    return {r[0]: FeedbackStats(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+
+# ------------------------------------------------------------------- stats
+def serving_stats(s: Session, model_id: int) -> ServingStats:
+    """Count, errors, cache hits and single-prediction latency percentiles of a model, in SQL."""
+    single = PredictionResult.batch_id.is_(None)
+    total = s.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(PredictionResult.error.is_not(None)),
+            sa.func.count().filter(PredictionResult.cache_hit.is_(True)),
+            sa.func.count().filter(single),
+            sa.func.count().filter(PredictionResult.batch_id.is_not(None)),
+            sa.func.percentile_cont(0.5).within_group(PredictionResult.latency_ms).filter(single),
+            sa.func.percentile_cont(0.95).within_group(PredictionResult.latency_ms).filter(single),
+            sa.func.percentile_cont(0.99).within_group(PredictionResult.latency_ms).filter(single),
+        ).where(PredictionResult.model_id == model_id)
+    ).one()
+    per = s.execute(
+        sa.select(PredictionResult.model_version_id, ModelVersion.version, PredictionResult.served_by,
+                  sa.func.count(), sa.func.count().filter(PredictionResult.error.is_not(None)),
+                  sa.func.count().filter(PredictionResult.cache_hit.is_(True)))
+        .join(ModelVersion, ModelVersion.id == PredictionResult.model_version_id)
+        .where(PredictionResult.model_id == model_id)
+        .group_by(PredictionResult.model_version_id, ModelVersion.version, PredictionResult.served_by)
+        .order_by(ModelVersion.version.desc(), PredictionResult.served_by)
+    ).all()
+    return ServingStats(total[0], total[1], total[2], total[3], total[4], total[5], total[6], total[7],
+                        [VersionServing(*r) for r in per])
+
+
+def model_performance(s: Session) -> list[ModelPerformance]:
+    """Every predictive (``ml``) model with a champion: test vs live accuracy and volume, in one query."""
+    sql = sa.text(f"""
+        WITH vol AS (
+            SELECT model_id, count(*) AS n,
+                   count(*) FILTER (WHERE created_at > now() - interval '7 days') AS n7,
+                   count(*) FILTER (WHERE error IS NOT NULL) AS errors
+            FROM prediction_results GROUP BY model_id
+        ), live AS (
+            SELECT model_version_id, count(*) AS n,
+                   count(*) FILTER (WHERE lower(btrim(actual)) = lower(btrim(prediction))) AS correct,
+                   avg(abs(CASE WHEN actual ~ '{_NUMERIC_RE}' AND prediction ~ '{_NUMERIC_RE}'
+                                THEN actual::float8 - prediction::float8 END)) AS mae
+            FROM prediction_results WHERE actual IS NOT NULL AND error IS NULL GROUP BY model_version_id
+        )
+        SELECT m.id, m.name, v.version, v.params ->> 'task',
+               (v.metrics ->> 'accuracy')::float8, (v.metrics ->> 'mae')::float8,
+               coalesce(l.n, 0), l.correct::float8 / nullif(l.n, 0), l.mae,
+               coalesce(vol.n, 0), coalesce(vol.n7, 0), coalesce(vol.errors, 0)
+        FROM models m
+        JOIN model_versions v ON v.id = m.active_version_id
+        LEFT JOIN live l ON l.model_version_id = v.id
+        LEFT JOIN vol ON vol.model_id = m.id
+        WHERE m.kind = 'ml'
+        ORDER BY m.name
+    """)
+    return [ModelPerformance(*r) for r in s.execute(sql).all()]
+
+
+def daily_volume(s: Session, days: int = 30) -> list[tuple[Any, str, int]]:
+    """Predictions per day and model over the last ``days`` days: ``(day, model name, count)``."""
+    sql = sa.text("""
+        SELECT date_trunc('day', p.created_at)::date AS day, m.name, count(*)
+        FROM prediction_results p JOIN models m ON m.id = p.model_id
+        WHERE p.created_at > now() - make_interval(days => :days)
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """)
+    return [tuple(r) for r in s.execute(sql, {"days": days}).all()]
