@@ -52,6 +52,12 @@ Handler = Callable[[store.JobRecord, "JobControl"], Persist]
 HANDLERS: dict[str, Handler] = {}
 #: Modules whose import registers handlers; loaded before a job runs.
 HANDLER_MODULES = ("aihub.training", "aihub.predictive")
+
+
+def handler_modules() -> tuple[str, ...]:
+    """:data:`HANDLER_MODULES` plus any in ``AIHUB_JOB_HANDLER_MODULES`` (comma-separated plug-ins)."""
+    extra = [m.strip() for m in os.environ.get("AIHUB_JOB_HANDLER_MODULES", "").split(",") if m.strip()]
+    return (*HANDLER_MODULES, *extra)
 #: A running job whose heartbeat is older than this (seconds) has lost its lease.
 LEASE_SECONDS = 45
 HEARTBEAT_SECONDS = 5
@@ -187,7 +193,7 @@ def run_job(tenant_id: int, job_id: int, *, worker: str | None = None) -> str:
         return "failed"
     control = JobControl(tenant_id, job_id)
     try:
-        for module in HANDLER_MODULES:
+        for module in handler_modules():
             importlib.import_module(module)
         handler = HANDLERS.get(job.kind)
         if handler is None:

@@ -85,7 +85,7 @@ def tick(timestamp: int) -> dict:
     out = {"syncs_queued": len(due)}
     try:
         from aihub import workflows
-    except ImportError:
+    except ImportError:  # workflows not installed in this build
         return out
     out.update(workflows.tick())
     return out

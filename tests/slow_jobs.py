@@ -1,0 +1,18 @@
+"""A job handler plug-in for the worker tests: a forecast training that takes a while.
+
+Loaded by workers through ``AIHUB_JOB_HANDLER_MODULES=tests.slow_jobs``; it
+reports progress every second for ``payload["seconds"]`` seconds, then
+trains like the real forecast handler.
+"""
+
+import time
+
+from aihub import jobs, training
+
+
+@jobs.register("slow_forecast")
+def slow_forecast(job, control):
+    for i in range(int(job.payload.get("seconds", 10))):
+        control.progress(0.05 + 0.01 * i, f"warming up {i}")
+        time.sleep(1)
+    return training._train_forecast(job, control)

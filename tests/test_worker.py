@@ -1,0 +1,115 @@
+"""The background worker (procrastinate) in real processes: scheduled syncs, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from aihub import datasets, registry, sources, training, worker
+from tests.conftest import REPO, new_tenant, shared_file
+from tests.test_sources import _rest, api  # noqa: F401  (fixture)
+
+
+def _wait(predicate, seconds: float, what: str):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {seconds} s waiting for {what}")
+
+
+@pytest.fixture
+def start_worker(server_database, data_dir, tmp_path):
+    procs = []
+
+    def start(name: str) -> subprocess.Popen:
+        env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
+               "AIHUB_DATA_DIR": str(data_dir), "AIHUB_ALLOWED_HOSTS": "127.0.0.1",
+               "AIHUB_JOB_HANDLER_MODULES": "tests.slow_jobs", "AIHUB_JOB_BACKEND": "worker"}
+        log = (tmp_path / f"{name}.log").open("w")
+        proc = subprocess.Popen([sys.executable, "-m", "aihub.cli", "worker", "--concurrency", "2"], cwd=REPO,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _alive(db) -> int:
+    with db.app.connect() as conn:
+        return conn.execute(sa.text("select count(*) from procrastinate_workers "
+                                    "where last_heartbeat > now() - interval '15 seconds'")).scalar()
+
+
+def _started(db, proc, before: int) -> bool:
+    assert proc.poll() is None, "the worker exited"
+    return _alive(db) > before
+
+
+def test_worker_runs_the_scheduled_sync(server_database, start_worker, api, monkeypatch):  # noqa: F811
+    tenant = new_tenant("sched")
+    src = sources.create_source(tenant, _rest(api, frequency="hourly"))
+    before = _alive(server_database)
+    proc = start_worker("sched")
+    _wait(lambda: _started(server_database, proc, before), 60, "the worker to start")
+    app = worker.get_app()
+    with app.open():
+        worker.tick.defer(timestamp=int(time.time()))
+    synced = _wait(lambda: [s for s in sources.list_syncs(tenant, src.id) if s.status != "running"], 90,
+                   "the scheduled sync")
+    assert (synced[0].status, synced[0].trigger) == ("succeeded", "schedule"), synced[0].error
+    assert datasets.list_datasets(tenant)[0].versions == 1
+
+
+def test_killing_a_worker_mid_job_loses_nothing(server_database, start_worker, monkeypatch):
+    monkeypatch.setenv("AIHUB_JOB_BACKEND", "worker")
+    tenant = new_tenant("kill")
+    data = shared_file("prophet_examples", "example_retail_sales.csv").read_bytes()
+    saved = datasets.save_upload(tenant, "retail", "example_retail_sales.csv", data)
+    model, first = training.create_forecast_model(tenant, {
+        "model_name": "retail", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
+        "freq": "M", "horizon": 6, "algorithm": "naive"}, run=False)
+    registry.cancel_job(tenant, first.id)
+
+    before = _alive(server_database)
+    a = start_worker("a")
+    _wait(lambda: _started(server_database, a, before), 60, "worker A to start")
+    job = registry.start_job(tenant, model.id, "slow_forecast",
+                             {"config": model.config, "dataset_version_id": saved.version.id, "seconds": 20})
+    running = _wait(lambda: (j := registry.get_job(tenant, job.id)).status == "running" and j, 60, "A to claim")
+    assert running.worker.endswith(f":{a.pid}")
+    _wait(lambda: registry.get_job(tenant, job.id).progress >= 0.07, 30, "A to make progress")
+    os.kill(a.pid, signal.SIGKILL)
+    a.wait(10)
+
+    before = _alive(server_database)
+    b = start_worker("b")
+    _wait(lambda: _started(server_database, b, before - 1), 60, "worker B to start")
+    time.sleep(worker.STALLED_AFTER_SECONDS + 2)
+    app = worker.get_app()
+    with app.open():  # what B's minute cron does: re-queue jobs of dead workers
+        worker.retry_stalled_jobs.defer(timestamp=int(time.time()))
+    done = _wait(lambda: (j := registry.get_job(tenant, job.id)).done and j, 150, "the job to complete on B")
+    assert done.status == "succeeded", done.error
+    assert done.attempts == 2 and done.worker.endswith(f":{b.pid}")
+    versions = registry.list_versions(tenant, model.id)
+    assert len(versions) == 1
+    with server_database.owner.connect() as conn:
+        n = conn.execute(sa.text("select count(*) from forecast_points where model_version_id = :v"),
+                         {"v": versions[0].id}).scalar()
+    assert n == 6
