@@ -7,6 +7,7 @@ import streamlit as st
 
 from aihub import datasets, ingest
 from pages import _common as ui
+from pages import _sources_ui
 
 p = ui.principal()
 st.title("Data sources")
@@ -92,3 +93,5 @@ else:
         if frame is not None:
             st.caption(f"First rows of version {versions[0].version}")
             st.dataframe(frame.head(50), hide_index=True, use_container_width=True)
+
+_sources_ui.sources_panel(p)
