@@ -17,9 +17,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# Starts the embedded PostgreSQL (unless AIHUB_DATABASE_URL is set), migrates, seeds the demo tenant, serves.
+export AIHUB_ALLOWED_HOSTS ?= 127.0.0.1,localhost
+
+# Starts the embedded PostgreSQL (unless AIHUB_DATABASE_URL is set), migrates, seeds the demo tenant, then
+# serves the app with a background worker (queued and scheduled work) and the demo orders API beside it.
 run: install
 	$(BIN)/aihub demo
+	@$(BIN)/aihub demo-api & API=$$!; $(BIN)/aihub worker & WORKER=$$!; \
+	trap 'kill $$WORKER $$API 2>/dev/null; wait' EXIT INT TERM; \
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
 # Headless Chromium from Debian's packages for the browser test (root installs it; others are told how).
