@@ -51,7 +51,17 @@ def _demo(args: argparse.Namespace) -> int:
 
     get_database()
     p = demo.seed_demo(train=not args.no_train)
+    from aihub import demo_sources
+
+    demo_sources.seed_demo_sources(p)
     print(f"Demo organization '{p.tenant_name}' ready; log in as {demo.DEMO_ADMIN}.")
+    return 0
+
+
+def _demo_api(args: argparse.Namespace) -> int:
+    from aihub import demo_sources
+
+    demo_sources.serve_demo_api(args.port)
     return 0
 
 
@@ -67,6 +77,48 @@ def _worker(args: argparse.Namespace) -> int:
     from aihub import worker
 
     worker.run(concurrency=args.concurrency, wait=not args.once)
+    return 0
+
+
+def _insights_principal(args: argparse.Namespace):
+    """The principal ``aihub insights`` acts as: ``--user`` of ``--tenant``, or the tenant's first active admin."""
+    from aihub import auth
+    from aihub.db import insight_store
+    from aihub.db.session import tenant_session
+    from aihub.errors import NotFound, ValidationError
+
+    tenant_id = auth.find_tenant(args.tenant)
+    if tenant_id is None:
+        raise NotFound(f"No organization named '{args.tenant}'.")
+    if args.user:
+        p = auth.principal_for(args.user.strip().lower())
+        if p.tenant_id != tenant_id:
+            raise ValidationError(f"User {args.user} is not in organization '{args.tenant}'.", field="user")
+        return p
+    with tenant_session(tenant_id) as s:
+        admin = insight_store.first_active_admin(s)
+    if admin is None:
+        raise NotFound(f"Organization '{args.tenant}' has no active admin; pass --user.")
+    user_id, username, name, tenant_name = admin
+    return auth.Principal(tenant_id, user_id, username, "admin", tenant_name, name)
+
+
+def _insights_generate(args: argparse.Namespace) -> int:
+    from aihub import insights_service
+    from aihub.db.engine import get_database
+    from aihub.insights.cli import filter_kwargs
+
+    get_database()
+    p = _insights_principal(args)
+    found = insights_service.generate(p, **filter_kwargs(args))
+    if not found:
+        print(f"No new insights for '{p.tenant_name}' (still-valid ones are not repeated).")
+    for n, i in enumerate(found, 1):
+        print(f"{n}. [{i.priority} {i.score:.0f}] [{i.category}] {i.title}")
+        print(f"   {i.narrative}")
+        for a in i.recommended_actions:
+            print(f"   - {a}")
+    print(f"{len(found)} new insight(s) stored for '{p.tenant_name}' as {p.username}.")
     return 0
 
 
@@ -92,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="skip training the demo forecast")
     p.set_defaults(func=_demo)
 
+    p = sub.add_parser("demo-api", help="serve the demo tenant's generated orders API on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8599, help="port (default 8599; AIHUB_DEMO_API_PORT for the source)")
+    p.set_defaults(func=_demo_api)
+
     j = sub.add_parser("jobs", help="training jobs").add_subparsers(dest="jobs_command", required=True)
     j.add_parser("recover", help="re-run queued jobs and jobs whose worker stopped").set_defaults(func=_jobs_recover)
 
@@ -99,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=2, help="jobs run at once (default 2)")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
     p.set_defaults(func=_worker)
+
+    from aihub.insights.cli import add_filter_arguments
+
+    ins = sub.add_parser("insights", help="insights of an organization").add_subparsers(
+        dest="insights_command", required=True)
+    p = ins.add_parser("generate", help="generate and store an organization's insights now")
+    p.add_argument("--tenant", required=True, help="organization name")
+    p.add_argument("--user", help="act as this user (default: the organization's first active admin)")
+    add_filter_arguments(p)
+    p.set_defaults(func=_insights_generate)
 
     for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli"):
         __import__(module, fromlist=["register"]).register(sub)
