@@ -91,6 +91,21 @@ def tick(timestamp: int) -> dict:
     return out
 
 
+@tasks.periodic(cron="0 5 * * *")
+@tasks.task(name="aihub.daily", queue=QUEUE_MAINTENANCE, queueing_lock="aihub.daily")
+def daily(timestamp: int) -> dict:
+    """Every morning: drift checks of deployed models, and fresh insights for every tenant."""
+    from aihub import health
+
+    out = {"drift": health.check_all()}
+    try:
+        from aihub import insights_service
+    except ImportError:  # insights not installed in this build
+        return out
+    out["insights"] = insights_service.generate_all()
+    return out
+
+
 def defer_workflow_run(tenant_id: int, run_id: int) -> int:
     """Queue :func:`run_workflow_task`; a run is never queued twice while it waits."""
     app = get_app()
