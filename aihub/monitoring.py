@@ -702,8 +702,10 @@ def run_monitor(principal: Principal, monitor_id: int) -> MonitorRunRecord:
             ids = astore.insert_anomalies(s, tenant_id=tid, monitor_id=monitor_id, run_id=run.id,
                                           rows=found.anomalies)
             astore.save_monitor_state(s, monitor_id, found.state)
-            return astore.finish_run(s, run.id, status="succeeded", points_scored=found.points_scored,
+            done = astore.finish_run(s, run.id, status="succeeded", points_scored=found.points_scored,
                                      anomalies_found=len(ids), suppressed=found.suppressed)
+        _emit_anomalies(tid, ids)
+        return done
     except Exception as exc:
         if isinstance(exc, AihubError):
             message = str(exc)
@@ -712,6 +714,25 @@ def run_monitor(principal: Principal, monitor_id: int) -> MonitorRunRecord:
             message = f"Unexpected error ({type(exc).__name__}): {exc}"
         with tenant_session(tid) as s:
             return astore.finish_run(s, run.id, status="failed", error=message)
+
+
+def _emit_anomalies(tenant_id: int, anomaly_ids: list[int]) -> None:
+    """Tell workflows about each new anomaly (after the run committed); a workflow problem never fails the run."""
+    if not anomaly_ids:
+        return
+    try:
+        from aihub import workflows
+
+        with tenant_session(tenant_id) as s:
+            found = [astore.get_anomaly(s, i) for i in anomaly_ids]
+        for a in found:
+            workflows.emit(tenant_id, "anomaly_detected", {
+                "anomaly_id": a.id, "monitor_id": a.monitor_id, "monitor": a.monitor_name, "metric": a.metric,
+                "dimension": a.dimension, "slice": a.slice, "ts": _iso(a.ts), "severity": a.severity,
+                "score": _finite(a.score), "impact": _finite(a.impact), "actual": _finite(a.actual),
+                "expected": _finite(a.expected)})
+    except Exception:  # noqa: BLE001 - detection stands even if an automation cannot start
+        log.warning("workflows for the anomalies %s could not start", anomaly_ids, exc_info=True)
 
 
 # ====================================================================== anomalies
