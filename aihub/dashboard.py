@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store, store
+from aihub.db import prediction_store as ps
 from aihub.db.models import Dataset, Model, TrainingJob
 from aihub.db.session import tenant_session
 
@@ -64,3 +65,27 @@ def anomaly_summary(principal: Principal) -> anomaly_store.AnomalyStats:
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         return anomaly_store.anomaly_stats(s)
+
+
+@dataclass(frozen=True)
+class ModelPerformanceSummary:
+    """Deployed predictive models: test vs live accuracy and prediction volume.
+
+    Attributes
+    ----------
+    models : list of ModelPerformance
+        One per predictive model with a champion (see
+        :class:`aihub.db.prediction_store.ModelPerformance`).
+    daily_volume : list of (day, model name, count)
+        Predictions per day over the last 30 days.
+    """
+
+    models: list[ps.ModelPerformance]
+    daily_volume: list[tuple]
+
+
+def model_performance(principal: Principal) -> ModelPerformanceSummary:
+    """Test vs live accuracy per deployed predictive model and prediction volume, aggregated in SQL. Needs ``read``."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return ModelPerformanceSummary(ps.model_performance(s), ps.daily_volume(s, 30))

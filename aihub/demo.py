@@ -1,10 +1,12 @@
-"""The demo tenant: a generated orders table, three users and a trained forecast.
+"""The demo tenant: generated orders and customers, three users, a forecast and a churn model.
 
 The demo data is **generated**, not real: :func:`generate_orders` draws two
 years of order lines of a fictional shop (four regions, three categories)
 from a fixed seed, with a yearly cycle, a weekly cycle, growth and a few
-planted disruptions, so that every run of ``make run`` seeds the same rows.
-Real public data for tests and benchmarks lives in ``../shared/data``.
+planted disruptions; :func:`generate_customers` draws subscription customers
+whose churn follows a stated logistic rule (contract, tenure, fibre internet,
+support calls, payment method). Every run of ``make run`` seeds the same
+rows. Real public data for tests and benchmarks lives in ``../shared/data``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, jobs, monitoring, training
+from aihub import auth, datasets, jobs, monitoring, predictive, registry, training
 from aihub.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,82 @@ def generate_orders(seed: int = 7, start: str = "2023-01-01", days: int = 730) -
     })
 
 
+CONTRACTS = {"Month-to-month": 0.55, "One year": 0.25, "Two year": 0.20}
+INTERNET = {"DSL": (0.35, 52.0), "Fiber optic": (0.45, 86.0), "None": (0.20, 22.0)}
+PAYMENTS = {"Electronic check": 0.35, "Mailed check": 0.21, "Bank transfer": 0.22, "Credit card": 0.22}
+
+
+def generate_customers(n: int = 1500, seed: int = 11, *, start: int = 0) -> pd.DataFrame:
+    """Generated subscription customers of a fictional telecom (documented as generated, not real).
+
+    Churn is drawn from a logistic rule, so a model has something real to
+    learn: log-odds ``-1.3 + 1.4 [month-to-month] - 0.9 [two-year] + 0.8
+    [fibre] - 0.035 tenure + 0.35 support calls + 0.5 [electronic check] + 0.2
+    [paperless]``.
+
+    Parameters
+    ----------
+    n : int
+        Customers.
+    seed : int
+    start : int
+        First customer number (ids ``CU00000``...), so a second draw can be new customers.
+
+    Returns
+    -------
+    DataFrame with columns Customer ID, Tenure Months (1 to 72), Contract, Internet Service, Monthly Charges
+        (currency units), Support Calls (last 12 months), Payment Method, Paperless Billing (Yes/No), Churned (Yes/No).
+    """
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 73, n)
+    contract = rng.choice(list(CONTRACTS), n, p=list(CONTRACTS.values()))
+    internet = rng.choice(list(INTERNET), n, p=[v[0] for v in INTERNET.values()])
+    monthly = np.round(np.array([INTERNET[i][1] for i in internet]) + rng.normal(0, 8, n), 2).clip(15, None)
+    calls = rng.poisson(1.2, n)
+    payment = rng.choice(list(PAYMENTS), n, p=list(PAYMENTS.values()))
+    paperless = rng.choice(["Yes", "No"], n, p=[0.6, 0.4])
+    logit = (-1.3 + 1.4 * (contract == "Month-to-month") - 0.9 * (contract == "Two year")
+             + 0.8 * (internet == "Fiber optic") - 0.035 * tenure + 0.35 * calls
+             + 0.5 * (payment == "Electronic check") + 0.2 * (paperless == "Yes"))
+    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pd.DataFrame({
+        "Customer ID": [f"CU{start + i:05d}" for i in range(n)],
+        "Tenure Months": tenure,
+        "Contract": contract,
+        "Internet Service": internet,
+        "Monthly Charges": monthly,
+        "Support Calls": calls,
+        "Payment Method": payment,
+        "Paperless Billing": paperless,
+        "Churned": np.where(churned, "Yes", "No"),
+    })
+
+
+def seed_churn_model(admin: Principal) -> int | None:
+    """Train and deploy "Demo churn" on generated customers, score 300 new ones and record their outcomes.
+
+    Returns the model id (None if training failed). Takes a few seconds.
+    """
+    data = generate_customers().to_csv(index=False).encode()
+    saved = datasets.save_upload(admin, "Demo customers", "demo_customers.csv", data,
+                                 description="Generated subscription customers with churn (not real data).")
+    dataset_id = saved.version.dataset_id
+    config = predictive.template_config(admin, "churn", dataset_id, model_name="Demo churn",
+                                        algorithm="random_forest",
+                                        hyperparameters={"n_estimators": 60, "class_weight": "balanced"})
+    model, job = predictive.create_model(admin, config, dataset_id, run=False)
+    if jobs.run_job(admin.tenant_id, job.id) != "succeeded":
+        log.warning("demo churn model did not train: %s", registry.get_job(admin, job.id).error)
+        return None
+    registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
+    new = generate_customers(300, seed=12, start=5000)
+    batch = predictive.predict_batch(admin, model.id, "new_customers.csv",
+                                     new.drop(columns="Churned").to_csv(index=False).encode())
+    outcomes = pd.DataFrame({"prediction_id": batch.results["prediction_id"], "actual": new["Churned"]})
+    predictive.record_outcomes(admin, "outcomes.csv", outcomes.to_csv(index=False).encode())
+    return model.id
+
+
 DEMO_MONITOR = {
     "detection_name": "Daily revenue by Region", "anomaly_type": "revenue_anomaly", "algorithm": "auto",
     "monitored_metrics": ["daily_revenue"], "detection_frequency": "daily", "dimensions": ["Region"],
@@ -69,7 +147,7 @@ DEMO_MONITOR = {
 
 
 def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
-    """Create the demo tenant, its users, its orders dataset, a run revenue monitor and a deployed monthly forecast.
+    """Create the demo tenant, its users, its datasets, a run revenue monitor, a deployed forecast and churn model.
 
     Idempotent: when the tenant exists it is left as it is (nothing is lost).
 
@@ -97,8 +175,7 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
             "horizon": 6, "algorithm": "auto",
         }, run=False)
         if jobs.run_job(admin.tenant_id, job.id) == "succeeded":
-            from aihub import registry
-
             version = registry.list_versions(admin, model.id)[0]
             registry.deploy(admin, model.id, version.id)
+        seed_churn_model(admin)
     return admin
