@@ -73,6 +73,7 @@ if st.session_state.get("authentication_status"):
             st.Page("pages/data_sources.py", title="Data sources", icon=":material/database:"),
             st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
             st.Page("pages/anomalies.py", title="Anomalies", icon=":material/crisis_alert:"),
+            st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:"),
         ],
     }
     if principal.can("manage"):

@@ -394,6 +394,48 @@ _MONTHLY = re.compile(r"monthly", re.IGNORECASE)
 _REVENUE = re.compile(r"revenue|sales|monetary|spend|value|charges|amount", re.IGNORECASE)
 
 
+_CONTRIB_RE = re.compile(r"^\s*(?P<feature>.+?) = (?P<value>.*): (?P<c>[-+]?[\d,]*\.?\d+(?:[eE][-+]?\d+)?)(?: log-odds)?\s*$")
+
+
+def _reason_name(feature: Any, value: Any) -> str:
+    """``"Contract = Month-to-month"`` for a category, the bare feature for a number or a blank."""
+    if value is None or isinstance(value, (int, float, bool)) or value == "(blank)":
+        return str(feature)
+    try:
+        float(str(value).replace(",", ""))
+        return str(feature)
+    except ValueError:
+        return f"{feature} = {value}"
+
+
+def shap_reasons(output: Mapping[str, Any], k: int = 3) -> list[dict[str, Any]]:
+    """The ``k`` largest positive SHAP contributions of a stored prediction, as engine reasons.
+
+    Reads ``contributions`` (single predictions: ``[{"feature", "value",
+    "contribution"}]``) or ``top_contributions`` (batch predictions with
+    explanations: ``"Contract = Month-to-month: +0.21; tenure = 2: +0.10"``).
+    Categorical values stay in the reason ("Contract = Month-to-month") so
+    customers' reasons can be counted together; numeric values are dropped
+    ("tenure").
+    """
+    items: list[tuple[str, float]] = []
+    raw = output.get("contributions")
+    if isinstance(raw, list):
+        for c in raw:
+            if isinstance(c, Mapping) and c.get("feature") is not None:
+                try:
+                    items.append((_reason_name(c["feature"], c.get("value")), float(c.get("contribution"))))
+                except (TypeError, ValueError):
+                    continue
+    elif isinstance(output.get("top_contributions"), str):
+        for part in output["top_contributions"].split(";"):
+            m = _CONTRIB_RE.match(part)
+            if m:
+                items.append((_reason_name(m["feature"], m["value"]), float(m["c"].replace(",", ""))))
+    items = sorted((i for i in items if i[1] > 0), key=lambda i: -i[1])[:k]
+    return [{"feature": f, "contribution": c} for f, c in items]
+
+
 def _churn_frame(rows: list[tuple[dict, dict, float]]) -> tuple[pd.DataFrame, str] | None:
     """Churn predictions as a PredictionsInput frame (customer, probability, revenue, top_reasons)."""
     if not rows:
@@ -415,7 +457,7 @@ def _churn_frame(rows: list[tuple[dict, dict, float]]) -> tuple[pd.DataFrame, st
             return float("nan")
 
     revenue = [num(i.get(revenue_key)) * (12 if monthly else 1) if revenue_key else np.nan for i in inputs]
-    reasons = [o.get("top_contributions") or o.get("top_reasons") or o.get("reasons") or [] for o in outputs]
+    reasons = [shap_reasons(o) for o in outputs]
     frame = pd.DataFrame({"customer": customers, "probability": [r[2] for r in rows], "revenue": revenue,
                           "top_reasons": reasons})
     return frame, label
