@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -11,6 +13,7 @@ from aihub.db import anomaly_store, store
 from aihub.db import prediction_store as ps
 from aihub.db.models import Dataset, Model, TrainingJob
 from aihub.db.session import tenant_session
+from aihub.errors import ValidationError
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,546 @@ def model_performance(principal: Principal) -> ModelPerformanceSummary:
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         return ModelPerformanceSummary(ps.model_performance(s), ps.daily_volume(s, 30))
+
+
+# ====================================================================== overview
+#: Anomaly severities, most severe first.
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+#: Insight statuses that still ask for work (as in :mod:`aihub.insights_service`).
+INSIGHT_OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress")
+#: SQL of a model's type: the business type of a predictive model (``churn_prediction``), else its kind (``forecast``).
+MODEL_TYPE_SQL = "COALESCE(NULLIF(m.config ->> 'model_type', ''), m.kind)"
+_NUMERIC_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The dashboard's filters; empty tuples and None mean "all".
+
+    Attributes
+    ----------
+    date_from, date_to : date, optional
+        Inclusive days. Predictions, feedback, usage and deployments are
+        filtered by when they happened; anomalies by the period they
+        describe (``ts``).
+    model_types : tuple of str
+        Model types (``forecast``, ``churn_prediction``, ...; see :func:`filter_options`).
+    severities : tuple of str
+        Anomaly severities.
+    metrics : tuple of str
+        Anomaly metrics (``daily_revenue``, ...).
+    """
+
+    date_from: date | None = None
+    date_to: date | None = None
+    model_types: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+
+    def check(self) -> Filters:
+        """Return self, or raise ValidationError for an unknown severity or a reversed date range."""
+        for i, sev in enumerate(self.severities):
+            if sev not in SEVERITIES:
+                raise ValidationError(f"Unknown severity {sev!r}; choose from {', '.join(SEVERITIES)}.",
+                                      field=f"severities[{i}]")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValidationError(f"The date range starts ({self.date_from}) after it ends ({self.date_to}).",
+                                  field="date_from")
+        return self
+
+    @property
+    def granularity(self) -> str:
+        """``day`` for ranges up to 62 days, ``week`` up to 550 days, else ``month`` (open ranges: ``month``)."""
+        if self.date_from is None or self.date_to is None:
+            return "month"
+        days = (self.date_to - self.date_from).days + 1
+        return "day" if days <= 62 else "week" if days <= 550 else "month"
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """Choices of the filters and the span of the tenant's activity (the default date range)."""
+
+    model_types: list[str]
+    metrics: list[str]
+    first_day: date | None
+    last_day: date | None
+
+
+@dataclass(frozen=True)
+class KeyFigures:
+    """The headline numbers.
+
+    Attributes
+    ----------
+    models_active, models_inactive : int
+        Models of the chosen types with and without a deployed version.
+    predictions, prediction_errors : int
+        Predictions made in the date range (and how many failed).
+    anomalies_detected : int
+        Anomalies in the date range (severity and metric filters apply).
+    detected_by_severity, unresolved_by_severity : dict of str to int
+        All four severities present; unresolved = new, acknowledged or investigating.
+    data_sources_active, data_sources : int
+        Enabled connectors, and all of them.
+    datasets : int
+    insights_open : int
+        Open (new, acknowledged, in progress) and still-valid insights.
+    insights_by_priority : dict of str to int
+    """
+
+    models_active: int
+    models_inactive: int
+    predictions: int
+    prediction_errors: int
+    anomalies_detected: int
+    detected_by_severity: dict[str, int]
+    unresolved_by_severity: dict[str, int]
+    data_sources_active: int
+    data_sources: int
+    datasets: int
+    insights_open: int
+    insights_by_priority: dict[str, int]
+
+    @property
+    def anomalies_unresolved(self) -> int:
+        return sum(self.unresolved_by_severity.values())
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A deployed model's test and live quality and its prediction volume.
+
+    Attributes
+    ----------
+    metric : str
+        What ``test`` and ``live`` measure: ``accuracy`` (classification,
+        0 to 1), ``MAE`` (regression, target units), ``silhouette``
+        (clustering), ``MAPE`` (forecast backtest, 0 to 1).
+    test : float or None
+        From the deployed version's held-out split (backtest for forecasts).
+    live : float or None
+        From outcomes recorded in the date range for the deployed version's
+        predictions (None without outcomes, and for forecasts and clusters).
+    outcomes : int
+        Outcomes that ``live`` is computed from.
+    predictions : int
+        Predictions of the model (any version) in the date range.
+    """
+
+    model_id: int
+    name: str
+    model_type: str
+    version: int
+    deployed_at: datetime | None
+    metric: str
+    test: float | None
+    live: float | None
+    outcomes: int
+    predictions: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the dashboard shows for one set of filters (see :func:`overview`).
+
+    Series are lists of plain tuples so the page can cache them:
+
+    * ``prediction_volume``: ``(period, model name, count)``
+    * ``accuracy_trend``: ``(period, model name, outcomes, correct)``
+    * ``anomaly_trend``: ``(period, severity, status, count)``
+    * ``usage``: ``(period, feature, events, users)``
+    * ``usage_by_feature``: ``(feature, events, users)`` over the whole range
+    * ``deployments``: ``(when, model, version, action, by)``
+    * ``latest_anomalies``: dicts ``id, ts, metric, series, severity, status, impact, monitor``
+    """
+
+    filters: Filters
+    granularity: str
+    figures: KeyFigures
+    models: list[ModelRow]
+    prediction_volume: list[tuple]
+    accuracy_trend: list[tuple]
+    latest_jobs: list[store.JobRecord]
+    deployments: list[tuple]
+    latest_anomalies: list[dict[str, Any]]
+    anomalies_by_status: dict[str, int]
+    anomaly_trend: list[tuple]
+    usage: list[tuple]
+    usage_by_feature: list[tuple]
+    usage_users: int
+
+
+def filter_options(principal: Principal) -> FilterOptions:
+    """Model types, anomaly metrics and the first and last day with any activity. Needs ``read``.
+
+    The span covers predictions and their outcomes, anomalies (their
+    period), usage events, deployments and training jobs; each bound is an
+    index lookup.
+    """
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        types = [r[0] for r in s.execute(sa.text(f"SELECT DISTINCT {MODEL_TYPE_SQL} FROM models m ORDER BY 1"))]
+        metrics = [r[0] for r in s.execute(sa.text("SELECT DISTINCT metric FROM anomalies ORDER BY 1"))]
+        lo, hi = s.execute(sa.text("""
+            SELECT least((SELECT min(created_at) FROM prediction_results)::date, (SELECT min(ts) FROM anomalies)::date,
+                         (SELECT min(created_at) FROM usage_events)::date, (SELECT min(created_at) FROM deployments)::date,
+                         (SELECT min(queued_at) FROM training_jobs)::date),
+                   greatest((SELECT max(created_at) FROM prediction_results)::date,
+                            (SELECT max(ts) FROM anomalies)::date, (SELECT max(created_at) FROM usage_events)::date,
+                            (SELECT max(created_at) FROM deployments)::date, (SELECT max(queued_at) FROM training_jobs)::date,
+                            (SELECT max(actual_at) FROM prediction_results WHERE actual IS NOT NULL)::date)
+        """)).one()
+    return FilterOptions(types, metrics, lo, hi)
+
+
+def _range(f: Filters, column: str, params: dict[str, Any]) -> str:
+    parts = []
+    if f.date_from is not None:
+        parts.append(f"{column} >= :d0")
+        params["d0"] = f.date_from
+    if f.date_to is not None:
+        parts.append(f"{column} < :d1")
+        params["d1"] = f.date_to + timedelta(days=1)
+    return " AND ".join(parts) or "TRUE"
+
+
+def _anomaly_where(f: Filters, params: dict[str, Any]) -> str:
+    parts = [_range(f, "a.ts", params)]
+    if f.severities:
+        parts.append("a.severity = ANY(:sev)")
+        params["sev"] = list(f.severities)
+    if f.metrics:
+        parts.append("a.metric = ANY(:metrics)")
+        params["metrics"] = list(f.metrics)
+    return " AND ".join(parts)
+
+
+def _headline(model_type: str, task: str | None, metrics: dict[str, Any]) -> tuple[str, float | None]:
+    def num(key: str) -> float | None:
+        v = metrics.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    if model_type == "forecast":
+        return "MAPE", num("mape")
+    if task == "regression":
+        return "MAE", num("mae")
+    if task == "clustering":
+        return "silhouette", num("silhouette")
+    return "accuracy", num("accuracy")
+
+
+def overview(principal: Principal, filters: Filters | None = None) -> Overview:
+    """Every dashboard figure for the filters, aggregated in SQL in one transaction. Needs ``read``.
+
+    Each table is read by one aggregate over its indexed range
+    (``prediction_results (tenant_id, created_at, model_id)``, the partial
+    feedback index, ``anomalies (tenant_id, ts)``, ``usage_events
+    (tenant_id, created_at)``); series by day, week or month
+    (:attr:`Filters.granularity`). Row-level security limits every query to
+    the caller's tenant.
+
+    Raises
+    ------
+    ValidationError
+        For an unknown severity or a reversed date range.
+    """
+    require(principal, "read")
+    f = (filters or Filters()).check()
+    unit = f.granularity
+    with tenant_session(principal.tenant_id) as s:
+        models = s.execute(sa.text(f"""
+            SELECT m.id, m.name, {MODEL_TYPE_SQL} AS mtype, m.active_version_id, v.version, v.metrics,
+                   v.params ->> 'task', (SELECT max(d.created_at) FROM deployments d
+                                         WHERE d.model_id = m.id AND d.model_version_id = m.active_version_id)
+            FROM models m LEFT JOIN model_versions v ON v.id = m.active_version_id
+            ORDER BY m.name
+        """)).all()
+        if f.model_types:
+            models = [m for m in models if m[2] in f.model_types]
+        names = {m[0]: m[1] for m in models}
+        ids = list(names)
+        by_model = "TRUE" if not f.model_types else "p.model_id = ANY(:ids)"
+
+        # predictions: one pass over the (tenant_id, created_at, model_id) index
+        params: dict[str, Any] = {"unit": unit, "ids": ids}
+        vol = s.execute(sa.text(f"""
+            SELECT date_trunc(:unit, p.created_at) AS period, p.model_id, count(*)
+            FROM prediction_results p WHERE {_range(f, "p.created_at", params)} AND {by_model}
+            GROUP BY 1, 2 ORDER BY 1, 2
+        """), params).all()
+        errors = s.scalar(sa.text(f"""
+            SELECT count(*) FROM prediction_results p
+            WHERE {_range(f, "p.created_at", params)} AND {by_model} AND p.error IS NOT NULL
+        """), params) or 0
+        per_model: dict[int, int] = {}
+        for _, mid, n in vol:
+            per_model[mid] = per_model.get(mid, 0) + n
+
+        # outcomes (partial index on rows with an actual)
+        fb = s.execute(sa.text(f"""
+            SELECT date_trunc(:unit, p.actual_at) AS period, p.model_id, p.model_version_id, count(*),
+                   count(*) FILTER (WHERE lower(btrim(p.actual)) = lower(btrim(p.prediction))),
+                   avg(abs(CASE WHEN p.actual ~ '{_NUMERIC_RE}' AND p.prediction ~ '{_NUMERIC_RE}'
+                                THEN p.actual::float8 - p.prediction::float8 END))
+            FROM prediction_results p
+            WHERE p.actual IS NOT NULL AND p.error IS NULL AND {_range(f, "p.actual_at", params)} AND {by_model}
+            GROUP BY 1, 2, 3 ORDER BY 1
+        """), params).all()
+        live: dict[int, list[float]] = {}
+        for _, _, vid, n, correct, mae in fb:
+            acc = live.setdefault(vid, [0, 0, 0.0, 0])
+            acc[0] += n
+            acc[1] += correct
+            if mae is not None:
+                acc[2] += float(mae) * n
+                acc[3] += n
+
+        rows = []
+        active = [m for m in models if m[3] is not None]
+        for mid, name, mtype, vid, version, metrics, task, deployed in active:
+            metric, test = _headline(mtype, task, metrics or {})
+            n, correct, mae_sum, mae_n = live.get(vid, [0, 0, 0.0, 0])
+            value = (correct / n if n and metric == "accuracy" else mae_sum / mae_n if mae_n and metric == "MAE"
+                     else None)
+            rows.append(ModelRow(mid, name, mtype, version, deployed, metric, test, value,
+                                 n if value is not None else 0, per_model.get(mid, 0)))
+
+        # key figures
+        dparams: dict[str, Any] = {"unit": unit}
+        where = _anomaly_where(f, dparams)
+        agg = s.execute(sa.text(f"""
+            SELECT date_trunc(:unit, a.ts) AS period, a.severity, a.status, count(*)
+            FROM anomalies a WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1
+        """), dparams).all()
+        detected = {k: 0 for k in SEVERITIES}
+        unresolved = {k: 0 for k in SEVERITIES}
+        by_status: dict[str, int] = {}
+        for _, sev, status, n in agg:
+            detected[sev] = detected.get(sev, 0) + n
+            by_status[status] = by_status.get(status, 0) + n
+            if status in anomaly_store.OPEN_STATUSES:
+                unresolved[sev] = unresolved.get(sev, 0) + n
+        latest = s.execute(sa.text(f"""
+            SELECT a.id, a.ts, a.metric, a.slice, a.severity, a.status, a.impact, mo.name
+            FROM anomalies a JOIN monitors mo ON mo.id = a.monitor_id
+            WHERE {where} ORDER BY a.ts DESC, a.id DESC LIMIT 15
+        """), dparams).all()
+        src_active, src_all = s.execute(sa.text(
+            "SELECT count(*) FILTER (WHERE enabled), count(*) FROM data_sources")).one()
+        n_datasets = s.scalar(sa.text("SELECT count(*) FROM datasets")) or 0
+        ins = dict(s.execute(sa.text("""
+            SELECT priority, count(*) FROM insights
+            WHERE status = ANY(:open) AND valid_until > now() GROUP BY priority
+        """), {"open": list(INSIGHT_OPEN_STATUSES)}).all())
+
+        # training runs and deployments
+        jobs = [j for j in store.list_jobs(s, limit=50) if not f.model_types or j.model_id in names][:10]
+        dep_params: dict[str, Any] = {"ids": ids}
+        deployments = s.execute(sa.text(f"""
+            SELECT d.created_at, m.name, v.version, d.action, u.username
+            FROM deployments d JOIN models m ON m.id = d.model_id
+            JOIN model_versions v ON v.id = d.model_version_id LEFT JOIN users u ON u.id = d.created_by
+            WHERE {_range(f, "d.created_at", dep_params)} {"AND d.model_id = ANY(:ids)" if f.model_types else ""}
+            ORDER BY d.created_at DESC, d.id DESC LIMIT 200
+        """), dep_params).all()
+
+        # usage of the AI features
+        uparams: dict[str, Any] = {"unit": unit}
+        uwhere = _range(f, "e.created_at", uparams)
+        usage = s.execute(sa.text(f"""
+            SELECT date_trunc(:unit, e.created_at) AS period, e.feature, count(*), count(DISTINCT e.user_id)
+            FROM usage_events e WHERE {uwhere} GROUP BY 1, 2 ORDER BY 1, 2
+        """), uparams).all()
+        usage_features = s.execute(sa.text(f"""
+            SELECT e.feature, count(*), count(DISTINCT e.user_id) FROM usage_events e WHERE {uwhere}
+            GROUP BY 1 ORDER BY 2 DESC, 1
+        """), uparams).all()
+        users = s.scalar(sa.text(f"SELECT count(DISTINCT e.user_id) FROM usage_events e WHERE {uwhere}"),
+                         uparams) or 0
+
+    figures = KeyFigures(
+        models_active=sum(1 for m in models if m[3] is not None),
+        models_inactive=sum(1 for m in models if m[3] is None),
+        predictions=sum(per_model.values()), prediction_errors=int(errors),
+        anomalies_detected=sum(detected.values()), detected_by_severity=detected, unresolved_by_severity=unresolved,
+        data_sources_active=int(src_active or 0), data_sources=int(src_all or 0), datasets=int(n_datasets),
+        insights_open=sum(ins.values()), insights_by_priority={k: int(v) for k, v in ins.items()},
+    )
+    accuracy = {}
+    for period, mid, _vid, n, correct, _mae in fb:
+        key = (period, names.get(mid, str(mid)))
+        a = accuracy.setdefault(key, [0, 0])
+        a[0] += n
+        a[1] += correct
+    return Overview(
+        filters=f, granularity=unit, figures=figures, models=rows,
+        prediction_volume=[(p, names.get(m, str(m)), int(n)) for p, m, n in vol],
+        accuracy_trend=[(p, name, n, c) for (p, name), (n, c) in sorted(accuracy.items())],
+        latest_jobs=jobs, deployments=[tuple(r) for r in deployments],
+        latest_anomalies=[
+            {"id": i, "ts": ts, "metric": metric, "series": _series_label(sl), "severity": sev,
+             "status": status, "impact": impact, "monitor": mon}
+            for i, ts, metric, sl, sev, status, impact, mon in latest
+        ],
+        anomalies_by_status=by_status, anomaly_trend=[tuple(r) for r in agg],
+        usage=[tuple(r) for r in usage], usage_by_feature=[tuple(r) for r in usage_features], usage_users=int(users),
+    )
+
+
+def _series_label(slice_key: str) -> str:
+    """``"all rows"`` or ``"Region = West"`` from a stored slice key."""
+    if not slice_key or slice_key in ("total", "total=total"):
+        return "all rows"
+    dim, _, value = slice_key.partition("=")
+    return f"{dim} = {value}" if value else dim
+
+
+# ====================================================================== figures
+#: Colours of the severities on every chart.
+SEVERITY_COLORS: dict[str, str] = {"critical": "#b71c1c", "high": "#ef6c00", "medium": "#f9a825", "low": "#4682b4"}
+_LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320,
+                           "legend": {"orientation": "h", "y": -0.2}}
+
+
+def _period(p: Any) -> Any:
+    """A period start as a naive date-time (plotly draws time zones as offsets)."""
+    return p.replace(tzinfo=None) if getattr(p, "tzinfo", None) is not None else p
+
+
+def volume_figure(rows: list[tuple], granularity: str = "day") -> Any:
+    """Predictions per period, stacked by model (rows ``(period, model, count)``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    models: dict[str, tuple[list, list]] = {}
+    for period, name, n in rows:
+        xs, ys = models.setdefault(name, ([], []))
+        xs.append(_period(period))
+        ys.append(n)
+    for name, (xs, ys) in models.items():
+        fig.add_trace(go.Bar(x=xs, y=ys, name=name))
+    fig.update_layout(barmode="stack", title=f"Predictions per {granularity}", yaxis_title="predictions", **_LAYOUT)
+    return fig
+
+
+def model_usage_figure(models: list[ModelRow]) -> Any:
+    """Share of the range's predictions by deployed model."""
+    import plotly.graph_objects as go
+
+    used = [m for m in models if m.predictions]
+    fig = go.Figure(go.Pie(labels=[m.name for m in used], values=[m.predictions for m in used], hole=0.45,
+                           sort=False))
+    fig.update_layout(title="Model usage (predictions in range)", **_LAYOUT)
+    return fig
+
+
+def accuracy_figure(rows: list[tuple], granularity: str = "day") -> Any:
+    """Live accuracy per period and model from recorded outcomes (rows ``(period, model, outcomes, correct)``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    models: dict[str, tuple[list, list, list]] = {}
+    for period, name, n, correct in rows:
+        xs, ys, ns = models.setdefault(name, ([], [], []))
+        xs.append(_period(period))
+        ys.append(correct / n if n else None)
+        ns.append(n)
+    for name, (xs, ys, ns) in models.items():
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name, customdata=ns,
+                                 hovertemplate="%{y:.1%} of %{customdata} outcomes<extra>" + name + "</extra>"))
+    fig.update_layout(title=f"Accuracy from feedback per {granularity}", yaxis={"tickformat": ".0%",
+                                                                               "range": [0, 1.02]}, **_LAYOUT)
+    return fig
+
+
+def deployment_figure(rows: list[tuple]) -> Any:
+    """Deployments and rollbacks over time, one row per model (rows ``(when, model, version, action, by)``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for action, symbol in (("deploy", "circle"), ("rollback", "x"), ("promote", "star")):
+        part = [r for r in rows if r[3] == action]
+        if not part and action != "deploy":
+            continue
+        fig.add_trace(go.Scatter(
+            x=[_period(r[0]) for r in part], y=[r[1] for r in part], mode="markers+text", name=action,
+            text=[f"v{r[2]}" for r in part], textposition="top center", marker={"symbol": symbol, "size": 11},
+            customdata=[r[4] or "" for r in part], hovertemplate="%{y} v%{text} · %{x}<br>%{customdata}"))
+    other = [r for r in rows if r[3] not in ("deploy", "rollback", "promote")]
+    if other:
+        fig.add_trace(go.Scatter(x=[_period(r[0]) for r in other], y=[r[1] for r in other], mode="markers",
+                                 name="other", text=[r[3] for r in other]))
+    fig.update_layout(title="Deployment timeline", **{**_LAYOUT, "height": max(220, 90 + 40 * len({r[1] for r in rows}))})
+    return fig
+
+
+def severity_figure(detected: dict[str, int], unresolved: dict[str, int]) -> Any:
+    """Anomalies detected and still unresolved, per severity."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=list(SEVERITIES), y=[detected.get(s, 0) for s in SEVERITIES], name="detected",
+                         marker_color=[SEVERITY_COLORS[s] for s in SEVERITIES], opacity=0.45))
+    fig.add_trace(go.Bar(x=list(SEVERITIES), y=[unresolved.get(s, 0) for s in SEVERITIES], name="unresolved",
+                         marker_color=[SEVERITY_COLORS[s] for s in SEVERITIES]))
+    fig.update_layout(barmode="group", title="Severity distribution", **_LAYOUT)
+    return fig
+
+
+STATUS_LABELS: dict[str, str] = {"new": "new", "acknowledged": "acknowledged", "investigating": "investigating",
+                                 "resolved": "resolved", "false_positive": "false positive"}
+
+
+def status_figure(by_status: dict[str, int]) -> Any:
+    """Anomalies per triage status."""
+    import plotly.graph_objects as go
+
+    order = [s for s in STATUS_LABELS if s in by_status] + [s for s in by_status if s not in STATUS_LABELS]
+    colors = {"new": "#b71c1c", "acknowledged": "#ef6c00", "investigating": "#f9a825", "resolved": "#2e7d32",
+              "false_positive": "#9e9e9e"}
+    fig = go.Figure(go.Pie(labels=[STATUS_LABELS.get(s, s) for s in order], values=[by_status[s] for s in order],
+                           marker={"colors": [colors.get(s, "#607d8b") for s in order]}, hole=0.45, sort=False))
+    fig.update_layout(title="Resolution status", **_LAYOUT)
+    return fig
+
+
+def anomaly_trend_figure(rows: list[tuple], granularity: str = "week") -> Any:
+    """Anomalies per period stacked by severity, with the share still unresolved (rows ``(period, severity, status, n)``)."""
+    import plotly.graph_objects as go
+
+    per: dict[Any, dict[str, int]] = {}
+    open_: dict[Any, int] = {}
+    for period, sev, status, n in rows:
+        key = _period(period)
+        per.setdefault(key, {}).setdefault(sev, 0)
+        per[key][sev] += n
+        open_[key] = open_.get(key, 0) + (n if status in anomaly_store.OPEN_STATUSES else 0)
+    xs = sorted(per)
+    fig = go.Figure()
+    for sev in reversed(SEVERITIES):
+        fig.add_trace(go.Bar(x=xs, y=[per[x].get(sev, 0) for x in xs], name=sev, marker_color=SEVERITY_COLORS[sev]))
+    fig.add_trace(go.Scatter(x=xs, y=[open_.get(x, 0) for x in xs], mode="lines+markers", name="still unresolved",
+                             line={"color": "#212121", "dash": "dot"}))
+    fig.update_layout(barmode="stack", title=f"Anomalies per {granularity} (by the period they describe)", **_LAYOUT)
+    return fig
+
+
+def usage_figure(rows: list[tuple], granularity: str = "day", *, users: bool = False) -> Any:
+    """Uses of each AI feature per period, or (``users=True``) the distinct users of each (rows ``(period, feature, events, users)``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    features: dict[str, tuple[list, list]] = {}
+    for period, feature, n, u in rows:
+        xs, ys = features.setdefault(feature, ([], []))
+        xs.append(_period(period))
+        ys.append(u if users else n)
+    for feature, (xs, ys) in features.items():
+        if users:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=feature))
+        else:
+            fig.add_trace(go.Bar(x=xs, y=ys, name=feature))
+    title = f"Users per {granularity} by feature" if users else f"Uses per {granularity} by feature"
+    fig.update_layout(barmode="stack", title=title, yaxis_title="users" if users else "uses", **_LAYOUT)
+    return fig
