@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -285,19 +285,32 @@ def filter_options(principal: Principal) -> FilterOptions:
     return FilterOptions(types, metrics, lo, hi)
 
 
-def _range(f: Filters, column: str, params: dict[str, Any]) -> str:
+def _range(f: Filters, column: str, params: dict[str, Any], *, aware: bool = True) -> str:
+    """``column`` within the filter's days, as bound date-times of the column's own type.
+
+    The bounds must be ``timestamptz`` for ``timestamptz`` columns (UTC
+    midnights) and ``timestamp`` for naive ones: comparing a timestamp with a
+    ``date`` uses a cross-type operator that PostgreSQL does not mark
+    leakproof, and under row-level security such a condition may not be used
+    as an index condition (the planner then reads every row of the tenant:
+    300 ms instead of 0.1 ms for the latest anomalies of 100k).
+    """
+    def bound(d: date) -> datetime:
+        return datetime(d.year, d.month, d.day, tzinfo=UTC if aware else None)
+
     parts = []
+    suffix = "a" if aware else "n"
     if f.date_from is not None:
-        parts.append(f"{column} >= :d0")
-        params["d0"] = f.date_from
+        parts.append(f"{column} >= :d0{suffix}")
+        params[f"d0{suffix}"] = bound(f.date_from)
     if f.date_to is not None:
-        parts.append(f"{column} < :d1")
-        params["d1"] = f.date_to + timedelta(days=1)
+        parts.append(f"{column} < :d1{suffix}")
+        params[f"d1{suffix}"] = bound(f.date_to + timedelta(days=1))
     return " AND ".join(parts) or "TRUE"
 
 
 def _anomaly_where(f: Filters, params: dict[str, Any]) -> str:
-    parts = [_range(f, "a.ts", params)]
+    parts = [_range(f, "a.ts", params, aware=False)]
     if f.severities:
         parts.append("a.severity = ANY(:sev)")
         params["sev"] = list(f.severities)
@@ -368,12 +381,16 @@ def overview(principal: Principal, filters: Filters | None = None) -> Overview:
         for _, mid, n in vol:
             per_model[mid] = per_model.get(mid, 0) + n
 
-        # outcomes (partial index on rows with an actual)
+        # outcomes: an index-only scan of the covering partial index on rows with an actual; the numeric
+        # comparison only for the deployed versions whose headline is an error (regression)
+        params["mae_versions"] = [m[3] for m in models
+                                  if m[3] is not None and _headline(m[2], m[6], m[5] or {})[0] == "MAE"]
         fb = s.execute(sa.text(f"""
             SELECT date_trunc(:unit, p.actual_at) AS period, p.model_id, p.model_version_id, count(*),
                    count(*) FILTER (WHERE lower(btrim(p.actual)) = lower(btrim(p.prediction))),
                    avg(abs(CASE WHEN p.actual ~ '{_NUMERIC_RE}' AND p.prediction ~ '{_NUMERIC_RE}'
                                 THEN p.actual::float8 - p.prediction::float8 END))
+                       FILTER (WHERE p.model_version_id = ANY(:mae_versions))
             FROM prediction_results p
             WHERE p.actual IS NOT NULL AND p.error IS NULL AND {_range(f, "p.actual_at", params)} AND {by_model}
             GROUP BY 1, 2, 3 ORDER BY 1

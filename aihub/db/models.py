@@ -239,7 +239,10 @@ class PredictionResult(TenantOwned, Base):
         Index("ix_prediction_results_version_input_hash", "model_version_id", "input_hash"),
         Index("ix_prediction_results_tenant_created_model", "tenant_id", "created_at", "model_id"),
         Index("ix_prediction_results_tenant_feedback", "tenant_id", "actual_at",
-              postgresql_where=text("actual IS NOT NULL")),
+              postgresql_include=["model_id", "model_version_id", "prediction", "actual"],
+              postgresql_where=text("actual IS NOT NULL AND error IS NULL")),
+        Index("ix_prediction_results_tenant_errors", "tenant_id", "created_at",
+              postgresql_where=text("error IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"))
@@ -305,6 +308,7 @@ class Anomaly(TenantOwned, Base):
         Index("ix_anomalies_tenant_status_severity", "tenant_id", "status", "severity"),
         Index("ix_anomalies_tenant_ts", "tenant_id", "ts"),
         Index("ix_anomalies_tenant_created", "tenant_id", "created_at"),
+        Index("ix_anomalies_tenant_metric", "tenant_id", "metric"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"))
