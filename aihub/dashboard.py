@@ -99,8 +99,10 @@ def model_performance(principal: Principal) -> ModelPerformanceSummary:
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 #: Insight statuses that still ask for work (as in :mod:`aihub.insights_service`).
 INSIGHT_OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress")
-#: SQL of a model's type: the business type of a predictive model (``churn_prediction``), else its kind (``forecast``).
-MODEL_TYPE_SQL = "COALESCE(NULLIF(m.config ->> 'model_type', ''), m.kind)"
+#: SQL of a model's type: the business type of a predictive model (``churn_prediction``), else its task
+#: (``classification``), else its kind (``forecast``).
+MODEL_TYPE_SQL = ("COALESCE(NULLIF(m.config -> 'training' ->> 'model_type', ''), NULLIF(m.config ->> 'model_type', ''), "
+                  "NULLIF(m.config -> 'training' ->> 'task', ''), m.kind)")
 _NUMERIC_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 

@@ -118,7 +118,9 @@ def generate_customers(n: int = 1500, seed: int = 11, *, start: int = 0) -> pd.D
 def seed_churn_model(admin: Principal) -> int | None:
     """Train and deploy "Demo churn" on generated customers, score 300 new ones and record their outcomes.
 
-    Returns the model id (None if training failed). Takes a few seconds.
+    The new customers are scored with SHAP explanations, so the churn insight
+    can name the top reasons. Returns the model id (None if training failed).
+    Takes a few seconds.
     """
     data = generate_customers().to_csv(index=False).encode()
     saved = datasets.save_upload(admin, "Demo customers", "demo_customers.csv", data,
@@ -134,7 +136,7 @@ def seed_churn_model(admin: Principal) -> int | None:
     registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
     new = generate_customers(300, seed=12, start=5000)
     batch = predictive.predict_batch(admin, model.id, "new_customers.csv",
-                                     new.drop(columns="Churned").to_csv(index=False).encode())
+                                     new.drop(columns="Churned").to_csv(index=False).encode(), explain=True)
     outcomes = pd.DataFrame({"prediction_id": batch.results["prediction_id"], "actual": new["Churned"]})
     predictive.record_outcomes(admin, "outcomes.csv", outcomes.to_csv(index=False).encode())
     return model.id
@@ -147,7 +149,8 @@ DEMO_MONITOR = {
 
 
 def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
-    """Create the demo tenant, its users, its datasets, a run revenue monitor, a deployed forecast and churn model.
+    """Create the demo tenant, its users, its datasets, a run revenue monitor, a deployed forecast and churn model,
+    and its insights.
 
     Idempotent: when the tenant exists it is left as it is (nothing is lost).
 
@@ -178,4 +181,26 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
             version = registry.list_versions(admin, model.id)[0]
             registry.deploy(admin, model.id, version.id)
         seed_churn_model(admin)
+    seed_insights(admin, trained=train)
     return admin
+
+
+def seed_insights(admin: Principal, *, trained: bool = True) -> int:
+    """Record the seeding's uses of the AI features and generate the demo tenant's insights.
+
+    Returns how many insights were stored (0 if generation failed; seeding
+    never fails because of it).
+    """
+    from aihub import insights_service, usage
+    from aihub.errors import AihubError
+
+    for feature, action in (("data", "upload"), ("detect", "run"), *((("train", "forecast"), ("train", "ml"),
+                                                                      ("predict", "batch")) if trained else ())):
+        usage.record(admin, feature, action)
+    try:
+        found = insights_service.generate(admin)
+    except AihubError as exc:
+        log.warning("demo insights were not generated: %s", exc)
+        return 0
+    log.info("demo insights: %s", "; ".join(i.title for i in found))
+    return len(found)

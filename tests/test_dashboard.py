@@ -6,7 +6,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from aihub import auth, dashboard
 from aihub.db import models as m
@@ -25,8 +24,10 @@ def seed(p) -> dict[str, int]:
     t = p.tenant_id
     analyst = auth.add_user(p, f"analyst-{t}@example.com", "Ana", "analyst", PASSWORD)
     with tenant_session(t) as s:
-        churn = m.Model(tenant_id=t, name="Churn", kind="ml", config={"model_type": "churn_prediction"})
-        ltv = m.Model(tenant_id=t, name="Value", kind="ml", config={"model_type": "customer_lifetime_value"})
+        churn = m.Model(tenant_id=t, name="Churn", kind="ml",
+                        config={"training": {"model_type": "churn_prediction"}})
+        ltv = m.Model(tenant_id=t, name="Value", kind="ml",
+                      config={"training": {"model_type": "customer_lifetime_value"}})
         fc = m.Model(tenant_id=t, name="Monthly sales", kind="forecast", config={})
         s.add_all([churn, ltv, fc])
         s.flush()
@@ -102,7 +103,7 @@ def seeded(tenant):
 
 
 def test_key_figures_and_model_performance_match_the_rows(seeded):
-    p, ids = seeded
+    p, _ids = seeded
     opts = dashboard.filter_options(p)
     assert opts.model_types == ["churn_prediction", "customer_lifetime_value", "forecast"]
     assert opts.metrics == ["daily_revenue", "transaction_count"]
@@ -145,7 +146,7 @@ def test_key_figures_and_model_performance_match_the_rows(seeded):
 
 
 def test_filters_narrow_every_section(seeded):
-    p, ids = seeded
+    p, _ids = seeded
     day2 = dashboard.overview(p, dashboard.Filters(date(2024, 3, 2), date(2024, 3, 2)))
     assert (day2.figures.predictions, day2.figures.anomalies_detected) == (9, 2)
     assert {feat for feat, _, _ in day2.usage_by_feature} == {"predict"}

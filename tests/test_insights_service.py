@@ -265,6 +265,52 @@ def test_anomaly_digest_counts_the_open_anomalies(tenant):
     assert insights_service.generate(tenant, categories=["operations"], now=datetime(2023, 7, 26, tzinfo=UTC)) == []
 
 
+def test_churn_summary_from_stored_predictions_with_shap_reasons(tenant):
+    """A deployed churn model's latest prediction per customer, its revenue and the top SHAP reasons."""
+    from aihub.db import models as m
+
+    t = tenant.tenant_id
+    customers = [  # (id, probability, monthly charges, top_contributions as batch predictions store them)
+        ("C1", 0.91, 100.0, "Contract = Month-to-month: +0.30; Tenure Months = 2: +0.20; Monthly Charges = 100: -0.01"),
+        ("C2", 0.75, 80.5, "Contract = Month-to-month: +0.25; Support Calls = 4: +0.10"),
+        ("C3", 0.55, 60.0, "Support Calls = 5: +0.15; Contract = Month-to-month: +0.05"),
+        ("C4", 0.20, 120.0, "Tenure Months = 60: -0.30"),
+        ("C5", 0.05, 30.0, "Contract = Two year: -0.40"),
+    ]
+    with tenant_session(t) as s:
+        model = m.Model(tenant_id=t, name="Churn", kind="ml", config={"training": {"model_type": "churn_prediction"}})
+        s.add(model)
+        s.flush()
+        common = {"tenant_id": t, "model_id": model.id, "algorithm": "random_forest", "params": {}, "metrics": {},
+                  "training_data_hash": "0", "library_versions": {}, "artifact_format": "x", "artifact": b"",
+                  "training_seconds": 1.0}
+        old, new = m.ModelVersion(version=1, **common), m.ModelVersion(version=2, **common)
+        s.add_all([old, new])
+        s.flush()
+        model.active_version_id = new.id
+
+        def row(version, cid, p, monthly, tops, when):
+            return m.PredictionResult(
+                tenant_id=t, model_id=model.id, model_version_id=version.id, served_by="champion",
+                input={"Customer ID": cid, "Monthly Charges": monthly}, input_hash=f"{cid}-{monthly}",
+                output={"prediction": "Yes" if p >= 0.5 else "No", "probability": p, "top_contributions": tops},
+                prediction="Yes", probability=p, latency_ms=1.0, created_at=when)
+
+        s.add_all([row(new, *c, datetime(2024, 5, 1, tzinfo=UTC)) for c in customers])
+        # an older version's prediction is not the champion's and is ignored
+        s.add(row(old, "C9", 0.99, 999.0, "Contract = Month-to-month: +0.5", datetime(2024, 4, 1, tzinfo=UTC)))
+    (ins,) = insights_service.generate(tenant, categories=["customer"], types=["churn_risk"])
+    f = ins.figures
+    high = [c for c in customers if c[1] >= 0.5]
+    assert (f["n_high"], f["n_total"]) == (3, 5)
+    assert f["revenue_high"] == pytest.approx(12 * sum(c[2] for c in high))
+    assert f["reason1"] == "Contract = Month-to-month" and f["reason1_count"] == 3
+    assert f["reason2"] == "Support Calls" and f["reason2_count"] == 2
+    assert ins.title == f"3 at-risk customers hold {_money(12 * (100 + 80.5 + 60))} of annual revenue; " \
+                        "top reason: Contract = Month-to-month"
+    assert {"kind": "model", "id": model.id, "name": "Churn"} in ins.evidence
+
+
 def test_segment_snapshots_compare_like_with_like(store):
     admin, version = store
     frame = datasets.load_frame(admin, version.id)

@@ -355,7 +355,7 @@ def feedback_counts(s: Session) -> dict[str, dict[str, int]]:
 
 
 # ------------------------------------------------------------------ sources
-#: ``models.config ->> 'model_type'`` of churn models (see :data:`aihub.ml.MODEL_TYPES`).
+#: ``models.config -> 'training' ->> 'model_type'`` of churn models (see :data:`aihub.ml.MODEL_TYPES`).
 CHURN_MODEL_TYPE = "churn_prediction"
 
 
@@ -371,7 +371,8 @@ def churn_predictions(s: Session, *, limit: int = 50_000) -> list[tuple[int, str
     models = s.execute(
         sa.select(Model.id, Model.name, Model.active_version_id, ModelVersion.version)
         .join(ModelVersion, ModelVersion.id == Model.active_version_id)
-        .where(Model.config["model_type"].astext == CHURN_MODEL_TYPE)
+        .where(sa.func.coalesce(Model.config["training"]["model_type"].astext,
+                                Model.config["model_type"].astext) == CHURN_MODEL_TYPE)
         .order_by(Model.id)
     ).all()
     out = []
