@@ -633,15 +633,29 @@ def test_critical_revenue_template_calls_the_webhook_and_assigns_the_on_call_ana
     assert any(e.action == "assign" and "Assigned by workflow" in (e.note or "") for e in events)
 
 
-def test_weekly_template_builds_a_schedule_that_promotes_on_roc_auc(org):
-    with tenant_session(org.tenant_id) as s:
-        m = store.create_model(s, tenant_id=org.tenant_id, name="Churn", kind="classification", dataset_id=None,
-                               config={}, user_id=org.user_id)
-    raw = workflows.template_workflow(org, "weekly_retrain_promote", {"model_id": m.id})
+def test_weekly_churn_template_retrains_a_challenger_and_promotes_it_on_roc_auc(org):
+    from tests.test_predictive import _quick_model
+
+    analyst = _user(org, "analyst", "ana")
+    model, v1 = _quick_model(analyst, "Churn")
+    raw = workflows.template_workflow(analyst, "weekly_retrain_promote", {"model_id": model.id})
     assert raw["trigger"] == {"type": "schedule", "cron": "0 6 * * 1", "timezone": "UTC"}
     assert raw["actions"][1]["metric"] == "roc_auc" and raw["name"] == "Weekly retrain of Churn"
-    wf = workflows.create_workflow(org, raw)
+    raw["actions"].append({"type": "batch_prediction", "model_id": model.id})
+    wf = workflows.create_workflow(analyst, raw)
     assert wf.trigger_type == "schedule" and wf.enabled
+    (run,) = _finish(org, [workflows.run_now(analyst, wf.id)])
+    assert run.status == "succeeded", run.error
+    retrain, promote, batch = run.steps
+    assert retrain["output"]["version"] == 2 and "roc_auc" in retrain["output"]["metrics"]
+    assert retrain["output"].get("challenger_share") == 0.2  # it served as challenger before the promote
+    guard = promote["output"]["guard"]
+    assert guard["metric"] == "roc_auc" and guard["passes"] and "higher is better" in guard["summary"]
+    assert promote["output"]["promoted"] is True
+    after = registry.get_model(analyst, model.id)
+    assert after.active_version_id == retrain["output"]["version_id"] != v1.id
+    assert getattr(after, "challenger_version_id", None) is None
+    assert batch["output"]["rows_total"] == 600 and batch["output"]["rows_predicted"] > 0
 
 
 # ====================================================================== owner, permissions, isolation
@@ -736,3 +750,22 @@ def test_a_run_is_executed_by_one_runner_at_a_time_and_repeats_nothing(org, rece
     assert len(receiver.requests) == 1  # four runners, one delivery
     assert workflows.execute_run(org.tenant_id, run_id) == "succeeded"  # an ended run is left alone
     assert len(receiver.requests) == 1
+
+
+def test_insight_and_monitor_steps_record_their_outcome(org):
+    saved = datasets.save_upload(org, "regions", "regions.csv", regional_csv())
+    mon = monitoring.create_monitor(org, {**REGION_MONITOR, "detection_name": "regions"},
+                                    dataset_id=saved.version.dataset_id)
+    wf = workflows.create_workflow(org, {
+        "name": "Refresh after a sync", "trigger": {"type": "source_synced"},
+        "actions": [{"type": "run_monitor", "monitor_id": mon.id},
+                    {"type": "generate_insights", "categories": ["sales"]},
+                    {"type": "generate_insights", "categories": ["astrology"]}]})
+    (run,) = _finish(org, workflows.emit(org.tenant_id, "source_synced", {"source_id": 1, "sync_id": 2}))
+    monitor_step, insights_step, bad_step = run.steps
+    assert monitor_step["status"] == "succeeded" and monitor_step["output"]["anomalies_found"] >= 2
+    assert monitor_step["output"]["points_scored"] > 0
+    assert insights_step["status"] == "succeeded" and insights_step["output"]["insights"] >= 0
+    assert run.status == "failed" and bad_step["status"] == "failed" and "astrology" in bad_step["error"]
+    assert run.error.startswith("Step 3 (Generate insights) failed")
+    assert wf.definition["actions"][1]["categories"] == ["sales"]

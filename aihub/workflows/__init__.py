@@ -29,6 +29,7 @@ from aihub.workflows.definition import (
     TRIGGER_TYPES,
     describe_trigger,
     normalize,
+    parse_conditions,
     parse_json,
 )
 from aihub.workflows.engine import decide, due_time, emit, enqueue_run, execute_run, tick, wait_for_run
@@ -69,6 +70,6 @@ __all__ = [
     "assignable_users", "complete_task", "create_from_template", "create_workflow", "decide", "delete_workflow",
     "describe_trigger", "disable_workflow", "due_time", "emit", "enable_workflow", "enqueue_run", "execute_run",
     "get_approval", "get_run", "get_workflow", "list_approvals", "list_runs", "list_tasks", "list_templates",
-    "list_workflows", "normalize", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",
+    "list_workflows", "normalize", "parse_conditions", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",
     "update_workflow", "validate_workflow", "wait_for_run", "workflow_json",
 ]

@@ -17,12 +17,12 @@ the worker does not wait on another worker slot.
 Extension points (looked up when a step runs, so a module added later is
 picked up without changing this one):
 
-* :data:`PREDICTIVE_RETRAIN` in ``aihub.predictive``: ``fn(principal,
-  model_id, *, run=False) -> JobRecord`` queues a retrain of a predictive
-  (non-forecast) model; forecast models use :func:`aihub.training.train`.
-* :data:`PREDICTIVE_BATCH` in ``aihub.predictive``: ``fn(principal, model_id,
-  dataset_id)`` scores a dataset's newest version and returns a record with
-  counts.
+* :data:`PREDICTIVE_RETRAIN` in ``aihub.predictive`` (``train``):
+  ``fn(principal, model_id, *, run=False) -> JobRecord`` queues a retrain of
+  a predictive model; forecast models use :func:`aihub.training.train`.
+* :data:`PREDICTIVE_BATCH` in ``aihub.predictive`` (``predict_batch``):
+  ``fn(principal, model_id, filename, data) -> BatchOutcome`` scores a file;
+  the step feeds it the newest version of a dataset as CSV.
 * ``aihub.insights_service.generate(principal, categories)``.
 """
 
@@ -48,9 +48,9 @@ from aihub.workflows.definition import ACTION_LABELS, get_path, render
 log = logging.getLogger(__name__)
 
 #: Name of the function in ``aihub.predictive`` that queues a retrain of a predictive model.
-PREDICTIVE_RETRAIN = "retrain"
+PREDICTIVE_RETRAIN = "train"
 #: Name of the function in ``aihub.predictive`` that runs a batch prediction over a dataset.
-PREDICTIVE_BATCH = "predict_dataset"
+PREDICTIVE_BATCH = "predict_batch"
 #: Longest a retrain step waits for its training job (seconds).
 TRAINING_TIMEOUT_SECONDS = 3 * 3600
 POLL_SECONDS = 2.0
@@ -196,12 +196,17 @@ def compare(metric: str, champion: float, challenger: float, max_drop: float) ->
     return passes, drop, sentence
 
 
-def _version_summary(principal: Principal, version_id: int | None) -> dict[str, Any] | None:
+def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The top-level numeric metrics (what a person compares; nested reports are left out)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _version_summary(principal: Principal, version_id: int | None, *, full: bool = False) -> dict[str, Any] | None:
     if version_id is None:
         return None
     v = registry.get_version(principal, version_id)
-    return {"version_id": v.id, "version": v.version, "algorithm": v.algorithm, "metrics": v.metrics,
-            "created_at": v.created_at.isoformat()}
+    return {"version_id": v.id, "version": v.version, "algorithm": v.algorithm,
+            "metrics": v.metrics if full else numeric_metrics(v.metrics), "created_at": v.created_at.isoformat()}
 
 
 def _challenger_id(ctx: StepContext, model: store.ModelRecord) -> int | None:
@@ -255,7 +260,7 @@ def retrain_model(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]
         raise StepError(f"Retraining '{model.name}' {job.status}: {job.error or job.message or 'no reason given'}")
     version = registry.get_version(ctx.principal, job.model_version_id)
     out = {"type": "retrain_model", "model_id": model.id, "model": model.name, "job_id": job_id,
-           "version_id": version.id, "version": version.version, "metrics": version.metrics}
+           "version_id": version.id, "version": version.version, "metrics": numeric_metrics(version.metrics)}
     model = registry.get_model(ctx.principal, model.id)
     if model.active_version_id is None:
         out["note"] = "The model has no champion yet; the new version waits for a promote step or a deploy."
@@ -276,8 +281,8 @@ def retrain_model(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]
 def promote_context(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
     """Champion and challenger side by side, with the guard's verdict (what an approver decides on)."""
     model = registry.get_model(ctx.principal, ctx.model_id(action))
-    champion = _version_summary(ctx.principal, model.active_version_id)
-    challenger = _version_summary(ctx.principal, _challenger_id(ctx, model))
+    champion = _version_summary(ctx.principal, model.active_version_id, full=True)
+    challenger = _version_summary(ctx.principal, _challenger_id(ctx, model), full=True)
     out: dict[str, Any] = {"model_id": model.id, "model": model.name, "kind": model.kind,
                            "champion": champion, "challenger": challenger}
     if champion and challenger:
@@ -290,6 +295,9 @@ def promote_context(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, An
                             "enforced": bool(action.get("guard", True))}
         except StepError as exc:
             out["guard"] = {"passes": False, "summary": str(exc), "enforced": bool(action.get("guard", True))}
+    for side in ("champion", "challenger"):
+        if out[side]:
+            out[side] = {**out[side], "metrics": numeric_metrics(out[side]["metrics"])}
     return out
 
 
@@ -350,11 +358,19 @@ def batch_prediction(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, A
     dataset_id = action.get("dataset_id") or model.dataset_id
     if dataset_id is None:
         raise StepError(f"Model '{model.name}' has no dataset; choose the dataset to score in the step.")
-    result = fn(ctx.principal, model.id, dataset_id)
-    summary = {k: getattr(result, k) for k in ("id", "rows_total", "rows_predicted", "rows_failed", "seconds")
-               if hasattr(result, k)}
+    from aihub import datasets
+
+    version_id = datasets.latest_version_id(ctx.principal, dataset_id)
+    version = datasets.get_version(ctx.principal, version_id)
+    data = datasets.load_frame(ctx.principal, version_id).to_csv(index=False).encode("utf-8")
+    result = fn(ctx.principal, model.id, f"{version.dataset_name} v{version.version}.csv", data)
+    batch = getattr(result, "batch", result)
+    summary = {k: getattr(batch, k) for k in ("id", "rows_total", "rows_predicted", "rows_failed", "seconds")
+               if hasattr(batch, k)}
+    if "id" in summary:
+        summary["batch_id"] = summary.pop("id")
     return {"type": "batch_prediction", "model_id": model.id, "model": model.name, "dataset_id": dataset_id,
-            **summary}
+            "dataset_version": version.version, **summary}
 
 
 # ====================================================================== other actions

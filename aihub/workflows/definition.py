@@ -505,6 +505,44 @@ def parse_json(text: str) -> dict[str, Any]:
     return data
 
 
+def parse_conditions(text: str) -> list[dict[str, Any]]:
+    """Conditions typed one per line as ``field op value`` (the form's text box).
+
+    ``value`` is read as JSON when it parses (numbers, ``true``, ``["a", "b"]``)
+    and as text otherwise; ``exists`` takes no value. Example::
+
+        metric contains revenue
+        impact < -1000
+        slice in ["West", "East"]
+
+    Raises
+    ------
+    ValidationError
+        Naming the line (``conditions[2]``) and the allowed comparisons.
+    """
+    out: list[dict[str, Any]] = []
+    ops = sorted(CONDITION_OPS, key=len, reverse=True)
+    for n, line in enumerate((text or "").splitlines()):
+        line = line.strip()
+        if not line:
+            continue
+        m = re.match(r"^(\S+)\s+(" + "|".join(re.escape(o) for o in ops) + r")(?:\s+(.*))?$", line)
+        if m is None:
+            raise ValidationError(f"conditions line {n + 1}: write 'field comparison value' (e.g. 'metric contains "
+                                  f"revenue'); comparisons: {', '.join(CONDITION_OPS)}. Got {line!r}.",
+                                  field=f"conditions[{len(out)}]", details={"allowed": list(CONDITION_OPS)})
+        fld, op, raw = m.group(1), m.group(2), (m.group(3) or "").strip()
+        try:
+            value: Any = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            value = raw
+        cond: dict[str, Any] = {"field": fld, "op": op}
+        if op != "exists":
+            cond["value"] = value
+        out.append(cond)
+    return out
+
+
 # ====================================================================== events
 def get_path(data: Any, path: str) -> Any:
     """The value at a dotted path in nested dicts and lists, or None."""
@@ -609,14 +647,15 @@ def conditions_hold(conditions: list[Mapping[str, Any]], payload: Mapping[str, A
     return all(condition_holds(c, payload) for c in conditions or [])
 
 
-_ID_KEYS = ("anomaly_id", "prediction_id", "sync_id", "report_id", "id")
+_ID_KEYS = ("anomaly_id", "prediction_id", "sync_id", "drift_report_id", "report_id", "id")
 
 
 def dedupe_key(event_type: str, payload: Mapping[str, Any]) -> str:
     """The key that keeps one event from starting the same workflow twice.
 
     ``payload["dedupe_key"]`` when given; else the event's own id
-    (``anomaly_id``, ``prediction_id``, ``sync_id``, ``report_id`` or ``id``);
+    (``anomaly_id``, ``prediction_id``, ``sync_id``, ``drift_report_id``,
+    ``report_id`` or ``id``);
     else a SHA-256 of the payload's canonical JSON.
     """
     if payload.get("dedupe_key"):

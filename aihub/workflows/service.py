@@ -6,8 +6,9 @@ A workflow's actions run as the person who last saved it, with that person's
 permissions (an analyst's workflow cannot do what an analyst may not).
 
 Webhook secrets are encrypted with the hub's Fernet key before they are
-stored and are never shown again: records and JSON exports carry ``"***"``
-in their place, and saving ``"***"`` back keeps the stored secret.
+stored and are never shown again: records and JSON exports carry the mask
+``"********"`` (:data:`~aihub.connectors.config.MASK`) in their place, and
+saving the mask back keeps the stored secret.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _public_run(run: RunRecord) -> RunRecord:
 
 
 def workflow_json(record: WorkflowRecord) -> str:
-    """The workflow as editable JSON (secrets shown as ``"***"``, which keeps them when saved back)."""
+    """The workflow as editable JSON (secrets masked; saving the mask back keeps them)."""
     d = _public_definition(record.definition)
     data = {"name": record.name, "description": record.description, "enabled": record.enabled,
             "trigger": d["trigger"], "conditions": d.get("conditions") or [], "actions": d["actions"],
@@ -82,7 +83,7 @@ def workflow_json(record: WorkflowRecord) -> str:
 
 
 def _seal(definition: dict[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Encrypt webhook secrets; ``"***"`` keeps the secret stored for the same webhook before."""
+    """Encrypt webhook secrets; the mask keeps the secret stored for the same webhook before."""
     box = None
     old = [a for a in (previous or {}).get("actions") or [] if a.get("type") == "call_webhook"]
     for i, action in enumerate(definition["actions"]):
@@ -345,8 +346,9 @@ def list_templates() -> list[tpl.Template]:
 def template_workflow(principal: Principal, key: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The workflow JSON a template makes with ``params`` (not saved). Needs ``read``.
 
-    A promote step compares ``roc_auc`` for predictive models and ``mase``
-    for forecasts unless the parameters name a metric.
+    A promote step compares ``mase`` for forecasts and ``roc_auc`` for
+    classifiers unless the parameters name a metric (other models: the first
+    metric both versions have, see :data:`aihub.workflows.actions.DEFAULT_METRICS`).
     """
     require(principal, "read")
     default_metric = None
@@ -358,7 +360,8 @@ def template_workflow(principal: Principal, key: str, params: Mapping[str, Any])
             except (NotFound, TypeError, ValueError):
                 raise ValidationError(f"Model: no model {model_id!r} in your organization.", field="model_id") \
                     from None
-        default_metric = "mase" if model.kind == "forecast" else "roc_auc"
+        task = (model.config.get("training") or {}).get("task") if isinstance(model.config, dict) else None
+        default_metric = "mase" if model.kind == "forecast" else "roc_auc" if task == "classification" else None
         params = {**params, "model_id": model.id}
         if not params.get("name"):
             names = {"weekly_retrain_promote": f"Weekly retrain of {model.name}",
