@@ -74,6 +74,7 @@ if st.session_state.get("authentication_status"):
             st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
             st.Page("pages/predictions.py", title="Predictions", icon=":material/online_prediction:"),
             st.Page("pages/anomalies.py", title="Anomalies", icon=":material/crisis_alert:"),
+            st.Page("pages/workflows.py", title="Workflows", icon=":material/account_tree:"),
             st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:"),
         ],
     }
