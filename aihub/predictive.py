@@ -472,10 +472,15 @@ def train(principal: Principal, model_id: int, config: dict[str, Any] | None = N
     with tenant_session(principal.tenant_id) as s:
         model = store.get_model(s, model_id)
     _require_ml(model)
-    dataset_version_id, frame = _dataset_frame(principal, model.dataset_id)
+    if model.dataset_id is None:
+        raise ValidationError(f"The dataset of model '{model.name}' was deleted; create a new model on another "
+                              "dataset.", field="dataset_id")
     if config is None:
         cfg = model.config["training"]
+        with tenant_session(principal.tenant_id) as s:
+            dataset_version_id = store.latest_dataset_version_id(s, model.dataset_id)
     else:
+        dataset_version_id, frame = _dataset_frame(principal, model.dataset_id)
         cfg = _validated({**config, "model_name": model.name}, frame).to_dict()
         with tenant_session(principal.tenant_id) as s:
             ps.update_model_config(s, model_id, {**model.config, "training": cfg})
@@ -680,8 +685,24 @@ def _prediction_text(task: str, output: dict[str, Any]) -> str:
     return repr(float(p)) if task == "regression" else str(p)
 
 
-def _output_dict(model: ml.TrainedModel, res: dict[str, Any], explained: bool) -> dict[str, Any]:
+def _range_notes(model: ml.TrainedModel, clean: dict[str, Any]) -> list[str]:
+    """Numeric inputs outside the range seen in training (the prediction then extrapolates)."""
+    notes = []
+    for spec in model.feature_schema:
+        v = clean.get(spec.name)
+        if spec.kind != "numeric" or not isinstance(v, float) or spec.min is None or spec.max is None:
+            continue
+        if v < spec.min or v > spec.max:
+            notes.append(f"{spec.name} = {v:,.6g} is outside the range seen in training ({spec.min:,.6g} to "
+                         f"{spec.max:,.6g}); the prediction extrapolates")
+    return notes
+
+
+def _output_dict(model: ml.TrainedModel, res: dict[str, Any], explained: bool, notes: list[str] = ()
+                 ) -> dict[str, Any]:
     out = {k: v for k, v in res.items() if k not in ("row", "error")}
+    if notes:
+        out["warning"] = "; ".join([*([out["warning"]] if out.get("warning") else []), *notes])
     out.update(task=model.task, label=model.output_label, explained=bool(explained and model.task != "clustering"))
     contributions = out.get("contributions")
     if contributions:
@@ -781,7 +802,7 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
         with tenant_session(principal.tenant_id) as s:
             _store(s, principal, model_id, [row])
         raise
-    output = _output_dict(model, res, explain)
+    output = _output_dict(model, res, explain, _range_notes(model, clean))
     ms = (time.perf_counter() - t0) * 1000
     row.update(output=json.dumps(output), prediction=_prediction_text(model.task, output),
                probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,

@@ -340,6 +340,8 @@ def test_predict_one_customer_with_reasons_then_from_cache(churn, telco_frame):
     again = predictive.predict_one(admin, model.id, {**customer, "tenure": "2"})  # same input, as text
     assert again.cache_hit and again.probability == first.probability and again.explanation == first.explanation
     assert again.id != first.id and again.latency_ms < first.latency_ms
+    far = predictive.predict_one(admin, model.id, {**customer, "tenure": 240})
+    assert "tenure = 240 is outside the range seen in training (0 to 72)" in far.output["warning"]
     with pytest.raises(ValidationError) as err:
         predictive.predict_one(admin, model.id, {**customer, "tenure": "forever"})
     assert err.value.field == "tenure" and "not a number" in str(err.value)
