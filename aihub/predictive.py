@@ -857,9 +857,9 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
     Rows that fail validation are reported by row number (and file line)
     and stored with their error; the rest are predicted. With a challenger,
     each row is served by it with probability ``challenger_share``
-    (segmentation and value models fed an orders table are served whole by
-    one version, since rows become customers). All rows are stored with one
-    bulk ``INSERT ... SELECT FROM unnest``.
+    (models built from an orders table, RFM and customer value, serve a whole
+    batch from one version, since their rows become customers). All rows are
+    stored with one bulk ``INSERT ... SELECT FROM unnest``.
 
     Parameters
     ----------
