@@ -52,7 +52,7 @@ from aihub import usage
 from aihub.auth import Principal, require
 from aihub.db import insight_store, store
 from aihub.db.insight_store import InsightEventRecord, InsightRecord
-from aihub.db.session import tenant_session
+from aihub.db.session import owner_session, tenant_session
 from aihub.errors import AihubError, NotFound, ValidationError
 from aihub.insights import (
     CATEGORIES,
@@ -645,6 +645,36 @@ def generate_for_tenant(tenant_id: int, categories: str | Iterable[str] | None =
     return len(generate(principal, categories))
 
 
+def generate_all(categories: str | Iterable[str] | None = None, *, tenant_ids: Iterable[int] | None = None
+                 ) -> dict[str, int]:
+    """Generate every tenant's insights (the worker's daily task), each as its first active admin.
+
+    One tenant's failure is logged and counted; the others still run.
+
+    Parameters
+    ----------
+    tenant_ids : iterable of int, optional
+        Only these tenants (default: all, listed through the owner connection).
+
+    Returns
+    -------
+    dict
+        ``{"tenants": tenants processed, "insights": new insights, "failed": tenants that failed}``.
+    """
+    if tenant_ids is None:
+        with owner_session() as s:
+            tenant_ids = insight_store.tenant_ids(s)
+    out = {"tenants": 0, "insights": 0, "failed": 0}
+    for tenant_id in tenant_ids:
+        try:
+            out["insights"] += generate_for_tenant(int(tenant_id), categories)
+            out["tenants"] += 1
+        except Exception:  # one tenant's bad data must not stop the others' insights
+            log.exception("insights of tenant %s could not be generated", tenant_id)
+            out["failed"] += 1
+    return out
+
+
 # ====================================================================== reading
 def list_insights(
     principal: Principal,
@@ -764,6 +794,7 @@ __all__ = [
     "detect_roles",
     "feedback_counts",
     "generate",
+    "generate_all",
     "generate_for_tenant",
     "get_insight",
     "insight_events",

@@ -352,6 +352,16 @@ def test_generate_for_tenant_and_the_cli(store, capsys):
     assert insights_service.generate_for_tenant(admin.tenant_id) >= 0
     assert insights_service.generate_for_tenant(admin.tenant_id, categories=["sales"]) == 0
 
+    # the worker's daily task: every tenant as its first admin; one tenant's failure does not stop the others
+    from aihub.db import insight_store
+    from aihub.db.session import owner_session
+
+    other = new_tenant("daily")
+    with owner_session() as s:
+        assert {admin.tenant_id, other.tenant_id} <= set(insight_store.tenant_ids(s))
+    assert insights_service.generate_all(tenant_ids=[admin.tenant_id, other.tenant_id, 0]) == {
+        "tenants": 2, "insights": 0, "failed": 1}
+
     viewer = _user(admin, "viewer")
     assert main(["insights", "generate", "--tenant", admin.tenant_name, "--user", viewer.username]) == 2
     assert "lacks the permission ai_analytics:generate" in capsys.readouterr().err

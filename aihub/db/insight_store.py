@@ -395,6 +395,11 @@ def churn_predictions(s: Session, *, limit: int = 50_000) -> list[tuple[int, str
 
 
 # ------------------------------------------------------------------ context
+def tenant_ids(s: Session) -> list[int]:
+    """Every tenant's id (an owner session sees them all; a tenant session only its own)."""
+    return list(s.scalars(sa.select(Tenant.id).order_by(Tenant.id)).all())
+
+
 def first_active_admin(s: Session) -> tuple[int, str, str, str] | None:
     """``(user id, username, name, tenant name)`` of the tenant's first active admin, or None."""
     row = s.execute(
