@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub import charts, datasets, forecasting, predictive, predictive_charts, registry, training
+from aihub import charts, datasets, forecasting, health, predictive, predictive_charts, registry, training
 from pages import _common as ui
 
 p = ui.principal()
@@ -340,6 +340,27 @@ def _fmt(v) -> str:
     return "—" if v is None else f"{v:,.3f}"
 
 
+def health_panel(model) -> None:
+    """Health of the deployed model: verdict with reasons, and the latest input-drift report."""
+    verdict = ui.attempt(health.model_health, p, model.id)
+    if verdict is None:
+        return
+    (st.success if verdict.status == "healthy" else st.warning)(f"Model health: **{verdict.status}**")
+    for reason in verdict.reasons:
+        st.caption(reason)
+    if p.can("detect") and st.button("Check input drift now", key="check_drift"):
+        if ui.attempt(health.check_drift, p, model.id):
+            st.rerun()
+    if verdict.drift is not None:
+        rows = pd.DataFrame([{
+            "feature": f["feature"], "kind": f["kind"], "test": f["test"], "statistic": f["statistic"],
+            "p-value": f.get("p_value"), "threshold": f["threshold"], "drifted": f["drifted"],
+        } for f in verdict.drift.report.get("features", [])])
+        with st.expander(f"Input drift on {verdict.drift.current_rows:,} recent inputs "
+                         f"({verdict.drift.share_drifted:.0%} of features drifted, {verdict.drift.created_at:%Y-%m-%d %H:%M})"):
+            st.dataframe(rows, hide_index=True, use_container_width=True)
+
+
 def ml_version_panel(model, versions, version) -> None:
     """Metrics, charts, comparison, champion/challenger, live accuracy and serving of a predictive model."""
     task = version.params.get("task", "")
@@ -444,6 +465,9 @@ def ml_version_panel(model, versions, version) -> None:
         for col, label, v in zip(cols[3:], ("p50", "p95", "p99"), (stats.p50_ms, stats.p95_ms, stats.p99_ms),
                                  strict=True):
             col.metric(f"Latency {label}", "—" if v is None else f"{v:,.0f} ms")
+
+    if model.active_version_id:
+        health_panel(model)
 
     details = ui.attempt(predictive.version_details, p, version.id)
     with st.expander("Version details: configuration, feature schema, data hash, libraries"):

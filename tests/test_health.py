@@ -57,3 +57,29 @@ def test_too_few_inputs_is_a_clear_error(tenant, churn_model):
     _predict(tenant, model.id, frame.head(5).drop(columns=["Churn"]))
     with pytest.raises(ValidationError, match="Only 5 predictions"):
         health.check_drift(tenant, model.id)
+
+
+def test_models_page_shows_health_and_drift(server_database):
+    from tests.conftest import PASSWORD, new_tenant
+    from tests.test_pages import _app, _login, _texts
+
+    admin = new_tenant("healthpage")
+    data = shared_file("telco_churn", "telco_customer_churn.csv").read_bytes()
+    saved = datasets.save_upload(admin, "telco", "telco.csv", data)
+    cfg = predictive.template_config(admin, "churn", saved.version.dataset_id)
+    cfg.update({"model_name": "churn", "algorithm": "logistic_regression"})
+    model, job = predictive.create_model(admin, cfg, saved.version.dataset_id, run=False)
+    assert jobs.run_job(admin.tenant_id, job.id) == "succeeded"
+    registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
+    frame = datasets.load_frame(admin, saved.version.id)
+    _predict(admin, model.id, frame.sample(200, random_state=3).drop(columns=["Churn"]))
+
+    at = _login(_app(), admin.username, PASSWORD)
+    at.session_state["models_tab"] = "Models and versions"
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    assert "Input drift has not been checked yet." in _texts(at)
+    at.button(key="check_drift").click().run()
+    assert not at.exception, at.exception
+    assert "Model health: **healthy**" in _texts(at)
+    assert any("Input drift on 200 recent inputs" in e.label for e in at.expander)
