@@ -200,6 +200,8 @@ def _finish(principal, run_ids: list[int]) -> list:
     ({"conditions": [{"field": "severity", "op": "~", "value": 1}]}, "conditions[0].op", ">="),
     ({"actions": [{"type": "create_task", "title": "Hi {{secrets.key}}"}]}, "actions[0].title", "placeholder"),
     ({"colour": "blue"}, "colour", "allowed"),
+    ({"actions": [{"type": "call_webhook", "url": "https://x.example.com/h", "secret": SECRET,
+                   "headers": {"Authorization": "Bearer abc"}}]}, "actions[0].headers", "X-AIHub-Signature"),
 ])
 def test_invalid_workflows_name_the_field_and_the_allowed_values(change, field, words):
     raw = {**_webhook_workflow("https://hooks.example.com/h"), **change}
@@ -377,8 +379,10 @@ def test_an_email_step_reaches_the_smtp_server(org, smtp_server):
                      "subject": "Source {{event.source_name}} synced", "body": "{{event.rows}} rows arrived."}],
     })
     (run,) = _finish(org, workflows.emit(org.tenant_id, "source_synced",
-                                         {"source_id": 3, "source_name": "CRM", "sync_id": 44, "rows": 1200}))
+                                         {"source_id": 3, "source_name": "CRM", "sync_id": 44, "rows": 1200,
+                                          "change": float("nan")}))
     assert run.status == "succeeded", run.error
+    assert run.trigger["payload"]["change"] is None  # JSON in PostgreSQL has no NaN
     assert len(smtp_server) == 1
     mail = smtp_server[0]
     assert sorted(mail["to"]) == ["lead@example.com", "ops@example.com"] and mail["from"] == "hub@aihub.example.com"

@@ -93,6 +93,7 @@ TEMPLATE_ROOTS = ("event", "workflow", "run", "trigger", "steps")
 _TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*\}\}")
 _PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+_SECRET_HEADER_RE = re.compile(r"authorization|cookie|token|secret|pass|api[-_]?key|^x-aihub-", re.IGNORECASE)
 
 _COMMON_ACTION_KEYS = ("type", "name", "require_approval")
 _ACTION_KEYS: dict[str, tuple[str, ...]] = {
@@ -404,6 +405,11 @@ def _action(e: _Errors, i: int, raw: Any, trigger_type: str | None) -> dict[str,
                 for k, v in headers.items()):
             e.add(f"{path}.headers", "headers must map header names to text values.")
             headers = {}
+        for k in headers:
+            if _SECRET_HEADER_RE.search(k):
+                e.add(f"{path}.headers", f"the header {k!r} looks like a credential, and headers are stored and "
+                                         "shown in clear; the receiver authenticates the hub by X-AIHub-Signature "
+                                         "(the signing secret, stored encrypted).")
         out["headers"] = dict(headers)
         out["max_attempts"] = _whole(e, f"{path}.max_attempts", raw.get("max_attempts"), default=3, lo=1, hi=5,
                                      what="attempts")

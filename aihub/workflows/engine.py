@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,8 +71,20 @@ def _iso(dt: datetime | None = None) -> str:
     return (dt or _now()).isoformat()
 
 
-def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(payload), default=str))
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities replaced by None (PostgreSQL's JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _jsonable(payload: Any) -> Any:
+    """A JSON-safe copy: other types as text, non-finite numbers as None."""
+    return _finite(json.loads(json.dumps(payload, default=str)))
 
 
 # ====================================================================== owner principal
@@ -137,7 +150,7 @@ def emit(tenant_id: int, event_type: str, payload: dict[str, Any], *, run: bool 
     """
     if event_type not in EVENT_TYPES:
         raise ValidationError(f"Unknown event {event_type!r}; allowed: {', '.join(EVENT_TYPES)}.", field="event_type")
-    payload = _jsonable(payload)
+    payload = _jsonable(dict(payload))
     key = dedupe_key(event_type, payload)
     with tenant_session(tenant_id) as s:
         candidates = wstore.list_workflows(s, trigger_type=event_type, enabled_only=True)
@@ -220,6 +233,8 @@ def _run_lock(run_id: int) -> Iterator[bool]:
 
 
 def _save(tenant_id: int, run_id: int, **values: Any) -> None:
+    if "steps" in values:
+        values["steps"] = _jsonable(values["steps"])
     with tenant_session(tenant_id) as s:
         wstore.update_run(s, run_id, **values)
 
