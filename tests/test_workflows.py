@@ -773,3 +773,23 @@ def test_insight_and_monitor_steps_record_their_outcome(org):
     assert run.status == "failed" and bad_step["status"] == "failed" and "astrology" in bad_step["error"]
     assert run.error.startswith("Step 3 (Generate insights) failed")
     assert wf.definition["actions"][1]["categories"] == ["sales"]
+
+
+def test_runs_go_to_the_worker_queue_and_fall_back_to_a_thread(org, receiver, monkeypatch):
+    from aihub import worker
+
+    workflows.create_workflow(org, _webhook_workflow(receiver.url))
+    deferred = []
+    monkeypatch.setenv("AIHUB_JOB_BACKEND", "worker")
+    monkeypatch.setattr(worker, "defer_workflow_run", lambda t, r: deferred.append((t, r)) or 4242, raising=False)
+    (queued,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(1))
+    assert deferred == [(org.tenant_id, queued)] and workflows.get_run(org, queued).status == "queued"
+    assert workflows.execute_run(org.tenant_id, queued) == "succeeded"  # what the worker task runs
+
+    def refuse(t, r):
+        raise NotImplementedError("the worker's app is open asynchronously")
+
+    monkeypatch.setattr(worker, "defer_workflow_run", refuse, raising=False)
+    (fallback,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(2))
+    assert workflows.wait_for_run(org.tenant_id, fallback, timeout=RUN_TIMEOUT).status == "succeeded"
+    assert len(receiver.deliveries) == 2

@@ -191,6 +191,11 @@ def _execute_logged(tenant_id: int, run_id: int) -> str:
 def enqueue_run(tenant_id: int, run_id: int) -> Future | int | None:
     """Hand a run to a runner: the worker queue when workers run, else a thread of this process.
 
+    If the worker queue refuses the run (for instance when called from
+    inside a worker task whose app cannot be reopened), the run goes to a
+    thread of this process instead; the run's advisory lock still keeps it
+    to one runner.
+
     Returns
     -------
     Future, int or None
@@ -208,6 +213,9 @@ def enqueue_run(tenant_id: int, run_id: int) -> Future | int | None:
                 return defer(tenant_id, run_id)
             except AlreadyEnqueued:
                 return None
+            except Exception:  # noqa: BLE001 - e.g. deferring from inside a worker task; run it here instead
+                log.warning("workflow run %s could not be queued for the worker; running it in this process",
+                            run_id, exc_info=True)
     return _get_executor().submit(_execute_logged, tenant_id, run_id)
 
 
