@@ -121,3 +121,18 @@ def test_a_viewer_sees_workflows_but_changes_nothing(admin):
     assert "Your role can view workflows but not create them." in texts
     assert "Your role can view approvals but not decide them." in texts
     assert not [b for b in at.button if b.key and b.key.startswith(("appr_", "wf_run_", "tpl_"))]
+
+
+def test_every_trigger_and_step_of_the_form_renders(admin):
+    at = _page(admin.username)
+    at.radio(key="new_mode").set_value("The form").run()
+    for trigger in workflows.TRIGGER_TYPES:
+        at.selectbox(key="f_trigger").set_value(trigger).run()
+        assert not at.exception, (trigger, at.exception)
+        for action in workflows.ACTION_TYPES:
+            at.selectbox(key="fa_type").set_value(action).run()
+            assert not at.exception, (trigger, action, at.exception)
+    for key in ("weekly_retrain_promote", "critical_revenue_alert", "drift_retrain_approval"):
+        at.radio(key="new_mode").set_value("A template").run()
+        at.selectbox(key="tpl_key").set_value(key).run()
+        assert not at.exception, (key, at.exception)
