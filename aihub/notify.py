@@ -70,7 +70,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -133,7 +133,7 @@ def webhook_body(payload: Mapping[str, Any], *, sent_at: datetime | None = None)
     ValidationError
         If the body would exceed :data:`MAX_BODY_BYTES`.
     """
-    data = {**payload, "sent_at": (sent_at or datetime.now(timezone.utc)).isoformat()}
+    data = {**payload, "sent_at": (sent_at or datetime.now(UTC)).isoformat()}
     body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False).encode("utf-8")
     if len(body) > MAX_BODY_BYTES:
         raise ValidationError(f"The webhook body would be {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}.",
@@ -499,7 +499,7 @@ def send_email(
                        for k, v in exc.recipients.items()}
         raise DeliveryError(f"The SMTP server {where} refused every recipient: {refused_all}.",
                             code="email_refused", details={"refused": refused_all}) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise DeliveryError(f"The SMTP server {where} did not answer within {cfg.timeout:g} s.",
                             code="email_timeout") from None
     except ConnectionRefusedError:

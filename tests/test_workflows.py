@@ -20,8 +20,9 @@ import json
 import socket
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 import pytest
 import sqlalchemy as sa
@@ -51,7 +52,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sig = self.headers.get(notify.SIGNATURE_HEADER)
                 expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
@@ -86,7 +87,7 @@ class Receiver:
         with self.lock:
             return [r for r in self.requests if r["valid"]]
 
-    def __enter__(self) -> Receiver:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -116,7 +117,7 @@ def smtp_server(monkeypatch):
     received: list[dict] = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        async def handle_DATA(self, server, session, envelope):
             received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                              "data": envelope.content.decode("utf-8", "replace")})
             return "250 Message accepted for delivery"
@@ -246,17 +247,17 @@ def test_triggers_and_conditions_match_as_documented():
 
 
 def test_due_time_is_the_latest_slot_once():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     trig = {"cron": "*/5 * * * *", "timezone": "UTC"}
-    t = datetime(2026, 3, 2, 12, 7, 31, tzinfo=timezone.utc)
-    assert workflows.due_time(trig, datetime(2026, 3, 2, 12, 0, 10, tzinfo=timezone.utc), t) == \
-        datetime(2026, 3, 2, 12, 5, tzinfo=timezone.utc)
-    assert workflows.due_time(trig, datetime(2026, 3, 2, 12, 5, tzinfo=timezone.utc), t) is None
+    t = datetime(2026, 3, 2, 12, 7, 31, tzinfo=UTC)
+    assert workflows.due_time(trig, datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC), t) == \
+        datetime(2026, 3, 2, 12, 5, tzinfo=UTC)
+    assert workflows.due_time(trig, datetime(2026, 3, 2, 12, 5, tzinfo=UTC), t) is None
     # down for a day: one firing for the latest slot, not 288
-    assert workflows.due_time(trig, t - timedelta(days=1), t) == datetime(2026, 3, 2, 12, 5, tzinfo=timezone.utc)
+    assert workflows.due_time(trig, t - timedelta(days=1), t) == datetime(2026, 3, 2, 12, 5, tzinfo=UTC)
     berlin = {"cron": "0 6 * * *", "timezone": "Europe/Berlin"}
-    assert workflows.due_time(berlin, t - timedelta(days=1), t) == datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc)
+    assert workflows.due_time(berlin, t - timedelta(days=1), t) == datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
 
 # ====================================================================== webhooks

@@ -26,10 +26,11 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -64,7 +65,7 @@ _executor_lock = threading.Lock()
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(dt: datetime | None = None) -> str:
@@ -183,7 +184,7 @@ def _get_executor() -> ThreadPoolExecutor:
 def _execute_logged(tenant_id: int, run_id: int) -> str:
     try:
         return execute_run(tenant_id, run_id)
-    except Exception:  # noqa: BLE001 - a background thread has no caller to tell; tick() retries the run
+    except Exception:  # a background thread has no caller to tell; tick() retries the run
         log.exception("workflow run %s of tenant %s stopped on an error", run_id, tenant_id)
         return "error"
 
@@ -213,7 +214,7 @@ def enqueue_run(tenant_id: int, run_id: int) -> Future | int | None:
                 return defer(tenant_id, run_id)
             except AlreadyEnqueued:
                 return None
-            except Exception:  # noqa: BLE001 - e.g. deferring from inside a worker task; run it here instead
+            except Exception:  # e.g. deferring from inside a worker task: run it here instead
                 log.warning("workflow run %s could not be queued for the worker; running it in this process",
                             run_id, exc_info=True)
     return _get_executor().submit(_execute_logged, tenant_id, run_id)
@@ -312,7 +313,7 @@ def _execute(tenant_id: int, run_id: int) -> str:
             step.update(status="skipped", output=skipped.output, note=skipped.reason)
         except AihubError as exc:
             step.update(status="failed", error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - a library error: keep the reason on the step
+        except Exception as exc:  # a library error: keep the reason on the step
             log.exception("workflow run %s step %s failed", run_id, i)
             step.update(status="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
         step.update(finished_at=_iso(), seconds=round(time.monotonic() - t0, 3))
@@ -442,10 +443,10 @@ def due_time(trigger: dict[str, Any], since: datetime | None, now: datetime) -> 
     hourly workflow once, not 24 times.
     """
     tz = ZoneInfo(trigger.get("timezone") or "UTC")
-    minute = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0)
     local = minute.astimezone(tz)
     prev = croniter(trigger["cron"], local + timedelta(seconds=1)).get_prev(datetime)
-    prev = prev.astimezone(timezone.utc)
+    prev = prev.astimezone(UTC)
     if since is not None and prev <= since:
         return None
     return prev
@@ -471,7 +472,7 @@ def tick(now: datetime | None = None) -> dict[str, int]:
     """
     now = now or _now()
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     fired = expired = requeued = errors = 0
     with owner_session() as s:
         schedules = wstore.owner_schedules(s)
@@ -490,7 +491,7 @@ def tick(now: datetime | None = None) -> dict[str, int]:
             if rid is not None:
                 fired += 1
                 enqueue_run(sch.tenant_id, rid)
-        except Exception:  # noqa: BLE001 - one tenant's broken workflow must not stop the others
+        except Exception:  # one tenant's broken workflow must not stop the others
             errors += 1
             log.exception("scheduled workflow %s of tenant %s could not fire", sch.workflow_id, sch.tenant_id)
     with owner_session() as s:
@@ -502,7 +503,7 @@ def tick(now: datetime | None = None) -> dict[str, int]:
                 if appr.status == "pending" and appr.expires_at <= now:
                     _expire(s, appr)
                     expired += 1
-        except Exception:  # noqa: BLE001
+        except Exception:
             errors += 1
             log.exception("approval %s of tenant %s could not expire", approval_id, tenant_id)
     with owner_session() as s:
@@ -511,7 +512,7 @@ def tick(now: datetime | None = None) -> dict[str, int]:
         try:
             enqueue_run(tenant_id, run_id)
             requeued += 1
-        except Exception:  # noqa: BLE001
+        except Exception:
             errors += 1
             log.exception("workflow run %s of tenant %s could not be re-queued", run_id, tenant_id)
     return {"workflows_fired": fired, "approvals_expired": expired, "runs_requeued": requeued, "errors": errors}
