@@ -731,7 +731,7 @@ def _emit_anomalies(tenant_id: int, anomaly_ids: list[int]) -> None:
                 "dimension": a.dimension, "slice": a.slice, "ts": _iso(a.ts), "severity": a.severity,
                 "score": _finite(a.score), "impact": _finite(a.impact), "actual": _finite(a.actual),
                 "expected": _finite(a.expected)})
-    except Exception:  # noqa: BLE001 - detection stands even if an automation cannot start
+    except Exception:  # detection stands even if an automation cannot start
         log.warning("workflows for the anomalies %s could not start", anomaly_ids, exc_info=True)
 
 
