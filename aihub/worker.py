@@ -108,11 +108,9 @@ def daily(timestamp: int) -> dict:
 
 def defer_workflow_run(tenant_id: int, run_id: int) -> int:
     """Queue :func:`run_workflow_task`; a run is never queued twice while it waits."""
-    app = get_app()
-    with app.open():
-        return run_workflow_task.configure(lock=f"aihub-workflow-run-{run_id}",
-                                           queueing_lock=f"aihub-workflow-run-{run_id}").defer(
-            tenant_id=tenant_id, run_id=run_id)
+    return _defer(run_workflow_task.configure(lock=f"aihub-workflow-run-{run_id}",
+                                              queueing_lock=f"aihub-workflow-run-{run_id}"),
+                  tenant_id=tenant_id, run_id=run_id)
 
 
 @tasks.periodic(cron="* * * * *")
@@ -154,10 +152,25 @@ def defer_job(tenant_id: int, job_id: int) -> int:
     The lock ``aihub-job-<id>`` keeps two workers off the same job; the
     queueing lock keeps it from being queued twice while it waits.
     """
+    return _defer(run_job_task.configure(lock=f"aihub-job-{job_id}", queueing_lock=f"aihub-job-{job_id}"),
+                  tenant_id=tenant_id, job_id=job_id)
+
+
+def _defer(configured, **kwargs) -> int:
+    """Defer a configured task from anywhere: a web or CLI process, or a task inside a running worker.
+
+    Inside a worker the app is already open (asynchronously) and ``App.open``
+    refuses; deferring directly then uses the worker's own connection pool.
+    """
     app = get_app()
-    with app.open():
-        return run_job_task.configure(lock=f"aihub-job-{job_id}", queueing_lock=f"aihub-job-{job_id}").defer(
-            tenant_id=tenant_id, job_id=job_id)
+    try:
+        opened = app.open()
+    except NotImplementedError:
+        return configured.defer(**kwargs)
+    try:
+        return configured.defer(**kwargs)
+    finally:
+        opened.close()
 
 
 def workers_alive(max_age_seconds: float = STALLED_AFTER_SECONDS) -> int:

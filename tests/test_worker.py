@@ -113,3 +113,32 @@ def test_killing_a_worker_mid_job_loses_nothing(server_database, start_worker, m
         n = conn.execute(sa.text("select count(*) from forecast_points where model_version_id = :v"),
                          {"v": versions[0].id}).scalar()
     assert n == 6
+
+
+def test_a_scheduled_workflow_fired_inside_the_worker_is_queued_and_run_there(server_database, start_worker):
+    from aihub import auth, workflows
+    from tests.conftest import PASSWORD
+
+    tenant = new_tenant("wfsched")
+    auth.add_user(tenant, f"an-{tenant.tenant_id}@example.com", "An", "analyst", PASSWORD)
+    analyst = auth.principal_for(f"an-{tenant.tenant_id}@example.com")
+    wf = workflows.create_workflow(analyst, {
+        "name": "Every minute", "trigger": {"type": "schedule", "cron": "* * * * *"},
+        "actions": [{"type": "create_task", "assignee": analyst.username, "title": "Check {{event.scheduled_for}}"}],
+    })
+    before = _alive(server_database)
+    proc = start_worker("wf")
+    _wait(lambda: _started(server_database, proc, before), 60, "the worker to start")
+    time.sleep(61 - time.time() % 60)  # the next minute slot after the workflow was created
+    app = worker.get_app()
+    with app.open():
+        worker.tick.defer(timestamp=int(time.time()))
+    runs = _wait(lambda: [r for r in workflows.list_runs(analyst, wf.id) if r.status == "succeeded"], 90,
+                 "the scheduled run to finish")
+    assert runs[0].trigger["type"] == "schedule"
+    tasks = workflows.list_tasks(analyst)
+    assert any(t.title.startswith("Check ") for t in tasks)
+    with server_database.app.connect() as conn:
+        queued = conn.execute(sa.text("select count(*) from procrastinate_jobs where task_name = 'aihub.run_workflow' "
+                                      "and args->>'run_id' = :r"), {"r": str(runs[0].id)}).scalar()
+    assert queued == 1, "the run went through the worker queue, not a fallback thread"
