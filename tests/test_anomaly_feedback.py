@@ -71,8 +71,10 @@ def test_monthly_promotion_marked_false_positive_is_suppressed_and_true_anomalie
     for i in true_idx:  # real anomalies are still reported, also those like-sized to the promotion
         assert after["is_anomaly"].iloc[i], ts.iloc[i]
     assert after["is_anomaly"].sum() == len(true_idx)
-    # without the rule the detector got used to the monthly spikes and missed one
-    assert not before["is_anomaly"].iloc[true_idx].all()
+    # without the rule the real incidents are found too: alarmed incidents do not
+    # make the detector deaf to the next ones (the promotions just keep alarming)
+    assert before["is_anomaly"].iloc[true_idx].all()
+    assert before["is_anomaly"][promo].sum() >= 6
 
     # reviewing past results with the rule removes the repeats too
     reviewed = apply_rules(before, rules, context=CTX)
@@ -97,8 +99,11 @@ def test_weekly_friday_promotion():
     outage = (ts == "2023-03-08").to_numpy()  # a Wednesday
     d.loc[outage, "value"] -= 400
     before = detect(d, context=CTX)
-    # the first promotion Friday is reported; weekly seasonality then learns the pattern
-    assert before["is_anomaly"][fri].sum() == 1
+    # the first promotion Fridays are reported until the weekly profile adopts the
+    # pattern: the model learns a value outside its range once its raw twin (a
+    # median of three weeks) has adopted it, at the third Friday
+    assert 1 <= before["is_anomaly"][fri].sum() <= 3
+    assert before["is_anomaly"][fri][:2].all() and not before["is_anomaly"][fri][3:].any()
     assert before["is_anomaly"][outage].all()
     # the analyst marks the first two promotion Fridays as false positives
     rules = learn_from_feedback(_events(before, before[fri].iloc[:2], "weekly promotion"))

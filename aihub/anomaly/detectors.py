@@ -3,18 +3,17 @@
 Every detector here scores each point using only the points before it (and
 the point itself), so the score a point gets never changes when later data
 arrives, and a monitor can be run in *streaming* mode: :func:`update` takes a
-JSON-serialisable state plus new points and returns their scores and the new
-state, with the same results as scoring the whole series at once (up to
-floating-point rounding in running means).
+JSON state plus new points and returns their scores and the new state, with
+the same results as scoring the whole series at once.
 
 Pipeline (one metric)
 ---------------------
 1. **Expected value and residual scale** from one or both components:
 
    ``robust_seasonal``
-       A robust local level (median of the previous ``level_window`` points)
-       plus, for each seasonal period (a day and a week by default), the
-       median of the last ``n_seasons`` detrended values at the same phase
+       A robust local level (median of the previous ``level_window`` learned
+       values) plus, for each seasonal period (a day and a week by default),
+       the median of the last ``n_seasons`` detrended values at the same phase
        (same time of day / of week). The residual scale is the MAD of the
        model's recent residuals (Rousseeuw & Croux 1993, "Alternatives to the
        median absolute deviation", JASA 88), falling back to the mean absolute
@@ -23,11 +22,30 @@ Pipeline (one metric)
        mean absolute error is used at each point. This is a causal,
        rolling version of seasonal-trend decomposition (Cleveland et al. 1990,
        "STL", J. Official Statistics 6).
+
+       **Incidents do not teach the model.** The model learns each value
+       *winsorised* to the expected range ``[lower, upper]`` (the "pre-cleaning"
+       of robust exponential smoothing, Gelper, Fried & Croux 2010, "Robust
+       forecasting with exponential and Holt-Winters smoothing", J.
+       Forecasting 29; like S-H-ESD, which removes anomalies before it
+       estimates the median and MAD): a spike enters the level, the seasonal
+       profile and the residual windows as a value at the edge of the range,
+       so it neither drags the expected value nor inflates the scale the next
+       points are judged by. A twin of the model that learns the raw values
+       decides what is a lasting change: a value inside the twin's range is
+       learned as it is, and the model takes over the twin's level window and
+       that phase's seasonal values, so a level shift (which the twin adopts
+       within about half a level window) or a new weekly pattern (two of
+       three weeks) becomes the new normal instead of an endless incident.
+       Clipped values go to the edge of the twin's range. Nothing is clipped
+       during the seasonal warm-up (see 3.), while the model cannot yet tell
+       an outlier from its own ignorance.
    ``forecast_band``
        A one-step forecast: an exponentially weighted level (simple
        exponential smoothing, ``ewma_alpha``) plus the same-phase seasonal
        median, with the band from the exponentially weighted root-mean-square
-       of past forecast errors (adapts fast to changes in volatility).
+       of past forecast errors (adapts fast to changes in volatility). It
+       learns the values winsorised by ``robust_seasonal``.
    ``isolation_forest``
        An isolation forest (Liu, Ting & Zhou 2008, "Isolation Forest", ICDM)
        refitted every ``iforest_refit`` points on the previous
@@ -43,6 +61,10 @@ Pipeline (one metric)
        likelihoods are averaged (chosen on the NAB benchmark, see
        ``benchmarks/anomaly_nab.py``).
 
+   A metric whose history has no negative value (revenue, counts) gets its
+   expected value and the lower end of its range clipped at 0
+   (``nonnegative``).
+
 2. **Anomaly likelihood** (Ahmad, Lavin, Purdy & Agha 2017, "Unsupervised
    real-time anomaly detection for streaming data", Neurocomputing 262): the
    point's surprisal ``-log10 P(|Z| >= |z|)`` is averaged over the last
@@ -56,17 +78,46 @@ Pipeline (one metric)
    "spatial anomaly" rule of Numenta's NAB detector, gated by the 3-sigma
    rule so that a growing business metric does not alert on every record).
 
+   The likelihood keeps adapting to how noisy a series is, but an alarmed
+   *incident* (the alarm and the outliers right after it) is kept out of
+   the short window of later points and enters the running moments with its
+   surprisal capped at that of a point on the edge of the expected range.
+   Without that, two or three large incidents made the variance so wide that
+   the next 30-sigma spike scored 0.16 for about a year.
+
 3. **Alarms with cooldown**: a point alarms when its score reaches the alert
    threshold (the ``low`` severity threshold, raised by feedback rules where
-   they apply) and no alarm fired within the cooldown before it. Points inside
-   a cooldown get ``anomaly_score`` 0 (their unsuppressed score stays in
+   they apply), no alarm fired within the cooldown before it, and the score
+   has dropped below the threshold since the last alarm. Points inside a
+   cooldown get ``anomaly_score`` 0 (their unsuppressed score stays in
    ``raw_score``): one incident raises one alert. NAB (Lavin & Ahmad 2015,
    "Evaluating real-time anomaly detection algorithms - the Numenta Anomaly
    Benchmark", ICMLA) rewards exactly that: early detection of each anomaly
-   window and few false positives.
+   window and few false positives. Nothing is scored before the seasonal
+   profile exists (``n_seasons`` cycles of the shortest seasonal period of
+   at least 4 points: 3 days of 5-minute data, 3 weeks of daily data).
 
-All steps are vectorised with numpy/pandas rolling and exponentially
-weighted operations; only the alarm step loops, over candidate alarms.
+Frequency-aware defaults
+------------------------
+Point counts left at None (``level_window``, ``scale_window``,
+``min_periods``, ``warmup``, ``short_window``) and ``cooldown="auto"`` are
+derived from the series' sampling interval (the median of its first 10 gaps)
+by :meth:`DetectorParams.resolved`: intraday data keeps the counts the
+detectors were designed with on 5-minute data; daily data alarms after about
+three weeks, with a two-day cooldown and a half-year residual window.
+
+State JSON
+----------
+States are strict JSON (``json.dumps(state, allow_nan=False)`` works, as
+PostgreSQL ``jsonb`` requires): a ``null`` inside a list of numbers means
+"no value" (a missing point, or a statistic not known yet), read back as NaN.
+Infinite input values count as missing. Version-1 states (which could hold
+NaN) are still read.
+
+Rolling statistics and forecasts are vectorised with numpy/pandas; the
+robust model, the likelihood and the alarm rule run as compiled sequential
+loops (:mod:`aihub.anomaly._kernels`, numba), because what they learn from
+a point depends on how the point was judged.
 """
 
 from __future__ import annotations
@@ -88,7 +139,10 @@ ALGORITHMS: tuple[str, ...] = ("auto", "robust_seasonal", "forecast_band", "isol
 """Algorithm names accepted by :class:`DetectorParams`."""
 
 STATE_FORMAT = "aihub.anomaly.detector_state"
-STATE_VERSION = 1
+STATE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+# version 1 wrote these point counts explicitly; they were its defaults, not choices
+_V1_DEFAULTS = {"level_window": 10, "scale_window": 288, "min_periods": 20, "warmup": 30, "short_window": 10}
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "timestamp",
@@ -148,8 +202,11 @@ class DetectorParams:
     ----------
     algorithm : {"auto", "robust_seasonal", "forecast_band", "isolation_forest"}
         Which detector to run; see the module docstring.
-    level_window : int, default 10
+    level_window : int or None, default None
         Points in the robust local level (median of the previous points).
+        None (frequency-aware, see :meth:`resolved`): 10 for intraday data,
+        two seasonal cycles for daily or coarser data (14 days of daily data,
+        so every weekday weighs the same in the median).
     ewma_alpha : float, default 0.2
         Smoothing factor of the ``forecast_band`` level, in ``(0, 1]``.
     seasonal_periods : tuple of str, default ("1D", "7D")
@@ -158,28 +215,44 @@ class DetectorParams:
         seasonal prediction. Use ``()`` for no seasonality.
     n_seasons : int, default 3
         Past periods used for the seasonal profile.
-    scale_window : int, default 288
-        Points in the residual-scale and model-selection windows.
-    min_periods : int, default 20
-        Residuals needed before a point is scored.
-    warmup : int, default 30
-        Scored points needed before the likelihood (and alarms) start.
-    short_window : int, default 10
-        Points averaged in the anomaly likelihood (Ahmad et al. 2017 use 10).
+    scale_window : int or None, default None
+        Points in the residual-scale and model-selection windows. None
+        (frequency-aware, see :meth:`resolved`): 288 for intraday data (a day
+        of 5-minute data), 26 seasonal cycles for daily or coarser data (half
+        a year of daily data).
+    min_periods : int or None, default None
+        Residuals needed before a point is scored. None: 20 for intraday
+        data, 2 seasonal cycles (at least 12 points) for daily or coarser data.
+    warmup : int or None, default None
+        Likelihood samples needed before the likelihood (and alarms) start;
+        so the first alarm can come after about ``min_periods + warmup``
+        points. None: 30 for intraday data, one seasonal cycle (at least 6
+        points) for daily or coarser data (about three weeks in all for
+        daily data).
+    short_window : int or None, default None
+        Points averaged in the anomaly likelihood. None: 10 for intraday data
+        (Ahmad et al. 2017), one seasonal cycle (at most 10) for daily or
+        coarser data.
     history_window : int or None, default None
         Effective memory, in points, of the likelihood's running mean and
         variance (expanding mean until then). None: one year of points, at
         least 100 and at most 8640 (the value of Ahmad et al. 2017 for data
-        every 5 minutes), from the spacing of the first 10 points; so daily
-        data forgets old incidents after about a year.
+        every 5 minutes), from the spacing of the first 10 points.
     cooldown : str, default "auto"
-        Duration after an alarm during which no new alarm fires. ``"auto"``
-        is one seasonal cycle: a day for intraday data, a week for daily
-        data, three sampling intervals for coarser data. ``"none"`` disables.
+        Duration after an alarm during which no new alarm fires; in any case
+        a new alarm needs the score to have dropped below the alert
+        threshold since the last one (one episode, one alarm). ``"auto"``:
+        a day for intraday data, two sampling intervals for daily or coarser
+        data (an alarm on Monday blocks Tuesday). ``"none"`` disables the
+        duration.
     spatial_tolerance : float or None, default 0.05
         A value beyond the running min/max by more than this fraction of the
         running range, and at least 3 robust standard deviations from the
         expected value, reaches the alert threshold. None disables.
+    nonnegative : bool or None, default None
+        Clip the expected value and the lower end of the expected range at 0.
+        None: for points whose metric history so far has no negative value
+        (revenue, counts).
     contamination : float, default 0.01
         ``isolation_forest`` only: expected share of anomalous points, in
         ``(0, 0.5)``; the training-score quantile at ``1 - contamination``
@@ -200,17 +273,18 @@ class DetectorParams:
     """
 
     algorithm: str = "auto"
-    level_window: int = 10
+    level_window: int | None = None
     ewma_alpha: float = 0.2
     seasonal_periods: tuple[str, ...] = ("1D", "7D")
     n_seasons: int = 3
-    scale_window: int = 288
-    min_periods: int = 20
-    warmup: int = 30
-    short_window: int = 10
+    scale_window: int | None = None
+    min_periods: int | None = None
+    warmup: int | None = None
+    short_window: int | None = None
     history_window: int | None = None
     cooldown: str = "auto"
     spatial_tolerance: float | None = 0.05
+    nonnegative: bool | None = None
     contamination: float = 0.01
     iforest_window: int = 512
     iforest_refit: int = 256
@@ -232,13 +306,16 @@ class DetectorParams:
                 field="algorithm",
                 details={"value": self.algorithm, "allowed": list(ALGORITHMS)},
             )
+        auto_ints = {"level_window": 1, "scale_window": 2, "min_periods": 1, "warmup": 1, "short_window": 1}
+        for name, low in auto_ints.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise bad(name, v, f"an integer >= {low} or null (frequency-aware default)")
+            object.__setattr__(self, name, int(v))
         ints = {
-            "level_window": 1,
             "n_seasons": 1,
-            "scale_window": 2,
-            "min_periods": 1,
-            "warmup": 1,
-            "short_window": 1,
             "iforest_window": 16,
             "iforest_refit": 1,
             "n_estimators": 1,
@@ -254,8 +331,12 @@ class DetectorParams:
             if isinstance(hw, bool) or not isinstance(hw, (int, np.integer)) or hw < 2:
                 raise bad("history_window", hw, "an integer >= 2 or null")
             object.__setattr__(self, "history_window", int(hw))
-        if self.min_periods > self.scale_window:
+        if self.min_periods is not None and self.scale_window is not None and self.min_periods > self.scale_window:
             raise bad("min_periods", self.min_periods, f"an integer <= scale_window ({self.scale_window})")
+        if self.nonnegative is not None and not isinstance(self.nonnegative, (bool, np.bool_)):
+            raise bad("nonnegative", self.nonnegative, "true, false or null (automatic)")
+        if self.nonnegative is not None:
+            object.__setattr__(self, "nonnegative", bool(self.nonnegative))
         for name in ("ewma_alpha",):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
@@ -296,6 +377,35 @@ class DetectorParams:
         """Seasonal periods in seconds."""
         return tuple(_duration_seconds(p, "seasonal_periods") for p in self.seasonal_periods)
 
+    def resolved(self, spacing: float | None) -> "DetectorParams":
+        """These parameters with the frequency-aware defaults (None) filled in.
+
+        ``spacing`` is the typical sampling interval in seconds (None:
+        unknown, treated as intraday). Intraday data keeps the point counts
+        the detectors were designed and benchmarked with on 5-minute data
+        (NAB). For daily or coarser data the counts follow the seasonal
+        cycle ``C``: the points in the longest configured seasonal period that
+        spans at least 4 points (7 for daily data with a weekly period),
+        else 6. Then ``level_window = 2C``, ``min_periods = max(2C, 12)``,
+        ``warmup = max(C, 6)``, ``scale_window = max(26C, min_periods)`` and
+        ``short_window = min(C, 10)``: daily data can alarm after about three
+        weeks, and its residual scale covers about half a year.
+        """
+        if spacing is None or not np.isfinite(spacing) or spacing < _DAY:
+            auto = {"level_window": 10, "scale_window": 288, "min_periods": 20, "warmup": 30, "short_window": 10}
+        else:
+            cyc = [q / spacing for q in self.period_seconds if q / spacing >= 4]
+            c = round(max(cyc)) if cyc else 6
+            mp = max(2 * c, 12)
+            auto = {"level_window": 2 * c, "scale_window": max(26 * c, mp), "min_periods": mp, "warmup": max(c, 6),
+                    "short_window": min(c, 10)}
+        changes = {k: v for k, v in auto.items() if getattr(self, k) is None}
+        if self.scale_window is not None and self.min_periods is None:
+            changes["min_periods"] = min(changes["min_periods"], self.scale_window)
+        if self.min_periods is not None and self.scale_window is None:
+            changes["scale_window"] = max(changes["scale_window"], self.min_periods)
+        return replace(self, **changes) if changes else self
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of all parameters."""
         d = asdict(self)
@@ -332,6 +442,28 @@ class DetectorParams:
 
 def _arr(values: Any, dtype: Any = float) -> np.ndarray:
     return np.asarray(values if values is not None else [], dtype=dtype)
+
+
+def _num(v: Any) -> float:
+    """A stored number, None (JSON null) meaning unknown (NaN)."""
+    return np.nan if v is None else float(v)
+
+
+def _json_num(v: float) -> float | None:
+    """A float for a JSON state: None (null) for NaN/infinite (see "State JSON" in the module docstring)."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _json_list(a: Any) -> list:
+    """A float array as a JSON list: non-finite entries become None (null), nested arrays stay nested."""
+    arr = np.asarray(a, dtype=float)
+    lst = arr.tolist()
+    if arr.size and not np.isfinite(arr).all():
+        if arr.ndim == 1:
+            return [v if math.isfinite(v) else None for v in lst]
+        return [[v if math.isfinite(v) else None for v in row] for row in lst]
+    return lst
 
 
 def _tail(a: np.ndarray, k: int) -> np.ndarray:
@@ -436,7 +568,7 @@ def _seasonal(
     out[order] = np.where(ok, val, np.nan)
     if m:
         keep = T >= T.max() - (k + 0.5) * period
-        new_st = {"t": T[keep].tolist(), "d": D[keep].tolist()}
+        new_st = {"t": T[keep].tolist(), "d": _json_list(D[keep])}
     else:
         new_st = {"t": [], "d": []}
     return out[n_old:], new_st
@@ -460,41 +592,124 @@ def _select(models: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], n: int
     return expected, scale
 
 
-def _robust_component(ts: np.ndarray, x: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
+def _robust_component(
+    ts: np.ndarray,
+    x: np.ndarray,
+    st: Mapping[str, Any] | None,
+    p: DetectorParams,
+    clean_z: float = math.inf,
+    clean_from: float = -math.inf,
+):
+    """Robust seasonal model (see the module docstring): expected, scale, learned values, state.
+
+    Runs sequentially (:func:`aihub.anomaly._kernels.robust_seasonal_loop`).
+    With a finite ``clean_z`` each value is learned from (level window,
+    seasonal medians, residual windows) after clipping it to ``expected +-
+    clean_z * scale`` - the "pre-cleaning" of robust exponential smoothing
+    (Gelper, Fried & Croux 2010, J. Forecasting 29) - so an incident enters
+    the model as a value at the edge of the expected range and neither drags
+    the level and seasonal profile nor inflates the scale the next points are
+    judged by. A copy of the model that learns the raw values gates the
+    clipping: a value inside that copy's band is learned as it is, so a
+    lasting change (which the raw copy adopts within about half a level
+    window) becomes the new normal instead of an endless incident.
+    """
+    from aihub.anomaly._kernels import fill_rings, robust_seasonal_loop
+
     st = st or {}
-    n, w, S = len(x), p.level_window, p.scale_window
-    x_old = _arr(st.get("x"))
-    X = np.r_[x_old, x]
-    level = _lagged_rolling(X, w, 1, "median")[len(x_old) :]
-    ax_old = _arr(st.get("abs_x"))
-    AX = np.r_[ax_old, np.abs(x)]
-    floor = _REL_FLOOR * _lagged_rolling(AX, S, p.min_periods, "mean")[len(ax_old) :] + 1e-12
-    cand = {"level": level}
-    seas_state = {}
-    for period in p.period_seconds:
-        key = str(period)
-        seas, seas_state[key] = _seasonal(
-            ts, x - level, (st.get("seasonal") or {}).get(key), period, p.n_seasons
-        )
-        cand[f"season_{key}"] = level + seas
-    models, absr_state = {}, {}
-    for name, e in cand.items():
-        ar_old = _arr((st.get("abs_r") or {}).get(name))
-        AR = np.r_[ar_old, np.abs(x - e)]
-        roll = pd.Series(AR).shift(1).rolling(S, min_periods=p.min_periods)
-        mad = roll.median().to_numpy()[len(ar_old) :] * _MAD_TO_SD
-        mean = roll.mean().to_numpy()[len(ar_old) :]
-        sc = np.maximum(np.where(mad > 0, mad, _MEANAD_TO_SD * mean), floor)
-        models[name] = (e, sc, mean)
-        absr_state[name] = _tail(AR, S).tolist()
-    expected, scale = _select(models, n)
-    new_st = {
-        "x": _tail(X, w).tolist(),
-        "abs_x": _tail(AX, S).tolist(),
-        "seasonal": seas_state,
-        "abs_r": absr_state,
-    }
-    return expected, scale, new_st
+    n, w, S, k = len(x), p.level_window, p.scale_window, p.n_seasons
+    periods = list(p.period_seconds)
+    names = ["level"] + [f"season_{q}" for q in periods]
+    P, M = len(periods), len(periods) + 1
+    G = 2 if math.isfinite(clean_z) else 1
+    insts = [st] + ([st.get("raw") or {}] if G == 2 else [])
+    lev = np.full((G, w), np.nan)
+    res = np.full((G, M, S), np.nan)
+    ax = np.full((G, S), np.nan)
+    pos = np.zeros(G, np.int64)
+    fill = np.zeros(G, np.int64)
+    rsum = np.zeros((G, M))
+    rcnt = np.zeros((G, M))
+    xsum = np.zeros(G)
+    xcnt = np.zeros(G)
+    t_old = [[_arr(((g.get("seasonal") or {}).get(str(q)) or {}).get("t"), np.int64) for q in periods] for g in insts]
+    d_old = [[_arr(((g.get("seasonal") or {}).get(str(q)) or {}).get("d")) for q in periods] for g in insts]
+    for g, ist in enumerate(insts):
+        old = _arr(ist.get("x"))[-w:]
+        if len(old):
+            lev[g, w - len(old) :] = old
+        lens = []
+        for m, name in enumerate(names):
+            a = _arr((ist.get("abs_r") or {}).get(name))[-S:]
+            res[g, m, : len(a)] = a
+            lens.append(len(a))
+        a = _arr(ist.get("abs_x"))[-S:]
+        ax[g, : len(a)] = a
+        fill[g] = max(lens + [len(a)])
+        pos[g] = fill[g] % S
+        sums = ist.get("sums") or {}
+        for m, name in enumerate(names):
+            sc = (sums.get("abs_r") or {}).get(name)
+            w_m = res[g, m][np.isfinite(res[g, m])]
+            rsum[g, m], rcnt[g, m] = (float(sc[0]), float(sc[1])) if sc else (float(w_m.sum()), float(len(w_m)))
+        sc = sums.get("abs_x")
+        w_x = ax[g][np.isfinite(ax[g])]
+        xsum[g], xcnt[g] = (float(sc[0]), float(sc[1])) if sc else (float(w_x.sum()), float(len(w_x)))
+    # phase slots per period, over the stored entries of every instance and the new points
+    slot = np.zeros((P, n), np.int64)
+    old_slots = [[None] * P for _ in insts]
+    n_slots = 1
+    for q, period in enumerate(periods):
+        allt = np.concatenate([t_old[g][q] for g in range(G)] + [ts])
+        _, inv = np.unique(allt % period, return_inverse=True)
+        inv = inv.astype(np.int64).reshape(-1)
+        off = 0
+        for g in range(G):
+            old_slots[g][q] = inv[off : off + len(t_old[g][q])]
+            off += len(t_old[g][q])
+        slot[q] = inv[off:]
+        n_slots = max(n_slots, int(inv.max()) + 1 if len(inv) else 1)
+    ring_t = np.zeros((G, P, n_slots, k), np.int64)
+    ring_d = np.full((G, P, n_slots, k), np.nan)
+    ring_n = np.zeros((G, P, n_slots), np.int64)
+    for g in range(G):
+        for q in range(P):
+            if len(t_old[g][q]):
+                fill_rings(old_slots[g][q], t_old[g][q], np.ascontiguousarray(d_old[g][q], float),
+                           ring_t[g, q], ring_d[g, q], ring_n[g, q])
+    expected, scale, cleaned = robust_seasonal_loop(
+        np.ascontiguousarray(x, float), np.ascontiguousarray(ts, np.int64), slot,
+        np.array(periods, np.int64), int(k), int(p.min_periods), float(clean_z), float(clean_from),
+        lev, ring_t, ring_d, ring_n, res, ax, pos, fill, rsum, rcnt, xsum, xcnt,
+    )
+    last_t = int(ts[-1]) if n else None
+    states = []
+    for g in range(G):
+        f, ps = int(fill[g]), int(pos[g])
+        order = np.r_[np.arange(ps, S), np.arange(0, ps)] if f == S else np.arange(f)
+        seas_state = {}
+        for q, period in enumerate(periods):
+            cnt = ring_n[g, q]
+            mask = np.arange(k)[None, :] < cnt[:, None]
+            tt, dd = ring_t[g, q][mask], ring_d[g, q][mask]
+            lt = last_t if last_t is not None else (int(tt.max()) if len(tt) else None)
+            if lt is not None and len(tt):
+                keep = tt >= lt - (k + 0.5) * period
+                tt, dd = tt[keep], dd[keep]
+            o = np.argsort(tt, kind="stable")
+            seas_state[str(period)] = {"t": tt[o].tolist(), "d": _json_list(dd[o])}
+        states.append({
+            "x": _json_list(lev[g]),
+            "abs_x": _json_list(ax[g][order]),
+            "seasonal": seas_state,
+            "abs_r": {name: _json_list(res[g, m][order]) for m, name in enumerate(names)},
+            "sums": {"abs_r": {name: [float(rsum[g, m]), float(rcnt[g, m])] for m, name in enumerate(names)},
+                     "abs_x": [float(xsum[g]), float(xcnt[g])]},
+        })
+    new_st = states[0]
+    if G == 2:
+        new_st["raw"] = states[1]
+    return expected[0], scale[0], cleaned, new_st
 
 
 def _forecast_component(ts: np.ndarray, x: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
@@ -542,43 +757,35 @@ def _forecast_component(ts: np.ndarray, x: np.ndarray, st: Mapping[str, Any] | N
 # --------------------------------------------------------------------------------------
 
 
-def _running_moments(a: np.ndarray, st: Mapping[str, Any], H: int):
-    """Lagged running mean and mean square with rate ``max(1/n, 1/H)``.
+def _warm_end(state: Mapping[str, Any], p: DetectorParams, spacing: float | None) -> float:
+    """End (seconds) of the seasonal warm-up: no score before the seasonal profile exists.
 
-    Returns arrays (n_before, mean_before, sq_before) aligned with ``a`` and the
-    new state. Expanding sums while ``n <= H`` (exact cumulative sums), an
-    exponential recursion afterwards (``scipy.signal.lfilter``).
+    That is ``n_seasons`` cycles of the shortest seasonal period spanning at
+    least 4 sampling intervals after the first point: 3 days for 5-minute or
+    hourly data with a daily period, 3 weeks for daily data with a weekly one.
+    Without such a period only ``min_periods`` and ``warmup`` apply.
     """
-    n0 = int(st.get("n", 0))
-    k = len(a)
-    counts = n0 + 1 + np.arange(k)
-    e = int(np.sum(counts <= H))
-    mean = np.empty(k)
-    sq = np.empty(k)
-    s0, q0 = float(st.get("sum", 0.0)), float(st.get("sumsq", 0.0))
-    if e:
-        cs = np.cumsum(np.r_[s0, a[:e]])[1:]
-        cq = np.cumsum(np.r_[q0, a[:e] * a[:e]])[1:]
-        mean[:e] = cs / counts[:e]
-        sq[:e] = cq / counts[:e]
-        s0, q0 = float(cs[-1]), float(cq[-1])
-    m_prev, q_prev = st.get("mean"), st.get("sq")
-    if e:
-        m_prev, q_prev = float(mean[e - 1]), float(sq[e - 1])
-    if e < k:
-        al = 1.0 / H
-        b, den = [al], [1.0, -(1.0 - al)]
-        mean[e:] = lfilter(b, den, a[e:], zi=[(1.0 - al) * m_prev])[0]
-        sq[e:] = lfilter(b, den, a[e:] * a[e:], zi=[(1.0 - al) * q_prev])[0]
-    n_before = counts - 1
-    mean_before = np.r_[st.get("mean", np.nan) if n0 else np.nan, mean[:-1]] if k else mean
-    sq_before = np.r_[st.get("sq", np.nan) if n0 else np.nan, sq[:-1]] if k else sq
-    new = {"n": n0 + k, "sum": s0, "sumsq": q0}
-    if k:
-        new["mean"], new["sq"] = float(mean[-1]), float(sq[-1])
-    else:
-        new["mean"], new["sq"] = st.get("mean"), st.get("sq")
-    return n_before, mean_before, sq_before, new
+    t0 = state.get("first_timestamp")
+    if t0 is None or not spacing or not np.isfinite(spacing):
+        return -math.inf
+    usable = [q for q in p.period_seconds if q >= 4 * spacing]
+    return float(t0) + (p.n_seasons * min(usable) if usable else 0.0)
+
+
+def _nonnegative_history(x: np.ndarray, vmin: Any, p: DetectorParams) -> tuple[np.ndarray, float | None]:
+    """Per point: clip expected values at 0 (``DetectorParams.nonnegative``); and the new running minimum.
+
+    Automatic (None): the values seen before the point (learnable, finite)
+    include no negative one.
+    """
+    v0 = np.inf if vmin is None else float(vmin)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run = np.fmin.accumulate(np.r_[v0, x]) if len(x) else np.array([v0])
+    new = _json_num(run[-1])
+    if p.nonnegative is not None:
+        return np.full(len(x), p.nonnegative), new
+    return run[:-1] >= 0, new
 
 
 def _history_points(p: DetectorParams, spacing: float | None) -> int:
@@ -590,52 +797,67 @@ def _history_points(p: DetectorParams, spacing: float | None) -> int:
     return int(min(8640, max(100, round(365 * _DAY / spacing))))
 
 
-def _likelihood(z: np.ndarray, learn: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams, H: int):
-    """Anomaly likelihood of each point (Ahmad et al. 2017), 0 to 1.
+def _likelihood_alarms(
+    names: Sequence[str],
+    zs: Sequence[np.ndarray],
+    learn: np.ndarray,
+    clipped: np.ndarray,
+    force: np.ndarray,
+    quiet: np.ndarray,
+    pblock: np.ndarray,
+    rule_thr: float,
+    ts: np.ndarray,
+    medgap: np.ndarray,
+    likes: Mapping[str, Any],
+    cooldown_state: Mapping[str, Any] | None,
+    p: DetectorParams,
+    H: int,
+    alert: float,
+    band: float,
+):
+    """Anomaly likelihood (Ahmad et al. 2017) of each component, averaged, then alarms.
 
-    The statistic is the mean surprisal of the point and the previous
-    ``short_window - 1`` learnable points; its running mean and variance are
-    updated only at learnable points (``learn``), so points of a known
-    recurring pattern neither raise nor dampen later scores.
+    For each component the statistic is the mean surprisal of the point and
+    the previous ``short_window - 1`` learned points, compared with the
+    running mean and variance of that statistic. Points of a known recurring
+    pattern (``learn`` False) and points of an alarmed incident (see
+    :func:`aihub.anomaly._kernels.likelihood_alarm_loop`) are scored but not
+    learned. Alarms and cooldown as in :func:`_alarms`.
+
+    Returns ``raw, alarm, in_cooldown, blocked, new likelihood states, new cooldown state``.
     """
-    st = st or {}
-    s = _surprisal(z)
-    s_learn = np.where(learn, s, np.nan)
-    s_old = _arr(st.get("s"))
-    full = np.r_[s_old, s_learn]
-    k = p.short_window - 1
-    if k > 0:
-        roll = pd.Series(full).shift(1).rolling(k, min_periods=0)
-        prev_sum = np.nan_to_num(roll.sum().to_numpy()[len(s_old) :])
-        prev_cnt = roll.count().to_numpy()[len(s_old) :]
-    else:
-        prev_sum = prev_cnt = np.zeros(len(z))
-    with np.errstate(invalid="ignore"):
-        avg = (prev_sum + s) / (prev_cnt + 1)
-    valid = np.isfinite(avg)
-    upd = valid & learn
-    n_u, m_u, q_u, mom = _running_moments(avg[upd], st.get("moments") or {}, H)
-    like = np.zeros(len(z))
-    if valid.any():
-        # moments in force before each point = after the updates strictly before it
-        pos = np.cumsum(upd) - upd
-        n0 = int((st.get("moments") or {}).get("n", 0))
-        init_m = (st.get("moments") or {}).get("mean") if n0 else None
-        init_q = (st.get("moments") or {}).get("sq") if n0 else None
-        fin_m, fin_q = mom.get("mean"), mom.get("sq")
-        m_seq = np.r_[m_u, np.nan if fin_m is None else fin_m] if len(m_u) else np.array([np.nan if init_m is None else init_m])
-        q_seq = np.r_[q_u, np.nan if fin_q is None else fin_q] if len(q_u) else np.array([np.nan if init_q is None else init_q])
-        m_b = m_seq[pos[valid]]
-        q_b = q_seq[pos[valid]]
-        n_b = n0 + pos[valid]
-        sd = np.sqrt(np.maximum(q_b - m_b * m_b, 0.0))
-        sd = np.maximum(np.nan_to_num(sd, nan=_SD_FLOOR), _SD_FLOOR)
-        with np.errstate(invalid="ignore"):
-            zz = (avg[valid] - m_b) / sd
-        score = _score_from_logp(-log_ndtr(-np.nan_to_num(zz)) / _LN10)
-        like[valid] = np.where((n_b >= p.warmup) & np.isfinite(zz), score, 0.0)
-    new_st = {"s": _tail(full, k).tolist() if k > 0 else [], "moments": mom}
-    return like, new_st
+    from aihub.anomaly._kernels import likelihood_alarm_loop
+
+    n, C, km1 = len(ts), len(names), p.short_window - 1
+    S = np.column_stack([_surprisal(z) for z in zs]) if n else np.empty((0, C))
+    buf = np.full((C, km1), np.nan)
+    mom = np.zeros((C, 5))
+    for c, name in enumerate(names):
+        st = likes.get(name) or {}
+        old = _arr(st.get("s"))[-km1:] if km1 else np.empty(0)
+        if len(old):
+            buf[c, km1 - len(old) :] = old
+        mm = st.get("moments") or {}
+        n0 = int(mm.get("n", 0))
+        mom[c] = [n0, float(mm.get("sum", 0.0)), float(mm.get("sumsq", 0.0)),
+                  _num(mm.get("mean")) if n0 else np.nan, _num(mm.get("sq")) if n0 else np.nan]
+    cd = _cooldown_in(cooldown_state)
+    cd_sec = _cooldown_seconds(p.cooldown, medgap)
+    raw, alarm, in_cd, blocked = likelihood_alarm_loop(
+        np.ascontiguousarray(S, float), np.ascontiguousarray(learn, bool), np.ascontiguousarray(clipped, bool),
+        np.ascontiguousarray(force, bool), np.ascontiguousarray(quiet, bool), np.ascontiguousarray(pblock, bool),
+        float(rule_thr), np.ascontiguousarray(ts, np.int64), cd_sec, float(alert), int(p.warmup), int(H),
+        0, _SD_FLOOR, float(_surprisal(np.array([band]))[0]), buf, mom, cd,
+    )
+    new_likes = dict(likes)
+    for c, name in enumerate(names):
+        n_c = int(mom[c, 0])
+        new_likes[name] = {
+            "s": _json_list(buf[c]) if km1 else [],
+            "moments": {"n": n_c, "sum": float(mom[c, 1]), "sumsq": float(mom[c, 2]),
+                        "mean": _json_num(mom[c, 3]) if n_c else None, "sq": _json_num(mom[c, 4]) if n_c else None},
+        }
+    return raw, alarm, in_cd, blocked, new_likes, _cooldown_out(cd)
 
 
 def _spatial(x: np.ndarray, x_learn: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams):
@@ -678,7 +900,7 @@ def _iforest_features(x: np.ndarray, st: Mapping[str, Any], p: DetectorParams):
     level = _lagged_rolling(X, p.level_window, 1, "median")[len(x_old) :]
     prev = np.r_[x_old[-1] if len(x_old) else np.nan, x[:-1]] if len(x) else x
     F = np.column_stack([x, x - level, x - prev])
-    return F, _tail(X, p.level_window).tolist()
+    return F, _json_list(_tail(X, p.level_window))
 
 
 def _iforest_component(F: np.ndarray, st: Mapping[str, Any] | None, p: DetectorParams, alert: float):
@@ -757,8 +979,8 @@ def _iforest_component(F: np.ndarray, st: Mapping[str, Any] | None, p: DetectorP
         i = j
     new = {
         "n": n0 + len(F),
-        "buffer": _tail(full, p.iforest_window).tolist(),
-        "train": None if train is None else np.asarray(train).tolist(),
+        "buffer": _json_list(_tail(full, p.iforest_window)),
+        "train": None if train is None else _json_list(np.asarray(train)),
     }
     return scores, new
 
@@ -768,16 +990,40 @@ def _iforest_component(F: np.ndarray, st: Mapping[str, Any] | None, p: DetectorP
 # --------------------------------------------------------------------------------------
 
 
-def _cooldown_seconds(spec: str, medgap: float) -> int:
+def _cooldown_seconds(spec: str, medgap: np.ndarray) -> np.ndarray:
+    """Cooldown duration after an alarm at each point, from the sampling interval before it.
+
+    ``"auto"``: a day for intraday data (or an unknown interval), two
+    sampling intervals for daily or coarser data.
+    """
+    medgap = np.asarray(medgap, float)
     if spec == "none":
-        return 0
+        return np.zeros(len(medgap))
     if spec != "auto":
-        return _duration_seconds(spec, "cooldown")
-    if not np.isfinite(medgap) or medgap < _DAY:
-        return _DAY
-    if medgap < _WEEK:
-        return _WEEK
-    return int(3 * medgap)
+        return np.full(len(medgap), float(_duration_seconds(spec, "cooldown")))
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(medgap) & (medgap >= _DAY), 2.0 * medgap, float(_DAY))
+
+
+def _cooldown_in(cooldown_state: Mapping[str, Any] | None) -> np.ndarray:
+    """The alarm kernels' cooldown vector from a stored cooldown state."""
+    cs = cooldown_state or {}
+    until0 = cs.get("until")
+    return np.array([
+        -np.inf if until0 is None else float(until0),
+        float(int(cs.get("points") or 0) - 1),
+        1.0 if cs.get("incident") else 0.0,
+        0.0 if cs.get("armed") is False else 1.0,
+    ])
+
+
+def _cooldown_out(cd: np.ndarray) -> dict[str, Any]:
+    return {
+        "until": None if not np.isfinite(cd[0]) else int(cd[0]),
+        "points": int(max(0, cd[1] + 1)),
+        "incident": bool(cd[2] > 0),
+        "armed": bool(cd[3] > 0),
+    }
 
 
 def _alarms(
@@ -788,40 +1034,25 @@ def _alarms(
     medgap: np.ndarray,
     cooldown_state: Mapping[str, Any] | None,
     cooldown: str,
-    min_points: int,
+    min_points: int = 0,
 ):
-    """Alarm where ``raw >= threshold`` unless blocked or within a cooldown.
+    """Alarm where ``raw >= threshold`` unless blocked, within a cooldown or in the same episode.
 
-    After an alarm the cooldown lasts until both the cooldown duration has
-    passed and ``min_points`` further points have arrived (the likelihood's
-    short window, which keeps the alarm's surprisal for that many points).
-    ``cooldown_state`` is ``{"until": seconds, "points": points left}`` from the
-    previous call; the new one is returned.
+    The rule of :func:`aihub.anomaly._kernels._alarm_step`: after an alarm
+    no new alarm fires until the cooldown duration has passed, ``min_points``
+    further points have arrived, and the score has dropped below the
+    threshold at least once. ``cooldown_state`` is the ``"cooldown"`` entry of
+    a detector state (``until`` seconds, ``points`` left, ``armed``); the new
+    one is returned with the alarms and the in-cooldown mask.
     """
-    n = len(raw)
-    cs = cooldown_state or {}
-    until0 = cs.get("until")
-    left0 = int(cs.get("points") or 0)
-    alarm = np.zeros(n, bool)
-    until_at = np.full(n, -np.inf)  # time end of the cooldown set by an alarm here
-    cur = -np.inf if until0 is None else float(until0)
-    cur_pos = left0 - 1  # last position still inside the points part of the cooldown
-    for i in np.flatnonzero((raw >= threshold) & ~blocked):
-        if ts[i] >= cur and i > cur_pos:
-            alarm[i] = True
-            cur = ts[i] + _cooldown_seconds(cooldown, medgap[i])
-            until_at[i] = cur
-            cur_pos = i + min_points
-    start = -np.inf if until0 is None else float(until0)
-    running = np.maximum.accumulate(np.r_[start, until_at])[:-1]
-    # points part: positions after an alarm (or carried over) within min_points
-    last_alarm = np.maximum.accumulate(np.where(alarm, np.arange(n), -(10**12)))
-    prev_alarm = np.r_[-(10**12), last_alarm[:-1]]
-    in_points = (np.arange(n) - prev_alarm <= min_points) | (np.arange(n) < left0)
-    in_cooldown = ((ts < running) | in_points) & ~alarm
-    new_until = None if not np.isfinite(cur) else int(cur)
-    new_left = int(max(0, cur_pos - n + 1))
-    return alarm, in_cooldown, {"until": new_until, "points": new_left}
+    from aihub.anomaly._kernels import alarm_loop
+
+    cd = _cooldown_in(cooldown_state)
+    alarm, in_cd = alarm_loop(
+        np.ascontiguousarray(ts, np.int64), np.ascontiguousarray(raw, float), float(threshold),
+        np.ascontiguousarray(blocked, bool), _cooldown_seconds(cooldown, medgap), int(min_points), cd,
+    )
+    return alarm, in_cd, _cooldown_out(cd)
 
 
 # --------------------------------------------------------------------------------------
@@ -850,9 +1081,12 @@ def init_state(
     -------
     dict
         ``{"format", "version", "params", "thresholds", "columns", "n_seen",
-        "last_timestamp", "components": {}, "likelihood": {}, "spatial": {},
-        "gaps": [], "cooldown": {"until": None, "points": 0}}``. Timestamps inside are integer
-        seconds since 1970-01-01 (UTC for tz-aware input).
+        "last_timestamp", "first_timestamp", "components": {}, "likelihood":
+        {}, "spatial": {}, "gaps": [], "first_gaps": [], "value_min": None,
+        "cooldown": {"until": None, "points": 0, "incident": False, "armed":
+        True}}``. Strict JSON (no NaN or infinity; see "State JSON" in the
+        module docstring). Timestamps inside are integer seconds since
+        1970-01-01 (UTC for tz-aware input).
 
     Raises
     ------
@@ -884,7 +1118,9 @@ def init_state(
         "spatial": {},
         "gaps": [],
         "first_gaps": [],
-        "cooldown": {"until": None, "points": 0},
+        "first_timestamp": None,
+        "value_min": None,
+        "cooldown": {"until": None, "points": 0, "incident": False, "armed": True},
     }
 
 
@@ -893,11 +1129,22 @@ def _check_state(state: Mapping[str, Any]) -> None:
         raise ValidationError(
             "Not a detector state: expected a dict made by init_state()/update().", field="state"
         )
-    if state.get("version") != STATE_VERSION:
+    if state.get("version") not in _READABLE_VERSIONS:
         raise ValidationError(
-            f"Unsupported detector state version {state.get('version')!r}; this code reads version {STATE_VERSION}.",
+            f"Unsupported detector state version {state.get('version')!r}; this code reads versions "
+            f"{list(_READABLE_VERSIONS)}.",
             field="state.version",
         )
+
+
+def _upgrade_params(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state's parameters; a version-1 state's default point counts become frequency-aware (None)."""
+    params = dict(state["params"])
+    if state.get("version") == 1:
+        for k, v in _V1_DEFAULTS.items():
+            if params.get(k) == v:
+                params[k] = None
+    return params
 
 
 def _prepare_points(points: pd.DataFrame, columns: Sequence[str]):
@@ -926,6 +1173,7 @@ def _prepare_points(points: pd.DataFrame, columns: Sequence[str]):
         )
     tsec = _to_seconds(ts)
     vals = np.column_stack([pd.to_numeric(points[c], errors="coerce").to_numpy(float) for c in columns])
+    vals[~np.isfinite(vals)] = np.nan  # infinite values count as missing (and keep the state valid JSON)
     return ts, tsec, vals
 
 
@@ -975,7 +1223,7 @@ def update(
         Bad state, missing columns, unparseable or out-of-order timestamps.
     """
     _check_state(state)
-    p = DetectorParams.from_dict(state["params"])
+    p0 = DetectorParams.from_dict(_upgrade_params(state))
     th = SeverityThresholds.from_dict(state["thresholds"])
     columns = list(state["columns"])
     ts_in, tsec_in, vals_in = _prepare_points(new_points, columns)
@@ -992,6 +1240,10 @@ def update(
             details={"last_seen": int(last), "got": int(ts[0])},
         )
     new_state = {k: v for k, v in state.items()}
+    new_state["version"] = STATE_VERSION
+    if new_state.get("first_timestamp") is None and n:
+        new_state["first_timestamp"] = int(ts[0])
+    new_state["params"] = p0.to_dict()
     comps = dict(state.get("components") or {})
     likes = dict(state.get("likelihood") or {})
     x = V[:, 0]
@@ -1003,14 +1255,19 @@ def update(
     gaps = (ts - prev_t).astype(float)
     G = np.r_[gaps_old, gaps]
     medgap = _lagged_rolling(G, _GAP_WINDOW, 1, "median")[len(gaps_old) :]
-    new_state["gaps"] = [g for g in _tail(G, _GAP_WINDOW).tolist() if np.isfinite(g)]
-    # typical spacing, frozen from the first 10 gaps (sets the likelihood memory)
-    first = [g for g in (state.get("first_gaps") or [])]
+    new_state["gaps"] = [float(g) for g in _tail(G, _GAP_WINDOW) if np.isfinite(g)]
+    # typical spacing, frozen from the first 10 gaps: sets the frequency-aware
+    # defaults (DetectorParams.resolved) and the likelihood memory. Until 10
+    # gaps are known the median of those seen stands in; nothing it sets acts
+    # before the 12th point (min_periods >= 12), so streaming equals batch.
+    first = [float(g) for g in (state.get("first_gaps") or [])]
     if len(first) < 10:
         head = gaps[: 10 + 1]
         first += [float(g) for g in head[np.isfinite(head)]][: 10 - len(first)]
     new_state["first_gaps"] = first
-    H = _history_points(p, float(np.median(first)) if len(first) == 10 else None)
+    spacing = float(np.median(first)) if first else None
+    p = p0.resolved(spacing)
+    H = _history_points(p, spacing if len(first) == 10 else None)
     # points on a known recurring pattern (active suppress_pattern rules) are
     # scored but not learned from: the models treat them as missing
     learn = np.ones(n, bool)
@@ -1019,6 +1276,9 @@ def update(
 
         learn = ~pattern_mask(rules, ts, context or {}, medgap)
     x_learn = np.where(learn, x, np.nan)
+    band = p.band_z if p.band_z is not None else _z_for_score(th.alert)
+    nonneg, new_state["value_min"] = _nonnegative_history(x_learn, state.get("value_min"), p)
+    warm_end = _warm_end(new_state, p, spacing)
 
     if p.algorithm == "isolation_forest":
         if len(columns) == 1:
@@ -1028,52 +1288,70 @@ def update(
             F = V
         raw, comps["isolation_forest"] = _iforest_component(F, comps.get("isolation_forest"), p, th.alert)
         if len(columns) == 1:
-            expected, scale, comps["robust_seasonal"] = _robust_component(ts, x_learn, comps.get("robust_seasonal"), p)
+            expected, scale, _, comps["robust_seasonal"] = _robust_component(
+                ts, x_learn, comps.get("robust_seasonal"), p, band, warm_end
+            )
+            expected = np.where(nonneg & (expected < 0), 0.0, expected)
+        blocked_by = np.full(n, None, dtype=object)
+        if rules:
+            from aihub.anomaly.feedback import rule_effects
+
+            with np.errstate(invalid="ignore"):
+                dev = x - expected
+            blocked_by = rule_effects(rules, ts, dev, raw, context or {})
+        blocked = np.array([b is not None for b in blocked_by], dtype=bool) & (raw >= th.alert)
+        alarm, in_cd, new_state["cooldown"] = _alarms(ts, raw, th.alert, blocked, medgap, state.get("cooldown"), p.cooldown)
     else:
         names = ["robust_seasonal", "forecast_band"] if p.algorithm == "auto" else [p.algorithm]
-        parts, zs = [], []
+        # the robust model learns each value winsorised to its expected range
+        # (x_fit); the forecast band learns the same cleaned values
+        e_r, sc_r, x_fit, comps["robust_seasonal"] = _robust_component(
+            ts, x_learn, comps.get("robust_seasonal"), p, band, warm_end
+        )
+        zs = []
         for name in names:
-            fn = _robust_component if name == "robust_seasonal" else _forecast_component
-            e, sc, comps[name] = fn(ts, x_learn, comps.get(name), p)
+            if name == "robust_seasonal":
+                e, sc = e_r, sc_r
+            else:
+                e, sc, comps[name] = _forecast_component(ts, x_fit, comps.get(name), p)
+            e = np.where(nonneg & (e < 0), 0.0, e)  # a non-negative metric has a non-negative forecast
             with np.errstate(invalid="ignore", divide="ignore"):
-                z = (x - e) / sc
-            lk, likes[name] = _likelihood(z, learn, likes.get(name), p, H)
-            parts.append(lk)
-            zs.append(z)
+                zs.append((x - e) / sc)
             if name == names[0]:
                 expected, scale = e, sc
-        raw = np.mean(parts, axis=0) if parts else np.zeros(n)
         flag, new_state["spatial"] = _spatial(x, x_learn, state.get("spatial"), p)
         zmax = np.max(np.nan_to_num(np.abs(np.vstack(zs)), nan=0.0), axis=0)
         flag &= zmax >= _SPATIAL_MIN_Z
-        raw = np.where(flag, np.maximum(raw, th.alert), raw)
-
-    # feedback rules: a matching rule blocks a would-be alarm
-    blocked_by = np.full(n, None, dtype=object)
-    if rules:
-        from aihub.anomaly.feedback import rule_effects
-
         with np.errstate(invalid="ignore"):
             dev = x - expected
-        blocked_by = rule_effects(rules, ts, dev, raw, context or {})
-    blocked = np.array([b is not None for b in blocked_by], dtype=bool) & (raw >= th.alert)
-    alarm, in_cd, new_state["cooldown"] = _alarms(
-        ts, raw, th.alert, blocked, medgap, state.get("cooldown"), p.cooldown, p.short_window
-    )
+            clipped = np.isfinite(x_learn) & (x_fit != x_learn)
+        pblock, rule_thr = np.zeros(n, bool), -np.inf
+        if rules:
+            from aihub.anomaly.feedback import rule_effects, threshold_floor
+
+            pblock = np.array([b is not None for b in rule_effects(rules, ts, dev, np.full(n, np.inf), context or {})], bool)
+            rule_thr = threshold_floor(rules, context or {})
+        raw, alarm, in_cd, blocked, likes, new_state["cooldown"] = _likelihood_alarms(
+            names, zs, learn, clipped, flag, ts < warm_end, pblock, rule_thr, ts, medgap, likes,
+            state.get("cooldown"), p, H, th.alert, band,
+        )
+        blocked_by = np.full(n, None, dtype=object)
+        if rules and blocked.any():
+            blocked_by = np.where(blocked, rule_effects(rules, ts, dev, raw, context or {}), None)
     suppressed = blocked & ~in_cd
     score = np.where(in_cd | suppressed, 0.0, raw)
     sev = np.where(alarm, severity_of(score, th), NO_SEVERITY)
     suppressed_by = np.where(suppressed, blocked_by, None)
 
-    band = p.band_z if p.band_z is not None else _z_for_score(th.alert)
     with np.errstate(invalid="ignore", divide="ignore"):
         zdev = (x - expected) / scale
+    lower = np.where(nonneg & (expected - band * scale < 0), 0.0, expected - band * scale)
     out = pd.DataFrame(
         {
             "timestamp": pd.to_datetime(ts, unit="s"),
             "value": x,
             "expected": expected,
-            "lower": expected - band * scale,
+            "lower": lower,
             "upper": expected + band * scale,
             "z": zdev,
             "anomaly_score": score,
@@ -1195,7 +1473,7 @@ class StreamingDetector:
     def from_state(cls, state: Mapping[str, Any]) -> "StreamingDetector":
         """Rebuild a detector from a stored state."""
         _check_state(state)
-        det = cls(DetectorParams.from_dict(state["params"]), SeverityThresholds.from_dict(state["thresholds"]))
+        det = cls(DetectorParams.from_dict(_upgrade_params(state)), SeverityThresholds.from_dict(state["thresholds"]))
         det.state_ = dict(state)
         det.n_seen_ = int(state.get("n_seen", 0))
         return det

@@ -469,6 +469,20 @@ def rule_effects(
     return out
 
 
+def threshold_floor(rules: Iterable[FeedbackRule | Mapping[str, Any]], context: Mapping[str, Any]) -> float:
+    """The highest threshold of the active ``raise_threshold`` rules that match ``context``.
+
+    A would-be alarm whose raw score is below it is blocked (the boolean
+    form of the threshold part of :func:`rule_effects`); ``-inf`` when no
+    such rule applies.
+    """
+    out = -np.inf
+    for r in _as_rules(rules):
+        if r.active and r.kind != "suppress_pattern" and r.applies_to(context) and r.threshold is not None:
+            out = max(out, float(r.threshold))
+    return out
+
+
 _GRANULARITY = {"weekday": 86_400, "day_of_month": 86_400, "hour": 3_600}
 
 
@@ -588,6 +602,7 @@ def apply_rules(
         dev = out["value"].to_numpy(float)[rows] - out["expected"].to_numpy(float)[rows]
         gaps = np.r_[np.nan, np.diff(ts).astype(float)]
         medgap = _lagged_rolling(gaps, _GAP_WINDOW, 1, "median")
+        q = p.resolved(float(np.median(gaps[1:11])) if len(gaps) > 1 else None)
         blocked_by = rule_effects(rules, ts, dev, raw, ctx)
         blocked = np.array([b is not None for b in blocked_by], dtype=bool) & (raw >= th.alert)
         # the likelihood keeps a suppressed point's surprisal for short_window
@@ -595,11 +610,11 @@ def apply_rules(
         high = raw >= th.alert
         for b in np.flatnonzero(blocked):
             j = b + 1
-            while j < len(raw) and j <= b + p.short_window and high[j] and not blocked[j]:
+            while j < len(raw) and j <= b + q.short_window and high[j] and not blocked[j]:
                 blocked[j] = True
                 blocked_by[j] = blocked_by[b]
                 j += 1
-        alarm, in_cd, _ = _alarms(ts, raw, th.alert, blocked, medgap, None, p.cooldown, p.short_window)
+        alarm, in_cd, _ = _alarms(ts, raw, th.alert, blocked, medgap, None, p.cooldown)
         suppressed = blocked & ~in_cd
         score[rows] = np.where(in_cd | suppressed, 0.0, raw)
         alarm_all[rows] = alarm
