@@ -48,9 +48,12 @@ _FLOAT_TAG = "__float__:"
 def to_json(obj: Any) -> Any:
     """``obj`` with every non-finite float replaced by a tagged string, so PostgreSQL accepts it as JSON.
 
-    JSON has no NaN or infinity (``jsonb`` rejects Python's ``NaN`` token),
-    but detector states hold NaN for "not known yet". :func:`from_json`
-    restores them exactly.
+    JSON has no NaN or infinity (``jsonb`` rejects Python's ``NaN`` token).
+    Anomaly snapshots and root-cause details can hold NaN (no expected range
+    while a detector warms up). Detector states no longer do: since state
+    version 2 the core writes strict JSON (``null`` for "no value"), so for
+    them this is only a safety net. :func:`from_json` restores tagged values
+    exactly, which also keeps monitor states written before readable.
     """
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else f"{_FLOAT_TAG}{obj!r}"
@@ -394,7 +397,11 @@ def monitor_state(s: Session, monitor_id: int) -> tuple[dict[str, Any] | None, d
 
 
 def save_monitor_state(s: Session, monitor_id: int, state: dict[str, Any]) -> None:
-    """Store the detector state (see :func:`to_json`) and stamp ``last_run_at`` with the transaction time."""
+    """Store the detector state and stamp ``last_run_at`` with the transaction time.
+
+    Detector states are strict JSON already; :func:`to_json` stays as a
+    safety net for anything non-finite.
+    """
     s.execute(sa.update(Monitor).where(Monitor.id == monitor_id)
               .values(state=to_json(state), last_run_at=sa.func.now()))
 
