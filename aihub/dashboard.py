@@ -328,7 +328,8 @@ def _headline(model_type: str, task: str | None, metrics: dict[str, Any]) -> tup
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     if model_type == "forecast":
-        return "MAPE", num("mape")
+        mape = num("mape")  # stored in percent by aihub.forecasting
+        return "MAPE", None if mape is None else mape / 100.0
     if task == "regression":
         return "MAE", num("mae")
     if task == "clustering":
@@ -518,6 +519,26 @@ def _period(p: Any) -> Any:
     return p.replace(tzinfo=None) if getattr(p, "tzinfo", None) is not None else p
 
 
+_STEP = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=31)}
+
+
+def _time_axis(fig: Any, xs: list[Any], granularity: str) -> None:
+    """A date axis labelled by the period (``Nov 2026``, ``03 Nov 2026``), half a period of margin each side,
+    bars 80% of a period wide.
+
+    Without it plotly zooms a single period down to milliseconds and draws its bar as a hairline.
+    """
+    if not xs:
+        return
+    step = _STEP.get(granularity, timedelta(days=1))
+    lo, hi = min(xs), max(xs)
+    fig.update_traces(width=step.total_seconds() * 1000 * 0.8, selector={"type": "bar"})
+    fig.update_xaxes(type="date", range=[lo - step / 2, hi + step / 2],
+                     tickformat="%b %Y" if granularity == "month" else "%d %b %Y",
+                     dtick="M1" if granularity == "month" else step.total_seconds() * 1000
+                     if (hi - lo) / step <= 12 else None)
+
+
 def volume_figure(rows: list[tuple], granularity: str = "day") -> Any:
     """Predictions per period, stacked by model (rows ``(period, model, count)``)."""
     import plotly.graph_objects as go
@@ -531,6 +552,7 @@ def volume_figure(rows: list[tuple], granularity: str = "day") -> Any:
     for name, (xs, ys) in models.items():
         fig.add_trace(go.Bar(x=xs, y=ys, name=name))
     fig.update_layout(barmode="stack", title=f"Predictions per {granularity}", yaxis_title="predictions", **_LAYOUT)
+    _time_axis(fig, [x for xs, _ in models.values() for x in xs], granularity)
     return fig
 
 
@@ -561,6 +583,7 @@ def accuracy_figure(rows: list[tuple], granularity: str = "day") -> Any:
                                  hovertemplate="%{y:.1%} of %{customdata} outcomes<extra>" + name + "</extra>"))
     fig.update_layout(title=f"Accuracy from feedback per {granularity}", yaxis={"tickformat": ".0%",
                                                                                "range": [0, 1.02]}, **_LAYOUT)
+    _time_axis(fig, [x for xs, _, _ in models.values() for x in xs], granularity)
     return fig
 
 
@@ -633,6 +656,7 @@ def anomaly_trend_figure(rows: list[tuple], granularity: str = "week") -> Any:
     fig.add_trace(go.Scatter(x=xs, y=[open_.get(x, 0) for x in xs], mode="lines+markers", name="still unresolved",
                              line={"color": "#212121", "dash": "dot"}))
     fig.update_layout(barmode="stack", title=f"Anomalies per {granularity} (by the period they describe)", **_LAYOUT)
+    _time_axis(fig, xs, granularity)
     return fig
 
 
@@ -653,4 +677,7 @@ def usage_figure(rows: list[tuple], granularity: str = "day", *, users: bool = F
             fig.add_trace(go.Bar(x=xs, y=ys, name=feature))
     title = f"Users per {granularity} by feature" if users else f"Uses per {granularity} by feature"
     fig.update_layout(barmode="stack", title=title, yaxis_title="users" if users else "uses", **_LAYOUT)
+    if users:
+        fig.update_yaxes(rangemode="tozero", dtick=1 if max((u for *_, u in rows), default=0) <= 10 else None)
+    _time_axis(fig, [x for xs, _ in features.values() for x in xs], granularity)
     return fig

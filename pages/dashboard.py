@@ -79,7 +79,7 @@ summary = load_summary(p.tenant_id, p)
 
 # ------------------------------------------------------------------ key figures
 st.subheader("Key figures")
-c = st.columns(8)
+c = st.columns(4) + st.columns(4)
 c[0].metric("Active models", kf.models_active, help="Models of the chosen types with a deployed version.")
 c[1].metric("Inactive models", kf.models_inactive)
 c[2].metric("Predictions made", f"{kf.predictions:,}",
@@ -113,7 +113,8 @@ else:
     st.dataframe(pd.DataFrame([{
         "model": m.name, "type": m.model_type, "version": m.version,
         "deployed": m.deployed_at.strftime("%Y-%m-%d %H:%M") if m.deployed_at else "",
-        "metric": m.metric, "test": m.test, "live": m.live, "outcomes": m.outcomes, "predictions": m.predictions,
+        "metric": m.metric, "test": float("nan") if m.test is None else m.test,
+        "live": float("nan") if m.live is None else m.live, "outcomes": m.outcomes, "predictions": m.predictions,
     } for m in o.models]), hide_index=True, width="stretch",
         column_config={"test": st.column_config.NumberColumn(format="%.3f",
                                                              help="Held-out test split (backtest for forecasts)"),

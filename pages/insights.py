@@ -117,6 +117,11 @@ else:
                 + " · ".join(f"{counts[x]} {x}" for x in reversed(PRIORITIES) if x in counts))
 
 
+def figure_rows(ins) -> list[tuple[str, str]]:
+    """The quoted figures that are numbers (the text pieces of the templates are left out), with readable names."""
+    return [(k.replace("_", " "), v) for k, v in ins.figure_text.items() if any(ch.isdigit() for ch in str(v))]
+
+
 def evidence(ins) -> None:
     charts = [e for e in ins.evidence if e.get("kind") == "chart" and e.get("spec")]
     for k, e in enumerate(charts):
@@ -178,9 +183,10 @@ for rank, ins in enumerate(items, 1):
         with left:
             evidence(ins)
         with right:
-            if ins.figure_text:
-                st.dataframe(pd.DataFrame({"figure": list(ins.figure_text), "value": list(ins.figure_text.values())}),
-                             hide_index=True, width="stretch", key=f"ins_figures_{ins.id}")
+            shown = figure_rows(ins)
+            if shown:
+                st.dataframe(pd.DataFrame(shown, columns=["figure", "value"]), hide_index=True, width="stretch",
+                             key=f"ins_figures_{ins.id}", height=min(36 * (len(shown) + 1) + 3, 320))
             st.caption(f"Method: {ins.method}")
         if p.can("feedback"):
             feedback(ins)
