@@ -408,11 +408,11 @@ def test_false_positives_teach_the_monitor_to_drop_later_repeats_and_keep_true_a
     later = [a for a in monitoring.list_anomalies(tenant, monitor_id=learner.id) if a.ts > pd.Timestamp("2022-09-30")]
     assert sorted(a.ts.strftime("%Y-%m-%d") for a in later) == sorted(TRUE_ANOMALIES)  # repeats gone, truth kept
     assert runs[learner.id].suppressed >= 3  # Nov 15, Feb 15, May 15 would have alarmed
-    # without the feedback a later repeat is reported and true anomalies are missed
+    # without the feedback the promotion keeps being reported (the true anomalies are found either way)
     control_later = [a for a in monitoring.list_anomalies(tenant, monitor_id=control.id)
                      if a.ts > pd.Timestamp("2022-09-30")]
     assert any(a.ts.day == 15 for a in control_later)
-    assert len({a.ts.strftime("%Y-%m-%d") for a in control_later} & set(TRUE_ANOMALIES)) < len(TRUE_ANOMALIES)
+    assert {a.ts.strftime("%Y-%m-%d") for a in control_later} >= set(TRUE_ANOMALIES)
     assert runs[control.id].suppressed == 0
 
     # Undo: the rule stops applying and stays undone when the monitor relearns
