@@ -282,7 +282,8 @@ def filter_options(principal: Principal) -> FilterOptions:
                    greatest((SELECT max(created_at) FROM prediction_results)::date,
                             (SELECT max(ts) FROM anomalies)::date, (SELECT max(created_at) FROM usage_events)::date,
                             (SELECT max(created_at) FROM deployments)::date, (SELECT max(queued_at) FROM training_jobs)::date,
-                            (SELECT max(actual_at) FROM prediction_results WHERE actual IS NOT NULL)::date)
+                            (SELECT max(actual_at) FROM prediction_results
+                             WHERE actual IS NOT NULL AND error IS NULL)::date)
         """)).one()
     return FilterOptions(types, metrics, lo, hi)
 
