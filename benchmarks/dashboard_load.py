@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -86,7 +87,9 @@ def open_database(embedded: bool):
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
         if keep:
-            print(f"kept the database: {owner.render_as_string(hide_password=True)}")
+            print(f"kept the database: {owner.render_as_string(hide_password=True)} (data folder {data_dir})")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
     return db, cleanup
 
@@ -263,7 +266,7 @@ def main() -> int:
     ap.add_argument("--insights", type=int, default=1_000)
     ap.add_argument("--usage", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--keep", action="store_true", help="keep the database (server only)")
+    ap.add_argument("--keep", action="store_true", help="keep the database and the data folder")
     ap.add_argument("--explain", action="store_true", help="print the plan of the prediction aggregate")
     args = ap.parse_args()
 
