@@ -54,6 +54,10 @@ def _demo(args: argparse.Namespace) -> int:
     from aihub import demo_sources
 
     demo_sources.seed_demo_sources(p)
+    if not args.no_train:
+        from aihub import demo_automation
+
+        demo_automation.seed_demo_workflows(p)
     print(f"Demo organization '{p.tenant_name}' ready; log in as {demo.DEMO_ADMIN}.")
     return 0
 

@@ -72,6 +72,22 @@ class _DemoApi(BaseHTTPRequestHandler):
         rows = recent_orders().iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         return self._send(200, {"data": rows.to_dict("records"), "page": page})
 
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        """``/webhook``: the receiver of the demo's revenue-alert workflow; checks the HMAC signature."""
+        import hashlib
+        import hmac
+
+        from aihub.demo_automation import WEBHOOK_SECRET
+
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if urlparse(self.path).path.rstrip("/") != "/webhook":
+            return self._send(404, {"error": f"no such endpoint {self.path}"})
+        expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, self.headers.get("X-AIHub-Signature", "")):
+            return self._send(401, {"error": "bad signature"})
+        print(f"Demo webhook received a signed alert ({len(body)} bytes)", flush=True)
+        return self._send(200, {"received": True})
+
     def _send(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
