@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import ingest
+from aihub import ingest, usage
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import store
@@ -96,6 +96,7 @@ def save_upload(
         Without ``create``.
     """
     require(principal, "create")
+    usage.record(principal, "data", "upload")
     name = _validate_name(dataset_name)
     parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
     with tenant_session(principal.tenant_id) as s:

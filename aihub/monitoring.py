@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from aihub import anomaly as core
+from aihub import usage
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store as astore
 from aihub.db import store
@@ -680,6 +681,7 @@ def run_monitor(principal: Principal, monitor_id: int) -> MonitorRunRecord:
         Without ``detect``.
     """
     require(principal, "detect")
+    usage.record(principal, "detect", "run")
     tid = principal.tenant_id
     with tenant_session(tid) as s:
         mon = astore.get_monitor(s, monitor_id)

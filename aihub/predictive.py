@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import ingest, jobs, ml, registry
+from aihub import ingest, jobs, ml, registry, usage
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import prediction_store as ps
@@ -469,6 +469,7 @@ def train(principal: Principal, model_id: int, config: dict[str, Any] | None = N
         If ``config`` is invalid or the model is not a predictive model.
     """
     require(principal, "create")
+    usage.record(principal, "train", "train")
     with tenant_session(principal.tenant_id) as s:
         model = store.get_model(s, model_id)
     _require_ml(model)
@@ -775,6 +776,7 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
         The stored model failed its signature check.
     """
     require(principal, "predict")
+    usage.record(principal, "predict", "single")
     t0 = time.perf_counter()
     with tenant_session(principal.tenant_id) as s:
         info = ps.serving_info(s, model_id)
@@ -882,6 +884,7 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
         The file lacks columns the model needs (all are named).
     """
     require(principal, "predict")
+    usage.record(principal, "predict", "batch")
     t0 = time.perf_counter()
     parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
     frame = parsed.frame

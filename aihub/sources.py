@@ -15,7 +15,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aihub import connectors, datasets
+from aihub import connectors, datasets, usage
 from aihub.auth import Principal, acting_principal, require
 from aihub.config import load_settings
 from aihub.db import source_store
@@ -152,6 +152,7 @@ def sync(principal: Principal, source_id: int, *, trigger: str = "manual") -> so
         version) or ``failed`` (with the reason; nothing else changed).
     """
     require(principal, "create")
+    usage.record(principal, "data", "sync")
     with tenant_session(principal.tenant_id) as s:
         src = source_store.get_source(s, source_id)
         run = source_store.start_sync(s, tenant_id=principal.tenant_id, source_id=source_id, trigger=trigger)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import forecasting, jobs, registry
+from aihub import forecasting, jobs, registry, usage
 from aihub.auth import Principal, require
 from aihub.db import store
 from aihub.db.session import tenant_session
@@ -171,6 +171,7 @@ def create_forecast_model(principal: Principal, raw: dict[str, Any], *, run: boo
 def train(principal: Principal, model_id: int, *, run: bool = True) -> store.JobRecord:
     """Queue a training of a forecast model on its dataset's newest version. Needs ``create``."""
     require(principal, "create")
+    usage.record(principal, "forecast", "train")
     with tenant_session(principal.tenant_id) as s:
         model = store.get_model(s, model_id)
         version_id = store.latest_dataset_version_id(s, model.dataset_id)

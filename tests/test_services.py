@@ -257,3 +257,16 @@ def test_login_directory_and_authenticate(tenant):
     with pytest.raises(Conflict, match="at least one active admin"):
         auth.set_user_role(tenant, tenant.user_id, "analyst")
     assert auth.set_user_role(tenant, user.id, "viewer").role == "viewer"
+
+
+def test_uses_of_ai_features_are_recorded_for_the_usage_dashboard(tenant):
+    from aihub.db.session import tenant_session
+
+    saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
+    training.create_forecast_model(tenant, {"model_name": "u", "dataset_id": saved.version.dataset_id,
+                                            "date_column": "ds", "value_column": "y", "algorithm": "naive",
+                                            "horizon": 3}, run=False)
+    with tenant_session(tenant.tenant_id) as s:
+        rows = s.execute(sa.text("select feature, action, user_id from usage_events order by id")).all()
+    assert [(f, a) for f, a, _ in rows] == [("data", "upload"), ("forecast", "train")]
+    assert {u for _, _, u in rows} == {tenant.user_id}

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from croniter import croniter
 
-from aihub import jobs
+from aihub import jobs, usage
 from aihub.auth import Principal, require
 from aihub.db import workflow_store as wstore
 from aihub.db.engine import get_database
@@ -381,6 +381,7 @@ def decide(principal: Principal, approval_id: int, approve: bool, note: str = ""
         Outside the caller's organization.
     """
     require(principal, "automation")
+    usage.record(principal, "workflows", "decide")
     if not isinstance(approve, bool):
         raise ValidationError(f"approve must be true or false; got {approve!r}.", field="approve")
     note = (note or "").strip()

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from aihub import usage
 from aihub.auth import Principal, require
 from aihub.connectors.config import MASK
 from aihub.db import anomaly_store as astore
@@ -180,6 +181,7 @@ def create_workflow(principal: Principal, raw: Mapping[str, Any] | str) -> Workf
         If the organization has a workflow of that name.
     """
     require(principal, "automation")
+    usage.record(principal, "workflows", "create")
     name, description, enabled, definition = normalize(_strip_stored(_as_raw(raw)))
     with tenant_session(principal.tenant_id) as s:
         _check_references(s, definition)
