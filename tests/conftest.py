@@ -27,7 +27,8 @@ from aihub.db import engine as dbengine
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AIHUB_SHARED_DIR", REPO.parent / "shared"))
-DATA = SHARED / "data"
+#: ../shared/data (AIHUB_SHARED_DIR may name the shared folder or its data folder).
+DATA = SHARED / "data" if (SHARED / "data").is_dir() else SHARED
 SERVER_URL = os.environ.get("AIHUB_TEST_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct-horse-battery"
 

@@ -28,19 +28,13 @@ from aihub.forecasting import (
 )
 from aihub.forecasting._json import from_jsonable, to_jsonable
 from aihub.forecasting.cli import register
+from tests.conftest import DATA
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def shared_data() -> Path:
-    """``$AIHUB_SHARED_DIR/data`` or ``<repo>/../shared/data``."""
-    env = os.environ.get("AIHUB_SHARED_DIR")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
-    return base / "data"
-
-
 def _data(*parts: str) -> Path:
-    path = shared_data().joinpath(*parts)
+    path = DATA.joinpath(*parts)
     if not path.is_file():
         pytest.skip(f"shared data file {path} is missing; set AIHUB_SHARED_DIR")
     return path

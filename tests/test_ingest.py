@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,15 +27,8 @@ from aihub.ingest import (
     schema_from_json,
     schema_to_json,
 )
+from tests.conftest import DATA
 
-
-def _shared_data() -> Path:
-    env = os.environ.get("AIHUB_SHARED_DIR")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
-    return root / "data"
-
-
-DATA = _shared_data()
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import os
 import stat
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,21 +16,14 @@ from sklearn.preprocessing import FunctionTransformer
 from aihub.errors import ArtifactError, ValidationError
 from aihub.ml import dump_artifact, load_artifact, predict, read_metadata, resolve_key, suggest_config, train_model
 from aihub.ml.artifacts import MAGIC
+from tests.conftest import DATA
 
 KEY = b"0123456789abcdef0123456789abcdef"
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("AIHUB_SHARED_DIR")
-    if env:
-        p = Path(env)
-        return p / "data" if (p / "data").is_dir() else p
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 @pytest.fixture(scope="module")
 def telco() -> pd.DataFrame:
-    return pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv", nrows=900)
+    return pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv", nrows=900)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +115,7 @@ def test_validly_signed_artifact_with_untrusted_type_is_refused(model):
 
 
 def test_rfm_model_round_trip_predicts_from_orders():
-    orders = pd.read_csv(shared_dir() / "superstore" / "superstore_orders.csv", encoding="utf-8-sig")
+    orders = pd.read_csv(DATA / "superstore" / "superstore_orders.csv", encoding="utf-8-sig")
     m = train_model(suggest_config("rfm_segmentation", orders), orders)
     loaded = load_artifact(dump_artifact(m, KEY), KEY)
     assert loaded.segments == m.segments

@@ -11,16 +11,9 @@ import pandas as pd
 import pytest
 
 from aihub.ml.cli import main
+from tests.conftest import DATA
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("AIHUB_SHARED_DIR")
-    if env:
-        p = Path(env)
-        return p / "data" if (p / "data").is_dir() else p
-    return REPO.parent / "shared" / "data"
 
 
 @pytest.fixture()
@@ -36,7 +29,7 @@ def run(args, env):
 
 
 def test_train_predict_round_trip_in_subprocess(tmp_path, env):
-    telco = pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv")
+    telco = pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv")
     train_csv, x_csv = tmp_path / "train.csv", tmp_path / "x.csv"
     telco.iloc[:1500].to_csv(train_csv, index=False)
     x = telco.iloc[1500:1520].drop(columns=["Churn"]).astype({"tenure": object})
@@ -90,7 +83,7 @@ def test_clustering_from_the_command_line(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("AIHUB_ARTIFACT_KEY", raising=False)
     monkeypatch.delenv("AIHUB_ARTIFACT_KEY_FILE", raising=False)
-    telco = pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv", nrows=400)
+    telco = pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv", nrows=400)
     csv = tmp_path / "t.csv"
     telco[["customerID", "tenure", "MonthlyCharges", "Contract"]].to_csv(csv, index=False)
     model = tmp_path / "seg.aihub"

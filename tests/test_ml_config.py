@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,16 +20,7 @@ from aihub.ml import (
 )
 from aihub.ml.preprocess import frame_sha256, infer_column_kind, looks_like_id
 from aihub.ml.rfm import parse_dates
-
-
-def shared_dir() -> Path:
-    """``../shared/data``; ``AIHUB_SHARED_DIR`` may name the shared folder or its data folder."""
-    env = os.environ.get("AIHUB_SHARED_DIR")
-    if env:
-        p = Path(env)
-        return p / "data" if (p / "data").is_dir() else p
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
+from tests.conftest import DATA
 
 BASE = {"model_name": "churn_2024", "model_type": "churn_prediction", "target": "Churn"}
 
@@ -119,14 +107,14 @@ def test_hyperparameter_specs_are_exposed_for_widgets():
 
 
 def test_templates_prefill_from_real_tables():
-    telco = pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv", nrows=300)
+    telco = pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv", nrows=300)
     cfg = suggest_config("churn", telco)
     assert cfg.target == "Churn" and cfg.model_type == "churn_prediction"
     assert cfg.excluded_columns == ["customerID"]
     assert cfg.hyperparameters["class_weight"] == "balanced"
     lead = template_defaults("lead_scoring")
     assert lead["score_bands"] == {"hot": 70, "warm": 40} and lead["model_type"] == "lead_scoring"
-    orders = pd.read_csv(shared_dir() / "superstore" / "superstore_orders.csv", encoding="utf-8-sig", nrows=50)
+    orders = pd.read_csv(DATA / "superstore" / "superstore_orders.csv", encoding="utf-8-sig", nrows=50)
     rfm = suggest_config("rfm_segmentation", orders)
     assert rfm.data_prep["customer_column"] == "Customer ID"
     assert rfm.data_prep["date_column"] == "Order Date"
@@ -145,7 +133,7 @@ def test_numeric_text_with_blanks_is_coerced():
     nums, bad = parse_numeric(s)
     assert nums[0] == 29.85 and np.isnan(nums[1]) and nums[2] == 1889.5 and nums[3] == 12.0 and np.isnan(nums[4])
     assert bad.tolist() == [False, False, False, False, False, True, True]
-    telco = pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv")
+    telco = pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv")
     assert infer_column_kind(telco["TotalCharges"]) == "numeric"
     assert infer_column_kind(telco["Contract"]) == "categorical"
     with pd.option_context("future.infer_string", True):  # pandas 3 default: str dtype, not object
@@ -155,7 +143,7 @@ def test_numeric_text_with_blanks_is_coerced():
 
 
 def test_leakage_warnings_flag_ids_and_target_copies():
-    telco = pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv", nrows=2000)
+    telco = pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv", nrows=2000)
     telco["churn_flag"] = (telco["Churn"] == "Yes").astype(int)  # numeric copy of the target
     telco["churn_reason"] = np.where(telco["Churn"] == "Yes", "moved", None)  # only filled for churners
     warns = {w.column: w for w in leakage_warnings(telco, "Churn")}

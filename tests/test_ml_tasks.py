@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,24 +9,17 @@ import pytest
 from aihub.errors import TrainingError, ValidationError
 from aihub.ml import Cancelled, explain, predict, rfm_table, suggest_config, train_model
 from aihub.ml.rfm import SEGMENT_PROTOTYPES
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("AIHUB_SHARED_DIR")
-    if env:
-        p = Path(env)
-        return p / "data" if (p / "data").is_dir() else p
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
 def orders() -> pd.DataFrame:
-    return pd.read_csv(shared_dir() / "superstore" / "superstore_orders.csv", encoding="utf-8-sig")
+    return pd.read_csv(DATA / "superstore" / "superstore_orders.csv", encoding="utf-8-sig")
 
 
 @pytest.fixture(scope="module")
 def telco() -> pd.DataFrame:
-    return pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv")
+    return pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv")
 
 
 def order_table(orders: pd.DataFrame) -> pd.DataFrame:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,19 +11,12 @@ import pytest
 from aihub.errors import ValidationError
 from aihub.ml import compare_predictions, explain, predict, predict_one, suggest_config, summarize, train_model
 from aihub.ml.preprocess import frame_sha256
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("AIHUB_SHARED_DIR")
-    if env:
-        p = Path(env)
-        return p / "data" if (p / "data").is_dir() else p
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
 def telco() -> pd.DataFrame:
-    return pd.read_csv(shared_dir() / "telco_churn" / "telco_customer_churn.csv")
+    return pd.read_csv(DATA / "telco_churn" / "telco_customer_churn.csv")
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +161,7 @@ def test_predict_one_explains_a_form_row(rf):
 
 
 def test_pandas3_string_dtype_input(lr):
-    path = shared_dir() / "telco_churn" / "telco_customer_churn.csv"
+    path = DATA / "telco_churn" / "telco_customer_churn.csv"
     with pd.option_context("future.infer_string", True):
         df = pd.read_csv(path, nrows=300)
         assert not pd.api.types.is_object_dtype(df["Contract"].dtype)
