@@ -52,3 +52,25 @@ def attempt(fn: Callable[..., T], *args: Any, where: Any = None, **kwargs: Any) 
     except AihubError as exc:
         (where or st).error(str(exc))
         return None
+
+
+def flash(kind: str, text: str) -> None:
+    """Show ``text`` (as ``st.<kind>``) after the next rerun; a success also drops cached figures."""
+    st.session_state.setdefault("_flash", []).append((kind, text))
+    if kind == "success":
+        st.cache_data.clear()
+
+
+def show_flash() -> None:
+    """Show the messages :func:`flash` queued; call it at the top of a page."""
+    for kind, text in st.session_state.pop("_flash", []):
+        getattr(st, kind)(text)
+
+
+def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Run an :mod:`aihub` call from a widget callback; an AihubError is flashed after the rerun."""
+    try:
+        return fn(*args, **kwargs)
+    except AihubError as exc:
+        flash("error", str(exc))
+        return None

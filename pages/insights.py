@@ -7,6 +7,7 @@ from aihub import insights_service as svc
 from aihub.errors import AihubError
 from aihub.insights import CATEGORIES, PRIORITIES, chart_figure
 from pages import _common as ui
+from pages._common import call, flash, show_flash
 
 p = ui.principal()
 st.title("Insights")
@@ -22,27 +23,6 @@ STATUS_BUTTONS = (("acknowledged", "Acknowledge", ":material/visibility:"),
                   ("implemented", "Implemented", ":material/task_alt:"))
 ROLE_LABELS = {"date": "Date", "amount": "Amount (money)", "customer": "Customer id", "customer_name": "Customer name",
                "product": "Product", "order": "Order id"}
-
-
-def flash(kind: str, text: str) -> None:
-    """Show ``text`` after the next rerun; a success also drops cached dashboard figures."""
-    st.session_state.setdefault("insight_flash", []).append((kind, text))
-    if kind == "success":
-        st.cache_data.clear()
-
-
-def show_flash() -> None:
-    for kind, text in st.session_state.pop("insight_flash", []):
-        getattr(st, kind)(text)
-
-
-def call(fn, *args, **kwargs):
-    """Run a service call from a callback; show its error after the rerun."""
-    try:
-        return fn(*args, **kwargs)
-    except AihubError as exc:
-        flash("error", str(exc))
-        return None
 
 
 # ------------------------------------------------------------------ callbacks

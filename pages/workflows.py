@@ -10,6 +10,7 @@ from aihub import datasets, monitoring, registry, workflows
 from aihub.anomaly import SEVERITIES
 from aihub.errors import AihubError
 from pages import _common as ui
+from pages._common import call, flash, show_flash
 
 p = ui.principal()
 st.title("Workflows")
@@ -41,24 +42,6 @@ EXAMPLE_JSON = {
 
 def badge(status: str) -> str:
     return STATUS_BADGE.get(status, status)
-
-
-def flash(kind: str, text: str) -> None:
-    st.session_state.setdefault("wf_flash", []).append((kind, text))
-
-
-def show_flash() -> None:
-    for kind, text in st.session_state.pop("wf_flash", []):
-        getattr(st, kind)(text)
-
-
-def call(fn, *args, **kwargs):
-    """Run a service call from a callback; show its error after the rerun."""
-    try:
-        return fn(*args, **kwargs)
-    except AihubError as exc:
-        flash("error", str(exc))
-        return None
 
 
 def fmt_time(ts) -> str:
