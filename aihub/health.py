@@ -96,7 +96,9 @@ def check_drift(principal: Principal, model_id: int, *, window_days: int = 30,
             s, tenant_id=principal.tenant_id, model_id=model_id, version_id=version.id, report=report.to_dict(),
             dataset_drift=report.dataset_drift, share_drifted=report.share_drifted, current_rows=len(current))
     if report.dataset_drift:
-        _emit(principal.tenant_id, "drift_detected", {
+        from aihub import workflows
+
+        workflows.emit_safely(principal.tenant_id, "drift_detected", {
             "model_id": model_id, "model_version_id": version.id, "drift_report_id": rec.id,
             "share_drifted": report.share_drifted, "drifted_features": list(report.drifted_features)})
     return rec
@@ -135,16 +137,6 @@ def model_health(principal: Principal, model_id: int,
                                                                    else "."))
     status = "degraded" if verdict.status == "degraded" or (latest is not None and latest.dataset_drift) else "healthy"
     return ModelHealth(status, reasons, checks, latest)
-
-
-def _emit(tenant_id: int, event: str, payload: dict[str, Any]) -> None:
-    """Tell workflows; a workflow problem never fails the health check."""
-    try:
-        from aihub import workflows
-
-        workflows.emit(tenant_id, event, payload)
-    except Exception:  # noqa: BLE001
-        log.warning("workflow trigger %s failed", event, exc_info=True)
 
 
 def check_all(window_days: int = 30) -> dict[str, int]:

@@ -811,7 +811,28 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
                cache_hit=False, error=None)
     with tenant_session(principal.tenant_id) as s:
         (pid, _), = _store(s, principal, model_id, [row])
+    _tell_workflows(principal.tenant_id, "prediction", {
+        "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
+        "prediction": output.get("prediction"), "probability": output.get("probability")})
     return _outcome(pid, model_id, vid, number, served_by, model, output, False, ms)
+
+
+def _tell_workflows(tenant_id: int, event: str, payload: dict[str, Any]) -> None:
+    from aihub import workflows  # workflows' actions use this module
+
+    workflows.emit_safely(tenant_id, event, payload)
+
+
+def _check_accuracy(principal: Principal, model_id: int) -> None:
+    """After outcomes arrive: tell workflows when the serving version's live accuracy dropped past tolerance."""
+    for acc in live_accuracy(principal, model_id):
+        if acc.flagged and acc.role == "champion":
+            baseline = acc.test_accuracy if acc.test_accuracy is not None else acc.test_mae
+            live = acc.live_accuracy if acc.live_accuracy is not None else acc.live_mae
+            drop = (baseline - live) if acc.test_accuracy is not None else (live - baseline) / baseline
+            _tell_workflows(principal.tenant_id, "accuracy_drop", {
+                "id": f"{model_id}:{acc.version_id}", "model_id": model_id, "model_version_id": acc.version_id,
+                "baseline": baseline, "live": live, "drop": drop, "outcomes": acc.live_n})
 
 
 def compare_predictions(principal: Principal, model_id: int, values_a: dict[str, Any], values_b: dict[str, Any]
@@ -1083,7 +1104,9 @@ def record_outcome(principal: Principal, prediction_id: int, actual: Any) -> ps.
             raise NotFound(f"No prediction {prediction_id} in your organization.")
         params = ps.version_params(s, [versions[prediction_id]])[versions[prediction_id]]
         ps.record_actual(s, prediction_id, _canonical_actual(actual, params), principal.user_id)
-        return ps.get_prediction(s, prediction_id)
+        record = ps.get_prediction(s, prediction_id)
+    _check_accuracy(principal, record.model_id)
+    return record
 
 
 _ID_COLUMNS = ("prediction_id", "id", "prediction id")
@@ -1140,6 +1163,9 @@ def record_outcomes(principal: Principal, filename: str, data: bytes) -> Feedbac
             except ValidationError as exc:
                 errors.append({"row": row, "line": lines[row - 1], "message": f"row {row}: {exc}"})
         updated = ps.record_actuals(s, ids, actuals, principal.user_id)
+        models = ps.models_of(s, ids)
+    for model_id in sorted(models):
+        _check_accuracy(principal, model_id)
     errors.sort(key=lambda e: e["row"])
     return FeedbackOutcome(updated, errors)
 

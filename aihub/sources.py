@@ -175,21 +175,12 @@ def sync(principal: Principal, source_id: int, *, trigger: str = "manual") -> so
             dataset_version_id=saved.version.id)
         source_store.update_source(s, source_id, last_sync_at=done.finished_at, dataset_id=saved.version.dataset_id)
     if status == "succeeded":
-        _emit(principal.tenant_id, {"source_id": source_id, "source_name": src.name, "sync_id": done.id,
-                                    "dataset_version_id": saved.version.id, "rows": saved.version.row_count})
-    return done
-
-
-def _emit(tenant_id: int, payload: dict[str, Any]) -> None:
-    """Tell workflows a source synced; a workflow problem never fails the sync."""
-    try:
         from aihub import workflows
-    except ImportError:
-        return
-    try:
-        workflows.emit(tenant_id, "source_synced", payload)
-    except Exception:  # noqa: BLE001
-        log.warning("workflow trigger for source %s failed", payload.get("source_id"), exc_info=True)
+
+        workflows.emit_safely(principal.tenant_id, "source_synced", {
+            "source_id": source_id, "source_name": src.name, "sync_id": done.id,
+            "dataset_version_id": saved.version.id, "rows": saved.version.row_count})
+    return done
 
 
 def sync_scheduled(tenant_id: int, source_id: int) -> source_store.SyncRecord:

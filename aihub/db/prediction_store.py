@@ -505,6 +505,14 @@ def prediction_versions(s: Session, prediction_ids: Sequence[int]) -> dict[int, 
     return {r[0]: r[1] for r in rows}
 
 
+def models_of(s: Session, prediction_ids: Sequence[int]) -> set[int]:
+    """Ids of the models that made these predictions."""
+    if not prediction_ids:
+        return set()
+    return set(s.scalars(sa.select(PredictionResult.model_id).where(PredictionResult.id.in_(list(prediction_ids)))
+                         .distinct()).all())
+
+
 def version_params(s: Session, version_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """``{version id: params}`` (task, classes...) of the given versions."""
     if not version_ids:

@@ -32,7 +32,16 @@ from aihub.workflows.definition import (
     parse_conditions,
     parse_json,
 )
-from aihub.workflows.engine import decide, due_time, emit, enqueue_run, execute_run, tick, wait_for_run
+from aihub.workflows.engine import (
+    decide,
+    due_time,
+    emit,
+    emit_safely,
+    enqueue_run,
+    execute_run,
+    tick,
+    wait_for_run,
+)
 from aihub.workflows.service import (
     ApprovalRecord,
     RunRecord,
@@ -68,7 +77,7 @@ __all__ = [
     "ACTION_LABELS", "ACTION_TYPES", "CONDITION_OPS", "EVENT_TYPES", "TEMPLATES", "TRIGGER_LABELS", "TRIGGER_TYPES",
     "ApprovalRecord", "RunRecord", "RunStats", "TaskRecord", "WorkflowRecord", "WorkflowSummary",
     "assignable_users", "complete_task", "create_from_template", "create_workflow", "decide", "delete_workflow",
-    "describe_trigger", "disable_workflow", "due_time", "emit", "enable_workflow", "enqueue_run", "execute_run",
+    "describe_trigger", "disable_workflow", "due_time", "emit", "emit_safely", "enable_workflow", "enqueue_run", "execute_run",
     "get_approval", "get_run", "get_workflow", "list_approvals", "list_runs", "list_tasks", "list_templates",
     "list_workflows", "normalize", "parse_conditions", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",
     "update_workflow", "validate_workflow", "wait_for_run", "workflow_json",

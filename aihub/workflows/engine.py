@@ -189,6 +189,19 @@ def _execute_logged(tenant_id: int, run_id: int) -> str:
         return "error"
 
 
+def emit_safely(tenant_id: int, event_type: str, payload: dict[str, Any]) -> list[int]:
+    """:func:`emit` for services telling workflows about an event: a workflow problem is logged, never raised.
+
+    The event's own work (a sync, a prediction, a drift check) has already
+    succeeded; a broken workflow must not turn it into a failure.
+    """
+    try:
+        return emit(tenant_id, event_type, payload)
+    except Exception:  # noqa: BLE001
+        log.warning("workflows for %s event in tenant %s failed to start", event_type, tenant_id, exc_info=True)
+        return []
+
+
 def enqueue_run(tenant_id: int, run_id: int) -> Future | int | None:
     """Hand a run to a runner: the worker queue when workers run, else a thread of this process.
 
