@@ -17,10 +17,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-export AIHUB_ALLOWED_HOSTS ?= 127.0.0.1,localhost
+# Hosts the demo's sources may reach; only for `make run` (the tests set their own).
+RUN_ALLOWED_HOSTS ?= 127.0.0.1,localhost
 
 # Starts the embedded PostgreSQL (unless AIHUB_DATABASE_URL is set), migrates, seeds the demo tenant, then
 # serves the app with a background worker (queued and scheduled work) and the demo orders API beside it.
+run: export AIHUB_ALLOWED_HOSTS ?= $(RUN_ALLOWED_HOSTS)
 run: install
 	$(BIN)/aihub demo
 	@$(BIN)/aihub demo-api & API=$$!; $(BIN)/aihub worker & WORKER=$$!; \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import ThreadingHTTPServer
 
 from aihub import datasets, demo, demo_automation, demo_sources, health, insights_service, monitoring, registry, \
@@ -32,7 +33,9 @@ def test_the_demo_tenant_is_complete_and_seeding_twice_loses_nothing(server_data
 
         drift = health.latest_drift(admin, models["Demo churn"].id)
         assert drift is not None and drift.dataset_drift, drift and drift.share_drifted
-        pending = workflows.list_approvals(admin)
+        deadline = time.time() + 60  # the drift workflow runs in the background until it waits for approval
+        while not (pending := workflows.list_approvals(admin)) and time.time() < deadline:
+            time.sleep(0.5)
         assert pending and pending[0].status == "pending"
         assert "retrain" in str(pending[0].action).lower()
 
