@@ -427,7 +427,11 @@ class WorkflowRun(TenantOwned, Base):
     """One run of a workflow: trigger, inputs, each step's outcome and timing, final status."""
 
     __tablename__ = "workflow_runs"
-    __table_args__ = (Index("ix_workflow_runs_tenant_workflow_started", "tenant_id", "workflow_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_workflow_runs_tenant_workflow_started", "tenant_id", "workflow_id", "started_at"),
+        Index("uq_workflow_runs_workflow_dedupe", "workflow_id", "dedupe_key", unique=True,
+              postgresql_where=text("dedupe_key IS NOT NULL")),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     workflow_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("workflows.id", ondelete="CASCADE"))
     trigger: Mapped[dict[str, Any]]

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from aihub.db.models import Approval, Model, Tenant, User, UserTask, Workflow, WorkflowRun
@@ -286,14 +287,15 @@ def create_run(s: Session, *, tenant_id: int, workflow_id: int, trigger: dict[st
         The new run's id, or None for a duplicate.
     """
     _workflow_row(s, workflow_id, lock=True)
-    if s.scalar(sa.select(WorkflowRun.id).where(WorkflowRun.workflow_id == workflow_id,
-                                                WorkflowRun.dedupe_key == dedupe_key).limit(1)):
-        return None
-    r = WorkflowRun(tenant_id=tenant_id, workflow_id=workflow_id, trigger=trigger, status="queued", steps=steps,
-                    dedupe_key=dedupe_key)
-    s.add(r)
-    s.flush()
-    return r.id
+    stmt = (
+        pg_insert(WorkflowRun)
+        .values(tenant_id=tenant_id, workflow_id=workflow_id, trigger=trigger, status="queued", steps=steps,
+                dedupe_key=dedupe_key)
+        .on_conflict_do_nothing(index_elements=["workflow_id", "dedupe_key"],
+                                index_where=WorkflowRun.dedupe_key.is_not(None))
+        .returning(WorkflowRun.id)
+    )
+    return s.scalar(stmt)
 
 
 def get_run(s: Session, run_id: int, *, lock: bool = False) -> RunRecord:
