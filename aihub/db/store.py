@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, aliased, defer
 
 from aihub.db.models import (
     Dataset,
@@ -257,14 +257,20 @@ def load_dataset_frame(s: Session, version_id: int) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------- models
-def _model_record(s: Session, m: Model) -> ModelRecord:
-    n = s.scalar(sa.select(sa.func.count()).where(ModelVersion.model_id == m.id)) or 0
-    active = s.scalar(sa.select(ModelVersion.version).where(ModelVersion.id == m.active_version_id)) \
-        if m.active_version_id else None
-    challenger = s.scalar(sa.select(ModelVersion.version).where(ModelVersion.id == m.challenger_version_id)) \
-        if m.challenger_version_id else None
-    return ModelRecord(m.id, m.name, m.kind, m.dataset_id, m.config, m.active_version_id, active, n, m.created_at,
-                       m.challenger_version_id, challenger, float(m.challenger_share or 0.0))
+def _model_query() -> sa.Select:
+    """Models with their version count and active/challenger version numbers, in one statement."""
+    active = aliased(ModelVersion)
+    challenger = aliased(ModelVersion)
+    n_versions = (sa.select(sa.func.count()).where(ModelVersion.model_id == Model.id)
+                  .correlate(Model).scalar_subquery())
+    return (sa.select(Model, n_versions, active.version, challenger.version)
+            .outerjoin(active, active.id == Model.active_version_id)
+            .outerjoin(challenger, challenger.id == Model.challenger_version_id))
+
+
+def _model_record(m: Model, n: int, active: int | None, challenger: int | None) -> ModelRecord:
+    return ModelRecord(m.id, m.name, m.kind, m.dataset_id, m.config, m.active_version_id, active, n or 0,
+                       m.created_at, m.challenger_version_id, challenger, float(m.challenger_share or 0.0))
 
 
 def create_model(
@@ -277,23 +283,23 @@ def create_model(
     m = Model(tenant_id=tenant_id, name=name, kind=kind, dataset_id=dataset_id, config=config, created_by=user_id)
     s.add(m)
     s.flush()
-    return _model_record(s, m)
+    return _model_record(m, 0, None, None)
 
 
 def list_models(s: Session, kind: str | None = None) -> list[ModelRecord]:
-    """Models of the tenant, newest first, optionally of one kind."""
-    q = sa.select(Model).order_by(Model.created_at.desc(), Model.id.desc())
+    """Models of the tenant, newest first, optionally of one kind (one query, however many models)."""
+    q = _model_query().order_by(Model.created_at.desc(), Model.id.desc())
     if kind:
         q = q.where(Model.kind == kind)
-    return [_model_record(s, m) for m in s.scalars(q).all()]
+    return [_model_record(*row) for row in s.execute(q).all()]
 
 
 def get_model(s: Session, model_id: int) -> ModelRecord:
     """One model. Raises NotFound outside the tenant."""
-    m = s.get(Model, model_id)
-    if m is None:
+    row = s.execute(_model_query().where(Model.id == model_id)).first()
+    if row is None:
         raise NotFound(f"No model {model_id} in your organization.")
-    return _model_record(s, m)
+    return _model_record(*row)
 
 
 def _version_rec(v: ModelVersion, active_id: int | None, challenger_id: int | None = None) -> ModelVersionRecord:
