@@ -55,20 +55,3 @@ def backtest_figure(table: pd.DataFrame) -> go.Figure:
     fig.update_layout(xaxis_title="Backtest MASE (lower is better)", margin={"l": 10, "r": 10, "t": 10, "b": 10},
                       height=60 + 30 * len(t))
     return fig
-
-
-def jobs_figure(jobs: pd.DataFrame) -> go.Figure:
-    """Latest training jobs as bars of their duration, coloured by status.
-
-    Parameters
-    ----------
-    jobs : DataFrame with columns model, queued_at, seconds, status
-    """
-    colors = {"succeeded": "#2ca02c", "failed": "#d62728", "running": "#1f77b4", "queued": "#7f7f7f",
-              "cancelled": "#ff7f0e"}
-    fig = go.Figure()
-    for status, grp in jobs.groupby("status"):
-        fig.add_trace(go.Bar(x=grp["queued_at"], y=grp["seconds"], name=status,
-                             marker_color=colors.get(status), text=grp["model"]))
-    fig.update_layout(yaxis_title="Seconds", margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=260)
-    return fig

@@ -1477,9 +1477,3 @@ class StreamingDetector:
         det.state_ = dict(state)
         det.n_seen_ = int(state.get("n_seen", 0))
         return det
-
-
-def params_with(params: DetectorParams | Mapping[str, Any] | None, **changes: Any) -> DetectorParams:
-    """Return validated parameters with some fields changed."""
-    base = params if isinstance(params, DetectorParams) else DetectorParams.from_dict(params)
-    return replace(base, **changes)

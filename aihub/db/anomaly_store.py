@@ -724,17 +724,6 @@ def set_rule_active(s: Session, rule_pk: int, *, active: bool, user_id: int | No
     return _rule_record(r, who)
 
 
-def get_rule(s: Session, rule_pk: int) -> RuleRecord:
-    """One stored rule. Raises NotFound outside the tenant."""
-    row = s.execute(
-        sa.select(FeedbackRule, User.username).outerjoin(User, User.id == FeedbackRule.undone_by)
-        .where(FeedbackRule.id == rule_pk)
-    ).first()
-    if row is None:
-        raise NotFound(f"No learned rule {rule_pk} in your organization.")
-    return _rule_record(*row)
-
-
 # ------------------------------------------------------------------ dashboard
 def anomaly_stats(s: Session) -> AnomalyStats:
     """Open anomalies by severity, median time to close and per-monitor false-positive figures (3 queries)."""

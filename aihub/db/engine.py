@@ -224,15 +224,6 @@ def get_database() -> Database:
         return _database
 
 
-def reset_database() -> None:
-    """Forget the process-wide database (tests switch servers with it)."""
-    global _database
-    with _lock:
-        if _database is not None:
-            _database.dispose()
-        _database = None
-
-
 def set_database(db: Database | None) -> None:
     """Use ``db`` as the process-wide database (tests and tools pointing at a chosen server)."""
     global _database

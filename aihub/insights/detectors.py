@@ -149,10 +149,6 @@ def _rng(ctx: Context, fp: str) -> np.random.Generator:
     return np.random.default_rng([ctx.params.seed, zlib.crc32(fp.encode())])
 
 
-def _period_key(p: pd.Period) -> str:
-    return str(p)
-
-
 # ---------------------------------------------------------------- 1. trend
 def trend(orders: OrdersInput, ctx: Context) -> list[Insight]:
     """Significant monotonic trend of the metric over the last complete periods.
