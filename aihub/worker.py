@@ -108,9 +108,8 @@ def daily(timestamp: int) -> dict:
 
 def defer_workflow_run(tenant_id: int, run_id: int) -> int:
     """Queue :func:`run_workflow_task`; a run is never queued twice while it waits."""
-    return _defer(run_workflow_task.configure(lock=f"aihub-workflow-run-{run_id}",
-                                              queueing_lock=f"aihub-workflow-run-{run_id}"),
-                  tenant_id=tenant_id, run_id=run_id)
+    key = f"aihub-workflow-run-{run_id}"
+    return _defer(run_workflow_task, {"lock": key, "queueing_lock": key}, tenant_id=tenant_id, run_id=run_id)
 
 
 @tasks.periodic(cron="* * * * *")
@@ -152,17 +151,21 @@ def defer_job(tenant_id: int, job_id: int) -> int:
     The lock ``aihub-job-<id>`` keeps two workers off the same job; the
     queueing lock keeps it from being queued twice while it waits.
     """
-    return _defer(run_job_task.configure(lock=f"aihub-job-{job_id}", queueing_lock=f"aihub-job-{job_id}"),
-                  tenant_id=tenant_id, job_id=job_id)
+    key = f"aihub-job-{job_id}"
+    return _defer(run_job_task, {"lock": key, "queueing_lock": key}, tenant_id=tenant_id, job_id=job_id)
 
 
-def _defer(configured, **kwargs) -> int:
-    """Defer a configured task from anywhere: a web or CLI process, or a task inside a running worker.
+def _defer(task: procrastinate.tasks.Task, options: dict, **kwargs) -> int:
+    """Defer ``task`` with job ``options`` from anywhere: a web or CLI process, or a task inside a worker.
 
-    Inside a worker the app is already open (asynchronously) and ``App.open``
-    refuses; deferring directly then uses the worker's own connection pool.
+    The blueprint's tasks are bound to the app by :func:`get_app`, so the app
+    is obtained *before* the task is configured; configuring an unbound task
+    raises ``UnboundTaskError`` in a fresh process. Inside a worker the app is
+    already open (asynchronously) and ``App.open`` refuses; deferring directly
+    then uses the worker's own connection pool.
     """
     app = get_app()
+    configured = task.configure(**options)
     try:
         opened = app.open()
     except NotImplementedError:

@@ -142,3 +142,21 @@ def test_a_scheduled_workflow_fired_inside_the_worker_is_queued_and_run_there(se
         queued = conn.execute(sa.text("select count(*) from procrastinate_jobs where task_name = 'aihub.run_workflow' "
                                       "and args->>'run_id' = :r"), {"r": str(runs[0].id)}).scalar()
     assert queued == 1, "the run went through the worker queue, not a fallback thread"
+
+
+def test_defer_from_a_fresh_process_binds_the_task_first(server_database, data_dir):
+    """A web process defers before anything else touched the app (the `make run` path that raised UnboundTaskError)."""
+    env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
+           "AIHUB_DATA_DIR": str(data_dir)}
+    code = ("from aihub import worker\n"
+            "print(worker.defer_job(1, 987654321))\n"
+            "print(worker.defer_workflow_run(1, 987654321))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    ids = [int(line) for line in out.stdout.split()]
+    with server_database.owner.connect() as conn:
+        rows = conn.execute(sa.text("SELECT task_name, status FROM procrastinate_jobs WHERE id = ANY(:ids) ORDER BY id"),
+                            {"ids": ids}).all()
+        conn.execute(sa.text("DELETE FROM procrastinate_jobs WHERE id = ANY(:ids)"), {"ids": ids})
+        conn.commit()
+    assert [tuple(r) for r in rows] == [("aihub.run_job", "todo"), ("aihub.run_workflow", "todo")]
