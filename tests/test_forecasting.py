@@ -26,7 +26,7 @@ from aihub.forecasting import (
     load_model_json,
     prepare_series,
 )
-from aihub.forecasting._json import from_jsonable, to_jsonable
+from aihub.jsonsafe import from_jsonable, to_jsonable
 from aihub.forecasting.cli import register
 from tests.conftest import DATA
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from aihub.errors import ArtifactError, ValidationError
 
-from ._json import from_jsonable, to_jsonable
+from aihub.jsonsafe import from_jsonable, to_jsonable
 from .models import MODEL_ALGORITHMS, FittedModel, forecast_frame, rebuild_model
 from .series import FREQUENCIES
 

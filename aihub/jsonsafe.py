@@ -1,17 +1,31 @@
-"""Strict JSON encoding of fitted-model state (numpy arrays, tuples, NaN).
+"""The one JSON sanitiser of :mod:`aihub`: values to standard JSON, lossy or lossless.
 
-The output is standard JSON (no ``NaN``/``Infinity`` literals, so PostgreSQL
-``jsonb`` accepts it). Only these tagged objects are decoded; nothing is
-imported or called while loading, unlike pickle.
+Standard JSON has no ``NaN``/``Infinity`` literals and PostgreSQL ``jsonb``
+rejects them, and numpy, pandas and datetime values are not JSON types. Two
+conversions cover every use in the hub:
+
+* :func:`plain` (lossy, for payloads, records and display): numpy and pandas
+  scalars become Python numbers, arrays and tuples become lists, dates become
+  ISO 8601 text, and non-finite numbers or missing values become ``None``.
+* :func:`to_jsonable` / :func:`from_jsonable` (lossless, for fitted-model and
+  detector state): what JSON cannot express is tagged and restored exactly.
+  Only these tagged objects are decoded; nothing is imported or called while
+  loading, unlike pickle.
+
+This module imports nothing from :mod:`aihub`, so every layer may use it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import namedtuple
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 _FLOAT_TAGS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
@@ -20,6 +34,54 @@ def _float(x: float) -> Any:
     if math.isfinite(x):
         return x
     return {"__float__": "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")}
+
+
+def plain(obj: Any, *, strict: bool = False) -> Any:
+    """``obj`` as plain JSON types; non-finite numbers and missing values become ``None``.
+
+    Parameters
+    ----------
+    obj : Any
+        Nested dicts, lists, tuples and sets of numbers, strings, booleans,
+        numpy/pandas scalars and arrays, dates, datetimes and ``Decimal``.
+    strict : bool, default False
+        When False, a value of any other type becomes ``str(value)``; when
+        True it raises.
+
+    Returns
+    -------
+    Any
+        ``None``, bool, int, float (finite), str, list or dict with str keys.
+
+    Raises
+    ------
+    TypeError
+        With ``strict=True``, for a value of a type listed nowhere above.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v, strict=strict) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [plain(v, strict=strict) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [plain(v, strict=strict) for v in obj.tolist()]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating, Decimal)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is pd.NaT or obj is pd.NA:
+        return None
+    if isinstance(obj, (dt.datetime, dt.date, dt.time, pd.Timestamp)):
+        return obj.isoformat()
+    if isinstance(obj, (pd.Timedelta, dt.timedelta)):
+        return pd.Timedelta(obj).isoformat()
+    if strict:
+        raise TypeError(f"cannot convert a value of type {type(obj).__name__} to JSON")
+    return str(obj)
 
 
 def to_jsonable(obj: Any) -> Any:
