@@ -44,7 +44,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,23 +52,16 @@ import pandas as pd
 
 from aihub.connectors._records import Fetched, exception_chain, network_kind, records_at, records_to_frame
 from aihub.connectors.config import ObjectStoreConnection, SourceConfig
-from aihub.errors import ConnectorError, ValidationError
+from aihub.connectors.policy import (  # noqa: F401 - re-exported
+    LOCAL_ROOTS_ENV,
+    PROTOCOLS,
+    check_local_path,
+    check_url_allowed,
+    parse_local_roots,
+    protocol_of,
+)
+from aihub.errors import ConnectorError
 
-#: URL protocols allowed, and the package that provides each (None: built into fsspec).
-PROTOCOLS: dict[str, str | None] = {
-    "file": None,
-    "memory": None,
-    "s3": "s3fs",
-    "s3a": "s3fs",
-    "gs": "gcsfs",
-    "gcs": "gcsfs",
-    "az": "adlfs",
-    "abfs": "adlfs",
-    "abfss": "adlfs",
-}
-#: Environment variable listing folders local-path sources may read (``os.pathsep``-separated).
-LOCAL_ROOTS_ENV = "AIHUB_LOCAL_SOURCE_ROOTS"
-_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*)://")
 _EXTENSIONS = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv",
     ".parquet": "parquet", ".pq": "parquet", ".parq": "parquet",
@@ -77,79 +69,6 @@ _EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl",
 }
 _COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".snappy")
-
-
-def protocol_of(url: str) -> str:
-    """The fsspec protocol of ``url``: ``"file"`` for a local path, else the scheme (lower case).
-
-    Chained URLs (``simplecache::s3://...``) return ``"chained"``, which no
-    source may use.
-    """
-    if "::" in url:
-        return "chained"
-    m = _SCHEME_RE.match(url)
-    return m.group(1).lower() if m else "file"
-
-
-def parse_local_roots(value: str | Sequence[str | os.PathLike] | None = None) -> tuple[Path, ...]:
-    """Normalise the allowed local folders; None reads ``AIHUB_LOCAL_SOURCE_ROOTS``.
-
-    Raises
-    ------
-    ValidationError
-        A root is not an absolute path.
-    """
-    if value is None:
-        value = os.environ.get(LOCAL_ROOTS_ENV, "")
-    items = value.split(os.pathsep) if isinstance(value, str) else list(value)
-    out = []
-    for item in items:
-        text = str(item).strip()
-        if not text:
-            continue
-        path = Path(text).expanduser()
-        if not path.is_absolute():
-            raise ValidationError(
-                f"Local source folder {text!r} must be an absolute path (for example /srv/aihub/imports).",
-                field=LOCAL_ROOTS_ENV,
-                details={"value": text},
-            )
-        out.append(path.resolve())
-    return tuple(dict.fromkeys(out))
-
-
-def check_local_path(path: str | os.PathLike, roots: Sequence[Path], *, source: str) -> Path:
-    """Resolve a local path and require it under one of ``roots``.
-
-    Returns
-    -------
-    Path
-        The resolved path.
-
-    Raises
-    ------
-    ConnectorError
-        Kind ``not_allowed``: relative path, or outside every root.
-    """
-    text = str(path)
-    text = text.removeprefix("file://")
-    p = Path(text).expanduser()
-    if not p.is_absolute():
-        raise ConnectorError(
-            f"Source {source!r}: the local path {text!r} must be absolute (start with /).",
-            kind="not_allowed", details={"source": source, "path": text},
-        )
-    resolved = p.resolve()
-    for root in roots:
-        if resolved == root or resolved.is_relative_to(root):
-            return resolved
-    listed = ", ".join(map(str, roots)) if roots else "none (it is empty)"
-    raise ConnectorError(
-        f"Source {source!r}: the local path {text} is outside the folders sources may read (allowed: {listed}). "
-        f"Ask an administrator to add its folder to {LOCAL_ROOTS_ENV}, or copy the file into an allowed folder.",
-        kind="not_allowed",
-        details={"source": source, "path": text, "allowed": [str(r) for r in roots], "setting": LOCAL_ROOTS_ENV},
-    )
 
 
 def _format_of(path: str, fmt: str) -> str:
@@ -205,8 +124,6 @@ def read_objectstore(
     import fsspec
     import fsspec.core
     import fsspec.utils
-
-    from aihub.connectors.rest import check_url_allowed
 
     conn: ObjectStoreConnection = config.connection  # type: ignore[assignment]
     name = config.source_name

@@ -42,9 +42,6 @@ No request is retried: the worker retries the whole sync.
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -54,157 +51,17 @@ import pandas as pd
 
 from aihub.connectors._records import _MISSING, Fetched, get_path, network_kind, records_at, records_to_frame
 from aihub.connectors.config import Endpoint, RestConnection, SourceConfig
-from aihub.errors import ConnectorError, ValidationError
+from aihub.connectors.policy import (  # noqa: F401 - re-exported: the allow-list's historical home
+    ALLOWED_HOSTS_ENV,
+    check_url_allowed,
+    host_allowed,
+    host_not_allowed,
+    parse_allowed_hosts,
+)
+from aihub.errors import ConnectorError
 
-#: Environment variable with the hosts sources may reach.
-ALLOWED_HOSTS_ENV = "AIHUB_ALLOWED_HOSTS"
 _USER_AGENT = "aihub-connector/1"
 _MAX_REDIRECTS = 5
-_HOST_RE = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?)*$")
-
-
-# ---------------------------------------------------------------------------
-# allow-list
-# ---------------------------------------------------------------------------
-
-
-def parse_allowed_hosts(value: str | Sequence[str] | None = None) -> tuple[str, ...]:
-    """Normalise an allow-list; None reads ``AIHUB_ALLOWED_HOSTS``.
-
-    Parameters
-    ----------
-    value : str, sequence of str or None
-        Entries as in the module docs; a string is split on commas and spaces.
-
-    Returns
-    -------
-    tuple of str
-        Lower-case entries (``host``, ``host:port``, ``*.domain``, ``*``).
-
-    Raises
-    ------
-    ValidationError
-        An entry is not a host pattern (``field`` is ``AIHUB_ALLOWED_HOSTS``).
-    """
-    if value is None:
-        value = os.environ.get(ALLOWED_HOSTS_ENV, "")
-    items = re.split(r"[,\s]+", value) if isinstance(value, str) else list(value)
-    out: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ValidationError(f"Allowed hosts must be text, got {item!r}.", field=ALLOWED_HOSTS_ENV,
-                                  details={"value": repr(item)})
-        entry = item.strip().lower().rstrip(".")
-        if not entry:
-            continue
-        if entry == "*":
-            out.append(entry)
-            continue
-        host, port = _split_host_port(entry)
-        ok = host is not None and (_HOST_RE.match(host) or _is_ip(host))
-        if not ok or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
-            raise ValidationError(
-                f"{item!r} in the allowed hosts is not a host name: write 'api.example.com', "
-                "'api.example.com:8443', '*.example.com', an IP address or '*' (no http://, no path).",
-                field=ALLOWED_HOSTS_ENV,
-                details={"value": item, "allowed": "host, host:port, *.domain, IP, *"},
-            )
-        out.append(host if port is None else f"{host}:{int(port)}")
-    return tuple(dict.fromkeys(out))
-
-
-def _split_host_port(entry: str) -> tuple[str | None, str | None]:
-    if "/" in entry or "@" in entry:
-        return None, None
-    if entry.startswith("["):
-        end = entry.find("]")
-        if end < 0:
-            return None, None
-        host, rest = entry[1:end], entry[end + 1:]
-        if rest and not rest.startswith(":"):
-            return None, None
-        return host, rest[1:] if rest else None
-    if entry.count(":") > 1:  # a bare IPv6 address
-        return entry, None
-    if ":" in entry:
-        host, port = entry.split(":", 1)
-        return host, port
-    return entry, None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def host_allowed(host: str, port: int | None, allowed: Sequence[str]) -> bool:
-    """Whether ``host`` (and ``port``) matches an allow-list entry.
-
-    Parameters
-    ----------
-    host : str
-        Host name or IP address (brackets optional for IPv6).
-    port : int or None
-        Port, or None when unknown.
-    allowed : sequence of str
-        Normalised entries from :func:`parse_allowed_hosts`.
-    """
-    host = host.strip().lower().strip("[]").rstrip(".")
-    if not host:
-        return False
-    for entry in allowed:
-        if entry == "*":
-            return True
-        e_host, e_port = _split_host_port(entry)
-        if e_port is not None and (port is None or int(e_port) != port):
-            continue
-        if e_host.startswith("*."):
-            if host.endswith(e_host[1:]) and len(host) > len(e_host) - 1:
-                return True
-        elif _is_ip(e_host) and _is_ip(host):
-            if ipaddress.ip_address(e_host) == ipaddress.ip_address(host):
-                return True
-        elif e_host == host:
-            return True
-    return False
-
-
-def check_url_allowed(url: str | httpx.URL, allowed: Sequence[str], *, source: str, what: str = "request") -> None:
-    """Raise unless ``url`` is http(s) and its host is on the allow-list.
-
-    Raises
-    ------
-    ConnectorError
-        Kind ``not_allowed``, naming the source, the host and the setting.
-    """
-    u = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
-    if u.scheme not in ("http", "https"):
-        raise ConnectorError(
-            f"Source {source!r}: the {what} goes to {u.scheme}://, and only http:// and https:// are allowed.",
-            kind="not_allowed",
-            details={"source": source, "scheme": u.scheme},
-        )
-    host_not_allowed(u.host, u.port or (443 if u.scheme == "https" else 80), allowed, source=source, what=what)
-
-
-def host_not_allowed(host: str | None, port: int | None, allowed: Sequence[str], *, source: str,
-                     what: str) -> None:
-    """Raise ConnectorError(``not_allowed``) unless ``host`` is allowed (see :func:`host_allowed`)."""
-    if host and host_allowed(host, port, allowed):
-        return
-    shown = f"{host}:{port}" if port else str(host)
-    listed = ", ".join(allowed) if allowed else "nothing (it is empty)"
-    raise ConnectorError(
-        f"Source {source!r}: the {what} goes to {shown}, which is not on the hub's allow-list of hosts "
-        f"(it allows: {listed}). Ask an administrator to add {host!r} to {ALLOWED_HOSTS_ENV}, or use an "
-        "allowed host. Nothing was sent.",
-        kind="not_allowed",
-        details={"source": source, "host": host, "port": port, "allowed": list(allowed),
-                 "setting": ALLOWED_HOSTS_ENV},
-    )
 
 
 # ---------------------------------------------------------------------------
