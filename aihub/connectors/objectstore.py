@@ -71,6 +71,72 @@ _EXTENSIONS = {
 _COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".snappy")
 
 
+#: Storage options a source may set, per protocol family: ``(non-secret, secret)``. Others are refused, because
+#: fsspec's backends also take options that read files on the hub's machine (a ``token`` file path, a
+#: ``profile`` of ~/.aws/credentials) or send requests elsewhere (``account_host``).
+STORAGE_OPTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "s3": (frozenset({"anon", "endpoint_url", "client_kwargs", "requester_pays", "use_ssl", "version_aware",
+                      "default_block_size"}), frozenset({"key", "secret", "token"})),
+    "gs": (frozenset({"project", "requester_pays", "endpoint_url"}), frozenset({"token"})),
+    "az": (frozenset({"account_name", "anon", "tenant_id", "client_id"}),
+           frozenset({"account_key", "sas_token", "connection_string", "client_secret"})),
+    "file": (frozenset(), frozenset()),
+    "memory": (frozenset(), frozenset()),
+}
+_FAMILY = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "az": "az", "abfs": "az", "abfss": "az",
+           "file": "file", "memory": "memory"}
+
+
+def storage_options(source: str, protocol: str, options: Mapping[str, Any], secrets: Mapping[str, Any],
+                    allowed_hosts: Sequence[str]) -> dict[str, Any]:
+    """The keyword arguments given to fsspec for a source, checked.
+
+    Only the options of :data:`STORAGE_OPTIONS` are accepted; endpoints (``endpoint_url``, the endpoints
+    of an Azure connection string) must be on the host allow-list; a Google ``token`` must be the
+    service-account JSON object, not a file path. With no credential, the source reads anonymously
+    (``anon=True``, or ``token="anon"``): the hub's own cloud credentials (environment variables, instance
+    roles, ``~/.aws``) are never used for a tenant's source.
+
+    Raises
+    ------
+    ConnectorError
+        ``not_allowed``, naming the option or host.
+    """
+    family = _FAMILY.get(protocol, protocol)
+    public, secret = STORAGE_OPTIONS.get(family, (frozenset(), frozenset()))
+    merged = {**dict(options), **dict(secrets)}
+    for key in merged:
+        if key not in public | secret:
+            raise ConnectorError(
+                f"Source {source!r}: the storage option {key!r} is not accepted for {protocol}:// URLs; allowed: "
+                f"{', '.join(sorted(public | secret)) or 'none'}.",
+                kind="not_allowed", details={"source": source, "value": key, "allowed": sorted(public | secret)},
+            )
+    client_kwargs = merged.get("client_kwargs") or {}
+    if not isinstance(client_kwargs, Mapping) or set(client_kwargs) - {"region_name", "endpoint_url"}:
+        raise ConnectorError(f"Source {source!r}: storage_options.client_kwargs may only set region_name and "
+                             "endpoint_url.", kind="not_allowed", details={"source": source})
+    endpoints = [merged.get("endpoint_url"), client_kwargs.get("endpoint_url")]
+    if isinstance(merged.get("connection_string"), str):
+        for part in merged["connection_string"].split(";"):
+            key, _, value = part.partition("=")
+            if key.strip().lower().endswith("endpoint") or key.strip().lower() == "blobendpoint":
+                endpoints.append(value.strip())
+    for endpoint in endpoints:
+        if endpoint:
+            check_url_allowed(str(endpoint), allowed_hosts, source=source, what="storage endpoint")
+    if family == "gs" and "token" in merged and not isinstance(merged["token"], Mapping):
+        raise ConnectorError(
+            f"Source {source!r}: the Google Cloud token must be the service account's JSON key (an object), not "
+            "a file name or another value.", kind="not_allowed", details={"source": source, "value": "token"})
+    if not secret & set(secrets):
+        if family in ("s3", "az"):
+            merged["anon"] = True
+        elif family == "gs":
+            merged["token"] = "anon"
+    return merged
+
+
 def _format_of(path: str, fmt: str) -> str:
     if fmt != "auto":
         return fmt
@@ -129,10 +195,7 @@ def read_objectstore(
     name = config.source_name
     protocol = protocol_of(conn.url)
     limit = min(row_limit or conn.row_limit, conn.row_limit)
-    options = {**conn.storage_options, **dict(secrets)}
-    for endpoint in (options.get("endpoint_url"), (options.get("client_kwargs") or {}).get("endpoint_url")):
-        if endpoint:
-            check_url_allowed(str(endpoint), allowed_hosts, source=name, what="storage endpoint")
+    options = storage_options(name, protocol, conn.storage_options, secrets, allowed_hosts)
     if protocol == "file":
         check_local_path(conn.url, local_roots, source=name)
     try:

@@ -35,8 +35,11 @@ parameter) and ``oauth2_client_credentials`` (RFC 6749 section 4.4: the token
 is fetched from ``token_url`` once per read with HTTP Basic client
 authentication, or form fields with ``client_auth: "post"``).
 
-Redirects are followed (at most 5), each hop checked against the allow-list;
-httpx drops the ``Authorization`` header when a redirect leaves the origin.
+Redirects are followed (at most 5), each hop checked against the allow-list.
+A request that leaves the base URL's origin (scheme, host and port), by a
+redirect or a next-page link, carries no credential: the ``Authorization``
+header, the ``header`` type's header and the ``query`` type's parameter are
+removed before it is sent.
 No request is retried: the worker retries the whole sync.
 """
 
@@ -127,8 +130,20 @@ def read_rest(
     elif auth_type == "query":
         client_params[params["param"]] = secrets["value"]
 
+    origins = {_origin(httpx.URL(conn.base_url))}
+    if auth_type == "oauth2_client_credentials":
+        origins.add(_origin(httpx.URL(params["token_url"])))
+    secret_headers = ("authorization", params["header"].lower()) if auth_type == "header" else ("authorization",)
+    secret_param = params["param"] if auth_type == "query" else None
+
     def guard(request: httpx.Request) -> None:
+        """Runs before every request, redirects and next-page links included."""
         check_url_allowed(request.url, allowed_hosts, source=name, what="request")
+        if _origin(request.url) not in origins:  # another (allowed) host: it gets no credential
+            for header in secret_headers:
+                request.headers.pop(header, None)
+            if secret_param and secret_param in request.url.params:
+                request.url = request.url.copy_remove_param(secret_param)
 
     timeout = httpx.Timeout(conn.timeout_seconds, connect=conn.connect_timeout_seconds)
     with httpx.Client(
@@ -165,6 +180,10 @@ def read_rest(
     frames = [f for f in frames if len(f.columns)]
     frame = pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
     return Fetched(frame=frame, truncated=truncated, warnings=warnings)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
 
 
 def _where(ep: Endpoint, page: int) -> str:
