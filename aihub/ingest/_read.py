@@ -21,6 +21,7 @@ import pandas as pd
 from aihub.errors import IngestError, ValidationError
 from aihub.ingest._apply import apply_schema
 from aihub.ingest._infer import infer_column
+from aihub.ingest._limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_SHEET_CELLS, run_budgeted
 from aihub.ingest._schema import ColumnSchema
 from aihub.ingest._values import looks_like_date, parse_numbers
 
@@ -465,6 +466,8 @@ def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], lis
         return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
 
     records: list[list[str]] = []
+    if csv.field_size_limit() < MAX_CELL_CHARS:
+        csv.field_size_limit(MAX_CELL_CHARS)
     try:
         records = list(reader())
     except csv.Error as exc:
@@ -476,11 +479,16 @@ def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], lis
         except csv.Error:
             pass
         row = rows_before + 1
-        hint = (
-            " This usually means a double quote opens a field and is never closed."
-            if "field limit" in str(exc) or "end of data" in str(exc)
+        if "field limit" in str(exc):
+            raise IngestError(
+                f"Row {row} of {name} has a cell longer than {MAX_CELL_CHARS:,} characters, the most one cell may "
+                "hold. If the cell really is that long, shorten it or keep that text outside the table; if not, "
+                "a double quote in that row may open a field that is never closed.",
+                code="cell_too_large",
+                details={"file": name, "row": row, "limit_chars": MAX_CELL_CHARS},
+            ) from None
+        hint = " This usually means a double quote opens a field and is never closed." if "end of data" in str(exc) \
             else ""
-        )
         raise IngestError(
             f"{name} cannot be read as CSV at row {row}: {exc}.{hint} Check that row and upload again.",
             code="bad_csv",
@@ -567,48 +575,8 @@ def _cell_text(v: Any) -> str:
 def _read_excel(
     name: str, data: bytes, sheet: str | int | None, warnings: list[str]
 ) -> tuple[list[str], list[list[str]], list[int], str, list[str]]:
-    import openpyxl  # local import: only Excel uploads pay for it
-
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        looks_text = data[:1] not in (b"P",) and b"\x00" not in data[:4096]
-        hint = " If it is a CSV file, give it the .csv extension." if looks_text else ""
-        raise IngestError(
-            f"{name} is not a readable Excel .xlsx workbook ({type(exc).__name__}).{hint} "
-            "Otherwise open it in Excel, save it again as .xlsx and upload that file.",
-            code="bad_excel",
-            details={"file": name},
-        ) from None
-    try:
-        names = list(wb.sheetnames)
-        if sheet is None:
-            ws = wb.worksheets[0]
-        elif isinstance(sheet, int):
-            if not 0 <= sheet < len(names):
-                raise IngestError(
-                    f"{name} has no sheet number {sheet} (0-based); it has {len(names)}: {', '.join(names)}.",
-                    code="unknown_sheet",
-                    details={"file": name, "value": sheet, "allowed": names},
-                )
-            ws = wb.worksheets[sheet]
-        else:
-            if sheet not in names:
-                raise IngestError(
-                    f"{name} has no sheet named {sheet!r}; its sheets are: {', '.join(names)}.",
-                    code="unknown_sheet",
-                    details={"file": name, "value": sheet, "allowed": names},
-                )
-            ws = wb[sheet]
-        if sheet is None and len(names) > 1:
-            warnings.append(
-                f"{name} has {len(names)} sheets ({', '.join(names)}); the first, {ws.title!r}, was read. "
-                "Choose another sheet to read it instead."
-            )
-        cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-        title = ws.title
-    finally:
-        wb.close()
+    cells, title, names, notes = run_budgeted(_excel_cells, name, data, sheet, name=name)
+    warnings.extend(notes)
     start = next((i for i, r in enumerate(cells) if any(c.strip() for c in r)), None)
     if start is None:
         others = [s for s in names if s != title]
@@ -633,6 +601,87 @@ def _read_excel(
         rows.append(r)
         numbers.append(i + 1)
     return header, rows, numbers, title, names
+
+
+def _too_large(name: str, title: str, rows: int, cols: int, what: str) -> IngestError:
+    return IngestError(
+        f"Sheet {title!r} of {name} {what} {rows:,} rows x {cols:,} columns; at most {MAX_SHEET_CELLS:,} cells and "
+        f"{MAX_COLUMNS:,} columns are read. This usually comes from a stray value or formatting far below or to the "
+        "right of the table: delete the empty rows and columns after your data (or copy the table to a new "
+        "sheet), save, and upload again.",
+        code="sheet_too_large",
+        details={"file": name, "sheet": title, "rows": rows, "columns": cols, "limit_cells": MAX_SHEET_CELLS,
+                 "limit_columns": MAX_COLUMNS},
+    )
+
+
+def _open_sheet(name: str, wb: Any, sheet: str | int | None) -> Any:
+    names = list(wb.sheetnames)
+    if sheet is None:
+        return wb.worksheets[0]
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise IngestError(
+                f"{name} has no sheet number {sheet} (0-based); it has {len(names)}: {', '.join(names)}.",
+                code="unknown_sheet",
+                details={"file": name, "value": sheet, "allowed": names},
+            )
+        return wb.worksheets[sheet]
+    if sheet not in names:
+        raise IngestError(
+            f"{name} has no sheet named {sheet!r}; its sheets are: {', '.join(names)}.",
+            code="unknown_sheet",
+            details={"file": name, "value": sheet, "allowed": names},
+        )
+    return wb[sheet]
+
+
+def _excel_cells(name: str, data: bytes, sheet: str | int | None) -> tuple[list[list[str]], str, list[str], list[str]]:
+    """The worksheet as rows of cell texts (trailing blanks trimmed); runs in the budgeted child process.
+
+    The sheet's declared dimensions are checked before any row is read, and cells are counted as rows
+    stream, so neither a huge declared range nor a dimension tag that lies makes the reader grow.
+    """
+    import openpyxl  # local import: only Excel uploads pay for it
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        looks_text = data[:1] not in (b"P",) and b"\x00" not in data[:4096]
+        hint = " If it is a CSV file, give it the .csv extension." if looks_text else ""
+        raise IngestError(
+            f"{name} is not a readable Excel .xlsx workbook ({type(exc).__name__}).{hint} "
+            "Otherwise open it in Excel, save it again as .xlsx and upload that file.",
+            code="bad_excel",
+            details={"file": name},
+        ) from None
+    notes: list[str] = []
+    try:
+        names = list(wb.sheetnames)
+        ws = _open_sheet(name, wb, sheet)
+        if sheet is None and len(names) > 1:
+            notes.append(
+                f"{name} has {len(names)} sheets ({', '.join(names)}); the first, {ws.title!r}, was read. "
+                "Choose another sheet to read it instead."
+            )
+        title = ws.title
+        declared_rows, declared_cols = ws.max_row or 0, ws.max_column or 0
+        if declared_cols > MAX_COLUMNS or declared_rows * declared_cols > MAX_SHEET_CELLS:
+            raise _too_large(name, title, declared_rows, declared_cols, "declares")
+        cells: list[list[str]] = []
+        seen, widest = 0, 0
+        for raw in ws.iter_rows(values_only=True):
+            seen += max(len(raw), 1)
+            widest = max(widest, len(raw))
+            if seen > MAX_SHEET_CELLS or widest > MAX_COLUMNS:
+                raise _too_large(name, title, len(cells) + 1, widest, "holds more than")
+            end = len(raw)
+            while end and raw[end - 1] is None:
+                end -= 1
+            cells.append([_cell_text(v) for v in raw[:end]])
+    finally:
+        wb.close()
+    return cells, title, names, notes
 
 
 # ---------------------------------------------------------------------------
