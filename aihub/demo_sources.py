@@ -72,7 +72,7 @@ class _DemoApi(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if self.headers.get("Authorization") != f"Bearer {API_TOKEN}":
             return self._send(401, {"error": "missing or wrong bearer token"})
@@ -82,7 +82,7 @@ class _DemoApi(BaseHTTPRequestHandler):
         rows = recent_orders().iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         return self._send(200, {"data": rows.to_dict("records"), "page": page})
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         """``/webhook``: the receiver of the demo's revenue-alert workflow; checks the HMAC signature."""
         import hashlib
         import hmac

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import zipfile
@@ -99,6 +100,10 @@ class ParsedUpload:
         Worksheet read (Excel only).
     sheet_names : list of str
         All worksheets of the workbook (Excel only, else empty).
+    records_path : str or None
+        JSON only: dotted path of the records read (``"data.items"``), ``""`` for a top-level array.
+    records_paths : list of str
+        JSON only: every path holding a list of records, for the user to choose from.
     row_numbers : list of int or None
         File row of each frame row when they are not simply ``i + 2`` (blank
         rows skipped, Excel header below row 1, JSON records); pass it to
@@ -119,6 +124,20 @@ class ParsedUpload:
     sheet: str | None = None
     sheet_names: list[str] = field(default_factory=list)
     row_numbers: list[int] | None = None
+    records_path: str | None = None
+    records_paths: list[str] = field(default_factory=list)
+
+    @property
+    def missing_tokens(self) -> dict[str, dict[str, int]]:
+        """Column -> {token as written: cells} for columns holding ``none``, ``NA``, ``-``, ... (see
+        :attr:`ColumnSchema.token_counts`), so the schema step can ask whether they mean "missing"."""
+        return {c.name: dict(c.token_counts) for c in self.schema if c.token_counts}
+
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        """One entry per column with cells to look at: ``{"column", "rows", "message"}`` (file rows, at most 100)."""
+        return [{"column": c.name, "rows": list(c.flagged_rows), "message": c.note}
+                for c in self.schema if c.flagged_rows]
 
     def typed(self, schema: Sequence[ColumnSchema] | None = None) -> pd.DataFrame:
         """Return the frame converted by :func:`apply_schema`.
@@ -164,7 +183,7 @@ def max_upload_bytes() -> int:
         mb = float(raw)
     except ValueError:
         mb = -1.0
-    if not mb > 0 or mb != mb or mb == float("inf"):
+    if not mb > 0 or math.isnan(mb) or math.isinf(mb):
         raise ValidationError(
             f"{MAX_UPLOAD_ENV} must be a positive number of megabytes, got {raw!r}.",
             field=MAX_UPLOAD_ENV,
@@ -179,6 +198,7 @@ def read_upload(
     *,
     max_bytes: int | None = None,
     sheet: str | int | None = None,
+    records_path: str | None = None,
 ) -> ParsedUpload:
     """Read an uploaded file and infer its schema.
 
@@ -194,6 +214,9 @@ def read_upload(
         200 MB (:func:`max_upload_bytes`).
     sheet : str or int, optional
         Excel only: worksheet name, or 0-based position. Default the first.
+    records_path : str, optional
+        JSON only: dotted path of the list of records in the document (``"data.items"``). Default: the one
+        list of records the document holds (``ParsedUpload.records_paths`` lists the candidates).
 
     Returns
     -------
@@ -243,6 +266,9 @@ def read_upload(
             code="unsupported_format",
             details={"file": name, "value": ext, "allowed": list(ALLOWED_EXTENSIONS)},
         )
+    if records_path is not None and fmt != "json":
+        raise ValidationError(f"records_path applies to JSON files only, and {name} is {fmt.upper()}.",
+                              field="records_path", details={"value": records_path, "file": name})
     if sheet is not None:
         if fmt != "excel":
             raise ValidationError(
@@ -278,6 +304,7 @@ def read_upload(
     encoding = delimiter = sheet_name = None
     sheet_names: list[str] = []
     nested: set[str] = set()
+    found_paths: dict[str, Any] = {}
     where = name
     if fmt == "excel":
         header, rows, numbers, sheet_name, sheet_names = _read_excel(name, data, sheet, warnings)
@@ -293,7 +320,7 @@ def read_upload(
         if fmt == "csv":
             header, rows, numbers, delimiter = _read_csv(name, text, prefer_tab=ext == ".tsv")
         else:
-            header, rows, numbers = _read_json(name, text, warnings, nested)
+            header, rows, numbers = _read_json(name, text, warnings, nested, records_path, found_paths)
 
     try:
         frame, row_numbers = _build_frame(where, header, rows, numbers, warnings)
@@ -333,6 +360,8 @@ def read_upload(
         sheet=sheet_name,
         sheet_names=sheet_names,
         row_numbers=row_numbers,
+        records_path=found_paths.get("used", "" if fmt == "json" else None),
+        records_paths=list(found_paths.get("paths", [])),
     )
 
 
@@ -562,7 +591,7 @@ def _cell_text(v: Any) -> str:
     if isinstance(v, bool):
         return "True" if v else "False"
     if isinstance(v, float):
-        return repr(v) if v == v else ""
+        return "" if math.isnan(v) else repr(v)
     if isinstance(v, dt.datetime):
         if v.hour == v.minute == v.second == v.microsecond == 0:
             return v.date().isoformat()
@@ -689,6 +718,73 @@ def _excel_cells(name: str, data: bytes, sheet: str | int | None) -> tuple[list[
 # ---------------------------------------------------------------------------
 
 _RECORD_KEYS = ("data", "records", "rows", "items", "results")
+_MAX_PATH_DEPTH = 4
+
+
+def records_paths(doc: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """Dotted paths (``"data.items"``) of the non-empty lists of records (objects or rows) inside a JSON object.
+
+    Looks at most :data:`_MAX_PATH_DEPTH` objects deep, in key order.
+    """
+    out: list[str] = []
+    if not isinstance(doc, dict) or depth >= _MAX_PATH_DEPTH:
+        return out
+    for key, value in doc.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, list) and value and isinstance(value[0], (dict, list)):
+            out.append(path)
+        elif isinstance(value, dict):
+            out.extend(records_paths(value, path + ".", depth + 1))
+    return out
+
+
+def _records_in(name: str, doc: Any, records_path: str | None, warnings: list[str], found: dict[str, Any]) -> Any:
+    """The list of records of a JSON document: at ``records_path`` if given, else the one list it holds.
+
+    ``found`` receives ``"paths"`` (every candidate) and ``"used"`` (the path read, "" for the document).
+    """
+    candidates = records_paths(doc)
+    found["paths"], found["used"] = candidates, records_path or ""
+    if records_path:
+        node = doc
+        for part in records_path.removeprefix("$.").split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, list):
+            raise IngestError(
+                f"{name} has no list of records at {records_path!r}. Lists of records found at: "
+                f"{', '.join(map(repr, candidates)) or 'none'}.",
+                code="bad_json", field="records_path", details={"file": name, "value": records_path,
+                                                                "allowed": candidates},
+            )
+        return node
+    if not isinstance(doc, dict):
+        return doc
+    if len(candidates) == 1:
+        found["used"] = candidates[0]
+        if "." in candidates[0]:
+            warnings.append(f"{name} holds its records under {candidates[0]!r}; they were read from there.")
+        return _walk(doc, candidates[0])
+    preferred = [k for k in _RECORD_KEYS if k in candidates]
+    if not preferred:
+        raise IngestError(
+            f"{name} is a JSON object holding {'several lists' if candidates else 'no list'} of records"
+            f"{' (at ' + ', '.join(map(repr, candidates)) + ')' if candidates else ''}. "
+            + ("Choose which one to read." if candidates else 'Upload an array of records like [{"date": '
+               '"2024-01-31", "sales": 10}, ...], or {"data": [...]}.'),
+            code="bad_json",
+            field="records_path" if candidates else None,
+            details={"file": name, "allowed": candidates},
+        )
+    found["used"] = preferred[0]
+    warnings.append(f"{name} holds several lists; records were read from {preferred[0]!r}. Lists of records are "
+                    f"also at: {', '.join(repr(c) for c in candidates if c != preferred[0])}.")
+    return doc[preferred[0]]
+
+
+def _walk(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        doc = doc[part]
+    return doc
 
 
 def _json_value(v: Any, nested: set[str], key: str) -> str:
@@ -716,7 +812,8 @@ def _json_error(name: str, exc: json.JSONDecodeError, what: str = "JSON") -> Ing
 
 
 def _read_json(
-    name: str, text: str, warnings: list[str], nested: set[str]
+    name: str, text: str, warnings: list[str], nested: set[str], records_path: str | None = None,
+    found: dict[str, Any] | None = None,
 ) -> tuple[list[str], list[list[str]], list[int]]:
     stripped = text.strip()
     records: list[Any]
@@ -744,23 +841,7 @@ def _read_json(
                 ) from None
             numbers.append(lineno)
     else:
-        if isinstance(doc, dict):
-            list_keys = [k for k, v in doc.items() if isinstance(v, list) and v and isinstance(v[0], (dict, list))]
-            if len(list_keys) == 1:
-                key = list_keys[0]
-            else:
-                preferred = [k for k in _RECORD_KEYS if k in list_keys]
-                if not preferred:
-                    raise IngestError(
-                        f"{name} is a JSON object, but not one holding a single list of records "
-                        f"(lists found under: {', '.join(map(repr, list_keys)) or 'none'}). Upload an array of "
-                        'records like [{"date": "2024-01-31", "sales": 10}, ...], or {"data": [...]}.',
-                        code="bad_json",
-                        details={"file": name, "allowed": list_keys},
-                    )
-                key = preferred[0]
-                warnings.append(f"{name} holds several lists; records were read from {key!r}.")
-            doc = doc[key]
+        doc = _records_in(name, doc, records_path, warnings, {} if found is None else found)
         if not isinstance(doc, list):
             raise IngestError(
                 f"{name} holds a single JSON {type(doc).__name__}, not a table. Upload an array of records "
@@ -822,6 +903,18 @@ def _looks_like_value(cell: str) -> bool:
     return bool(parse_numbers(arr, ".").ok[0] or parse_numbers(arr, ",").ok[0] or looks_like_date(c))
 
 
+def _is_row_index(values: np.ndarray) -> bool:
+    """True when a column reads 0, 1, 2, ... (or 1, 2, 3, ...) down the rows: an exported row index."""
+    if len(values) == 0:
+        return False
+    first = values[0].strip()
+    if first not in ("0", "1"):
+        return False
+    start = int(first)
+    expected = np.arange(start, start + len(values)).astype(str)
+    return bool((np.char.strip(values.astype(str)) == expected).all())
+
+
 def _build_frame(
     name: str, header: list[str], rows: list[list[str]], numbers: list[int], warnings: list[str]
 ) -> tuple[pd.DataFrame, list[int] | None]:
@@ -865,6 +958,13 @@ def _build_frame(
     for j, h in enumerate(header):
         if h:
             keep.append(j)
+            continue
+        if j == 0 and _is_row_index(columns[0]):
+            warnings.append(
+                f"The first column of {name} has no name and counts {columns[0][0].strip()}, "
+                f"{columns[0][1].strip() if len(columns[0]) > 1 else '...'}, ...: a row index (what pandas' "
+                "to_csv() writes by default), not data. It was left out."
+            )
             continue
         filled = next((i for i, v in enumerate(columns[j]) if v.strip()), None)
         if filled is None:

@@ -29,7 +29,7 @@ class _Recorder(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         self.server.seen.append({"path": url.path, "query": parse_qs(url.query),
                                  "headers": {k.lower(): v for k, v in self.headers.items()}})
