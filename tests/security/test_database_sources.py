@@ -144,7 +144,6 @@ def test_socket_hosts_are_refused_unless_an_operator_allows_the_folder(monkeypat
 
 def test_tcp_source_cannot_reach_the_hubs_server(server_database, monkeypatch):
     hub_db = server_database.owner_url.database
-    assert any(("127.0.0.1", 5432) in s.tcp for s in hub_servers())
     monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1,localhost,::1")
     attacker = new_tenant("tcp-attacker")
     for i, url in enumerate((f"postgresql+psycopg://postgres@127.0.0.1:5432/{hub_db}",
@@ -155,6 +154,7 @@ def test_tcp_source_cannot_reach_the_hubs_server(server_database, monkeypatch):
                                                "source_name": f"probe {i}"})
         report = sources.test_connection(attacker, src.id)
         assert not report.ok and report.error_kind == "not_allowed", (url, report.message)
+    assert any(("127.0.0.1", 5432) in s.tcp for s in hub_servers())  # the Database registered its server
     # The operator may name another database on that server (the demo's shop); never the hub's own.
     monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", f"test,{hub_db}")
     assert read_source(_source(PG), allowed_hosts="127.0.0.1").frame["one"].tolist() == [1]
