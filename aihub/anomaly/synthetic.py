@@ -120,7 +120,7 @@ def planted(shape: str, seed: int, family: Family = DEVELOPMENT) -> tuple[pd.Dat
         slope = rng.choice([-1, 1]) * sd * rng.uniform(0.3, 0.8)
         y[t0:] += slope * (t[t0:] - t0 + 1)
         lag = int(np.ceil(3.0 / abs(slope / sd)))  # flagged once about 3 noise sd away
-        start = t0 + lag
+        start = min(t0 + lag, n - 6)
         end = start + int(rng.integers(0, 3))
     elif shape == "seasonality_break":
         kind = rng.integers(3)
