@@ -62,7 +62,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aihub.anomaly.records import RecordScorer  # noqa: E402
+from aihub.anomaly.records import RecordScorer
 
 DATA = Path(os.environ.get("AIHUB_SHARED_DIR", ROOT.parent / "shared")) / "data"
 KINDS = ("combo", "new_region", "split", "amount")

@@ -181,6 +181,11 @@ def _numeric(col: pd.Series) -> pd.Series | None:
     return out.astype(float)
 
 
+def _signed_log(v: pd.Series) -> pd.Series:
+    """``sign(x) log(1 + |x|)``: heavy-tailed amounts (skewness above 2) are compared on this scale."""
+    return np.sign(v) * np.log1p(v.abs())
+
+
 def _robust(v: np.ndarray) -> tuple[float, float]:
     v = v[np.isfinite(v)]
     if v.size == 0:
@@ -302,10 +307,13 @@ def _pick_context(frame: pd.DataFrame, nums: dict[str, pd.Series], p: RecordPara
 def _fit_stats(frame: pd.DataFrame, p: RecordParams) -> tuple[_Spec, dict[str, pd.Series]]:
     spec = _Spec()
     nums = _choose_columns(frame, p, spec)
-    for c, v in nums.items():
-        med, scale = _robust(v.to_numpy())
-        spec.num_stats[c] = {"median": med, "scale": scale, "usual": _quantiles(v.to_numpy()),
-                             "filled": float(v.notna().mean())}
+    for c, v in list(nums.items()):
+        skew = float(v.skew()) if v.notna().sum() > 2 else 0.0
+        log = bool(math.isfinite(skew) and abs(skew) > 2.0)
+        spec.num_stats[c] = {"usual": _quantiles(v.to_numpy()), "filled": float(v.notna().mean()), "log": log}
+        nums[c] = _signed_log(v) if log else v
+        med, scale = _robust(nums[c].to_numpy())
+        spec.num_stats[c].update(median=med, scale=scale)
     for c in spec.categorical:
         spec.cat_freq[c] = {str(k): float(v) for k, v in _as_key(frame[c]).value_counts(normalize=True).items()}
     spec.context = _pick_context(frame, nums, p, spec)
@@ -313,9 +321,11 @@ def _fit_stats(frame: pd.DataFrame, p: RecordParams) -> tuple[_Spec, dict[str, p
         keys = _as_key(frame[spec.context])
         for c, v in nums.items():
             per = {}
+            original = _numeric(frame[c])
             for level, part in v.groupby(keys):
                 med, scale = _robust(part.to_numpy())
-                per[str(level)] = {"median": med, "scale": scale, "usual": _quantiles(part.to_numpy())}
+                per[str(level)] = {"median": med, "scale": scale,
+                                   "usual": _quantiles(original[part.index].to_numpy())}
             spec.ctx_stats[c] = per
     if p.entity_col:
         ent = _as_key(frame[p.entity_col])
@@ -334,12 +344,16 @@ def _fit_stats(frame: pd.DataFrame, p: RecordParams) -> tuple[_Spec, dict[str, p
 def _raw_features(frame: pd.DataFrame, spec: _Spec, p: RecordParams, nums: dict[str, pd.Series] | None = None
                   ) -> pd.DataFrame:
     """The unscaled feature table (one column per feature, NaN where unknown)."""
-    nums = nums if nums is not None else {c: _numeric(frame[c]) for c in spec.numeric}
+    if nums is None:
+        nums = {}
+        for c in spec.numeric:
+            v = _numeric(frame[c]) if c in frame.columns else None
+            if v is None:
+                raise ValidationError(f"Column '{c}' (numeric when the scorer was fitted) is missing or not "
+                                      "numeric.", field=c)
+            nums[c] = _signed_log(v) if spec.num_stats[c].get("log") else v
     out: dict[str, np.ndarray] = {}
     for c in spec.numeric:
-        if c not in frame.columns or nums.get(c) is None:
-            raise ValidationError(f"Column '{c}' (numeric when the scorer was fitted) is missing or not numeric.",
-                                  field=c)
         v = nums[c].to_numpy(float)
         out[f"num:{c}"] = v
         if spec.num_stats[c]["filled"] < 1.0:
@@ -687,7 +701,8 @@ class RecordScorer:
         names = self.spec_.names
         groups: dict[str, list[int]] = {}
         for j, n in enumerate(names):
-            groups.setdefault(n.split(":", 1)[1], []).append(j)
+            kind, col = n.split(":", 1)
+            groups.setdefault("(same day)" if kind == "burst" else col, []).append(j)
         out = []
         for k, i in enumerate(rows):
             per_col = {}
@@ -708,7 +723,7 @@ class RecordScorer:
         spec, p = self.spec_, self.params
         high = "high" if z > 0 else "low"
         if kind in ("num", "ctx", "dev"):
-            x = raw[f"num:{col}"]
+            x = float(pd.to_numeric(str(row[col]).replace(",", ""), errors="coerce"))
             if not np.isfinite(x):
                 return f"{col} is empty"
         if kind == "num":
@@ -735,6 +750,8 @@ class RecordScorer:
         if kind == "dev":
             s, cnt = spec.ent_num[col].get(str(ent), [float("nan"), 0])
             usual = s / cnt if cnt else float("nan")
+            if spec.num_stats[col].get("log") and math.isfinite(usual):
+                usual = math.copysign(math.expm1(abs(usual)), usual)
             word = "above" if x > usual else "below"
             return f"{col} {format_compact(x)} is far {word} {p.entity_col} {ent}'s usual {format_compact(usual)}"
         what = "separate " + str(p.group_col) + "s" if col == "groups" else "rows"
@@ -775,8 +792,11 @@ class RecordScorer:
         spec.ctx_stats = _nan_back(spec.ctx_stats)
         self.spec_ = spec
         self.calibration_ = np.asarray(state["calibration"], dtype=float)
-        self.forest_ = _load_estimator(state["forest"])
-        self.supervised_ = _load_estimator(state["supervised"]) if state.get("supervised") else None
+        from sklearn.ensemble import IsolationForest
+        from sklearn.linear_model import LogisticRegression
+
+        self.forest_ = _load_estimator(state["forest"], IsolationForest)
+        self.supervised_ = _load_estimator(state["supervised"], LogisticRegression) if state.get("supervised") else None
         self.sup_stats_ = state.get("sup_stats") or {}
         self.n_labels_ = dict(state.get("n_labels") or {"confirmed": 0, "dismissed": 0})
         self.notes_ = list(state.get("notes") or [])
@@ -807,7 +827,7 @@ def _dump_estimator(estimator: Any) -> str:
     return base64.b64encode(sio.dumps(estimator, compression=zipfile.ZIP_DEFLATED)).decode("ascii")
 
 
-def _load_estimator(text: str) -> Any:
+def _load_estimator(text: str, kind: type) -> Any:
     import skops.io as sio
 
     try:
@@ -820,7 +840,11 @@ def _load_estimator(text: str) -> Any:
     if refused:
         raise ValidationError(f"The scorer state holds types that are not trusted: {sorted(refused)}; not loaded.",
                               field="state", details={"untrusted_types": sorted(refused)})
-    return sio.loads(payload, trusted=list(untrusted))
+    obj = sio.loads(payload, trusted=list(untrusted))
+    if not isinstance(obj, kind):
+        raise ValidationError(f"The scorer state holds a {type(obj).__name__} where a {kind.__name__} belongs; "
+                              "not loaded.", field="state")
+    return obj
 
 
 def _check_frame(frame: Any, min_rows: int) -> None:
