@@ -184,7 +184,7 @@ class MetricDefinition(UserConfig):
             data["agg"] = data.pop("aggregation")
         if isinstance(data.get("agg"), str):
             data["agg"] = _AGG_ALIASES.get(data["agg"].strip().lower(), data["agg"].strip().lower())
-        if data.get("name") is None and isinstance(data.get("column"), str) and data.get("agg") in AGGREGATIONS:
+        if data.get("name") is None and isinstance(data.get("column"), str) and isinstance(data.get("agg"), str):
             data["name"] = metric_name_for(data["column"].strip(), data["agg"])
         return data
 
