@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_filter_arguments(p)
     p.set_defaults(func=_insights_generate)
 
-    for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli"):
+    for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli", "aihub.anomaly.records_cli"):
         __import__(module, fromlist=["register"]).register(sub)
     return parser
 
