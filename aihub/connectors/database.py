@@ -346,7 +346,6 @@ def read_database(
     name = config.source_name
     target = check_database_target(config, allowed_hosts=allowed_hosts, local_roots=local_roots)
     host = target.hosts[0][0] if target.hosts else None
-    backend = target.backend
     limit = min(row_limit or conn_cfg.row_limit, conn_cfg.row_limit)
     timeout = min(timeout_seconds or conn_cfg.timeout_seconds, conn_cfg.timeout_seconds)
 
@@ -357,17 +356,7 @@ def read_database(
         url = url.set(password=secrets["password"])
         if config.auth.params.get("username"):
             url = url.set(username=config.auth.params["username"])
-    driver = url.get_driver_name()
-    connect_args: dict[str, Any] = dict(target.connect_args)
-    if backend == "postgresql" and driver in ("psycopg", "psycopg2", "psycopg2cffi"):
-        connect_args["connect_timeout"] = max(2, math.ceil(conn_cfg.connect_timeout_seconds))
-    elif backend in ("mysql", "mariadb") and driver in ("pymysql", "mysqldb"):
-        connect_args["connect_timeout"] = max(1, math.ceil(conn_cfg.connect_timeout_seconds))
-        connect_args["read_timeout"] = max(1, math.ceil(timeout + 5))
-        connect_args["write_timeout"] = max(1, math.ceil(timeout + 5))
-    elif backend == "sqlite":
-        connect_args["timeout"] = conn_cfg.connect_timeout_seconds
-
+    connect_args = _connect_args(target, url.get_driver_name(), conn_cfg, timeout)
     try:
         engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
     except (NoSuchModuleError, ImportError, ModuleNotFoundError) as exc:
@@ -382,25 +371,7 @@ def read_database(
         with engine.connect() as conn:
             phase = "setup"
             dialect = conn.dialect.name
-            if dialect == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}")
-            elif dialect in ("mysql", "mariadb"):
-                if getattr(conn.dialect, "is_mariadb", False):
-                    conn.exec_driver_sql(f"SET SESSION max_statement_time = {timeout:.3f}")
-                else:
-                    conn.exec_driver_sql(f"SET SESSION MAX_EXECUTION_TIME = {max(1, int(timeout * 1000))}")
-                conn.exec_driver_sql(f"SET SESSION sql_select_limit = {limit + 1}")
-                conn.exec_driver_sql("START TRANSACTION READ ONLY")
-            elif dialect == "sqlite":
-                conn.exec_driver_sql("PRAGMA query_only = ON")
-                _sqlite_deadline(conn, timeout)
-            else:
-                warnings.append(
-                    f"Source {name!r}: the hub cannot open a read-only transaction on {dialect}; make sure the "
-                    "source's database user has read-only grants."
-                )
+            _begin_read_only(conn, timeout, limit, name, warnings)
             phase = "query"
             sql = conn_cfg.query if conn_cfg.query is not None else _table_sql(conn_cfg, conn.dialect)
             stream = dialect not in ("mysql", "mariadb")
@@ -438,6 +409,46 @@ def read_database(
     return Fetched(frame=frame, truncated=truncated, warnings=warnings)
 
 
+def _connect_args(target: DatabaseTarget, driver: str, conn_cfg: DatabaseConnection, timeout: float
+                  ) -> dict[str, Any]:
+    """Driver arguments: the checked target's pins plus connect and read timeouts."""
+    args: dict[str, Any] = dict(target.connect_args)
+    if target.backend == "postgresql" and driver in ("psycopg", "psycopg2", "psycopg2cffi"):
+        args["connect_timeout"] = max(2, math.ceil(conn_cfg.connect_timeout_seconds))
+    elif target.backend in ("mysql", "mariadb") and driver in ("pymysql", "mysqldb"):
+        args["connect_timeout"] = max(1, math.ceil(conn_cfg.connect_timeout_seconds))
+        args["read_timeout"] = max(1, math.ceil(timeout + 5))
+        args["write_timeout"] = max(1, math.ceil(timeout + 5))
+    elif target.backend == "sqlite":
+        args["timeout"] = conn_cfg.connect_timeout_seconds
+    return args
+
+
+def _begin_read_only(conn: Any, timeout: float, limit: int, name: str, warnings: list[str]) -> None:
+    """Open the read-only transaction with the statement timeout (see the module's table)."""
+    dialect = conn.dialect.name
+    ms = max(1, int(timeout * 1000))
+    if dialect == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+    elif dialect in ("mysql", "mariadb"):
+        if getattr(conn.dialect, "is_mariadb", False):
+            conn.exec_driver_sql(f"SET SESSION max_statement_time = {timeout:.3f}")
+        else:
+            conn.exec_driver_sql(f"SET SESSION MAX_EXECUTION_TIME = {ms}")
+        conn.exec_driver_sql(f"SET SESSION sql_select_limit = {limit + 1}")
+        conn.exec_driver_sql("START TRANSACTION READ ONLY")
+    elif dialect == "sqlite":
+        conn.exec_driver_sql("PRAGMA query_only = ON")
+        _sqlite_deadline(conn, timeout)
+    else:
+        warnings.append(
+            f"Source {name!r}: the hub cannot open a read-only transaction on {dialect}; make sure the "
+            "source's database user has read-only grants."
+        )
+
+
 def _table_sql(conn_cfg: DatabaseConnection, dialect: Any) -> str:
     import sqlalchemy as sa
 
@@ -452,53 +463,54 @@ def _sqlite_deadline(conn: Any, timeout: float) -> None:
         raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
 
 
+def _error_kind(exc: Any, orig: Any, text: str, sqlstate: str | None, code: int | None, phase: str) -> str:
+    """Classify a driver error: SQLSTATE (PostgreSQL), error number (MySQL), then the message text."""
+    kind = None
+    if sqlstate:
+        kind = _PG_KINDS.get(sqlstate) or ("query_error" if sqlstate == "25006" else None)
+    if kind is None and code is not None:
+        kind = (network_kind(exc) or "refused") if code == 2003 else _MY_KINDS.get(code)
+    low = text.lower()
+    if kind is None:  # libpq reports login failures as text only (no SQLSTATE on connect)
+        kind = "auth" if _AUTH_RE.search(low) else "not_found" if _NO_DB_RE.search(low) else None
+    kind = kind or network_kind(exc)
+    if kind is None and phase == "query" and "interrupted" in low:
+        kind = "timeout"
+    return kind or ("refused" if phase == "connect" else "query_error")
+
+
+def _error_message(kind: str, source: str, host: str | None, text: str, phase: str, timeout: float,
+                   read_only: bool) -> str:
+    where = host or "the database"
+    if kind == "timeout" and phase != "connect":
+        return (f"Source {source!r}: the query ran longer than the {timeout:g} s timeout and was stopped by "
+                f"{where}. Make the query cheaper (filter, aggregate, index), or raise timeout_seconds.")
+    messages = {
+        "dns": f"Source {source!r}: the database host {host!r} could not be found (DNS). Check the host in the URL.",
+        "refused": (f"Source {source!r}: {where} refused the connection ({text}). Check the host and port in the "
+                    "URL and that the database server is running and accepts network connections."),
+        "auth": (f"Source {source!r}: {where} did not accept the login or the user lacks a permission ({text}). "
+                 "Check the user name and password, and that the user may read this data."),
+        "not_found": f"Source {source!r}: {where} has no such database ({text}). Check the database name in the URL.",
+        "timeout": f"Source {source!r}: connecting to {where} timed out. Check the host and port, or try later.",
+    }
+    if kind in messages:
+        return messages[kind]
+    if read_only:
+        return (f"Source {source!r}: the query tried to change data, and sources only read: it was refused by the "
+                f"read-only transaction ({text}). Use a plain SELECT.")
+    return f"Source {source!r}: the database rejected the query: {text}. Check the query or table name."
+
+
 def _db_error(exc: Any, source: str, host: str | None, phase: str, timeout: float) -> ConnectorError:
+    """A :class:`ConnectorError` for a DBAPI error, classified (see :func:`_error_kind`), the server's words kept."""
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split())[:500]
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     code = orig.args[0] if getattr(orig, "args", None) and isinstance(orig.args[0], int) else None
-    kind = None
-    if sqlstate:
-        kind = _PG_KINDS.get(sqlstate)
-        if kind is None and sqlstate == "25006":
-            kind = "query_error"
-    if kind is None and code is not None:
-        kind = _MY_KINDS.get(code)
-        if code == 2003:
-            kind = network_kind(exc) or "refused"
+    kind = _error_kind(exc, orig, text, sqlstate, code, phase)
     low = text.lower()
-    if kind is None:  # libpq reports login failures as text only (no SQLSTATE on connect)
-        if _AUTH_RE.search(low):
-            kind = "auth"
-        elif _NO_DB_RE.search(low):
-            kind = "not_found"
-    if kind is None:
-        kind = network_kind(exc)
-    if kind is None and phase == "query" and "interrupted" in low:
-        kind = "timeout"
-    if kind is None:
-        kind = "refused" if phase == "connect" else "query_error"
+    read_only = sqlstate == "25006" or code == 1792 or any(w in low for w in ("read-only", "read only", "readonly"))
     details = {"source": source, "host": host, "sqlstate": sqlstate, "db_code": code, "server_message": text}
-    where = host or "the database"
-    if kind == "dns":
-        msg = f"Source {source!r}: the database host {host!r} could not be found (DNS). Check the host in the URL."
-    elif kind == "refused":
-        msg = (f"Source {source!r}: {where} refused the connection ({text}). Check the host and port in the URL "
-               "and that the database server is running and accepts network connections.")
-    elif kind == "auth":
-        msg = (f"Source {source!r}: {where} did not accept the login or the user lacks a permission ({text}). "
-               "Check the user name and password, and that the user may read this data.")
-    elif kind == "not_found":
-        msg = f"Source {source!r}: {where} has no such database ({text}). Check the database name in the URL."
-    elif kind == "timeout":
-        if phase == "connect":
-            msg = f"Source {source!r}: connecting to {where} timed out. Check the host and port, or try later."
-        else:
-            msg = (f"Source {source!r}: the query ran longer than the {timeout:g} s timeout and was stopped by "
-                   f"{where}. Make the query cheaper (filter, aggregate, index), or raise timeout_seconds.")
-    elif sqlstate == "25006" or code == 1792 or "read-only" in low or "read only" in low or "readonly" in low:
-        msg = (f"Source {source!r}: the query tried to change data, and sources only read: it was refused by the "
-               f"read-only transaction ({text}). Use a plain SELECT.")
-    else:
-        msg = f"Source {source!r}: the database rejected the query: {text}. Check the query or table name."
-    return ConnectorError(msg, kind=kind, details=details)
+    return ConnectorError(_error_message(kind, source, host, text, phase, timeout, read_only), kind=kind,
+                          details=details)

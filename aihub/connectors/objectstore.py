@@ -254,59 +254,75 @@ def read_objectstore(
 
 def _read_one(fs: Any, path: str, fmt: str, conn: ObjectStoreConnection, limit: int, source: str
               ) -> tuple[pd.DataFrame, bool]:
+    """Read one file in its format; returns (at most ``limit`` rows, whether it had more)."""
     import fsspec.utils
 
     compression = fsspec.utils.infer_compression(path)
-    if fmt == "parquet":
+    reader = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}.get(fmt, _read_json_document)
+    return reader(fs, path, compression, conn, limit, source)
+
+
+def _read_parquet(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+                  source: str) -> tuple[pd.DataFrame, bool]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConnectorError(
+            f"Source {source!r}: reading Parquet needs pyarrow; run `pip install pyarrow`.",
+            kind="missing_dependency", details={"source": source, "package": "pyarrow"},
+        ) from None
+    with fs.open(path, "rb", compression=compression) as fh:
         try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConnectorError(
-                f"Source {source!r}: reading Parquet needs pyarrow; run `pip install pyarrow`.",
-                kind="missing_dependency", details={"source": source, "package": "pyarrow"},
-            ) from None
-        with fs.open(path, "rb", compression=compression) as fh:
-            try:
-                pf = pq.ParquetFile(fh)
-                batches, n = [], 0
-                for batch in pf.iter_batches(batch_size=min(limit + 1, 65_536)):
-                    batches.append(batch)
-                    n += batch.num_rows
-                    if n > limit:
-                        break
-                table = pa.Table.from_batches(batches, schema=pf.schema_arrow) if batches else \
-                    pf.schema_arrow.empty_table()
-            except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-                raise _bad(source, path, "Parquet", exc) from None
-        frame = table.to_pandas()
-        return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
-    if fmt == "csv":
-        sep = conn.sep or ("\t" if path.lower().split(".gz")[0].endswith(".tsv") else ",")
-        with fs.open(path, "rb", compression=compression) as fh:
-            try:
-                frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-                                    nrows=limit + 1, encoding=conn.encoding, skip_blank_lines=True)
-            except pd.errors.EmptyDataError:
-                return pd.DataFrame(), False
-            except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-                raise _bad(source, path, "CSV", exc) from None
-        return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
-    if fmt == "jsonl":
-        records: list[Any] = []
-        with fs.open(path, "rb", compression=compression) as fh:
-            text = io.TextIOWrapper(fh, encoding=conn.encoding)
-            for lineno, line in enumerate(text, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except ValueError as exc:
-                    raise _bad(source, path, "JSON lines", f"line {lineno}: {exc}") from None
-                if len(records) > limit:
+            pf = pq.ParquetFile(fh)
+            batches, n = [], 0
+            for batch in pf.iter_batches(batch_size=min(limit + 1, 65_536)):
+                batches.append(batch)
+                n += batch.num_rows
+                if n > limit:
                     break
-        return records_to_frame(records[:limit]), len(records) > limit
-    # whole JSON document
+            table = pa.Table.from_batches(batches, schema=pf.schema_arrow) if batches else \
+                pf.schema_arrow.empty_table()
+        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+            raise _bad(source, path, "Parquet", exc) from None
+    frame = table.to_pandas()
+    return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
+
+
+def _read_csv(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+              source: str) -> tuple[pd.DataFrame, bool]:
+    sep = conn.sep or ("\t" if path.lower().split(".gz")[0].endswith(".tsv") else ",")
+    with fs.open(path, "rb", compression=compression) as fh:
+        try:
+            frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                                nrows=limit + 1, encoding=conn.encoding, skip_blank_lines=True)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame(), False
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise _bad(source, path, "CSV", exc) from None
+    return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
+
+
+def _read_jsonl(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+                source: str) -> tuple[pd.DataFrame, bool]:
+    records: list[Any] = []
+    with fs.open(path, "rb", compression=compression) as fh:
+        text = io.TextIOWrapper(fh, encoding=conn.encoding)
+        for lineno, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                raise _bad(source, path, "JSON lines", f"line {lineno}: {exc}") from None
+            if len(records) > limit:
+                break
+    return records_to_frame(records[:limit]), len(records) > limit
+
+
+def _read_json_document(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+                        source: str) -> tuple[pd.DataFrame, bool]:
+    """A whole JSON document, refused above ``max_bytes`` (checked before and while reading)."""
     size = fs.size(path)
     if size is not None and compression is None and size > conn.max_bytes:
         raise ConnectorError(

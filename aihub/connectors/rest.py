@@ -117,33 +117,9 @@ def read_rest(
     limit = min(row_limit or conn.row_limit, conn.row_limit)
     pages_cap = min(max_pages or conn.pagination.max_pages, conn.pagination.max_pages)
 
-    headers = {"Accept": "application/json", "User-Agent": _USER_AGENT, **conn.headers}
-    client_params: dict[str, Any] = {}
-    basic = None
-    if auth_type == "bearer":
-        headers["Authorization"] = f"Bearer {secrets['token']}"
-    elif auth_type == "header":
-        prefix = params.get("prefix")
-        headers[params["header"]] = f"{prefix} {secrets['value']}" if prefix else secrets["value"]
-    elif auth_type == "basic":
-        basic = httpx.BasicAuth(params["username"], secrets["password"])
-    elif auth_type == "query":
-        client_params[params["param"]] = secrets["value"]
-
-    origins = {_origin(httpx.URL(conn.base_url))}
-    if auth_type == "oauth2_client_credentials":
-        origins.add(_origin(httpx.URL(params["token_url"])))
-    secret_headers = ("authorization", params["header"].lower()) if auth_type == "header" else ("authorization",)
-    secret_param = params["param"] if auth_type == "query" else None
-
-    def guard(request: httpx.Request) -> None:
-        """Runs before every request, redirects and next-page links included."""
-        check_url_allowed(request.url, allowed_hosts, source=name, what="request")
-        if _origin(request.url) not in origins:  # another (allowed) host: it gets no credential
-            for header in secret_headers:
-                request.headers.pop(header, None)
-            if secret_param and secret_param in request.url.params:
-                request.url = request.url.copy_remove_param(secret_param)
+    headers, client_params, basic = _credentials(auth_type, params, secrets)
+    headers = {"Accept": "application/json", "User-Agent": _USER_AGENT, **conn.headers, **headers}
+    guard = _guard(config, allowed_hosts)
 
     timeout = httpx.Timeout(conn.timeout_seconds, connect=conn.connect_timeout_seconds)
     with httpx.Client(
@@ -182,12 +158,100 @@ def read_rest(
     return Fetched(frame=frame, truncated=truncated, warnings=warnings)
 
 
+def _credentials(auth_type: str, params: Mapping[str, Any], secrets: Mapping[str, Any]
+                 ) -> tuple[dict[str, str], dict[str, Any], httpx.BasicAuth | None]:
+    """Headers, query parameters and HTTP Basic auth that carry the source's credentials."""
+    if auth_type == "bearer":
+        return {"Authorization": f"Bearer {secrets['token']}"}, {}, None
+    if auth_type == "header":
+        prefix = params.get("prefix")
+        return {params["header"]: f"{prefix} {secrets['value']}" if prefix else secrets["value"]}, {}, None
+    if auth_type == "basic":
+        return {}, {}, httpx.BasicAuth(params["username"], secrets["password"])
+    if auth_type == "query":
+        return {}, {params["param"]: secrets["value"]}, None
+    return {}, {}, None
+
+
+def _guard(config: SourceConfig, allowed_hosts: Sequence[str]) -> Any:
+    """The request hook: every request (redirects and next-page links included) goes to an allowed host, and
+    one that leaves the base URL's origin carries no credential."""
+    conn: RestConnection = config.connection  # type: ignore[assignment]
+    auth_type, params, name = config.auth.type, config.auth.params, config.source_name
+    origins = {_origin(httpx.URL(conn.base_url))}
+    if auth_type == "oauth2_client_credentials":
+        origins.add(_origin(httpx.URL(params["token_url"])))
+    secret_headers = ("authorization", params["header"].lower()) if auth_type == "header" else ("authorization",)
+    secret_param = params["param"] if auth_type == "query" else None
+
+    def guard(request: httpx.Request) -> None:
+        check_url_allowed(request.url, allowed_hosts, source=name, what="request")
+        if _origin(request.url) not in origins:  # another (allowed) host: it gets no credential
+            for header in secret_headers:
+                request.headers.pop(header, None)
+            if secret_param and secret_param in request.url.params:
+                request.url = request.url.copy_remove_param(secret_param)
+
+    return guard
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
 
 
 def _where(ep: Endpoint, page: int) -> str:
     return f"page {page} of endpoint {ep.path or '/'!r}"
+
+
+def _page_params(pag: Any, base: dict[str, Any], i: int, state: dict[str, Any]) -> dict[str, Any] | None:
+    """Query parameters of page ``i`` (None: a next link carries its own query)."""
+    params: dict[str, Any] = dict(base)
+    if pag.type == "page":
+        params[pag.page_param] = state["page"]
+        if pag.size_param:
+            params[pag.size_param] = pag.page_size
+    elif pag.type == "offset":
+        params[pag.offset_param] = state["offset"]
+        params[pag.limit_param] = pag.page_size
+    elif pag.type == "cursor" and state["cursor"] is not None:
+        params[pag.cursor_param] = state["cursor"]
+    elif pag.type == "next_link" and i > 1:
+        return None
+    return params
+
+
+def _next_page(pag: Any, body: Any, response: httpx.Response, records: list[Any], state: dict[str, Any],
+               source: str, where: str) -> bool:
+    """Advance ``state`` to the next page; False when this page was the last."""
+    if pag.type == "page":
+        if records and not (pag.page_size and len(records) < pag.page_size):
+            state["page"] += 1
+            return True
+    elif pag.type == "offset":
+        if len(records) >= (pag.page_size or 1):
+            state["offset"] += len(records)
+            return True
+    elif pag.type == "cursor":
+        value = get_path(body, pag.cursor_path)
+        if value is not _MISSING and value not in (None, "", False) and str(value) not in state["cursors"]:
+            state["cursor"] = str(value)
+            state["cursors"].add(state["cursor"])
+            return True
+    elif pag.type == "next_link":
+        link = get_path(body, pag.next_path) if pag.next_path else response.links.get("next", {}).get("url")
+        if isinstance(link, str) and link.strip():
+            try:
+                target = response.url.join(link.strip())
+            except Exception:  # noqa: BLE001 - httpx.InvalidURL
+                raise ConnectorError(
+                    f"Source {source!r}: the next-page link {link[:200]!r} on {where} is not a URL.",
+                    kind="bad_data", details={"source": source},
+                ) from None
+            state["urls"].add(str(response.url))
+            if str(target) not in state["urls"]:
+                state["url"] = str(target)
+                return True
+    return False
 
 
 def _read_endpoint(
@@ -199,66 +263,18 @@ def _read_endpoint(
     path = ep.records_path if ep.records_path is not None else conn.records_path
     base_params = {**conn.params, **ep.params}
     out: list[Any] = []
-    url: str = ep.path
-    page_no, offset, cursor = pag.start_page, 0, None
-    seen_urls: set[str] = set()
-    seen_cursors: set[str] = set()
+    state: dict[str, Any] = {"url": ep.path, "page": pag.start_page, "offset": 0, "cursor": None, "urls": set(),
+                             "cursors": set()}
     for i in range(1, max_pages + 1):
-        params: dict[str, Any] | None = dict(base_params)
-        if pag.type == "page":
-            params[pag.page_param] = page_no
-            if pag.size_param:
-                params[pag.size_param] = pag.page_size
-        elif pag.type == "offset":
-            params[pag.offset_param] = offset
-            params[pag.limit_param] = pag.page_size
-        elif pag.type == "cursor" and cursor is not None:
-            params[pag.cursor_param] = cursor
-        elif pag.type == "next_link" and i > 1:
-            params = None  # the link carries its own query
-        response = _get(client, name, url, params, _where(ep, i))
+        response = _get(client, name, state["url"], _page_params(pag, base_params, i, state), _where(ep, i))
         body = _json(response, name, _where(ep, i))
         records = records_at(body, path, source=name, where=f"the response to {_where(ep, i)}")
         out.extend(records)
-
-        nxt: Any = None  # state for the next page, None when this was the last
-        if pag.type == "page":
-            if records and not (pag.page_size and len(records) < pag.page_size):
-                nxt = page_no + 1
-        elif pag.type == "offset":
-            if len(records) >= (pag.page_size or 1):
-                nxt = offset + len(records)
-        elif pag.type == "cursor":
-            value = get_path(body, pag.cursor_path)
-            if value is not _MISSING and value not in (None, "", False) and str(value) not in seen_cursors:
-                nxt = str(value)
-                seen_cursors.add(nxt)
-        elif pag.type == "next_link":
-            link = get_path(body, pag.next_path) if pag.next_path else response.links.get("next", {}).get("url")
-            if isinstance(link, str) and link.strip():
-                try:
-                    target = response.url.join(link.strip())
-                except Exception:  # noqa: BLE001 - httpx.InvalidURL
-                    raise ConnectorError(
-                        f"Source {name!r}: the next-page link {link[:200]!r} on {_where(ep, i)} is not a URL.",
-                        kind="bad_data", details={"source": name},
-                    ) from None
-                seen_urls.add(str(response.url))
-                if str(target) not in seen_urls:
-                    nxt = str(target)
-
+        more = _next_page(pag, body, response, records, state, name, _where(ep, i))
         if len(out) >= limit:
-            return out[:limit], len(out) > limit or nxt is not None, None
-        if nxt is None:
+            return out[:limit], len(out) > limit or more, None
+        if not more:
             return out, False, None
-        if pag.type == "page":
-            page_no = nxt
-        elif pag.type == "offset":
-            offset = nxt
-        elif pag.type == "cursor":
-            cursor = nxt
-        else:
-            url = nxt
     note = (f"Source {config.source_name!r}: endpoint {ep.path or '/'!r} has more than {max_pages} pages; only the "
             f"first {max_pages} were read. Raise pagination.max_pages to read more.")
     return out, True, note

@@ -238,6 +238,83 @@ def read_upload(
         ``bad_excel``, ``unknown_sheet``, ``bad_json``; ``details["file"]`` is
         always the file name, and ``column``/``row`` are set where they apply.
     """
+    name, fmt, ext, data = _checked_arguments(filename, data, max_bytes, sheet, records_path)
+    sha = hashlib.sha256(data).hexdigest()
+    warnings: list[str] = []
+
+    encoding = delimiter = sheet_name = None
+    sheet_names: list[str] = []
+    nested: set[str] = set()
+    found_paths: dict[str, Any] = {}
+    where = name
+    if fmt == "excel":
+        header, rows, numbers, sheet_name, sheet_names = _read_excel(name, data, sheet, warnings)
+        where = f"sheet {sheet_name!r} of {name}"
+    else:
+        text, encoding = _decode(name, data, warnings)
+        if not text.strip():
+            raise IngestError(
+                f"{name} holds only blank space, no data. Export the data again and upload the file that contains it.",
+                code="empty_file",
+                details={"file": name},
+            )
+        if fmt == "csv":
+            header, rows, numbers, delimiter = _read_csv(name, text, prefer_tab=ext == ".tsv")
+        else:
+            header, rows, numbers = _read_json(name, text, warnings, nested, records_path, found_paths)
+
+    try:
+        frame, row_numbers = _build_frame(where, header, rows, numbers, warnings)
+    except IngestError as exc:
+        exc.details["file"] = name
+        if sheet_name is not None:
+            exc.details["sheet"] = sheet_name
+            others = [s for s in sheet_names if s != sheet_name]
+            if exc.code in ("empty_file", "no_header") and others:
+                exc.message += f" Or choose another sheet: {', '.join(others)}."
+                exc.args = (exc.message,)
+        raise
+    schema = _infer_schema(frame, nested, "," if delimiter == ";" else ".", row_numbers, warnings)
+    return ParsedUpload(
+        filename=name,
+        format=fmt,
+        frame=frame,
+        schema=schema,
+        encoding=encoding,
+        delimiter=delimiter,
+        row_count=len(frame),
+        sha256=sha,
+        warnings=warnings,
+        size_bytes=len(data),
+        sheet=sheet_name,
+        sheet_names=sheet_names,
+        row_numbers=row_numbers,
+        records_path=found_paths.get("used", "" if fmt == "json" else None),
+        records_paths=list(found_paths.get("paths", [])),
+    )
+
+
+def _infer_schema(frame: pd.DataFrame, nested: set[str], decimal_hint: str, row_numbers: list[int] | None,
+                  warnings: list[str]) -> list[ColumnSchema]:
+    """Infer every column; JSON columns holding nested values stay text; notes become warnings."""
+    schema = []
+    for i, col_name in enumerate(frame.columns):
+        col = infer_column(
+            col_name, frame.iloc[:, i].to_numpy(dtype=object), decimal_hint=decimal_hint, row_numbers=row_numbers
+        )
+        if col_name in nested:
+            col = replace(col, kind="text")
+        schema.append(col)
+        if col.note:
+            warnings.append(col.note)
+        if col.ambiguous and col.ambiguity:
+            warnings.append(col.ambiguity)
+    return schema
+
+
+def _checked_arguments(filename: Any, data: Any, max_bytes: Any, sheet: Any, records_path: Any
+                       ) -> tuple[str, str, str, bytes]:
+    """Validate :func:`read_upload`'s arguments and the file's size; return (name, format, extension, bytes)."""
     if not isinstance(filename, str) or not filename.strip():
         raise ValidationError(f"filename must be a non-empty string, got {filename!r}.", field="filename")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -298,71 +375,7 @@ def read_upload(
             code="empty_file",
             details={"file": name},
         )
-    sha = hashlib.sha256(data).hexdigest()
-    warnings: list[str] = []
-
-    encoding = delimiter = sheet_name = None
-    sheet_names: list[str] = []
-    nested: set[str] = set()
-    found_paths: dict[str, Any] = {}
-    where = name
-    if fmt == "excel":
-        header, rows, numbers, sheet_name, sheet_names = _read_excel(name, data, sheet, warnings)
-        where = f"sheet {sheet_name!r} of {name}"
-    else:
-        text, encoding = _decode(name, data, warnings)
-        if not text.strip():
-            raise IngestError(
-                f"{name} holds only blank space, no data. Export the data again and upload the file that contains it.",
-                code="empty_file",
-                details={"file": name},
-            )
-        if fmt == "csv":
-            header, rows, numbers, delimiter = _read_csv(name, text, prefer_tab=ext == ".tsv")
-        else:
-            header, rows, numbers = _read_json(name, text, warnings, nested, records_path, found_paths)
-
-    try:
-        frame, row_numbers = _build_frame(where, header, rows, numbers, warnings)
-    except IngestError as exc:
-        exc.details["file"] = name
-        if sheet_name is not None:
-            exc.details["sheet"] = sheet_name
-            others = [s for s in sheet_names if s != sheet_name]
-            if exc.code in ("empty_file", "no_header") and others:
-                exc.message += f" Or choose another sheet: {', '.join(others)}."
-                exc.args = (exc.message,)
-        raise
-    decimal_hint = "," if delimiter == ";" else "."
-    schema = []
-    for i, col_name in enumerate(frame.columns):
-        col = infer_column(
-            col_name, frame.iloc[:, i].to_numpy(dtype=object), decimal_hint=decimal_hint, row_numbers=row_numbers
-        )
-        if col_name in nested:
-            col = replace(col, kind="text")
-        schema.append(col)
-        if col.note:
-            warnings.append(col.note)
-        if col.ambiguous and col.ambiguity:
-            warnings.append(col.ambiguity)
-    return ParsedUpload(
-        filename=name,
-        format=fmt,
-        frame=frame,
-        schema=schema,
-        encoding=encoding,
-        delimiter=delimiter,
-        row_count=len(frame),
-        sha256=sha,
-        warnings=warnings,
-        size_bytes=size,
-        sheet=sheet_name,
-        sheet_names=sheet_names,
-        row_numbers=row_numbers,
-        records_path=found_paths.get("used", "" if fmt == "json" else None),
-        records_paths=list(found_paths.get("paths", [])),
-    )
+    return name, fmt, ext, data
 
 
 def _mb(n: int) -> str:
@@ -811,6 +824,25 @@ def _json_error(name: str, exc: json.JSONDecodeError, what: str = "JSON") -> Ing
     )
 
 
+def _json_lines(name: str, text: str) -> tuple[list[Any], list[int]]:
+    """JSON lines: one record per non-blank line; returns (records, line numbers)."""
+    records, numbers = [], []
+    for lineno, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise IngestError(
+                f"Line {lineno} of {name} is not valid JSON ({exc.msg}, column {exc.colno}). In JSON lines "
+                "each line must hold one complete object. Fix that line and upload again.",
+                code="bad_json",
+                details={"file": name, "row": lineno},
+            ) from None
+        numbers.append(lineno)
+    return records, numbers
+
+
 def _read_json(
     name: str, text: str, warnings: list[str], nested: set[str], records_path: str | None = None,
     found: dict[str, Any] | None = None,
@@ -826,20 +858,7 @@ def _read_json(
             raise _json_error(name, exc) from None
         lines_mode = True
     if lines_mode:
-        records, numbers = [], []
-        for lineno, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise IngestError(
-                    f"Line {lineno} of {name} is not valid JSON ({exc.msg}, column {exc.colno}). In JSON lines "
-                    "each line must hold one complete object. Fix that line and upload again.",
-                    code="bad_json",
-                    details={"file": name, "row": lineno},
-                ) from None
-            numbers.append(lineno)
+        records, numbers = _json_lines(name, text)
     else:
         doc = _records_in(name, doc, records_path, warnings, {} if found is None else found)
         if not isinstance(doc, list):

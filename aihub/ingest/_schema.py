@@ -273,6 +273,12 @@ def validate_column(col: ColumnSchema) -> None:
         raise _bad(name, "decimal", col.decimal, DECIMALS)
     if col.invalid not in INVALID_POLICIES:
         raise _bad(name, "invalid", col.invalid, INVALID_POLICIES)
+    _validate_seen(col)
+
+
+def _validate_seen(col: ColumnSchema) -> None:
+    """The informational fields of a column: what the upload held (counts, sample, note, tokens, flagged rows)."""
+    name = col.name
     for count_field in ("null_count", "n_unique"):
         v = getattr(col, count_field)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

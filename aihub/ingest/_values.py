@@ -430,6 +430,13 @@ def _time_format(m: re.Match) -> str:
 
 
 def _date_part_formats(text: str) -> list[str]:
+    """strftime formats the date part of a cell could be written in: numeric forms, then month names."""
+    numeric = _numeric_date_formats(text)
+    return numeric if numeric is not None else _month_name_formats(text)
+
+
+def _numeric_date_formats(text: str) -> list[str] | None:
+    """``2019-01-03``, ``03/01/2019``, ``3.1.19``, ``2019-01``, ``01/2019``; None when not numeric."""
     m = _NUMERIC_DATE_RE.fullmatch(text)
     if m:
         a, s, _, c = m.groups()
@@ -446,28 +453,34 @@ def _date_part_formats(text: str) -> list[str]:
     m = _MONTH_YEAR_RE.fullmatch(text)
     if m:
         return [f"%m{m.group(2)}%Y"]
-    # Formats with month names: "3 Jan 2019", "Jan 3, 2019", "03-Jan-19", "Jan-19", "Mon, 3 Jan 2019".
+    return None
+
+
+def _word_directive(low: str) -> str | None:
+    if low in _MONTHS_ABBR or low == "sept":
+        return "%b"
+    if low in _MONTHS_FULL:
+        return "%B"
+    if low in _DAYS_ABBR:
+        return "%a"
+    if low in _DAYS_FULL:
+        return "%A"
+    return None
+
+
+def _month_name_formats(text: str) -> list[str]:
+    """Formats with month names: "3 Jan 2019", "Jan 3, 2019", "03-Jan-19", "Jan-19", "Mon, 3 Jan 2019"."""
     tokens = re.findall(r"\d+|[A-Za-z]+|[^\dA-Za-z]+", text)
     parts: list[str | None] = []
     month_at = None
     digits: list[int] = []
     for i, tok in enumerate(tokens):
-        low = tok.lower()
         if tok.isalpha():
-            if low in _MONTHS_ABBR or low == "sept":
-                parts.append("%b")
-            elif low in _MONTHS_FULL:
-                parts.append("%B")
-            elif low in _DAYS_ABBR:
-                parts.append("%a")
-            elif low in _DAYS_FULL:
-                parts.append("%A")
-            else:
+            directive = _word_directive(tok.lower())
+            if directive is None or (directive in ("%b", "%B") and month_at is not None):
                 return []
-            if parts[-1] in ("%b", "%B"):
-                if month_at is not None:
-                    return []
-                month_at = i
+            parts.append(directive)
+            month_at = i if directive in ("%b", "%B") else month_at
         elif tok.isdigit():
             parts.append(None)
             digits.append(i)
@@ -475,6 +488,11 @@ def _date_part_formats(text: str) -> list[str]:
             parts.append(tok.replace("%", "%%"))
     if month_at is None or not digits:
         return []
+    return _place_numbers(tokens, parts, digits, month_at)
+
+
+def _place_numbers(tokens: list[str], parts: list[str | None], digits: list[int], month_at: int) -> list[str]:
+    """Assign day and year directives to the numbers around a month name."""
     four = [i for i in digits if len(tokens[i]) == 4]
     small = [i for i in digits if len(tokens[i]) <= 2]
     if len(four) + len(small) != len(digits) or len(four) > 1:
