@@ -57,7 +57,9 @@ def _attack_in_app_process(data: bytes, tmp_path) -> dict:
             outcome = {{"code": None}}
         except Exception as exc:
             outcome = {{"code": getattr(exc, "code", type(exc).__name__), "message": str(exc)}}
-        outcome["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM: this process's own peak (ru_maxrss would carry over the larger parent's peak across exec)
+        hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+        outcome["peak_mb"] = int(hwm.split()[1]) / 1024
         print(json.dumps(outcome))
     """)
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300)
