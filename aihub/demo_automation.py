@@ -19,7 +19,7 @@ from aihub.errors import AihubError
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_SECRET = "demo-webhook-signing-secret"
+WEBHOOK_SECRET = demo_sources.WEBHOOK_SECRET
 
 
 def shifted_customers(n: int = 300, seed: int = 21):

@@ -41,6 +41,8 @@ SHOP_DATABASE = "aihub_demo_shop"
 #: Read-only login role of the demo shop database.
 SHOP_READER = "aihub_demo_shop_reader"
 PAGE_SIZE = 200
+#: Key the demo's revenue-alert workflow signs its webhook with (checked by the demo API's ``/webhook``).
+WEBHOOK_SECRET = "demo-webhook-signing-secret"
 
 
 def recent_orders(days: int = 90, today: date | None = None) -> pd.DataFrame:
@@ -86,8 +88,6 @@ class _DemoApi(BaseHTTPRequestHandler):
         """``/webhook``: the receiver of the demo's revenue-alert workflow; checks the HMAC signature."""
         import hashlib
         import hmac
-
-        from aihub.demo_automation import WEBHOOK_SECRET
 
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if urlparse(self.path).path.rstrip("/") != "/webhook":
