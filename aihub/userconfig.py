@@ -38,6 +38,7 @@ __all__ = [
     "UserConfig",
     "error_at",
     "error_from_pydantic",
+    "limits",
     "location",
     "parse",
     "parse_json_text",
@@ -69,6 +70,42 @@ class UserConfig(BaseModel):
     """Base of every user-written configuration: unknown keys are errors, strings are stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+
+
+_LIMIT_NAMES = ("gt", "ge", "lt", "le", "min_length", "max_length")
+
+
+def limits(model: type[BaseModel], field: str) -> dict[str, Any]:
+    """The bounds a model puts on one field, for a form to read instead of repeating them.
+
+    Parameters
+    ----------
+    model : type of BaseModel
+    field : str
+        Field name (not alias).
+
+    Returns
+    -------
+    dict
+        Some of ``gt``, ``ge``, ``lt``, ``le``, ``min_length``, ``max_length``,
+        plus ``default`` when the field has a plain default; e.g.
+        ``{"ge": 1, "le": 10000000, "default": 100000}`` for a row limit.
+
+    Raises
+    ------
+    KeyError
+        ``model`` has no such field.
+    """
+    info = model.model_fields[field]
+    out: dict[str, Any] = {}
+    for item in info.metadata:
+        for name in _LIMIT_NAMES:
+            value = getattr(item, name, None)
+            if value is not None:
+                out[name] = value
+    if not info.is_required() and info.default_factory is None:
+        out["default"] = info.default
+    return out
 
 
 def location(loc: tuple[Any, ...]) -> str:

@@ -100,10 +100,15 @@ from aihub.connectors.config_fields import (
     FieldSpec,
     check_field_mapping,
 )
-from aihub.connectors.config_rest import DEFAULT_MAX_PAGES, MAX_MAX_PAGES, PAGINATION_TYPES, Endpoint, Pagination, \
-    RestConnection
-from aihub.connectors.config_storage import DEFAULT_MAX_BYTES, FILE_FORMATS, FileUploadConnection, \
-    ObjectStoreConnection
+from aihub.connectors.config_rest import (
+    DEFAULT_MAX_PAGES,
+    MAX_MAX_PAGES,
+    PAGINATION_TYPES,
+    Endpoint,
+    Pagination,
+    RestConnection,
+)
+from aihub.connectors.config_storage import DEFAULT_MAX_BYTES, FILE_FORMATS, FileUploadConnection, ObjectStoreConnection
 from aihub.connectors.secrets import redact
 from aihub.errors import ValidationError
 from aihub.ingest import INVALID_POLICIES

@@ -206,7 +206,8 @@ def _http_url(url: str) -> str:
         raise error_at((), "must be an http:// or https:// URL with a host", url)
     if URL_USERINFO_RE.match(url):
         raise error_at((), "contains a user name or password. Remove them from the URL and use "
-                       "authentication_config instead, where secrets are encrypted", str(parsed.copy_with(userinfo=b"")))
+                       "authentication_config instead, where secrets are encrypted",
+                       str(parsed.copy_with(userinfo=b"")))
     if parsed.fragment:
         raise error_at((), "must not contain a #fragment; remove the part from '#' on", url)
     return url

@@ -104,7 +104,9 @@ class ObjectStoreConnection(SourcePart):
     format: choice(FILE_FORMATS) = "auto"  # type: ignore[valid-type]
     storage_options: dict[RawText, Any] = Field(default_factory=dict)
     sep: Annotated[Any, AfterValidator(_separator)] = None
-    encoding: Annotated[text(MAX_ENCODING_LENGTH), AfterValidator(_known_encoding)] = "utf-8"  # type: ignore[valid-type]
+    encoding: Annotated[text(MAX_ENCODING_LENGTH), AfterValidator(_known_encoding)] = (  # type: ignore[valid-type]
+        "utf-8"
+    )
     records_path: RecordsPath = ""
     row_limit: RowLimit = DEFAULT_ROW_LIMIT
     max_bytes: whole(1, MAX_MAX_BYTES) = DEFAULT_MAX_BYTES  # type: ignore[valid-type]

@@ -138,3 +138,11 @@ def test_parse_passes_context_to_validators_and_redacts_shown_values():
         userconfig.parse(_Site, {"links": [{"url": "http://u:pw-9@a.example"}]},
                          redact=lambda v: v.replace("pw-9", "***") if isinstance(v, str) else v)
     assert "pw-9" not in str(err.value) and "(got 'http://u:***@a.example')" in str(err.value)
+
+
+def test_limits_reads_a_fields_bounds_and_default_from_the_model():
+    assert userconfig.limits(_Flow, "threshold") == {"ge": 0, "le": 1, "default": 0.5}
+    assert userconfig.limits(_Action, "url") == {"min_length": 8}
+    assert userconfig.limits(_Flow, "name") == {}
+    with pytest.raises(KeyError):
+        userconfig.limits(_Flow, "nope")
