@@ -129,6 +129,7 @@ def _insights_generate(args: argparse.Namespace) -> int:
 #: File-mode commands of the issue-15 analytics, each registered by its package's ``register``.
 ANALYTICS_CLIS: tuple[str, ...] = (
     "aihub.recommend.cli", "aihub.clv.cli", "aihub.sentiment.cli", "aihub.nba.cli", "aihub.pricing.cli",
+    "aihub.inventory.cli",
 )
 
 
