@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_filter_arguments(p)
     p.set_defaults(func=_insights_generate)
 
-    for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli", *ANALYTICS_CLIS):
+    for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli", "aihub.anomaly.records_cli",
+                   *ANALYTICS_CLIS):
         __import__(module, fromlist=["register"]).register(sub)
     return parser
 
