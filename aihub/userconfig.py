@@ -156,11 +156,11 @@ def unknown_keys(data: Mapping[Any, Any], allowed: Iterable[str]) -> pydantic_co
     ``tokn`` may hold a secret.
     """
     allowed = tuple(allowed)
-    names = ", ".join(allowed) or "none"
+    names = f"allowed: {', '.join(allowed)}" if allowed else "nothing may be set here"
     details = [
         pydantic_core.InitErrorDetails(
             type=pydantic_core.PydanticCustomError(
-                UNKNOWN_KEY_ERROR, f"is not a known setting; remove it or check its spelling (allowed: {names})"),
+                UNKNOWN_KEY_ERROR, f"is not a known setting; remove it or check its spelling ({names})"),
             loc=(key if isinstance(key, (str, int)) else repr(key),),
             input=HIDDEN,
         )
