@@ -90,7 +90,7 @@ def _settings(names: Sequence[str], kinds: Sequence[str], p: DetectorParams, ban
         if k == "residual":
             rows.append([p.short_window, 0.0, RESIDUAL_SD_FLOOR, p.warmup, edge, 0.0])
         else:
-            rows.append([1, NOVELTY_MEAN_FLOOR, math.sqrt(NOVELTY_VAR_FLOOR), p.warmup, math.inf, 0.0])
+            rows.append([p.short_window, NOVELTY_MEAN_FLOOR, math.sqrt(NOVELTY_VAR_FLOOR), p.warmup, math.inf, 0.0])
     cfg = np.array(rows, float).reshape(len(kinds), 6)
     return np.column_stack([cfg, families(names, kinds)])
 

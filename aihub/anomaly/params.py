@@ -237,7 +237,7 @@ class DetectorParams:
     nonnegative : bool or None, default None
         Clip the expected value and the lower end of the expected range at 0.
         None: for points whose metric history so far has no negative value.
-    art_categories : int, default 128
+    art_categories : int, default 64
         Most categories the adaptive-resonance component keeps (the least
         recently used one is recycled), which bounds its state and time.
     contamination : float, default 0.01
@@ -272,7 +272,7 @@ class DetectorParams:
     cooldown: str = "auto"
     spatial_tolerance: float | None = 0.05
     nonnegative: bool | None = None
-    art_categories: int = 128
+    art_categories: int = 64
     contamination: float = 0.01
     iforest_window: int = 512
     iforest_refit: int = 256
