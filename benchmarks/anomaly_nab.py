@@ -61,10 +61,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aihub.anomaly.cli import detect_file  # noqa: E402
-from aihub.anomaly.detectors import detect  # noqa: E402
-from aihub.anomaly.nab_synthetic import STREAM_SHAPES, planted_stream, probation  # noqa: E402
-from aihub.anomaly.params import COMBINE_RULES, ENSEMBLE  # noqa: E402
+from aihub.anomaly.cli import detect_file
+from aihub.anomaly.detectors import detect
+from aihub.anomaly.nab_synthetic import STREAM_SHAPES, planted_stream, probation
+from aihub.anomaly.params import COMBINE_RULES, ENSEMBLE
 
 PREVIOUS_AUTO_REF = "27d12a2"
 """Last commit of the previous ``auto`` (robust seasonal + forecast band, tuned on the 18 files)."""
@@ -99,7 +99,7 @@ class Corpus:
     tables: dict[str, tuple] = field(default_factory=dict)
     fold: dict[str, str] = field(default_factory=dict)
 
-    def keys(self, fold: str | None = None) -> list[str]:
+    def names(self, fold: str | None = None) -> list[str]:
         return [k for k in self.frames if fold is None or self.fold[k] == fold]
 
 
@@ -180,11 +180,11 @@ def fmt(res: dict[str, float]) -> str:
 
 def choose(scorer, nab: Corpus, dev: Corpus, held_out: str, runs: dict) -> str:
     """The grid point with the best mean of (NAB own-alarm score on the other categories, synthetic dev score)."""
-    train = [k for k in nab.keys() if nab.fold[k] != held_out]
+    train = [k for k in nab.names() if nab.fold[k] != held_out]
     best, choice = -np.inf, None
     for name, ((s_nab, a_nab), (s_dev, a_dev)) in runs.items():
         r_nab = fold_score(scorer, nab, train, s_nab, a_nab)
-        r_dev = fold_score(scorer, dev, dev.keys(), s_dev, a_dev)
+        r_dev = fold_score(scorer, dev, dev.names(), s_dev, a_dev)
         crit = 0.5 * (r_nab["own"] + r_dev["own"])
         if crit > best:
             best, choice = crit, name
@@ -276,14 +276,14 @@ def print_loco(scorer, nab: Corpus, rows: dict[str, tuple[dict, dict]], choices:
     print(f"{'held-out fold':24s} {'new auto':>14s}  {'chosen on other folds':24s} " + " ".join(f"{n:>14s}" for n in names))
     pooled_s, pooled_a = {}, {}
     for fold in folds:
-        keys = nab.keys(fold)
+        keys = nab.names(fold)
         s, a = chosen_runs[choices[fold]]
         pooled_s.update({k: s[k] for k in keys})
         pooled_a.update({k: a[k] for k in keys})
         cells = [fmt(fold_score(scorer, nab, keys, *rows[n])) for n in names]
         print(f"{fold:24s} {fmt(fold_score(scorer, nab, keys, s, a)):>14s}  {choices[fold]:24s} "
               + " ".join(f"{c:>14s}" for c in cells))
-    allk = nab.keys()
+    allk = nab.names()
     cells = [fmt(fold_score(scorer, nab, allk, *rows[n])) for n in names]
     print(f"{'pooled (18 files)':24s} {fmt(fold_score(scorer, nab, allk, pooled_s, pooled_a)):>14s}  {'':24s} "
           + " ".join(f"{c:>14s}" for c in cells))
@@ -292,10 +292,10 @@ def print_loco(scorer, nab: Corpus, rows: dict[str, tuple[dict, dict]], choices:
 def print_synthetic(scorer, syn: Corpus, rows: dict[str, tuple[dict, dict]]) -> None:
     print("\nSynthetic streams, held-out seeds (NAB best/own; then windows hit / planted and false alarms per shape):")
     for name, (s, a) in rows.items():
-        res = fold_score(scorer, syn, syn.keys(), s, a)
+        res = fold_score(scorer, syn, syn.names(), s, a)
         parts = []
         for shape in (*STREAM_SHAPES, "none"):
-            keys = syn.keys(shape)
+            keys = syn.names(shape)
             hit = sum(bool(((syn.tables[k][0] >= 0) & a[k]).any()) for k in keys)
             fa = sum(int((a[k] & (syn.tables[k][0] < 0))[syn.tables[k][3]:].sum()) for k in keys)
             parts.append(f"{shape}:{hit}/{len(keys) if shape != 'none' else 0},{fa}fa")

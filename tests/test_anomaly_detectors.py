@@ -134,7 +134,7 @@ def test_invalid_input_is_reported_with_field():
     with pytest.raises(ValidationError) as err:
         detect(d.rename(columns={"value": "passengers"}))
     assert err.value.field == "value"
-    out, state = detect(d, return_state=True)
+    _, state = detect(d, return_state=True)
     with pytest.raises(ValidationError) as err:
         update(state, d.iloc[:5])  # older than what was already scored
     assert err.value.field == "timestamp"

@@ -29,7 +29,9 @@ matching", IEEE Trans. Communications 32):
    the state stays bounded.
 
 :mod:`aihub.anomaly.likelihood` turns the raw score into an anomaly
-likelihood. The state is strict JSON (:func:`context_component`).
+likelihood. The state is strict JSON (:func:`context_component`): the
+running range, the last symbols and the table as ``[context key, count * 8
++ symbol, ...]`` rows.
 """
 
 from __future__ import annotations
@@ -154,8 +156,12 @@ def context_component(x: np.ndarray, st: Mapping[str, Any] | None):
     st = st or {}
     keys = np.full(SLOTS, -1, np.int64)
     counts = np.zeros((SLOTS, SYMBOLS), np.int64)
-    for key, row in zip(st.get("keys") or [], st.get("counts") or []):
-        _insert(keys, counts, int(key), np.asarray(row, np.int64))
+    row = np.zeros(SYMBOLS, np.int64)
+    for entry in st.get("table") or []:
+        row[:] = 0
+        for packed in entry[1:]:
+            row[int(packed) % SYMBOLS] = int(packed) // SYMBOLS
+        _insert(keys, counts, int(entry[0]), row)
     hist = np.full(ORDERS, -1, np.int64)
     old = [int(v) for v in (st.get("hist") or [])][:ORDERS]
     hist[: len(old)] = old
@@ -165,11 +171,14 @@ def context_component(x: np.ndarray, st: Mapping[str, Any] | None):
     raw = context_loop(np.ascontiguousarray(x, float), keys, counts, hist, lohi, used)
     live = np.flatnonzero(keys >= 0)
     live = live[np.argsort(keys[live], kind="stable")]
+    table = []
+    for h in live:  # [context key, count * SYMBOLS + symbol for each symbol seen after it]
+        sym = np.flatnonzero(counts[h])
+        table.append([int(keys[h]), *(int(c) * SYMBOLS + int(b) for b, c in zip(sym, counts[h, sym]))])
     new_st = {
         "lo": float(lohi[0]) if math.isfinite(lohi[0]) else None,
         "hi": float(lohi[1]) if math.isfinite(lohi[1]) else None,
         "hist": [int(v) for v in hist],
-        "keys": [int(k) for k in keys[live]],
-        "counts": counts[live].tolist(),
+        "table": table,
     }
     return raw, new_st

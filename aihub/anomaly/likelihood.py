@@ -9,11 +9,12 @@ anomaly likelihood of Ahmad, Lavin, Purdy & Agha (2017, "Unsupervised
 real-time anomaly detection for streaming data", Neurocomputing 262), the
 normalisation Numenta's HTM detector uses on NAB:
 
-* the mean of the point's evidence and the previous ``short - 1`` values
-  (HTM averages 10 raw scores; the novelty components score each block or
-  point alone, as ARTime and CAD OSE do) is compared with the running mean
-  and variance of that mean over about ``history_window`` points (HTM: 8640,
-  a month of 5-minute data);
+* the mean of the point's evidence and that of the previous
+  ``short_window - 1`` points (HTM averages the last 10 raw scores; points
+  without evidence, such as those between two adaptive-resonance blocks,
+  count as none) is compared with the running mean and variance of that
+  mean over about ``history_window`` points (HTM: 8640, a month of 5-minute
+  data);
 * for novelty scores the mean is floored at 0.03 and the variance at 0.0003
   (HTM's ``estimateNormal`` lower bounds, so that the slightest blip after a
   long calm does not look like a catastrophe);
