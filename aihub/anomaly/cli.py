@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from aihub import exports
 from aihub.anomaly.detectors import ALGORITHMS, detect
 from aihub.errors import AihubError, IngestError, ValidationError
 
@@ -89,7 +90,7 @@ def detect_file(src: Path, dst: Path, *, timestamp_col: str = "timestamp", value
         }
     )
     dst.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(dst, index=False)
+    exports.write_csv(out, dst)
     return out
 
 
