@@ -63,7 +63,7 @@ sys.path.insert(0, str(REPO))
 
 from aihub.anomaly.cli import detect_file
 from aihub.anomaly.detectors import detect
-from aihub.anomaly.nab_synthetic import STREAM_SHAPES, planted_stream, probation
+from aihub.anomaly.synthetic import STREAM_SHAPES, planted_stream, probation
 from aihub.anomaly.params import COMBINE_RULES, ENSEMBLE
 
 PREVIOUS_AUTO_REF = "27d12a2"
@@ -121,7 +121,7 @@ def nab_corpus(scorer, data: Path, windows: Path) -> Corpus:
 
 
 def synthetic_corpus(scorer, seeds: range) -> Corpus:
-    """Synthetic streams (:mod:`aihub.anomaly.nab_synthetic`) as a NAB-style corpus; fold = shape."""
+    """Synthetic streams (:mod:`aihub.anomaly.synthetic`) as a NAB-style corpus; fold = shape."""
     c = Corpus()
     for shape in (*STREAM_SHAPES, None):
         for seed in seeds:

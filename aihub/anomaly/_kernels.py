@@ -92,13 +92,39 @@ def _window_sum(row, short):
 
 
 @_inline
-def _tail_score(avg, mean, sq, mfloor, sfloor):
-    """Score of an averaged value under the running Gaussian (mean floored at ``mfloor``, sd at ``sfloor``)."""
+def _t_as_z(t, n):
+    """Normal deviate with the upper tail of a Student-t deviate ``t`` on ``n - 1`` degrees of freedom.
+
+    The predictive distribution of a new value under a Gaussian whose mean and
+    variance were estimated from ``n`` values is Student-t with ``n - 1``
+    degrees of freedom and scale ``sd * sqrt(1 + 1/n)``; its tail is mapped
+    to the normal scale by Wallace's approximation (Wallace 1959, "Bounds on
+    normal approximations to Student's and the chi-square distributions",
+    Ann. Math. Stat. 30): ``z = (8v + 1) / (8v + 3) * sqrt(v ln(1 + t^2 / v))``.
+    """
+    if t <= 0.0 or n < 3.0:
+        return 0.0 if n < 3.0 else t
+    t = t / math.sqrt(1.0 + 1.0 / n)
+    v = n - 1.0
+    return (8.0 * v + 1.0) / (8.0 * v + 3.0) * math.sqrt(v * math.log1p(t * t / v))
+
+
+@_inline
+def _tail_score(avg, mean, sq, mfloor, sfloor, n_eff):
+    """Score of an averaged value under the running Gaussian (mean floored at ``mfloor``, sd at ``sfloor``).
+
+    ``n_eff > 0``: the running moments rest on ``n_eff`` values and the tail is
+    that of the Student-t predictive (:func:`_t_as_z`), so a likelihood that has
+    seen few values is less sure; 0: the Gaussian tail (HTM).
+    """
     var = sq - mean * mean
     sd = math.sqrt(var) if var > 0.0 else 0.0
     if not sd >= sfloor:  # also NaN
         sd = sfloor
-    return _score_of((avg - max(mean, mfloor)) / sd)
+    z = (avg - max(mean, mfloor)) / sd
+    if n_eff > 0.0:
+        z = _t_as_z(z, n_eff)
+    return _score_of(z)
 
 
 @_inline
@@ -162,7 +188,8 @@ def _shift_in(row, v):
 @_jit
 def likelihood_alarm_loop(
     S,  # float64 (n, C): raw evidence of each component (surprisal or novelty; NaN: none at the point)
-    cfg,  # float64 (C, 7): per component short window, mean floor, sd floor, warm-up, incident cap, hold, family
+    cfg,  # float64 (C, 8): per component short window, mean floor, sd floor, warm-up, incident cap, hold, family,
+    #       Student-t predictive (1) or Gaussian (0)
     rule,  # int: combination rule across families, see _combine
     masks,  # bool (5, n): learn, clipped (an outlier of the robust model), force (spatial rule),
     #         quiet (probationary period), pblock (a suppress-pattern feedback rule matches)
@@ -214,7 +241,9 @@ def likelihood_alarm_loop(
             bsum[c], bcnt[c] = _window_sum(buf[c], int(cfg[c, 0]))
             s = S[i, c]
             if np.isfinite(s) and mom[c, 0] >= cfg[c, 3]:
-                mom[c, 5] = _tail_score((bsum[c] + s) / (bcnt[c] + 1.0), mom[c, 3], mom[c, 4], cfg[c, 1], cfg[c, 2])
+                n_eff = min(mom[c, 0], 2.0 * H) if cfg[c, 7] > 0.0 else 0.0  # EW moments: about 2H values
+                mom[c, 5] = _tail_score((bsum[c] + s) / (bcnt[c] + 1.0), mom[c, 3], mom[c, 4], cfg[c, 1], cfg[c, 2],
+                                        n_eff)
             elif np.isfinite(s) or cfg[c, 5] == 0.0:
                 mom[c, 5] = 0.0
             scores[c] = mom[c, 5]

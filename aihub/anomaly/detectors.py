@@ -344,7 +344,8 @@ def _evidence(name: str, b: _Batch, x_fit: np.ndarray, e_r: np.ndarray, sc_r: np
     if start < len(b.ts):
         x_nov = b.x_learn[start:]
         if name == "art":
-            raw[start:], b.comps[name] = art_component(x_nov, b.comps.get(name), b.p.probation, b.p.art_categories)
+            raw[start:], b.comps[name] = art_component(x_nov, b.comps.get(name), b.p.art_span(b.spacing),
+                                                       b.p.art_categories)
         else:
             raw[start:], b.comps[name] = context_component(x_nov, b.comps.get(name))
     return raw, None, None, None
@@ -361,7 +362,7 @@ def _rule_inputs(rules, b: _Batch, dev: np.ndarray, context):
 def _score_ensemble(b: _Batch, state: Mapping[str, Any], rules, context):
     """The univariate detectors: components, likelihoods, combination and alarms."""
     p = b.p
-    names = list(ENSEMBLE) if p.algorithm == "auto" else [p.algorithm]
+    names = list(p.components or ENSEMBLE) if p.algorithm == "auto" else [p.algorithm]
     # the robust model always runs: the expected range, the cleaned values and the outliers come from it
     e_r, sc_r, x_fit, b.comps["robust_seasonal"] = _robust_component(
         b.ts, b.x_learn, b.comps.get("robust_seasonal"), p, b.band, b.warm_end)

@@ -35,6 +35,9 @@ ALGORITHMS: tuple[str, ...] = (
 ENSEMBLE: tuple[str, ...] = ("robust_seasonal", "forecast_band", "art", "context")
 """Components of ``auto``, in the order their evidence is combined."""
 
+PREDICTIVES: tuple[str, ...] = ("gaussian", "student_t")
+"""Tail of the anomaly likelihood: HTM's Gaussian, or the Student-t predictive of few samples."""
+
 COMBINE_RULES: tuple[str, ...] = ("mean", "max", "fisher")
 """Ways to combine the components' anomaly likelihoods (see :mod:`aihub.anomaly.likelihood`)."""
 
@@ -79,6 +82,7 @@ def duration_seconds(value: Any, name: str) -> int:
 _PARAMETER_CONSTRAINTS: dict[str, tuple[str, Any, Any, bool]] = {
     "algorithm": ("choice", ALGORITHMS, None, False),
     "combine": ("choice", COMBINE_RULES, None, False),
+    "predictive": ("choice", PREDICTIVES, None, False),
     "level_window": ("int", 1, None, True),
     "scale_window": ("int", 2, None, True),
     "min_periods": ("int", 1, None, True),
@@ -167,6 +171,20 @@ def _check_periods(periods: Any) -> tuple[str, ...]:
     return out
 
 
+def _check_components(comps: Any) -> tuple[str, ...] | None:
+    if comps is None:
+        return None
+    if isinstance(comps, str):
+        comps = (comps,)
+    allowed = f"a non-empty list of distinct names from {list(ENSEMBLE)} or null (all)"
+    if not isinstance(comps, (list, tuple)) or not comps:
+        raise _bad("components", comps, allowed)
+    out = tuple(str(c) for c in comps)
+    if any(c not in ENSEMBLE for c in out) or len(set(out)) != len(out):
+        raise _bad("components", comps, allowed)
+    return tuple(c for c in ENSEMBLE if c in out)  # the combination order of ENSEMBLE
+
+
 def _check_cooldown(cd: Any) -> str:
     cd = "none" if cd is None else str(cd)
     if cd not in ("auto", "none"):
@@ -187,13 +205,18 @@ class DetectorParams:
         How ``auto`` combines its components' anomaly likelihoods
         (:func:`aihub.anomaly.likelihood.combine_rule`). Chosen by
         leave-one-category-out evaluation (``benchmarks/anomaly_nab.py``).
+    predictive : {"gaussian", "student_t"}, default "gaussian"
+        Tail of the anomaly likelihood: the Gaussian of HTM (Ahmad et al.
+        2017), or the Student-t predictive of a Gaussian estimated from the
+        values seen so far, which is less sure while it has seen few
+        (:func:`aihub.anomaly._kernels._t_as_z`).
     probation : int or None, default None
-        Probationary period in points: nothing alarms before it, and the
-        adaptive-resonance component sizes its windows from it. None: the
+        Probationary period in points: nothing alarms before it. None: the
         seasonal warm-up (``n_seasons`` cycles of the shortest seasonal
         period) in points, or ``min_periods + warmup`` without a usable
         seasonal period; at least 12 and at most 750 - NAB's probationary
-        period for a long stream (Lavin & Ahmad 2015).
+        period for a long stream (Lavin & Ahmad 2015). The adaptive-resonance
+        component sizes its windows from :meth:`art_span`, whatever this is.
     level_window : int or None, default None
         Points in the robust local level (median of the previous points).
         None (frequency-aware, see :meth:`resolved`): 10 for intraday data,
@@ -237,6 +260,8 @@ class DetectorParams:
     nonnegative : bool or None, default None
         Clip the expected value and the lower end of the expected range at 0.
         None: for points whose metric history so far has no negative value.
+    components : tuple of str or None, default None
+        ``auto`` only: the components of :data:`ENSEMBLE` it runs (None: all).
     art_categories : int, default 64
         Most categories the adaptive-resonance component keeps (the least
         recently used one is recycled), which bounds its state and time.
@@ -259,6 +284,7 @@ class DetectorParams:
 
     algorithm: str = "auto"
     combine: str = "max"
+    predictive: str = "gaussian"
     probation: int | None = None
     level_window: int | None = None
     ewma_alpha: float = 0.2
@@ -272,6 +298,7 @@ class DetectorParams:
     cooldown: str = "auto"
     spatial_tolerance: float | None = 0.05
     nonnegative: bool | None = None
+    components: tuple[str, ...] | None = None
     art_categories: int = 64
     contamination: float = 0.01
     iforest_window: int = 512
@@ -287,6 +314,7 @@ class DetectorParams:
             raise _bad("min_periods", self.min_periods, f"an integer <= scale_window ({self.scale_window})")
         object.__setattr__(self, "seasonal_periods", _check_periods(self.seasonal_periods))
         object.__setattr__(self, "cooldown", _check_cooldown(self.cooldown))
+        object.__setattr__(self, "components", _check_components(self.components))
 
     @property
     def period_seconds(self) -> tuple[int, ...]:
@@ -329,17 +357,26 @@ class DetectorParams:
         usable = [q for q in self.period_seconds if q >= 4 * spacing]
         return float(self.n_seasons * min(usable)) if usable else 0.0
 
-    def default_probation(self, spacing: float | None) -> int:
-        """Default ``probation``: the seasonal warm-up in points, or ``min_periods + warmup`` without a
-        seasonal period to wait for; at least 12 and at most 750 points (NAB's cap). Needs resolved counts."""
+    def art_span(self, spacing: float | None) -> int:
+        """Points the adaptive-resonance component sizes its windows from (ARTime's probationary period).
+
+        The seasonal warm-up in points, or ``min_periods + warmup`` without a
+        seasonal period; at least 12 and at most 750 points (NAB's cap; ARTime
+        takes 15% of a file, which a stream cannot know). Needs resolved counts.
+        """
         warm = self.warmup_seconds(spacing) / spacing if spacing and np.isfinite(spacing) else 0.0
         base = round(warm) if warm else (self.min_periods or 0) + (self.warmup or 0)
         return int(min(NAB_PROBATION_CAP, max(12, base)))
+
+    def default_probation(self, spacing: float | None) -> int:
+        """Default ``probation`` (see the class docstring). Needs resolved counts."""
+        return self.art_span(spacing)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of all parameters."""
         d = asdict(self)
         d["seasonal_periods"] = list(self.seasonal_periods)
+        d["components"] = None if self.components is None else list(self.components)
         return d
 
     @classmethod

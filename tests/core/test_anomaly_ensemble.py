@@ -10,7 +10,7 @@ import pytest
 
 from aihub.anomaly import ALGORITHMS, DetectorParams, detect, init_state, update
 from aihub.anomaly.detectors import STATE_VERSION
-from aihub.anomaly.nab_synthetic import STREAM_SHAPES, planted_stream, probation
+from aihub.anomaly.synthetic import STREAM_SHAPES, planted_stream, probation
 from aihub.errors import ValidationError
 from tests.conftest import shared_file
 
