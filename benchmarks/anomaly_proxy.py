@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -83,8 +84,6 @@ DESIGNS: dict[str, tuple[dict[str, Any], dict[str, float] | None]] = {
     "combine: mean": ({**_BASE, "combine": "mean"}, None),
     "combine: fisher": ({**_BASE, "combine": "fisher"}, None),
     "likelihood: HTM windows": ({**_BASE, **_HTM}, None),
-    "likelihood: student-t": ({**_BASE, "predictive": "student_t"}, None),
-    "likelihood: student-t, probation 50": ({**_BASE, "predictive": "student_t", "probation": 50}, None),
     "likelihood: averaging 5": ({**_BASE, "short_window": 5}, None),
     "likelihood: warm-up 100": ({**_BASE, "warmup": 100}, None),
     "likelihood: HTM learning 388": ({**_BASE, "warmup": 388}, None),
@@ -92,12 +91,16 @@ DESIGNS: dict[str, tuple[dict[str, Any], dict[str, float] | None]] = {
     "probation 100": ({**_BASE, "probation": 100}, None),
     "probation 200": ({**_BASE, "probation": 200}, None),
     "probation 288": ({**_BASE, "probation": 288}, None),
+    "probation 750": ({**_BASE, "probation": 750}, None),
+    "cooldown none": ({**_BASE, "cooldown": "none"}, None),
+    "cooldown 1h": ({**_BASE, "cooldown": "1h"}, None),
+    "cooldown 3h": ({**_BASE, "cooldown": "3h"}, None),
+    "cooldown 6h": ({**_BASE, "cooldown": "6h"}, None),
+    "cooldown 12h": ({**_BASE, "cooldown": "12h"}, None),
     "level window 30": ({**_BASE, "level_window": 30}, None),
-    "level window 100": ({**_BASE, "level_window": 100}, None),
     "forecast ewma 0.05": ({**_BASE, "ewma_alpha": 0.05}, None),
     "threshold 0.4": (_BASE, {"low": 0.4, "medium": 0.7, "high": 0.85, "critical": 0.95}),
     "threshold 0.6": (_BASE, {"low": 0.6, "medium": 0.7, "high": 0.85, "critical": 0.95}),
-    "cooldown 6h": ({**_BASE, "cooldown": "6h"}, None),
 }
 """Designs compared on the development half, listed before the first run."""
 
@@ -173,6 +176,7 @@ def build(out: Path) -> dict[str, tuple[Path, Path]]:
     halves = {}
     for half in ("dev", "test"):
         folder = out / "data" / half
+        shutil.rmtree(folder, ignore_errors=True)  # no stream of an earlier build stays behind
         halves[half] = (folder, write_corpus(proxy_corpus(carriers, half), folder))
     return halves
 

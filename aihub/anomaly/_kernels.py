@@ -92,39 +92,13 @@ def _window_sum(row, short):
 
 
 @_inline
-def _t_as_z(t, n):
-    """Normal deviate with the upper tail of a Student-t deviate ``t`` on ``n - 1`` degrees of freedom.
-
-    The predictive distribution of a new value under a Gaussian whose mean and
-    variance were estimated from ``n`` values is Student-t with ``n - 1``
-    degrees of freedom and scale ``sd * sqrt(1 + 1/n)``; its tail is mapped
-    to the normal scale by Wallace's approximation (Wallace 1959, "Bounds on
-    normal approximations to Student's and the chi-square distributions",
-    Ann. Math. Stat. 30): ``z = (8v + 1) / (8v + 3) * sqrt(v ln(1 + t^2 / v))``.
-    """
-    if t <= 0.0 or n < 3.0:
-        return 0.0 if n < 3.0 else t
-    t = t / math.sqrt(1.0 + 1.0 / n)
-    v = n - 1.0
-    return (8.0 * v + 1.0) / (8.0 * v + 3.0) * math.sqrt(v * math.log1p(t * t / v))
-
-
-@_inline
-def _tail_score(avg, mean, sq, mfloor, sfloor, n_eff):
-    """Score of an averaged value under the running Gaussian (mean floored at ``mfloor``, sd at ``sfloor``).
-
-    ``n_eff > 0``: the running moments rest on ``n_eff`` values and the tail is
-    that of the Student-t predictive (:func:`_t_as_z`), so a likelihood that has
-    seen few values is less sure; 0: the Gaussian tail (HTM).
-    """
+def _tail_score(avg, mean, sq, mfloor, sfloor):
+    """Score of an averaged value under the running Gaussian (mean floored at ``mfloor``, sd at ``sfloor``)."""
     var = sq - mean * mean
     sd = math.sqrt(var) if var > 0.0 else 0.0
     if not sd >= sfloor:  # also NaN
         sd = sfloor
-    z = (avg - max(mean, mfloor)) / sd
-    if n_eff > 0.0:
-        z = _t_as_z(z, n_eff)
-    return _score_of(z)
+    return _score_of((avg - max(mean, mfloor)) / sd)
 
 
 @_inline
@@ -188,8 +162,7 @@ def _shift_in(row, v):
 @_jit
 def likelihood_alarm_loop(
     S,  # float64 (n, C): raw evidence of each component (surprisal or novelty; NaN: none at the point)
-    cfg,  # float64 (C, 8): per component short window, mean floor, sd floor, warm-up, incident cap, hold, family,
-    #       Student-t predictive (1) or Gaussian (0)
+    cfg,  # float64 (C, 7): per component short window, mean floor, sd floor, warm-up, incident cap, hold, family
     rule,  # int: combination rule across families, see _combine
     masks,  # bool (5, n): learn, clipped (an outlier of the robust model), force (spatial rule),
     #         quiet (probationary period), pblock (a suppress-pattern feedback rule matches)
@@ -241,9 +214,7 @@ def likelihood_alarm_loop(
             bsum[c], bcnt[c] = _window_sum(buf[c], int(cfg[c, 0]))
             s = S[i, c]
             if np.isfinite(s) and mom[c, 0] >= cfg[c, 3]:
-                n_eff = min(mom[c, 0], 2.0 * H) if cfg[c, 7] > 0.0 else 0.0  # EW moments: about 2H values
-                mom[c, 5] = _tail_score((bsum[c] + s) / (bcnt[c] + 1.0), mom[c, 3], mom[c, 4], cfg[c, 1], cfg[c, 2],
-                                        n_eff)
+                mom[c, 5] = _tail_score((bsum[c] + s) / (bcnt[c] + 1.0), mom[c, 3], mom[c, 4], cfg[c, 1], cfg[c, 2])
             elif np.isfinite(s) or cfg[c, 5] == 0.0:
                 mom[c, 5] = 0.0
             scores[c] = mom[c, 5]
@@ -361,17 +332,22 @@ def _sorted_replace(arr, n, old, new):
 
 
 @_inline
-def _phase_value(ring_d, cnt, t_first, t, period, k, tmp):
-    """Seasonal offset of one phase: median of its last ``k`` detrended values ``ring_d`` (NaN if stale or sparse)."""
-    if cnt != k or (t - t_first) > (k + 0.5) * period:
+def _phase_value(ring_d, cnt, t_first, t, period, k, tmp, need):
+    """Seasonal offset of one phase: median of its last ``k`` detrended values ``ring_d`` (NaN if stale or sparse).
+
+    Needs ``need`` seasons: with ``need < k``, while fewer than ``k`` are
+    known, the median of those there are (the value one season ago, then the
+    mean of two), so the model can judge after one season rather than ``k``.
+    """
+    if cnt < need or cnt == 0 or (t - t_first) > (cnt + 0.5) * period:
         return np.nan
     nfin = 0
-    for j in range(k):
+    for j in range(cnt):
         if np.isfinite(ring_d[j]):
             nfin += 1
-    if nfin < (k + 1) // 2:
+    if nfin < (cnt + 1) // 2:
         return np.nan
-    return _nanmedian_small(ring_d, tmp)
+    return _nanmedian_small(ring_d[:cnt], tmp)
 
 
 @_inline
@@ -536,7 +512,7 @@ def robust_seasonal_loop(
             for q in range(P):
                 s = slot[q, i]
                 e[g, 1 + q] = level[g] + _phase_value(ring_d[g, q, s], ring_n[g, q, s], ring_t[g, q, s, 0], ts[i],
-                                                      periods[q], k, tmp)
+                                                      periods[q], k, tmp, 1)
             best_m[g] = m = _best_candidate(e[g], rsum[g], rcnt[g], xcnt[g] >= min_periods, min_periods)
             expected[g, i] = e[g, m] if m >= 0 else np.nan
         if best_m[0] >= 0:
@@ -603,6 +579,6 @@ def seasonal_loop(ts, d, slot, period, k, ring_t, ring_d, ring_n):
     tmp = np.empty(k + 1)
     for i in range(n):
         s = slot[i]
-        out[i] = _phase_value(ring_d[s], ring_n[s], ring_t[s, 0], ts[i], period, k, tmp)
+        out[i] = _phase_value(ring_d[s], ring_n[s], ring_t[s, 0], ts[i], period, k, tmp, k)
         ring_n[s] = _push_ring(ring_t[s], ring_d[s], ring_n[s], ts[i], d[i])
     return out

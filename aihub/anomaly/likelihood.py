@@ -84,7 +84,7 @@ def z_for_score(score: float) -> float:
 
 
 def _settings(names: Sequence[str], kinds: Sequence[str], p: DetectorParams, band: float) -> np.ndarray:
-    """Per component (rows): short window, mean floor, sd floor, warm-up, incident cap, hold flag, family, t flag."""
+    """Per component (rows): short window, mean floor, sd floor, warm-up, incident cap, hold flag, family."""
     edge = float(surprisal(np.array([band]))[0])
     rows = []
     for k in kinds:
@@ -93,8 +93,7 @@ def _settings(names: Sequence[str], kinds: Sequence[str], p: DetectorParams, ban
         else:
             rows.append([p.short_window, NOVELTY_MEAN_FLOOR, math.sqrt(NOVELTY_VAR_FLOOR), p.warmup, math.inf, 0.0])
     cfg = np.array(rows, float).reshape(len(kinds), 6)
-    t_flag = np.full(len(kinds), 1.0 if p.predictive == "student_t" else 0.0)
-    return np.column_stack([cfg, families(names, kinds), t_flag])
+    return np.column_stack([cfg, families(names, kinds)])
 
 
 def families(names: Sequence[str], kinds: Sequence[str]) -> np.ndarray:
