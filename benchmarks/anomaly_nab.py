@@ -63,8 +63,8 @@ sys.path.insert(0, str(REPO))
 
 from aihub.anomaly.cli import detect_file
 from aihub.anomaly.detectors import detect
-from aihub.anomaly.synthetic import STREAM_SHAPES, planted_stream, probation
 from aihub.anomaly.params import COMBINE_RULES, ENSEMBLE
+from aihub.anomaly.synthetic import STREAM_SHAPES, planted_stream, probation
 
 PREVIOUS_AUTO_REF = "27d12a2"
 """Last commit of the previous ``auto`` (robust seasonal + forecast band, tuned on the 18 files)."""

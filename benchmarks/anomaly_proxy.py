@@ -23,7 +23,9 @@ Stages
     (:data:`PREVIOUS_AUTO_REF`), both run from git: the proxy *test* half
     per category and pooled, the NAB files per category (each category is
     out of sample for a design chosen on the proxy), and the 18 NAB files
-    together, through the shared scorer's command line.
+    together, through the shared scorer's command line. Then the speed on
+    one metric of ``--speed-points`` points, beside the two from git in the
+    same run.
 
 Scores are NAB's standard profile from the shared scorer
 ``<shared>/tools/nab_score.py``, used as it is: "best" at the best single
@@ -33,6 +35,7 @@ threshold over ``anomaly_score`` (as NAB tunes it), "own" the detector's own
 Usage::
 
     python benchmarks/anomaly_proxy.py [--stage dev|report] [--out benchmarks/out/proxy]
+                                       [--designs NAME ...] [--speed-points 1000000]
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from anomaly_nab import (  # noqa: E402  (benchmarks/ is not a package)
+from anomaly_nab import (  # benchmarks/ is not a package: found through sys.path
     PREVIOUS_AUTO_REF,
     Corpus,
     fmt,
@@ -61,11 +64,12 @@ from anomaly_nab import (  # noqa: E402  (benchmarks/ is not a package)
     run_previous,
     run_scorer,
     shared_dir,
+    speed_frame,
 )
 
-from aihub.anomaly.cli import detect_file  # noqa: E402
-from aihub.anomaly.detectors import detect  # noqa: E402
-from aihub.anomaly.proxy import CATEGORIES, load_carriers, proxy_corpus, write_corpus  # noqa: E402
+from aihub.anomaly.cli import detect_file
+from aihub.anomaly.detectors import detect
+from aihub.anomaly.proxy import CATEGORIES, load_carriers, proxy_corpus, write_corpus
 
 FIRST_PASS_REF = "698d7ce"
 """The first-pass ensemble on main (robust_seasonal + forecast_band, art, context; warm-up up to 750 points)."""
@@ -97,6 +101,7 @@ DESIGNS: dict[str, tuple[dict[str, Any], dict[str, float] | None]] = {
     "cooldown 3h": ({**_BASE, "cooldown": "3h"}, None),
     "cooldown 6h": ({**_BASE, "cooldown": "6h"}, None),
     "cooldown 12h": ({**_BASE, "cooldown": "12h"}, None),
+    "cooldown 1D (first pass)": ({**_BASE, "cooldown": "1D"}, None),
     "level window 30": ({**_BASE, "level_window": 30}, None),
     "forecast ewma 0.05": ({**_BASE, "ewma_alpha": 0.05}, None),
     "threshold 0.4": (_BASE, {"low": 0.4, "medium": 0.7, "high": 0.85, "critical": 0.95}),
@@ -197,12 +202,13 @@ def stage_dev(scorer, dev: Corpus, kinds: dict[str, list[str]], only: list[str] 
 
 
 def stage_report(scorer, out: Path, test: Corpus, test_dir: Path, nab: Corpus, nab_dir: Path, tool: Path,
-                 windows: Path) -> None:
+                 windows: Path, speed_points: int) -> None:
     results: dict[str, tuple[Path, Path]] = {}
+    pps: dict[str, float | None] = {}
     for label, ref in (("first pass (main)", FIRST_PASS_REF), ("previous auto", PREVIOUS_AUTO_REF)):
         slug = label.split()[0]
         results[label] = (out / "results" / slug / "proxy", out / "results" / slug / "nab")
-        run_previous(ref, [(test_dir, results[label][0]), (nab_dir, results[label][1])], 0)
+        pps[label] = run_previous(ref, [(test_dir, results[label][0]), (nab_dir, results[label][1])], speed_points)
     mine = (out / "results" / "shipped" / "proxy", out / "results" / "shipped" / "nab")
     for src, dst, corpus in ((test_dir, mine[0], test), (nab_dir, mine[1], nab)):
         for key in corpus.frames:
@@ -220,6 +226,14 @@ def stage_report(scorer, out: Path, test: Corpus, test_dir: Path, nab: Corpus, n
         own = cli.split("as_is_score=")[1].split()[0] if "as_is_score=" in cli else "-"
         print(f"{label:32s} " + " ".join(f"{c:>13s}" for c in cells) + "  |  " + " ".join(f"{c:>13s}" for c in loco)
               + f"  | {best}/{own}")
+    if speed_points > 0:
+        frame = speed_frame(speed_points)
+        detect(frame.iloc[:5000])
+        start = time.perf_counter()
+        detect(frame)
+        mine_pps = speed_points / (time.perf_counter() - start)
+        others = ", ".join(f"{k} {v:,.0f}" for k, v in pps.items() if v)
+        print(f"\nspeed, {speed_points:,} points of one metric: shipped {mine_pps:,.0f} points/s; {others} (same run)")
 
 
 def fold_or_fa(scorer, nab: Corpus, fold: str, res: tuple[dict, dict]) -> dict[str, float]:
@@ -236,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", choices=("dev", "report"), default="report")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "proxy"))
     ap.add_argument("--designs", nargs="*", help="dev stage: run only these designs (names of DESIGNS)")
+    ap.add_argument("--speed-points", type=int, default=1_000_000, help="report stage: points of the speed run")
     args = ap.parse_args(argv)
     shared = shared_dir()
     tool, nab_dir = shared / "tools" / "nab_score.py", shared / "data" / "nab"
@@ -255,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         stage_dev(scorer, proxy_tables(scorer, *halves["dev"]), kinds, args.designs)
         return 0
     test = proxy_tables(scorer, *halves["test"])
-    stage_report(scorer, out, test, halves["test"][0], nab_corpus(scorer, nab_dir, windows), nab_dir, tool, windows)
+    stage_report(scorer, out, test, halves["test"][0], nab_corpus(scorer, nab_dir, windows), nab_dir, tool, windows,
+                 args.speed_points)
     print("\nPublished on NAB (our 18 / held-out 40): ARTime 67.1 / 77.5, HTM 61.3 / 73.4, CAD OSE 50.3 / 75.7")
     print("Categories stand in for: " + ", ".join(f"{c.name} = {c.nab}" for c in CATEGORIES))
     return 0

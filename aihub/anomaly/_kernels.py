@@ -61,21 +61,25 @@ def _score_of(zz: float) -> float:
 
 
 @_inline
-def _alarm_step(i, t, hit, blk, cd_sec, min_points, armed, until, cur_pos):
-    """One point of the alarm rule; returns ``alarm, in_cooldown, armed, until, cur_pos``.
+def _alarm_step(i, t, hit, strong, blk, cd_sec, ref_sec, min_points, armed, until, cur_pos, ref_until):
+    """One point of the alarm rule; returns ``alarm, in_cooldown, armed, until, cur_pos, ref_until``.
 
     A point alarms when its score reaches the threshold (``hit``), no rule
     blocks it, the cooldown (``until`` seconds and ``cur_pos`` points) is
-    over and the detector is *armed*: the score has been below the threshold
-    at some point since the last alarm, so one long episode raises one alarm.
-    Points that would alarm but for these conditions are "in cooldown".
+    over, the detector is *armed* - the score has been below the threshold
+    at some point since the last alarm, so one long episode raises one alarm
+    - and, inside the *refractory* period after an alarm (until
+    ``ref_until`` seconds), the score is ``strong`` (reaches the raised
+    threshold). Points that would alarm but for these conditions are "in
+    cooldown".
     """
-    if hit and not blk and t >= until and i > cur_pos and armed:
-        return True, False, False, t + cd_sec, i + min_points
-    incd = t < until or i <= cur_pos or (hit and not blk and not armed)
+    fresh = t >= ref_until or strong
+    if hit and not blk and t >= until and i > cur_pos and armed and fresh:
+        return True, False, False, t + cd_sec, i + min_points, t + ref_sec
+    incd = t < until or i <= cur_pos or (hit and not blk and (not armed or not fresh))
     if not hit:
         armed = True
-    return False, incd, armed, until, cur_pos
+    return False, incd, armed, until, cur_pos, ref_until
 
 
 @_inline
@@ -169,12 +173,15 @@ def likelihood_alarm_loop(
     rule_thr,  # float: largest raised threshold of matching threshold rules (-inf: none)
     ts,  # int64 (n): seconds
     cd_sec,  # float64 (n): cooldown duration after an alarm at the point
+    ref_sec,  # float64 (n): refractory duration after an alarm at the point (>= cd_sec)
     alert,  # float: alert threshold
+    strong_thr,  # float: threshold inside the refractory period
     H,  # int: likelihood memory (points)
     min_points,  # int: points after an alarm that are always inside the cooldown
     buf,  # float64 (C, k-1): learned evidence of the previous k-1 points (oldest first, NaN: none); updated
     mom,  # float64 (C, 6): n, sum, sumsq, mean, sq of the running moments, last score; updated
-    cd,  # float64 (4): cooldown end (seconds, -inf: none), last point inside it (relative index), incident, armed; updated
+    cd,  # float64 (5): cooldown end (seconds, -inf: none), last point inside it (relative index), incident, armed,
+    #      refractory end (seconds, -inf: none); updated
 ):
     """Anomaly likelihood of each component, their combination, alarms and cooldown, and what the likelihood learns.
 
@@ -200,7 +207,7 @@ def likelihood_alarm_loop(
     alarm = np.zeros(n, np.bool_)
     incd = np.zeros(n, np.bool_)
     blocked = np.zeros(n, np.bool_)
-    until, cur_pos, incident, armed = cd[0], cd[1], cd[2] > 0.0, cd[3] > 0.0
+    until, cur_pos, incident, armed, ref_until = cd[0], cd[1], cd[2] > 0.0, cd[3] > 0.0, cd[4]
     family = cfg[:, 6].astype(np.int64)
     fam_scores = np.zeros(family.max() + 1 if C else 1)
     fam_n = np.zeros(fam_scores.shape[0])
@@ -223,8 +230,8 @@ def likelihood_alarm_loop(
         raw[i] = r = 0.0 if masks[3, i] else r
         hit = r >= alert
         blocked[i] = blk = hit and (masks[4, i] or r < rule_thr)
-        alarm[i], incd[i], armed, until, cur_pos = _alarm_step(
-            i, ts[i], hit, blk, cd_sec[i], min_points, armed, until, cur_pos)
+        alarm[i], incd[i], armed, until, cur_pos, ref_until = _alarm_step(
+            i, ts[i], hit, r >= strong_thr, blk, cd_sec[i], ref_sec[i], min_points, armed, until, cur_pos, ref_until)
         incident = alarm[i] or (incident and masks[1, i])
         for c in range(C):
             s = S[i, c]
@@ -239,11 +246,12 @@ def likelihood_alarm_loop(
     cd[1] = cur_pos - n
     cd[2] = 1.0 if incident else 0.0
     cd[3] = 1.0 if armed else 0.0
+    cd[4] = ref_until
     return raw, alarm, incd, blocked
 
 
 @_jit
-def alarm_loop(ts, raw, alert, blocked, cd_sec, min_points, cd):
+def alarm_loop(ts, raw, alert, strong_thr, blocked, cd_sec, ref_sec, min_points, cd):
     """Alarms and cooldown only (see :func:`_alarm_step`); ``cd`` as in :func:`likelihood_alarm_loop`."""
     n = len(raw)
     alarm = np.zeros(n, np.bool_)
@@ -251,16 +259,19 @@ def alarm_loop(ts, raw, alert, blocked, cd_sec, min_points, cd):
     until = cd[0]
     cur_pos = cd[1]
     armed = cd[3] > 0.0
+    ref_until = cd[4]
     for i in range(n):
         hit = raw[i] >= alert
-        a_i, c_i, armed, until, cur_pos = _alarm_step(
-            i, ts[i], hit, hit and blocked[i], cd_sec[i], min_points, armed, until, cur_pos
+        a_i, c_i, armed, until, cur_pos, ref_until = _alarm_step(
+            i, ts[i], hit, raw[i] >= strong_thr, hit and blocked[i], cd_sec[i], ref_sec[i], min_points, armed, until,
+            cur_pos, ref_until
         )
         alarm[i] = a_i
         incd[i] = c_i
     cd[0] = until
     cd[1] = cur_pos - n
     cd[3] = 1.0 if armed else 0.0
+    cd[4] = ref_until
     return alarm, incd
 
 

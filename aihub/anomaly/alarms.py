@@ -11,6 +11,15 @@ dropped below the threshold since the last alarm. NAB (Lavin & Ahmad 2015,
 Benchmark", ICMLA) rewards exactly that: early detection of each anomaly
 window and few false positives; CAD OSE's "rest period" and ARTime's mask
 after an anomaly are the same idea.
+
+After the cooldown a *refractory* period may follow (the relative refractory
+period after a neuron's absolute one), in which only a score
+:data:`STRONG_MARGIN` above the threshold alarms - with the default
+threshold 0.5, one of medium severity (0.7), a tail probability a hundred
+times smaller. The ``"auto"`` cooldown of intraday data is six hours of
+cooldown, then refractory to the end of the day: a second incident the same
+day is still reported when it is strong, while the likelihood's weaker
+echoes and noise are not.
 """
 
 from __future__ import annotations
@@ -22,6 +31,21 @@ import numpy as np
 import pandas as pd
 
 from aihub.anomaly.params import DAY_SECONDS, duration_seconds
+
+INTRADAY_COOLDOWN = 6 * 3600
+"""Cooldown of ``"auto"`` for intraday data (seconds): six hours, then refractory to a day.
+
+Chosen on the development half of the proxy streams
+(``benchmarks/anomaly_proxy.py``): among cooldowns of none, 1, 3, 6, 12 and
+24 hours, 3 and 6 hours scored best and a day (the previous choice) worst -
+it hid the second incident of a day - but a plain six hours let the
+likelihood's false alarms on noise through (one every 1.8 days of minutely
+noise); the refractory period keeps them below one every two days.
+"""
+REFRACTORY = 86_400
+"""End of the refractory period of ``"auto"`` for intraday data (seconds after an alarm): a day."""
+STRONG_MARGIN = 0.2
+"""Score margin above the threshold that alarms inside the refractory period (a 100 times smaller p-value)."""
 
 GAP_WINDOW = 100
 """Gaps in the rolling median that gives the sampling interval before each point."""
@@ -59,9 +83,9 @@ def median_gaps(gaps_old: np.ndarray, gaps: np.ndarray) -> np.ndarray:
 def cooldown_seconds(spec: str, medgap: np.ndarray) -> np.ndarray:
     """Cooldown duration after an alarm at each point, from the sampling interval before it.
 
-    ``"auto"``: a day for intraday data (or an unknown interval), two
-    sampling intervals for daily or coarser data; ``"none"``: 0; else the
-    duration given.
+    ``"auto"``: :data:`INTRADAY_COOLDOWN` (six hours) for intraday data (or
+    an unknown interval), two sampling intervals for daily or coarser data;
+    ``"none"``: 0; else the duration given.
     """
     medgap = np.asarray(medgap, float)
     if spec == "none":
@@ -69,7 +93,21 @@ def cooldown_seconds(spec: str, medgap: np.ndarray) -> np.ndarray:
     if spec != "auto":
         return np.full(len(medgap), float(duration_seconds(spec, "cooldown")))
     with np.errstate(invalid="ignore"):
-        return np.where(np.isfinite(medgap) & (medgap >= DAY_SECONDS), 2.0 * medgap, float(DAY_SECONDS))
+        return np.where(np.isfinite(medgap) & (medgap >= DAY_SECONDS), 2.0 * medgap, float(INTRADAY_COOLDOWN))
+
+
+def refractory_seconds(spec: str, medgap: np.ndarray) -> np.ndarray:
+    """End of the refractory period after an alarm at each point (seconds after it; at least the cooldown).
+
+    ``"auto"``: :data:`REFRACTORY` (a day) for intraday data; otherwise the
+    cooldown itself (no refractory period).
+    """
+    cd = cooldown_seconds(spec, medgap)
+    if spec != "auto":
+        return cd
+    medgap = np.asarray(medgap, float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(medgap) & (medgap >= DAY_SECONDS), cd, np.maximum(cd, float(REFRACTORY)))
 
 
 def cooldown_in(cooldown_state: Mapping[str, Any] | None) -> np.ndarray:
@@ -81,6 +119,7 @@ def cooldown_in(cooldown_state: Mapping[str, Any] | None) -> np.ndarray:
         float(int(cs.get("points") or 0) - 1),
         1.0 if cs.get("incident") else 0.0,
         0.0 if cs.get("armed") is False else 1.0,
+        -np.inf if cs.get("refractory_until") is None else float(cs["refractory_until"]),
     ])
 
 
@@ -91,6 +130,7 @@ def cooldown_out(cd: np.ndarray) -> dict[str, Any]:
         "points": int(max(0, cd[1] + 1)),
         "incident": bool(cd[2] > 0),
         "armed": bool(cd[3] > 0),
+        "refractory_until": None if not np.isfinite(cd[4]) else int(cd[4]),
     }
 
 
@@ -104,7 +144,8 @@ def alarm_rule(
     cooldown: str,
     min_points: int = 0,
 ):
-    """Alarm where ``raw >= threshold`` unless blocked, within a cooldown or in the same episode.
+    """Alarm where ``raw >= threshold`` unless blocked, within a cooldown, in the same episode or not strong
+    enough inside a refractory period (see the module docstring).
 
     Parameters
     ----------
@@ -134,6 +175,7 @@ def alarm_rule(
     cd = cooldown_in(cooldown_state)
     alarm, in_cd = alarm_loop(
         np.ascontiguousarray(ts, np.int64), np.ascontiguousarray(raw, float), float(threshold),
-        np.ascontiguousarray(blocked, bool), cooldown_seconds(cooldown, medgap), int(min_points), cd,
+        float(threshold) + STRONG_MARGIN, np.ascontiguousarray(blocked, bool), cooldown_seconds(cooldown, medgap),
+        refractory_seconds(cooldown, medgap), int(min_points), cd,
     )
     return alarm, in_cd, cooldown_out(cd)

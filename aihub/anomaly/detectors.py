@@ -57,7 +57,7 @@ which every choice was made, and a test half, which is only reported
 (``benchmarks/anomaly_proxy.py``). There the component set (all four, or
 fewer) and the combination rule (max over Fisher and mean), HTM's
 likelihood averaging window (10 points) and the alert threshold (0.5 over
-0.4 and 0.6) held; the warm-up changed:
+0.4 and 0.6) held; the warm-up and the cooldown changed:
 
 * **probation** (no alarm before it) is one season (a day: 288 points of
   5-minute data, 24 of hourly data), at least ``min_periods + warmup`` (50
@@ -71,9 +71,11 @@ likelihood averaging window (10 points) and the alert threshold (0.5 over
   still sizes its windows from the three-season span
   (:meth:`DetectorParams.art_span`), as ARTime sizes them from the
   probationary period.
-* the cooldown stays a day for intraday data: six hours scored better on the
-  development half, but let too many of the likelihood's false alarms on
-  plain noise through (see ``DetectorParams.cooldown``).
+* the **cooldown** of intraday data is six hours, then refractory to the
+  end of the day (only a score 0.2 above the threshold alarms,
+  :mod:`aihub.anomaly.alarms`): a day-long cooldown hid the second incident
+  of a day, and a plain six hours let too many of the likelihood's false
+  alarms on noise through.
 
 Other settings are published defaults or the previous design's (the
 residual components keep their point counts, designed on 5-minute data).
@@ -93,8 +95,9 @@ Pipeline (one metric)
    threshold (the "spatial anomaly" rule of Numenta's NAB detector).
 3. Alarms (:mod:`aihub.anomaly.alarms`): a point alarms when its score
    reaches the alert threshold (raised by feedback rules where they apply),
-   no alarm fired within the cooldown before it, and the score has dropped
-   below the threshold since the last alarm. Points inside a cooldown get
+   no alarm fired within the cooldown before it, the score has dropped
+   below the threshold since the last alarm, and within a refractory period
+   after it the score is 0.2 above the threshold. Points inside a cooldown get
    ``anomaly_score`` 0 (their unsuppressed score stays in ``raw_score``). No
    point scores within the probationary period (``probation``).
 
@@ -108,8 +111,9 @@ Point counts left at None and ``cooldown="auto"`` are derived from the
 series' sampling interval (the median of its first 10 gaps) by
 :meth:`DetectorParams.resolved`: intraday data keeps the counts the residual
 model was designed with on 5-minute data and alarms after a day (at least 50
-points), with a one-day cooldown; daily data alarms after three weeks, with a
-two-day cooldown and a half-year residual window.
+points), with a six-hour cooldown and a refractory period to the end of the
+day; daily data alarms after three weeks, with a two-day cooldown and a
+half-year residual window.
 
 State JSON
 ----------
@@ -503,7 +507,7 @@ def init_state(
         "last_timestamp", "first_timestamp", "components": {}, "likelihood":
         {}, "spatial": {}, "gaps": [], "first_gaps": [], "value_min": None,
         "cooldown": {"until": None, "points": 0, "incident": False, "armed":
-        True}}``. Strict JSON (no NaN or infinity; see "State JSON" in the
+        True, "refractory_until": None}}``. Strict JSON (no NaN or infinity; see "State JSON" in the
         module docstring). Timestamps inside are integer seconds since
         1970-01-01 (UTC for tz-aware input).
 
@@ -539,7 +543,7 @@ def init_state(
         "first_gaps": [],
         "first_timestamp": None,
         "value_min": None,
-        "cooldown": {"until": None, "points": 0, "incident": False, "armed": True},
+        "cooldown": {"until": None, "points": 0, "incident": False, "armed": True, "refractory_until": None},
     }
 
 

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from scipy.special import log_ndtr, ndtri
 
-from aihub.anomaly.alarms import cooldown_in, cooldown_out, cooldown_seconds
+from aihub.anomaly.alarms import STRONG_MARGIN, cooldown_in, cooldown_out, cooldown_seconds, refractory_seconds
 from aihub.anomaly.params import COMBINE_RULES, DetectorParams
 
 _LN10 = math.log(10.0)
@@ -204,6 +204,7 @@ def likelihood_alarms(
     raw, alarm, in_cd, blocked = likelihood_alarm_loop(
         np.ascontiguousarray(S, float), _settings(names, kinds, p, band), COMBINE_RULES.index(p.combine),
         np.ascontiguousarray(M, bool), float(rule_thr), np.ascontiguousarray(ts, np.int64),
-        cooldown_seconds(p.cooldown, medgap), float(alert), int(H), 0, buf, mom, cd,
+        cooldown_seconds(p.cooldown, medgap), refractory_seconds(p.cooldown, medgap), float(alert),
+        float(alert) + STRONG_MARGIN, int(H), 0, buf, mom, cd,
     )
     return raw, alarm, in_cd, blocked, _state_out(names, likes, buf, mom), cooldown_out(cd)

@@ -242,13 +242,11 @@ class DetectorParams:
     cooldown : str, default "auto"
         Duration after an alarm during which no new alarm fires; in any case
         a new alarm needs the score to have dropped below the alert threshold
-        since the last one. ``"auto"``: a day for intraday data, two sampling
-        intervals for daily or coarser data. ``"none"`` disables the duration.
-        (Six hours scored better on the proxy streams' development half but
-        let the anomaly likelihood's false alarms on plain noise through:
-        about one every 1.8 days of minutely data, and four in 40 days of a
-        noisy 5-minute sine for ``forecast_band`` alone; a day keeps them
-        below one every two days and three.)
+        since the last one. ``"auto"``: for intraday data six hours, then
+        until a day after the alarm only a score 0.2 above the alert
+        threshold alarms (:mod:`aihub.anomaly.alarms`, chosen on the proxy
+        streams); for daily or coarser data two sampling intervals.
+        ``"none"`` disables the duration.
     spatial_tolerance : float or None, default 0.05
         A value beyond the running min/max by more than this fraction of the
         running range, and at least 3 robust standard deviations from the

@@ -57,6 +57,7 @@ before any result was seen (:func:`carrier_pool`). Seeds are fixed in code.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -384,7 +385,7 @@ def _starts(n: int, k: int, rng: np.random.Generator) -> list[int]:
     lo, hi = prob + half // 2, n - half - 2
     for _ in range(1000):
         s = sorted(int(v) for v in rng.integers(lo, hi, k))
-        if all(b - a > 2 * half + 2 for a, b in zip(s, s[1:])):
+        if all(b - a > 2 * half + 2 for a, b in itertools.pairwise(s)):
             return s
     return [int(v) for v in np.linspace(lo, hi, k + 2)[1:-1]]
 

@@ -167,3 +167,60 @@ def test_feedback_does_not_import_the_detectors():
     tree = ast.parse(Path(feedback.__file__).read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "aihub.anomaly.detectors" not in imported  # detectors imports feedback; no cycle back
+
+
+def _five_minute_stream(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return pd.DataFrame({"timestamp": pd.date_range("2023-01-02", periods=n, freq="5min"),
+                         "value": 50 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 1, n)})
+
+
+def test_a_short_stream_is_judged_from_its_first_day_not_after_three():
+    # NAB scores a 2,500-point file from point 375; the three-day warm-up used before (750 points of 5-minute
+    # data) missed everything between the two
+    found = 0
+    for seed in range(3):
+        frame = _five_minute_stream(2500, seed)
+        frame.loc[400:402, "value"] += 12  # a short burst on the second day
+        alarms = np.flatnonzero(detect(frame)["is_anomaly"].to_numpy())
+        found += any(400 <= i <= 420 for i in alarms)
+        assert not any(i < 288 for i in alarms)  # one season: nothing alarms before the cycle was seen once
+        assert len(alarms) <= 2
+    assert found == 3
+    p = DetectorParams().resolved(300.0)
+    assert p.probation == 288 and p.art_span(300.0) == 750  # a day to alarm; ART keeps ARTime's span
+    assert DetectorParams().resolved(3600.0).probation == 50 and DetectorParams().resolved(86_400.0).probation == 21
+
+
+def test_after_an_alarm_only_a_stronger_score_alarms_until_the_day_is_over():
+    from aihub.anomaly.alarms import alarm_rule, cooldown_in
+
+    ts = np.arange(0, 3 * 86_400, 300, dtype=np.int64)  # 5-minute points for three days
+    raw = np.zeros(len(ts))
+    for h, s in ((0, 0.6), (3, 0.9), (8, 0.6), (10, 0.75), (20, 0.55), (36, 0.55), (37, 0.55)):
+        raw[(h * 3600) // 300] = s
+    alarm, in_cd, state = alarm_rule(ts, raw, 0.5, np.zeros(len(ts), bool), np.full(len(ts), 300.0), None, "auto")
+    fired = [int(ts[i] // 3600) for i in np.flatnonzero(alarm)]
+    # 3 h: inside the six-hour cooldown; 8 h: refractory and not 0.2 above the threshold; 10 h: strong enough;
+    # 20 h: refractory again after 10 h; 36 h: a new day; 37 h: inside its cooldown
+    assert fired == [0, 10, 36]
+    assert in_cd[(3 * 3600) // 300] and in_cd[(8 * 3600) // 300] and in_cd[(20 * 3600) // 300]
+    assert state["refractory_until"] == 36 * 3600 + 86_400 and state["until"] == 36 * 3600 + 6 * 3600
+    assert np.isneginf(cooldown_in({"until": None, "points": 0})[4])  # a state written before the rule
+    explicit, _, _ = alarm_rule(ts, raw, 0.5, np.zeros(len(ts), bool), np.full(len(ts), 300.0), None, "6h")
+    assert [int(ts[i] // 3600) for i in np.flatnonzero(explicit)] == [0, 8, 20, 36]  # no refractory period
+
+
+def test_auto_runs_the_components_it_is_given_in_the_ensemble_order():
+    p = DetectorParams(components=["context", "robust_seasonal"])
+    assert p.components == ("robust_seasonal", "context") and p.to_dict()["components"] == ["robust_seasonal",
+                                                                                              "context"]
+    for bad in (["art", "nope"], [], ["art", "art"], 3):
+        with pytest.raises(ValidationError) as err:
+            DetectorParams(components=bad)
+        assert err.value.field == "detection_config.components"
+    frame = _five_minute_stream(1500, 4)
+    _, state = detect(frame, {"components": ["robust_seasonal", "art"]}, return_state=True)
+    assert set(state["likelihood"]) == {"robust_seasonal", "art"} and "context" not in state["components"]
+    assert DetectorParams.from_dict(_strict(state)["params"]).components == ("robust_seasonal", "art")
