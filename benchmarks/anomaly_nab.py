@@ -236,13 +236,19 @@ _SPEED_FRAME_SRC = (
 )
 
 
+_SHARED_MODULES = ("aihub/__init__.py", "aihub/errors.py", "aihub/exports.py", "aihub/userconfig.py")
+"""Modules outside ``aihub/anomaly`` that a version of the package imports (those present at the ref are used)."""
+
+
 def run_previous(ref: str, jobs: list[tuple[Path, Path]], speed_points: int) -> float | None:
     """Run the previous ``auto`` (package files at ``ref``) in a subprocess; returns its points per second."""
     with tempfile.TemporaryDirectory() as tmp:
         files = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", ref, "aihub/anomaly"],
                                capture_output=True, text=True, check=True).stdout.split()
-        for rel in [*files, "aihub/__init__.py", "aihub/errors.py"]:
-            blob = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:{rel}"], capture_output=True, check=True)
+        for rel in [*files, *_SHARED_MODULES]:
+            blob = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:{rel}"], capture_output=True, check=False)
+            if blob.returncode:  # a module the package did not have then
+                continue
             dst = Path(tmp) / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(blob.stdout)

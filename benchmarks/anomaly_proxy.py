@@ -12,11 +12,12 @@ Stages
 ------
 ``--stage dev``
     Every design of :data:`DESIGNS` on the development half: NAB score per
-    category and pooled. Designs were listed before the first run: the
-    published defaults (HTM's likelihood, ARTime's and CAD OSE's settings),
-    then one change at a time (component set, combination rule, likelihood
-    windows, warm-up, alarm threshold). The design with the best pooled
-    own-alarm score is the one to ship.
+    category and pooled, and the 5-95% interval of its pooled own-alarm
+    score minus the shipped design's (paired bootstrap over files). Designs
+    were listed before their first run: the shipped design, then one change
+    at a time (component set, combination rule, likelihood windows, warm-up,
+    cooldown, alert threshold). A change is adopted when its interval lies
+    above 0; otherwise the published default stays.
 ``--stage report`` (default)
     One table for the shipped design, the first-pass ensemble
     (:data:`FIRST_PASS_REF`) and the previous ``auto``
@@ -186,18 +187,43 @@ def build(out: Path) -> dict[str, tuple[Path, Path]]:
     return halves
 
 
+def per_file(scorer, corpus: Corpus, alarms: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Raw NAB score of each file's own alarms and its number of windows (pooled scores add up)."""
+    keys = corpus.names()
+    raw = np.array([scorer.score_alarms({k: corpus.tables[k]}, {k: alarms[k]}) for k in keys])
+    return raw, np.array([corpus.tables[k][2] for k in keys], float)
+
+
+def versus(scorer, base: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray], draws: int = 2000):
+    """Paired bootstrap over files of the pooled own-alarm score: the difference's 5-95% interval.
+
+    The NAB score of files together is ``100 (R + N) / (N (1 + s))`` for raw
+    score ``R``, ``N`` windows and ``s`` the sigmoid at a window's start, so a
+    resample of files is a resample of their raw scores and window counts.
+    """
+    s1 = scorer.scaled_sigmoid(-1.0)
+    idx = np.random.default_rng(0).integers(0, len(base[0]), (draws, len(base[0])))
+    n = base[1][idx].sum(axis=1)
+    diff = 100 * (other[0][idx].sum(axis=1) - base[0][idx].sum(axis=1)) / (n * (1 + s1))
+    return np.percentile(diff, [5, 95])
+
+
 def stage_dev(scorer, dev: Corpus, kinds: dict[str, list[str]], only: list[str] | None) -> None:
     print(f"\nDevelopment half: {len(dev.frames)} streams, {sum(len(f) for f in dev.frames.values()):,} points "
           "(NAB best threshold / own alarms)")
-    print(header(dev, "design"))
+    print(header(dev, "design") + "  own vs shipped, 5-95%")
+    base = None
     for name, (params, th) in DESIGNS.items():
         if only and name not in only:
             continue
         start = time.perf_counter()
         res = run(dev, params, th)
         cells = row(scorer, dev, res)
-        print(f"{name:32s} " + " ".join(f"{c:>13s}" for c in cells) + f"   {time.perf_counter() - start:4.0f} s",
-              flush=True)
+        files = per_file(scorer, dev, res[1])
+        base = base or files
+        lo, hi = versus(scorer, base, files)
+        print(f"{name:32s} " + " ".join(f"{c:>13s}" for c in cells) + f"  [{lo:+5.1f}, {hi:+5.1f}]"
+              + f"   {time.perf_counter() - start:4.0f} s", flush=True)
         print(f"{'':32s} hits {kind_hits(dev, kinds, res[1])}", flush=True)
 
 
