@@ -9,7 +9,7 @@ import streamlit as st
 
 from aihub import webauth
 from aihub.config import load_settings
-from aihub.errors import AihubError
+from aihub.errors import AihubError, PermissionDenied
 from pages import _common as ui
 from pages import _login as login
 
@@ -43,6 +43,11 @@ if principal is not None:
     sections["Account"] = [st.Page(login.logout_page, title="Log out", icon=":material/logout:")]
     with st.sidebar:
         st.caption(f"{principal.name} · {principal.role} · {principal.tenant_name}")
-    st.navigation(sections).run()
+    try:
+        st.navigation(sections).run()
+    except PermissionDenied as exc:
+        # A service call found the session revoked mid-run (logout elsewhere, deactivation): to the login page.
+        if not login.session_ended(exc):
+            raise
 else:
     st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:")]).run()

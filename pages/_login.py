@@ -26,6 +26,7 @@ from aihub.errors import AihubError, PermissionDenied
 
 #: Session-state keys that outlive a change of user (none of them holds user data).
 _KEEP = ("_ignored_cookie", "_login_notice")
+LOGGED_OUT = "You are logged out."
 
 
 class SessionCookie(CookieModel):
@@ -142,7 +143,7 @@ def login_page() -> None:
     """The login screen: a notice of why the last session ended, then e-mail and password."""
     st.title("AI Analytics Hub")
     st.caption("Forecasts, predictions with reasons, anomaly alerts and insights from your own data.")
-    notice = st.session_state.pop("_login_notice", None)
+    notice = st.session_state.get("_login_notice")  # kept until the next log-in: the cookie component reruns
     if notice:
         st.warning(notice)
     choices = st.session_state.get("_login_choices")
@@ -181,5 +182,18 @@ def logout_page() -> None:
         # No rerun here: the run must finish so the cookie component can delete the cookie.
         _cookie.forget()
     _reset_user_state()
-    st.success("You are logged out.")
+    st.session_state["_login_notice"] = LOGGED_OUT
+    st.success(LOGGED_OUT)
     st.button("Log in again", key="relogin")
+
+
+def session_ended(exc: PermissionDenied) -> bool:
+    """If ``exc`` says the session ended (a page's service call found it revoked), log this tab out and rerun.
+
+    Returns False for any other permission error (the caller shows or raises it).
+    """
+    if exc.code != "session_ended" or _cookie is None:
+        return False
+    _end(_cookie, str(exc))
+    st.rerun()
+    return True

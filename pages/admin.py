@@ -26,19 +26,20 @@ if users is not None:
                           key="role_value")
     active = col3.checkbox("Active", value=by_name[who].is_active if who else True, key="role_active")
     st.caption("Any change ends the user's open sessions: they log in again with the new rights.")
-    if st.button("Save role", key="role_save"):
-        if ui.attempt(auth.set_user_role, p, by_name[who].id, role, active=active, client=client()):
-            ui.flash("success", f"{who} is now {role}{'' if active else ' (inactive)'}.")
-            st.rerun()
+    if st.button("Save role", key="role_save") and ui.attempt(
+            auth.set_user_role, p, by_name[who].id, role, active=active, client=client()):
+        ui.flash("success", f"{who} is now {role}{'' if active else ' (inactive)'}.")
+        st.rerun()
 
     st.subheader("Set a password")
     with st.form("set_password", clear_on_submit=True):
         pw_user = st.selectbox("User", list(by_name), key="pw_user")
-        new_pw = st.text_input("New password", type="password", help=f"At least {auth.MIN_PASSWORD_LENGTH} characters.")
-        if st.form_submit_button("Set password"):
-            if ui.attempt(auth.change_password, p, by_name[pw_user].id, new_pw, client=client()):
-                ui.flash("success", f"Password of {pw_user} set; their open sessions have ended.")
-                st.rerun()
+        new_pw = st.text_input("New password", type="password",
+                               help=f"At least {auth.MIN_PASSWORD_LENGTH} characters.")
+        if st.form_submit_button("Set password") and ui.attempt(
+                auth.change_password, p, by_name[pw_user].id, new_pw, client=client()):
+            ui.flash("success", f"Password of {pw_user} set; their open sessions have ended.")
+            st.rerun()
 
 st.subheader("Locked accounts")
 locks = ui.attempt(auth.account_locks, p)
@@ -47,10 +48,10 @@ if locks:
                                for lk in locks]), hide_index=True, use_container_width=True)
     by_user = {lk.username: lk for lk in locks}
     unlock = st.selectbox("Account", list(by_user), key="unlock_user")
-    if st.button("Unlock", key="unlock_account"):
-        if ui.attempt(auth.unlock_account, p, by_user[unlock].user_id, client=client()) is not None:
-            ui.flash("success", f"{unlock} can log in again.")
-            st.rerun()
+    if st.button("Unlock", key="unlock_account") and ui.attempt(
+            auth.unlock_account, p, by_user[unlock].user_id, client=client()) is not None:
+        ui.flash("success", f"{unlock} can log in again.")
+        st.rerun()
 elif locks is not None:
     st.caption("No account is locked. An account locks after repeated failed log-ins and unlocks by itself "
                "after a while, or here.")
@@ -62,9 +63,9 @@ with st.form("add_user", clear_on_submit=True):
     role = st.selectbox("Role", auth.ROLES, index=1)
     password = st.text_input("Initial password", type="password",
                              help=f"At least {auth.MIN_PASSWORD_LENGTH} characters.")
-    if st.form_submit_button("Add user"):
-        if ui.attempt(auth.add_user, p, email, name, role, password, client=client()):
-            st.success(f"Added {email} as {role}.")
+    if st.form_submit_button("Add user") and ui.attempt(auth.add_user, p, email, name, role, password,
+                                                         client=client()):
+        st.success(f"Added {email} as {role}.")
 
 st.subheader("Audit log")
 kinds = st.multiselect("Events", audit.EVENTS, key="audit_events", placeholder="All events")
