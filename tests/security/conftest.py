@@ -147,6 +147,21 @@ def log_out(page) -> None:
     page.wait_for_timeout(1000)  # the run that deletes the cookie finishes
 
 
+def land(page, url: str) -> str:
+    """Open ``url`` in ``page`` and say where it lands: ``"app"`` (logged in), ``"login"`` or ``"error"``."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    dashboard = page.get_by_role("heading", name="Dashboard")
+    login = page.get_by_role("textbox", name="E-mail")
+    error = page.locator("[data-testid='stException']")
+    expect(dashboard.or_(login).or_(error).first).to_be_visible(timeout=120_000)
+    page.wait_for_timeout(2500)  # the cookie component's rerun
+    if shows_traceback(page):
+        return "error"
+    return "app" if dashboard.count() else "login"
+
+
 def shows_traceback(page) -> bool:
     """Whether Streamlit shows an uncaught exception on the page."""
     return page.locator("[data-testid='stException']").count() > 0 or "Traceback" in page.inner_text("body")

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from aihub import audit, auth
+from aihub import auth
 from aihub.errors import PermissionDenied, ValidationError
 from tests.conftest import PASSWORD, new_tenant
 
@@ -67,6 +67,8 @@ def test_the_log_is_tenant_scoped_and_for_admins_only(db):
 
 
 def test_record_is_the_one_entry_point_and_refuses_unknown_events(db):
+    from aihub import audit
+
     admin = new_tenant("audrec")
     audit.record(admin.tenant_id, "source_changed", actor=admin, target="source 7 'orders'",
                  details={"fields": ["base_url"]}, client="192.0.2.60")
