@@ -379,7 +379,7 @@ class LoginPolicy:
     Every attempt is counted before its password is checked; a success resets
     the account's count. Past ``backoff_after`` failures an attempt must wait
     ``base * 2**(failures - backoff_after)`` seconds (at most ``cap``) after the
-    previous one; at ``lock_after`` failures the key is locked for
+    previous failure was answered; at ``lock_after`` failures the key is locked for
     ``lock_for`` (an admin can unlock an account sooner). Counts start over
     ``window`` after their first failure. Defaults follow OWASP's
     Authentication Cheat Sheet and stay well under NIST SP 800-63B's limit of
@@ -470,6 +470,7 @@ def login(username: str, password: str, *, client: str = "", policy: LoginPolicy
     if not candidates:
         verify_password(password, _dummy_hash())
     if not matched:
+        user_store.throttle_failed(engine, keys)
         _record_failure(username, client, candidates, states, policy)
         raise PermissionDenied("Wrong e-mail or password.", code="login_failed")
     user_store.throttle_success(engine, keys["account"], keys["client"], policy.client_lock_after)

@@ -337,6 +337,14 @@ def throttle_attempt(engine: sa.Engine, keys: dict[str, str], *, window: timedel
         return states, refused
 
 
+def throttle_failed(engine: sa.Engine, keys: dict[str, str]) -> None:
+    """A failed log-in finished: the back-off wait runs from now (a password check takes a while)."""
+    with engine.begin() as conn:
+        for scope, key in keys.items():
+            conn.execute(sa.update(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.key_hash == key)
+                         .values(last_attempt_at=sa.func.now()))
+
+
 def throttle_success(engine: sa.Engine, account_key: str, client_key: str, lock_after: int) -> None:
     """A successful log-in: forget the account's failures; uncount this attempt from the client's."""
     with engine.begin() as conn:

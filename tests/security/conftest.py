@@ -132,6 +132,22 @@ def log_in(page, url: str, email: str, password: str) -> None:
     page.wait_for_timeout(1000)  # the run that writes the cookie finishes
 
 
+def open_screen(page, name: str) -> None:
+    """Click the navigation link ``name`` and wait for its heading (clicking again if a busy run swallowed it)."""
+    from playwright.sync_api import expect
+
+    heading = page.get_by_role("heading", name=name, exact=True)
+    for attempt in range(3):
+        page.get_by_role("link", name=name, exact=True).click()
+        try:
+            expect(heading).to_be_visible(timeout=20_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+    page.wait_for_timeout(1500)  # the page's widgets are live
+
+
 def log_out(page) -> None:
     """Log out through the navigation."""
     from playwright.sync_api import expect

@@ -15,7 +15,7 @@ import pytest
 from aihub import auth, datasets, jobs, predictive, registry
 from aihub.demo import generate_customers
 from tests.conftest import PASSWORD, new_tenant
-from tests.security.conftest import log_in, log_out, new_page
+from tests.security.conftest import log_in, log_out, new_page, open_screen
 
 
 @pytest.fixture
@@ -39,9 +39,8 @@ def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed
     admin, viewer = deployed
     page = new_page(chromium)
     log_in(page, served_app, admin.username, PASSWORD)
-    page.get_by_role("link", name="Predictions").click()
+    open_screen(page, "Predictions")
     expect(page.get_by_text("Champion: version 1")).to_be_visible()
-    page.wait_for_timeout(2000)  # the form's widgets are live
     page.get_by_role("button", name="Predict").click()
     caption = page.get_by_text(re.compile(r"Prediction #\d+ · version"))
     expect(caption).to_be_visible()
@@ -52,9 +51,9 @@ def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Login").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    page.get_by_role("link", name="Predictions").click()
+    page.wait_for_timeout(1500)  # the run that writes the cookie finishes
+    open_screen(page, "Predictions")
     expect(page.get_by_text("Your role can view predictions but not make them.")).to_be_visible()
-    page.wait_for_timeout(2000)  # the run has finished drawing
 
     body = page.inner_text("body")
     assert admins_prediction not in body, "the viewer sees the admin's last prediction"

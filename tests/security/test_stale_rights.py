@@ -13,7 +13,7 @@ import pytest
 from aihub import auth, datasets
 from aihub.errors import PermissionDenied
 from tests.conftest import PASSWORD, new_tenant
-from tests.security.conftest import land, log_in, new_page, shows_traceback
+from tests.security.conftest import land, log_in, new_page, open_screen, shows_traceback
 
 CSV = b"ds,y\n2021-01-01,1\n2021-02-01,2\n2021-03-01,3\n"
 
@@ -63,8 +63,7 @@ def test_an_open_browser_session_ends_at_the_next_click_after_deactivation(serve
     info, _ = _analyst(admin, "web")
     page = new_page(chromium)
     log_in(page, served_app, info.username, PASSWORD)
-    page.get_by_role("link", name="Data sources").click()
-    expect(page.get_by_role("heading", name="Data sources")).to_be_visible()
+    open_screen(page, "Data sources")
 
     auth.set_user_role(admin, info.id, "viewer", active=False)
     page.get_by_role("link", name="Models").click()
