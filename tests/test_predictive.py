@@ -220,9 +220,9 @@ def telco_bytes() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def churn_setup(server_database, telco_bytes):
+def churn_setup(_server_database_session, telco_bytes):
     """A Telco churn model from the template: v1 random forest, v2 logistic regression (trained once)."""
-    dbengine.set_database(server_database)
+    dbengine.set_database(_server_database_session)
     admin = new_tenant("telco")
     saved = datasets.save_upload(admin, "Telco", "telco.csv", telco_bytes)
     dsid = saved.version.dataset_id
