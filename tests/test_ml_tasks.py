@@ -95,7 +95,7 @@ def test_auto_cross_validates_candidates_and_keeps_the_best(telco):
     )
     rows = model.cv_results
     names = [r["candidate"] for r in rows]
-    assert names[:4] == ["logistic_regression", "random_forest", "gradient_boosting", "gradient_boosting_slow"] and names[-1] == "blend"
+    assert names[:4] == ["logistic_regression", "random_forest", "gradient_boosting", "lightgbm"] and names[-1] == "blend"
     best = max(rows, key=lambda r: r["mean"])
     chosen = [r for r in rows if r["selected"]]
     assert len(chosen) == 1 and chosen[0]["mean"] >= best["mean"] - 1e-4
@@ -132,7 +132,7 @@ def test_cancel_raises_and_returns_nothing(telco):
 def test_bad_training_data_fails_cleanly(telco):
     with pytest.raises(ValidationError) as err:
         train_model({"task": "classification", "target": "Churn"}, telco.assign(Churn="No"))
-    assert err.value.field == "target" and "single class" in str(err.value)
+    assert err.value.field == "target" and "single value" in str(err.value) and "Churn" in str(err.value)
     with pytest.raises(ValidationError) as err:
         train_model({"task": "classification", "target": "Churned"}, telco)
     assert err.value.field == "target"
@@ -152,7 +152,7 @@ def test_boosting_explained_exactly_in_log_odds(telco):
     X = sample.head(20)[model.features]
     np.testing.assert_allclose(ex.output, model.pipeline.decision_function(X), atol=1e-8)
     np.testing.assert_allclose(ex.prediction, model.pipeline.predict_proba(X)[:, 1], atol=1e-8)
-    assert ex.label == "Fraud risk"
+    assert ex.label == "P(Churn)"  # named after the positive class, never after the template
 
 
 def test_handle_missing_drop_rejects_blank_rows_at_prediction(telco):

@@ -8,8 +8,14 @@ Configuration
     :func:`all_hyperparameter_specs`, ``TASKS``, ``MODEL_TYPES``, ``ALGORITHMS``.
 Templates
     ``TEMPLATES``, :func:`list_templates`, :func:`template_defaults`, :func:`suggest_config`.
+Targets
+    :func:`analyze_target` -> :class:`TargetInfo`, :func:`target_kind_choices`
+    (classes or amounts?), :func:`default_positive_class`, ``POSITIVE_LABELS``.
 Features
-    :func:`leakage_warnings`, :func:`infer_task`, :func:`parse_numeric`.
+    :func:`leakage_warnings`, :func:`infer_task`, :func:`parse_numeric`,
+    :func:`detect_column_kind`, :func:`feature_treatments`.
+Text
+    :func:`sentiment` (VADER compound score and driver words per text).
 Training
     :func:`train_model` -> :class:`TrainedModel` (alias ``TrainingResult``),
     :class:`Cancelled`.
@@ -39,13 +45,24 @@ from aihub.ml.config import (
 from aihub.ml.explain import Comparison, Explanation, compare_predictions, explain, global_importance, summarize
 from aihub.ml.model import TrainedModel, TrainingResult
 from aihub.ml.predict import predict, predict_one, validate_rows
-from aihub.ml.preprocess import FeatureSpec, FeatureWarning, infer_task, leakage_warnings, parse_numeric
+from aihub.ml.preprocess import FeatureWarning, detect_column_kind, infer_task, leakage_warnings, parse_numeric
 from aihub.ml.rfm import clv_table, name_segments, rfm_table
+from aihub.ml.schema import FeatureSpec, feature_treatments
+from aihub.ml.targets import POSITIVE_LABELS, TargetInfo, analyze_target, default_positive_class, target_kind_choices
+from aihub.ml.text import sentiment
 from aihub.ml.templates import TEMPLATES, list_templates, suggest_config, template_defaults
 from aihub.ml.train import Cancelled, train_model
 
 __all__ = [
     "ALGORITHMS",
+    "POSITIVE_LABELS",
+    "TargetInfo",
+    "analyze_target",
+    "default_positive_class",
+    "detect_column_kind",
+    "feature_treatments",
+    "sentiment",
+    "target_kind_choices",
     "MODEL_TYPES",
     "TASKS",
     "TEMPLATES",

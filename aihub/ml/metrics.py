@@ -63,7 +63,7 @@ def classification_metrics(
     -------
     dict
         ``accuracy``, ``precision``, ``recall``, ``f1`` (positive class for
-        binary, macro average otherwise), ``roc_auc`` (one-vs-rest macro for
+        binary, macro average otherwise), ``brier`` (:func:`brier_score`), ``roc_auc`` (one-vs-rest macro for
         multiclass; None if a class is absent), ``average_precision``
         (binary), ``log_loss``, ``confusion_matrix`` ``{"labels", "matrix"}``
         (rows true, columns predicted), ``roc_curve`` ``{"fpr", "tpr",
@@ -81,6 +81,7 @@ def classification_metrics(
         out["log_loss"] = float(skm.log_loss(y_true, proba, labels=labels))
     except ValueError:
         out["log_loss"] = None
+    out["brier"] = brier_score(y_true, proba, classes)
     if len(classes) == 2:
         pos = positive_class if positive_class is not None else classes[1]
         pi = classes.index(pos)
@@ -115,6 +116,32 @@ def classification_metrics(
         else:
             out["roc_auc"] = None
     return out
+
+
+def brier_score(y_true: np.ndarray, proba: np.ndarray, classes: list) -> float | None:
+    """Brier score of probabilistic predictions (Brier 1950), lower is better.
+
+    Binary: mean squared difference between the positive class's probability
+    and the 0/1 outcome (0 to 1; scikit-learn's ``brier_score_loss``).
+    Multiclass: mean over rows of the summed squared differences across
+    classes (0 to 2), Brier's original definition.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_rows,)
+        True labels.
+    proba : ndarray of shape (n_rows, n_classes)
+        Probabilities, columns in ``classes`` order.
+    classes : list
+    """
+    y_true = np.asarray(y_true, dtype=object)
+    if len(y_true) == 0:
+        return None
+    onehot = np.column_stack([(y_true == c).astype(float) for c in classes])
+    proba = np.asarray(proba, dtype=float)
+    if len(classes) == 2:
+        return float(np.mean((proba[:, 1] - onehot[:, 1]) ** 2))
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
 
 
 def regression_metrics(
