@@ -186,8 +186,8 @@ class FeatureEngineering(UserConfig):
         When ``features`` is not given, leave out columns that are near-copies
         of the target. Columns named in ``features`` are never dropped, only
         warned about.
-    text_max_terms : int, default 2000
-        10 to 20000: vocabulary cap of each free-text column's TF-IDF features
+    text_max_terms : int, default 500
+        10 to 5000: vocabulary cap of each free-text column's TF-IDF features
         (the most frequent words and word pairs seen in at least 2 rows).
     column_kinds : dict, default {}
         ``{column: kind}`` forcing how a column is used, ``kind`` one of
@@ -201,7 +201,7 @@ class FeatureEngineering(UserConfig):
     log_transform: Columns = Field(default_factory=list)
     exclude_id_columns: Flag = True
     exclude_leaky_columns: Flag = True
-    text_max_terms: _integer(10, 20000) = 2000
+    text_max_terms: _integer(10, 5000) = 500
     column_kinds: dict[str, _choice(COLUMN_KINDS)] = Field(default_factory=dict)
 
 

@@ -70,51 +70,61 @@ def classification_metrics(
         "threshold"}`` and ``pr_curve`` ``{"recall", "precision",
         "threshold"}`` (binary), ``n_rows``, ``positive_rate``.
     """
-    y_true = np.asarray(y_true, dtype=object)
-    y_pred = np.asarray(y_pred, dtype=object)
     classes = list(classes)
-    out: dict[str, Any] = {"n_rows": int(len(y_true)), "accuracy": float(skm.accuracy_score(y_true, y_pred))}
-    labels = np.asarray(classes, dtype=object)
-    cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    # sklearn's metrics refuse object arrays of numbers ("unknown" target type): score class codes
+    codes = {(type(c).__name__, c): i for i, c in enumerate(classes)}
+    t = np.asarray([codes[(type(v).__name__, v)] for v in y_true], dtype=int)
+    p = np.asarray([codes[(type(v).__name__, v)] for v in y_pred], dtype=int)
+    proba = np.asarray(proba, dtype=float)
+    labels = np.arange(len(classes))
+    out: dict[str, Any] = {"n_rows": int(len(t)), "accuracy": float(skm.accuracy_score(t, p))}
+    cm = skm.confusion_matrix(t, p, labels=labels)
     out["confusion_matrix"] = {"labels": [_native(c) for c in classes], "matrix": cm.astype(int).tolist()}
     try:
-        out["log_loss"] = float(skm.log_loss(y_true, proba, labels=labels))
+        out["log_loss"] = float(skm.log_loss(t, proba, labels=labels))
     except ValueError:
         out["log_loss"] = None
-    out["brier"] = brier_score(y_true, proba, classes)
+    out["brier"] = brier_score(np.asarray(classes, dtype=object)[t], proba, classes)
     if len(classes) == 2:
-        pos = positive_class if positive_class is not None else classes[1]
-        pi = classes.index(pos)
-        yb = (y_true == pos).astype(int)
-        pb = (y_pred == pos).astype(int)
-        p = proba[:, pi]
-        out["positive_class"] = _native(pos)
-        out["positive_rate"] = float(yb.mean()) if len(yb) else None
-        out["precision"] = float(skm.precision_score(yb, pb, zero_division=0))
-        out["recall"] = float(skm.recall_score(yb, pb, zero_division=0))
-        out["f1"] = float(skm.f1_score(yb, pb, zero_division=0))
-        if 0 < yb.sum() < len(yb):
-            out["roc_auc"] = float(skm.roc_auc_score(yb, p))
-            out["average_precision"] = float(skm.average_precision_score(yb, p))
-            fpr, tpr, thr = skm.roc_curve(yb, p)
-            f, t, th = _downsample(fpr, tpr, thr, max_points=max_points)
-            out["roc_curve"] = {"fpr": f, "tpr": t, "threshold": th}
-            prec, rec, thr2 = skm.precision_recall_curve(yb, p)
-            thr2 = np.append(thr2, np.nan)
-            r, pr, th2 = _downsample(rec[::-1], prec[::-1], thr2[::-1], max_points=max_points)
-            out["pr_curve"] = {"recall": r, "precision": pr, "threshold": th2}
-        else:
-            out["roc_auc"] = None
-            out["average_precision"] = None
+        out.update(_binary_metrics(t, p, proba, classes, positive_class, max_points))
     else:
-        out["precision"] = float(skm.precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-        out["recall"] = float(skm.recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-        out["f1"] = float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-        present = set(y_true.tolist())
-        if all(c in present for c in classes):
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=labels))
-        else:
-            out["roc_auc"] = None
+        out.update(_multiclass_metrics(t, p, proba, labels))
+    return out
+
+
+def _binary_metrics(t: np.ndarray, p: np.ndarray, proba: np.ndarray, classes: list, positive_class: Any, max_points: int) -> dict[str, Any]:
+    pos = positive_class if positive_class is not None else classes[1]
+    pi = classes.index(pos)
+    yb = (t == pi).astype(int)
+    pb = (p == pi).astype(int)
+    score = proba[:, pi]
+    out: dict[str, Any] = {"positive_class": _native(pos), "positive_rate": float(yb.mean()) if len(yb) else None}
+    out["precision"] = float(skm.precision_score(yb, pb, zero_division=0))
+    out["recall"] = float(skm.recall_score(yb, pb, zero_division=0))
+    out["f1"] = float(skm.f1_score(yb, pb, zero_division=0))
+    if not 0 < yb.sum() < len(yb):
+        out["roc_auc"] = out["average_precision"] = None
+        return out
+    out["roc_auc"] = float(skm.roc_auc_score(yb, score))
+    out["average_precision"] = float(skm.average_precision_score(yb, score))
+    fpr, tpr, thr = skm.roc_curve(yb, score)
+    f, tp, th = _downsample(fpr, tpr, thr, max_points=max_points)
+    out["roc_curve"] = {"fpr": f, "tpr": tp, "threshold": th}
+    prec, rec, thr2 = skm.precision_recall_curve(yb, score)
+    thr2 = np.append(thr2, np.nan)
+    r, pr, th2 = _downsample(rec[::-1], prec[::-1], thr2[::-1], max_points=max_points)
+    out["pr_curve"] = {"recall": r, "precision": pr, "threshold": th2}
+    return out
+
+
+def _multiclass_metrics(t: np.ndarray, p: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    out = {
+        "precision": float(skm.precision_score(t, p, labels=labels, average="macro", zero_division=0)),
+        "recall": float(skm.recall_score(t, p, labels=labels, average="macro", zero_division=0)),
+        "f1": float(skm.f1_score(t, p, labels=labels, average="macro", zero_division=0)),
+    }
+    present = set(t.tolist())
+    out["roc_auc"] = float(skm.roc_auc_score(t, proba, multi_class="ovr", labels=labels)) if all(c in present for c in labels) else None
     return out
 
 

@@ -44,9 +44,16 @@ def _target_encoder(task: str, seed: int, n_classes: int | None):
     return TargetEncoder(target_type="continuous", cv=KFold(n_splits=5, shuffle=True, random_state=seed))
 
 
-def _numeric_steps(fe: Any) -> list:
+def _numeric_steps(fe: Any, indicator: bool = False) -> list:
+    """Impute (with a 0/1 "was blank" column per column that had blanks in training, when ``indicator``) and scale.
+
+    The missing-indicator columns let every model use the fact that a value
+    was blank, which imputation alone hides (the "impute + indicator"
+    approach; Perez-Lebel et al. 2022, "Benchmarking missing-values approaches
+    for predictive models on health databases", GigaScience).
+    """
     strategy = fe.handle_missing if fe.handle_missing in ("mean", "median", "most_frequent") else "median"
-    steps: list = [("impute", SimpleImputer(strategy=strategy))]
+    steps: list = [("impute", SimpleImputer(strategy=strategy, add_indicator=indicator))]
     if fe.normalize:
         steps.append(("scale", StandardScaler()))
     return steps
@@ -80,7 +87,9 @@ def build_preprocessor(plan: ColumnPlan, fe: Any, *, seed: int = 0, task: str = 
     Returns
     -------
     sklearn.compose.ColumnTransformer
-        Dense float output, blocks in this order: numeric columns; one-hot
+        Dense float output, blocks in this order: numeric columns (then a
+        "was blank" indicator per numeric column with blanks in training,
+        except for clustering); one-hot
         blocks (``cat``); target-encoded columns (``te``: one per feature,
         one per class and feature for multiclass targets,
         Micci-Barreca 2001); date features (``date``, see
@@ -91,7 +100,7 @@ def build_preprocessor(plan: ColumnPlan, fe: Any, *, seed: int = 0, task: str = 
     oh_cols = [c for c in plan.categorical if c not in set(te_cols)]
     transformers = []
     if plan.numeric:
-        transformers.append(("num", Pipeline(_numeric_steps(fe)), list(plan.numeric)))
+        transformers.append(("num", Pipeline(_numeric_steps(fe, indicator=task != "clustering")), list(plan.numeric)))
     if oh_cols:
         onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=fe.max_categories, sparse_output=False, dtype=np.float64)
         transformers.append(("cat", Pipeline([("impute", _category_imputer(fe)), ("onehot", onehot)]), oh_cols))
@@ -159,6 +168,11 @@ def transformed_feature_origins(preprocessor: ColumnTransformer, numeric: list[s
         if name == "num":
             origins += list(cols)
             names += list(cols)
+            indicator = getattr(trans.named_steps["impute"], "indicator_", None)
+            if indicator is not None:
+                blank = [cols[int(i)] for i in indicator.features_]
+                origins += blank
+                names += [f"{c} is blank" for c in blank]
         elif name == "cat":
             o, n = _onehot_names(trans.named_steps["onehot"], list(cols))
             origins += o

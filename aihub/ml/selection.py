@@ -5,7 +5,16 @@ the same folds of the training split (the preprocessing is refitted inside
 each fold, so no fold sees its own rows' statistics); the best mean ROC AUC
 (classification) or RMSE (regression) wins, with a two-member blend of the
 best linear and the best tree candidate scored on the same out-of-fold
-predictions. Ties within 1e-4 keep the earlier, simpler candidate.
+predictions.
+
+The winner is the best mean, except that the linear candidate is kept when
+its mean is within one standard error of the best (the one-standard-error
+rule; Hastie, Tibshirani & Friedman 2009, *The Elements of Statistical
+Learning*, section 7.10): on small tables the cross-validated ranking of
+flexible models is mostly noise, and the simpler model is the safer bet and
+the easier to explain. The standard error is the fold scores' standard
+deviation of the best candidate divided by the square root of the number of
+folds.
 """
 
 from __future__ import annotations
@@ -148,13 +157,27 @@ def auto_select(cfg, task: str, pipeline_for: Callable, X, y: np.ndarray, n_clas
     blend = _blend_row(task, rows, oof, y, splits, n_classes, pos_code, metric, higher)
     if blend is not None:
         rows.append(blend)
+    best = _pick(rows, higher)
+    for r in rows:
+        r["selected"] = r is best
+    return _selection(cfg, task, cands, best, rows, oof)
+
+
+def _pick(rows: list[dict[str, Any]], higher: bool) -> dict[str, Any]:
+    """Best mean (ties within 1e-4 keep the earlier candidate), or the linear one within one standard error of it."""
     best = rows[0]
     for r in rows[1:]:
         if _better(r, best, higher):
             best = r
-    for r in rows:
-        r["selected"] = r is best
-    return _selection(cfg, task, cands, best, rows, oof)
+    linear = [r for r in rows if r["algorithm"] in LINEAR]
+    if linear and best["algorithm"] not in LINEAR:
+        se = float(np.std(best["folds"], ddof=1) / np.sqrt(len(best["folds"]))) if len(best["folds"]) > 1 else 0.0
+        lin = linear[0]
+        gap = best["mean"] - lin["mean"] if higher else lin["mean"] - best["mean"]
+        if gap <= se:
+            lin["rule"] = f"within one standard error ({se:.4f}) of the best, {best['candidate']}"
+            return lin
+    return best
 
 
 def _blend_row(task, rows, oof, y, splits, n_classes, pos_code, metric, higher) -> dict[str, Any] | None:

@@ -65,7 +65,7 @@ def driver_words(text: str, k: int = 3) -> list[dict[str, Any]]:
     from vaderSentiment.vaderSentiment import N_SCALAR, SentiText, negated
 
     a = analyzer()
-    words = SentiText(text, a.emojis).words_and_emoticons
+    words = SentiText(text).words_and_emoticons
     found = []
     for i, word in enumerate(words):
         valence = a.lexicon.get(word.lower())

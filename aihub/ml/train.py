@@ -52,6 +52,7 @@ from aihub.ml.clusters import cluster_test_metrics, select_clusters
 from aihub.ml.config import TrainingConfig
 from aihub.ml.estimators import auto_candidates, make_estimator  # noqa: F401  (re-exported)
 from aihub.ml.explain import global_importance
+from aihub.ml.features import date_format
 from aihub.ml.intervals import conformal_offsets, interval_bounds  # noqa: F401  (interval_bounds re-exported)
 from aihub.ml.model import TrainedModel, thread_limit
 from aihub.ml.pipeline import build_preprocessor, coercer, transformed_feature_origins
@@ -302,7 +303,7 @@ def _plan_columns(cfg: TrainingConfig, data: _Data) -> ColumnPlan:
         if col not in plan.numeric:
             raise ValidationError(f"log_transform column {col!r} is not numeric", field="feature_engineering.log_transform")
     plan.log = list(data.log)
-    plan.date_formats = coercer(plan).fit(data.frame).date_formats or {}
+    plan.date_formats = {c: date_format(data.frame[c]) for c in plan.dates}
     if cfg.data_prep is None:
         _leaks(cfg, data, plan)
     _encodings(cfg, data, plan)
@@ -464,7 +465,8 @@ def _held_out(cfg, factory, sel: Selection, split: _Split, val_raw: np.ndarray |
         parts_p.append(val_raw)
         sources.append(f"validation split ({len(split.y_val)} rows)")
     oof = sel.oof
-    if oof is None and val_raw is None:
+    binary = cfg.task == "classification" and n_classes == 2  # threshold and calibration want many held-out rows
+    if oof is None and (val_raw is None or binary):
         oof = oof_predictions(cfg, cfg.task, factory, sel.estimator, split.X_fit, split.y_fit, n_classes, steps)
     if oof is not None:
         parts_y.append(split.y_fit)
