@@ -72,9 +72,9 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aihub.ml import train_model  # noqa: E402
-from aihub.ml.preprocess import detect_column_kind, looks_like_id, parse_numeric  # noqa: E402
-from aihub.ml.targets import encode_labels, normalize_labels  # noqa: E402
+from aihub.ml import train_model
+from aihub.ml.preprocess import detect_column_kind, looks_like_id, parse_numeric
+from aihub.ml.targets import encode_labels, normalize_labels
 
 
 def shared_dir() -> Path:
@@ -285,7 +285,7 @@ def loto_variants(table: Table, train: pd.DataFrame, cv_folds: int) -> dict[str,
     X = _matrix(train, num, cat)
     classes = sorted(set(normalize_labels(train[target]).tolist()), key=str) if table.task == "classification" else None
     y = targets(table, train, classes)
-    slow = dict(learning_rate=0.05, max_iter=500, max_leaf_nodes=15, l2_regularization=1.0, early_stopping=True, random_state=0)
+    slow = {"learning_rate": 0.05, "max_iter": 500, "max_leaf_nodes": 15, "l2_regularization": 1.0, "early_stopping": True, "random_state": 0}
     if table.task == "classification":
         variants = {"hgb_slow": HistGradientBoostingClassifier(**slow), "lightgbm": lightgbm.LGBMClassifier(**LIGHTGBM_AUTO, subsample_freq=1, random_state=0, n_jobs=1, verbose=-1)}
         scoring = "roc_auc" if len(classes) == 2 else "roc_auc_ovr"
@@ -322,7 +322,7 @@ def print_summary(results: list[Result]) -> None:
     gaps, autos, bests = [], [], []
     for name in dict.fromkeys(r.table for r in results):
         rows = [r for r in results if r.table == name]
-        auto = [r for r in rows if r.model == "auto"][0]
+        auto = next(r for r in rows if r.model == "auto")
         best = max((r for r in rows if r.model != "auto"), key=lambda r: r.score)
         gaps.append(auto.score - best.score)
         autos.append(auto.score)

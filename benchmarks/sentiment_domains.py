@@ -42,9 +42,9 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aihub.ml import train_model  # noqa: E402
-from aihub.ml.text import sentiment  # noqa: E402
-from benchmarks.ml_tables import shared_dir  # noqa: E402
+from aihub.ml import train_model
+from aihub.ml.text import sentiment
+from benchmarks.ml_tables import shared_dir
 
 
 def load(name: str) -> pd.DataFrame:

@@ -26,7 +26,7 @@ def env(tmp_path):
 
 
 def run(args, env):
-    return subprocess.run([sys.executable, "-m", "aihub.ml.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "aihub.ml.cli", *args], env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_train_predict_round_trip_in_subprocess(tmp_path, env):

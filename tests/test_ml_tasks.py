@@ -114,7 +114,7 @@ def test_clustering_auto_picks_k_by_silhouette(telco):
     model = train_model({"task": "clustering", "features": ["tenure", "MonthlyCharges", "Contract"], "hyperparameters": {"max_clusters": 5}}, telco.head(800))
     sil = {r["candidate"]: r["mean"] for r in model.cv_results}
     assert set(sil) == {"kmeans_k2", "kmeans_k3", "kmeans_k4", "kmeans_k5"}
-    chosen = [r for r in model.cv_results if r["selected"]][0]
+    chosen = next(r for r in model.cv_results if r["selected"])
     assert chosen["mean"] == max(sil.values())
     assert model.estimator.n_clusters == chosen["params"]["n_clusters"]
     assert all(s["name"].startswith("Segment ") for s in model.segments.values())

@@ -49,21 +49,14 @@ from aihub.ml.preprocess import FeatureWarning, detect_column_kind, infer_task, 
 from aihub.ml.rfm import clv_table, name_segments, rfm_table
 from aihub.ml.schema import FeatureSpec, feature_treatments
 from aihub.ml.targets import POSITIVE_LABELS, TargetInfo, analyze_target, default_positive_class, target_kind_choices
-from aihub.ml.text import sentiment
 from aihub.ml.templates import TEMPLATES, list_templates, suggest_config, template_defaults
+from aihub.ml.text import sentiment
 from aihub.ml.train import Cancelled, train_model
 
 __all__ = [
     "ALGORITHMS",
-    "POSITIVE_LABELS",
-    "TargetInfo",
-    "analyze_target",
-    "default_positive_class",
-    "detect_column_kind",
-    "feature_treatments",
-    "sentiment",
-    "target_kind_choices",
     "MODEL_TYPES",
+    "POSITIVE_LABELS",
     "TASKS",
     "TEMPLATES",
     "Cancelled",
@@ -73,14 +66,19 @@ __all__ = [
     "FeatureSpec",
     "FeatureWarning",
     "HyperparameterSpec",
+    "TargetInfo",
     "TrainedModel",
     "TrainingConfig",
     "TrainingResult",
     "all_hyperparameter_specs",
+    "analyze_target",
     "clv_table",
     "compare_predictions",
+    "default_positive_class",
+    "detect_column_kind",
     "dump_artifact",
     "explain",
+    "feature_treatments",
     "global_importance",
     "hyperparameter_specs",
     "infer_task",
@@ -94,8 +92,10 @@ __all__ = [
     "read_metadata",
     "resolve_key",
     "rfm_table",
+    "sentiment",
     "suggest_config",
     "summarize",
+    "target_kind_choices",
     "template_defaults",
     "train_model",
     "validate_rows",

@@ -211,8 +211,8 @@ def load_artifact(blob: bytes, key: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
     ValidationError
         Bad key.
     """
-    import skops.io as sio
     import sklearn
+    import skops.io as sio
     from sklearn.pipeline import Pipeline
 
     header, payload = _verify(blob, key, max_bytes)

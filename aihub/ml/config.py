@@ -210,7 +210,7 @@ class _ScoreBands(UserConfig):
     warm: _number(0.0, 100.0) = 40.0
 
     @model_validator(mode="after")
-    def _ordered(self) -> "_ScoreBands":
+    def _ordered(self) -> _ScoreBands:
         if not self.warm < self.hot:
             _fail("score_bands.warm", f"must be below score_bands.hot ({self.hot:g})", self.warm)
         return self
@@ -374,7 +374,7 @@ class TrainingConfig(UserConfig):
     # -- cross-field rules ----------------------------------------------------
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainingConfig":
+    def _consistent(self) -> TrainingConfig:
         self.task = _resolve_task(self.task, self.model_type)
         if self.algorithm not in ALGORITHMS[self.task]:
             _fail("algorithm", f"must be one of {', '.join(ALGORITHMS[self.task])} for {self.task}", self.algorithm)
@@ -423,7 +423,7 @@ class TrainingConfig(UserConfig):
     # -- construction -------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, data: Any) -> "TrainingConfig":
+    def from_dict(cls, data: Any) -> TrainingConfig:
         """Validate ``data`` and return a config with defaults filled in.
 
         Parameters
@@ -455,11 +455,11 @@ class TrainingConfig(UserConfig):
         """JSON-ready dict that :meth:`from_dict` accepts back unchanged."""
         return self.model_dump(mode="python")
 
-    def validated(self) -> "TrainingConfig":
+    def validated(self) -> TrainingConfig:
         """Return a validated copy (use after editing fields by hand)."""
         return TrainingConfig.from_dict(self.to_dict())
 
-    def replace(self, **changes: Any) -> "TrainingConfig":
+    def replace(self, **changes: Any) -> TrainingConfig:
         """Return a validated copy with ``changes`` applied (dict-level keys)."""
         d = self.to_dict()
         d.update(changes)

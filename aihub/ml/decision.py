@@ -85,7 +85,7 @@ def fit_calibration(y_pos: np.ndarray, p_pos: np.ndarray, weights: list[float] |
 
         z = logit(p_pos).reshape(-1, 1)
         lr = LogisticRegression(C=1e4, max_iter=1000).fit(z, y_pos)
-        return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0]), "n_rows": int(len(y_pos)), "positive_index": pos_index}
+        return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0]), "n_rows": len(y_pos), "positive_index": pos_index}
     if weights is not None:
         return {"method": "prior", "weights": list(weights)}
     return {"method": "none"}
@@ -164,7 +164,7 @@ def choose_threshold(y_pos: np.ndarray, p_pos: np.ndarray, metric: str, *, sourc
         "metric": metric,
         "score": float(best),
         "score_at_0_5": float(scores[49]),
-        "n_rows": int(len(y)),
+        "n_rows": len(y),
         "source": source,
     }
 

@@ -43,19 +43,19 @@ def _lightgbm(task: str, p: dict[str, Any], seed: int, n_jobs: int):
     import lightgbm
 
     subsample = p.get("subsample", 1.0)
-    kw = dict(
-        learning_rate=p.get("learning_rate", 0.1),
-        n_estimators=p.get("n_estimators", 100),
-        num_leaves=p.get("num_leaves", 31),
-        min_child_samples=p.get("min_child_samples", 20),
-        subsample=subsample,
-        subsample_freq=1 if subsample < 1.0 else 0,
-        colsample_bytree=p.get("colsample_bytree", 1.0),
-        reg_lambda=p.get("reg_lambda", 0.0),
-        random_state=seed,
-        n_jobs=n_jobs,
-        verbose=-1,
-    )
+    kw = {
+        "learning_rate": p.get("learning_rate", 0.1),
+        "n_estimators": p.get("n_estimators", 100),
+        "num_leaves": p.get("num_leaves", 31),
+        "min_child_samples": p.get("min_child_samples", 20),
+        "subsample": subsample,
+        "subsample_freq": 1 if subsample < 1.0 else 0,
+        "colsample_bytree": p.get("colsample_bytree", 1.0),
+        "reg_lambda": p.get("reg_lambda", 0.0),
+        "random_state": seed,
+        "n_jobs": n_jobs,
+        "verbose": -1,
+    }
     if task == "classification":
         return lightgbm.LGBMClassifier(class_weight=p.get("class_weight"), **kw)
     return lightgbm.LGBMRegressor(**kw)
@@ -63,31 +63,31 @@ def _lightgbm(task: str, p: dict[str, Any], seed: int, n_jobs: int):
 
 def _random_forest(task: str, p: dict[str, Any], seed: int, n_jobs: int):
     mf = p.get("max_features", "sqrt" if task == "classification" else "all")
-    kw = dict(
-        n_estimators=p.get("n_estimators", 100),
-        max_depth=p.get("max_depth"),
-        min_samples_split=p.get("min_samples_split", 2),
-        min_samples_leaf=p.get("min_samples_leaf", 5),
-        max_features=1.0 if mf == "all" else mf,
-        random_state=seed,
-        n_jobs=n_jobs,
-    )
+    kw = {
+        "n_estimators": p.get("n_estimators", 100),
+        "max_depth": p.get("max_depth"),
+        "min_samples_split": p.get("min_samples_split", 2),
+        "min_samples_leaf": p.get("min_samples_leaf", 5),
+        "max_features": 1.0 if mf == "all" else mf,
+        "random_state": seed,
+        "n_jobs": n_jobs,
+    }
     if task == "classification":
         return RandomForestClassifier(class_weight=p.get("class_weight"), **kw)
     return RandomForestRegressor(**kw)
 
 
 def _hist_boosting(task: str, p: dict[str, Any], seed: int):
-    kw = dict(
-        learning_rate=p.get("learning_rate", 0.1),
-        max_iter=p.get("max_iter", 100),
-        max_depth=p.get("max_depth"),
-        max_leaf_nodes=p.get("max_leaf_nodes", 31),
-        min_samples_leaf=p.get("min_samples_leaf", 20),
-        l2_regularization=p.get("l2_regularization", 0.0),
-        early_stopping=p.get("early_stopping", "auto"),
-        random_state=seed,
-    )
+    kw = {
+        "learning_rate": p.get("learning_rate", 0.1),
+        "max_iter": p.get("max_iter", 100),
+        "max_depth": p.get("max_depth"),
+        "max_leaf_nodes": p.get("max_leaf_nodes", 31),
+        "min_samples_leaf": p.get("min_samples_leaf", 20),
+        "l2_regularization": p.get("l2_regularization", 0.0),
+        "early_stopping": p.get("early_stopping", "auto"),
+        "random_state": seed,
+    }
     if task == "classification":
         return HistGradientBoostingClassifier(class_weight=p.get("class_weight"), **kw)
     return HistGradientBoostingRegressor(**kw)

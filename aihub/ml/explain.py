@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import aihub.ml._treeshap as _treeshap
+import aihub.ml._treeshap as _treeshap  # noqa: PLR0402  (from aihub.ml import ... would make an import edge to the package: a cycle)
 from aihub.errors import ValidationError
 from aihub.jsonsafe import plain
 from aihub.ml.decision import calibrate_scalar
@@ -402,7 +402,7 @@ def _permutation(model: TrainedModel, X: pd.DataFrame, k: int | None, *, n_permu
     nb = len(bg)
     rng = np.random.default_rng(model.config.random_seed)
     if model.task == "classification":
-        f = lambda Z: model.calibrate(est.predict_proba(Z))[:, k]  # noqa: E731
+        f = lambda Z: model.calibrate(est.predict_proba(Z))[:, k]
     else:
         f = est.predict
     base = float(np.mean(f(bg)))
@@ -626,7 +626,7 @@ def compare_predictions(model: TrainedModel, row_a: Any, row_b: Any, *, target_c
     for name, fr in (("row_a", a), ("row_b", b)):
         ok, issues = validate_rows(model, fr)
         if not ok.all():
-            bad = [i for i in issues if i.fatal][0]
+            bad = next(i for i in issues if i.fatal)
             raise ValidationError(f"{name}: " + bad.message.replace("row 1: ", ""), field=bad.column)
     va = _display_values(model, a).iloc[0]
     vb = _display_values(model, b).iloc[0]

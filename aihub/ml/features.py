@@ -23,7 +23,6 @@ import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.base import BaseEstimator, TransformerMixin
 
-
 #: Mean words per non-blank cell from which a text column is free text.
 TEXT_MIN_WORDS = 3.0
 #: Distinct values a free-text column needs (at least this many, and a fifth of the non-blank rows).

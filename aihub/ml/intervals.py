@@ -26,8 +26,8 @@ def conformal_offsets(residuals: np.ndarray, level: float) -> tuple[float, float
     r = np.sort(np.asarray(residuals, dtype=float))
     n = len(r)
     alpha = 1.0 - level
-    lo = int(math.floor((n + 1) * alpha / 2.0)) - 1
-    hi = int(math.ceil((n + 1) * (1.0 - alpha / 2.0))) - 1
+    lo = math.floor((n + 1) * alpha / 2.0) - 1
+    hi = math.ceil((n + 1) * (1.0 - alpha / 2.0)) - 1
     return float(r[min(max(lo, 0), n - 1)]), float(r[min(max(hi, 0), n - 1)])
 
 

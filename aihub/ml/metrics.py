@@ -77,7 +77,7 @@ def classification_metrics(
     p = np.asarray([codes[(type(v).__name__, v)] for v in y_pred], dtype=int)
     proba = np.asarray(proba, dtype=float)
     labels = np.arange(len(classes))
-    out: dict[str, Any] = {"n_rows": int(len(t)), "accuracy": float(skm.accuracy_score(t, p))}
+    out: dict[str, Any] = {"n_rows": len(t), "accuracy": float(skm.accuracy_score(t, p))}
     cm = skm.confusion_matrix(t, p, labels=labels)
     out["confusion_matrix"] = {"labels": [_native(c) for c in classes], "matrix": cm.astype(int).tolist()}
     try:
@@ -177,7 +177,7 @@ def regression_metrics(
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
     out: dict[str, Any] = {
-        "n_rows": int(len(y_true)),
+        "n_rows": len(y_true),
         "mae": float(skm.mean_absolute_error(y_true, y_pred)),
         "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
         "median_ae": float(skm.median_absolute_error(y_true, y_pred)),
@@ -208,7 +208,7 @@ def clustering_metrics(X: np.ndarray, labels: np.ndarray, seed: int = 0, sample_
     """
     labels = np.asarray(labels)
     uniq, counts = np.unique(labels, return_counts=True)
-    out: dict[str, Any] = {"n_rows": int(len(labels)), "cluster_sizes": {str(int(u)): int(c) for u, c in zip(uniq, counts)}}
+    out: dict[str, Any] = {"n_rows": len(labels), "cluster_sizes": {str(int(u)): int(c) for u, c in zip(uniq, counts)}}
     if 1 < len(uniq) < len(labels):
         out["silhouette"] = float(
             skm.silhouette_score(X, labels, sample_size=min(sample_size, len(labels)), random_state=seed)

@@ -277,7 +277,7 @@ class TrainedModel:
         )
 
     @classmethod
-    def from_metadata(cls, meta: dict[str, Any], pipeline: Pipeline) -> "TrainedModel":
+    def from_metadata(cls, meta: dict[str, Any], pipeline: Pipeline) -> TrainedModel:
         """Rebuild from :meth:`to_metadata` output and a loaded pipeline."""
         bg = meta.get("explain_background")
         background = None

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -429,8 +430,6 @@ def leakage_warnings(
     list of FeatureWarning
         ``kind`` is ``"id_like"`` or ``"target_leak"``; empty when clean.
     """
-    from sklearn.metrics import roc_auc_score
-
     cols = [c for c in (columns if columns is not None else frame.columns) if c != target]
     out: list[FeatureWarning] = []
     y = None
@@ -454,74 +453,81 @@ def leakage_warnings(
         kind = infer_column_kind(s)
         mask = y.notna()
         if kind == "numeric":
-            x, _ = parse_numeric(s[mask])
-            ok = x.notna()
-            if ok.sum() < 10:
-                continue
-            xv = x[ok].to_numpy()
-            if task == "regression":
-                yv, _ = parse_numeric(y[mask][ok])
-                both = ~np.isnan(yv.to_numpy())
-                if both.sum() < 10 or np.std(xv[both]) == 0 or np.std(yv.to_numpy()[both]) == 0:
-                    continue
-                r = float(np.corrcoef(xv[both], yv.to_numpy()[both])[0, 1])
-                if abs(r) > threshold:
-                    out.append(
-                        FeatureWarning(col, "target_leak", f"{col!r} is almost a copy of the target {target!r} (correlation {r:+.3f}).", abs(r))
-                    )
-            else:
-                labels = to_category_strings(y[mask][ok])
-                classes = labels.dropna().unique()
-                if len(classes) == 2:
-                    pos = (labels == classes[0]).to_numpy()
-                    try:
-                        auc = float(roc_auc_score(pos, xv))
-                    except ValueError:
-                        continue
-                    sep = max(auc, 1 - auc)
-                    if sep >= (1 + threshold) / 2:
-                        out.append(
-                            FeatureWarning(
-                                col,
-                                "target_leak",
-                                f"{col!r} separates the classes of {target!r} almost perfectly (single-column AUC {sep:.3f}); "
-                                "it is probably recorded after the outcome.",
-                                sep,
-                            )
-                        )
+            w = _numeric_leak(col, s[mask], y[mask], target, task, threshold)
         elif kind == "categorical":
-            cats = to_category_strings(s[mask])
-            ncat = cats.nunique(dropna=False)
-            if ncat > max(20, 0.05 * n) or ncat < 2:
-                continue
-            if task == "regression":
-                yv, _ = parse_numeric(y[mask])
-                okm = yv.notna().to_numpy()
-                yy = yv.to_numpy()[okm]
-                g = cats.fillna(MISSING_CATEGORY).to_numpy()[okm]
-                if len(yy) < 10 or np.var(yy) == 0:
-                    continue
-                means = pd.Series(yy).groupby(g).transform("mean").to_numpy()
-                eta = float(np.sqrt(np.sum((means - yy.mean()) ** 2) / np.sum((yy - yy.mean()) ** 2)))
-                if eta > threshold:
-                    out.append(
-                        FeatureWarning(
-                            col, "target_leak", f"{col!r} determines the target {target!r} almost fully (correlation ratio {eta:.3f}).", eta
-                        )
-                    )
-            else:
-                u = _uncertainty_coefficient(cats, to_category_strings(y[mask]).fillna(MISSING_CATEGORY))
-                if u >= threshold:
-                    out.append(
-                        FeatureWarning(
-                            col,
-                            "target_leak",
-                            f"Each value of {col!r} maps (almost) 1:1 to one value of {target!r} (uncertainty coefficient {u:.3f}); "
-                            "it is probably recorded after the outcome.",
-                            u,
-                        )
-                    )
+            w = _category_leak(col, s[mask], y[mask], target, task, threshold, n)
+        else:
+            w = None
+        if w is not None:
+            out.append(w)
     return out
+
+
+def _numeric_leak(col: str, s: pd.Series, y: pd.Series, target: str, task: str | None, threshold: float) -> FeatureWarning | None:
+    """A numeric column that (almost) copies a numeric target or separates two classes on its own."""
+    from sklearn.metrics import roc_auc_score
+
+    x, _ = parse_numeric(s)
+    ok = x.notna()
+    if ok.sum() < 10:
+        return None
+    xv = x[ok].to_numpy()
+    if task == "regression":
+        yv = parse_numeric(y[ok])[0].to_numpy()
+        both = ~np.isnan(yv)
+        if both.sum() < 10 or np.std(xv[both]) == 0 or np.std(yv[both]) == 0:
+            return None
+        r = float(np.corrcoef(xv[both], yv[both])[0, 1])
+        if abs(r) > threshold:
+            return FeatureWarning(col, "target_leak", f"{col!r} is almost a copy of the target {target!r} (correlation {r:+.3f}).", abs(r))
+        return None
+    labels = to_category_strings(y[ok])
+    classes = labels.dropna().unique()
+    if len(classes) != 2:
+        return None
+    try:
+        auc = float(roc_auc_score((labels == classes[0]).to_numpy(), xv))
+    except ValueError:
+        return None
+    sep = max(auc, 1 - auc)
+    if sep >= (1 + threshold) / 2:
+        return FeatureWarning(
+            col,
+            "target_leak",
+            f"{col!r} separates the classes of {target!r} almost perfectly (single-column AUC {sep:.3f}); it is probably recorded after the outcome.",
+            sep,
+        )
+    return None
+
+
+def _category_leak(col: str, s: pd.Series, y: pd.Series, target: str, task: str | None, threshold: float, n: int) -> FeatureWarning | None:
+    """A category column whose values map (almost) 1:1 to the target (few categories only, so ids never qualify)."""
+    cats = to_category_strings(s)
+    ncat = cats.nunique(dropna=False)
+    if ncat > max(20, 0.05 * n) or ncat < 2:
+        return None
+    if task == "regression":
+        yv, _ = parse_numeric(y)
+        okm = yv.notna().to_numpy()
+        yy = yv.to_numpy()[okm]
+        g = cats.fillna(MISSING_CATEGORY).to_numpy()[okm]
+        if len(yy) < 10 or np.var(yy) == 0:
+            return None
+        means = pd.Series(yy).groupby(g).transform("mean").to_numpy()
+        eta = float(np.sqrt(np.sum((means - yy.mean()) ** 2) / np.sum((yy - yy.mean()) ** 2)))
+        if eta > threshold:
+            return FeatureWarning(col, "target_leak", f"{col!r} determines the target {target!r} almost fully (correlation ratio {eta:.3f}).", eta)
+        return None
+    u = _uncertainty_coefficient(cats, to_category_strings(y).fillna(MISSING_CATEGORY))
+    if u >= threshold:
+        return FeatureWarning(
+            col,
+            "target_leak",
+            f"Each value of {col!r} maps (almost) 1:1 to one value of {target!r} (uncertainty coefficient {u:.3f}); "
+            "it is probably recorded after the outcome.",
+            u,
+        )
+    return None
 
 
 def infer_task(frame: pd.DataFrame, target: str | None) -> str:

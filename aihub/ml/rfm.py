@@ -374,13 +374,13 @@ def apply_data_prep(prep: dict[str, Any], frame: pd.DataFrame, *, with_target: b
     ``future_value`` target when ``with_target``; for scoring, features use
     all history).
     """
-    common = dict(
-        customer_col=prep["customer_column"],
-        date_col=prep["date_column"],
-        amount_col=prep["amount_column"],
-        order_col=prep.get("order_column"),
-        dayfirst=prep.get("dayfirst"),
-    )
+    common = {
+        "customer_col": prep["customer_column"],
+        "date_col": prep["date_column"],
+        "amount_col": prep["amount_column"],
+        "order_col": prep.get("order_column"),
+        "dayfirst": prep.get("dayfirst"),
+    }
     if prep["kind"] == "rfm":
         return rfm_table(frame, as_of=prep.get("as_of") if with_target else None, **common)
     return clv_table(frame, horizon_days=prep.get("horizon_days", 365), with_target=with_target, **common)

@@ -119,7 +119,7 @@ class FeatureSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -130,7 +130,7 @@ def _numeric_spec(col: str, values: pd.Series, plan: ColumnPlan, fe: Any) -> Fea
     nn = nums.dropna()
     integer = bool(len(nn) and np.all(np.equal(np.mod(nn.to_numpy(), 1), 0)))
     med = float(nn.median()) if len(nn) else None
-    example = (int(round(med)) if integer else round(med, 4)) if med is not None else None
+    example = (round(med) if integer else round(med, 4)) if med is not None else None
     texty = _is_texty(values)
     steps = ["number"]
     if texty:
@@ -157,7 +157,7 @@ def _categorical_spec(col: str, values: pd.Series, plan: ColumnPlan, fe: Any) ->
         cap = getattr(fe, "max_categories", 30)
         how = f"category with {len(counts)} values: one-hot encoded" + (f" (rarest pooled beyond {cap})" if len(counts) > cap else "")
     return FeatureSpec(
-        name=col, kind="categorical", categories=[str(c) for c in counts.index[:200]], n_categories=int(len(counts)),
+        name=col, kind="categorical", categories=[str(c) for c in counts.index[:200]], n_categories=len(counts),
         example=str(counts.index[0]) if len(counts) else None, missing_share=float(cats.isna().sum() / max(len(values), 1)),
         treatment=how,
     )  # fmt: skip

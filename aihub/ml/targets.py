@@ -202,10 +202,10 @@ def default_positive_class(classes: list, counts: list[int] | None = None) -> tu
         return pos[0], "conventional"
     neg = [c for c in classes if _norm(c) in NEGATIVE_LABELS]
     if len(neg) == 1 and not pos:
-        return [c for c in classes if c is not neg[0]][0], "conventional"
+        return next(c for c in classes if c is not neg[0]), "conventional"
     if counts is not None and counts[0] != counts[1]:
         return classes[int(np.argmin(counts))], "minority"
-    return sorted(classes, key=sort_key)[-1], "last"
+    return max(classes, key=sort_key), "last"
 
 
 def resolve_positive_class(classes: list, requested: Any = None, counts: list[int] | None = None) -> Any:

@@ -20,7 +20,8 @@ needs no labels, and its lexicon ships inside the ``vaderSentiment`` package.
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd

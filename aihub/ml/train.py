@@ -44,23 +44,31 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 import aihub
+import aihub.ml.decision as decision  # noqa: PLR0402  (from aihub.ml import ... would make an import edge to the package: a cycle)
+import aihub.ml.metrics as mmetrics
 from aihub.errors import AihubError, TrainingError, ValidationError
 from aihub.jsonsafe import plain
-import aihub.ml.decision as decision
-import aihub.ml.metrics as mmetrics
 from aihub.ml.clusters import cluster_test_metrics, select_clusters
 from aihub.ml.config import TrainingConfig
-from aihub.ml.estimators import auto_candidates, make_estimator  # noqa: F401  (re-exported)
+from aihub.ml.estimators import auto_candidates, make_estimator
 from aihub.ml.explain import global_importance
 from aihub.ml.features import date_format
-from aihub.ml.intervals import conformal_offsets, interval_bounds  # noqa: F401  (interval_bounds re-exported)
+from aihub.ml.intervals import conformal_offsets, interval_bounds
 from aihub.ml.model import TrainedModel, thread_limit
 from aihub.ml.pipeline import build_preprocessor, coercer, transformed_feature_origins
-from aihub.ml.preprocess import FeatureWarning, FrameCoercer, detect_column_kind, frame_sha256, leakage_warnings, parse_numeric, to_category_strings
-from aihub.ml.rfm import apply_data_prep  # noqa: F401  (re-exported)
+from aihub.ml.preprocess import (
+    FeatureWarning,
+    FrameCoercer,
+    detect_column_kind,
+    frame_sha256,
+    leakage_warnings,
+    parse_numeric,
+    to_category_strings,
+)
+from aihub.ml.rfm import apply_data_prep
 from aihub.ml.schema import ColumnPlan, build_feature_schema
 from aihub.ml.selection import Selection, auto_select, oof_predictions, raw_output
-from aihub.ml.targets import TargetInfo, analyze_target, encode_labels, normalize_labels, resolve_positive_class  # noqa: F401
+from aihub.ml.targets import TargetInfo, analyze_target, encode_labels, normalize_labels, resolve_positive_class
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -398,7 +406,7 @@ def _validation_rows(cfg: TrainingConfig, data: _Data, train_idx: np.ndarray, st
     if cfg.validation_split <= 0 or cfg.task == "clustering":
         return train_idx, empty
     frac = cfg.validation_split / (1.0 - (cfg.test_split if data.test_frame is None else 0.0))
-    n_val = int(round(frac * len(train_idx)))
+    n_val = round(frac * len(train_idx))
     if n_val < 10:
         return train_idx, empty
     s = strat[train_idx] if strat is not None else None
@@ -500,7 +508,7 @@ def _interval(cfg: TrainingConfig, y: np.ndarray, pred: np.ndarray, source: str)
     method = "split-conformal: empirical quantiles of held-out residuals (Lei et al. 2018), constant width"
     if source.startswith("cross-validation"):
         method = "cross-validated residual quantiles (CV+-style, Barber et al. 2021), constant width"
-    return {"method": method, "level": cfg.interval_level, "lower_offset": lo, "upper_offset": hi, "n_residuals": int(len(y)), "source": source}
+    return {"method": method, "level": cfg.interval_level, "lower_offset": lo, "upper_offset": hi, "n_residuals": len(y), "source": source}
 
 
 def _fit_validate_refit(cfg: TrainingConfig, factory: _Factory, sel: Selection, split: _Split, info: TargetInfo, steps: _Steps) -> _Fitted:
@@ -607,7 +615,7 @@ def _model(cfg, data: _Data, plan: ColumnPlan, schema, split: _Split, pipe: Pipe
         target=cfg.target if cfg.task != "clustering" else None, classes=classes,
         positive_class=plain(info.positive_class) if info is not None else None, metrics=plain(metrics), validation_metrics=None,
         cv_results=None, data_hash=data.data_hash, versions=library_versions(), training_seconds=0.0,
-        n_rows={"input": int(data.n_input), "used": int(used_rows), "train": int(len(split.X_fit)), "validation": int(len(split.X_val)), "test": int(len(split.X_test))},
+        n_rows={"input": int(data.n_input), "used": int(used_rows), "train": len(split.X_fit), "validation": len(split.X_val), "test": len(split.X_test)},
         warnings=[w.to_dict() for w in data.warnings] + data.notes, excluded_columns=dict(plan.excluded), interval=None,
         segments=None, global_importance=None, explain_background=_background(cfg, plan, X_full), transformed_origins=origins,
         transformed_names=names, created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
