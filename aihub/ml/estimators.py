@@ -138,12 +138,20 @@ def make_estimator(task: str, algorithm: str, params: dict[str, Any], *, seed: i
     raise ValidationError(f"algorithm {algorithm!r} is not a concrete algorithm for {task}", field="algorithm")
 
 
-def auto_candidates(task: str, hyperparameters: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+def forest_leaf_size(n_rows: int | None) -> int:
+    """Smallest leaf of ``auto``'s regression forest: 1 (fully grown trees, Breiman 2001 and scikit-learn's
+    default) up to 10,000 training rows, then growing with the rows so a tree keeps about 10,000 leaves
+    (the model file and SHAP time stay bounded)."""
+    return max(1, round((n_rows or 0) / 10_000))
+
+
+def auto_candidates(task: str, hyperparameters: dict[str, Any] | None = None, n_rows: int | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """Candidates ``auto`` cross-validates, as ``(name, algorithm, params)``.
 
     A fixed, data-independent set of diverse, strong learners (not tuned on
     any one table): scikit-learn's default-strength linear model; a random
-    forest with small leaves (Breiman 2001); histogram gradient boosting with
+    forest (Breiman 2001: leaves of 3 rows for classes, whose probabilities are
+calibrated afterwards; fully grown trees for amounts, see :func:`forest_leaf_size`); histogram gradient boosting with
     scikit-learn's defaults; and LightGBM with the conservative settings of
     :data:`LIGHTGBM_AUTO`. After the singles, an equal-weight blend of the best
     linear and the best tree candidate is scored on the same out-of-fold
@@ -156,6 +164,8 @@ def auto_candidates(task: str, hyperparameters: dict[str, Any] | None = None) ->
     task : {"classification", "regression"}
     hyperparameters : dict, optional
         ``class_weight`` (classification) is applied to every candidate.
+    n_rows : int, optional
+        Training rows; sizes the regression forest's leaves (:func:`forest_leaf_size`).
 
     Raises
     ------
@@ -174,7 +184,7 @@ def auto_candidates(task: str, hyperparameters: dict[str, Any] | None = None) ->
     if task == "regression":
         return [
             ("ridge", "ridge", {"alpha": 1.0}),
-            ("random_forest", "random_forest", {"n_estimators": 200, "min_samples_leaf": 3, "max_features": "all"}),
+            ("random_forest", "random_forest", {"n_estimators": 100, "min_samples_leaf": forest_leaf_size(n_rows), "max_features": "all"}),
             ("gradient_boosting", "gradient_boosting", {"learning_rate": 0.1, "max_iter": 100}),
             ("lightgbm", "lightgbm", dict(LIGHTGBM_AUTO)),
         ]

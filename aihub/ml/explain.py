@@ -66,7 +66,7 @@ from aihub.ml.features import parse_date_values
 from aihub.ml.model import TrainedModel, thread_limit
 from aihub.ml.preprocess import parse_numeric, to_category_strings
 from aihub.ml.targets import match_class
-from aihub.ml.validate import validate_rows
+from aihub.ml.validate import strip_columns, validate_rows
 
 
 @dataclass
@@ -219,6 +219,7 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
     chosen = choose_method(model) if method == "auto" else method
     if chosen not in ("tree_path_dependent", "tree_path_dependent_shap", "linear", "permutation"):
         raise ValidationError(f"method must be auto or permutation; got {method!r}", field="method")
+    frame = strip_columns(frame)
     ok, issues = validate_rows(model, frame)
     if not ok.all():
         bad = [i for i in issues if i.fatal]

@@ -126,7 +126,7 @@ def auto_select(cfg, task: str, pipeline_for: Callable, X, y: np.ndarray, n_clas
     TrainingError
         A candidate cannot be fitted.
     """
-    cands = auto_candidates(task, cfg.hyperparameters)
+    cands = auto_candidates(task, cfg.hyperparameters, n_rows=len(y))
     splits = folds(task, y, cfg.cv_folds, cfg.random_seed)
     shape = (len(y), n_classes) if task == "classification" else (len(y),)
     oof = {name: np.zeros(shape) for name, _, _ in cands}

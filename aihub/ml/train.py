@@ -202,7 +202,7 @@ def _check_frame(frame: Any, name: str = "data") -> pd.DataFrame:
         raise ValidationError(f"{name} must be a pandas DataFrame; got {type(frame).__name__}", field=name)
     if frame.empty:
         raise ValidationError(f"{name} has no rows", field=name)
-    cols = [str(c) for c in frame.columns]
+    cols = [str(c).strip() for c in frame.columns]  # as the upload reader names columns: stripped header cells
     dupes = sorted({c for c in cols if cols.count(c) > 1})
     if dupes:
         raise ValidationError(f"{name} has duplicate column names: {', '.join(dupes)}", field=name)

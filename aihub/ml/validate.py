@@ -76,6 +76,13 @@ def prepare_input(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def strip_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with column names stripped of surrounding spaces, as training names them."""
+    if any(str(c) != str(c).strip() for c in frame.columns):
+        return frame.rename(columns=lambda c: str(c).strip())
+    return frame
+
+
 def validate_rows(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray, list[RowIssue]]:
     """Check every row against the feature schema (see :func:`validate`).
 
@@ -179,6 +186,7 @@ def validate(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray, list
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"input must be a table (pandas DataFrame); got {type(frame).__name__}", field="input")
+    frame = strip_columns(frame)
     missing = [f.name for f in model.feature_schema if f.name not in frame.columns]
     if missing:
         raise ValidationError(
