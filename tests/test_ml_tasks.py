@@ -136,7 +136,7 @@ def test_cancel_raises_and_returns_nothing(telco):
 def test_bad_training_data_fails_cleanly(telco):
     with pytest.raises(ValidationError) as err:
         train_model({"task": "classification", "target": "Churn"}, telco.assign(Churn="No"))
-    assert err.value.field == "target" and "single value" in str(err.value) and "Churn" in str(err.value)
+    assert err.value.field == "target" and "single class" in str(err.value) and "Churn" in str(err.value)
     with pytest.raises(ValidationError) as err:
         train_model({"task": "classification", "target": "Churned"}, telco)
     assert err.value.field == "target"

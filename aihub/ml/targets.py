@@ -359,7 +359,8 @@ def analyze_target(values: pd.Series, task: str, positive_class: Any = None) -> 
         raise _refuse(column, "every value is missing")
     choices = target_kind_choices(values)
     if clean.astype(str).str.strip().nunique() < 2:
-        raise _refuse(column, f"it holds a single value ({str(clean.iloc[0]).strip()!r}); a model needs at least two outcomes")
+        what = "class" if task == "classification" else "value"
+        raise _refuse(column, f"it holds a single {what} ({str(clean.iloc[0]).strip()!r}); a model needs at least two outcomes")
     if task == "regression":
         return _regression_target(column, clean, choices, int(blank.sum()))
     return _classification_target(column, clean, choices, int(blank.sum()), positive_class)

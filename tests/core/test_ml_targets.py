@@ -115,7 +115,7 @@ def test_few_distinct_numbers_ask_classes_or_amounts_and_the_task_settles_it():
     "values, fragment",
     [
         ([None] * 40, "every value is missing"),
-        (["yes"] * 40, "single value ('yes')"),
+        (["yes"] * 40, "single class ('yes')"),
         ([f"C-{i:04d}" for i in range(40)], "looks like an identifier"),
         (["a"] * 37 + ["b"] * 3, "fewer than 5 rows"),
         ([str(i % 60) + "x" for i in range(200)], "more than the 50 classes"),
