@@ -81,7 +81,7 @@ def test_short_anomaly_type_names_are_normalised():
         ("threshold_config.severity_thresholds.low", "high", "threshold_config.severity_thresholds.low", "'high'"),
         ("monitored_metrics", ["daily_revenue", "profit"], "monitored_metrics[1]", "profit"),
         ("monitored_metrics", [], "monitored_metrics", "at least one"),
-        ("metrics.1.agg", "median", "metrics[1].agg", "nunique"),
+        ("metrics.1.agg", "mode", "metrics[1].agg", "nunique"),
         ("metrics.0.column", _DELETE, "metrics[0].column", "daily_revenue"),
         ("metrics.2.numerator", "revenue", "metrics[2].numerator", "revenue"),
         ("metrics.0.unit_value", "ten", "metrics[0].unit_value", "ten"),

@@ -137,3 +137,47 @@ def test_snapshot_window_and_figure(scored):
     fig = snapshot_figure(snap, title="daily_revenue")
     names = [tr.name for tr in fig.data]
     assert "expected range" in names and "actual" in names and "anomaly" in names
+
+
+def _typed_orders() -> tuple[pd.DataFrame, pd.Timestamp]:
+    rng = np.random.default_rng(7)
+    days = pd.date_range("2024-01-01", periods=90, freq="D")
+    rows = [(d, t, r, float(rng.normal(100 if t == "conventional" else 40, 5)))
+            for d in days for t in ("conventional", "organic") for r in ("West", "East", "South")]
+    frame = pd.DataFrame(rows, columns=["date", "type", "region", "volume"])
+    day = days[75]
+    hit = (frame["date"] == day) & (frame["type"] == "conventional") & (frame["region"] == "West")
+    frame.loc[hit, "volume"] *= 6
+    return frame, day
+
+
+def test_a_slice_is_explained_by_the_other_dimensions_never_by_itself():
+    frame, day = _typed_orders()
+    cfg = MonitorConfig.from_dict({"detection_name": "volume", "anomaly_type": "operational", "timestamp_column": "date",
+                                   "dimensions": ["type", "region"], "metrics": [{"column": "volume", "agg": "sum"}]})
+    br = dimension_breakdown(cfg, "volume", day, orders_df=frame, within=("type", "conventional"))
+    assert set(br["dimension"]) == {"region"}
+    assert not br["explanation"].str.contains("(type) explains", regex=False).any()
+    top = br.iloc[0]
+    assert top["slice"] == "West" and top["share"] == pytest.approx(1.0, abs=0.1)
+    assert top["explanation"].startswith("West (region) explains") and "within conventional (type)" in top["explanation"]
+    # only conventional rows were broken down: West's actual is conventional West alone
+    own = frame[(frame["date"] == day) & (frame["type"] == "conventional") & (frame["region"] == "West")]
+    assert top["actual"] == pytest.approx(own["volume"].sum())
+    # the whole series is still broken down over every dimension
+    assert set(dimension_breakdown(cfg, "volume", day, orders_df=frame)["dimension"]) == {"type", "region"}
+    with pytest.raises(ValidationError) as err:
+        dimension_breakdown(cfg, "volume", day, orders_df=frame, within=("type", "conventional"), dimension="type")
+    assert err.value.field == "dimension"
+    with pytest.raises(ValidationError) as err:
+        dimension_breakdown(cfg, "volume", day, metric_frame=build_metric_frame(frame, cfg),
+                            within=("type", "conventional"))
+    assert err.value.field == "orders_df"
+
+
+def test_a_slice_of_the_only_dimension_says_it_cannot_be_broken_down():
+    frame, day = _typed_orders()
+    cfg = MonitorConfig.from_dict({"detection_name": "volume", "anomaly_type": "operational", "timestamp_column": "date",
+                                   "dimensions": ["type"], "metrics": [{"column": "volume", "agg": "sum"}]})
+    br = dimension_breakdown(cfg, "volume", day, orders_df=frame, within=("type", "conventional"))
+    assert br.empty and "cannot be broken down further" in br.attrs["note"]

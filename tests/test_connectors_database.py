@@ -14,6 +14,7 @@ import uuid
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from aihub.connectors import ConnectorError, read_source, split_secrets, test_connection
 from aihub.connectors.database import read_database
@@ -24,6 +25,13 @@ MY_URL = os.environ.get("AIHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.
 ALLOWED = "127.0.0.1"
 N_ROWS = 50
 TAG = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(autouse=True)
+def _test_database_may_share_the_hubs_server(monkeypatch):
+    """127.0.0.1:5432 also serves the hub's own databases in a full test session; sources may read its database
+    ``test`` only because the operator setting names it (tests/security/test_database_sources.py covers the rest)."""
+    monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", make_url(PG_URL).database)
 
 
 def _engine_or_skip(url):
@@ -186,8 +194,9 @@ def test_pg_statement_timeout(pg):
     assert time.perf_counter() - started < 3
 
 
-def test_pg_query_errors_auth_dns_refused(pg):
+def test_pg_query_errors_auth_dns_refused(pg, monkeypatch):
     _engine, schema = pg
+    monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", f"test,aihub_no_db_{TAG}")
     r = test_connection(db_source(PG_URL, query=f"SELECT * FROM {schema}.no_such_table"), allowed_hosts=ALLOWED)
     assert r.error_kind == "query_error" and "no_such_table" in r.message
     r = test_connection(db_source(PG_URL.replace("postgres@", f"aihub_no_role_{TAG}@"), query="SELECT 1"),

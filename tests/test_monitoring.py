@@ -130,7 +130,7 @@ def test_the_issue_json_is_completed_from_the_dataset(tenant, superstore_bytes):
     ({"dimensions": ["Planet"]}, "dimensions[0]", "Planet"),
     ({"dimensions": ["Order ID"]}, "dimensions[0]", "5,111 different values"),
     ({"metrics": [{"name": "daily_revenue", "agg": "sum", "column": "Region"}]}, "metrics[0].column", "category"),
-    ({"metrics": [{"name": "daily_revenue", "agg": "median", "column": "Sales"}]}, "metrics[0].agg", "median"),
+    ({"metrics": [{"name": "daily_revenue", "agg": "mode", "column": "Sales"}]}, "metrics[0].agg", "mode"),
     ({"timestamp_column": "Segment"}, "timestamp_column", "not a date"),
     ({"detection_name": ""}, "detection_name", "detection_name"),
     ({"colour": "red"}, "colour", "colour"),

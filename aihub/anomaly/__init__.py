@@ -17,6 +17,9 @@ Explanation
 Feedback
     :class:`FeedbackEvent`, :class:`FeedbackRule`,
     :func:`learn_from_feedback`, :func:`apply_rules`
+Anomaly types and record risk
+    :func:`classify_anomaly` (:mod:`aihub.anomaly.types`),
+    :class:`RecordScorer` (:mod:`aihub.anomaly.records`)
 """
 
 from aihub.anomaly.config import AGGREGATIONS, ANOMALY_TYPES, FREQUENCIES, MetricDefinition, MonitorConfig
@@ -41,11 +44,14 @@ from aihub.anomaly.rootcause import (
     snapshot,
     snapshot_figure,
 )
+from aihub.anomaly.records import RecordScorer
 from aihub.anomaly.severity import SEVERITIES, SeverityThresholds, severity_of
+from aihub.anomaly.types import ANOMALY_SHAPES, classify_anomaly
 
 __all__ = [
     "AGGREGATIONS",
     "ALGORITHMS",
+    "ANOMALY_SHAPES",
     "ANOMALY_TYPES",
     "FREQUENCIES",
     "OUTPUT_COLUMNS",
@@ -58,11 +64,13 @@ __all__ = [
     "FeedbackRule",
     "MetricDefinition",
     "MonitorConfig",
+    "RecordScorer",
     "SeverityThresholds",
     "StreamingDetector",
     "apply_rules",
     "build_metric_frame",
     "business_impact",
+    "classify_anomaly",
     "detect",
     "detect_metric_frame",
     "detect_multivariate",

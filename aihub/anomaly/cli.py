@@ -23,6 +23,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from aihub import exports
 from aihub.errors import AihubError, IngestError, ValidationError
 from aihub.anomaly.detectors import ALGORITHMS, detect
 
@@ -86,7 +87,7 @@ def detect_file(src: Path, dst: Path, *, timestamp_col: str = "timestamp", value
         }
     )
     dst.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(dst, index=False)
+    exports.write_csv(out, dst)
     return out
 
 

@@ -23,21 +23,37 @@ A monitor is configured from a form or from JSON such as::
       "currency": "USD"
     }
 
-:meth:`MonitorConfig.from_dict` validates every field and raises
-:class:`aihub.errors.ValidationError` whose ``field`` names the offending key
-(``"metrics[2].numerator"``, ``"threshold_config.severity_thresholds.high"``).
+:meth:`MonitorConfig.from_dict` validates every field with pydantic 2 through
+:func:`aihub.userconfig.parse` and raises one :class:`aihub.errors.ValidationError`
+whose ``field`` names the offending key (``"metrics[2].numerator"``,
+``"threshold_config.severity_thresholds.high"``; list positions in brackets, as
+the monitor service and page expect), whose message shows the bad value and
+what is allowed, and whose ``details["errors"]`` lists every problem pydantic
+found.
+
+Any numeric column can be watched with any aggregation (issue 9): a metric is
+``{"column": "Total Volume", "agg": "median"}`` and is named after its column
+when no name is given (``median_total_volume``; a sum keeps the column's name,
+``total_volume``). ``unit_value`` is money per unit; a metric without one has
+no money impact, and ``"unit_value": null`` given explicitly is kept on the way
+to storage so that nothing fills one in later. A split by a dimension watches
+its ``split_top_n`` largest values by volume (up to :data:`MAX_SPLIT_VALUES`)
+and, with ``split_other``, the rest together as :data:`OTHER_SLICE`.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
 
-from aihub.errors import ValidationError
+from pydantic import ConfigDict, Field, PrivateAttr, Strict, ValidationInfo, field_validator, model_validator
+
 from aihub.anomaly.detectors import ALGORITHMS, DetectorParams
 from aihub.anomaly.severity import SeverityThresholds
+from aihub.errors import ValidationError
+from aihub.userconfig import UserConfig, parse
 
 ANOMALY_TYPES: tuple[str, ...] = (
     "revenue_anomaly",
@@ -60,8 +76,19 @@ _TYPE_ALIASES = {
     "quality": "quality_anomaly",
 }
 
-AGGREGATIONS: tuple[str, ...] = ("sum", "mean", "count", "nunique", "ratio")
-"""Metric aggregations: over the rows of a period, or the ratio of two metrics."""
+AGGREGATIONS: tuple[str, ...] = ("sum", "mean", "median", "count", "nunique", "min", "max", "ratio")
+"""Metric aggregations over the rows of a period (``nunique`` = count distinct), or the ratio of two metrics."""
+
+ADDITIVE_AGGREGATIONS: tuple[str, ...] = ("sum", "count", "nunique")
+"""Aggregations whose slices add up to the total (0 in a period without rows)."""
+
+COLUMN_AGGREGATIONS: tuple[str, ...] = ("sum", "mean", "median", "nunique", "min", "max")
+"""Aggregations that need a source column (``count`` takes one optionally)."""
+
+NUMERIC_AGGREGATIONS: tuple[str, ...] = ("sum", "mean", "median", "min", "max")
+"""Aggregations whose column must be numeric."""
+
+_AGG_ALIASES = {"count_distinct": "nunique", "distinct_count": "nunique", "average": "mean", "avg": "mean"}
 
 FREQUENCIES: dict[str, str] = {
     "minutely": "min",
@@ -74,49 +101,56 @@ FREQUENCIES: dict[str, str] = {
 }
 """Detection frequencies and the period each aggregates to (weeks start on Monday)."""
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_SPLIT_VALUES = 500
+"""Most values of one dimension watched as series of their own (``split_top_n``)."""
 
-_TOP_KEYS = (
-    "detection_name",
-    "anomaly_type",
-    "algorithm",
-    "detection_config",
-    "threshold_config",
-    "monitored_metrics",
-    "detection_frequency",
-    "timestamp_column",
-    "timestamp_format",
-    "dayfirst",
-    "dimensions",
-    "dimension",
-    "metrics",
-    "unit_values",
-    "currency",
-)
+DEFAULT_SPLIT_VALUES = 50
+"""Default ``split_top_n``."""
+
+OTHER_SLICE = "Other"
+"""Slice holding the values of a dimension beyond its top ``split_top_n``."""
+
+_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
+
+Frequency = Literal[tuple(FREQUENCIES)]  # type: ignore[valid-type]
+Algorithm = Literal[tuple(ALGORITHMS)]  # type: ignore[valid-type]
+AnomalyType = Literal[ANOMALY_TYPES]  # type: ignore[valid-type]
+Aggregation = Literal[AGGREGATIONS]  # type: ignore[valid-type]
+Money = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
-def _require_str(value: Any, fld: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{what} must be a non-empty text; got {value!r}.", field=fld, details={"value": repr(value)})
-    return value.strip()
+def metric_name_for(column: str | None, agg: str) -> str:
+    """The name a metric gets from its column: ``total_volume`` for a sum, ``median_total_volume`` otherwise.
+
+    ``count`` without a column is ``row_count``; names are cut to 100 characters.
+    """
+    if not column:
+        return "row_count" if agg == "count" else agg
+    slug = re.sub(r"[^0-9A-Za-z]+", "_", column).strip("_").lower() or "column"
+    if slug[0].isdigit():
+        slug = "c_" + slug
+    name = slug if agg == "sum" else f"{'count_distinct' if agg == 'nunique' else agg}_{slug}"
+    return name[:100]
 
 
-@dataclass(frozen=True)
-class MetricDefinition:
+class MetricDefinition(UserConfig):
     """How one metric is computed from the rows of each period.
 
     Parameters
     ----------
-    name : str
+    name : str, optional
         Identifier (letters, digits, underscore; starts with a letter or
-        underscore; at most 100 characters).
-    agg : {"sum", "mean", "count", "nunique", "ratio"}
-        ``sum``/``mean`` of a numeric ``column``; ``count`` of rows (or of
-        non-empty ``column`` cells); ``nunique`` distinct values of ``column``;
+        underscore; at most 100 characters). Defaults to
+        :func:`metric_name_for` of the column and aggregation.
+    agg : {"sum", "mean", "median", "count", "nunique", "min", "max", "ratio"}
+        ``sum``/``mean``/``median``/``min``/``max`` of a numeric ``column``;
+        ``count`` of rows (or of non-empty ``column`` cells); ``nunique``
+        distinct values of ``column`` (``count_distinct`` is accepted);
         ``ratio`` = metric ``numerator`` / metric ``denominator`` per period
-        (NaN where the denominator is 0).
+        (NaN where the denominator is 0). ``aggregation`` is accepted for ``agg``.
     column : str, optional
-        Source column (required for sum, mean, nunique).
+        Source column (required except for count and ratio).
     numerator, denominator : str, optional
         Names of other, non-ratio metrics (ratio only).
     unit_value : float, optional
@@ -127,93 +161,91 @@ class MetricDefinition:
     Raises
     ------
     aihub.errors.ValidationError
-        ``field`` is ``"metrics.<attribute>"``; :class:`MonitorConfig` rewrites
-        it to ``"metrics[i].<attribute>"``.
+        From :meth:`from_dict`, ``field`` is ``"metrics.<attribute>"``;
+        :class:`MonitorConfig` names the position (``"metrics[i].<attribute>"``).
     """
 
-    name: str
-    agg: str
-    column: str | None = None
-    numerator: str | None = None
-    denominator: str | None = None
-    unit_value: float | None = None
+    model_config = ConfigDict(frozen=True)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise ValidationError(
-                f"Metric name must be an identifier like 'daily_revenue' (letters, digits, _); got {self.name!r}.",
-                field="metrics.name",
-                details={"value": repr(self.name)},
-            )
-        if self.agg not in AGGREGATIONS:
-            raise ValidationError(
-                f"Metric '{self.name}': unknown aggregation {self.agg!r}; allowed: {list(AGGREGATIONS)}.",
-                field="metrics.agg",
-                details={"value": self.agg, "allowed": list(AGGREGATIONS)},
-            )
-        if self.agg in ("sum", "mean", "nunique"):
-            object.__setattr__(self, "column", _require_str(self.column, "metrics.column", f"Metric '{self.name}' ({self.agg}) column"))
-        elif self.agg == "count" and self.column is not None:
-            object.__setattr__(self, "column", _require_str(self.column, "metrics.column", f"Metric '{self.name}' column"))
-        if self.agg == "ratio":
-            for part in ("numerator", "denominator"):
-                v = getattr(self, part)
-                if not isinstance(v, str) or not v.strip():
-                    raise ValidationError(
-                        f"Metric '{self.name}' is a ratio and needs '{part}': the name of another metric.",
-                        field=f"metrics.{part}",
-                    )
-            if self.column is not None:
-                raise ValidationError(
-                    f"Metric '{self.name}' is a ratio of two metrics and takes no 'column'.", field="metrics.column"
-                )
-        elif self.numerator is not None or self.denominator is not None:
-            raise ValidationError(
-                f"Metric '{self.name}': 'numerator'/'denominator' apply only to agg 'ratio'.",
-                field="metrics.numerator" if self.numerator is not None else "metrics.denominator",
-            )
-        u = self.unit_value
-        if u is not None:
-            if isinstance(u, bool) or not isinstance(u, (int, float)) or not math.isfinite(u):
-                raise ValidationError(
-                    f"Metric '{self.name}': unit_value must be a finite number (money per unit) or empty; got {u!r}.",
-                    field="metrics.unit_value",
-                    details={"value": repr(u)},
-                )
-            object.__setattr__(self, "unit_value", float(u))
+    name: str = Field(pattern=_NAME_PATTERN)
+    agg: Aggregation
+    column: Text | None = None
+    numerator: Text | None = None
+    denominator: Text | None = None
+    unit_value: Money | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        if "aggregation" in data and "agg" not in data:
+            data["agg"] = data.pop("aggregation")
+        if isinstance(data.get("agg"), str):
+            data["agg"] = _AGG_ALIASES.get(data["agg"].strip().lower(), data["agg"].strip().lower())
+        if data.get("name") is None and isinstance(data.get("column"), str) and isinstance(data.get("agg"), str):
+            data["name"] = metric_name_for(data["column"].strip(), data["agg"])
+        return data
+
+    @field_validator("column")
+    @classmethod
+    def _column_fits_agg(cls, value: str | None, info: ValidationInfo) -> str | None:
+        agg, name = info.data.get("agg"), info.data.get("name", "?")
+        if agg in COLUMN_AGGREGATIONS and not value:
+            raise ValueError(f"metric '{name}' ({agg}) needs the column to aggregate")
+        if agg == "ratio" and value is not None:
+            raise ValueError(f"metric '{name}' is a ratio of two metrics and takes no column")
+        return value
+
+    @field_validator("numerator", "denominator")
+    @classmethod
+    def _parts_fit_agg(cls, value: str | None, info: ValidationInfo) -> str | None:
+        agg, name = info.data.get("agg"), info.data.get("name", "?")
+        if agg == "ratio" and not value:
+            raise ValueError(f"metric '{name}' is a ratio and needs '{info.field_name}': the name of another metric")
+        if agg is not None and agg != "ratio" and value is not None:
+            raise ValueError(f"metric '{name}': '{info.field_name}' applies only to agg 'ratio'")
+        return value
+
+    @property
+    def label(self) -> str:
+        """Words for the metric: ``"Total Volume (median)"``, ``"Order ID (count distinct)"``, or the name."""
+        if self.column is None:
+            return self.name
+        return f"{self.column} ({'count distinct' if self.agg == 'nunique' else self.agg})"
+
+    @property
+    def additive(self) -> bool:
+        """True when slices add up to the total (sum, count, count distinct)."""
+        return self.agg in ADDITIVE_AGGREGATIONS
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict without empty optional fields."""
+        """JSON-ready dict without empty optional fields (an explicit ``unit_value: null`` is kept)."""
         d = {"name": self.name, "agg": self.agg}
         for k in ("column", "numerator", "denominator", "unit_value"):
-            if getattr(self, k) is not None:
+            if getattr(self, k) is not None or (k == "unit_value" and k in self.model_fields_set):
                 d[k] = getattr(self, k)
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MetricDefinition":
-        """Build from ``{"name", "agg", "column"?, "numerator"?, "denominator"?, "unit_value"?}``."""
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricDefinition:
+        """Build from ``{"name"?, "agg", "column"?, "numerator"?, "denominator"?, "unit_value"?}``."""
         if not isinstance(data, Mapping):
             raise ValidationError(
                 f"A metric definition must be an object like {{'name': ..., 'agg': 'sum', 'column': ...}}; got {data!r}.",
                 field="metrics",
             )
-        allowed = ("name", "agg", "column", "numerator", "denominator", "unit_value")
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValidationError(
-                f"Unknown metric key(s) {unknown}; allowed: {list(allowed)}.",
-                field=f"metrics.{unknown[0]}",
-                details={"allowed": list(allowed)},
-            )
-        if "name" not in data or "agg" not in data:
-            missing = "name" if "name" not in data else "agg"
-            raise ValidationError(f"Metric definition lacks '{missing}'.", field=f"metrics.{missing}")
-        return cls(**dict(data))
+        return _parse(cls, {k: v for k, v in data.items()}, "Metric definition", prefix="metrics")
 
 
-@dataclass(frozen=True)
-class MonitorConfig:
+class ThresholdConfig(UserConfig):
+    """``threshold_config``: severity thresholds (checked by :class:`SeverityThresholds`)."""
+
+    severity_thresholds: dict[str, Any] | None = None
+
+
+class MonitorConfig(UserConfig):
     """A validated monitor configuration.
 
     Parameters
@@ -223,16 +255,16 @@ class MonitorConfig:
     anomaly_type : str
         One of :data:`ANOMALY_TYPES` (short forms such as "revenue" or
         "customer_behaviour" are normalised).
-    monitored_metrics : tuple of str
-        Names of defined metrics to score (at least one, no duplicates).
     metrics : tuple of MetricDefinition
         Metric definitions (monitored ones and the parts of ratios).
+    monitored_metrics : tuple of str, optional
+        Names of defined metrics to score (no duplicates); default all of them.
     algorithm : str, default "auto"
         One of :data:`aihub.anomaly.detectors.ALGORITHMS`.
-    detector : DetectorParams
-        ``detection_config`` merged with ``algorithm``.
-    thresholds : SeverityThresholds
-        From ``threshold_config.severity_thresholds``.
+    detection_config : dict
+        Detector settings; :attr:`detector` holds them merged with ``algorithm``.
+    threshold_config : ThresholdConfig
+        ``{"severity_thresholds": {...}}``; :attr:`thresholds` holds them.
     detection_frequency : str, default "daily"
         Period to aggregate to, a key of :data:`FREQUENCIES`.
     timestamp_column : str, default "timestamp"
@@ -242,119 +274,145 @@ class MonitorConfig:
         Parse ambiguous dates day first when no format is given.
     dimensions : tuple of str
         Columns to slice by (for example ``("Region",)``); the total is always
-        included.
+        included. ``dimension`` (one column) is accepted.
+    split_top_n : int, default 50
+        Values of each dimension watched as series of their own, the largest
+        by volume first; at most :data:`MAX_SPLIT_VALUES`.
+    split_other : bool, default True
+        Watch the values beyond ``split_top_n`` together as one series
+        (:data:`OTHER_SLICE`); False leaves them out of the splits (they still
+        count in the total).
+    split_rank_by : str, optional
+        Metric whose total over the data ranks the values (a sum, count or
+        count distinct); default the first such monitored metric, else the
+        number of rows.
     currency : str, default "USD"
         Currency of unit values.
+    unit_values : dict, optional
+        ``{metric: money per unit}``, filled into the metrics (input only).
     """
 
-    detection_name: str
-    anomaly_type: str
-    monitored_metrics: tuple[str, ...]
-    metrics: tuple[MetricDefinition, ...]
-    algorithm: str = "auto"
-    detector: DetectorParams = field(default_factory=DetectorParams)
-    thresholds: SeverityThresholds = field(default_factory=SeverityThresholds)
-    detection_frequency: str = "daily"
-    timestamp_column: str = "timestamp"
-    timestamp_format: str | None = None
-    dayfirst: bool = False
-    dimensions: tuple[str, ...] = ()
-    currency: str = "USD"
+    model_config = ConfigDict(frozen=True)
 
-    def __post_init__(self) -> None:
-        name = _require_str(self.detection_name, "detection_name", "detection_name")
-        if len(name) > 100:
-            raise ValidationError(
-                f"detection_name must be at most 100 characters; got {len(name)}.", field="detection_name"
-            )
-        object.__setattr__(self, "detection_name", name)
-        at = self.anomaly_type
-        at = _TYPE_ALIASES.get(at, at) if isinstance(at, str) else at
-        if at not in ANOMALY_TYPES:
-            raise ValidationError(
-                f"Unknown anomaly_type {self.anomaly_type!r}; allowed: {list(ANOMALY_TYPES)}.",
-                field="anomaly_type",
-                details={"value": repr(self.anomaly_type), "allowed": list(ANOMALY_TYPES)},
-            )
-        object.__setattr__(self, "anomaly_type", at)
-        if self.algorithm not in ALGORITHMS:
-            raise ValidationError(
-                f"Unknown algorithm {self.algorithm!r}; allowed: {list(ALGORITHMS)}.",
-                field="algorithm",
-                details={"value": repr(self.algorithm), "allowed": list(ALGORITHMS)},
-            )
-        if self.detector.algorithm != self.algorithm:
-            object.__setattr__(self, "detector", DetectorParams.from_dict(self.detector.to_dict(), algorithm=self.algorithm))
-        if self.detection_frequency not in FREQUENCIES:
-            raise ValidationError(
-                f"Unknown detection_frequency {self.detection_frequency!r}; allowed: {list(FREQUENCIES)}.",
-                field="detection_frequency",
-                details={"value": repr(self.detection_frequency), "allowed": list(FREQUENCIES)},
-            )
-        object.__setattr__(self, "timestamp_column", _require_str(self.timestamp_column, "timestamp_column", "timestamp_column"))
-        if self.timestamp_format is not None:
-            _require_str(self.timestamp_format, "timestamp_format", "timestamp_format")
-        if not isinstance(self.dayfirst, bool):
-            raise ValidationError(f"dayfirst must be true or false; got {self.dayfirst!r}.", field="dayfirst")
-        dims = tuple(self.dimensions)
-        for i, d in enumerate(dims):
-            _require_str(d, f"dimensions[{i}]", "A dimension column name")
-        if len(set(dims)) != len(dims):
-            raise ValidationError(f"dimensions has duplicates: {list(dims)}.", field="dimensions")
-        if self.timestamp_column in dims:
-            raise ValidationError(
-                f"The timestamp column '{self.timestamp_column}' cannot also be a dimension.", field="dimensions"
-            )
-        object.__setattr__(self, "dimensions", dims)
-        _require_str(self.currency, "currency", "currency")
-        # metrics
-        metrics = tuple(self.metrics)
-        if not metrics:
-            raise ValidationError(
-                "Define at least one metric, e.g. {'name': 'daily_revenue', 'agg': 'sum', 'column': 'Sales'}.",
-                field="metrics",
-            )
-        names: dict[str, int] = {}
-        for i, m in enumerate(metrics):
-            if m.name in names:
-                raise ValidationError(f"Metric name '{m.name}' is defined twice.", field=f"metrics[{i}].name")
-            names[m.name] = i
-        for i, m in enumerate(metrics):
-            if m.agg == "ratio":
-                for part in ("numerator", "denominator"):
-                    ref = getattr(m, part)
-                    if ref not in names:
-                        raise ValidationError(
-                            f"Metric '{m.name}': {part} '{ref}' is not a defined metric; defined: {list(names)}.",
-                            field=f"metrics[{i}].{part}",
-                            details={"value": ref, "allowed": list(names)},
-                        )
-                    if metrics[names[ref]].agg == "ratio":
-                        raise ValidationError(
-                            f"Metric '{m.name}': {part} '{ref}' is itself a ratio; use sum/mean/count/nunique metrics.",
-                            field=f"metrics[{i}].{part}",
-                        )
-        object.__setattr__(self, "metrics", metrics)
-        mon = self.monitored_metrics
-        if isinstance(mon, str) or not isinstance(mon, Iterable):
-            raise ValidationError(
-                f"monitored_metrics must be a list of metric names; got {mon!r}.", field="monitored_metrics"
-            )
-        mon = tuple(mon)
-        if not mon:
-            raise ValidationError("monitored_metrics must name at least one metric.", field="monitored_metrics")
-        for i, name in enumerate(mon):
+    detection_name: str = Field(min_length=1, max_length=100)
+    anomaly_type: AnomalyType
+    metrics: tuple[MetricDefinition, ...] = ()
+    monitored_metrics: tuple[str, ...] | None = None
+    algorithm: Algorithm = "auto"
+    detection_config: dict[str, Any] = Field(default_factory=dict)
+    threshold_config: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    detection_frequency: Frequency = "daily"
+    timestamp_column: Text = "timestamp"
+    timestamp_format: Text | None = None
+    dayfirst: Annotated[bool, Strict()] = False
+    dimensions: tuple[Text, ...] = ()
+    split_top_n: int = Field(default=DEFAULT_SPLIT_VALUES, ge=1, le=MAX_SPLIT_VALUES)
+    split_other: Annotated[bool, Strict()] = True
+    split_rank_by: str | None = None
+    currency: Text = "USD"
+
+    _detector: DetectorParams = PrivateAttr(default_factory=DetectorParams)
+    _thresholds: SeverityThresholds = PrivateAttr(default_factory=SeverityThresholds)
+
+    # ------------------------------------------------------------------ input shapes
+    @model_validator(mode="before")
+    @classmethod
+    def _input_shapes(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        if "dimension" in data:
+            one = data.pop("dimension")
+            data.setdefault("dimensions", one)
+        if isinstance(data.get("dimensions"), str):
+            data["dimensions"] = [data["dimensions"]]
+        if data.get("dimensions") is None:
+            data.pop("dimensions", None)
+        for key in ("detection_config", "threshold_config", "metrics"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        data = _merge_unit_values(data)
+        if isinstance(data.get("anomaly_type"), str):
+            data["anomaly_type"] = _TYPE_ALIASES.get(data["anomaly_type"], data["anomaly_type"])
+        return data
+
+    @field_validator("metrics")
+    @classmethod
+    def _some_metrics(cls, value: tuple[MetricDefinition, ...]) -> tuple[MetricDefinition, ...]:
+        if not value:
+            raise ValueError("define at least one metric, e.g. {'name': 'daily_revenue', 'agg': 'sum', "
+                             "'column': 'Sales'}")
+        return value
+
+    @field_validator("monitored_metrics")
+    @classmethod
+    def _some_monitored(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("monitored_metrics must name at least one metric")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"monitored_metrics has duplicates: {list(value)}")
+        return value
+
+    @field_validator("dimensions")
+    @classmethod
+    def _distinct_dimensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"dimensions has duplicates: {list(value)}")
+        return value
+
+    # ------------------------------------------------------------------ cross-field rules
+    @model_validator(mode="after")
+    def _cross_checks(self) -> MonitorConfig:
+        names = _check_metric_names(self.metrics)
+        if self.monitored_metrics is None:
+            object.__setattr__(self, "monitored_metrics", tuple(names))
+        for i, name in enumerate(self.monitored_metrics):
             if name not in names:
                 raise ValidationError(
                     f"Monitored metric {name!r} is not defined in 'metrics'; defined: {list(names)}.",
-                    field=f"monitored_metrics[{i}]",
-                    details={"value": repr(name), "allowed": list(names)},
+                    field=f"monitored_metrics[{i}]", details={"value": repr(name), "allowed": list(names)},
                 )
-        if len(set(mon)) != len(mon):
-            raise ValidationError(f"monitored_metrics has duplicates: {list(mon)}.", field="monitored_metrics")
-        object.__setattr__(self, "monitored_metrics", mon)
+        if self.timestamp_column in self.dimensions:
+            raise ValidationError(
+                f"The timestamp column '{self.timestamp_column}' cannot also be a dimension.", field="dimensions")
+        if self.split_rank_by is not None:
+            ranks = [m.name for m in self.metrics if m.additive]
+            if self.split_rank_by not in ranks:
+                raise ValidationError(
+                    f"split_rank_by {self.split_rank_by!r} must be a sum, count or count-distinct metric; "
+                    f"allowed: {ranks}.", field="split_rank_by", details={"value": self.split_rank_by, "allowed": ranks})
+        if "algorithm" in self.detection_config:
+            raise ValidationError("Set the algorithm with the top-level 'algorithm' field, not inside "
+                                  "detection_config.", field="detection_config.algorithm")
+        self._detector = DetectorParams.from_dict(self.detection_config, algorithm=self.algorithm)
+        self._thresholds = SeverityThresholds.from_dict(self.threshold_config.severity_thresholds)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the validated settings are (``detection_config`` {} and the defaults spelt out are the same)."""
+        return isinstance(other, MonitorConfig) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def detector(self) -> DetectorParams:
+        """``detection_config`` merged with ``algorithm``."""
+        return self._detector
+
+    @property
+    def thresholds(self) -> SeverityThresholds:
+        """The severity thresholds of ``threshold_config``."""
+        return self._thresholds
+
+    @property
+    def rank_metric(self) -> str | None:
+        """Metric that ranks split values by volume (:attr:`split_rank_by` or its default); None = row count."""
+        if self.split_rank_by:
+            return self.split_rank_by
+        return next((n for n in self.monitored_metrics if self.metric(n).additive), None)
+
     def metric(self, name: str) -> MetricDefinition:
         """Return the definition of metric ``name``.
 
@@ -414,7 +472,7 @@ class MonitorConfig:
         det.pop("algorithm")
         defaults = DetectorParams().to_dict()
         det = {k: v for k, v in det.items() if v != defaults[k]}
-        return {
+        out = {
             "detection_name": self.detection_name,
             "anomaly_type": self.anomaly_type,
             "algorithm": self.algorithm,
@@ -429,9 +487,13 @@ class MonitorConfig:
             "metrics": [m.to_dict() for m in self.metrics],
             "currency": self.currency,
         }
+        for key in ("split_top_n", "split_other", "split_rank_by"):  # only when set, so stored configs stay as they were
+            if key in self.model_fields_set:
+                out[key] = getattr(self, key)
+        return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MonitorConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitorConfig:
         """Validate a JSON/form mapping and build the config.
 
         Accepts the keys of the module docstring; ``dimension`` (one column)
@@ -447,94 +509,92 @@ class MonitorConfig:
         """
         if not isinstance(data, Mapping):
             raise ValidationError(f"Monitor configuration must be an object; got {type(data).__name__}.", field="config")
-        unknown = sorted(set(data) - set(_TOP_KEYS))
-        if unknown:
-            raise ValidationError(
-                f"Unknown configuration key(s) {unknown}; allowed: {list(_TOP_KEYS)}.",
-                field=unknown[0],
-                details={"allowed": list(_TOP_KEYS)},
-            )
-        for key in ("detection_name", "anomaly_type", "monitored_metrics"):
-            if key not in data:
-                raise ValidationError(f"Missing required field '{key}'.", field=key)
-        algorithm = data.get("algorithm", "auto")
-        dc = data.get("detection_config") or {}
-        if not isinstance(dc, Mapping):
-            raise ValidationError(
-                f"detection_config must be an object like {{'contamination': 0.01}}; got {dc!r}.",
-                field="detection_config",
-            )
-        if "algorithm" in dc:
-            raise ValidationError(
-                "Set the algorithm with the top-level 'algorithm' field, not inside detection_config.",
-                field="detection_config.algorithm",
-            )
-        if algorithm not in ALGORITHMS:
-            raise ValidationError(
-                f"Unknown algorithm {algorithm!r}; allowed: {list(ALGORITHMS)}.",
-                field="algorithm",
-                details={"value": repr(algorithm), "allowed": list(ALGORITHMS)},
-            )
-        detector = DetectorParams.from_dict(dc, algorithm=algorithm)
-        tc = data.get("threshold_config") or {}
-        if not isinstance(tc, Mapping):
-            raise ValidationError("threshold_config must be an object.", field="threshold_config")
-        unknown = sorted(set(tc) - {"severity_thresholds"})
-        if unknown:
-            raise ValidationError(
-                f"Unknown threshold_config key(s) {unknown}; allowed: ['severity_thresholds'].",
-                field=f"threshold_config.{unknown[0]}",
-            )
-        thresholds = SeverityThresholds.from_dict(tc.get("severity_thresholds"))
-        raw_metrics = data.get("metrics")
-        if raw_metrics is None:
-            raw_metrics = []
-        if not isinstance(raw_metrics, (list, tuple)):
-            raise ValidationError("metrics must be a list of metric definitions.", field="metrics")
-        unit_values = data.get("unit_values") or {}
-        if not isinstance(unit_values, Mapping):
-            raise ValidationError("unit_values must map metric names to money per unit.", field="unit_values")
-        metrics = []
-        for i, m in enumerate(raw_metrics):
-            try:
-                md = MetricDefinition.from_dict(m)
-            except ValidationError as exc:
-                fld = (exc.field or "metrics").replace("metrics", f"metrics[{i}]", 1)
-                raise ValidationError(exc.message, field=fld, details=exc.details) from None
-            if md.name in unit_values:
-                try:
-                    md = MetricDefinition(**{**md.to_dict(), "unit_value": unit_values[md.name]})
-                except ValidationError as exc:
-                    raise ValidationError(exc.message, field=f"unit_values.{md.name}", details=exc.details) from None
-            metrics.append(md)
-        names = {m.name for m in metrics}
-        for k in unit_values:
-            if k not in names:
+        return _parse(cls, data, "Monitor configuration")
+
+
+# --------------------------------------------------------------------------- helpers
+def _merge_unit_values(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill ``unit_values`` ({metric: money per unit}) into the metric definitions."""
+    units = data.pop("unit_values", None) or {}
+    if not isinstance(units, Mapping):
+        raise ValidationError("unit_values must map metric names to money per unit.", field="unit_values")
+    if not units:
+        return data
+    metrics = [dict(m) if isinstance(m, Mapping) else m for m in data.get("metrics") or []]
+    names = []
+    for m in metrics:
+        if isinstance(m, dict):
+            name = m.get("name") or (metric_name_for(m["column"], m.get("agg", ""))
+                                     if isinstance(m.get("column"), str) else None)
+            names.append(name)
+            if name in units:
+                m["unit_value"] = units[name]
+    for k in units:
+        if k not in names:
+            raise ValidationError(f"unit_values names metric {k!r}, which is not defined; defined: "
+                                  f"{sorted(n for n in names if n)}.", field=f"unit_values.{k}")
+    data["metrics"] = metrics
+    return data
+
+
+def _check_metric_names(metrics: tuple[MetricDefinition, ...]) -> dict[str, int]:
+    names: dict[str, int] = {}
+    for i, m in enumerate(metrics):
+        if m.name in names:
+            raise ValidationError(f"Metric name '{m.name}' is defined twice.", field=f"metrics[{i}].name")
+        names[m.name] = i
+    for i, m in enumerate(metrics):
+        if m.agg != "ratio":
+            continue
+        for part in ("numerator", "denominator"):
+            ref = getattr(m, part)
+            if ref not in names:
                 raise ValidationError(
-                    f"unit_values names metric {k!r}, which is not defined; defined: {sorted(names)}.",
-                    field=f"unit_values.{k}",
-                )
-        dims = data.get("dimensions")
-        if dims is None:
-            dims = data.get("dimension")
-        if dims is None:
-            dims = ()
-        elif isinstance(dims, str):
-            dims = (dims,)
-        elif not isinstance(dims, (list, tuple)):
-            raise ValidationError(f"dimensions must be a list of column names; got {dims!r}.", field="dimensions")
-        return cls(
-            detection_name=data["detection_name"],
-            anomaly_type=data["anomaly_type"],
-            monitored_metrics=data["monitored_metrics"],
-            metrics=tuple(metrics),
-            algorithm=algorithm,
-            detector=detector,
-            thresholds=thresholds,
-            detection_frequency=data.get("detection_frequency", "daily"),
-            timestamp_column=data.get("timestamp_column", "timestamp"),
-            timestamp_format=data.get("timestamp_format"),
-            dayfirst=data.get("dayfirst", False),
-            dimensions=tuple(dims),
-            currency=data.get("currency", "USD"),
-        )
+                    f"Metric '{m.name}': {part} '{ref}' is not a defined metric; defined: {list(names)}.",
+                    field=f"metrics[{i}].{part}", details={"value": ref, "allowed": list(names)})
+            if metrics[names[ref]].agg == "ratio":
+                raise ValidationError(
+                    f"Metric '{m.name}': {part} '{ref}' is itself a ratio; use a metric with another aggregation.",
+                    field=f"metrics[{i}].{part}")
+    return names
+
+
+def _bracketed(path: str | None) -> str | None:
+    """pydantic's dotted path with list positions in brackets: ``metrics.1.agg`` -> ``metrics[1].agg``."""
+    return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", path) if path else path
+
+
+def _parse(model: type[UserConfig], data: Mapping[str, Any], what: str, prefix: str | None = None) -> Any:
+    """:func:`aihub.userconfig.parse` with the monitor's field style and the allowed keys named."""
+    try:
+        return parse(model, data, what=what)
+    except ValidationError as exc:
+        errors = exc.details.get("errors") or []
+        first = errors[0] if errors else {}
+        field = _bracketed(exc.field)
+        message = exc.message
+        if first.get("type") == "extra_forbidden":
+            owner = _owner_model(model, first["field"])
+            message = message.rstrip(".") + f"; allowed: {list(owner.model_fields)}."
+        if prefix and field and not field.startswith(prefix):
+            field = f"{prefix}.{field}"
+        message = message.replace(f": {exc.field}:", f": {field}:", 1) if exc.field else message
+        raise ValidationError(message, field=field, details=exc.details) from None
+
+
+def _owner_model(model: type[UserConfig], path: str) -> type[UserConfig]:
+    """The model class that owns the last key of a dotted path (for listing its allowed keys)."""
+    owner: Any = model
+    for part in path.split(".")[:-1]:
+        if part.isdigit():
+            continue
+        info = owner.model_fields.get(part)
+        if info is None:
+            break
+        ann = info.annotation
+        inner = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, UserConfig)]
+        if isinstance(ann, type) and issubclass(ann, UserConfig):
+            owner = ann
+        elif inner:
+            owner = inner[0]
+    return owner

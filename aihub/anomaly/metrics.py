@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from aihub.errors import ValidationError
-from aihub.anomaly.config import FREQUENCIES, MonitorConfig
+from aihub.anomaly.config import FREQUENCIES, NUMERIC_AGGREGATIONS, OTHER_SLICE, MonitorConfig
 from aihub.anomaly.detectors import OUTPUT_COLUMNS, init_state, update
+from aihub.anomaly.splits import cap_split_values
 
 TOTAL = "total"
 """``dimension`` and ``slice`` value of the all-rows series."""
@@ -136,13 +137,14 @@ def build_metric_frame(orders_df: pd.DataFrame, config: MonitorConfig | Mapping[
     metric_cols = [m.name for m in cfg.metrics]
     if orders_df.empty:
         return pd.DataFrame(columns=[*KEY_COLUMNS, *metric_cols])
+    orders_df = cap_split_values(orders_df, cfg)
     ts = parse_timestamps(orders_df[cfg.timestamp_column].reset_index(drop=True), cfg)
     work = pd.DataFrame({"__period": _period_start(ts, cfg.detection_frequency)})
     for i, m in enumerate(cfg.metrics):
         if m.column is None or m.column in work:
             continue
         src = orders_df[m.column].reset_index(drop=True)
-        if m.agg in ("sum", "mean"):
+        if m.agg in NUMERIC_AGGREGATIONS:
             num = pd.to_numeric(src, errors="coerce")
             bad = num.isna() & src.notna() & (src.astype(str).str.strip() != "")
             if bad.any():
@@ -166,8 +168,8 @@ def build_metric_frame(orders_df: pd.DataFrame, config: MonitorConfig | Mapping[
         for m in cfg.metrics:
             if m.agg == "sum":
                 out[m.name] = g[m.column].sum(min_count=1).fillna(0.0)
-            elif m.agg == "mean":
-                out[m.name] = g[m.column].mean()
+            elif m.agg in ("mean", "median", "min", "max"):
+                out[m.name] = g[m.column].agg(m.agg)
             elif m.agg == "count":
                 out[m.name] = g.size() if m.column is None else g[m.column].count()
             elif m.agg == "nunique":
@@ -200,6 +202,8 @@ def build_metric_frame(orders_df: pd.DataFrame, config: MonitorConfig | Mapping[
         frames.append(part[["timestamp", "dimension", "slice", *metric_cols]])
     frame = pd.concat(frames, ignore_index=True)
     frame = frame[[*KEY_COLUMNS, *metric_cols]]
+    if not cfg.split_other:
+        frame = frame[(frame["dimension"] == "total") | (frame["slice"] != OTHER_SLICE)]
     frame["slice"] = frame["slice"].astype(object)
     frame["dimension"] = frame["dimension"].astype(object)
     frame["__tot"] = frame["dimension"] != "total"

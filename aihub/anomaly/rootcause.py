@@ -1,7 +1,10 @@
 """Explaining an anomaly: which slices drove it, which metric moved, what it cost.
 
 * :func:`dimension_breakdown` splits the deviation of a metric in one period
-  across the values of a dimension. Each slice's deviation from *its own*
+  across the values of a dimension. For an alarm on one slice (``within=``,
+  e.g. type = conventional) it splits the change over the *other* dimensions
+  among that slice's rows only: a series cannot explain itself (issue 9, "root
+  cause repeats the series"). Each slice's deviation from *its own*
   expected value (from a causal detector run on that slice's series) is
   divided by the sum of the slices' deviations, the "explanatory power" of
   Adtributor (Bhagwan et al. 2014, "Adtributor: revenue debugging in
@@ -17,16 +20,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from aihub.errors import ValidationError
 from aihub.anomaly.config import MonitorConfig
 from aihub.anomaly.detectors import detect
-from aihub.anomaly.metrics import TOTAL, _period_start, build_metric_frame
+from aihub.anomaly.metrics import MISSING_SLICE, TOTAL, _period_start, build_metric_frame
+from aihub.anomaly.splits import cap_split_values
+from aihub.errors import ValidationError
 
 _SEVERITY_COLORS = {"low": "#f2c94c", "medium": "#f2994a", "high": "#eb5757", "critical": "#9b1c1c"}
 
@@ -60,6 +65,7 @@ def dimension_breakdown(
     metric_frame: pd.DataFrame | None = None,
     scored: pd.DataFrame | None = None,
     dimension: str | None = None,
+    within: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
     """Share of a period's deviation explained by each slice of a dimension.
 
@@ -78,7 +84,12 @@ def dimension_breakdown(
     orders_df, metric_frame, scored : pandas.DataFrame
         Exactly one of them.
     dimension : str, optional
-        One of ``config.dimensions``; default all of them.
+        One of ``config.dimensions``; default all of them (but ``within``'s).
+    within : (dimension, slice), optional
+        The series the alarm is on. For a slice (not ``("total", "total")``)
+        only that slice's rows are broken down, over the other dimensions;
+        this needs ``orders_df``. When the monitor has no other dimension the
+        result is empty and ``attrs["note"]`` says why.
 
     Returns
     -------
@@ -111,6 +122,11 @@ def dimension_breakdown(
     dims = [dimension] if dimension else list(cfg.dimensions)
     if not dims:
         raise ValidationError("The monitor has no dimensions to break the metric down by.", field="dimensions")
+    scope = ""
+    if within is not None and within[0] != TOTAL:
+        orders_df, dims, scope = _within_slice(cfg, within, dims, dimension, orders_df)
+        if not dims:
+            return _no_other_dimension(within)
     period = _period(timestamp, cfg)
     rows = []
     if scored is not None:
@@ -142,7 +158,7 @@ def dimension_breakdown(
         word = "drop" if total < 0 else "rise"
         if np.isfinite(r["share"]):
             t = (
-                f"{r['slice']} ({r['dimension']}) explains {r['share']:.0%} of the {word} in {metric}: "
+                f"{r['slice']} ({r['dimension']}) explains {r['share']:.0%} of the {word} in {metric}{scope}: "
                 f"{_fmt(r['actual'])} vs expected {_fmt(r['expected'])}."
             )
         else:
@@ -155,6 +171,35 @@ def dimension_breakdown(
     res = res[["dimension", "slice", "actual", "expected", "deviation", "share", "z", "explanation"]].reset_index(drop=True)
     res.attrs["total_deviation"] = {k: float(v) for k, v in totals.items()}
     res.attrs["period"] = period
+    return res
+
+
+_BREAKDOWN_COLUMNS = ["dimension", "slice", "actual", "expected", "deviation", "share", "z", "explanation"]
+
+
+def _within_slice(cfg: MonitorConfig, within: tuple[str, str], dims: list[str], dimension: str | None,
+                  orders_df: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str], str]:
+    """The rows of the alarm's slice, the other dimensions, and the words " within <slice> (<dimension>)"."""
+    own, value = within
+    if own not in cfg.dimensions:
+        raise ValidationError(f"Unknown dimension {own!r} in within; the monitor slices by {list(cfg.dimensions)}.",
+                              field="within", details={"value": repr(own), "allowed": list(cfg.dimensions)})
+    if dimension == own:
+        raise ValidationError(f"A series split by {own} cannot be explained by {own} itself; choose another "
+                              "dimension.", field="dimension", details={"value": own})
+    if orders_df is None:
+        raise ValidationError("Breaking down one slice's change needs the raw rows: pass orders_df.",
+                              field="orders_df")
+    capped = cap_split_values(orders_df, cfg)
+    keys = capped[own].astype("string").fillna(MISSING_SLICE)
+    return orders_df[(keys == str(value)).to_numpy()], [d for d in dims if d != own], f" within {value} ({own})"
+
+
+def _no_other_dimension(within: tuple[str, str]) -> pd.DataFrame:
+    res = pd.DataFrame(columns=_BREAKDOWN_COLUMNS)
+    res.attrs["note"] = (f"The monitor splits only by {within[0]}, so the change in {within[1]} ({within[0]}) "
+                         "cannot be broken down further; add another dimension to the monitor to see what drove it.")
+    res.attrs["total_deviation"] = {}
     return res
 
 
@@ -355,22 +400,22 @@ def snapshot_figure(snapshot: pd.DataFrame, title: str | None = None):
 
     s = snapshot
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["upper"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["upper"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"))
     fig.add_trace(
         go.Scatter(
-            x=s["timestamp"], y=s["lower"], mode="lines", line=dict(width=0), fill="tonexty",
+            x=s["timestamp"], y=s["lower"], mode="lines", line={"width": 0}, fill="tonexty",
             fillcolor="rgba(99,110,250,0.18)", name="expected range",
         )
     )
-    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["expected"], mode="lines", line=dict(dash="dash", color="#636efa"), name="expected"))
-    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["value"], mode="lines+markers", line=dict(color="#2d3142"), marker=dict(size=4), name="actual"))
+    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["expected"], mode="lines", line={"dash": "dash", "color": "#636efa"}, name="expected"))
+    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["value"], mode="lines+markers", line={"color": "#2d3142"}, marker={"size": 4}, name="actual"))
     if "is_anomaly" in s:
         a = s[s["is_anomaly"].astype(bool)]
         if len(a):
             fig.add_trace(
                 go.Scatter(
                     x=a["timestamp"], y=a["value"], mode="markers", name="anomaly",
-                    marker=dict(size=11, color=[_SEVERITY_COLORS.get(v, "#eb5757") for v in a.get("severity", [])]),
+                    marker={"size": 11, "color": [_SEVERITY_COLORS.get(v, "#eb5757") for v in a.get("severity", [])]},
                     text=a.get("severity"), hovertemplate="%{x}<br>%{y}<br>severity %{text}<extra></extra>",
                 )
             )
@@ -380,8 +425,8 @@ def snapshot_figure(snapshot: pd.DataFrame, title: str | None = None):
             fig.add_trace(
                 go.Scatter(
                     x=f["timestamp"], y=f["value"], mode="markers", name="this anomaly",
-                    marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=2, color="#9b1c1c")),
+                    marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#9b1c1c"}},
                 )
             )
-    fig.update_layout(title=title, hovermode="x unified", margin=dict(l=40, r=20, t=50 if title else 20, b=40))
+    fig.update_layout(title=title, hovermode="x unified", margin={"l": 40, "r": 20, "t": 50 if title else 20, "b": 40})
     return fig

@@ -18,6 +18,10 @@ database, rest, objectstore
     ``AIHUB_LOCAL_SOURCE_ROOTS``, fsspec extras).
 mapping
     Rename, defaults, type conversion.
+policy
+    Where sources may connect: allow-lists, local folders, sockets, the hub's own server.
+destinations
+    Which edits must come with the secrets again (:func:`carry_over_secrets`).
 source
     :func:`read_source`, :func:`test_connection`.
 """
@@ -43,6 +47,7 @@ from aihub.connectors.config import (
     select_problem,
     split_secrets,
 )
+from aihub.connectors.destinations import carry_over_secrets, destination_changes
 from aihub.connectors.mapping import MappedFrame, apply_mapping, to_text_frame
 from aihub.connectors.objectstore import LOCAL_ROOTS_ENV, PROTOCOLS, parse_local_roots
 from aihub.connectors.rest import ALLOWED_HOSTS_ENV, host_allowed, parse_allowed_hosts
@@ -78,7 +83,9 @@ __all__ = [
     "SourceConfig",
     "SourceTable",
     "apply_mapping",
+    "carry_over_secrets",
     "check_secrets",
+    "destination_changes",
     "generate_key",
     "host_allowed",
     "load_keys",

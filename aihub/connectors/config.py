@@ -1044,7 +1044,7 @@ def _parse_rest(c: _Check, raw: dict[str, Any]) -> RestConnection:
 
 
 def _parse_object_storage(c: _Check, raw: dict[str, Any]) -> ObjectStoreConnection:
-    from aihub.connectors.objectstore import PROTOCOLS, protocol_of
+    from aihub.connectors.policy import PROTOCOLS, protocol_of
 
     p = "connection_config"
     c.keys(p, raw, ("url", "format", "storage_options", "sep", "encoding", "records_path", "row_limit", "max_bytes"),

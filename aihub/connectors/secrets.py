@@ -46,6 +46,10 @@ _SECRETISH_RE = re.compile(
     r"authorization|credential|cookie|signature|sas_token|connection[_\-]?string|session",
     re.IGNORECASE,
 )
+#: Paths of Unix sockets on the hub's machine: ``?host=/path`` / ``unix_socket=/path`` in URLs, and
+#: libpq's ``socket "/path/.s.PGSQL.5432"`` in error text. Server paths are not shown to users.
+_SOCKET_PARAM_RE = re.compile(r"(?P<head>[?&](?:host|unix_socket)=)(?P<value>[/@%][^&\s#]*)", re.IGNORECASE)
+_SOCKET_PATH_RE = re.compile(r"(?P<q>[\"'])[^\"'\s]*/\.s\.PGSQL\.\d+(?P=q)")
 _PUBLIC_KEYS = frozenset({"token_url", "client_auth", "token_type", "cursor_param", "cursor_path"})
 _URL_PASSWORD_RE = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^@/\s]+)(?P<at>@)")
 _QUERY_SECRET_RE = re.compile(
@@ -261,15 +265,19 @@ def secret_values(secrets: Mapping[str, Any] | None) -> list[str]:
 def scrub(text: str, secrets: Mapping[str, Any] | None = None) -> str:
     """Mask secrets inside free text (error messages, log lines).
 
-    Replaces every secret value, URL passwords (``scheme://user:pw@host``) and
-    the values of secret-looking query parameters (``?api_key=...``,
-    ``&sig=...``) with :data:`~aihub.connectors.config.MASK`.
+    Replaces every secret value, URL passwords (``scheme://user:pw@host``),
+    Unix-socket paths of the hub's machine (``?host=/path``, libpq's
+    ``socket "/path/.s.PGSQL.5432"``) and the values of secret-looking query
+    parameters (``?api_key=...``, ``&sig=...``) with
+    :data:`~aihub.connectors.config.MASK`.
     """
     if not isinstance(text, str):
         text = str(text)
     for value in secret_values(secrets):
         text = text.replace(value, MASK)
     text = _URL_PASSWORD_RE.sub(lambda m: m.group("head") + MASK + m.group("at"), text)
+    text = _SOCKET_PARAM_RE.sub(lambda m: m.group("head") + MASK, text)
+    text = _SOCKET_PATH_RE.sub(lambda m: m.group("q") + MASK + m.group("q"), text)
     return _QUERY_SECRET_RE.sub(lambda m: m.group("head") + MASK, text)
 
 
