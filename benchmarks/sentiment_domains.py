@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aihub.ml import train_model
-from aihub.ml.text import sentiment
+from aihub.sentiment import lexicon_scores
 from benchmarks.ml_tables import shared_dir
 
 
@@ -57,7 +57,7 @@ def evaluate(train: pd.DataFrame, test: pd.DataFrame, algorithm: str) -> dict[st
     p = model.predict_proba(test[model.features])[:, model.classes.index(model.positive_class)]
     seconds = time.perf_counter() - t0
     y = (test["label"] == 1).to_numpy()
-    vader = sentiment(test["text"], drivers=0)["compound"].to_numpy()
+    vader = lexicon_scores(test["text"].tolist())["score"].to_numpy()
     return {
         "model_auc": float(roc_auc_score(y, p)),
         "model_brier": float(np.mean((p - y) ** 2)),

@@ -15,7 +15,8 @@ Features
     :func:`leakage_warnings`, :func:`infer_task`, :func:`parse_numeric`,
     :func:`detect_column_kind`, :func:`feature_treatments`.
 Text
-    :func:`sentiment` (VADER compound score and driver words per text).
+    free-text columns become TF-IDF and VADER features (:mod:`aihub.ml.text`;
+    per-row sentiment without labels is :mod:`aihub.sentiment`).
 Training
     :func:`train_model` -> :class:`TrainedModel` (alias ``TrainingResult``),
     :class:`Cancelled`.
@@ -50,7 +51,6 @@ from aihub.ml.rfm import clv_table, name_segments, rfm_table
 from aihub.ml.schema import FeatureSpec, feature_treatments
 from aihub.ml.targets import POSITIVE_LABELS, TargetInfo, analyze_target, default_positive_class, target_kind_choices
 from aihub.ml.templates import TEMPLATES, list_templates, suggest_config, template_defaults
-from aihub.ml.text import sentiment
 from aihub.ml.train import Cancelled, train_model
 
 __all__ = [
@@ -92,7 +92,6 @@ __all__ = [
     "read_metadata",
     "resolve_key",
     "rfm_table",
-    "sentiment",
     "suggest_config",
     "summarize",
     "target_kind_choices",

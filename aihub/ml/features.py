@@ -189,10 +189,23 @@ class DateFeatures(TransformerMixin, BaseEstimator):
 # ---------------------------------------------------------------------------
 
 
+def tfidf(max_terms: int):
+    """TF-IDF word and word-pair features of one text column, vocabulary capped at ``max_terms``.
+
+    Sublinear term frequency, accents stripped, terms in at least 2 rows
+    (Salton & Buckley 1988; scikit-learn ``TfidfVectorizer``).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        max_features=int(max_terms), min_df=2, ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", lowercase=True
+    )
+
+
 class TextTerms(TransformerMixin, BaseEstimator):
     """One free-text column -> TF-IDF features of its words and word pairs.
 
-    Wraps :func:`aihub.ml.text.tfidf` (vocabulary capped at ``max_terms``,
+    Wraps :func:`tfidf` (vocabulary capped at ``max_terms``,
     terms seen in at least 2 rows); on tiny samples where no term repeats,
     terms seen once are kept, and a column with no words at all gives no
     features.
@@ -206,8 +219,6 @@ class TextTerms(TransformerMixin, BaseEstimator):
         self.max_terms = max_terms
 
     def fit(self, X, y=None):
-        from aihub.ml.text import tfidf
-
         docs = self._docs(X)
         self.vectorizer_ = None
         for min_df in (2, 1):
