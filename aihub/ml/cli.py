@@ -38,12 +38,39 @@ from aihub.errors import AihubError, IngestError, ValidationError
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV with pandas (UTF-8, byte-order mark allowed; any line ending), columns typed by pandas.
+
+    Kept for the other file-mode commands (``clv``, ``inventory``,
+    ``recommend``, ``sentiment``, ``next-best-action``); ``train`` and
+    ``predict`` read with :func:`read_upload_table`.
+
+    Raises
+    ------
+    IngestError
+        Missing or unreadable file (``details["file"]``).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise IngestError(f"file {str(p)!r} does not exist", field="input", details={"file": str(p)})
+    try:
+        return pd.read_csv(p, encoding="utf-8-sig", low_memory=False)
+    except UnicodeDecodeError:
+        try:
+            return pd.read_csv(p, encoding="cp1252", low_memory=False)
+        except Exception as exc:
+            raise IngestError(f"cannot read {str(p)!r} as CSV: {exc}", field="input", details={"file": str(p)}) from exc
+    except Exception as exc:
+        raise IngestError(f"cannot read {str(p)!r} as CSV: {exc}", field="input", details={"file": str(p)}) from exc
+
+
+def read_upload_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a CSV, Excel or JSON table the way uploads to the app are read.
 
     Uses :func:`aihub.ingest.read_upload` (encoding and delimiter detected,
-    ``,`` ``;`` tab or ``|``) and returns the table as text, every cell a
-    string and blanks ``""``; the model parses numbers, dates and text
-    itself, so a bad cell is reported by row instead of silently blanked.
+    ``,`` ``;`` tab or ``|``; a leading row-index column left out) and
+    returns the table as text, every cell a string and blanks ``""``; the
+    model parses numbers, dates and text itself, so a bad cell is reported by
+    row instead of silently blanked. The reader's notes go to stderr.
 
     Raises
     ------
@@ -159,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from aihub.ml.artifacts import dump_artifact, resolve_key
     from aihub.ml.train import train_model
 
-    frame = read_table(args.input)
+    frame = read_upload_table(args.input)
     config = build_config(args, frame)
     key, source = resolve_key(args.key_file, create=True)
 
@@ -197,7 +224,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ValidationError(f"cannot read the model file {args.model!r}: {exc.strerror}", field="model") from exc
     model = load_artifact(blob, key)
-    frame = read_table(args.input)
+    frame = read_upload_table(args.input)
     result = predict(model, frame, positive_class=args.positive_class, explain=args.explain, top_k=args.top_k)
     score = result.attrs.get("score_name")
     keep = [c for c in model.id_columns if c in frame.columns and c not in result.columns]
