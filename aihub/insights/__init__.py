@@ -34,7 +34,7 @@ Formatting
 """
 
 from aihub.insights.charts import chart_figure, chart_spec
-from aihub.insights.detectors import DETECTORS
+from aihub.insights.detector_registry import DETECTORS
 from aihub.insights.engine import NarrativeProvider, generate_insights
 from aihub.insights.formatting import format_count, format_money, format_p, format_percent, render, untraced_numbers
 from aihub.insights.inputs import (

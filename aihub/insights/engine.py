@@ -11,7 +11,8 @@ from typing import Any, Protocol
 import pandas as pd
 
 from aihub.errors import ValidationError
-from aihub.insights.detectors import DETECTORS, Context
+from aihub.insights.detector_registry import DETECTORS
+from aihub.insights.detectors import Context
 from aihub.insights.formatting import untraced_numbers
 from aihub.insights.inputs import InsightInputs, as_naive_utc
 from aihub.insights.model import Insight
@@ -192,6 +193,7 @@ def generate_insights(
             type_weight=weights[ins.type],
             direction=ins.direction,
             feedback=feedback_factor(fb.get(ins.type)),
+            effect=ins.figures.get("effect"),
         )
         ins = replace(ins, score=score, priority=priority_of(score))
         prev = ranked.get(ins.fingerprint)

@@ -22,6 +22,11 @@ INSIGHT_TYPES: tuple[str, ...] = (
     "churn_risk",
     "segment_movement",
     "anomaly_digest",
+    # any table (aihub.insights.table_detectors)
+    "outcome_drivers",
+    "period_shift",
+    "outliers",
+    "outcome_segments",
 )
 
 #: Business categories an insight is filed under.

@@ -1,0 +1,1412 @@
+"""Insight detectors for any table (:class:`~aihub.insights.tables.TableInput`).
+
+Each detector takes a table with the roles the analyst confirmed and a
+:class:`~aihub.insights.detectors.Context`, and returns zero or more
+unranked insights; like the orders detectors, a detector that lacks what it
+needs (no outcome, no date, too few rows or periods) returns nothing.
+
+=========================  ===========================================================  ==========================
+detector                   method                                                       confidence
+=========================  ===========================================================  ==========================
+:func:`outcome_drivers`    per column, the share of the outcome it explains: Theil's    ``1 - p`` (G-test or
+                           uncertainty coefficient (two-valued or class outcome) or     Kruskal-Wallis, Bonferroni
+                           Kelley's epsilon squared (numeric outcome), bias-corrected,  over the columns compared)
+                           numeric columns in quantile groups; bootstrap interval;
+                           the group of the top column that moves the outcome most
+                           (largest weighted relative accuracy)
+:func:`period_shift`       per measure and segment, the last complete period's change   ``1 - p`` (Student t at the
+                           (log change, difference, or rate difference) as a modified   modified z-score,
+                           z-score against the series' own earlier changes              Bonferroni over the series)
+:func:`outliers`           rows: modified z-scores per column (log scale when skewed),  ``1 - p`` of a Poisson test
+                           count beyond ``outlier_z`` against the normal expectation;   of the count (Bonferroni
+                           segments: modified z-score of segment medians                over columns); segments:
+                                                                                        Student t, Bonferroni
+:func:`outcome_segments`   a depth-``segment_depth`` decision tree (Breiman et al.      ``1 - p`` on held-out rows
+                           1984) on ``1 - segment_holdout`` of the rows proposes        (Fisher's exact test or
+                           leaves; the best by weighted relative accuracy (Lavrac et    Welch's t-test, Bonferroni
+                           al. 2004) are stated as rules and tested on the rows the     over the segments tested)
+                           tree did not see
+=========================  ===========================================================  ==========================
+
+Every number a narrative quotes is a figure computed here; segment
+descriptions are rules (``figures["conditions"]``) that anyone can apply to
+the table to recompute the figures (:func:`rule_mask`). A value is written
+as money only for columns the analyst confirmed as money, in their currency.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from aihub.insights.charts import chart_spec
+from aihub.insights.detectors import Context, _make
+from aihub.insights.formatting import render
+from aihub.insights.inputs import complete_periods, period_index, period_label
+from aihub.insights.model import Insight
+from aihub.insights.params import FREQUENCIES
+from aihub.insights.stats import robust_z
+from aihub.insights.table_narratives import amount_variant
+from aihub.insights.table_stats import (
+    bootstrap_interval,
+    codes_of,
+    epsilon_squared,
+    quantile_groups,
+    robust_scores,
+    uncertainty_coefficient,
+)
+from aihub.insights.tables import TableInput, labels_of
+
+__all__ = [
+    "TABLE_DETECTORS",
+    "auto_freq",
+    "describe_rule",
+    "outcome_drivers",
+    "outcome_segments",
+    "outliers",
+    "period_shift",
+    "rule_mask",
+]
+
+#: Most categories of one column compared as a driver; the rest are grouped as "other".
+MAX_DRIVER_CATEGORIES = 30
+#: Most segments of one dimension followed for shifts (the largest by rows).
+MAX_SHIFT_SEGMENTS = 50
+#: Most findings of one kind per table (outlier columns, outlying segments, segments).
+MAX_FINDINGS = 3
+#: Fewest distinct values of a column checked for outliers (fewer: codes or counts, not amounts).
+MIN_OUTLIER_VALUES = 20
+#: Fewest rows a segment (or a rate) needs in each of the two periods compared for a shift.
+MIN_PERIOD_ROWS = 10
+#: Bootstrap interval level.
+LEVEL = 0.9
+
+
+# ====================================================================== shared pieces
+def _rng(ctx: Context, key: str) -> np.random.Generator:
+    return np.random.default_rng([ctx.params.seed, zlib.crc32(key.encode())])
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _common(t: TableInput) -> dict[str, Any]:
+    w = t.outcome_words()
+    noun = t.roles_.row_noun
+    return {
+        "table": t.label,
+        "rows": noun,
+        "Rows": _cap(noun),
+        "outcome": w["name"],
+        "outcome_label": w["label"],
+        "level": LEVEL,
+        "n_rows": len(t.data),
+        "unit_sfx": "",
+    }
+
+
+def _unit_figures(t: TableInput, column: str) -> tuple[dict[str, Any], str, bool]:
+    """Figures for the column's unit, the insight currency ("" when not money) and whether it is money."""
+    cur = t.currency_of(column)
+    unit = t.unit_of(column)
+    return {"unit_sfx": f" {unit}" if unit and not cur else ""}, cur or "", cur is not None
+
+
+def _period_key(t: TableInput) -> str:
+    """Period part of a fingerprint for findings about the whole table: changes when the rows change."""
+    return f"{len(t.data)} rows"
+
+
+def _features(t: TableInput, ctx: Context) -> list[str]:
+    return list(t.features_[: ctx.params.table_max_columns])
+
+
+def _sample(t: TableInput, ctx: Context, key: str) -> np.ndarray:
+    n = len(t.data)
+    if n <= ctx.params.table_max_rows:
+        return np.arange(n)
+    return np.sort(_rng(ctx, key).choice(n, ctx.params.table_max_rows, replace=False))
+
+
+# ---------------------------------------------------------------------- rules
+def rule_mask(conditions: Sequence[dict[str, Any]], frame: pd.DataFrame) -> np.ndarray:
+    """Rows of ``frame`` that satisfy every condition of a rule.
+
+    Parameters
+    ----------
+    conditions : list of dict
+        ``{"column", "op", "value"}`` with ``op`` one of ``=`` (a number or a
+        label), ``<=``, ``>=``, ``between`` (value ``[low, high]``, both
+        included), ``in`` / ``not in`` (a list of labels), ``missing``.
+        Labels are compared as text (``2.0`` and ``2`` are both ``"2"``).
+    frame : pandas.DataFrame
+        The table (original or :attr:`TableInput.data`).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_rows,)
+        Missing values satisfy only ``missing`` (and ``not in`` when
+        ``"(missing)"`` is not listed).
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    for c in conditions:
+        col, op, value = c["column"], c["op"], c.get("value")
+        s = frame[col]
+        if op == "missing":
+            mask &= s.isna().to_numpy()
+            continue
+        if op in ("<=", ">=", "between") or (op == "=" and isinstance(value, (int, float))):
+            x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                if op == "<=":
+                    mask &= x <= float(value)
+                elif op == ">=":
+                    mask &= x >= float(value)
+                elif op == "between":
+                    mask &= (x >= float(value[0])) & (x <= float(value[1]))
+                else:
+                    mask &= x == float(value)
+            continue
+        labels = labels_of(s).fillna("(missing)").to_numpy(dtype=object)
+        if op == "=":
+            mask &= labels == str(value)
+        elif op == "in":
+            mask &= np.isin(labels, [str(v) for v in value])
+        elif op == "not in":
+            mask &= ~np.isin(labels, [str(v) for v in value])
+        else:
+            raise ValueError(f"unknown rule operator {op!r}")
+    return mask
+
+
+def _amount(t: TableInput, column: str, key: str) -> tuple[str, dict[str, Any]]:
+    """Placeholder text for a number of ``column`` (money in its currency, else compact with its unit)."""
+    cur = t.currency_of(column)
+    unit = t.unit_of(column)
+    if cur:
+        return "{" + key + ":money}", {}
+    return "{" + key + ":qty}" + ("{" + key + "_u}" if unit else ""), ({key + "_u": f" {unit}"} if unit else {})
+
+
+def _label_list(labels: Sequence[str], key: str, figs: dict[str, Any]) -> str:
+    names = [f"{key}_{i}" for i in range(len(labels))]
+    for n, v in zip(names, labels, strict=True):
+        figs[n] = v
+    ph = ["{" + n + "}" for n in names]
+    return ph[0] if len(ph) == 1 else ", ".join(ph[:-1]) + " or " + ph[-1]
+
+
+def describe_rule(conditions: Sequence[dict[str, Any]], t: TableInput) -> str:
+    """A rule in plain words: ``"Income 71 k or more and Teenhome = 0"``.
+
+    Numbers are formatted by the column's confirmed role (money in its
+    currency, else compact with its unit); column names and labels are
+    inserted as values, never as template text.
+    """
+    parts: list[str] = []
+    for c in conditions:
+        col, op, value = c["column"], c["op"], c.get("value")
+        figs: dict[str, Any] = {"col": col}
+        cur = t.currency_of(col) or "USD"
+        if op == "missing":
+            tpl = "{col} missing"
+        elif op in ("<=", ">=", "between") or (op == "=" and isinstance(value, (int, float))):
+            if op == "between":
+                a, fa = _amount(t, col, "a")
+                b, fb = _amount(t, col, "b")
+                figs.update(fa, **fb, a=value[0], b=value[1])
+                tpl = "{col} from " + a + " to " + b
+            else:
+                v, fv = _amount(t, col, "v")
+                figs.update(fv, v=value)
+                tpl = "{col} " + {"<=": "up to " + v, ">=": v + " or more", "=": "= " + v}[op]
+        elif op == "=":
+            figs["v"] = str(value)
+            tpl = "{col} = {v}"
+        elif op in ("in", "not in"):
+            vals = [str(v) for v in value]
+            word = "= " if op == "in" else "other than "
+            if len(vals) > 3:
+                figs["k"] = len(vals)
+                shown = _label_list(vals[:3], "l", figs)
+                tpl = "{col} " + word + "one of {k:count} values (" + shown + ", ...)"
+            else:
+                tpl = "{col} " + word + _label_list(vals, "l", figs)
+        else:
+            raise ValueError(f"unknown rule operator {op!r}")
+        parts.append(render(tpl, figs, cur)[0])
+    return " and ".join(parts)
+
+
+def _group_rule(
+    column: str, numeric: bool, group: int, ranges: list[tuple[float, float]], cats: list[str]
+) -> list[dict]:
+    if not numeric:
+        label = cats[group]
+        if label == "(missing)":
+            return [{"column": column, "op": "missing"}]
+        if label == "(other)":
+            return [{"column": column, "op": "not in", "value": [c for c in cats if c not in ("(other)",)]}]
+        return [{"column": column, "op": "=", "value": label}]
+    lo, hi = ranges[group]
+    if not math.isfinite(lo):
+        return [{"column": column, "op": "missing"}]
+    finite = [r for r in ranges if math.isfinite(r[0])]
+    if lo == hi:
+        return [{"column": column, "op": "=", "value": _num(lo)}]
+    if group == 0:
+        return [{"column": column, "op": "<=", "value": _num(hi)}]
+    if group == len(finite) - 1:
+        return [{"column": column, "op": ">=", "value": _num(lo)}]
+    return [{"column": column, "op": "between", "value": [_num(lo), _num(hi)]}]
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v)
+
+
+def _z_effect(z: float, threshold: float) -> float:
+    """Ranking strength (0 to 1) of a score beyond its alert level: ``1 - threshold / |z|``."""
+    return 1.0 if not math.isfinite(z) else max(0.0, 1.0 - threshold / abs(z)) if z else 0.0
+
+
+# ====================================================================== 1. drivers
+def _driver_codes(t: TableInput, column: str, rows: np.ndarray, bins: int) -> tuple[np.ndarray, list, list, bool]:
+    s = t.data[column].iloc[rows]
+    if column in t.measures_:
+        codes, ranges = quantile_groups(s.to_numpy(dtype=float), bins)
+        return codes, ranges, [], True
+    labels = s.fillna("(missing)").to_numpy(dtype=object)
+    counts = pd.Series(labels).value_counts()
+    keep = set(counts.index[:MAX_DRIVER_CATEGORIES])
+    if len(counts) > MAX_DRIVER_CATEGORIES:
+        labels = np.array([v if v in keep else "(other)" for v in labels], dtype=object)
+    codes, cats = codes_of(labels)
+    return codes, [], cats, False
+
+
+def _outcome_codes(t: TableInput, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Rows with a known outcome, and the outcome as codes (categorical) or floats (numeric)."""
+    y = t.data[t.roles_.outcome].iloc[rows]
+    known = y.notna().to_numpy()
+    if t.outcome_kind_ == "numeric":
+        return rows[known], y.to_numpy(dtype=float)[known], []
+    if t.positive_ is not None:
+        lab = np.where(y.to_numpy(dtype=object)[known] == t.positive_, 1, 0).astype(np.int64)
+        return rows[known], lab, ["other", t.positive_]
+    codes, cats = codes_of(y.to_numpy(dtype=object)[known])
+    return rows[known], codes, cats
+
+
+def _association(kind: str, x: np.ndarray, y: np.ndarray, kx: int, ky: int, with_p: bool = True):
+    if kind == "numeric":
+        return epsilon_squared(x, y, kx, with_p=with_p)
+    return uncertainty_coefficient(x, y, kx, ky)
+
+
+def _best_group(kind: str, x: np.ndarray, y: np.ndarray, kx: int, ky: int, min_rows: int) -> dict[str, Any] | None:
+    """The group (and class) with the largest |weighted relative accuracy| among groups of at least ``min_rows``."""
+    n = len(y)
+    cnt = np.bincount(x, minlength=kx).astype(float)
+    best = None
+    if kind == "numeric":
+        total = float(y.sum())
+        sums = np.bincount(x, weights=y, minlength=kx)
+        for g in range(kx):
+            if cnt[g] < min_rows or n - cnt[g] < min_rows:
+                continue
+            mean_g, mean_r = sums[g] / cnt[g], (total - sums[g]) / (n - cnt[g])
+            wracc = cnt[g] / n * (mean_g - total / n)
+            if best is None or abs(wracc) > abs(best["wracc"]):
+                best = {"group": g, "wracc": wracc, "seg_mean": mean_g, "rest_mean": mean_r, "seg_n": int(cnt[g])}
+        return best
+    table = np.bincount(x * ky + y, minlength=kx * ky).reshape(kx, ky).astype(float)
+    prior = table.sum(axis=0) / n
+    classes = [1] if ky == 2 else range(ky)
+    for g in range(kx):
+        if cnt[g] < min_rows or n - cnt[g] < min_rows:
+            continue
+        for c in classes:
+            rate_g = table[g, c] / cnt[g]
+            rate_r = (table[:, c].sum() - table[g, c]) / (n - cnt[g])
+            wracc = cnt[g] / n * (rate_g - prior[c])
+            if best is None or abs(wracc) > abs(best["wracc"]):
+                best = {
+                    "group": g,
+                    "cls": c,
+                    "wracc": wracc,
+                    "seg_rate": rate_g,
+                    "rest_rate": rate_r,
+                    "seg_n": int(cnt[g]),
+                }
+    return best
+
+
+def outcome_drivers(t: TableInput, ctx: Context) -> list[Insight]:
+    """The columns that move the outcome most, and the group of the strongest that moves it most.
+
+    Method: each feature column (numeric ones in ``table_bins`` quantile
+    groups, categorical ones by value, the ``MAX_DRIVER_CATEGORIES`` largest
+    kept) is scored by the share of the outcome it explains: Theil's
+    uncertainty coefficient ``U(outcome | column)`` for a two-valued or
+    class outcome, Kelley's epsilon squared for a numeric one, both
+    bias-corrected (:mod:`aihub.insights.table_stats`). A column counts when
+    its p-value times the number of columns compared (Bonferroni) is below
+    ``alpha`` and it explains at least ``table_min_effect``. The top column
+    gets a bias-corrected percentile bootstrap interval (``bootstrap``
+    resamples of the rows); its group with the largest weighted relative
+    accuracy ``share x (rate_group - rate_all)`` (Lavrac, Flach & Zupan
+    1999) is described as a rule with the outcome's rate (or mean) inside
+    and outside it.
+
+    Confidence: ``1 - p_adjusted`` of the top column.
+
+    Figures: ``driver``, ``stat``, ``stat_lo``, ``stat_hi``, ``p``
+    (adjusted), ``n_tested``, ``seg_text``, ``conditions``, ``seg_n``,
+    ``rest_n``, ``seg_rate``/``rest_rate`` or ``seg_mean``/``rest_mean``,
+    ``seg_class`` (class outcomes), ``driver2``/``stat2``,
+    ``driver3``/``stat3``, ``ranking`` (every column's share and p-value).
+    """
+    r, p = t.roles_, ctx.params
+    if r.outcome is None or t.outcome_kind_ is None:
+        return []
+    subject = f"{t.key}: drivers of {t.outcome_words()['label']}"
+    rows, y, classes = _outcome_codes(t, _sample(t, ctx, subject))
+    n = len(rows)
+    features = _features(t, ctx)
+    if n < 30 or not features:
+        return []
+    kind = t.outcome_kind_ if t.outcome_kind_ == "numeric" else "rate" if t.positive_ is not None else "classes"
+    ky = len(classes) if kind != "numeric" else 0
+    scored = []
+    for col in features:
+        x, ranges, cats, numeric = _driver_codes(t, col, rows, p.table_bins)
+        kx = int(x.max()) + 1 if len(x) else 1
+        a = _association("numeric" if kind == "numeric" else "class", x, y, kx, ky)
+        scored.append({"column": col, "assoc": a, "x": x, "ranges": ranges, "cats": cats, "numeric": numeric, "kx": kx})
+    n_tested = len(scored)
+    for s in scored:
+        s["p_adj"] = min(1.0, s["assoc"].p * n_tested)
+    kept = [s for s in scored if s["p_adj"] < p.alpha and s["assoc"].value >= p.table_min_effect]
+    if not kept:
+        return []
+    kept.sort(key=lambda s: (-s["assoc"].value, s["p_adj"], s["column"]))
+    top = kept[0]
+    best = _best_group(
+        "numeric" if kind == "numeric" else "class", top["x"], y, top["kx"], max(ky, 2), max(10, int(0.02 * n))
+    )
+    if best is None:
+        return []
+    rng = _rng(ctx, subject)
+    x_top, kx_top = top["x"], top["kx"]
+
+    def stat(idx: np.ndarray) -> float:
+        return _association("numeric" if kind == "numeric" else "class", x_top[idx], y[idx], kx_top, ky, False).value
+
+    lo, hi = bootstrap_interval(stat, n, rng, reps=p.bootstrap, level=LEVEL, estimate=top["assoc"].value)
+    conditions = _group_rule(top["column"], top["numeric"], best["group"], top["ranges"], top["cats"])
+    figures = _common(t)
+    unit_figs, currency, money = _unit_figures(t, r.outcome) if kind == "numeric" else ({}, "", False)
+    figures.update(unit_figs)
+    figures.update(
+        driver=top["column"],
+        stat=top["assoc"].value,
+        stat_lo=max(0.0, lo),
+        stat_hi=min(1.0, max(hi, top["assoc"].value)),
+        p=top["p_adj"],
+        p_raw=top["assoc"].p,
+        n_tested=n_tested,
+        seg_text=describe_rule(conditions, t),
+        conditions=conditions,
+        seg_n=best["seg_n"],
+        rest_n=n - best["seg_n"],
+        n_used=n,
+        ranking=[{"column": s["column"], "share": s["assoc"].value, "p": s["p_adj"]} for s in kept[:20]],
+        effect=top["assoc"].value / (top["assoc"].value + 0.1),
+    )
+    if kind == "numeric":
+        figures.update(seg_mean=float(best["seg_mean"]), rest_mean=float(best["rest_mean"]))
+    else:
+        figures.update(seg_rate=float(best["seg_rate"]), rest_rate=float(best["rest_rate"]))
+        if kind == "classes":
+            figures["seg_class"] = classes[best["cls"]]
+    clauses: list[str] = []
+    if len(kept) >= 3:
+        figures.update(
+            driver2=kept[1]["column"],
+            stat2=kept[1]["assoc"].value,
+            driver3=kept[2]["column"],
+            stat3=kept[2]["assoc"].value,
+        )
+        clauses.append("next2")
+    elif len(kept) == 2:
+        figures.update(driver2=kept[1]["column"], stat2=kept[1]["assoc"].value)
+        clauses.append("next1")
+    if top["assoc"].value >= 0.9:
+        clauses.append("leak")
+    if n < len(t.data):
+        clauses.append("sample")
+    variant = {"numeric": "mean", "rate": "rate", "classes": "classes"}[kind]
+    clauses = [amount_variant(c, money) for c in clauses]
+    measure = "Theil's uncertainty coefficient" if kind != "numeric" else "Kelley's epsilon squared"
+    method = (
+        f"{measure} of {r.outcome} on each of {n_tested} columns (numeric ones in {p.table_bins} quantile groups), "
+        f"bias-corrected; Bonferroni-adjusted {'G-test' if kind != 'numeric' else 'Kruskal-Wallis'} at alpha "
+        f"{p.alpha:g}; {p.bootstrap} bootstrap resamples; group chosen by weighted relative accuracy"
+    )
+    top10 = kept[:10]
+    chart = chart_spec(
+        f"Share of {r.outcome} explained by each column",
+        [s["column"] for s in top10],
+        [{"name": "share explained", "kind": "bar", "y": [s["assoc"].value for s in top10]}],
+        y_title="share explained (0 to 1)",
+    )
+    magnitude = abs(best["seg_n"] * (best["seg_mean"] - best["rest_mean"])) if money and kind == "numeric" else 0.0
+    return [
+        _make(
+            ctx,
+            insight_type="outcome_drivers",
+            category=r.category,
+            variant=amount_variant(variant, money),
+            subject=subject,
+            period=_period_key(t),
+            figures=figures,
+            confidence=1.0 - top["p_adj"],
+            magnitude=magnitude,
+            direction="neutral",
+            method=method,
+            evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
+            currency=currency,
+            clauses=tuple(clauses),
+        )
+    ]
+
+
+# ====================================================================== 2. shifts
+def auto_freq(dates: pd.Series) -> str | None:
+    """Period of shifts from the spacing of the dates.
+
+    The median gap between distinct dates: under a day gives ``D`` (days
+    of hourly data), up to 7 days ``W`` (weeks of daily or weekly data), up
+    to 31 days ``M``, up to 92 days ``Q``, else ``Y``. None with fewer than
+    three distinct dates.
+    """
+    d = np.unique(pd.to_datetime(dates.dropna()).to_numpy(dtype="datetime64[ns]"))
+    if len(d) < 3:
+        return None
+    gap = pd.Timedelta(np.median(np.diff(d)))
+    for freq, limit in (
+        ("D", pd.Timedelta(hours=23)),
+        ("W", pd.Timedelta(days=7)),
+        ("M", pd.Timedelta(days=31)),
+        ("Q", pd.Timedelta(days=92)),
+    ):
+        if gap <= limit:
+            return freq
+    return "Y"
+
+
+def _lag(freq: str, compare: str) -> int:
+    if compare == "previous":
+        return 1
+    return {"D": 364, "W": 52, "M": 12, "Q": 4, "Y": 1}[freq]
+
+
+def _series_test(y: np.ndarray, lag: int, relative: bool, p) -> dict[str, Any] | None:
+    """The last change of ``y`` against its earlier changes; None without enough history."""
+    if relative:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.log(y[lag:] / y[:-lag])
+    else:
+        c = y[lag:] - y[:-lag]
+    if len(c) < 2 or not math.isfinite(c[-1]):
+        return None
+    hist = c[:-1][np.isfinite(c[:-1])][-60:]
+    if len(hist) < p.change_min_history:
+        return None
+    z, med, scale = robust_z(float(c[-1]), hist)
+    if scale == 0 and z == 0:
+        return None
+    pv = 0.0 if not math.isfinite(z) else float(2.0 * sps.t.sf(abs(z), df=len(hist) - 1))
+    return {"z": z, "med": med, "p": pv, "n_hist": len(hist), "last": float(c[-1])}
+
+
+def _shift_series(
+    t: TableInput, measure: str | None, per: pd.PeriodIndex, full: pd.PeriodIndex, rows: np.ndarray, agg: str
+) -> list[tuple[list[dict], np.ndarray, np.ndarray]]:
+    """``(conditions, values, counts)`` per complete period: all rows, then each dimension's largest segments."""
+    d = t.data.iloc[rows]
+    if measure is None:  # rate of the positive outcome
+        v = (d[t.roles_.outcome] == t.positive_).astype(float).where(d[t.roles_.outcome].notna())
+        agg = "mean"
+    else:
+        v = d[measure]
+    frame = pd.DataFrame({"per": per, "v": v.to_numpy()})
+    out = []
+
+    def one(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        grouped = g.groupby("per")["v"]
+        vals = (grouped.sum(min_count=1) if agg == "sum" else grouped.mean()).reindex(full)
+        cnt = grouped.count().reindex(full).fillna(0)
+        if agg == "sum":
+            vals = vals.where(cnt > 0, 0.0)
+        return vals.to_numpy(dtype=float), cnt.to_numpy(dtype=float)
+
+    vals, cnt = one(frame)
+    out.append(([], vals, cnt))
+    for dim in t.dimensions_:
+        labels = d[dim].fillna("(missing)").to_numpy(dtype=object)
+        top = pd.Series(labels).value_counts().index[:MAX_SHIFT_SEGMENTS]
+        if len(top) < 2:
+            continue
+        for label in top:
+            m = labels == label
+            vals, cnt = one(frame[m])
+            cond = (
+                [{"column": dim, "op": "missing"}]
+                if label == "(missing)"
+                else [{"column": dim, "op": "=", "value": str(label)}]
+            )
+            out.append((cond, vals, cnt))
+    return out
+
+
+def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
+    """Segments whose last complete period moved far outside their usual period-to-period change.
+
+    Method: rows are put in calendar periods (``roles.freq``, else
+    :func:`auto_freq`); only complete periods count
+    (:func:`~aihub.insights.inputs.complete_periods`). For each measure
+    (summed or averaged, :meth:`TableInput.aggregation_of`) and, with a
+    two-valued outcome, the share of rows with the positive value, the
+    series of all rows and of each dimension's ``MAX_SHIFT_SEGMENTS`` largest
+    segments is tested: the change of the last period against the one
+    before (``roles.compare = "previous"``) or a year earlier -- a log
+    change when the series is positive, else a difference (a difference of
+    shares for rates) -- as a modified z-score against the series' earlier
+    changes (at least ``change_min_history``, at most the last 60). A series
+    shifted when ``|z| >= change_z`` and its two-sided Student-t p-value
+    times the number of series of that measure (Bonferroni) is below
+    ``alpha``; a segment (and a rate) needs ``MIN_PERIOD_ROWS`` rows in both
+    periods. One insight per measure names the series with the largest
+    ``|z|`` and up to two others.
+
+    Confidence: ``1 - p_adjusted`` of the named series.
+
+    Figures: ``measure``, ``seg_text``, ``conditions`` (empty for all rows),
+    ``period``, ``ref_period``, ``value``, ``ref_value``, ``change``,
+    ``change_rel``, ``typical_rel`` or ``typical``, ``z``, ``z_abs``,
+    ``p`` (adjusted), ``n_tests``, ``n_hist``; for sums of a segment
+    ``total_value``, ``total_ref``, ``contrib`` (its share of the total change).
+    """
+    r, p = t.roles_, ctx.params
+    if r.date is None:
+        return []
+    dates = t.data[r.date]
+    freq = r.freq or auto_freq(dates[dates <= ctx.as_of])
+    if freq is None:
+        return []
+    lag = _lag(freq, r.compare)
+    ok = dates.notna().to_numpy() & (dates <= ctx.as_of).to_numpy()
+    rows = np.flatnonzero(ok)
+    complete = complete_periods(dates.iloc[rows], pd.Series(1.0, index=dates.index[rows]), freq, ctx.as_of)
+    if len(complete) < lag + p.change_min_history + 1:
+        return []
+    full = complete.index
+    per_all = period_index(dates.iloc[rows], freq)
+    in_full = per_all.isin(full)
+    rows, per = rows[in_full], per_all[in_full]
+    measures: list[str | None] = list(t.measures_[: p.table_max_columns])
+    if t.outcome_kind_ == "numeric":
+        measures.insert(0, r.outcome)
+    if t.outcome_kind_ == "binary" and t.positive_ is not None:
+        measures.append(None)
+    unit = FREQUENCIES[freq]
+    lag_name = f"{unit}-on-{unit}" if lag == 1 else "year-on-year"
+    out = []
+    for m in measures:
+        agg = "mean" if m is None else t.aggregation_of(m)
+        series = _shift_series(t, m, per, full, rows, agg)
+        tests = []
+        for cond, vals, cnt in series:
+            if (m is None or cond) and (cnt[-1] < MIN_PERIOD_ROWS or cnt[-1 - lag] < MIN_PERIOD_ROWS):
+                continue
+            if m is None:
+                relative = False
+            else:
+                recent = vals[-min(len(vals), 61 + lag) :]
+                relative = bool(np.all(recent[np.isfinite(recent)] > 0))
+            res = _series_test(vals, lag, relative, p)
+            if res is not None:
+                tests.append((cond, vals, cnt, relative, res))
+        if not tests:
+            continue
+        n_tests = len(tests)
+        hits = [x for x in tests if abs(x[4]["z"]) >= p.change_z and min(1.0, x[4]["p"] * n_tests) < p.alpha]
+        if not hits:
+            continue
+        hits.sort(key=lambda x: -abs(x[4]["z"]) if math.isfinite(x[4]["z"]) else -math.inf)
+        out.append(_shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tests))
+    return out
+
+
+def _shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tests) -> Insight:
+    r, p = t.roles_, ctx.params
+    cond, vals, cnt, relative, res = hits[0]
+    value, ref = float(vals[-1]), float(vals[-1 - lag])
+    up = value > ref
+    figures = _common(t)
+    unit_figs, currency, money = _unit_figures(t, m) if m is not None else ({}, "", False)
+    figures.update(unit_figs)
+    seg_text = describe_rule(cond, t) if cond else f"all {r.row_noun}"
+    figures.update(
+        measure=m if m is not None else f"share with {figures['outcome_label']}",
+        Measure=_cap(m) if m is not None else f"Share with {figures['outcome_label']}",
+        agg_word="total" if agg == "sum" else "average",
+        seg_text=seg_text,
+        conditions=cond,
+        period=period_label(full[-1], freq),
+        ref_period=period_label(full[-1 - lag], freq),
+        period_start=str(full[-1].start_time.date()),
+        value=value,
+        ref_value=ref,
+        change=value - ref,
+        change_abs=abs(value - ref),
+        change_rel=value / ref - 1.0 if ref != 0 else float("nan"),
+        change_rel_abs=abs(value / ref - 1.0) if ref != 0 else float("nan"),
+        z=res["z"],
+        z_abs=abs(res["z"]),
+        z_threshold=p.change_z,
+        p=min(1.0, res["p"] * n_tests),
+        n_tests=n_tests,
+        n_hist=res["n_hist"],
+        unit_word=FREQUENCIES[freq],
+        lag_name=lag_name,
+        freq=freq,
+        effect=_z_effect(res["z"], p.change_z),
+    )
+    clauses: list[str] = []
+    if m is None:
+        variant = "rate_up" if up else "rate_down"
+        figures.update(
+            change_pp=abs(value - ref), typical_pp=abs(res["med"]), n_now=int(cnt[-1]), n_ref=int(cnt[-1 - lag])
+        )
+    elif relative:
+        variant = "up" if up else "down"
+        figures["typical_rel"] = math.exp(res["med"]) - 1.0
+    else:
+        variant = "up_abs" if up else "down_abs"
+        figures["typical"] = res["med"]
+    if m is not None and cond and agg == "sum":
+        total = tests[0][1] if not tests[0][0] else None
+        if total is not None and float(total[-1]) != float(total[-1 - lag]):
+            figures.update(
+                total_value=float(total[-1]),
+                total_ref=float(total[-1 - lag]),
+                contrib=(value - ref) / (float(total[-1]) - float(total[-1 - lag])),
+            )
+            if 0 < figures["contrib"] <= 1:
+                clauses.append("total")
+    others = hits[1:3]
+    if others:
+        parts, ofigs = [], {}
+        for i, (oc, ov, _, orel, _ores) in enumerate(others):
+            ofigs[f"o{i}"] = describe_rule(oc, t) if oc else f"all {r.row_noun}"
+            a, b = float(ov[-1]), float(ov[-1 - lag])
+            if m is None:
+                ofigs[f"o{i}_v"] = a - b
+                ofigs[f"o{i}_d"] = "up" if a > b else "down"
+                parts.append("{o" + str(i) + "} ({o" + str(i) + "_d} {o" + str(i) + "_v:pp} points)")
+            elif orel and b != 0:
+                ofigs[f"o{i}_v"] = a / b - 1.0
+                parts.append("{o" + str(i) + "} ({o" + str(i) + "_v:spct})")
+            else:
+                ofigs[f"o{i}_v"] = a - b
+                parts.append("{o" + str(i) + "} ({o" + str(i) + "_v:sqty})")
+        figures["others"] = render(", ".join(parts), ofigs)[0]
+        clauses.append("others")
+    clauses = [amount_variant(c, money) for c in clauses]
+    subject = f"{t.key}: shift of {figures['measure']}"
+    chart_n = min(len(full), 26)
+    chart = chart_spec(
+        f"{figures['Measure']} of {seg_text} per {FREQUENCIES[freq]}",
+        [period_label(q, freq) for q in full[-chart_n:]],
+        [{"name": seg_text, "kind": "line", "y": vals[-chart_n:]}],
+        y_title=currency or t.unit_of(m or "") or "",
+    )
+    method = (
+        f"Modified z-score (Iglewicz-Hoaglin) of the last {lag_name} "
+        f"{'log change' if relative else 'change'} of each of {n_tests} series ({'sum' if agg == 'sum' else 'mean'} "
+        f"per {FREQUENCIES[freq]}: all rows and each dimension's largest segments) against its previous changes; "
+        f"alert at |z| >= {p.change_z:g} with Bonferroni-adjusted p < {p.alpha:g}"
+    )
+    magnitude = abs(value - ref) if money and agg == "sum" else 0.0
+    return _make(
+        ctx,
+        insight_type="period_shift",
+        category=r.category,
+        variant=amount_variant(variant, money),
+        subject=subject,
+        period=str(full[-1]),
+        figures=figures,
+        confidence=1.0 - figures["p"],
+        magnitude=magnitude,
+        direction="neutral",
+        method=method,
+        evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
+        currency=currency,
+        clauses=tuple(clauses),
+    )
+
+
+# ====================================================================== 3. outliers
+def _outlier_columns(t: TableInput, ctx: Context) -> list[str]:
+    cols = list(t.measures_[: ctx.params.table_max_columns])
+    if t.outcome_kind_ == "numeric" and t.roles_.outcome not in cols:
+        cols.append(t.roles_.outcome)
+    return [c for c in cols if t.data[c].nunique() > MIN_OUTLIER_VALUES]
+
+
+def outliers(t: TableInput, ctx: Context) -> list[Insight]:
+    """Rows, and segments, far from the rest on a numeric column.
+
+    Method (rows): for each measure (and a numeric outcome) with more than
+    ``MIN_OUTLIER_VALUES`` distinct values, modified z-scores
+    (:func:`~aihub.insights.table_stats.robust_scores`: as it is or on a log
+    scale, whichever has fewer outliers); rows with ``|z| > outlier_z`` are
+    outliers. Normal data put ``n x 2 x Phi(-outlier_z)`` rows there; the
+    column is reported when a Poisson test of the count against that
+    expectation, times the number of columns checked (Bonferroni), is below
+    ``alpha``. The segment of a dimension holding most of the outliers is
+    named when it holds at least half of them and at least twice its share
+    of the rows. At most ``MAX_FINDINGS`` columns, fewest expected first.
+
+    Method (segments): for each measure and each dimension with at least 8
+    segments of at least 3 rows, the modified z-score of each segment's
+    median among the segment medians (the medians must have a median
+    absolute deviation above 0); a segment with ``|z| > outlier_z`` and
+    a Student-t p-value times the number of segments compared below
+    ``alpha`` stands out. At most ``MAX_FINDINGS`` such insights.
+
+    Confidence: ``1 - p_adjusted``.
+
+    Figures (rows): ``column``, ``n_out``, ``n_values``, ``share``,
+    ``n_high``, ``n_low``, ``low``, ``high``, ``median``, ``log_scale``,
+    ``extreme_row`` (1-based data row), ``extreme_value``, ``expected``,
+    ``p``, ``n_tested``, ``out_rows`` (first 50 data rows),
+    ``conc_seg``/``conc_share``/``conc_base``/``conditions``.
+    Figures (segment): ``column``, ``dimension``, ``segment``,
+    ``seg_median``, ``typical``, ``z``, ``z_abs``, ``n_out``, ``n_segments``, ``p``.
+    """
+    p = ctx.params
+    cols = _outlier_columns(t, ctx)
+    if len(t.data) < 30 or not cols:
+        return []
+    found = []
+    tail = 2.0 * float(sps.norm.sf(p.outlier_z))
+    for col in cols:
+        x = t.data[col].to_numpy(dtype=float)
+        rs = robust_scores(x, p.outlier_z)
+        if rs is None:
+            continue
+        out = np.abs(np.nan_to_num(rs.z, nan=0.0)) > p.outlier_z
+        n_out = int(out.sum())
+        n_values = int(np.isfinite(x).sum())
+        expected = n_values * tail
+        if n_out == 0:
+            continue
+        pv = float(sps.poisson.sf(n_out - 1, expected))
+        found.append(
+            {
+                "column": col,
+                "rs": rs,
+                "out": out,
+                "n_out": n_out,
+                "n_values": n_values,
+                "expected": expected,
+                "p": pv,
+                "x": x,
+            }
+        )
+    n_tested = len(cols)
+    hits = [f for f in found if f["p"] * n_tested < p.alpha]
+    hits.sort(key=lambda f: (f["p"], -f["n_out"]))
+    insights = [_outlier_rows_insight(t, ctx, f, n_tested, tail) for f in hits[:MAX_FINDINGS]]
+    insights += _segment_outliers(t, ctx, cols)
+    return insights
+
+
+def _concentration(t: TableInput, out: np.ndarray) -> dict[str, Any] | None:
+    best = None
+    n_out = int(out.sum())
+    for dim in t.dimensions_:
+        labels = t.data[dim].fillna("(missing)").to_numpy(dtype=object)
+        counts = pd.Series(labels[out]).value_counts()
+        if counts.empty:
+            continue
+        label = counts.index[0]
+        share = float(counts.iloc[0]) / n_out
+        base = float((labels == label).mean())
+        strong = share >= 0.5 and 0 < base < 1 and share >= 2 * base
+        if strong and (best is None or share / base > best["lift"]):
+            cond = (
+                [{"column": dim, "op": "missing"}]
+                if label == "(missing)"
+                else [{"column": dim, "op": "=", "value": str(label)}]
+            )
+            best = {"conditions": cond, "conc_share": share, "conc_base": base, "lift": share / base}
+    return best
+
+
+def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_tested: int, tail: float) -> Insight:
+    p = ctx.params
+    col, rs, out, x = f["column"], f["rs"], f["out"], f["x"]
+    z = np.nan_to_num(rs.z, nan=0.0)
+    i_ext = int(np.argmax(np.abs(z)))
+    figures = _common(t)
+    unit_figs, currency, money = _unit_figures(t, col)
+    figures.update(unit_figs)
+    figures.update(
+        column=col,
+        n_out=f["n_out"],
+        n_values=f["n_values"],
+        share=f["n_out"] / f["n_values"],
+        n_high=int((z > p.outlier_z).sum()),
+        n_low=int((z < -p.outlier_z).sum()),
+        low=rs.low,
+        high=rs.high,
+        median=rs.median,
+        log_scale=rs.log_scale,
+        scale_note="; measured on a log scale, where the column has fewer outliers" if rs.log_scale else "",
+        extreme_row=i_ext + 1,
+        extreme_value=float(x[i_ext]),
+        expected=f["expected"],
+        p=min(1.0, f["p"] * n_tested),
+        n_tested=n_tested,
+        z_threshold=p.outlier_z,
+        out_rows=[int(i) + 1 for i in np.flatnonzero(out)[:50]],
+    )
+    figures["effect"] = figures["share"] / (figures["share"] + 0.02)
+    clauses = []
+    conc = _concentration(t, out)
+    if conc is not None:
+        figures.update(
+            conc_seg=describe_rule(conc["conditions"], t),
+            conc_share=conc["conc_share"],
+            conc_base=conc["conc_base"],
+            conditions=conc["conditions"],
+        )
+        clauses.append(amount_variant("conc", money))
+    method = (
+        f"Modified z-score (Iglewicz-Hoaglin, 0.6745 (x - median) / MAD){' on a log scale' if rs.log_scale else ''}; "
+        f"outliers beyond |z| = {p.outlier_z:g}; Poisson test of their count against the normal tail "
+        f"{tail:.2g} x n, Bonferroni over {n_tested} columns"
+    )
+    chart = chart_spec(
+        f"Rows outside the usual range of {col}",
+        ["below", "above"],
+        [{"name": "rows", "kind": "bar", "y": [figures["n_low"], figures["n_high"]]}],
+        y_title="rows",
+    )
+    magnitude = float(np.nansum(np.abs(x[out] - rs.median))) if money else 0.0
+    return _make(
+        ctx,
+        insight_type="outliers",
+        category=t.roles_.category,
+        variant=amount_variant(
+            "rows" if figures["n_high"] and figures["n_low"] else "rows_high" if figures["n_high"] else "rows_low",
+            money,
+        ),
+        subject=f"{t.key}: outlying rows of {col}",
+        period=_period_key(t),
+        figures=figures,
+        confidence=1.0 - figures["p"],
+        magnitude=magnitude,
+        direction="neutral",
+        method=method,
+        evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
+        currency=currency,
+        clauses=tuple(clauses),
+    )
+
+
+def _segment_outliers(t: TableInput, ctx: Context, cols: list[str]) -> list[Insight]:
+    p = ctx.params
+    found = []
+    for dim in t.dimensions_:
+        labels = t.data[dim]
+        sizes = labels.value_counts()
+        segs = sizes[sizes >= 3].index
+        if len(segs) < 8:
+            continue
+        for col in cols:
+            med = t.data[col].groupby(labels).median().reindex(segs).dropna()
+            if len(med) < 8:
+                continue
+            rs = robust_scores(med.to_numpy(dtype=float), p.outlier_z, strict_mad=True)
+            if rs is None:
+                continue
+            z = np.nan_to_num(rs.z, nan=0.0)
+            k = len(med)
+            pz = np.array([0.0 if not math.isfinite(v) else 2.0 * sps.t.sf(abs(v), df=k - 1) for v in z]) * k
+            out = (np.abs(z) > p.outlier_z) & (pz < p.alpha)
+            if not out.any():
+                continue
+            i = int(np.argmax(np.where(out, np.abs(z), -1)))
+            found.append(
+                {
+                    "dim": dim,
+                    "col": col,
+                    "segment": str(med.index[i]),
+                    "seg_median": float(med.iloc[i]),
+                    "typical": rs.median,
+                    "z": float(z[i]),
+                    "n_out": int(out.sum()),
+                    "k": k,
+                    "p": float(min(1.0, pz[i])),
+                    "log": rs.log_scale,
+                    "med": med,
+                }
+            )
+    found.sort(key=lambda f: -abs(f["z"]))
+    out_insights = []
+    for f in found[:MAX_FINDINGS]:
+        figures = _common(t)
+        unit_figs, currency, money = _unit_figures(t, f["col"])
+        figures.update(unit_figs)
+        figures.update(
+            column=f["col"],
+            dimension=f["dim"],
+            segment=f["segment"],
+            seg_median=f["seg_median"],
+            typical=f["typical"],
+            z=f["z"],
+            z_abs=abs(f["z"]),
+            z_threshold=p.outlier_z,
+            n_out=f["n_out"],
+            n_segments=f["k"],
+            p=f["p"],
+            log_scale=f["log"],
+            scale_note=" on a log scale" if f["log"] else "",
+            conditions=[{"column": f["dim"], "op": "=", "value": f["segment"]}],
+            effect=_z_effect(f["z"], p.outlier_z),
+        )
+        top = f["med"].sort_values(ascending=False).head(20)
+        chart = chart_spec(
+            f"Median {f['col']} by {f['dim']}",
+            [str(s) for s in top.index],
+            [{"name": f"median {f['col']}", "kind": "bar", "y": top.to_numpy(dtype=float)}],
+            y_title=currency or t.unit_of(f["col"]),
+        )
+        method = (
+            f"Modified z-score (Iglewicz-Hoaglin) of each {f['dim']}'s median {f['col']} among the {f['k']} medians"
+            f"{' on a log scale' if f['log'] else ''}; alert at |z| > {p.outlier_z:g} with Bonferroni-adjusted "
+            f"Student-t p < {p.alpha:g}"
+        )
+        out_insights.append(
+            _make(
+                ctx,
+                insight_type="outliers",
+                category=t.roles_.category,
+                variant=amount_variant("segment", money),
+                subject=f"{t.key}: outlying {f['dim']} on {f['col']}",
+                period=_period_key(t),
+                figures=figures,
+                confidence=1.0 - f["p"],
+                magnitude=0.0,
+                direction="neutral",
+                method=method,
+                evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
+                currency=currency,
+            )
+        )
+    return out_insights
+
+
+# ====================================================================== 4. segments
+def _tree_matrix(
+    t: TableInput, features: list[str], rows: np.ndarray, train: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """Numeric matrix for the tree: measures as they are, categories as ranks by their train mean of ``y``.
+
+    Ordering categories by the outcome's mean makes the best binary split of
+    a categorical column one of the k - 1 splits of that order (Breiman et
+    al. 1984, section 9.4; Fisher 1958).
+    """
+    cols, orders = [], {}
+    d = t.data.iloc[rows]
+    for f in features:
+        if f in t.measures_:
+            cols.append(d[f].to_numpy(dtype=float))
+            continue
+        labels = d[f].fillna("(missing)").to_numpy(dtype=object)
+        means = pd.Series(y[train]).groupby(labels[train]).mean().sort_values(kind="stable")
+        order = [str(c) for c in means.index]
+        rank = {c: i for i, c in enumerate(order)}
+        cols.append(np.array([rank.get(str(v), np.nan) for v in labels], dtype=float))
+        orders[f] = order
+    return np.column_stack(cols), orders
+
+
+def _leaf_paths(tree: Any) -> dict[int, list[tuple[int, str, float]]]:
+    tr = tree.tree_
+    paths: dict[int, list[tuple[int, str, float]]] = {}
+    stack = [(0, [])]
+    while stack:
+        node, path = stack.pop()
+        left, right = tr.children_left[node], tr.children_right[node]
+        if left == right:
+            paths[node] = path
+            continue
+        f, thr = int(tr.feature[node]), float(tr.threshold[node])
+        stack.append((left, [*path, (f, "<=", thr)]))
+        stack.append((right, [*path, (f, ">", thr)]))
+    return paths
+
+
+def _path_rule(path, features, orders, t: TableInput) -> list[dict[str, Any]] | None:
+    """Turn a tree path into conditions on observed values (equivalent on the table's rows)."""
+    bounds: dict[int, list[float]] = {}
+    for f, op, thr in path:
+        lo, hi = bounds.setdefault(f, [-math.inf, math.inf])
+        if op == "<=":
+            bounds[f][1] = min(hi, thr)
+        else:
+            bounds[f][0] = max(lo, thr)
+    conds = []
+    for f, (lo, hi) in bounds.items():
+        name = features[f]
+        if name in orders:
+            order = orders[name]
+            chosen = [c for i, c in enumerate(order) if lo < i <= hi]
+            rest = [c for c in order if c not in chosen]
+            if not chosen or not rest:
+                return None
+            ranged = _code_range(name, chosen, t)
+            if ranged is not None:
+                conds.append(ranged)
+            elif len(chosen) == 1:
+                conds.append(
+                    {"column": name, "op": "=", "value": chosen[0]}
+                    if chosen[0] != "(missing)"
+                    else {"column": name, "op": "missing"}
+                )
+            elif len(chosen) <= len(rest):
+                conds.append({"column": name, "op": "in", "value": chosen})
+            elif len(rest) == 1 and rest[0] != "(missing)":
+                conds.append({"column": name, "op": "not in", "value": rest})
+            else:
+                conds.append({"column": name, "op": "not in", "value": rest})
+            continue
+        vals = np.unique(t.data[name].to_numpy(dtype=float))
+        vals = vals[np.isfinite(vals)]
+        inside = vals[(vals > lo) & (vals <= hi)]
+        if len(inside) == 0:
+            return None
+        if len(inside) == 1:
+            conds.append({"column": name, "op": "=", "value": _num(inside[0])})
+        elif not math.isfinite(lo):
+            conds.append({"column": name, "op": "<=", "value": _num(inside.max())})
+        elif not math.isfinite(hi):
+            conds.append({"column": name, "op": ">=", "value": _num(inside.min())})
+        else:
+            conds.append({"column": name, "op": "between", "value": [_num(inside.min()), _num(inside.max())]})
+    return conds
+
+
+def _code_range(column: str, chosen: list[str], t: TableInput) -> dict[str, Any] | None:
+    """A set of numeric codes (hours, months, classes 0-4) as one range condition when it is a run of the codes."""
+    try:
+        values = sorted({float(v) for v in t.data[column].dropna()})
+        picked = sorted(float(v) for v in chosen)
+    except (TypeError, ValueError):
+        return None
+    if not picked or len(values) < 3:
+        return None
+    i = values.index(picked[0]) if picked[0] in values else -1
+    if i < 0 or values[i : i + len(picked)] != picked:
+        return None
+    lo, hi = _num(picked[0]), _num(picked[-1])
+    if lo == hi:
+        return {"column": column, "op": "=", "value": lo}
+    if i == 0:
+        return {"column": column, "op": "<=", "value": hi}
+    if i + len(picked) == len(values):
+        return {"column": column, "op": ">=", "value": lo}
+    return {"column": column, "op": "between", "value": [lo, hi]}
+
+
+def _targets(t: TableInput, y_lab: pd.Series) -> list[tuple[str | None, np.ndarray]]:
+    if t.outcome_kind_ == "numeric":
+        return [(None, y_lab.to_numpy(dtype=float))]
+    labels = y_lab.to_numpy(dtype=object)
+    if t.positive_ is not None:
+        return [(t.positive_, (labels == t.positive_).astype(float))]
+    out = []
+    for c in t.classes_:
+        yb = (labels == c).astype(float)
+        if 0.02 <= yb.mean() <= 0.98:
+            out.append((c, yb))
+        if len(out) == 4:
+            break
+    return out
+
+
+def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
+    """Groups of rows whose outcome differs most from the rest, stated as rules and checked on held-out rows.
+
+    Method: rows with a known outcome are split at random into a search part
+    (``1 - segment_holdout``) and a held-out part. On the search part a
+    decision tree of depth ``segment_depth`` with leaves of at least
+    ``segment_min_share`` of the rows (CART, Breiman et al. 1984; scikit-learn)
+    is grown for the outcome (the positive value, or each class of a
+    many-class outcome holding 5% to 95% of the rows); the leaf with the
+    largest and the one with the most negative weighted relative accuracy
+    ``share x (rate_leaf - rate_all)`` (Lavrac, Kavsek, Flach & Todorovski
+    2004, "Subgroup discovery with CN2-SD") become rules on observed values.
+    Each rule is then applied to the held-out rows: Fisher's exact test of
+    its rate against the rest's (Welch's t-test of the means for a numeric
+    outcome), Bonferroni-adjusted over the rules tested. A rule is reported
+    when the adjusted p is below ``alpha``, the held-out difference has the
+    tree's sign, and the held-out rate ratio reaches ``segment_min_lift``
+    (a standardised mean difference of 0.3 for numeric outcomes, Cohen
+    1988). Narrative figures are of all rows; the held-out ones are stated
+    beside them.
+
+    Confidence: ``1 - p_adjusted`` (held-out rows).
+
+    Figures: ``seg_text``, ``conditions``, ``seg_n``, ``seg_share``,
+    ``rest_n``, ``seg_rate``/``rest_rate``/``lift`` or ``seg_mean``/
+    ``rest_mean``, ``h_seg_*``/``h_rest_*``, ``h_p``, ``n_tests``, ``depth``,
+    ``train_share``, ``holdout_share``, ``target`` (the class).
+    """
+    r, p = t.roles_, ctx.params
+    if r.outcome is None or t.outcome_kind_ is None:
+        return []
+    subject_base = f"{t.key}: segments of {r.outcome}"
+    rows = _sample(t, ctx, subject_base)
+    y_lab = t.data[r.outcome].iloc[rows]
+    known = y_lab.notna().to_numpy()
+    rows, y_lab = rows[known], y_lab[known]
+    n = len(rows)
+    features = _features(t, ctx)
+    if n < 60 or not features:
+        return []
+    rng = _rng(ctx, subject_base)
+    perm = rng.permutation(n)
+    n_hold = round(p.segment_holdout * n)
+    hold_mask = np.zeros(n, dtype=bool)
+    hold_mask[perm[:n_hold]] = True
+    train = ~hold_mask
+    leaf_min = max(10, math.ceil(p.segment_min_share * train.sum()))
+    candidates = []
+    for target, y in _targets(t, y_lab):
+        X, orders = _tree_matrix(t, features, rows, train, y)
+        if t.outcome_kind_ == "numeric":
+            tree = DecisionTreeRegressor(max_depth=p.segment_depth, min_samples_leaf=leaf_min, random_state=p.seed)
+            tree.fit(X[train], y[train])
+        else:
+            tree = DecisionTreeClassifier(max_depth=p.segment_depth, min_samples_leaf=leaf_min, random_state=p.seed)
+            tree.fit(X[train], y[train].astype(int))
+        leaves = tree.apply(X[train])
+        paths = _leaf_paths(tree)
+        base = float(y[train].mean())
+        scored = []
+        for leaf, path in paths.items():
+            m = leaves == leaf
+            if not path or m.sum() == 0:
+                continue
+            wracc = m.mean() * (float(y[train][m].mean()) - base)
+            scored.append((wracc, path))
+        if not scored:
+            continue
+        scored.sort(key=lambda s: s[0])
+        picks = [s for s in (scored[-1], scored[0]) if s[0] != 0]
+        for wracc, path in dict.fromkeys((w, tuple(pp)) for w, pp in picks):
+            conds = _path_rule(list(path), features, orders, t)
+            if not conds:
+                continue
+            mask = rule_mask(conds, t.data.iloc[rows])
+            candidates.append(
+                {"target": target, "y": y, "conds": conds, "mask": mask, "high": wracc > 0, "wracc": wracc}
+            )
+    if not candidates:
+        return []
+    n_tests = len(candidates)
+    kept = []
+    for c in candidates:
+        res = _holdout_test(c, hold_mask, t.outcome_kind_ == "numeric")
+        if res is None:
+            continue
+        c.update(res)
+        c["p_adj"] = min(1.0, res["h_p"] * n_tests)
+        if c["p_adj"] < p.alpha and _strong(c, t.outcome_kind_ == "numeric", p.segment_min_lift):
+            kept.append(c)
+    kept.sort(key=lambda c: -abs(c["wracc"]))
+    seen: set[str] = set()
+    out = []
+    for c in kept:
+        text = describe_rule(c["conds"], t)
+        key = text
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(_segment_insight(t, ctx, c, text, n, n_hold, n_tests))
+        if len(out) == MAX_FINDINGS:
+            break
+    return out
+
+
+def _holdout_test(c: dict[str, Any], hold: np.ndarray, numeric: bool) -> dict[str, Any] | None:
+    m, y = c["mask"], c["y"]
+    seg, rest = m & hold, ~m & hold
+    if seg.sum() < 5 or rest.sum() < 5:
+        return None
+    if numeric:
+        a, b = y[seg], y[rest]
+        res = sps.ttest_ind(a, b, equal_var=False)
+        pv = float(res.pvalue) if math.isfinite(res.pvalue) else 1.0
+        sd = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2) if len(a) > 1 and len(b) > 1 else 0.0
+        return {
+            "h_seg_mean": float(a.mean()),
+            "h_rest_mean": float(b.mean()),
+            "h_p": pv,
+            "h_d": (float(a.mean()) - float(b.mean())) / sd if sd > 0 else 0.0,
+            "h_seg_n": int(seg.sum()),
+            "h_rest_n": int(rest.sum()),
+        }
+    k1, n1 = int(y[seg].sum()), int(seg.sum())
+    k2, n2 = int(y[rest].sum()), int(rest.sum())
+    pv = float(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
+    return {"h_seg_rate": k1 / n1, "h_rest_rate": k2 / n2, "h_p": pv, "h_seg_n": n1, "h_rest_n": n2}
+
+
+def _strong(c: dict[str, Any], numeric: bool, min_lift: float) -> bool:
+    if numeric:
+        d = c["h_d"]
+        return (d >= 0.3) if c["high"] else (d <= -0.3)
+    a, b = c["h_seg_rate"], c["h_rest_rate"]
+    if c["high"]:
+        return a > b and (b == 0 or a / b >= min_lift)
+    return a < b and (a == 0 or b / a >= min_lift)
+
+
+def _segment_insight(
+    t: TableInput, ctx: Context, c: dict[str, Any], text: str, n: int, n_hold: int, n_tests: int
+) -> Insight:
+    r, p = t.roles_, ctx.params
+    m, y = c["mask"], c["y"]
+    numeric = t.outcome_kind_ == "numeric"
+    figures = _common(t)
+    if c["target"] is not None and t.positive_ is None:
+        figures["outcome_label"] = f"{r.outcome} = {c['target']}"
+    unit_figs, currency, money = _unit_figures(t, r.outcome) if numeric else ({}, "", False)
+    figures.update(unit_figs)
+    seg_n = int(m.sum())
+    figures.update(
+        seg_text=text,
+        conditions=c["conds"],
+        target=c["target"],
+        seg_n=seg_n,
+        seg_share=seg_n / n,
+        rest_n=n - seg_n,
+        n_used=n,
+        depth=p.segment_depth,
+        train_share=(n - n_hold) / n,
+        holdout_share=n_hold / n,
+        h_p=c["p_adj"],
+        h_p_raw=c["h_p"],
+        n_tests=n_tests,
+        h_seg_n=c["h_seg_n"],
+        h_rest_n=c["h_rest_n"],
+    )
+    if numeric:
+        figures.update(
+            seg_mean=float(y[m].mean()),
+            rest_mean=float(y[~m].mean()),
+            h_seg_mean=c["h_seg_mean"],
+            h_rest_mean=c["h_rest_mean"],
+            h_d=c["h_d"],
+        )
+        variant = "mean_high" if c["high"] else "mean_low"
+        figures["effect"] = abs(c["h_d"]) / (abs(c["h_d"]) + 0.5)
+        magnitude = abs(seg_n * (figures["seg_mean"] - figures["rest_mean"])) if money else 0.0
+    else:
+        seg_rate, rest_rate = float(y[m].mean()), float(y[~m].mean())
+        lift = seg_rate / rest_rate if rest_rate > 0 else math.inf
+        figures.update(
+            seg_rate=seg_rate,
+            rest_rate=rest_rate,
+            h_seg_rate=c["h_seg_rate"],
+            h_rest_rate=c["h_rest_rate"],
+            lift=lift if math.isfinite(lift) else float("nan"),
+        )
+        if c["high"]:
+            variant = "rate_high" if rest_rate > 0 else "rate_all"
+        else:
+            variant = "rate_low" if seg_rate > 0 else "rate_none"
+        spread = max(lift, 1.0 / lift) if 0 < lift < math.inf else math.inf
+        figures["effect"] = 1.0 - 1.0 / spread
+        magnitude = 0.0
+    clauses = [amount_variant("sample", money)] if n < len(t.data) else []
+    labels = ["segment", "rest"]
+    series = [
+        {
+            "name": "all rows",
+            "kind": "bar",
+            "y": [figures.get("seg_rate", figures.get("seg_mean")), figures.get("rest_rate", figures.get("rest_mean"))],
+        },
+        {
+            "name": "held-out rows",
+            "kind": "bar",
+            "y": [
+                figures.get("h_seg_rate", figures.get("h_seg_mean")),
+                figures.get("h_rest_rate", figures.get("h_rest_mean")),
+            ],
+        },
+    ]
+    chart = chart_spec(
+        f"{figures['outcome_label'] or r.outcome}: segment vs rest",
+        labels,
+        series,
+        y_title="rate" if not numeric else (currency or t.unit_of(r.outcome)),
+    )
+    method = (
+        f"Decision tree (CART, depth {p.segment_depth}, leaves >= {p.segment_min_share:g} of rows) on "
+        f"{1 - p.segment_holdout:.0%} of the rows, leaves ranked by weighted relative accuracy; rule tested on the "
+        f"other {p.segment_holdout:.0%} with {'Welch t-test' if numeric else 'Fisher exact test'}, "
+        f"Bonferroni over {n_tests} rules, alpha {p.alpha:g}"
+    )
+    return _make(
+        ctx,
+        insight_type="outcome_segments",
+        category=r.category,
+        variant=amount_variant(variant, money),
+        subject=f"{t.key}: segment of {figures['outcome_label'] or r.outcome}: {text}",
+        period=_period_key(t),
+        figures=figures,
+        confidence=1.0 - c["p_adj"],
+        magnitude=magnitude,
+        direction="neutral",
+        method=method,
+        evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
+        currency=currency,
+        clauses=tuple(clauses),
+    )
+
+
+#: Detector of each any-table insight type and the input it reads (merged into the engine's registry).
+TABLE_DETECTORS = {
+    "outcome_drivers": ("tables", outcome_drivers),
+    "period_shift": ("tables", period_shift),
+    "outliers": ("tables", outliers),
+    "outcome_segments": ("tables", outcome_segments),
+}
