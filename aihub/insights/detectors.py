@@ -31,6 +31,7 @@ detector               method                                                   
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zlib
 from dataclasses import dataclass
@@ -1048,6 +1049,15 @@ def segment_movement(seg: SegmentsInput, ctx: Context) -> list[Insight]:
 
 
 # ---------------------------------------------------------------- 8. anomalies
+def _anomaly_state(sel: pd.DataFrame) -> str:
+    """Digest of the anomalies a digest counts (id, severity, status, impact): changes when any of them changes."""
+    rows = sorted(
+        f"{_plain(r.id)}|{r.severity}|{r.status}|{'' if pd.isna(r.impact) else round(float(r.impact), 2)}"
+        for r in sel.itertuples()
+    )
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
+
 def anomaly_digest(an: AnomaliesInput, ctx: Context) -> list[Insight]:
     """Open anomalies of the chosen severities and their total money impact.
 
@@ -1062,7 +1072,9 @@ def anomaly_digest(an: AnomaliesInput, ctx: Context) -> list[Insight]:
 
     Figures: ``n_open``, ``n_critical``, ``n_high``, ``n_medium``,
     ``n_low``, ``net``, ``loss``, ``gain``, ``n_no_impact``, ``n_metrics``,
-    ``top_metric``, ``top_ts``, ``top_impact``, ``oldest``.
+    ``top_metric``, ``top_ts``, ``top_impact``, ``oldest``, and ``state``
+    (a digest of the anomalies counted; the type is live, see
+    :data:`~aihub.insights.model.LIVE_TYPES`).
     """
     p = ctx.params
     d = an.data
@@ -1080,6 +1092,7 @@ def anomaly_digest(an: AnomaliesInput, ctx: Context) -> list[Insight]:
         "gain": float(imp[imp > 0].sum()),
         "n_no_impact": int(imp.isna().sum()),
         "sev_text": " or ".join(order) if len(order) <= 2 else ", ".join(order[:-1]) + " or " + order[-1],
+        "state": _anomaly_state(sel),
     }
     parts = [f"{{n_{s}:count}} {s}" for s in order if counts[s]]
     figures["breakdown"] = render(", ".join(parts), figures)[0]

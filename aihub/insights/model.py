@@ -29,6 +29,11 @@ INSIGHT_TYPES: tuple[str, ...] = (
     "outcome_segments",
 )
 
+#: Types that describe the current state rather than a closed period: each such insight carries a ``state``
+#: figure (a digest of what it counts) and is replaced while still valid when a new generation finds another
+#: state (see :func:`aihub.insights.engine.is_stale`), so "7 open anomalies" does not outlive an eighth.
+LIVE_TYPES: tuple[str, ...] = ("anomaly_digest",)
+
 #: Business categories an insight is filed under.
 CATEGORIES: tuple[str, ...] = ("sales", "customer", "operations", "finance")
 

@@ -252,7 +252,7 @@ class InsightParams:
         of this size (stated in the narrative).
     table_bins : int, default 5
         Quantile groups of a numeric column when it is compared as a driver.
-    table_min_effect : float, default 0.02
+    table_min_effect : float, default 0.01
         Smallest share of the outcome a driver must explain (0 to 1).
     outlier_z : float, default 3.5
         Modified z-score beyond which a value is an outlier (Iglewicz & Hoaglin).
@@ -307,7 +307,7 @@ class InsightParams:
     table_max_columns: int = 40
     table_max_rows: int = 100_000
     table_bins: int = 5
-    table_min_effect: float = 0.02
+    table_min_effect: float = 0.01
     outlier_z: float = 3.5
     segment_depth: int = 2
     segment_min_share: float = 0.05

@@ -26,13 +26,14 @@ ignore
 dimension
     text/category/boolean columns with 2 to 50 values, whole-number
     columns with at most 10 values (codes such as ``cp`` or ``season``), and
-    whole-number calendar parts (hour, month, weekday, year...) with at most
-    60 values.
+    whole-number calendar parts named only by calendar words (``hr``,
+    ``month``, ``weekday``, ``year``; not ``Year_Birth``) with at most 60
+    values.
 measure
     every other numeric column; aggregated by ``mean`` when the name says it
     is a level (average, price, rate, ratio, percent, share, score,
-    temperature, humidity, age, speed, density, index) or all values lie in
-    [0, 1], else by ``sum``.
+    temperature, humidity, age, speed, density, index, recency, tenure,
+    duration, year of birth) or all values lie in [0, 1], else by ``sum``.
 
 Outcome candidates add evidence: a name word such as target, label, class,
 outcome, response, churn, converted, default, fraud, survived, approved,
@@ -202,6 +203,12 @@ _LEVEL_WORDS = frozenset(
         "density",
         "index",
         "ph",
+        "recency",
+        "tenure",
+        "duration",
+        "birth",
+        "year",
+        "yr",
     }
 )
 _ID_WORDS = frozenset({"id", "uuid", "guid", "key"})
@@ -539,7 +546,7 @@ def _kind_of(name: str, s: pd.Series, saved: Mapping[str, Any], n_rows: int) -> 
             return "id", "a different whole number on every row, like a row number"
         if whole and n_unique <= MAX_CODE_VALUES:
             return "category", f"whole-number codes ({n_unique} values)"
-        if whole and n_unique <= MAX_TIME_PART_VALUES and words & _TIME_PART_WORDS:
+        if whole and n_unique <= MAX_TIME_PART_VALUES and words and words <= _TIME_PART_WORDS:
             return "category", f"a calendar part such as an hour or month ({n_unique} values)"
         return "numeric", "numbers"
     if n_unique <= MAX_DIMENSION_VALUES:

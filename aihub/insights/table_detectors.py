@@ -83,7 +83,11 @@ MAX_SHIFT_SEGMENTS = 50
 MAX_FINDINGS = 3
 #: Fewest distinct values of a column checked for outliers (fewer: codes or counts, not amounts).
 MIN_OUTLIER_VALUES = 20
-#: Fewest rows a segment (or a rate) needs in each of the two periods compared for a shift.
+#: A segment's median must also lie this many robust standard deviations of the rows from the typical median.
+MIN_SEGMENT_GAP_SD = 1.0
+#: ... or differ from it by at least this fraction of the typical median.
+MIN_SEGMENT_GAP_REL = 0.5
+#: Fewest rows a rate needs in each of the two periods compared for a shift.
 MIN_PERIOD_ROWS = 10
 #: Bootstrap interval level.
 LEVEL = 0.9
@@ -196,12 +200,12 @@ def _amount(t: TableInput, column: str, key: str) -> tuple[str, dict[str, Any]]:
     return "{" + key + ":qty}" + ("{" + key + "_u}" if unit else ""), ({key + "_u": f" {unit}"} if unit else {})
 
 
-def _label_list(labels: Sequence[str], key: str, figs: dict[str, Any]) -> str:
+def _label_list(labels: Sequence[str], key: str, figs: dict[str, Any], conj: str = "or") -> str:
     names = [f"{key}_{i}" for i in range(len(labels))]
     for n, v in zip(names, labels, strict=True):
         figs[n] = v
     ph = ["{" + n + "}" for n in names]
-    return ph[0] if len(ph) == 1 else ", ".join(ph[:-1]) + " or " + ph[-1]
+    return ph[0] if len(ph) == 1 else ", ".join(ph[:-1]) + f" {conj} " + ph[-1]
 
 
 def describe_rule(conditions: Sequence[dict[str, Any]], t: TableInput) -> str:
@@ -595,9 +599,12 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
     changes (at least ``change_min_history``, at most the last 60). A series
     shifted when ``|z| >= change_z`` and its two-sided Student-t p-value
     times the number of series of that measure (Bonferroni) is below
-    ``alpha``; a segment (and a rate) needs ``MIN_PERIOD_ROWS`` rows in both
-    periods. One insight per measure names the series with the largest
-    ``|z|`` and up to two others.
+    ``alpha``; a series needs rows in both periods, a rate
+    ``MIN_PERIOD_ROWS``. One insight per measure names the series with the
+    largest ``|z|`` and up to two others; measures whose top series is the
+    same segment moving the same way (``4046`` and ``Total Bags`` falling
+    with ``Total Volume``) are named in that insight instead of getting
+    their own.
 
     Confidence: ``1 - p_adjusted`` of the named series.
 
@@ -631,13 +638,15 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
         measures.append(None)
     unit = FREQUENCIES[freq]
     lag_name = f"{unit}-on-{unit}" if lag == 1 else "year-on-year"
-    out = []
+    leads: list[tuple] = []
     for m in measures:
         agg = "mean" if m is None else t.aggregation_of(m)
         series = _shift_series(t, m, per, full, rows, agg)
         tests = []
         for cond, vals, cnt in series:
-            if (m is None or cond) and (cnt[-1] < MIN_PERIOD_ROWS or cnt[-1 - lag] < MIN_PERIOD_ROWS):
+            if m is None and (cnt[-1] < MIN_PERIOD_ROWS or cnt[-1 - lag] < MIN_PERIOD_ROWS):
+                continue
+            if cnt[-1] == 0 or cnt[-1 - lag] == 0:
                 continue
             if m is None:
                 relative = False
@@ -654,11 +663,31 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
         if not hits:
             continue
         hits.sort(key=lambda x: -abs(x[4]["z"]) if math.isfinite(x[4]["z"]) else -math.inf)
-        out.append(_shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tests))
+        leads.append((m, agg, tests, hits, n_tests))
+    out = []
+    done: set[int] = set()
+    for i, (m, agg, tests, hits, n_tests) in enumerate(leads):
+        if i in done:
+            continue
+        key = (repr(hits[0][0]), hits[0][4]["last"] > 0)
+        same = [
+            j
+            for j in range(i + 1, len(leads))
+            if j not in done
+            and leads[j][0] is not None
+            and m is not None
+            and (repr(leads[j][3][0][0]), leads[j][3][0][4]["last"] > 0) == key
+        ]
+        done.update(same)
+        out.append(
+            _shift_insight(
+                t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tests, also=[leads[j][0] for j in same]
+            )
+        )
     return out
 
 
-def _shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tests) -> Insight:
+def _shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tests, also=()) -> Insight:
     r, p = t.roles_, ctx.params
     cond, vals, cnt, relative, res = hits[0]
     value, ref = float(vals[-1]), float(vals[-1 - lag])
@@ -733,6 +762,10 @@ def _shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tes
                 parts.append("{o" + str(i) + "} ({o" + str(i) + "_v:sqty})")
         figures["others"] = render(", ".join(parts), ofigs)[0]
         clauses.append("others")
+    if also:
+        figures["also"] = list(also)
+        figures["also_text"] = render(_label_list(list(also), "m", fig := {}, "and"), fig)[0]
+        clauses.append("also")
     clauses = [amount_variant(c, money) for c in clauses]
     subject = f"{t.key}: shift of {figures['measure']}"
     chart_n = min(len(full), 26)
@@ -792,7 +825,11 @@ def outliers(t: TableInput, ctx: Context) -> list[Insight]:
     Method (segments): for each measure and each dimension with at least 8
     segments of at least 3 rows, the modified z-score of each segment's
     median among the segment medians (the medians must have a median
-    absolute deviation above 0); a segment with ``|z| > outlier_z`` and
+    absolute deviation above 0), and whose median also lies at least
+    ``MIN_SEGMENT_GAP_SD`` robust standard deviations *of the rows* from the
+    typical median or differs from it by ``MIN_SEGMENT_GAP_REL`` of it (a
+    practical size: ten regions with the same prices do not make one of them
+    an outlier by a cent); a segment with ``|z| > outlier_z`` and
     a Student-t p-value times the number of segments compared below
     ``alpha`` stands out. At most ``MAX_FINDINGS`` such insights.
 
@@ -938,9 +975,25 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
     )
 
 
+def _scaled(x: np.ndarray, log_scale: bool) -> np.ndarray:
+    """Values on the scale :func:`robust_scores` chose (log1p, or log-modulus with negatives)."""
+    if not log_scale:
+        return x
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _row_scale(x: np.ndarray, log_scale: bool) -> float:
+    """Robust standard deviation of the rows of a column on the given scale (0 when there is no spread)."""
+    v = _scaled(x[np.isfinite(x)], log_scale)
+    if len(v) == 0:
+        return 0.0
+    _, _, scale = robust_z(float(v[0]), v)
+    return float(scale) if math.isfinite(scale) else 0.0
+
+
 def _segment_outliers(t: TableInput, ctx: Context, cols: list[str]) -> list[Insight]:
     p = ctx.params
-    found = []
+    found, n_compared = [], 0
     for dim in t.dimensions_:
         labels = t.data[dim]
         sizes = labels.value_counts()
@@ -954,81 +1007,104 @@ def _segment_outliers(t: TableInput, ctx: Context, cols: list[str]) -> list[Insi
             rs = robust_scores(med.to_numpy(dtype=float), p.outlier_z, strict_mad=True)
             if rs is None:
                 continue
+            n_compared += len(med)
             z = np.nan_to_num(rs.z, nan=0.0)
-            k = len(med)
-            pz = np.array([0.0 if not math.isfinite(v) else 2.0 * sps.t.sf(abs(v), df=k - 1) for v in z]) * k
-            out = (np.abs(z) > p.outlier_z) & (pz < p.alpha)
-            if not out.any():
-                continue
-            i = int(np.argmax(np.where(out, np.abs(z), -1)))
-            found.append(
-                {
-                    "dim": dim,
-                    "col": col,
-                    "segment": str(med.index[i]),
-                    "seg_median": float(med.iloc[i]),
-                    "typical": rs.median,
-                    "z": float(z[i]),
-                    "n_out": int(out.sum()),
-                    "k": k,
-                    "p": float(min(1.0, pz[i])),
-                    "log": rs.log_scale,
-                    "med": med,
-                }
-            )
-    found.sort(key=lambda f: -abs(f["z"]))
+            row_sd = _row_scale(t.data[col].to_numpy(dtype=float), rs.log_scale)
+            med_t = _scaled(med.to_numpy(dtype=float), rs.log_scale)
+            gap = np.abs(med_t - _scaled(np.array([rs.median]), rs.log_scale))
+            typical = abs(rs.median)
+            rel = np.abs(med.to_numpy(dtype=float) - rs.median) / typical if typical > 0 else np.zeros(len(med))
+            practical = (gap >= MIN_SEGMENT_GAP_SD * row_sd) | (rel >= MIN_SEGMENT_GAP_REL)
+            for i in np.flatnonzero((np.abs(z) > p.outlier_z) & practical):
+                pz = 0.0 if not math.isfinite(z[i]) else 2.0 * float(sps.t.sf(abs(z[i]), df=len(med) - 1))
+                found.append(
+                    {
+                        "dim": dim,
+                        "col": col,
+                        "segment": str(med.index[i]),
+                        "seg_median": float(med.iloc[i]),
+                        "typical": rs.median,
+                        "z": float(z[i]),
+                        "n_out": int((np.abs(z) > p.outlier_z).sum()),
+                        "k": len(med),
+                        "p_raw": pz,
+                        "log": rs.log_scale,
+                        "med": med,
+                        "order": cols.index(col),
+                    }
+                )
+    for f in found:
+        f["p"] = min(1.0, f["p_raw"] * n_compared)
+    found = [f for f in found if f["p"] < p.alpha]
+    found.sort(key=lambda f: (-abs(f["z"]), f["order"]))
+    by_segment: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for f in found:
+        by_segment.setdefault((f["dim"], f["segment"]), []).append(f)
     out_insights = []
-    for f in found[:MAX_FINDINGS]:
-        figures = _common(t)
-        unit_figs, currency, money = _unit_figures(t, f["col"])
-        figures.update(unit_figs)
-        figures.update(
-            column=f["col"],
-            dimension=f["dim"],
-            segment=f["segment"],
-            seg_median=f["seg_median"],
-            typical=f["typical"],
-            z=f["z"],
-            z_abs=abs(f["z"]),
-            z_threshold=p.outlier_z,
-            n_out=f["n_out"],
-            n_segments=f["k"],
-            p=f["p"],
-            log_scale=f["log"],
-            scale_note=" on a log scale" if f["log"] else "",
-            conditions=[{"column": f["dim"], "op": "=", "value": f["segment"]}],
-            effect=_z_effect(f["z"], p.outlier_z),
-        )
-        top = f["med"].sort_values(ascending=False).head(20)
-        chart = chart_spec(
-            f"Median {f['col']} by {f['dim']}",
-            [str(s) for s in top.index],
-            [{"name": f"median {f['col']}", "kind": "bar", "y": top.to_numpy(dtype=float)}],
-            y_title=currency or t.unit_of(f["col"]),
-        )
-        method = (
-            f"Modified z-score (Iglewicz-Hoaglin) of each {f['dim']}'s median {f['col']} among the {f['k']} medians"
-            f"{' on a log scale' if f['log'] else ''}; alert at |z| > {p.outlier_z:g} with Bonferroni-adjusted "
-            f"Student-t p < {p.alpha:g}"
-        )
-        out_insights.append(
-            _make(
-                ctx,
-                insight_type="outliers",
-                category=t.roles_.category,
-                variant=amount_variant("segment", money),
-                subject=f"{t.key}: outlying {f['dim']} on {f['col']}",
-                period=_period_key(t),
-                figures=figures,
-                confidence=1.0 - f["p"],
-                magnitude=0.0,
-                direction="neutral",
-                method=method,
-                evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
-                currency=currency,
-            )
-        )
+    for (_dim, _seg), group in list(by_segment.items())[:MAX_FINDINGS]:
+        group.sort(key=lambda f: f["order"])
+        out_insights.append(_segment_outlier_insight(t, ctx, group[0], [g["col"] for g in group[1:]], n_compared))
     return out_insights
+
+
+def _segment_outlier_insight(
+    t: TableInput, ctx: Context, f: dict[str, Any], also: list[str], n_compared: int
+) -> Insight:
+    p = ctx.params
+    figures = _common(t)
+    unit_figs, currency, money = _unit_figures(t, f["col"])
+    figures.update(unit_figs)
+    figures.update(
+        column=f["col"],
+        dimension=f["dim"],
+        segment=f["segment"],
+        seg_median=f["seg_median"],
+        typical=f["typical"],
+        z=f["z"],
+        z_abs=abs(f["z"]),
+        z_threshold=p.outlier_z,
+        n_out=f["n_out"],
+        n_segments=f["k"],
+        p=f["p"],
+        n_compared=n_compared,
+        log_scale=f["log"],
+        scale_note=" on a log scale" if f["log"] else "",
+        conditions=[{"column": f["dim"], "op": "=", "value": f["segment"]}],
+        effect=_z_effect(f["z"], p.outlier_z),
+    )
+    clauses = []
+    if also:
+        figures["also"] = also
+        figures["also_text"] = render(_label_list(also, "m", fig := {}, "and"), fig)[0]
+        clauses.append(amount_variant("also", money))
+    top = f["med"].sort_values(ascending=False).head(20)
+    chart = chart_spec(
+        f"Median {f['col']} by {f['dim']}",
+        [str(s) for s in top.index],
+        [{"name": f"median {f['col']}", "kind": "bar", "y": top.to_numpy(dtype=float)}],
+        y_title=currency or t.unit_of(f["col"]),
+    )
+    method = (
+        f"Modified z-score (Iglewicz-Hoaglin) of each {f['dim']}'s median {f['col']} among the {f['k']} medians"
+        f"{' on a log scale' if f['log'] else ''}; alert at |z| > {p.outlier_z:g} with Student-t p below "
+        f"{p.alpha:g} after Bonferroni over the {n_compared} segment medians compared"
+    )
+    return _make(
+        ctx,
+        insight_type="outliers",
+        category=t.roles_.category,
+        variant=amount_variant("segment", money),
+        subject=f"{t.key}: outlying {f['dim']} {f['segment']}",
+        period=_period_key(t),
+        figures=figures,
+        confidence=1.0 - f["p"],
+        magnitude=0.0,
+        direction="neutral",
+        method=method,
+        evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
+        currency=currency,
+        clauses=tuple(clauses),
+    )
 
 
 # ====================================================================== 4. segments

@@ -262,9 +262,11 @@ _BASE_CLAUSES: dict[str, dict[str, str]] = {
             "{contrib:pct} of that change."
         ),
         "others": " Also beyond their normal range: {others}.",
+        "also": " {also_text} moved the same way for {seg_text}.",
     },
     "outliers": {
         "conc": " {conc_share:pct} of them are in {conc_seg}, which holds {conc_base:pct} of all {rows}.",
+        "also": " It stands out on {also_text} too.",
     },
     "outcome_segments": {
         "sample": " Measured on a random sample of {n_used:count} of the {n_rows:count} {rows}.",
