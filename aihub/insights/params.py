@@ -254,8 +254,12 @@ class InsightParams:
         Quantile groups of a numeric column when it is compared as a driver.
     table_min_effect : float, default 0.01
         Smallest share of the outcome a driver must explain (0 to 1).
+    outlier_iqr : float, default 3.0
+        Rows beyond the quartiles by this many interquartile ranges are
+        outliers (Tukey's far-out fences, 3; his inner fences are 1.5).
     outlier_z : float, default 3.5
-        Modified z-score beyond which a value is an outlier (Iglewicz & Hoaglin).
+        Modified z-score beyond which a segment's median is an outlier among
+        the segments' medians (Iglewicz & Hoaglin).
     segment_depth : int, default 2
         Depth of the decision tree that proposes segments (conditions per segment), 1 to 4.
     segment_min_share : float, default 0.05
@@ -308,6 +312,7 @@ class InsightParams:
     table_max_rows: int = 100_000
     table_bins: int = 5
     table_min_effect: float = 0.01
+    outlier_iqr: float = 3.0
     outlier_z: float = 3.5
     segment_depth: int = 2
     segment_min_share: float = 0.05
@@ -389,13 +394,23 @@ class InsightParams:
             days[k] = check_number(v, f"validity_days.{k}", low=0, high=3660, low_open=True)
         set_("validity_days", days)
         set_("seed", check_number(self.seed, "seed", low=0, integer=True))
-        set_("table_max_columns", check_number(self.table_max_columns, "table_max_columns", low=1, high=500, integer=True))
-        set_("table_max_rows", check_number(self.table_max_rows, "table_max_rows", low=100, high=10_000_000, integer=True))
+        set_(
+            "table_max_columns",
+            check_number(self.table_max_columns, "table_max_columns", low=1, high=500, integer=True),
+        )
+        set_(
+            "table_max_rows",
+            check_number(self.table_max_rows, "table_max_rows", low=100, high=10_000_000, integer=True),
+        )
         set_("table_bins", check_number(self.table_bins, "table_bins", low=2, high=20, integer=True))
         set_("table_min_effect", check_number(self.table_min_effect, "table_min_effect", low=0, high=1))
+        set_("outlier_iqr", check_number(self.outlier_iqr, "outlier_iqr", low=1, high=20))
         set_("outlier_z", check_number(self.outlier_z, "outlier_z", low=1, high=20))
         set_("segment_depth", check_number(self.segment_depth, "segment_depth", low=1, high=4, integer=True))
-        set_("segment_min_share", check_number(self.segment_min_share, "segment_min_share", low=0, high=0.5, low_open=True))
+        set_(
+            "segment_min_share",
+            check_number(self.segment_min_share, "segment_min_share", low=0, high=0.5, low_open=True),
+        )
         set_("segment_holdout", check_number(self.segment_holdout, "segment_holdout", low=0.2, high=0.6))
         set_("segment_min_lift", check_number(self.segment_min_lift, "segment_min_lift", low=1, high=100))
 

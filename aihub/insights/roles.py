@@ -440,7 +440,9 @@ class ColumnRole:
     aggregation : {"sum", "mean"} or None
         For measures.
     unit : str, optional
-        A unit found in the name ("Age (day)" -> "day").
+        A unit found in the name ("Age (day)" -> "day"), a hint for the
+        form: it is not put in :meth:`RoleProposal.suggested`, whose
+        narratives already name the column.
     """
 
     name: str
@@ -500,14 +502,12 @@ class RoleProposal:
         dims = [c for c in dims if self.columns[c].kind in ("binary", "category")]
         measures = [c for c in measures if self.columns[c].kind == "numeric"]
         aggs = {c.name: c.aggregation for c in self.columns.values() if c.aggregation}
-        units = {c.name: c.unit for c in self.columns.values() if c.unit}
         return TableRoles(
             outcome=outcome,
             date=date,
             dimensions=dims,
             measures=measures,
             aggregations=aggs,
-            units=units,
             ignore=self.of_role("ignore"),
             category=self.category,
             row_noun=self.row_noun,

@@ -58,6 +58,8 @@ from aihub.insights.table_stats import (
     bootstrap_interval,
     codes_of,
     epsilon_squared,
+    far_out,
+    normal_far_out_share,
     quantile_groups,
     robust_scores,
     uncertainty_coefficient,
@@ -87,7 +89,9 @@ MIN_OUTLIER_VALUES = 20
 MIN_SEGMENT_GAP_SD = 1.0
 #: ... or differ from it by at least this fraction of the typical median.
 MIN_SEGMENT_GAP_REL = 0.5
-#: Fewest rows a rate needs in each of the two periods compared for a shift.
+#: Share of the recent periods (at most 60) in which a series must have rows to be tested for a shift.
+MIN_PERIOD_COVERAGE = 0.8
+#: Fewest rows a series of events (a rate always) needs in each of the two periods compared for a shift.
 MIN_PERIOD_ROWS = 10
 #: Bootstrap interval level.
 LEVEL = 0.9
@@ -524,6 +528,16 @@ def _lag(freq: str, compare: str) -> int:
     return {"D": 364, "W": 52, "M": 12, "Q": 4, "Y": 1}[freq]
 
 
+def _enough_rows(cnt: np.ndarray, lag: int, *, rate: bool) -> bool:
+    """Whether a series has the rows a shift test needs (see :func:`period_shift`)."""
+    now, ref = cnt[-1], cnt[-1 - lag]
+    recent = cnt[-61 - lag :]
+    if now == 0 or ref == 0 or (recent > 0).mean() < MIN_PERIOD_COVERAGE:
+        return False
+    panel = not rate and float(recent.min()) == float(recent.max())
+    return panel or (now >= MIN_PERIOD_ROWS and ref >= MIN_PERIOD_ROWS)
+
+
 def _series_test(y: np.ndarray, lag: int, relative: bool, p) -> dict[str, Any] | None:
     """The last change of ``y`` against its earlier changes; None without enough history."""
     if relative:
@@ -588,7 +602,9 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
 
     Method: rows are put in calendar periods (``roles.freq``, else
     :func:`auto_freq`); only complete periods count
-    (:func:`~aihub.insights.inputs.complete_periods`). For each measure
+    (:func:`~aihub.insights.inputs.complete_periods`), and the last one only
+    when the data reach its last day (a week whose Sunday has no rows yet is
+    still open: its sums would read as a drop). For each measure
     (summed or averaged, :meth:`TableInput.aggregation_of`) and, with a
     two-valued outcome, the share of rows with the positive value, the
     series of all rows and of each dimension's ``MAX_SHIFT_SEGMENTS`` largest
@@ -598,9 +614,14 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
     shares for rates) -- as a modified z-score against the series' earlier
     changes (at least ``change_min_history``, at most the last 60). A series
     shifted when ``|z| >= change_z`` and its two-sided Student-t p-value
-    times the number of series of that measure (Bonferroni) is below
-    ``alpha``; a series needs rows in both periods, a rate
-    ``MIN_PERIOD_ROWS``. One insight per measure names the series with the
+    times the number of series tested in the table, over every measure
+    (Bonferroni), is below ``alpha``; a series needs rows in both periods and in
+    ``MIN_PERIOD_COVERAGE`` of the recent ones (a segment that sells in one
+    week out of three has no usual change to compare with), and
+    ``MIN_PERIOD_ROWS`` rows in both periods unless it has the same number of
+    rows in every recent period (a panel such as one row per region and week,
+    where a sum does not carry the noise of how many rows arrived; a rate
+    always needs them). One insight per measure names the series with the
     largest ``|z|`` and up to two others; measures whose top series is the
     same segment moving the same way (``4046`` and ``Total Bags`` falling
     with ``Total Volume``) are named in that insight instead of getting
@@ -628,6 +649,10 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
     if len(complete) < lag + p.change_min_history + 1:
         return []
     full = complete.index
+    if len(full) and dates.iloc[rows].max() < full[-1].end_time.normalize():
+        full = full[:-1]  # the data stop before the period's last day: it is not over in the data
+    if len(full) < lag + p.change_min_history + 1:
+        return []
     per_all = period_index(dates.iloc[rows], freq)
     in_full = per_all.isin(full)
     rows, per = rows[in_full], per_all[in_full]
@@ -644,9 +669,7 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
         series = _shift_series(t, m, per, full, rows, agg)
         tests = []
         for cond, vals, cnt in series:
-            if m is None and (cnt[-1] < MIN_PERIOD_ROWS or cnt[-1 - lag] < MIN_PERIOD_ROWS):
-                continue
-            if cnt[-1] == 0 or cnt[-1 - lag] == 0:
+            if not _enough_rows(cnt, lag, rate=m is None):
                 continue
             if m is None:
                 relative = False
@@ -658,12 +681,15 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
                 tests.append((cond, vals, cnt, relative, res))
         if not tests:
             continue
-        n_tests = len(tests)
+        leads.append((m, agg, tests))
+    n_tests = sum(len(tests) for _, _, tests in leads)
+    kept = []
+    for m, agg, tests in leads:
         hits = [x for x in tests if abs(x[4]["z"]) >= p.change_z and min(1.0, x[4]["p"] * n_tests) < p.alpha]
-        if not hits:
-            continue
-        hits.sort(key=lambda x: -abs(x[4]["z"]) if math.isfinite(x[4]["z"]) else -math.inf)
-        leads.append((m, agg, tests, hits, n_tests))
+        if hits:
+            hits.sort(key=lambda x: -abs(x[4]["z"]) if math.isfinite(x[4]["z"]) else -math.inf)
+            kept.append((m, agg, tests, hits, n_tests))
+    leads = kept
     out = []
     done: set[int] = set()
     for i, (m, agg, tests, hits, n_tests) in enumerate(leads):
@@ -848,30 +874,18 @@ def outliers(t: TableInput, ctx: Context) -> list[Insight]:
     if len(t.data) < 30 or not cols:
         return []
     found = []
-    tail = 2.0 * float(sps.norm.sf(p.outlier_z))
+    tail = normal_far_out_share(p.outlier_iqr)
     for col in cols:
         x = t.data[col].to_numpy(dtype=float)
-        rs = robust_scores(x, p.outlier_z)
-        if rs is None:
+        fo = far_out(x, p.outlier_iqr)
+        if fo is None or not fo.mask.any():
             continue
-        out = np.abs(np.nan_to_num(rs.z, nan=0.0)) > p.outlier_z
-        n_out = int(out.sum())
+        n_out = int(fo.mask.sum())
         n_values = int(np.isfinite(x).sum())
         expected = n_values * tail
-        if n_out == 0:
-            continue
         pv = float(sps.poisson.sf(n_out - 1, expected))
         found.append(
-            {
-                "column": col,
-                "rs": rs,
-                "out": out,
-                "n_out": n_out,
-                "n_values": n_values,
-                "expected": expected,
-                "p": pv,
-                "x": x,
-            }
+            {"column": col, "fo": fo, "n_out": n_out, "n_values": n_values, "expected": expected, "p": pv, "x": x}
         )
     n_tested = len(cols)
     hits = [f for f in found if f["p"] * n_tested < p.alpha]
@@ -905,9 +919,11 @@ def _concentration(t: TableInput, out: np.ndarray) -> dict[str, Any] | None:
 
 def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_tested: int, tail: float) -> Insight:
     p = ctx.params
-    col, rs, out, x = f["column"], f["rs"], f["out"], f["x"]
-    z = np.nan_to_num(rs.z, nan=0.0)
-    i_ext = int(np.argmax(np.abs(z)))
+    col, fo, x = f["column"], f["fo"], f["x"]
+    out = fo.mask
+    dist = np.nan_to_num(fo.distance, nan=-1.0)
+    i_ext = int(np.argmax(dist))
+    high_side = np.isfinite(x) & (x > fo.median)
     figures = _common(t)
     unit_figs, currency, money = _unit_figures(t, col)
     figures.update(unit_figs)
@@ -916,19 +932,20 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
         n_out=f["n_out"],
         n_values=f["n_values"],
         share=f["n_out"] / f["n_values"],
-        n_high=int((z > p.outlier_z).sum()),
-        n_low=int((z < -p.outlier_z).sum()),
-        low=rs.low,
-        high=rs.high,
-        median=rs.median,
-        log_scale=rs.log_scale,
-        scale_note="; measured on a log scale, where the column has fewer outliers" if rs.log_scale else "",
+        n_high=int((out & high_side).sum()),
+        n_low=int((out & ~high_side).sum()),
+        low=fo.low,
+        high=fo.high,
+        median=fo.median,
+        log_scale=fo.log_scale,
+        fence_k=p.outlier_iqr,
+        scale_note=", on a log scale, where the column has fewer of them" if fo.log_scale else "",
         extreme_row=i_ext + 1,
         extreme_value=float(x[i_ext]),
+        extreme_iqrs=float(dist[i_ext]),
         expected=f["expected"],
         p=min(1.0, f["p"] * n_tested),
         n_tested=n_tested,
-        z_threshold=p.outlier_z,
         out_rows=[int(i) + 1 for i in np.flatnonzero(out)[:50]],
     )
     figures["effect"] = figures["share"] / (figures["share"] + 0.02)
@@ -943,25 +960,23 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
         )
         clauses.append(amount_variant("conc", money))
     method = (
-        f"Modified z-score (Iglewicz-Hoaglin, 0.6745 (x - median) / MAD){' on a log scale' if rs.log_scale else ''}; "
-        f"outliers beyond |z| = {p.outlier_z:g}; Poisson test of their count against the normal tail "
+        f"Tukey's far-out fences (quartiles -/+ {p.outlier_iqr:g} x IQR){' on a log scale' if fo.log_scale else ''}, "
+        f"the scale with fewer far-out values; Poisson test of their count against the normal share "
         f"{tail:.2g} x n, Bonferroni over {n_tested} columns"
     )
     chart = chart_spec(
-        f"Rows outside the usual range of {col}",
+        f"Rows beyond the far-out fences of {col}",
         ["below", "above"],
         [{"name": "rows", "kind": "bar", "y": [figures["n_low"], figures["n_high"]]}],
         y_title="rows",
     )
-    magnitude = float(np.nansum(np.abs(x[out] - rs.median))) if money else 0.0
+    magnitude = float(np.nansum(np.abs(x[out] - fo.median))) if money else 0.0
+    variant = "rows" if figures["n_high"] and figures["n_low"] else "rows_high" if figures["n_high"] else "rows_low"
     return _make(
         ctx,
         insight_type="outliers",
         category=t.roles_.category,
-        variant=amount_variant(
-            "rows" if figures["n_high"] and figures["n_low"] else "rows_high" if figures["n_high"] else "rows_low",
-            money,
-        ),
+        variant=amount_variant(variant, money),
         subject=f"{t.key}: outlying rows of {col}",
         period=_period_key(t),
         figures=figures,
@@ -1013,7 +1028,8 @@ def _segment_outliers(t: TableInput, ctx: Context, cols: list[str]) -> list[Insi
             med_t = _scaled(med.to_numpy(dtype=float), rs.log_scale)
             gap = np.abs(med_t - _scaled(np.array([rs.median]), rs.log_scale))
             typical = abs(rs.median)
-            rel = np.abs(med.to_numpy(dtype=float) - rs.median) / typical if typical > 0 else np.zeros(len(med))
+            ratio_scale = typical > 0 and float(np.nanmin(t.data[col].to_numpy(dtype=float))) >= 0
+            rel = np.abs(med.to_numpy(dtype=float) - rs.median) / typical if ratio_scale else np.zeros(len(med))
             practical = (gap >= MIN_SEGMENT_GAP_SD * row_sd) | (rel >= MIN_SEGMENT_GAP_REL)
             for i in np.flatnonzero((np.abs(z) > p.outlier_z) & practical):
                 pz = 0.0 if not math.isfinite(z[i]) else 2.0 * float(sps.t.sf(abs(z[i]), df=len(med) - 1))

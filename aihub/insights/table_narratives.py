@@ -135,10 +135,10 @@ _BASE: dict[str, dict[str, dict[str, Any]]] = {
                 "narrative": (
                     "In {table}, {n_out:count} of {n_values:count} {rows} ({share:pct}) have {column} "
                     + where
-                    + ", beyond {z_threshold:num1} robust standard deviations from the median ({median:AMT})"
-                    "{scale_note}. The most extreme is data row {extreme_row:int} with {extreme_value:AMT}. Normal "
-                    "data would put about {expected:num2} rows there (Poisson test, p {p:p} adjusted for the "
-                    "{n_tested:count} columns checked)."
+                    + ", beyond Tukey's far-out fences ({fence_k:num1} interquartile ranges past the quartiles"
+                    "{scale_note}); the median is {median:AMT}. The most extreme is data row {extreme_row:int} with "
+                    "{extreme_value:AMT}. Normal data would put about {expected:num2} rows there (Poisson test, p "
+                    "{p:p} adjusted for the {n_tested:count} columns checked)."
                 ),
                 "actions": [
                     (

@@ -19,6 +19,8 @@
   Introduction to the Bootstrap*, ch. 10 and 13).
 * :func:`robust_scores` -- modified z-scores (Iglewicz & Hoaglin 1993) of
   a column, as it is or on a log scale, whichever has fewer outliers.
+* :func:`far_out` -- Tukey's far-out values (beyond 3 interquartile
+  ranges past the quartiles; Tukey 1977), as it is or on a log scale.
 * :func:`quantile_groups` -- up to k quantile bins of a numeric column,
   described by the values they actually hold.
 """
@@ -36,10 +38,13 @@ from aihub.insights.stats import robust_z
 
 __all__ = [
     "Association",
+    "FarOut",
     "RobustScores",
     "bootstrap_interval",
     "codes_of",
     "epsilon_squared",
+    "far_out",
+    "normal_far_out_share",
     "quantile_groups",
     "robust_scores",
     "uncertainty_coefficient",
@@ -293,6 +298,93 @@ def robust_scores(x: np.ndarray, threshold: float = 3.5, *, strict_mad: bool = F
     else:
         low, high = (float(np.sign(u) * np.expm1(abs(u))) for u in (lo_t, hi_t))
     return RobustScores(z, float(np.median(v)), log_scale, low, high)
+
+
+@dataclass(frozen=True)
+class FarOut:
+    """Values of a column beyond Tukey's far-out fences.
+
+    Attributes
+    ----------
+    mask : numpy.ndarray of bool, shape (n,)
+        True for far-out values (missing values are False).
+    distance : numpy.ndarray of float, shape (n,)
+        How far beyond the nearer quartile each value lies, in interquartile
+        ranges (on the scale used; 0 inside the quartiles, NaN when missing).
+    low, high : float
+        The fences on the original scale.
+    median : float
+        Median on the original scale.
+    log_scale : bool
+        True when the fences were set on the log scale.
+    """
+
+    mask: np.ndarray
+    distance: np.ndarray
+    low: float
+    high: float
+    median: float
+    log_scale: bool
+
+
+def _to_log(v: np.ndarray, nonneg: bool) -> np.ndarray:
+    return np.log1p(v) if nonneg else np.sign(v) * np.log1p(np.abs(v))
+
+
+def _from_log(u: float, nonneg: bool) -> float:
+    return float(np.expm1(u)) if nonneg else float(np.sign(u) * np.expm1(abs(u)))
+
+
+def far_out(x: np.ndarray, k: float = 3.0) -> FarOut | None:
+    """Tukey's far-out values (Tukey 1977, *Exploratory Data Analysis*): beyond ``Q1 - k IQR`` or ``Q3 + k IQR``.
+
+    With ``k = 3`` a normal sample has a value there about twice in a
+    million. Like :func:`robust_scores`, the column is judged as it is and on
+    a log scale (``log1p``, or the log-modulus with negatives) and the scale
+    with fewer far-out values is kept, so a long but smooth tail of amounts
+    is not reported.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n,)
+    k : float, default 3.0
+
+    Returns
+    -------
+    FarOut or None
+        None with fewer than 8 finite values or a zero interquartile range
+        on both scales.
+    """
+    x = np.asarray(x, dtype=float)
+    fin = np.isfinite(x)
+    v = x[fin]
+    if len(v) < 8:
+        return None
+    nonneg = bool(v.min() >= 0)
+    best = None
+    for log_scale in (False, True):
+        t = _to_log(v, nonneg) if log_scale else v
+        q1, q3 = np.quantile(t, [0.25, 0.75])
+        iqr = float(q3 - q1)
+        if iqr <= 0:
+            continue
+        dist = np.maximum(q1 - t, t - q3).clip(min=0) / iqr
+        n_out = int((dist > k).sum())
+        if best is None or n_out < best[0]:
+            best = (n_out, log_scale, dist, float(q1 - k * iqr), float(q3 + k * iqr))
+    if best is None:
+        return None
+    _, log_scale, dist, lo, hi = best
+    full = np.full(len(x), np.nan)
+    full[fin] = dist
+    if log_scale:
+        lo, hi = _from_log(lo, nonneg), _from_log(hi, nonneg)
+    return FarOut(np.nan_to_num(full, nan=0.0) > k, full, lo, hi, float(np.median(v)), log_scale)
+
+
+def normal_far_out_share(k: float = 3.0) -> float:
+    """Share of a normal sample beyond Tukey's ``k``-IQR fences: ``2 Phi(-(0.6745 + 1.349 k))``."""
+    return 2.0 * float(sps.norm.sf(sps.norm.ppf(0.75) + 2 * sps.norm.ppf(0.75) * k))
 
 
 def quantile_groups(x: np.ndarray, k: int = 5) -> tuple[np.ndarray, list[tuple[float, float]]]:
