@@ -1050,9 +1050,10 @@ def segment_movement(seg: SegmentsInput, ctx: Context) -> list[Insight]:
 
 # ---------------------------------------------------------------- 8. anomalies
 def _anomaly_state(sel: pd.DataFrame) -> str:
-    """Digest of the anomalies a digest counts (id, severity, status, impact): changes when any of them changes."""
+    """Digest of what a digest says (which anomalies, their severity and impact): changes when one opens, closes,
+    changes severity or impact; not when an open one is only acknowledged."""
     rows = sorted(
-        f"{_plain(r.id)}|{r.severity}|{r.status}|{'' if pd.isna(r.impact) else round(float(r.impact), 2)}"
+        f"{_plain(r.id)}|{r.severity}|{'' if pd.isna(r.impact) else round(float(r.impact), 2)}"
         for r in sel.itertuples()
     )
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]

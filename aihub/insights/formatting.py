@@ -60,7 +60,19 @@ CURRENCY_SYMBOLS: dict[str, str] = {
 
 #: Format kinds :func:`format_value` understands.
 FORMAT_KINDS: tuple[str, ...] = (
-    "money", "smoney", "pct", "spct", "pp", "prob", "count", "num1", "num2", "p", "int", "qty", "sqty"
+    "money",
+    "smoney",
+    "pct",
+    "spct",
+    "pp",
+    "prob",
+    "count",
+    "num1",
+    "num2",
+    "p",
+    "int",
+    "qty",
+    "sqty",
 )
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -167,7 +179,6 @@ def format_signed_compact(value: Any, unit: str = "") -> str:
     except (TypeError, ValueError):
         return text
     return "+" + text if positive and text.strip("0., ") and not text.startswith("n/a") else text
-
 
 
 def format_money(amount: float, currency: str = "USD", *, signed: bool = False) -> str:

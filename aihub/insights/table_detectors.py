@@ -387,7 +387,8 @@ def outcome_drivers(t: TableInput, ctx: Context) -> list[Insight]:
     if r.outcome is None or t.outcome_kind_ is None:
         return []
     subject = f"{t.key}: drivers of {t.outcome_words()['label']}"
-    rows, y, classes = _outcome_codes(t, _sample(t, ctx, subject))
+    seed_key = f"drivers of {t.outcome_words()['label']}"  # not the table's name: same rows, same answer
+    rows, y, classes = _outcome_codes(t, _sample(t, ctx, seed_key))
     n = len(rows)
     features = _features(t, ctx)
     if n < 30 or not features:
@@ -413,7 +414,7 @@ def outcome_drivers(t: TableInput, ctx: Context) -> list[Insight]:
     )
     if best is None:
         return []
-    rng = _rng(ctx, subject)
+    rng = _rng(ctx, seed_key)
     x_top, kx_top = top["x"], top["kx"]
 
     def stat(idx: np.ndarray) -> float:
@@ -1283,8 +1284,8 @@ def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
     r, p = t.roles_, ctx.params
     if r.outcome is None or t.outcome_kind_ is None:
         return []
-    subject_base = f"{t.key}: segments of {r.outcome}"
-    rows = _sample(t, ctx, subject_base)
+    seed_key = f"segments of {r.outcome}"  # not the table's name: same rows, same answer
+    rows = _sample(t, ctx, seed_key)
     y_lab = t.data[r.outcome].iloc[rows]
     known = y_lab.notna().to_numpy()
     rows, y_lab = rows[known], y_lab[known]
@@ -1292,7 +1293,7 @@ def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
     features = _features(t, ctx)
     if n < 60 or not features:
         return []
-    rng = _rng(ctx, subject_base)
+    rng = _rng(ctx, seed_key)
     perm = rng.permutation(n)
     n_hold = round(p.segment_holdout * n)
     hold_mask = np.zeros(n, dtype=bool)
