@@ -59,9 +59,11 @@ from aihub.insights.table_stats import (
     codes_of,
     epsilon_squared,
     far_out,
+    log_kind,
     normal_far_out_share,
     quantile_groups,
     robust_scores,
+    to_log,
     uncertainty_coefficient,
 )
 from aihub.insights.tables import TableInput, labels_of
@@ -558,43 +560,61 @@ def _series_test(y: np.ndarray, lag: int, relative: bool, p) -> dict[str, Any] |
     return {"z": z, "med": med, "p": pv, "n_hist": len(hist), "last": float(c[-1])}
 
 
-def _shift_series(
-    t: TableInput, measure: str | None, per: pd.PeriodIndex, full: pd.PeriodIndex, rows: np.ndarray, agg: str
-) -> list[tuple[list[dict], np.ndarray, np.ndarray]]:
-    """``(conditions, values, counts)`` per complete period: all rows, then each dimension's largest segments."""
-    d = t.data.iloc[rows]
-    if measure is None:  # rate of the positive outcome
-        v = (d[t.roles_.outcome] == t.positive_).astype(float).where(d[t.roles_.outcome].notna())
-        agg = "mean"
-    else:
-        v = d[measure]
-    frame = pd.DataFrame({"per": per, "v": v.to_numpy()})
+def _period_sums(
+    seg: np.ndarray, k: int, when: np.ndarray, n_periods: int, v: np.ndarray, agg: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum (or mean) and row count of ``v`` per segment code and period, shape (k, n_periods); -1 codes skipped."""
+    ok = (seg >= 0) & np.isfinite(v)
+    idx = seg[ok] * n_periods + when[ok]
+    cnt = np.bincount(idx, minlength=k * n_periods).reshape(k, n_periods).astype(float)
+    tot = np.bincount(idx, weights=v[ok], minlength=k * n_periods).reshape(k, n_periods)
+    if agg == "sum":
+        return tot, cnt
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, tot / cnt, np.nan), cnt
+
+
+def _segment_codes(t: TableInput, rows: np.ndarray) -> list[tuple[str, list[str], np.ndarray]]:
+    """Per dimension: its ``MAX_SHIFT_SEGMENTS`` largest segments and each row's segment code (-1: not followed)."""
     out = []
-
-    def one(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        grouped = g.groupby("per")["v"]
-        vals = (grouped.sum(min_count=1) if agg == "sum" else grouped.mean()).reindex(full)
-        cnt = grouped.count().reindex(full).fillna(0)
-        if agg == "sum":
-            vals = vals.where(cnt > 0, 0.0)
-        return vals.to_numpy(dtype=float), cnt.to_numpy(dtype=float)
-
-    vals, cnt = one(frame)
-    out.append(([], vals, cnt))
     for dim in t.dimensions_:
-        labels = d[dim].fillna("(missing)").to_numpy(dtype=object)
-        top = pd.Series(labels).value_counts().index[:MAX_SHIFT_SEGMENTS]
+        labels = t.data[dim].iloc[rows].fillna("(missing)")
+        counts = labels.value_counts()
+        top = [str(v) for v in counts.index[:MAX_SHIFT_SEGMENTS]]
         if len(top) < 2:
             continue
-        for label in top:
-            m = labels == label
-            vals, cnt = one(frame[m])
+        code = pd.Categorical(labels, categories=top).codes.astype(np.int64)  # -1 outside the top
+        out.append((dim, top, code))
+    return out
+
+
+def _shift_series(
+    t: TableInput,
+    measure: str | None,
+    rows: np.ndarray,
+    when: np.ndarray,
+    n_periods: int,
+    segments: list[tuple[str, list[str], np.ndarray]],
+    agg: str,
+) -> list[tuple[list[dict], np.ndarray, np.ndarray]]:
+    """``(conditions, values, counts)`` per complete period: all rows, then each dimension's largest segments."""
+    if measure is None:  # rate of the positive outcome
+        y = t.data[t.roles_.outcome].iloc[rows]
+        v = np.where(y.isna().to_numpy(), np.nan, (y == t.positive_).to_numpy(dtype=float))
+        agg = "mean"
+    else:
+        v = t.data[measure].iloc[rows].to_numpy(dtype=float)
+    vals, cnt = _period_sums(np.zeros(len(v), dtype=np.int64), 1, when, n_periods, v, agg)
+    out = [([], vals[0], cnt[0])]
+    for dim, top, code in segments:
+        vals, cnt = _period_sums(code, len(top), when, n_periods, v, agg)
+        for i, label in enumerate(top):
             cond = (
                 [{"column": dim, "op": "missing"}]
                 if label == "(missing)"
-                else [{"column": dim, "op": "=", "value": str(label)}]
+                else [{"column": dim, "op": "=", "value": label}]
             )
-            out.append((cond, vals, cnt))
+            out.append((cond, vals[i], cnt[i]))
     return out
 
 
@@ -657,6 +677,8 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
     per_all = period_index(dates.iloc[rows], freq)
     in_full = per_all.isin(full)
     rows, per = rows[in_full], per_all[in_full]
+    when = full.get_indexer(per)
+    segments = _segment_codes(t, rows)
     measures: list[str | None] = list(t.measures_[: p.table_max_columns])
     if t.outcome_kind_ == "numeric":
         measures.insert(0, r.outcome)
@@ -667,7 +689,7 @@ def period_shift(t: TableInput, ctx: Context) -> list[Insight]:
     leads: list[tuple] = []
     for m in measures:
         agg = "mean" if m is None else t.aggregation_of(m)
-        series = _shift_series(t, m, per, full, rows, agg)
+        series = _shift_series(t, m, rows, when, len(full), segments, agg)
         tests = []
         for cond, vals, cnt in series:
             if not _enough_rows(cnt, lag, rate=m is None):
@@ -922,7 +944,7 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
     p = ctx.params
     col, fo, x = f["column"], f["fo"], f["x"]
     out = fo.mask
-    dist = np.nan_to_num(fo.distance, nan=-1.0)
+    dist = np.where(out, np.nan_to_num(fo.distance, nan=-1.0), -1.0)
     i_ext = int(np.argmax(dist))
     high_side = np.isfinite(x) & (x > fo.median)
     figures = _common(t)
@@ -940,7 +962,7 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
         median=fo.median,
         log_scale=fo.log_scale,
         fence_k=p.outlier_iqr,
-        scale_note=", on a log scale, where the column has fewer of them" if fo.log_scale else "",
+        scale_note=", both as it is and on a log scale" if fo.log_scale else "",
         extreme_row=i_ext + 1,
         extreme_value=float(x[i_ext]),
         extreme_iqrs=float(dist[i_ext]),
@@ -961,8 +983,9 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
         )
         clauses.append(amount_variant("conc", money))
     method = (
-        f"Tukey's far-out fences (quartiles -/+ {p.outlier_iqr:g} x IQR){' on a log scale' if fo.log_scale else ''}, "
-        f"the scale with fewer far-out values; Poisson test of their count against the normal share "
+        f"Tukey's far-out fences (quartiles -/+ {p.outlier_iqr:g} x IQR), far out "
+        f"{'both on the original and on a log scale' if fo.log_scale else 'on the original scale'}; "
+        f"Poisson test of their count against the normal share "
         f"{tail:.2g} x n, Bonferroni over {n_tested} columns"
     )
     chart = chart_spec(
@@ -991,16 +1014,11 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
     )
 
 
-def _scaled(x: np.ndarray, log_scale: bool) -> np.ndarray:
-    """Values on the scale :func:`robust_scores` chose (log1p, or log-modulus with negatives)."""
-    if not log_scale:
-        return x
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
-def _row_scale(x: np.ndarray, log_scale: bool) -> float:
-    """Robust standard deviation of the rows of a column on the given scale (0 when there is no spread)."""
-    v = _scaled(x[np.isfinite(x)], log_scale)
+def _row_scale(x: np.ndarray, kind: str) -> float:
+    """Robust standard deviation of a column's rows on a scale ("" original, else a :func:`to_log` kind)."""
+    v = x[np.isfinite(x)]
+    v = to_log(v, kind) if kind else v
+    v = v[np.isfinite(v)]
     if len(v) == 0:
         return 0.0
     _, _, scale = robust_z(float(v[0]), v)
@@ -1010,28 +1028,33 @@ def _row_scale(x: np.ndarray, log_scale: bool) -> float:
 def _segment_outliers(t: TableInput, ctx: Context, cols: list[str]) -> list[Insight]:
     p = ctx.params
     found, n_compared = [], 0
+    values = {c: t.data[c].to_numpy(dtype=float) for c in cols}
+    kinds = {c: log_kind(values[c]) for c in cols}
+    row_sd: dict[tuple[str, str], float] = {}
     for dim in t.dimensions_:
         labels = t.data[dim]
         sizes = labels.value_counts()
         segs = sizes[sizes >= 3].index
         if len(segs) < 8:
             continue
+        medians = t.data[cols].groupby(labels).median().reindex(segs)
         for col in cols:
-            med = t.data[col].groupby(labels).median().reindex(segs).dropna()
+            med = medians[col].dropna()
             if len(med) < 8:
                 continue
-            rs = robust_scores(med.to_numpy(dtype=float), p.outlier_z, strict_mad=True)
+            rs = robust_scores(med.to_numpy(dtype=float), p.outlier_z, strict_mad=True, kind=kinds[col])
             if rs is None:
                 continue
             n_compared += len(med)
             z = np.nan_to_num(rs.z, nan=0.0)
-            row_sd = _row_scale(t.data[col].to_numpy(dtype=float), rs.log_scale)
-            med_t = _scaled(med.to_numpy(dtype=float), rs.log_scale)
-            gap = np.abs(med_t - _scaled(np.array([rs.median]), rs.log_scale))
+            if (col, rs.kind) not in row_sd:
+                row_sd[col, rs.kind] = _row_scale(values[col], rs.kind)
+            scale = lambda a, k=rs.kind: to_log(a, k) if k else a
+            gap = np.abs(scale(med.to_numpy(dtype=float)) - scale(np.array([rs.median])))
             typical = abs(rs.median)
-            ratio_scale = typical > 0 and float(np.nanmin(t.data[col].to_numpy(dtype=float))) >= 0
+            ratio_scale = typical > 0 and kinds[col] in ("log", "log1p")
             rel = np.abs(med.to_numpy(dtype=float) - rs.median) / typical if ratio_scale else np.zeros(len(med))
-            practical = (gap >= MIN_SEGMENT_GAP_SD * row_sd) | (rel >= MIN_SEGMENT_GAP_REL)
+            practical = (gap >= MIN_SEGMENT_GAP_SD * row_sd[col, rs.kind]) | (rel >= MIN_SEGMENT_GAP_REL)
             for i in np.flatnonzero((np.abs(z) > p.outlier_z) & practical):
                 pz = 0.0 if not math.isfinite(z[i]) else 2.0 * float(sps.t.sf(abs(z[i]), df=len(med) - 1))
                 found.append(
@@ -1257,21 +1280,23 @@ def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
     """Groups of rows whose outcome differs most from the rest, stated as rules and checked on held-out rows.
 
     Method: rows with a known outcome are split at random into a search part
-    (``1 - segment_holdout``) and a held-out part. On the search part a
-    decision tree of depth ``segment_depth`` with leaves of at least
+    (``1 - segment_holdout``) and a held-out part. On two thirds of the
+    search part a decision tree of depth ``segment_depth`` with leaves of at least
     ``segment_min_share`` of the rows (CART, Breiman et al. 1984; scikit-learn)
     is grown for the outcome (the positive value, or each class of a
     many-class outcome holding 5% to 95% of the rows); the leaf with the
     largest and the one with the most negative weighted relative accuracy
     ``share x (rate_leaf - rate_all)`` (Lavrac, Kavsek, Flach & Todorovski
-    2004, "Subgroup discovery with CN2-SD") become rules on observed values.
+    2004, "Subgroup discovery with CN2-SD") become rules on observed values,
+    pruned on the other third of the search part (:func:`_prune_rule`).
     Each rule is then applied to the held-out rows: Fisher's exact test of
     its rate against the rest's (Welch's t-test of the means for a numeric
     outcome), Bonferroni-adjusted over the rules tested. A rule is reported
     when the adjusted p is below ``alpha``, the held-out difference has the
     tree's sign, and the held-out rate ratio reaches ``segment_min_lift``
     (a standardised mean difference of 0.3 for numeric outcomes, Cohen
-    1988). Narrative figures are of all rows; the held-out ones are stated
+    1988); a rate ratio must also reach it on all rows, since the narrative
+    quotes those. Narrative figures are of all rows; the held-out ones are stated
     beside them.
 
     Confidence: ``1 - p_adjusted`` (held-out rows).
@@ -1298,8 +1323,11 @@ def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
     n_hold = round(p.segment_holdout * n)
     hold_mask = np.zeros(n, dtype=bool)
     hold_mask[perm[:n_hold]] = True
-    train = ~hold_mask
+    prune = np.zeros(n, dtype=bool)
+    prune[perm[n_hold : n_hold + (n - n_hold) // 3]] = True
+    train = ~hold_mask & ~prune  # the tree grows on two thirds of the search rows, rules are pruned on the third
     leaf_min = max(10, math.ceil(p.segment_min_share * train.sum()))
+    frame = t.data.iloc[rows]
     candidates = []
     for target, y in _targets(t, y_lab):
         X, orders = _tree_matrix(t, features, rows, train, y)
@@ -1327,7 +1355,8 @@ def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
             conds = _path_rule(list(path), features, orders, t)
             if not conds:
                 continue
-            mask = rule_mask(conds, t.data.iloc[rows])
+            conds = _prune_rule(conds, frame, y, prune, numeric=t.outcome_kind_ == "numeric", alpha=p.alpha)
+            mask = rule_mask(conds, frame)
             candidates.append(
                 {"target": target, "y": y, "conds": conds, "mask": mask, "high": wracc > 0, "wracc": wracc}
             )
@@ -1345,17 +1374,57 @@ def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
             kept.append(c)
     kept.sort(key=lambda c: -abs(c["wracc"]))
     seen: set[str] = set()
+    masks: list[np.ndarray] = []
     out = []
     for c in kept:
         text = describe_rule(c["conds"], t)
-        key = text
-        if key in seen:
-            continue
-        seen.add(key)
+        if text in seen or any(np.array_equal(c["mask"], ~m) for m in masks):
+            continue  # the same rule for another class, or the complement of one already stated
+        seen.add(text)
+        masks.append(c["mask"])
         out.append(_segment_insight(t, ctx, c, text, n, n_hold, n_tests))
         if len(out) == MAX_FINDINGS:
             break
     return out
+
+
+def _prune_rule(
+    conds: list[dict[str, Any]], frame: pd.DataFrame, y: np.ndarray, prune: np.ndarray, *, numeric: bool, alpha: float
+) -> list[dict[str, Any]]:
+    """Drop the conditions of a rule that do not hold up on rows the tree did not grow on.
+
+    Reduced-error pruning (Quinlan 1987) with a significance test as the
+    criterion, in the spirit of CHAID (Kass 1980): on the pruning rows that
+    meet the rule's other conditions, the outcome of those that meet the
+    condition is compared with those that do not (Fisher's exact test, or
+    Welch's t-test for a numeric outcome); a condition whose p-value is not
+    below ``alpha`` is dropped, the weakest first, until every remaining one
+    is significant or one is left. A split that only fits the growing rows
+    (a column of noise with many categories) does not survive.
+    """
+    masks = [rule_mask([c], frame)[prune] for c in conds]
+    yp = y[prune]
+
+    def p_value(i: int) -> float:
+        others = np.ones(len(yp), dtype=bool)
+        for j, m in enumerate(masks):
+            if j != i:
+                others &= m
+        a, b = yp[others & masks[i]], yp[others & ~masks[i]]
+        if len(a) < 2 or len(b) < 2:
+            return 1.0
+        if numeric:
+            pv = sps.ttest_ind(a, b, equal_var=False).pvalue
+            return float(pv) if math.isfinite(pv) else 1.0
+        ka, kb = int(a.sum()), int(b.sum())
+        return float(sps.fisher_exact([[ka, len(a) - ka], [kb, len(b) - kb]]).pvalue)
+
+    while len(conds) > 1:
+        worst, i = max((p_value(j), j) for j in range(len(conds)))
+        if worst < alpha:
+            break
+        conds, masks = conds[:i] + conds[i + 1 :], masks[:i] + masks[i + 1 :]
+    return conds
 
 
 def _holdout_test(c: dict[str, Any], hold: np.ndarray, numeric: bool) -> dict[str, Any] | None:
@@ -1383,13 +1452,17 @@ def _holdout_test(c: dict[str, Any], hold: np.ndarray, numeric: bool) -> dict[st
 
 
 def _strong(c: dict[str, Any], numeric: bool, min_lift: float) -> bool:
+    """The held-out difference has the tree's sign and reaches the minimum size; for rates so does the full one."""
     if numeric:
         d = c["h_d"]
         return (d >= 0.3) if c["high"] else (d <= -0.3)
-    a, b = c["h_seg_rate"], c["h_rest_rate"]
-    if c["high"]:
-        return a > b and (b == 0 or a / b >= min_lift)
-    return a < b and (a == 0 or b / a >= min_lift)
+    m, y = c["mask"], c["y"]
+    full = (float(y[m].mean()), float(y[~m].mean())) if m.any() and (~m).any() else (0.0, 0.0)
+    for a, b in ((c["h_seg_rate"], c["h_rest_rate"]), full):
+        ok = (a > b and (b == 0 or a / b >= min_lift)) if c["high"] else (a < b and (a == 0 or b / a >= min_lift))
+        if not ok:
+            return False
+    return True
 
 
 def _segment_insight(

@@ -20,7 +20,8 @@
 * :func:`robust_scores` -- modified z-scores (Iglewicz & Hoaglin 1993) of
   a column, as it is or on a log scale, whichever has fewer outliers.
 * :func:`far_out` -- Tukey's far-out values (beyond 3 interquartile
-  ranges past the quartiles; Tukey 1977), as it is or on a log scale.
+  ranges past the quartiles; Tukey 1977), far out both as they are and on
+  a log scale.
 * :func:`quantile_groups` -- up to k quantile bins of a numeric column,
   described by the values they actually hold.
 """
@@ -44,9 +45,12 @@ __all__ = [
     "codes_of",
     "epsilon_squared",
     "far_out",
+    "from_log",
+    "log_kind",
     "normal_far_out_share",
     "quantile_groups",
     "robust_scores",
+    "to_log",
     "uncertainty_coefficient",
 ]
 
@@ -231,6 +235,8 @@ class RobustScores:
     low, high : float
         Values on the original scale at ``-threshold`` and ``+threshold``
         robust standard deviations from the median: rows outside are outliers.
+    kind : str
+        The log scale used (:func:`log_kind`), "" on the original scale.
     """
 
     z: np.ndarray
@@ -238,18 +244,20 @@ class RobustScores:
     log_scale: bool
     low: float
     high: float
+    kind: str = ""
 
 
-def robust_scores(x: np.ndarray, threshold: float = 3.5, *, strict_mad: bool = False) -> RobustScores | None:
+def robust_scores(
+    x: np.ndarray, threshold: float = 3.5, *, strict_mad: bool = False, kind: str | None = None
+) -> RobustScores | None:
     """Modified z-scores (Iglewicz & Hoaglin 1993) of a column, on the scale where it has the fewest outliers.
 
     Amounts and volumes are often right-skewed or heavy-tailed, so that on
     their own scale a long tail of ordinary values lies beyond any cut-off.
-    The column is scored as it is and on a log scale -- ``log1p(x)`` for
-    non-negative values, the log-modulus ``sign(x) log1p(|x|)`` (John &
-    Draper 1980) otherwise -- and the scale with fewer values beyond
-    ``threshold`` is kept (on a tie, the original scale). An outlier is thus
-    far from the rest on the more forgiving of the two scales.
+    The column is scored as it is and on a log scale (:func:`log_kind`) and
+    the scale with fewer values beyond ``threshold`` is kept (on a tie, the
+    original scale). An outlier is thus far from the rest on the more
+    forgiving of the two scales.
 
     Parameters
     ----------
@@ -259,6 +267,9 @@ def robust_scores(x: np.ndarray, threshold: float = 3.5, *, strict_mad: bool = F
     strict_mad : bool, default False
         Give up when the median absolute deviation is 0 (by default the
         mean absolute deviation stands in, as :func:`~aihub.insights.stats.robust_z` does).
+    kind : {"log", "log1p", "logmod"}, optional
+        The log scale to try (default: :func:`log_kind` of ``x``); give the
+        column's when ``x`` holds summaries of it (segment medians).
 
     Returns
     -------
@@ -270,10 +281,12 @@ def robust_scores(x: np.ndarray, threshold: float = 3.5, *, strict_mad: bool = F
     v = x[fin]
     if len(v) < 8:
         return None
-    nonneg = bool(v.min() >= 0)
+    kind = kind or log_kind(v)
     best = None
     for log_scale in (False, True):
-        t = (np.log1p(v) if nonneg else np.sign(v) * np.log1p(np.abs(v))) if log_scale else v
+        t = to_log(v, kind) if log_scale else v
+        if not np.all(np.isfinite(t)):
+            continue
         med_t = float(np.median(t))
         mad = float(np.median(np.abs(t - med_t)))
         if strict_mad and mad <= 0:
@@ -291,18 +304,16 @@ def robust_scores(x: np.ndarray, threshold: float = 3.5, *, strict_mad: bool = F
     z = np.full(len(x), np.nan)
     z[fin] = zf
     lo_t, hi_t = med - threshold * scale, med + threshold * scale
-    if not log_scale:
-        low, high = float(lo_t), float(hi_t)
-    elif nonneg:
-        low, high = float(np.expm1(lo_t)), float(np.expm1(hi_t))
+    if log_scale:
+        low, high = from_log(lo_t, kind), from_log(hi_t, kind)
     else:
-        low, high = (float(np.sign(u) * np.expm1(abs(u))) for u in (lo_t, hi_t))
-    return RobustScores(z, float(np.median(v)), log_scale, low, high)
+        low, high = float(lo_t), float(hi_t)
+    return RobustScores(z, float(np.median(v)), log_scale, low, high, kind if log_scale else "")
 
 
 @dataclass(frozen=True)
 class FarOut:
-    """Values of a column beyond Tukey's far-out fences.
+    """Values of a column beyond Tukey's far-out fences on its own scale and on a log scale.
 
     Attributes
     ----------
@@ -310,13 +321,13 @@ class FarOut:
         True for far-out values (missing values are False).
     distance : numpy.ndarray of float, shape (n,)
         How far beyond the nearer quartile each value lies, in interquartile
-        ranges (on the scale used; 0 inside the quartiles, NaN when missing).
+        ranges of the original scale (0 inside the quartiles, NaN when missing).
     low, high : float
-        The fences on the original scale.
+        Values below ``low`` or above ``high`` are far out (original scale).
     median : float
         Median on the original scale.
     log_scale : bool
-        True when the fences were set on the log scale.
+        True when the log scale took part (it has a non-zero interquartile range).
     """
 
     mask: np.ndarray
@@ -327,22 +338,45 @@ class FarOut:
     log_scale: bool
 
 
-def _to_log(v: np.ndarray, nonneg: bool) -> np.ndarray:
-    return np.log1p(v) if nonneg else np.sign(v) * np.log1p(np.abs(v))
+def log_kind(v: np.ndarray) -> str:
+    """The log scale for a column: ``log`` when every value is positive, ``log1p`` with zeros, else the
+    log-modulus ``sign(x) log1p(|x|)`` (John & Draper 1980)."""
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) and v.min() > 0:
+        return "log"
+    return "log1p" if len(v) and v.min() >= 0 else "logmod"
 
 
-def _from_log(u: float, nonneg: bool) -> float:
-    return float(np.expm1(u)) if nonneg else float(np.sign(u) * np.expm1(abs(u)))
+def to_log(v: np.ndarray, kind: str) -> np.ndarray:
+    """``v`` on the log scale ``kind`` (see :func:`log_kind`)."""
+    v = np.asarray(v, dtype=float)
+    if kind == "log":
+        return np.log(v)
+    if kind == "log1p":
+        return np.log1p(v)
+    return np.sign(v) * np.log1p(np.abs(v))
+
+
+def from_log(u: float, kind: str) -> float:
+    """Inverse of :func:`to_log` for one value."""
+    if kind == "log":
+        return float(np.exp(u))
+    if kind == "log1p":
+        return float(np.expm1(u))
+    return float(np.sign(u) * np.expm1(abs(u)))
 
 
 def far_out(x: np.ndarray, k: float = 3.0) -> FarOut | None:
     """Tukey's far-out values (Tukey 1977, *Exploratory Data Analysis*): beyond ``Q1 - k IQR`` or ``Q3 + k IQR``.
 
     With ``k = 3`` a normal sample has a value there about twice in a
-    million. Like :func:`robust_scores`, the column is judged as it is and on
-    a log scale (``log1p``, or the log-modulus with negatives) and the scale
-    with fewer far-out values is kept, so a long but smooth tail of amounts
-    is not reported.
+    million. A value counts only when it is far out both on the column's own
+    scale and on its log scale (:func:`log_kind`): amounts and volumes have
+    long right tails that are ordinary on a log scale, and small positive
+    values look extreme only on a log scale. Since the median lies inside
+    both pairs of fences, this is the same as lying outside
+    ``[min(low fences), max(high fences)]``.
 
     Parameters
     ----------
@@ -353,33 +387,33 @@ def far_out(x: np.ndarray, k: float = 3.0) -> FarOut | None:
     -------
     FarOut or None
         None with fewer than 8 finite values or a zero interquartile range
-        on both scales.
+        on the original scale.
     """
     x = np.asarray(x, dtype=float)
     fin = np.isfinite(x)
     v = x[fin]
     if len(v) < 8:
         return None
-    nonneg = bool(v.min() >= 0)
-    best = None
-    for log_scale in (False, True):
-        t = _to_log(v, nonneg) if log_scale else v
-        q1, q3 = np.quantile(t, [0.25, 0.75])
-        iqr = float(q3 - q1)
-        if iqr <= 0:
-            continue
-        dist = np.maximum(q1 - t, t - q3).clip(min=0) / iqr
-        n_out = int((dist > k).sum())
-        if best is None or n_out < best[0]:
-            best = (n_out, log_scale, dist, float(q1 - k * iqr), float(q3 + k * iqr))
-    if best is None:
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    iqr = float(q3 - q1)
+    if iqr <= 0:
         return None
-    _, log_scale, dist, lo, hi = best
-    full = np.full(len(x), np.nan)
-    full[fin] = dist
-    if log_scale:
-        lo, hi = _from_log(lo, nonneg), _from_log(hi, nonneg)
-    return FarOut(np.nan_to_num(full, nan=0.0) > k, full, lo, hi, float(np.median(v)), log_scale)
+    low, high = float(q1 - k * iqr), float(q3 + k * iqr)
+    kind = log_kind(v)
+    u = to_log(v, kind)
+    used_log = bool(np.all(np.isfinite(u)))
+    if used_log:
+        lq1, lq3 = np.quantile(u, [0.25, 0.75])
+        log_iqr = float(lq3 - lq1)
+        used_log = log_iqr > 0
+        if used_log:
+            low = min(low, from_log(float(lq1 - k * log_iqr), kind))
+            high = max(high, from_log(float(lq3 + k * log_iqr), kind))
+    dist = np.full(len(x), np.nan)
+    dist[fin] = np.maximum(q1 - v, v - q3).clip(min=0) / iqr
+    filled = np.nan_to_num(x, nan=float(np.median(v)))
+    mask = fin & ((filled < low) | (filled > high))
+    return FarOut(mask, dist, low, high, float(np.median(v)), used_log)
 
 
 def normal_far_out_share(k: float = 3.0) -> float:

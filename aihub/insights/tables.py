@@ -13,7 +13,6 @@ exists.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,17 +47,21 @@ def labels_of(values: pd.Series) -> pd.Series:
     -------
     pandas.Series of object (str or None), shape (n,), same index.
     """
-    arr = values.astype(object).to_numpy()
-    out = []
-    for v in arr:
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-            out.append(None)
-        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
-            out.append(str(int(v)))
-        elif isinstance(v, (bool, np.bool_)):
-            out.append("true" if v else "false")
-        else:
-            out.append(str(v))
+    na = values.isna().to_numpy()
+    if ptypes.is_bool_dtype(values.dtype):
+        text = np.where(values.fillna(False).to_numpy(dtype=bool), "true", "false").astype(object)
+    elif ptypes.is_numeric_dtype(values.dtype):
+        x = values.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(x) & (np.mod(x, 1) == 0) & (np.abs(x) < 2**53)
+        text = np.array([repr(float(v)) for v in x], dtype=object) if (~whole & ~na).any() else np.empty(len(x), object)
+        text[whole] = x[whole].astype(np.int64).astype(str)
+    else:
+        text = values.astype(object).to_numpy()
+        text = (
+            np.array([str(v) for v in text], dtype=object) if not all(isinstance(v, str) for v in text[~na]) else text
+        )
+    out = text.astype(object)
+    out[na] = None
     return pd.Series(out, index=values.index, dtype=object)
 
 

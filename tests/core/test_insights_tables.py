@@ -120,7 +120,7 @@ def test_heart_disease_segment_is_checked_on_rows_the_tree_did_not_see(heart):
     ins = _one(_run(t, types=["outcome_segments"]), "outcome_segments")
     f = ins.figures
     m = _mask(frame, f["conditions"])
-    assert len(f["conditions"]) == 2 and " and " in f["seg_text"]  # a depth-2 rule
+    assert 1 <= len(f["conditions"]) <= 2  # a depth-2 tree, conditions that did not hold up pruned
     assert f["seg_n"] == m.sum() and f["seg_rate"] == pytest.approx(frame.loc[m, "target"].mean())
     assert f["rest_rate"] == pytest.approx(frame.loc[~m, "target"].mean())
     # the held-out rows: the seeded permutation of the detector, 40% of the rows
@@ -155,11 +155,14 @@ def test_car_evaluation_classes_driver_and_precondition_segment():
         and d.figures["seg_rate"] == 1.0 == (frame.loc[low, "class"] == "unacc").mean()
     )
     assert d.figures["rest_rate"] == pytest.approx((frame.loc[~low, "class"] == "unacc").mean())
-    vgood = _one(out, "outcome_segments", target="vgood")
-    m = _mask(frame, vgood.figures["conditions"])
-    assert (frame.loc[frame["class"] == "vgood"].index.isin(frame.index[m])).all()  # every vgood car is in it
-    assert vgood.figures["seg_rate"] == pytest.approx((frame.loc[m, "class"] == "vgood").mean())
-    assert vgood.title.startswith("Every class = vgood is among rows with safety = high and ")
+    every = [i for i in out if i.type == "outcome_segments" and i.title.startswith("Every class = ")]
+    assert every  # a class that only occurs under some conditions: car evaluation is a rule set
+    for ins in every:
+        m = _mask(frame, ins.figures["conditions"])
+        cls = ins.figures["target"]
+        assert frame.index[frame["class"] == cls].isin(frame.index[m]).all()  # every such car is in the segment
+        assert ins.figures["seg_rate"] == pytest.approx((frame.loc[m, "class"] == cls).mean())
+        assert ins.figures["rest_rate"] == 0.0
 
 
 # ---------------------------------------------------------------------------- bike sharing: counts with dates
@@ -263,13 +266,14 @@ def test_superstore_far_out_losses_recomputed(superstore):
     out = _run(_table(frame, schema, "superstore_orders.csv"), types=["outliers"])
     ins = next(i for i in out if i.figures.get("column") == "Profit" and "n_values" in i.figures)
     x = frame["Profit"].to_numpy(dtype=float)
-    counts = {}
-    for name, v in (("raw", x), ("log", np.sign(x) * np.log1p(np.abs(x)))):
+    far = []
+    for v in (x, np.sign(x) * np.log1p(np.abs(x))):  # Tukey's far-out fences as it is and on the log-modulus scale
         q1, q3 = np.quantile(v, [0.25, 0.75])
-        counts[name] = int(((v < q1 - 3 * (q3 - q1)) | (v > q3 + 3 * (q3 - q1))).sum())
-    assert ins.figures["log_scale"] == (counts["log"] < counts["raw"])
-    assert ins.figures["n_out"] == min(counts.values())
-    assert ins.title == f"{min(counts.values())} rows lie far below the usual range of Profit"
+        far.append((v < q1 - 3 * (q3 - q1)) | (v > q3 + 3 * (q3 - q1)))
+    both = far[0] & far[1]
+    assert ins.figures["log_scale"] and far[0].sum() > 1000  # on its own scale a thousand rows look extreme
+    assert ins.figures["n_out"] == both.sum() and (x[both] < 0).all()
+    assert ins.title == f"{both.sum()} rows lie far below the usual range of Profit"
     assert ins.figures["extreme_value"] == x.min()
 
 
