@@ -37,14 +37,11 @@ as money only for columns the analyst confirmed as money, in their currency.
 from __future__ import annotations
 
 import math
-import zlib
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from aihub.insights.charts import chart_spec
 from aihub.insights.detectors import Context, _make
@@ -53,7 +50,28 @@ from aihub.insights.inputs import complete_periods, period_index, period_label
 from aihub.insights.model import Insight
 from aihub.insights.params import FREQUENCIES
 from aihub.insights.stats import robust_z
+from aihub.insights.table_common import (
+    LEVEL,
+    MAX_DRIVER_CATEGORIES,
+    MAX_FINDINGS,
+    MAX_SHIFT_SEGMENTS,
+    MIN_OUTLIER_VALUES,
+    MIN_PERIOD_COVERAGE,
+    MIN_PERIOD_ROWS,
+    MIN_SEGMENT_GAP_REL,
+    MIN_SEGMENT_GAP_SD,
+    cap,
+    common_figures,
+    feature_columns,
+    period_key,
+    rng_for,
+    sample_rows,
+    unit_figures,
+    z_effect,
+)
 from aihub.insights.table_narratives import amount_variant
+from aihub.insights.table_rules import describe_rule, group_rule, label_list, rule_mask
+from aihub.insights.table_segments import outcome_segments
 from aihub.insights.table_stats import (
     bootstrap_interval,
     codes_of,
@@ -66,7 +84,7 @@ from aihub.insights.table_stats import (
     to_log,
     uncertainty_coefficient,
 )
-from aihub.insights.tables import TableInput, labels_of
+from aihub.insights.tables import TableInput
 
 __all__ = [
     "TABLE_DETECTORS",
@@ -78,214 +96,6 @@ __all__ = [
     "period_shift",
     "rule_mask",
 ]
-
-#: Most categories of one column compared as a driver; the rest are grouped as "other".
-MAX_DRIVER_CATEGORIES = 30
-#: Most segments of one dimension followed for shifts (the largest by rows).
-MAX_SHIFT_SEGMENTS = 50
-#: Most findings of one kind per table (outlier columns, outlying segments, segments).
-MAX_FINDINGS = 3
-#: Fewest distinct values of a column checked for outliers (fewer: codes or counts, not amounts).
-MIN_OUTLIER_VALUES = 20
-#: A segment's median must also lie this many robust standard deviations of the rows from the typical median.
-MIN_SEGMENT_GAP_SD = 1.0
-#: ... or differ from it by at least this fraction of the typical median.
-MIN_SEGMENT_GAP_REL = 0.5
-#: Share of the recent periods (at most 60) in which a series must have rows to be tested for a shift.
-MIN_PERIOD_COVERAGE = 0.8
-#: Fewest rows a series of events (a rate always) needs in each of the two periods compared for a shift.
-MIN_PERIOD_ROWS = 10
-#: Bootstrap interval level.
-LEVEL = 0.9
-
-
-# ====================================================================== shared pieces
-def _rng(ctx: Context, key: str) -> np.random.Generator:
-    return np.random.default_rng([ctx.params.seed, zlib.crc32(key.encode())])
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _common(t: TableInput) -> dict[str, Any]:
-    w = t.outcome_words()
-    noun = t.roles_.row_noun
-    return {
-        "table": t.label,
-        "rows": noun,
-        "Rows": _cap(noun),
-        "outcome": w["name"],
-        "outcome_label": w["label"],
-        "level": LEVEL,
-        "n_rows": len(t.data),
-        "unit_sfx": "",
-    }
-
-
-def _unit_figures(t: TableInput, column: str) -> tuple[dict[str, Any], str, bool]:
-    """Figures for the column's unit, the insight currency ("" when not money) and whether it is money."""
-    cur = t.currency_of(column)
-    unit = t.unit_of(column)
-    return {"unit_sfx": f" {unit}" if unit and not cur else ""}, cur or "", cur is not None
-
-
-def _period_key(t: TableInput) -> str:
-    """Period part of a fingerprint for findings about the whole table: changes when the rows change."""
-    return f"{len(t.data)} rows"
-
-
-def _features(t: TableInput, ctx: Context) -> list[str]:
-    return list(t.features_[: ctx.params.table_max_columns])
-
-
-def _sample(t: TableInput, ctx: Context, key: str) -> np.ndarray:
-    n = len(t.data)
-    if n <= ctx.params.table_max_rows:
-        return np.arange(n)
-    return np.sort(_rng(ctx, key).choice(n, ctx.params.table_max_rows, replace=False))
-
-
-# ---------------------------------------------------------------------- rules
-def rule_mask(conditions: Sequence[dict[str, Any]], frame: pd.DataFrame) -> np.ndarray:
-    """Rows of ``frame`` that satisfy every condition of a rule.
-
-    Parameters
-    ----------
-    conditions : list of dict
-        ``{"column", "op", "value"}`` with ``op`` one of ``=`` (a number or a
-        label), ``<=``, ``>=``, ``between`` (value ``[low, high]``, both
-        included), ``in`` / ``not in`` (a list of labels), ``missing``.
-        Labels are compared as text (``2.0`` and ``2`` are both ``"2"``).
-    frame : pandas.DataFrame
-        The table (original or :attr:`TableInput.data`).
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (n_rows,)
-        Missing values satisfy only ``missing`` (and ``not in`` when
-        ``"(missing)"`` is not listed).
-    """
-    mask = np.ones(len(frame), dtype=bool)
-    for c in conditions:
-        col, op, value = c["column"], c["op"], c.get("value")
-        s = frame[col]
-        if op == "missing":
-            mask &= s.isna().to_numpy()
-            continue
-        if op in ("<=", ">=", "between") or (op == "=" and isinstance(value, (int, float))):
-            x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
-            with np.errstate(invalid="ignore"):
-                if op == "<=":
-                    mask &= x <= float(value)
-                elif op == ">=":
-                    mask &= x >= float(value)
-                elif op == "between":
-                    mask &= (x >= float(value[0])) & (x <= float(value[1]))
-                else:
-                    mask &= x == float(value)
-            continue
-        labels = labels_of(s).fillna("(missing)").to_numpy(dtype=object)
-        if op == "=":
-            mask &= labels == str(value)
-        elif op == "in":
-            mask &= np.isin(labels, [str(v) for v in value])
-        elif op == "not in":
-            mask &= ~np.isin(labels, [str(v) for v in value])
-        else:
-            raise ValueError(f"unknown rule operator {op!r}")
-    return mask
-
-
-def _amount(t: TableInput, column: str, key: str) -> tuple[str, dict[str, Any]]:
-    """Placeholder text for a number of ``column`` (money in its currency, else compact with its unit)."""
-    cur = t.currency_of(column)
-    unit = t.unit_of(column)
-    if cur:
-        return "{" + key + ":money}", {}
-    return "{" + key + ":qty}" + ("{" + key + "_u}" if unit else ""), ({key + "_u": f" {unit}"} if unit else {})
-
-
-def _label_list(labels: Sequence[str], key: str, figs: dict[str, Any], conj: str = "or") -> str:
-    names = [f"{key}_{i}" for i in range(len(labels))]
-    for n, v in zip(names, labels, strict=True):
-        figs[n] = v
-    ph = ["{" + n + "}" for n in names]
-    return ph[0] if len(ph) == 1 else ", ".join(ph[:-1]) + f" {conj} " + ph[-1]
-
-
-def describe_rule(conditions: Sequence[dict[str, Any]], t: TableInput) -> str:
-    """A rule in plain words: ``"Income 71 k or more and Teenhome = 0"``.
-
-    Numbers are formatted by the column's confirmed role (money in its
-    currency, else compact with its unit); column names and labels are
-    inserted as values, never as template text.
-    """
-    parts: list[str] = []
-    for c in conditions:
-        col, op, value = c["column"], c["op"], c.get("value")
-        figs: dict[str, Any] = {"col": col}
-        cur = t.currency_of(col) or "USD"
-        if op == "missing":
-            tpl = "{col} missing"
-        elif op in ("<=", ">=", "between") or (op == "=" and isinstance(value, (int, float))):
-            if op == "between":
-                a, fa = _amount(t, col, "a")
-                b, fb = _amount(t, col, "b")
-                figs.update(fa, **fb, a=value[0], b=value[1])
-                tpl = "{col} from " + a + " to " + b
-            else:
-                v, fv = _amount(t, col, "v")
-                figs.update(fv, v=value)
-                tpl = "{col} " + {"<=": "up to " + v, ">=": v + " or more", "=": "= " + v}[op]
-        elif op == "=":
-            figs["v"] = str(value)
-            tpl = "{col} = {v}"
-        elif op in ("in", "not in"):
-            vals = [str(v) for v in value]
-            word = "= " if op == "in" else "other than "
-            if len(vals) > 3:
-                figs["k"] = len(vals)
-                shown = _label_list(vals[:3], "l", figs)
-                tpl = "{col} " + word + "one of {k:count} values (" + shown + ", ...)"
-            else:
-                tpl = "{col} " + word + _label_list(vals, "l", figs)
-        else:
-            raise ValueError(f"unknown rule operator {op!r}")
-        parts.append(render(tpl, figs, cur)[0])
-    return " and ".join(parts)
-
-
-def _group_rule(
-    column: str, numeric: bool, group: int, ranges: list[tuple[float, float]], cats: list[str]
-) -> list[dict]:
-    if not numeric:
-        label = cats[group]
-        if label == "(missing)":
-            return [{"column": column, "op": "missing"}]
-        if label == "(other)":
-            return [{"column": column, "op": "not in", "value": [c for c in cats if c not in ("(other)",)]}]
-        return [{"column": column, "op": "=", "value": label}]
-    lo, hi = ranges[group]
-    if not math.isfinite(lo):
-        return [{"column": column, "op": "missing"}]
-    finite = [r for r in ranges if math.isfinite(r[0])]
-    if lo == hi:
-        return [{"column": column, "op": "=", "value": _num(lo)}]
-    if group == 0:
-        return [{"column": column, "op": "<=", "value": _num(hi)}]
-    if group == len(finite) - 1:
-        return [{"column": column, "op": ">=", "value": _num(lo)}]
-    return [{"column": column, "op": "between", "value": [_num(lo), _num(hi)]}]
-
-
-def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v)
-
-
-def _z_effect(z: float, threshold: float) -> float:
-    """Ranking strength (0 to 1) of a score beyond its alert level: ``1 - threshold / |z|``."""
-    return 1.0 if not math.isfinite(z) else max(0.0, 1.0 - threshold / abs(z)) if z else 0.0
 
 
 # ====================================================================== 1. drivers
@@ -390,9 +200,9 @@ def outcome_drivers(t: TableInput, ctx: Context) -> list[Insight]:
         return []
     subject = f"{t.key}: drivers of {t.outcome_words()['label']}"
     seed_key = f"drivers of {t.outcome_words()['label']}"  # not the table's name: same rows, same answer
-    rows, y, classes = _outcome_codes(t, _sample(t, ctx, seed_key))
+    rows, y, classes = _outcome_codes(t, sample_rows(t, ctx, seed_key))
     n = len(rows)
-    features = _features(t, ctx)
+    features = feature_columns(t, ctx)
     if n < 30 or not features:
         return []
     kind = t.outcome_kind_ if t.outcome_kind_ == "numeric" else "rate" if t.positive_ is not None else "classes"
@@ -416,16 +226,16 @@ def outcome_drivers(t: TableInput, ctx: Context) -> list[Insight]:
     )
     if best is None:
         return []
-    rng = _rng(ctx, seed_key)
+    rng = rng_for(ctx, seed_key)
     x_top, kx_top = top["x"], top["kx"]
 
     def stat(idx: np.ndarray) -> float:
         return _association("numeric" if kind == "numeric" else "class", x_top[idx], y[idx], kx_top, ky, False).value
 
     lo, hi = bootstrap_interval(stat, n, rng, reps=p.bootstrap, level=LEVEL, estimate=top["assoc"].value)
-    conditions = _group_rule(top["column"], top["numeric"], best["group"], top["ranges"], top["cats"])
-    figures = _common(t)
-    unit_figs, currency, money = _unit_figures(t, r.outcome) if kind == "numeric" else ({}, "", False)
+    conditions = group_rule(top["column"], top["numeric"], best["group"], top["ranges"], top["cats"])
+    figures = common_figures(t)
+    unit_figs, currency, money = unit_figures(t, r.outcome) if kind == "numeric" else ({}, "", False)
     figures.update(unit_figs)
     figures.update(
         driver=top["column"],
@@ -488,7 +298,7 @@ def outcome_drivers(t: TableInput, ctx: Context) -> list[Insight]:
             category=r.category,
             variant=amount_variant(variant, money),
             subject=subject,
-            period=_period_key(t),
+            period=period_key(t),
             figures=figures,
             confidence=1.0 - top["p_adj"],
             magnitude=magnitude,
@@ -741,13 +551,13 @@ def _shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tes
     cond, vals, cnt, relative, res = hits[0]
     value, ref = float(vals[-1]), float(vals[-1 - lag])
     up = value > ref
-    figures = _common(t)
-    unit_figs, currency, money = _unit_figures(t, m) if m is not None else ({}, "", False)
+    figures = common_figures(t)
+    unit_figs, currency, money = unit_figures(t, m) if m is not None else ({}, "", False)
     figures.update(unit_figs)
     seg_text = describe_rule(cond, t) if cond else f"all {r.row_noun}"
     figures.update(
         measure=m if m is not None else f"share with {figures['outcome_label']}",
-        Measure=_cap(m) if m is not None else f"Share with {figures['outcome_label']}",
+        Measure=cap(m) if m is not None else f"Share with {figures['outcome_label']}",
         agg_word="total" if agg == "sum" else "average",
         seg_text=seg_text,
         conditions=cond,
@@ -769,7 +579,7 @@ def _shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tes
         unit_word=FREQUENCIES[freq],
         lag_name=lag_name,
         freq=freq,
-        effect=_z_effect(res["z"], p.change_z),
+        effect=z_effect(res["z"], p.change_z),
     )
     clauses: list[str] = []
     if m is None:
@@ -813,7 +623,7 @@ def _shift_insight(t, ctx, m, agg, freq, lag, lag_name, full, tests, hits, n_tes
         clauses.append("others")
     if also:
         figures["also"] = list(also)
-        figures["also_text"] = render(_label_list(list(also), "m", fig := {}, "and"), fig)[0]
+        figures["also_text"] = render(label_list(list(also), "m", fig := {}, "and"), fig)[0]
         clauses.append("also")
     clauses = [amount_variant(c, money) for c in clauses]
     subject = f"{t.key}: shift of {figures['measure']}"
@@ -947,8 +757,8 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
     dist = np.where(out, np.nan_to_num(fo.distance, nan=-1.0), -1.0)
     i_ext = int(np.argmax(dist))
     high_side = np.isfinite(x) & (x > fo.median)
-    figures = _common(t)
-    unit_figs, currency, money = _unit_figures(t, col)
+    figures = common_figures(t)
+    unit_figs, currency, money = unit_figures(t, col)
     figures.update(unit_figs)
     figures.update(
         column=col,
@@ -1002,7 +812,7 @@ def _outlier_rows_insight(t: TableInput, ctx: Context, f: dict[str, Any], n_test
         category=t.roles_.category,
         variant=amount_variant(variant, money),
         subject=f"{t.key}: outlying rows of {col}",
-        period=_period_key(t),
+        period=period_key(t),
         figures=figures,
         confidence=1.0 - figures["p"],
         magnitude=magnitude,
@@ -1091,8 +901,8 @@ def _segment_outlier_insight(
     t: TableInput, ctx: Context, f: dict[str, Any], also: list[str], n_compared: int
 ) -> Insight:
     p = ctx.params
-    figures = _common(t)
-    unit_figs, currency, money = _unit_figures(t, f["col"])
+    figures = common_figures(t)
+    unit_figs, currency, money = unit_figures(t, f["col"])
     figures.update(unit_figs)
     figures.update(
         column=f["col"],
@@ -1110,12 +920,12 @@ def _segment_outlier_insight(
         log_scale=f["log"],
         scale_note=" on a log scale" if f["log"] else "",
         conditions=[{"column": f["dim"], "op": "=", "value": f["segment"]}],
-        effect=_z_effect(f["z"], p.outlier_z),
+        effect=z_effect(f["z"], p.outlier_z),
     )
     clauses = []
     if also:
         figures["also"] = also
-        figures["also_text"] = render(_label_list(also, "m", fig := {}, "and"), fig)[0]
+        figures["also_text"] = render(label_list(also, "m", fig := {}, "and"), fig)[0]
         clauses.append(amount_variant("also", money))
     top = f["med"].sort_values(ascending=False).head(20)
     chart = chart_spec(
@@ -1135,432 +945,10 @@ def _segment_outlier_insight(
         category=t.roles_.category,
         variant=amount_variant("segment", money),
         subject=f"{t.key}: outlying {f['dim']} {f['segment']}",
-        period=_period_key(t),
+        period=period_key(t),
         figures=figures,
         confidence=1.0 - f["p"],
         magnitude=0.0,
-        direction="neutral",
-        method=method,
-        evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
-        currency=currency,
-        clauses=tuple(clauses),
-    )
-
-
-# ====================================================================== 4. segments
-def _tree_matrix(
-    t: TableInput, features: list[str], rows: np.ndarray, train: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, dict[str, list[str]]]:
-    """Numeric matrix for the tree: measures as they are, categories as ranks by their train mean of ``y``.
-
-    Ordering categories by the outcome's mean makes the best binary split of
-    a categorical column one of the k - 1 splits of that order (Breiman et
-    al. 1984, section 9.4; Fisher 1958).
-    """
-    cols, orders = [], {}
-    d = t.data.iloc[rows]
-    for f in features:
-        if f in t.measures_:
-            cols.append(d[f].to_numpy(dtype=float))
-            continue
-        labels = d[f].fillna("(missing)").to_numpy(dtype=object)
-        means = pd.Series(y[train]).groupby(labels[train]).mean().sort_values(kind="stable")
-        order = [str(c) for c in means.index]
-        rank = {c: i for i, c in enumerate(order)}
-        cols.append(np.array([rank.get(str(v), np.nan) for v in labels], dtype=float))
-        orders[f] = order
-    return np.column_stack(cols), orders
-
-
-def _leaf_paths(tree: Any) -> dict[int, list[tuple[int, str, float]]]:
-    tr = tree.tree_
-    paths: dict[int, list[tuple[int, str, float]]] = {}
-    stack = [(0, [])]
-    while stack:
-        node, path = stack.pop()
-        left, right = tr.children_left[node], tr.children_right[node]
-        if left == right:
-            paths[node] = path
-            continue
-        f, thr = int(tr.feature[node]), float(tr.threshold[node])
-        stack.append((left, [*path, (f, "<=", thr)]))
-        stack.append((right, [*path, (f, ">", thr)]))
-    return paths
-
-
-def _path_rule(path, features, orders, t: TableInput) -> list[dict[str, Any]] | None:
-    """Turn a tree path into conditions on observed values (equivalent on the table's rows)."""
-    bounds: dict[int, list[float]] = {}
-    for f, op, thr in path:
-        lo, hi = bounds.setdefault(f, [-math.inf, math.inf])
-        if op == "<=":
-            bounds[f][1] = min(hi, thr)
-        else:
-            bounds[f][0] = max(lo, thr)
-    conds = []
-    for f, (lo, hi) in bounds.items():
-        name = features[f]
-        if name in orders:
-            order = orders[name]
-            chosen = [c for i, c in enumerate(order) if lo < i <= hi]
-            rest = [c for c in order if c not in chosen]
-            if not chosen or not rest:
-                return None
-            ranged = _code_range(name, chosen, t)
-            if ranged is not None:
-                conds.append(ranged)
-            elif len(chosen) == 1:
-                conds.append(
-                    {"column": name, "op": "=", "value": chosen[0]}
-                    if chosen[0] != "(missing)"
-                    else {"column": name, "op": "missing"}
-                )
-            elif len(chosen) <= len(rest):
-                conds.append({"column": name, "op": "in", "value": chosen})
-            elif len(rest) == 1 and rest[0] != "(missing)":
-                conds.append({"column": name, "op": "not in", "value": rest})
-            else:
-                conds.append({"column": name, "op": "not in", "value": rest})
-            continue
-        vals = np.unique(t.data[name].to_numpy(dtype=float))
-        vals = vals[np.isfinite(vals)]
-        inside = vals[(vals > lo) & (vals <= hi)]
-        if len(inside) == 0:
-            return None
-        if len(inside) == 1:
-            conds.append({"column": name, "op": "=", "value": _num(inside[0])})
-        elif not math.isfinite(lo):
-            conds.append({"column": name, "op": "<=", "value": _num(inside.max())})
-        elif not math.isfinite(hi):
-            conds.append({"column": name, "op": ">=", "value": _num(inside.min())})
-        else:
-            conds.append({"column": name, "op": "between", "value": [_num(inside.min()), _num(inside.max())]})
-    return conds
-
-
-def _code_range(column: str, chosen: list[str], t: TableInput) -> dict[str, Any] | None:
-    """A set of numeric codes (hours, months, classes 0-4) as one range condition when it is a run of the codes."""
-    try:
-        values = sorted({float(v) for v in t.data[column].dropna()})
-        picked = sorted(float(v) for v in chosen)
-    except (TypeError, ValueError):
-        return None
-    if not picked or len(values) < 3:
-        return None
-    i = values.index(picked[0]) if picked[0] in values else -1
-    if i < 0 or values[i : i + len(picked)] != picked:
-        return None
-    lo, hi = _num(picked[0]), _num(picked[-1])
-    if lo == hi:
-        return {"column": column, "op": "=", "value": lo}
-    if i == 0:
-        return {"column": column, "op": "<=", "value": hi}
-    if i + len(picked) == len(values):
-        return {"column": column, "op": ">=", "value": lo}
-    return {"column": column, "op": "between", "value": [lo, hi]}
-
-
-def _targets(t: TableInput, y_lab: pd.Series) -> list[tuple[str | None, np.ndarray]]:
-    if t.outcome_kind_ == "numeric":
-        return [(None, y_lab.to_numpy(dtype=float))]
-    labels = y_lab.to_numpy(dtype=object)
-    if t.positive_ is not None:
-        return [(t.positive_, (labels == t.positive_).astype(float))]
-    out = []
-    for c in t.classes_:
-        yb = (labels == c).astype(float)
-        if 0.02 <= yb.mean() <= 0.98:
-            out.append((c, yb))
-        if len(out) == 4:
-            break
-    return out
-
-
-def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
-    """Groups of rows whose outcome differs most from the rest, stated as rules and checked on held-out rows.
-
-    Method: rows with a known outcome are split at random into a search part
-    (``1 - segment_holdout``) and a held-out part. On two thirds of the
-    search part a decision tree of depth ``segment_depth`` with leaves of at least
-    ``segment_min_share`` of the rows (CART, Breiman et al. 1984; scikit-learn)
-    is grown for the outcome (the positive value, or each class of a
-    many-class outcome holding 5% to 95% of the rows); the leaf with the
-    largest and the one with the most negative weighted relative accuracy
-    ``share x (rate_leaf - rate_all)`` (Lavrac, Kavsek, Flach & Todorovski
-    2004, "Subgroup discovery with CN2-SD") become rules on observed values,
-    pruned on the other third of the search part (:func:`_prune_rule`).
-    Each rule is then applied to the held-out rows: Fisher's exact test of
-    its rate against the rest's (Welch's t-test of the means for a numeric
-    outcome), Bonferroni-adjusted over the rules tested. A rule is reported
-    when the adjusted p is below ``alpha``, the held-out difference has the
-    tree's sign, and the held-out rate ratio reaches ``segment_min_lift``
-    (a standardised mean difference of 0.3 for numeric outcomes, Cohen
-    1988); a rate ratio must also reach it on all rows, since the narrative
-    quotes those. Narrative figures are of all rows; the held-out ones are stated
-    beside them.
-
-    Confidence: ``1 - p_adjusted`` (held-out rows).
-
-    Figures: ``seg_text``, ``conditions``, ``seg_n``, ``seg_share``,
-    ``rest_n``, ``seg_rate``/``rest_rate``/``lift`` or ``seg_mean``/
-    ``rest_mean``, ``h_seg_*``/``h_rest_*``, ``h_p``, ``n_tests``, ``depth``,
-    ``train_share``, ``holdout_share``, ``target`` (the class).
-    """
-    r, p = t.roles_, ctx.params
-    if r.outcome is None or t.outcome_kind_ is None:
-        return []
-    seed_key = f"segments of {r.outcome}"  # not the table's name: same rows, same answer
-    rows = _sample(t, ctx, seed_key)
-    y_lab = t.data[r.outcome].iloc[rows]
-    known = y_lab.notna().to_numpy()
-    rows, y_lab = rows[known], y_lab[known]
-    n = len(rows)
-    features = _features(t, ctx)
-    if n < 60 or not features:
-        return []
-    rng = _rng(ctx, seed_key)
-    perm = rng.permutation(n)
-    n_hold = round(p.segment_holdout * n)
-    hold_mask = np.zeros(n, dtype=bool)
-    hold_mask[perm[:n_hold]] = True
-    prune = np.zeros(n, dtype=bool)
-    prune[perm[n_hold : n_hold + (n - n_hold) // 3]] = True
-    train = ~hold_mask & ~prune  # the tree grows on two thirds of the search rows, rules are pruned on the third
-    leaf_min = max(10, math.ceil(p.segment_min_share * train.sum()))
-    frame = t.data.iloc[rows]
-    candidates = []
-    for target, y in _targets(t, y_lab):
-        X, orders = _tree_matrix(t, features, rows, train, y)
-        if t.outcome_kind_ == "numeric":
-            tree = DecisionTreeRegressor(max_depth=p.segment_depth, min_samples_leaf=leaf_min, random_state=p.seed)
-            tree.fit(X[train], y[train])
-        else:
-            tree = DecisionTreeClassifier(max_depth=p.segment_depth, min_samples_leaf=leaf_min, random_state=p.seed)
-            tree.fit(X[train], y[train].astype(int))
-        leaves = tree.apply(X[train])
-        paths = _leaf_paths(tree)
-        base = float(y[train].mean())
-        scored = []
-        for leaf, path in paths.items():
-            m = leaves == leaf
-            if not path or m.sum() == 0:
-                continue
-            wracc = m.mean() * (float(y[train][m].mean()) - base)
-            scored.append((wracc, path))
-        if not scored:
-            continue
-        scored.sort(key=lambda s: s[0])
-        picks = [s for s in (scored[-1], scored[0]) if s[0] != 0]
-        for wracc, path in dict.fromkeys((w, tuple(pp)) for w, pp in picks):
-            conds = _path_rule(list(path), features, orders, t)
-            if not conds:
-                continue
-            conds = _prune_rule(conds, frame, y, prune, numeric=t.outcome_kind_ == "numeric", alpha=p.alpha)
-            mask = rule_mask(conds, frame)
-            candidates.append(
-                {"target": target, "y": y, "conds": conds, "mask": mask, "high": wracc > 0, "wracc": wracc}
-            )
-    if not candidates:
-        return []
-    n_tests = len(candidates)
-    kept = []
-    for c in candidates:
-        res = _holdout_test(c, hold_mask, t.outcome_kind_ == "numeric")
-        if res is None:
-            continue
-        c.update(res)
-        c["p_adj"] = min(1.0, res["h_p"] * n_tests)
-        if c["p_adj"] < p.alpha and _strong(c, t.outcome_kind_ == "numeric", p.segment_min_lift):
-            kept.append(c)
-    kept.sort(key=lambda c: -abs(c["wracc"]))
-    seen: set[str] = set()
-    masks: list[np.ndarray] = []
-    out = []
-    for c in kept:
-        text = describe_rule(c["conds"], t)
-        if text in seen or any(np.array_equal(c["mask"], ~m) for m in masks):
-            continue  # the same rule for another class, or the complement of one already stated
-        seen.add(text)
-        masks.append(c["mask"])
-        out.append(_segment_insight(t, ctx, c, text, n, n_hold, n_tests))
-        if len(out) == MAX_FINDINGS:
-            break
-    return out
-
-
-def _prune_rule(
-    conds: list[dict[str, Any]], frame: pd.DataFrame, y: np.ndarray, prune: np.ndarray, *, numeric: bool, alpha: float
-) -> list[dict[str, Any]]:
-    """Drop the conditions of a rule that do not hold up on rows the tree did not grow on.
-
-    Reduced-error pruning (Quinlan 1987) with a significance test as the
-    criterion, in the spirit of CHAID (Kass 1980): on the pruning rows that
-    meet the rule's other conditions, the outcome of those that meet the
-    condition is compared with those that do not (Fisher's exact test, or
-    Welch's t-test for a numeric outcome); a condition whose p-value is not
-    below ``alpha`` is dropped, the weakest first, until every remaining one
-    is significant or one is left. A split that only fits the growing rows
-    (a column of noise with many categories) does not survive.
-    """
-    masks = [rule_mask([c], frame)[prune] for c in conds]
-    yp = y[prune]
-
-    def p_value(i: int) -> float:
-        others = np.ones(len(yp), dtype=bool)
-        for j, m in enumerate(masks):
-            if j != i:
-                others &= m
-        a, b = yp[others & masks[i]], yp[others & ~masks[i]]
-        if len(a) < 2 or len(b) < 2:
-            return 1.0
-        if numeric:
-            pv = sps.ttest_ind(a, b, equal_var=False).pvalue
-            return float(pv) if math.isfinite(pv) else 1.0
-        ka, kb = int(a.sum()), int(b.sum())
-        return float(sps.fisher_exact([[ka, len(a) - ka], [kb, len(b) - kb]]).pvalue)
-
-    while len(conds) > 1:
-        worst, i = max((p_value(j), j) for j in range(len(conds)))
-        if worst < alpha:
-            break
-        conds, masks = conds[:i] + conds[i + 1 :], masks[:i] + masks[i + 1 :]
-    return conds
-
-
-def _holdout_test(c: dict[str, Any], hold: np.ndarray, numeric: bool) -> dict[str, Any] | None:
-    m, y = c["mask"], c["y"]
-    seg, rest = m & hold, ~m & hold
-    if seg.sum() < 5 or rest.sum() < 5:
-        return None
-    if numeric:
-        a, b = y[seg], y[rest]
-        res = sps.ttest_ind(a, b, equal_var=False)
-        pv = float(res.pvalue) if math.isfinite(res.pvalue) else 1.0
-        sd = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2) if len(a) > 1 and len(b) > 1 else 0.0
-        return {
-            "h_seg_mean": float(a.mean()),
-            "h_rest_mean": float(b.mean()),
-            "h_p": pv,
-            "h_d": (float(a.mean()) - float(b.mean())) / sd if sd > 0 else 0.0,
-            "h_seg_n": int(seg.sum()),
-            "h_rest_n": int(rest.sum()),
-        }
-    k1, n1 = int(y[seg].sum()), int(seg.sum())
-    k2, n2 = int(y[rest].sum()), int(rest.sum())
-    pv = float(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
-    return {"h_seg_rate": k1 / n1, "h_rest_rate": k2 / n2, "h_p": pv, "h_seg_n": n1, "h_rest_n": n2}
-
-
-def _strong(c: dict[str, Any], numeric: bool, min_lift: float) -> bool:
-    """The held-out difference has the tree's sign and reaches the minimum size; for rates so does the full one."""
-    if numeric:
-        d = c["h_d"]
-        return (d >= 0.3) if c["high"] else (d <= -0.3)
-    m, y = c["mask"], c["y"]
-    full = (float(y[m].mean()), float(y[~m].mean())) if m.any() and (~m).any() else (0.0, 0.0)
-    for a, b in ((c["h_seg_rate"], c["h_rest_rate"]), full):
-        ok = (a > b and (b == 0 or a / b >= min_lift)) if c["high"] else (a < b and (a == 0 or b / a >= min_lift))
-        if not ok:
-            return False
-    return True
-
-
-def _segment_insight(
-    t: TableInput, ctx: Context, c: dict[str, Any], text: str, n: int, n_hold: int, n_tests: int
-) -> Insight:
-    r, p = t.roles_, ctx.params
-    m, y = c["mask"], c["y"]
-    numeric = t.outcome_kind_ == "numeric"
-    figures = _common(t)
-    if c["target"] is not None and t.positive_ is None:
-        figures["outcome_label"] = f"{r.outcome} = {c['target']}"
-    unit_figs, currency, money = _unit_figures(t, r.outcome) if numeric else ({}, "", False)
-    figures.update(unit_figs)
-    seg_n = int(m.sum())
-    figures.update(
-        seg_text=text,
-        conditions=c["conds"],
-        target=c["target"],
-        seg_n=seg_n,
-        seg_share=seg_n / n,
-        rest_n=n - seg_n,
-        n_used=n,
-        depth=p.segment_depth,
-        train_share=(n - n_hold) / n,
-        holdout_share=n_hold / n,
-        h_p=c["p_adj"],
-        h_p_raw=c["h_p"],
-        n_tests=n_tests,
-        h_seg_n=c["h_seg_n"],
-        h_rest_n=c["h_rest_n"],
-    )
-    if numeric:
-        figures.update(
-            seg_mean=float(y[m].mean()),
-            rest_mean=float(y[~m].mean()),
-            h_seg_mean=c["h_seg_mean"],
-            h_rest_mean=c["h_rest_mean"],
-            h_d=c["h_d"],
-        )
-        variant = "mean_high" if c["high"] else "mean_low"
-        figures["effect"] = abs(c["h_d"]) / (abs(c["h_d"]) + 0.5)
-        magnitude = abs(seg_n * (figures["seg_mean"] - figures["rest_mean"])) if money else 0.0
-    else:
-        seg_rate, rest_rate = float(y[m].mean()), float(y[~m].mean())
-        lift = seg_rate / rest_rate if rest_rate > 0 else math.inf
-        figures.update(
-            seg_rate=seg_rate,
-            rest_rate=rest_rate,
-            h_seg_rate=c["h_seg_rate"],
-            h_rest_rate=c["h_rest_rate"],
-            lift=lift if math.isfinite(lift) else float("nan"),
-        )
-        if c["high"]:
-            variant = "rate_high" if rest_rate > 0 else "rate_all"
-        else:
-            variant = "rate_low" if seg_rate > 0 else "rate_none"
-        spread = max(lift, 1.0 / lift) if 0 < lift < math.inf else math.inf
-        figures["effect"] = 1.0 - 1.0 / spread
-        magnitude = 0.0
-    clauses = [amount_variant("sample", money)] if n < len(t.data) else []
-    labels = ["segment", "rest"]
-    series = [
-        {
-            "name": "all rows",
-            "kind": "bar",
-            "y": [figures.get("seg_rate", figures.get("seg_mean")), figures.get("rest_rate", figures.get("rest_mean"))],
-        },
-        {
-            "name": "held-out rows",
-            "kind": "bar",
-            "y": [
-                figures.get("h_seg_rate", figures.get("h_seg_mean")),
-                figures.get("h_rest_rate", figures.get("h_rest_mean")),
-            ],
-        },
-    ]
-    chart = chart_spec(
-        f"{figures['outcome_label'] or r.outcome}: segment vs rest",
-        labels,
-        series,
-        y_title="rate" if not numeric else (currency or t.unit_of(r.outcome)),
-    )
-    method = (
-        f"Decision tree (CART, depth {p.segment_depth}, leaves >= {p.segment_min_share:g} of rows) on "
-        f"{1 - p.segment_holdout:.0%} of the rows, leaves ranked by weighted relative accuracy; rule tested on the "
-        f"other {p.segment_holdout:.0%} with {'Welch t-test' if numeric else 'Fisher exact test'}, "
-        f"Bonferroni over {n_tests} rules, alpha {p.alpha:g}"
-    )
-    return _make(
-        ctx,
-        insight_type="outcome_segments",
-        category=r.category,
-        variant=amount_variant(variant, money),
-        subject=f"{t.key}: segment of {figures['outcome_label'] or r.outcome}: {text}",
-        period=_period_key(t),
-        figures=figures,
-        confidence=1.0 - c["p_adj"],
-        magnitude=magnitude,
         direction="neutral",
         method=method,
         evidence=[{"kind": "chart", "spec": chart}, *t.dataset_link()],
