@@ -23,6 +23,10 @@ RUN_ALLOWED_HOSTS ?= 127.0.0.1,localhost
 # Starts the embedded PostgreSQL (unless AIHUB_DATABASE_URL is set), migrates, seeds the demo tenant, then
 # serves the app with a background worker (queued and scheduled work) and the demo orders API beside it.
 run: export AIHUB_ALLOWED_HOSTS ?= $(RUN_ALLOWED_HOSTS)
+# The demo's shop database lives on the hub's own server (embedded: reached by its socket in the data folder);
+# sources may read it only because these two settings name it.
+run: export AIHUB_HUB_SOURCE_DATABASES ?= aihub_demo_shop
+run: export AIHUB_ALLOWED_SOCKET_DIRS ?= $(abspath $(or $(AIHUB_DATA_DIR),.aihub))
 run: install
 	$(BIN)/aihub demo
 	@$(BIN)/aihub demo-api & API=$$!; $(BIN)/aihub worker & WORKER=$$!; \

@@ -126,6 +126,13 @@ def _insights_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: File-mode commands of the issue-15 analytics, each registered by its package's ``register``.
+ANALYTICS_CLIS: tuple[str, ...] = (
+    "aihub.recommend.cli", "aihub.clv.cli", "aihub.sentiment.cli", "aihub.nba.cli", "aihub.pricing.cli",
+    "aihub.inventory.cli",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="aihub", description="AI Analytics Hub command line.")
@@ -170,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_filter_arguments(p)
     p.set_defaults(func=_insights_generate)
 
-    for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli", "aihub.anomaly.records_cli"):
+    for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli", "aihub.anomaly.records_cli",
+                   *ANALYTICS_CLIS):
         __import__(module, fromlist=["register"]).register(sub)
     return parser
 

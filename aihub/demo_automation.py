@@ -19,7 +19,7 @@ from aihub.errors import AihubError
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_SECRET = "demo-webhook-signing-secret"
+WEBHOOK_SECRET = demo_sources.WEBHOOK_SECRET
 
 
 def shifted_customers(n: int = 300, seed: int = 21):
@@ -28,9 +28,9 @@ def shifted_customers(n: int = 300, seed: int = 21):
     rng = np.random.default_rng(seed)
     frame["Tenure Months"] = rng.integers(1, 13, n)
     frame["Monthly Charges"] = (frame["Monthly Charges"] * 1.45).round(2)
-    frame.loc[rng.random(n) < 0.6, "Contract"] = "Month-to-month"
-    frame.loc[rng.random(n) < 0.6, "Internet Service"] = "Fiber optic"
-    frame.loc[rng.random(n) < 0.6, "Payment Method"] = "Electronic check"
+    frame.loc[rng.random(n) < 0.9, "Contract"] = "Month-to-month"
+    frame.loc[rng.random(n) < 0.9, "Internet Service"] = "Fiber optic"
+    frame.loc[rng.random(n) < 0.9, "Payment Method"] = "Electronic check"
     frame["Support Calls"] = frame["Support Calls"] + rng.poisson(2.0, n)
     return frame
 

@@ -2,10 +2,18 @@
 
 ``make run`` starts ``aihub demo-api`` (a small JSON API on 127.0.0.1 that
 serves generated recent orders, page by page, behind a bearer token) and
-``aihub worker``; ``aihub demo`` creates a database ``aihub_demo_shop`` on the
-hub's own PostgreSQL with a generated ``store_orders`` table, then connects
-both as data sources of the demo tenant so they sync on schedule through
-the worker. The data is generated (see :func:`recent_orders`), not real.
+``aihub worker``; ``aihub demo`` creates a separate database
+``aihub_demo_shop`` on the hub's PostgreSQL server with a generated
+``store_orders`` table and a read-only login role ``aihub_demo_shop_reader``
+(SELECT on that table only; its generated password is kept in the data
+folder and stored encrypted as the source's secret), then connects both as
+data sources of the demo tenant so they sync on schedule through the worker.
+The source never holds the owner's (superuser's) URL or password.
+
+Sources may not reach the hub's own server, so the shop database is read
+only where an operator allows it: ``AIHUB_HUB_SOURCE_DATABASES=aihub_demo_shop``
+and, for the embedded server's socket, ``AIHUB_ALLOWED_SOCKET_DIRS`` (``make
+run`` sets both). The data is generated (see :func:`recent_orders`), not real.
 """
 
 from __future__ import annotations
@@ -30,7 +38,11 @@ log = logging.getLogger(__name__)
 API_PORT = int(os.environ.get("AIHUB_DEMO_API_PORT", "8599"))
 API_TOKEN = os.environ.get("AIHUB_DEMO_API_TOKEN", "demo-api-token")
 SHOP_DATABASE = "aihub_demo_shop"
+#: Read-only login role of the demo shop database.
+SHOP_READER = "aihub_demo_shop_reader"
 PAGE_SIZE = 200
+#: Key the demo's revenue-alert workflow signs its webhook with (checked by the demo API's ``/webhook``).
+WEBHOOK_SECRET = "demo-webhook-signing-secret"
 
 
 def recent_orders(days: int = 90, today: date | None = None) -> pd.DataFrame:
@@ -62,7 +74,7 @@ class _DemoApi(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if self.headers.get("Authorization") != f"Bearer {API_TOKEN}":
             return self._send(401, {"error": "missing or wrong bearer token"})
@@ -72,12 +84,10 @@ class _DemoApi(BaseHTTPRequestHandler):
         rows = recent_orders().iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         return self._send(200, {"data": rows.to_dict("records"), "page": page})
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         """``/webhook``: the receiver of the demo's revenue-alert workflow; checks the HMAC signature."""
         import hashlib
         import hmac
-
-        from aihub.demo_automation import WEBHOOK_SECRET
 
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if urlparse(self.path).path.rstrip("/") != "/webhook":
@@ -109,12 +119,20 @@ def serve_demo_api(port: int = API_PORT) -> None:
         server.server_close()
 
 
-def _shop_database(owner_url: sa.engine.URL) -> sa.engine.URL:
-    """Create the generated shop database on the hub's server (idempotent); returns its URL."""
+def _shop_database(owner_url: sa.engine.URL) -> tuple[sa.engine.URL, str]:
+    """Create the generated shop database and its read-only role (idempotent).
+
+    Returns
+    -------
+    (URL, str)
+        The reader's URL (no password in it) and the reader's password.
+    """
+    from aihub.config import load_settings
     from aihub.db.engine import ensure_database
 
     url = owner_url.set(database=SHOP_DATABASE)
     ensure_database(url)
+    password = load_settings().secret_file("demo_shop_password", 24).decode()
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
@@ -123,9 +141,18 @@ def _shop_database(owner_url: sa.engine.URL) -> sa.engine.URL:
             rows = recent_orders(days=365).to_dict("records")
             conn.execute(sa.text("INSERT INTO store_orders VALUES (:order_id, CAST(:order_date AS date), :region, "
                                  ":category, :sales, :quantity) ON CONFLICT (order_id) DO NOTHING"), rows)
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": SHOP_READER}).scalar()
+            pw = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+            conn.execute(sa.text(f"{'ALTER' if exists else 'CREATE'} ROLE {SHOP_READER} LOGIN NOSUPERUSER "
+                                 f"NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {pw}"))
+            conn.execute(sa.text(f"REVOKE CONNECT ON DATABASE {SHOP_DATABASE} FROM PUBLIC"))
+            conn.execute(sa.text(f"GRANT CONNECT ON DATABASE {SHOP_DATABASE} TO {SHOP_READER}"))
+            conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {SHOP_READER}"))
+            conn.execute(sa.text(f"GRANT SELECT ON store_orders TO {SHOP_READER}"))
+            conn.execute(sa.text(f"ALTER ROLE {SHOP_READER} SET default_transaction_read_only = on"))
     finally:
         engine.dispose()
-    return url
+    return url._replace(username=SHOP_READER, password=None), password
 
 
 def seed_demo_sources(admin: Principal) -> list[str]:
@@ -138,12 +165,12 @@ def seed_demo_sources(admin: Principal) -> list[str]:
     existing = {s.name for s in sources.list_sources(admin)}
     created = []
     if "Shop database" not in existing:
-        url = _shop_database(get_database().owner_url)
-        auth = {"type": "password", "password": url.password} if url.password else {"type": "none"}
+        url, password = _shop_database(get_database().owner_url)
+        auth = {"type": "password", "password": password}
         src = sources.create_source(admin, {
             "source_name": "Shop database", "source_type": "database",
             "description": "Generated store orders in the shop's PostgreSQL (demo).",
-            "connection_config": {"url": url.set(password=None).render_as_string(hide_password=False),
+            "connection_config": {"url": url.render_as_string(hide_password=False),
                                   "query": "SELECT order_id, order_date, region, category, sales, quantity "
                                            "FROM store_orders ORDER BY order_date, order_id"},
             "authentication_config": auth, "sync_frequency": "daily"})

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import ingest, jobs, ml, registry, usage
+from aihub import exports, ingest, jobs, ml, registry, usage
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import prediction_store as ps
@@ -156,7 +156,7 @@ class BatchOutcome:
 
     def csv(self) -> bytes:
         """The results as CSV bytes (UTF-8)."""
-        return self.results.to_csv(index=False).encode()
+        return exports.to_csv_bytes(self.results)
 
 
 @dataclass(frozen=True)

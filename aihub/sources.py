@@ -69,13 +69,15 @@ def create_source(principal: Principal, raw: dict[str, Any]) -> source_store.Sou
 
 
 def update_source(principal: Principal, source_id: int, raw: dict[str, Any]) -> source_store.SourceRecord:
-    """Replace a source's configuration; secrets left blank or masked keep their stored value. Needs ``update``."""
+    """Replace a source's configuration; secrets left blank or masked keep their stored value unless the
+    destination changed (:func:`aihub.connectors.carry_over_secrets`). Needs ``update``."""
     require(principal, "update")
     config, new_secrets = parse(raw)
     with tenant_session(principal.tenant_id) as s:
         token = source_store.get_secrets_token(s, source_id)
         old = _box().decrypt(token, source=config.source_name) if token else {}
-        secrets = {**old, **new_secrets}
+        stored = connectors.SourceConfig.from_dict(source_store.get_source(s, source_id).config)
+        secrets = connectors.carry_over_secrets(stored, old, config, new_secrets)
         connectors.check_secrets(config, secrets)
         return source_store.update_source(
             s, source_id, name=config.source_name, source_type=config.source_type, description=config.description,

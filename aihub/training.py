@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import forecasting, jobs, registry, usage
+from aihub import exports, forecasting, jobs, registry, usage
 from aihub.auth import Principal, require
 from aihub.db import store
 from aihub.db.session import tenant_session
@@ -260,4 +260,4 @@ def forecast_view(principal: Principal, model_id: int, version_id: int | None = 
 def forecast_csv(principal: Principal, model_id: int, version_id: int | None = None) -> bytes:
     """The stored forecast as CSV bytes (ds, yhat and the 80%/95% bounds). Needs ``read``."""
     view = forecast_view(principal, model_id, version_id)
-    return view.forecast.to_csv(index=False).encode()
+    return exports.to_csv_bytes(view.forecast)

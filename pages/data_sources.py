@@ -47,6 +47,12 @@ if upload is not None:
                     "date format", help="strftime pattern, e.g. %d/%m/%y for day-first dates"),
             },
         )
+        missing_words = {}  # column -> tokens the user confirms as "missing" (none, NA, -, ...)
+        for col in (c for c in parsed.schema if c.token_counts):
+            shown = ", ".join(f"'{t}' ({n:,} cells)" for t, n in col.token_counts.items())
+            if st.checkbox(f"In '{col.name}', {shown} means missing", value=bool(col.missing_tokens),
+                           key=f"missing_{col.name}"):
+                missing_words[col.name] = sorted({t.lower() for t in col.token_counts})
         ambiguous = [c for c in parsed.schema if getattr(c, "ambiguous", False)]
         confirmed = True
         for col in ambiguous:
@@ -61,6 +67,7 @@ if upload is not None:
                 spec["kind"] = row["type"]
                 spec["date_format"] = row["date format"] or None
                 spec["invalid"] = row["bad cells"]
+                spec["missing_tokens"] = missing_words.get(spec["name"], [])
             result = ui.attempt(datasets.save_upload, p, name, upload.name, data, schema=schema_json,
                                 description=description)
             if result is not None:

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub import charts, datasets, forecasting, health, predictive, predictive_charts, registry, training
+from aihub import charts, datasets, exports, forecasting, health, predictive, predictive_charts, registry, training
 from pages import _common as ui
 
 p = ui.principal()
@@ -582,7 +582,7 @@ def model_panel() -> None:
                 with st.expander("How auto chose (backtest of each candidate)"):
                     st.plotly_chart(charts.backtest_figure(pd.DataFrame(candidates)), use_container_width=True,
                                     key="backtest_chart")
-            st.download_button("Download forecast CSV", view.forecast.to_csv(index=False).encode(),
+            st.download_button("Download forecast CSV", exports.to_csv_bytes(view.forecast),
                                file_name=f"{model.name}_v{version.version}_forecast.csv", mime="text/csv",
                                key="download_forecast")
             with st.expander("Version details"):

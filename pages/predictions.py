@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import predictive, predictive_charts
+from aihub import exports, predictive, predictive_charts
 from pages import _common as ui
 
 p = ui.principal()
@@ -156,7 +156,7 @@ with tabs[2]:
             if st.button("Prepare download", key="old_batch_prepare"):
                 frame = ui.attempt(predictive.batch_results, p, pick)
                 if frame is not None:
-                    st.download_button(f"Download batch {pick}", frame.to_csv(index=False).encode(),
+                    st.download_button(f"Download batch {pick}", exports.to_csv_bytes(frame),
                                        file_name=f"predictions_batch_{pick}.csv", mime="text/csv",
                                        key="old_batch_download")
 

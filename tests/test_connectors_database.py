@@ -5,7 +5,6 @@ Each test module run creates its own scratch schema (PostgreSQL) or tables (Mari
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import time
@@ -14,6 +13,7 @@ import uuid
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from aihub.connectors import ConnectorError, read_source, split_secrets, test_connection
 from aihub.connectors.database import read_database
@@ -24,6 +24,13 @@ MY_URL = os.environ.get("AIHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.
 ALLOWED = "127.0.0.1"
 N_ROWS = 50
 TAG = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(autouse=True)
+def _test_database_may_share_the_hubs_server(monkeypatch):
+    """127.0.0.1:5432 also serves the hub's own databases in a full test session; sources may read its database
+    ``test`` only because the operator setting names it (tests/security/test_database_sources.py covers the rest)."""
+    monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", make_url(PG_URL).database)
 
 
 def _engine_or_skip(url):
@@ -168,8 +175,8 @@ def test_pg_read_only_transaction_refuses_writes(pg):
     assert count(engine, f"{schema}.orders") == N_ROWS
     # Even a plain INSERT that skipped validation is refused (the server-side cursor takes SELECTs only).
     config, _ = split_secrets(db_source(PG_URL, table=f"{schema}.orders"))
-    raw = dataclasses.replace(config, connection=dataclasses.replace(
-        config.connection, query=f"INSERT INTO {schema}.orders (id) VALUES (999) RETURNING id", table=None))
+    raw = config.model_copy(update={"connection": config.connection.model_copy(update={  # skips validation
+        "query": f"INSERT INTO {schema}.orders (id) VALUES (999) RETURNING id", "table": None})})
     with pytest.raises(ConnectorError) as e:
         read_database(raw, {}, allowed_hosts=(ALLOWED,))
     assert e.value.kind == "query_error" and e.value.details["sqlstate"] in ("25006", "42601")
@@ -186,8 +193,9 @@ def test_pg_statement_timeout(pg):
     assert time.perf_counter() - started < 3
 
 
-def test_pg_query_errors_auth_dns_refused(pg):
+def test_pg_query_errors_auth_dns_refused(pg, monkeypatch):
     _engine, schema = pg
+    monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", f"test,aihub_no_db_{TAG}")
     r = test_connection(db_source(PG_URL, query=f"SELECT * FROM {schema}.no_such_table"), allowed_hosts=ALLOWED)
     assert r.error_kind == "query_error" and "no_such_table" in r.message
     r = test_connection(db_source(PG_URL.replace("postgres@", f"aihub_no_role_{TAG}@"), query="SELECT 1"),
@@ -256,8 +264,8 @@ def test_mariadb_read_only_transaction_refuses_writes(my):
     assert report.error_kind == "query_error" and "read-only" in report.message
     assert count(engine, table) == N_ROWS
     config, _ = split_secrets(db_source(MY_URL, table=table))
-    raw = dataclasses.replace(config, connection=dataclasses.replace(
-        config.connection, query=f"DELETE FROM {table}", table=None))
+    raw = config.model_copy(update={"connection": config.connection.model_copy(update={  # skips validation
+        "query": f"DELETE FROM {table}", "table": None})})
     with pytest.raises(ConnectorError) as e:
         read_database(raw, {}, allowed_hosts=(ALLOWED,))
     assert e.value.kind == "query_error" and e.value.details["db_code"] == 1792

@@ -14,6 +14,7 @@ from aihub.db import engine as dbengine
 def test_the_demo_tenant_is_complete_and_seeding_twice_loses_nothing(server_database, monkeypatch):
     dbengine.set_database(server_database)
     monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", demo_sources.SHOP_DATABASE)  # as `make run` sets it
     server = ThreadingHTTPServer(("127.0.0.1", 0), demo_sources._DemoApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(demo_sources, "API_PORT", server.server_port)

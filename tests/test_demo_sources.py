@@ -11,6 +11,7 @@ from tests.conftest import new_tenant
 
 def test_demo_sources_connect_and_sync(server_database, monkeypatch):
     monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", demo_sources.SHOP_DATABASE)  # as `make run` sets it
     server = ThreadingHTTPServer(("127.0.0.1", 0), demo_sources._DemoApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(demo_sources, "API_PORT", server.server_port)

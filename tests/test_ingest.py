@@ -27,7 +27,7 @@ from aihub.ingest import (
     schema_from_json,
     schema_to_json,
 )
-from tests.conftest import DATA
+from tests.conftest import DATA, shared_file
 
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
 
@@ -678,3 +678,45 @@ def test_apply_schema_all_missing_columns_and_json_schema():
     typed = apply_schema(frame, schema_json)
     assert typed["c"].isna().all() and typed["n"].isna().all() and typed["t"].isna().all()
     assert isinstance(typed["c"].dtype, pd.CategoricalDtype)
+
+
+# ---------------------------------------------------------------------------
+# files as people export them (issues 9 and 12)
+# ---------------------------------------------------------------------------
+
+
+def test_a_pandas_row_index_column_is_left_out_and_the_preview_says_so():
+    data = shared_file("tables", "loan_approval.csv").read_bytes()
+    assert data.startswith(b",Loan_ID,")
+    parsed = read_upload("loan_approval.csv", data)
+    assert parsed.frame.columns[0] == "Loan_ID" and parsed.row_count == 491
+    assert any("row index" in w and "left out" in w for w in parsed.warnings)
+    # A nameless first column that is not 0, 1, 2, ... is still refused.
+    with pytest.raises(IngestError) as err:
+        read_upload("x.csv", b",a\n5,1\n7,2\n")
+    assert err.value.code == "blank_column_name"
+
+
+def test_none_stays_a_category_unless_the_user_says_it_means_missing():
+    rows = ["other_parties,amount"] + [f"{'none' if i % 10 else 'guarantor'},{i}" for i in range(50)]
+    rows[3] = "co-applicant,NA"
+    parsed = read_upload("credit.csv", "\n".join(rows).encode())
+    parties, amount = parsed.schema
+    assert parties.kind == "category" and parties.missing_tokens == [] and parties.null_count == 0
+    assert parties.token_counts == {"none": 44} and parsed.missing_tokens == {"other_parties": {"none": 44},
+                                                                              "amount": {"NA": 1}}
+    assert amount.kind == "integer" and amount.missing_tokens == ["na"] and amount.null_count == 1
+    typed = parsed.typed()
+    assert (typed["other_parties"] == "none").sum() == 44 and typed["amount"].isna().sum() == 1
+    confirmed = [parties.treat_tokens_as_missing(True), amount]
+    assert parsed.typed(confirmed)["other_parties"].isna().sum() == 44
+    again = schema_from_json(schema_to_json(confirmed))
+    assert again[0].missing_tokens == ["none"] and again[0].token_counts == {"none": 44}
+
+
+def test_schemas_saved_before_missing_tokens_replay_as_they_did():
+    legacy = {"version": 1, "columns": [{"name": "x", "kind": "category"}]}
+    schema = schema_from_json(legacy)
+    assert schema[0].missing_tokens is None
+    frame = pd.DataFrame({"x": ["a", "none", "NA", "-"]})
+    assert apply_schema(frame, schema, filename="old.csv")["x"].isna().tolist() == [False, True, True, False]

@@ -126,6 +126,7 @@ def test_host_outside_the_allow_list_is_refused(tenant, api, monkeypatch):
 
 def test_postgresql_source_reads_read_only(tenant, monkeypatch):
     monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("AIHUB_HUB_SOURCE_DATABASES", "test")  # 127.0.0.1:5432 also serves the hub here
     table = f"shop_orders_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
     with admin.begin() as conn:

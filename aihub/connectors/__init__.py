@@ -8,7 +8,10 @@ upload. "Test connection" is :func:`test_connection`.
 Modules
 -------
 config
-    The JSON shape, validation (the one place), secret separation.
+    The JSON shape as pydantic models (:class:`SourceConfig`), secret separation;
+    its parts live in ``config_database``, ``config_rest``, ``config_storage``
+    (``connection_config`` per source type), ``config_auth``, ``config_fields``
+    (``data_schema``, ``field_mapping``) and ``config_base`` (shared types, limits).
 secrets
     Fernet encryption of credentials (key from ``AIHUB_SECRET_KEY`` or a key
     file) and :func:`redact` for UI and logs.
@@ -18,6 +21,10 @@ database, rest, objectstore
     ``AIHUB_LOCAL_SOURCE_ROOTS``, fsspec extras).
 mapping
     Rename, defaults, type conversion.
+policy
+    Where sources may connect: allow-lists, local folders, sockets, the hub's own server.
+destinations
+    Which edits must come with the secrets again (:func:`carry_over_secrets`).
 source
     :func:`read_source`, :func:`test_connection`.
 """
@@ -43,6 +50,7 @@ from aihub.connectors.config import (
     select_problem,
     split_secrets,
 )
+from aihub.connectors.destinations import carry_over_secrets, destination_changes
 from aihub.connectors.mapping import MappedFrame, apply_mapping, to_text_frame
 from aihub.connectors.objectstore import LOCAL_ROOTS_ENV, PROTOCOLS, parse_local_roots
 from aihub.connectors.rest import ALLOWED_HOSTS_ENV, host_allowed, parse_allowed_hosts
@@ -78,7 +86,9 @@ __all__ = [
     "SourceConfig",
     "SourceTable",
     "apply_mapping",
+    "carry_over_secrets",
     "check_secrets",
+    "destination_changes",
     "generate_key",
     "host_allowed",
     "load_keys",

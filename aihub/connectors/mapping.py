@@ -16,7 +16,7 @@ Order of operations
    (a warning lists them). Without declared fields every column is kept, as
    text for :func:`aihub.ingest.read_upload` to infer later.
 3. Defaults: a declared field's missing cells (None, NaN, blank, or one of
-   :data:`aihub.ingest.MISSING_TOKENS`) take its ``default``.
+   :data:`aihub.ingest.LEGACY_MISSING_TOKENS`) take its ``default``.
 4. Convert: each declared field to its ``type``. A value that does not fit
    fails the read (``schema_mismatch``, naming the field, the record number
    and the value) or, with ``invalid: "missing"``, becomes missing.
@@ -35,7 +35,7 @@ import pandas as pd
 
 from aihub.connectors.config import FieldSpec
 from aihub.errors import ConnectorError, IngestError
-from aihub.ingest import MISSING_TOKENS, apply_schema
+from aihub.ingest import LEGACY_MISSING_TOKENS, apply_schema
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,32 @@ class MappedFrame:
     frame: pd.DataFrame
     warnings: tuple[str, ...]
     defaults_used: dict[str, int]
+
+
+def _renamed(frame: pd.DataFrame, columns: list[str], mapping: dict[str, str], declared: dict[str, FieldSpec],
+             source: str) -> pd.DataFrame:
+    """``frame`` with the mapping's renames; a mapped column that is absent is an error unless optional."""
+    data = frame.copy()
+    data.columns = columns
+    for ext in (e for e in mapping if e not in columns):
+        spec = declared.get(mapping[ext])
+        if spec is None or spec.required:
+            raise _mismatch(
+                source, ext,
+                f"Column {ext!r} named in the field mapping of source {source!r} is not in the data. Columns "
+                f"there: {_list(columns)}. Fix the mapping or the source.",
+                seen=columns,
+            )
+    renames = {e: i for e, i in mapping.items() if e in columns}
+    kept = set(columns) - set(renames)
+    for ext, internal in renames.items():
+        if internal in kept and internal != ext:
+            raise _mismatch(
+                source, internal,
+                f"Source {source!r}: mapping {ext!r} to {internal!r} clashes with the column {internal!r} the data "
+                "already has. Map that column to another name too, or pick another internal name.",
+            )
+    return data.rename(columns=renames)
 
 
 def apply_mapping(
@@ -101,28 +127,7 @@ def apply_mapping(
         raise _mismatch(source, dup, f"The data from source {source!r} has two columns named {dup!r}; rename one "
                         "in the source (for a query, give it an alias).")
     declared = {f.name: f for f in fields}
-    data = frame.copy()
-    data.columns = columns
-    missing_ext = [e for e in mapping if e not in columns]
-    for ext in missing_ext:
-        spec = declared.get(mapping[ext])
-        if spec is None or spec.required:
-            raise _mismatch(
-                source, ext,
-                f"Column {ext!r} named in the field mapping of source {source!r} is not in the data. Columns "
-                f"there: {_list(columns)}. Fix the mapping or the source.",
-                seen=columns,
-            )
-    renames = {e: i for e, i in mapping.items() if e in columns}
-    kept = set(columns) - set(renames)
-    for ext, internal in renames.items():
-        if internal in kept and internal != ext:
-            raise _mismatch(
-                source, internal,
-                f"Source {source!r}: mapping {ext!r} to {internal!r} clashes with the column {internal!r} the data "
-                "already has. Map that column to another name too, or pick another internal name.",
-            )
-    data = data.rename(columns=renames)
+    data = _renamed(frame, columns, mapping, declared, source)
     if not fields:
         return MappedFrame(_plain(data), tuple(warnings), {})
 
@@ -238,7 +243,7 @@ def _text_cells(series: pd.Series) -> np.ndarray:
 
 
 def _missing(cells: np.ndarray) -> np.ndarray:
-    return np.fromiter((c.strip().lower() in MISSING_TOKENS for c in cells), dtype=bool, count=len(cells))
+    return np.fromiter((c.strip().lower() in LEGACY_MISSING_TOKENS for c in cells), dtype=bool, count=len(cells))
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:

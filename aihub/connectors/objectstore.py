@@ -44,7 +44,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,23 +52,16 @@ import pandas as pd
 
 from aihub.connectors._records import Fetched, exception_chain, network_kind, records_at, records_to_frame
 from aihub.connectors.config import ObjectStoreConnection, SourceConfig
-from aihub.errors import ConnectorError, ValidationError
+from aihub.connectors.policy import (  # noqa: F401 - re-exported
+    LOCAL_ROOTS_ENV,
+    PROTOCOLS,
+    check_local_path,
+    check_url_allowed,
+    parse_local_roots,
+    protocol_of,
+)
+from aihub.errors import ConnectorError
 
-#: URL protocols allowed, and the package that provides each (None: built into fsspec).
-PROTOCOLS: dict[str, str | None] = {
-    "file": None,
-    "memory": None,
-    "s3": "s3fs",
-    "s3a": "s3fs",
-    "gs": "gcsfs",
-    "gcs": "gcsfs",
-    "az": "adlfs",
-    "abfs": "adlfs",
-    "abfss": "adlfs",
-}
-#: Environment variable listing folders local-path sources may read (``os.pathsep``-separated).
-LOCAL_ROOTS_ENV = "AIHUB_LOCAL_SOURCE_ROOTS"
-_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*)://")
 _EXTENSIONS = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv",
     ".parquet": "parquet", ".pq": "parquet", ".parq": "parquet",
@@ -79,77 +71,70 @@ _EXTENSIONS = {
 _COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".snappy")
 
 
-def protocol_of(url: str) -> str:
-    """The fsspec protocol of ``url``: ``"file"`` for a local path, else the scheme (lower case).
-
-    Chained URLs (``simplecache::s3://...``) return ``"chained"``, which no
-    source may use.
-    """
-    if "::" in url:
-        return "chained"
-    m = _SCHEME_RE.match(url)
-    return m.group(1).lower() if m else "file"
-
-
-def parse_local_roots(value: str | Sequence[str | os.PathLike] | None = None) -> tuple[Path, ...]:
-    """Normalise the allowed local folders; None reads ``AIHUB_LOCAL_SOURCE_ROOTS``.
-
-    Raises
-    ------
-    ValidationError
-        A root is not an absolute path.
-    """
-    if value is None:
-        value = os.environ.get(LOCAL_ROOTS_ENV, "")
-    items = value.split(os.pathsep) if isinstance(value, str) else list(value)
-    out = []
-    for item in items:
-        text = str(item).strip()
-        if not text:
-            continue
-        path = Path(text).expanduser()
-        if not path.is_absolute():
-            raise ValidationError(
-                f"Local source folder {text!r} must be an absolute path (for example /srv/aihub/imports).",
-                field=LOCAL_ROOTS_ENV,
-                details={"value": text},
-            )
-        out.append(path.resolve())
-    return tuple(dict.fromkeys(out))
+#: Storage options a source may set, per protocol family: ``(non-secret, secret)``. Others are refused, because
+#: fsspec's backends also take options that read files on the hub's machine (a ``token`` file path, a
+#: ``profile`` of ~/.aws/credentials) or send requests elsewhere (``account_host``).
+STORAGE_OPTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "s3": (frozenset({"anon", "endpoint_url", "client_kwargs", "requester_pays", "use_ssl", "version_aware",
+                      "default_block_size"}), frozenset({"key", "secret", "token"})),
+    "gs": (frozenset({"project", "requester_pays", "endpoint_url"}), frozenset({"token"})),
+    "az": (frozenset({"account_name", "anon", "tenant_id", "client_id"}),
+           frozenset({"account_key", "sas_token", "connection_string", "client_secret"})),
+    "file": (frozenset(), frozenset()),
+    "memory": (frozenset(), frozenset()),
+}
+_FAMILY = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "az": "az", "abfs": "az", "abfss": "az",
+           "file": "file", "memory": "memory"}
 
 
-def check_local_path(path: str | os.PathLike, roots: Sequence[Path], *, source: str) -> Path:
-    """Resolve a local path and require it under one of ``roots``.
+def storage_options(source: str, protocol: str, options: Mapping[str, Any], secrets: Mapping[str, Any],
+                    allowed_hosts: Sequence[str]) -> dict[str, Any]:
+    """The keyword arguments given to fsspec for a source, checked.
 
-    Returns
-    -------
-    Path
-        The resolved path.
+    Only the options of :data:`STORAGE_OPTIONS` are accepted; endpoints (``endpoint_url``, the endpoints
+    of an Azure connection string) must be on the host allow-list; a Google ``token`` must be the
+    service-account JSON object, not a file path. With no credential, the source reads anonymously
+    (``anon=True``, or ``token="anon"``): the hub's own cloud credentials (environment variables, instance
+    roles, ``~/.aws``) are never used for a tenant's source.
 
     Raises
     ------
     ConnectorError
-        Kind ``not_allowed``: relative path, or outside every root.
+        ``not_allowed``, naming the option or host.
     """
-    text = str(path)
-    text = text.removeprefix("file://")
-    p = Path(text).expanduser()
-    if not p.is_absolute():
+    family = _FAMILY.get(protocol, protocol)
+    public, secret = STORAGE_OPTIONS.get(family, (frozenset(), frozenset()))
+    merged = {**dict(options), **dict(secrets)}
+    for key in merged:
+        if key not in public | secret:
+            raise ConnectorError(
+                f"Source {source!r}: the storage option {key!r} is not accepted for {protocol}:// URLs; allowed: "
+                f"{', '.join(sorted(public | secret)) or 'none'}.",
+                kind="not_allowed", details={"source": source, "value": key, "allowed": sorted(public | secret)},
+            )
+    client_kwargs = merged.get("client_kwargs") or {}
+    if not isinstance(client_kwargs, Mapping) or set(client_kwargs) - {"region_name", "endpoint_url"}:
+        raise ConnectorError(f"Source {source!r}: storage_options.client_kwargs may only set region_name and "
+                             "endpoint_url.", kind="not_allowed", details={"source": source})
+    endpoints = [merged.get("endpoint_url"), client_kwargs.get("endpoint_url")]
+    if isinstance(merged.get("connection_string"), str):
+        for part in merged["connection_string"].split(";"):
+            key, _, value = part.partition("=")
+            if key.strip().lower().endswith("endpoint") or key.strip().lower() == "blobendpoint":
+                endpoints.append(value.strip())
+    for endpoint in endpoints:
+        if endpoint:
+            check_url_allowed(str(endpoint), allowed_hosts, source=source, what="storage endpoint")
+    if family == "gs" and "token" in merged and not isinstance(merged["token"], Mapping):
         raise ConnectorError(
-            f"Source {source!r}: the local path {text!r} must be absolute (start with /).",
-            kind="not_allowed", details={"source": source, "path": text},
-        )
-    resolved = p.resolve()
-    for root in roots:
-        if resolved == root or resolved.is_relative_to(root):
-            return resolved
-    listed = ", ".join(map(str, roots)) if roots else "none (it is empty)"
-    raise ConnectorError(
-        f"Source {source!r}: the local path {text} is outside the folders sources may read (allowed: {listed}). "
-        f"Ask an administrator to add its folder to {LOCAL_ROOTS_ENV}, or copy the file into an allowed folder.",
-        kind="not_allowed",
-        details={"source": source, "path": text, "allowed": [str(r) for r in roots], "setting": LOCAL_ROOTS_ENV},
-    )
+            f"Source {source!r}: the Google Cloud token must be the service account's JSON key (an object), not "
+            "a file name or another value.", kind="not_allowed", details={"source": source, "value": "token"})
+    if not secret & set(secrets):
+        if family in ("s3", "az"):
+            merged["anon"] = True
+        elif family == "gs":
+            merged["token"] = "anon"
+    return merged
 
 
 def _format_of(path: str, fmt: str) -> str:
@@ -206,16 +191,11 @@ def read_objectstore(
     import fsspec.core
     import fsspec.utils
 
-    from aihub.connectors.rest import check_url_allowed
-
     conn: ObjectStoreConnection = config.connection  # type: ignore[assignment]
     name = config.source_name
     protocol = protocol_of(conn.url)
     limit = min(row_limit or conn.row_limit, conn.row_limit)
-    options = {**conn.storage_options, **dict(secrets)}
-    for endpoint in (options.get("endpoint_url"), (options.get("client_kwargs") or {}).get("endpoint_url")):
-        if endpoint:
-            check_url_allowed(str(endpoint), allowed_hosts, source=name, what="storage endpoint")
+    options = storage_options(name, protocol, conn.storage_options, secrets, allowed_hosts)
     if protocol == "file":
         check_local_path(conn.url, local_roots, source=name)
     try:
@@ -274,59 +254,75 @@ def read_objectstore(
 
 def _read_one(fs: Any, path: str, fmt: str, conn: ObjectStoreConnection, limit: int, source: str
               ) -> tuple[pd.DataFrame, bool]:
+    """Read one file in its format; returns (at most ``limit`` rows, whether it had more)."""
     import fsspec.utils
 
     compression = fsspec.utils.infer_compression(path)
-    if fmt == "parquet":
+    reader = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}.get(fmt, _read_json_document)
+    return reader(fs, path, compression, conn, limit, source)
+
+
+def _read_parquet(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+                  source: str) -> tuple[pd.DataFrame, bool]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConnectorError(
+            f"Source {source!r}: reading Parquet needs pyarrow; run `pip install pyarrow`.",
+            kind="missing_dependency", details={"source": source, "package": "pyarrow"},
+        ) from None
+    with fs.open(path, "rb", compression=compression) as fh:
         try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConnectorError(
-                f"Source {source!r}: reading Parquet needs pyarrow; run `pip install pyarrow`.",
-                kind="missing_dependency", details={"source": source, "package": "pyarrow"},
-            ) from None
-        with fs.open(path, "rb", compression=compression) as fh:
-            try:
-                pf = pq.ParquetFile(fh)
-                batches, n = [], 0
-                for batch in pf.iter_batches(batch_size=min(limit + 1, 65_536)):
-                    batches.append(batch)
-                    n += batch.num_rows
-                    if n > limit:
-                        break
-                table = pa.Table.from_batches(batches, schema=pf.schema_arrow) if batches else \
-                    pf.schema_arrow.empty_table()
-            except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-                raise _bad(source, path, "Parquet", exc) from None
-        frame = table.to_pandas()
-        return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
-    if fmt == "csv":
-        sep = conn.sep or ("\t" if path.lower().split(".gz")[0].endswith(".tsv") else ",")
-        with fs.open(path, "rb", compression=compression) as fh:
-            try:
-                frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-                                    nrows=limit + 1, encoding=conn.encoding, skip_blank_lines=True)
-            except pd.errors.EmptyDataError:
-                return pd.DataFrame(), False
-            except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-                raise _bad(source, path, "CSV", exc) from None
-        return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
-    if fmt == "jsonl":
-        records: list[Any] = []
-        with fs.open(path, "rb", compression=compression) as fh:
-            text = io.TextIOWrapper(fh, encoding=conn.encoding)
-            for lineno, line in enumerate(text, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except ValueError as exc:
-                    raise _bad(source, path, "JSON lines", f"line {lineno}: {exc}") from None
-                if len(records) > limit:
+            pf = pq.ParquetFile(fh)
+            batches, n = [], 0
+            for batch in pf.iter_batches(batch_size=min(limit + 1, 65_536)):
+                batches.append(batch)
+                n += batch.num_rows
+                if n > limit:
                     break
-        return records_to_frame(records[:limit]), len(records) > limit
-    # whole JSON document
+            table = pa.Table.from_batches(batches, schema=pf.schema_arrow) if batches else \
+                pf.schema_arrow.empty_table()
+        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+            raise _bad(source, path, "Parquet", exc) from None
+    frame = table.to_pandas()
+    return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
+
+
+def _read_csv(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+              source: str) -> tuple[pd.DataFrame, bool]:
+    sep = conn.sep or ("\t" if path.lower().split(".gz")[0].endswith(".tsv") else ",")
+    with fs.open(path, "rb", compression=compression) as fh:
+        try:
+            frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                                nrows=limit + 1, encoding=conn.encoding, skip_blank_lines=True)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame(), False
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise _bad(source, path, "CSV", exc) from None
+    return frame.iloc[:limit].reset_index(drop=True), len(frame) > limit
+
+
+def _read_jsonl(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+                source: str) -> tuple[pd.DataFrame, bool]:
+    records: list[Any] = []
+    with fs.open(path, "rb", compression=compression) as fh:
+        text = io.TextIOWrapper(fh, encoding=conn.encoding)
+        for lineno, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                raise _bad(source, path, "JSON lines", f"line {lineno}: {exc}") from None
+            if len(records) > limit:
+                break
+    return records_to_frame(records[:limit]), len(records) > limit
+
+
+def _read_json_document(fs: Any, path: str, compression: str | None, conn: ObjectStoreConnection, limit: int,
+                        source: str) -> tuple[pd.DataFrame, bool]:
+    """A whole JSON document, refused above ``max_bytes`` (checked before and while reading)."""
     size = fs.size(path)
     if size is not None and compression is None and size > conn.max_bytes:
         raise ConnectorError(

@@ -23,8 +23,8 @@ an administrator did not list.
 
 Records, pages, auth
 --------------------
-See :class:`aihub.connectors.config.RestConnection` and
-:class:`~aihub.connectors.config.Pagination`. The records path is a small
+See :class:`aihub.connectors.config_rest.RestConnection` and
+:class:`~aihub.connectors.config_rest.Pagination`. The records path is a small
 dotted path (``data.items``, ``results.0.rows``; a leading ``$.`` is accepted).
 No JSONPath library is used: a records path only ever walks keys and list
 positions, which a dozen lines do exactly, and wildcards/filters would let one
@@ -35,16 +35,16 @@ parameter) and ``oauth2_client_credentials`` (RFC 6749 section 4.4: the token
 is fetched from ``token_url`` once per read with HTTP Basic client
 authentication, or form fields with ``client_auth: "post"``).
 
-Redirects are followed (at most 5), each hop checked against the allow-list;
-httpx drops the ``Authorization`` header when a redirect leaves the origin.
+Redirects are followed (at most 5), each hop checked against the allow-list.
+A request that leaves the base URL's origin (scheme, host and port), by a
+redirect or a next-page link, carries no credential: the ``Authorization``
+header, the ``header`` type's header and the ``query`` type's parameter are
+removed before it is sent.
 No request is retried: the worker retries the whole sync.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -54,157 +54,17 @@ import pandas as pd
 
 from aihub.connectors._records import _MISSING, Fetched, get_path, network_kind, records_at, records_to_frame
 from aihub.connectors.config import Endpoint, RestConnection, SourceConfig
-from aihub.errors import ConnectorError, ValidationError
+from aihub.connectors.policy import (  # noqa: F401 - re-exported: the allow-list's historical home
+    ALLOWED_HOSTS_ENV,
+    check_url_allowed,
+    host_allowed,
+    host_not_allowed,
+    parse_allowed_hosts,
+)
+from aihub.errors import ConnectorError
 
-#: Environment variable with the hosts sources may reach.
-ALLOWED_HOSTS_ENV = "AIHUB_ALLOWED_HOSTS"
 _USER_AGENT = "aihub-connector/1"
 _MAX_REDIRECTS = 5
-_HOST_RE = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?)*$")
-
-
-# ---------------------------------------------------------------------------
-# allow-list
-# ---------------------------------------------------------------------------
-
-
-def parse_allowed_hosts(value: str | Sequence[str] | None = None) -> tuple[str, ...]:
-    """Normalise an allow-list; None reads ``AIHUB_ALLOWED_HOSTS``.
-
-    Parameters
-    ----------
-    value : str, sequence of str or None
-        Entries as in the module docs; a string is split on commas and spaces.
-
-    Returns
-    -------
-    tuple of str
-        Lower-case entries (``host``, ``host:port``, ``*.domain``, ``*``).
-
-    Raises
-    ------
-    ValidationError
-        An entry is not a host pattern (``field`` is ``AIHUB_ALLOWED_HOSTS``).
-    """
-    if value is None:
-        value = os.environ.get(ALLOWED_HOSTS_ENV, "")
-    items = re.split(r"[,\s]+", value) if isinstance(value, str) else list(value)
-    out: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ValidationError(f"Allowed hosts must be text, got {item!r}.", field=ALLOWED_HOSTS_ENV,
-                                  details={"value": repr(item)})
-        entry = item.strip().lower().rstrip(".")
-        if not entry:
-            continue
-        if entry == "*":
-            out.append(entry)
-            continue
-        host, port = _split_host_port(entry)
-        ok = host is not None and (_HOST_RE.match(host) or _is_ip(host))
-        if not ok or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
-            raise ValidationError(
-                f"{item!r} in the allowed hosts is not a host name: write 'api.example.com', "
-                "'api.example.com:8443', '*.example.com', an IP address or '*' (no http://, no path).",
-                field=ALLOWED_HOSTS_ENV,
-                details={"value": item, "allowed": "host, host:port, *.domain, IP, *"},
-            )
-        out.append(host if port is None else f"{host}:{int(port)}")
-    return tuple(dict.fromkeys(out))
-
-
-def _split_host_port(entry: str) -> tuple[str | None, str | None]:
-    if "/" in entry or "@" in entry:
-        return None, None
-    if entry.startswith("["):
-        end = entry.find("]")
-        if end < 0:
-            return None, None
-        host, rest = entry[1:end], entry[end + 1:]
-        if rest and not rest.startswith(":"):
-            return None, None
-        return host, rest[1:] if rest else None
-    if entry.count(":") > 1:  # a bare IPv6 address
-        return entry, None
-    if ":" in entry:
-        host, port = entry.split(":", 1)
-        return host, port
-    return entry, None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def host_allowed(host: str, port: int | None, allowed: Sequence[str]) -> bool:
-    """Whether ``host`` (and ``port``) matches an allow-list entry.
-
-    Parameters
-    ----------
-    host : str
-        Host name or IP address (brackets optional for IPv6).
-    port : int or None
-        Port, or None when unknown.
-    allowed : sequence of str
-        Normalised entries from :func:`parse_allowed_hosts`.
-    """
-    host = host.strip().lower().strip("[]").rstrip(".")
-    if not host:
-        return False
-    for entry in allowed:
-        if entry == "*":
-            return True
-        e_host, e_port = _split_host_port(entry)
-        if e_port is not None and (port is None or int(e_port) != port):
-            continue
-        if e_host.startswith("*."):
-            if host.endswith(e_host[1:]) and len(host) > len(e_host) - 1:
-                return True
-        elif _is_ip(e_host) and _is_ip(host):
-            if ipaddress.ip_address(e_host) == ipaddress.ip_address(host):
-                return True
-        elif e_host == host:
-            return True
-    return False
-
-
-def check_url_allowed(url: str | httpx.URL, allowed: Sequence[str], *, source: str, what: str = "request") -> None:
-    """Raise unless ``url`` is http(s) and its host is on the allow-list.
-
-    Raises
-    ------
-    ConnectorError
-        Kind ``not_allowed``, naming the source, the host and the setting.
-    """
-    u = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
-    if u.scheme not in ("http", "https"):
-        raise ConnectorError(
-            f"Source {source!r}: the {what} goes to {u.scheme}://, and only http:// and https:// are allowed.",
-            kind="not_allowed",
-            details={"source": source, "scheme": u.scheme},
-        )
-    host_not_allowed(u.host, u.port or (443 if u.scheme == "https" else 80), allowed, source=source, what=what)
-
-
-def host_not_allowed(host: str | None, port: int | None, allowed: Sequence[str], *, source: str,
-                     what: str) -> None:
-    """Raise ConnectorError(``not_allowed``) unless ``host`` is allowed (see :func:`host_allowed`)."""
-    if host and host_allowed(host, port, allowed):
-        return
-    shown = f"{host}:{port}" if port else str(host)
-    listed = ", ".join(allowed) if allowed else "nothing (it is empty)"
-    raise ConnectorError(
-        f"Source {source!r}: the {what} goes to {shown}, which is not on the hub's allow-list of hosts "
-        f"(it allows: {listed}). Ask an administrator to add {host!r} to {ALLOWED_HOSTS_ENV}, or use an "
-        "allowed host. Nothing was sent.",
-        kind="not_allowed",
-        details={"source": source, "host": host, "port": port, "allowed": list(allowed),
-                 "setting": ALLOWED_HOSTS_ENV},
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -257,21 +117,9 @@ def read_rest(
     limit = min(row_limit or conn.row_limit, conn.row_limit)
     pages_cap = min(max_pages or conn.pagination.max_pages, conn.pagination.max_pages)
 
-    headers = {"Accept": "application/json", "User-Agent": _USER_AGENT, **conn.headers}
-    client_params: dict[str, Any] = {}
-    basic = None
-    if auth_type == "bearer":
-        headers["Authorization"] = f"Bearer {secrets['token']}"
-    elif auth_type == "header":
-        prefix = params.get("prefix")
-        headers[params["header"]] = f"{prefix} {secrets['value']}" if prefix else secrets["value"]
-    elif auth_type == "basic":
-        basic = httpx.BasicAuth(params["username"], secrets["password"])
-    elif auth_type == "query":
-        client_params[params["param"]] = secrets["value"]
-
-    def guard(request: httpx.Request) -> None:
-        check_url_allowed(request.url, allowed_hosts, source=name, what="request")
+    headers, client_params, basic = _credentials(auth_type, params, secrets)
+    headers = {"Accept": "application/json", "User-Agent": _USER_AGENT, **conn.headers, **headers}
+    guard = _guard(config, allowed_hosts)
 
     timeout = httpx.Timeout(conn.timeout_seconds, connect=conn.connect_timeout_seconds)
     with httpx.Client(
@@ -310,8 +158,100 @@ def read_rest(
     return Fetched(frame=frame, truncated=truncated, warnings=warnings)
 
 
+def _credentials(auth_type: str, params: Mapping[str, Any], secrets: Mapping[str, Any]
+                 ) -> tuple[dict[str, str], dict[str, Any], httpx.BasicAuth | None]:
+    """Headers, query parameters and HTTP Basic auth that carry the source's credentials."""
+    if auth_type == "bearer":
+        return {"Authorization": f"Bearer {secrets['token']}"}, {}, None
+    if auth_type == "header":
+        prefix = params.get("prefix")
+        return {params["header"]: f"{prefix} {secrets['value']}" if prefix else secrets["value"]}, {}, None
+    if auth_type == "basic":
+        return {}, {}, httpx.BasicAuth(params["username"], secrets["password"])
+    if auth_type == "query":
+        return {}, {params["param"]: secrets["value"]}, None
+    return {}, {}, None
+
+
+def _guard(config: SourceConfig, allowed_hosts: Sequence[str]) -> Any:
+    """The request hook: every request (redirects and next-page links included) goes to an allowed host, and
+    one that leaves the base URL's origin carries no credential."""
+    conn: RestConnection = config.connection  # type: ignore[assignment]
+    auth_type, params, name = config.auth.type, config.auth.params, config.source_name
+    origins = {_origin(httpx.URL(conn.base_url))}
+    if auth_type == "oauth2_client_credentials":
+        origins.add(_origin(httpx.URL(params["token_url"])))
+    secret_headers = ("authorization", params["header"].lower()) if auth_type == "header" else ("authorization",)
+    secret_param = params["param"] if auth_type == "query" else None
+
+    def guard(request: httpx.Request) -> None:
+        check_url_allowed(request.url, allowed_hosts, source=name, what="request")
+        if _origin(request.url) not in origins:  # another (allowed) host: it gets no credential
+            for header in secret_headers:
+                request.headers.pop(header, None)
+            if secret_param and secret_param in request.url.params:
+                request.url = request.url.copy_remove_param(secret_param)
+
+    return guard
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
 def _where(ep: Endpoint, page: int) -> str:
     return f"page {page} of endpoint {ep.path or '/'!r}"
+
+
+def _page_params(pag: Any, base: dict[str, Any], i: int, state: dict[str, Any]) -> dict[str, Any] | None:
+    """Query parameters of page ``i`` (None: a next link carries its own query)."""
+    params: dict[str, Any] = dict(base)
+    if pag.type == "page":
+        params[pag.page_param] = state["page"]
+        if pag.size_param:
+            params[pag.size_param] = pag.page_size
+    elif pag.type == "offset":
+        params[pag.offset_param] = state["offset"]
+        params[pag.limit_param] = pag.page_size
+    elif pag.type == "cursor" and state["cursor"] is not None:
+        params[pag.cursor_param] = state["cursor"]
+    elif pag.type == "next_link" and i > 1:
+        return None
+    return params
+
+
+def _next_page(pag: Any, body: Any, response: httpx.Response, records: list[Any], state: dict[str, Any],
+               source: str, where: str) -> bool:
+    """Advance ``state`` to the next page; False when this page was the last."""
+    if pag.type == "page":
+        if records and not (pag.page_size and len(records) < pag.page_size):
+            state["page"] += 1
+            return True
+    elif pag.type == "offset":
+        if len(records) >= (pag.page_size or 1):
+            state["offset"] += len(records)
+            return True
+    elif pag.type == "cursor":
+        value = get_path(body, pag.cursor_path)
+        if value is not _MISSING and value not in (None, "", False) and str(value) not in state["cursors"]:
+            state["cursor"] = str(value)
+            state["cursors"].add(state["cursor"])
+            return True
+    elif pag.type == "next_link":
+        link = get_path(body, pag.next_path) if pag.next_path else response.links.get("next", {}).get("url")
+        if isinstance(link, str) and link.strip():
+            try:
+                target = response.url.join(link.strip())
+            except Exception:  # noqa: BLE001 - httpx.InvalidURL
+                raise ConnectorError(
+                    f"Source {source!r}: the next-page link {link[:200]!r} on {where} is not a URL.",
+                    kind="bad_data", details={"source": source},
+                ) from None
+            state["urls"].add(str(response.url))
+            if str(target) not in state["urls"]:
+                state["url"] = str(target)
+                return True
+    return False
 
 
 def _read_endpoint(
@@ -323,66 +263,18 @@ def _read_endpoint(
     path = ep.records_path if ep.records_path is not None else conn.records_path
     base_params = {**conn.params, **ep.params}
     out: list[Any] = []
-    url: str = ep.path
-    page_no, offset, cursor = pag.start_page, 0, None
-    seen_urls: set[str] = set()
-    seen_cursors: set[str] = set()
+    state: dict[str, Any] = {"url": ep.path, "page": pag.start_page, "offset": 0, "cursor": None, "urls": set(),
+                             "cursors": set()}
     for i in range(1, max_pages + 1):
-        params: dict[str, Any] | None = dict(base_params)
-        if pag.type == "page":
-            params[pag.page_param] = page_no
-            if pag.size_param:
-                params[pag.size_param] = pag.page_size
-        elif pag.type == "offset":
-            params[pag.offset_param] = offset
-            params[pag.limit_param] = pag.page_size
-        elif pag.type == "cursor" and cursor is not None:
-            params[pag.cursor_param] = cursor
-        elif pag.type == "next_link" and i > 1:
-            params = None  # the link carries its own query
-        response = _get(client, name, url, params, _where(ep, i))
+        response = _get(client, name, state["url"], _page_params(pag, base_params, i, state), _where(ep, i))
         body = _json(response, name, _where(ep, i))
         records = records_at(body, path, source=name, where=f"the response to {_where(ep, i)}")
         out.extend(records)
-
-        nxt: Any = None  # state for the next page, None when this was the last
-        if pag.type == "page":
-            if records and not (pag.page_size and len(records) < pag.page_size):
-                nxt = page_no + 1
-        elif pag.type == "offset":
-            if len(records) >= (pag.page_size or 1):
-                nxt = offset + len(records)
-        elif pag.type == "cursor":
-            value = get_path(body, pag.cursor_path)
-            if value is not _MISSING and value not in (None, "", False) and str(value) not in seen_cursors:
-                nxt = str(value)
-                seen_cursors.add(nxt)
-        elif pag.type == "next_link":
-            link = get_path(body, pag.next_path) if pag.next_path else response.links.get("next", {}).get("url")
-            if isinstance(link, str) and link.strip():
-                try:
-                    target = response.url.join(link.strip())
-                except Exception:  # noqa: BLE001 - httpx.InvalidURL
-                    raise ConnectorError(
-                        f"Source {name!r}: the next-page link {link[:200]!r} on {_where(ep, i)} is not a URL.",
-                        kind="bad_data", details={"source": name},
-                    ) from None
-                seen_urls.add(str(response.url))
-                if str(target) not in seen_urls:
-                    nxt = str(target)
-
+        more = _next_page(pag, body, response, records, state, name, _where(ep, i))
         if len(out) >= limit:
-            return out[:limit], len(out) > limit or nxt is not None, None
-        if nxt is None:
+            return out[:limit], len(out) > limit or more, None
+        if not more:
             return out, False, None
-        if pag.type == "page":
-            page_no = nxt
-        elif pag.type == "offset":
-            offset = nxt
-        elif pag.type == "cursor":
-            cursor = nxt
-        else:
-            url = nxt
     note = (f"Source {config.source_name!r}: endpoint {ep.path or '/'!r} has more than {max_pages} pages; only the "
             f"first {max_pages} were read. Raise pagination.max_pages to read more.")
     return out, True, note

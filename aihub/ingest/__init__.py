@@ -20,8 +20,11 @@ Encoding
     so); anything else is refused (``bad_encoding``) with the row of the first
     bad byte.
 Missing values
-    A cell is missing when blank after stripping whitespace, or one of NA,
-    N/A, NaN, null, None, #N/A, NaT (any case), in every kind of column.
+    A cell is missing when blank after stripping whitespace. Tokens such as
+    NA, N/A, NaN, null, None, #N/A, NaT, -, ? (any case; :data:`MISSING_TOKENS`)
+    are counted per column and read as missing in number, date and boolean
+    columns; in text and category columns they stay values unless the user
+    says otherwise in the schema step (``ColumnSchema.missing_tokens``).
 Rows
     Fully blank rows are skipped (with a warning if between data rows). Row
     numbers in messages are file rows, the header being row 1. A row with
@@ -58,7 +61,7 @@ from aihub.ingest._schema import (
     schema_to_json,
     validate_schema,
 )
-from aihub.ingest._values import ISO8601, MISSING_TOKENS
+from aihub.ingest._values import ISO8601, LEGACY_MISSING_TOKENS, MISSING_TOKENS
 
 __all__ = [
     "ALLOWED_EXTENSIONS",
@@ -68,6 +71,7 @@ __all__ = [
     "INVALID_POLICIES",
     "ISO8601",
     "KINDS",
+    "LEGACY_MISSING_TOKENS",
     "MAX_UPLOAD_ENV",
     "MISSING_TOKENS",
     "SCHEMA_VERSION",

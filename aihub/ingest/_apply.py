@@ -115,7 +115,7 @@ def apply_schema(
     out: dict[str, Any] = {}
     for col in columns:
         raw = frame[by_name[col.name]]
-        text = profile_text(as_text(raw))
+        text = profile_text(as_text(raw), missing=col.missing_tokens)
         out[col.name] = convert_column(text, col, filename=filename, row_numbers=row_numbers)
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 

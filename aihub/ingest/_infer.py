@@ -33,20 +33,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from aihub.ingest._schema import ColumnSchema
 from aihub.ingest._values import (
     ISO8601,
+    MISSING_TOKENS,
     TextColumn,
     date_candidates,
     format_dayfirst,
+    formats_for,
     parse_dates,
     parse_integers,
     parse_numbers,
     profile_text,
     swap_day_month,
+    token_counts,
 )
 
 _ID_TOKENS = {"id", "uuid", "guid", "sku"}
@@ -93,6 +97,12 @@ def infer_column(
 ) -> ColumnSchema:
     """Infer the schema of one column.
 
+    Missing-like tokens (``NA``, ``none``, ``-``, ... :data:`~aihub.ingest.MISSING_TOKENS`) are counted
+    (``token_counts``). They are read as missing (``missing_tokens``) when the column's other values make it
+    a number, date or boolean column, where a token cannot be a value; in a text or category column they
+    stay values (``none`` is a category in many tables), and the user may decide otherwise in the schema
+    step (:meth:`ColumnSchema.treat_tokens_as_missing`).
+
     Parameters
     ----------
     name : str
@@ -108,8 +118,18 @@ def infer_column(
     -------
     ColumnSchema
     """
-    col = profile_text(values)
-    n_rows = len(values)
+    strict = profile_text(values, missing=())
+    counts = token_counts(strict)
+    if not counts:
+        return replace(_infer(name, strict, decimal_hint, row_numbers), missing_tokens=[])
+    guess = _infer(name, profile_text(values, missing=MISSING_TOKENS), decimal_hint, row_numbers)
+    if guess.kind in ("number", "integer", "date", "boolean") or guess.flagged_rows:  # numbers or dates at heart
+        return replace(guess, missing_tokens=sorted({t.lower() for t in counts}), token_counts=counts)
+    return replace(_infer(name, strict, decimal_hint, row_numbers), missing_tokens=[], token_counts=counts)
+
+
+def _infer(name: str, col: TextColumn, decimal_hint: str, row_numbers: Sequence[int] | None) -> ColumnSchema:
+    n_rows = len(col.codes)
     n_present = n_rows - col.n_missing
     uniques = col.uniques
     base = {
@@ -147,14 +167,19 @@ def infer_column(
 
     # --- strings -------------------------------------------------------------
     kind = _string_kind(col, n_present, id_name)
-    note = None
-    if mostly_number is not None:
-        note = _mixed_note(name, "numbers", mostly_number, col, row_numbers)
-    elif date_guess is not None and date_guess["partial"] is not None and not id_name and not code_name:
-        note = _mixed_note(name, "dates", date_guess["partial"], col, row_numbers)
-    if note is not None:
-        kind = "text"
-    return ColumnSchema(kind=kind, note=note, **base)
+    flag = None
+    if not (id_name or code_name):
+        flag = _nonfinite(name, col, decimal_hint, row_numbers)
+        if flag is None and mostly_number is not None:
+            flag = _mixed_note(name, "numbers", mostly_number, col, row_numbers)
+        if flag is None and date_guess is not None:
+            flag = _mixed_dates(name, col, row_numbers)
+        if flag is None and date_guess is not None and date_guess["partial"] is not None:
+            flag = _mixed_note(name, "dates", date_guess["partial"], col, row_numbers)
+    if flag is None:
+        return ColumnSchema(kind=kind, **base)
+    note, rows = flag
+    return ColumnSchema(kind="text", note=note, flagged_rows=rows, **base)
 
 
 def _spread(values: np.ndarray, k: int) -> np.ndarray:
@@ -360,19 +385,81 @@ def _pick_reading(name: str, col: TextColumn, fmt: str, twin: str, parsed: dict)
     return picked, message
 
 
-def _mixed_note(name: str, what: str, info: dict, col: TextColumn, row_numbers: Sequence[int] | None) -> str:
+def flagged_rows(col: TextColumn, unique_mask: np.ndarray, row_numbers: Sequence[int] | None,
+                 limit: int = 100) -> list[int]:
+    """File rows (header = 1) of the first ``limit`` rows whose value is flagged in ``unique_mask``."""
+    valid = col.codes >= 0
+    row_mask = np.zeros(len(col.codes), dtype=bool)
+    row_mask[valid] = unique_mask[col.codes[valid]]
+    return [int(row_label(int(p), row_numbers)) for p in np.flatnonzero(row_mask)[:limit]]
+
+
+def _rows_text(rows: list[int], total: int) -> str:
+    shown = ", ".join(map(str, rows[:10]))
+    more = total - min(len(rows), 10)
+    return f"row{'s' if total > 1 else ''} {shown}" + (f" and {more:,} more" if more > 0 else "")
+
+
+def _nonfinite(name: str, col: TextColumn, decimal: str, row_numbers: Sequence[int] | None
+               ) -> tuple[str, list[int]] | None:
+    """A number column holding ``inf``/``infinity`` text: which rows, and what to do."""
+    bad = np.array([u.lower().lstrip("+-") in ("inf", "infinity") for u in col.uniques], dtype=bool)
+    if not bad.any() or bad.all() or not parse_numbers(col.uniques[~bad], decimal).ok.all():
+        return None
+    rows = flagged_rows(col, bad, row_numbers)
+    total = col.rows_flagged(bad)
+    values = ", ".join(repr(str(u)) for u in col.uniques[bad][:3])
+    message = (
+        f"Column {name!r} holds numbers, but {_rows_text(rows, total)} hold{'s' if total == 1 else ''} {values} "
+        "(infinity), which no calculation can use, so the column was kept as text. Fix those cells in the file, "
+        "or set the column to number with bad cells 'missing' to leave them empty."
+    )
+    return message, rows
+
+
+def _mixed_dates(name: str, col: TextColumn, row_numbers: Sequence[int] | None) -> tuple[str, list[int]] | None:
+    """A column of dates written in several formats: which rows use the less common ones, and what to do."""
+    if len(col.uniques) > 20_000:
+        return None
+    first = []
+    for u in col.uniques:
+        fmts = formats_for(str(u))
+        if not fmts:
+            return None
+        first.append(fmts[0])
+    first_arr = np.array(first, dtype=object)
+    groups = {f: col.rows_flagged(first_arr == f) for f in dict.fromkeys(first)}
+    if len(groups) < 2:
+        return None
+    main = max(groups, key=groups.get)
+    other = first_arr != main
+    rows = flagged_rows(col, other, row_numbers)
+    total = col.rows_flagged(other)
+    examples = ", ".join(f"{col.uniques[int(np.flatnonzero(first_arr == f)[0])]!r}" for f in groups if f != main)
+    message = (
+        f"Column {name!r} holds dates written in {len(groups)} formats: most rows use {main}, but "
+        f"{_rows_text(rows, total)} use another ({examples}). It was kept as text. Write every date the same way "
+        f"and upload again, or set the column to date with format {main} and bad cells 'missing' to keep only "
+        "the dates in that format."
+    )
+    return message, rows
+
+
+def _mixed_note(name: str, what: str, info: dict, col: TextColumn, row_numbers: Sequence[int] | None
+                ) -> tuple[str, list[int]]:
     bad = ~info["ok"]
+    rows = flagged_rows(col, bad, row_numbers)
     pos = col.first_row_of(bad)
-    row = row_label(pos, row_numbers)
     value = col.stripped[pos] if pos is not None else ""
     n_present = len(col.codes) - col.n_missing
     kind = "number" if what == "numbers" else "date"
-    return (
-        f"Column {name!r} looks like {what}, but row {row} holds {value!r} "
-        f"({info['bad_rows']:,} of {n_present:,} values are not {what}). It was kept as text. "
+    message = (
+        f"Column {name!r} looks like {what}, but {_rows_text(rows, info['bad_rows'])} hold values such as "
+        f"{value!r} ({info['bad_rows']:,} of {n_present:,} values are not {what}). It was kept as text. "
         f"Fix those cells and upload again, keep the column as text, or set it to {kind} "
         f"with invalid values treated as missing."
     )
+    return message, rows
 
 
 __all__ = ["ISO8601", "infer_column", "looks_like_code_name", "looks_like_id_name", "name_tokens", "row_label"]

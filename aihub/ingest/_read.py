@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import zipfile
@@ -21,6 +22,7 @@ import pandas as pd
 from aihub.errors import IngestError, ValidationError
 from aihub.ingest._apply import apply_schema
 from aihub.ingest._infer import infer_column
+from aihub.ingest._limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_SHEET_CELLS, run_budgeted
 from aihub.ingest._schema import ColumnSchema
 from aihub.ingest._values import looks_like_date, parse_numbers
 
@@ -98,6 +100,10 @@ class ParsedUpload:
         Worksheet read (Excel only).
     sheet_names : list of str
         All worksheets of the workbook (Excel only, else empty).
+    records_path : str or None
+        JSON only: dotted path of the records read (``"data.items"``), ``""`` for a top-level array.
+    records_paths : list of str
+        JSON only: every path holding a list of records, for the user to choose from.
     row_numbers : list of int or None
         File row of each frame row when they are not simply ``i + 2`` (blank
         rows skipped, Excel header below row 1, JSON records); pass it to
@@ -118,6 +124,20 @@ class ParsedUpload:
     sheet: str | None = None
     sheet_names: list[str] = field(default_factory=list)
     row_numbers: list[int] | None = None
+    records_path: str | None = None
+    records_paths: list[str] = field(default_factory=list)
+
+    @property
+    def missing_tokens(self) -> dict[str, dict[str, int]]:
+        """Column -> {token as written: cells} for columns holding ``none``, ``NA``, ``-``, ... (see
+        :attr:`ColumnSchema.token_counts`), so the schema step can ask whether they mean "missing"."""
+        return {c.name: dict(c.token_counts) for c in self.schema if c.token_counts}
+
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        """One entry per column with cells to look at: ``{"column", "rows", "message"}`` (file rows, at most 100)."""
+        return [{"column": c.name, "rows": list(c.flagged_rows), "message": c.note}
+                for c in self.schema if c.flagged_rows]
 
     def typed(self, schema: Sequence[ColumnSchema] | None = None) -> pd.DataFrame:
         """Return the frame converted by :func:`apply_schema`.
@@ -163,7 +183,7 @@ def max_upload_bytes() -> int:
         mb = float(raw)
     except ValueError:
         mb = -1.0
-    if not mb > 0 or mb != mb or mb == float("inf"):
+    if not mb > 0 or math.isnan(mb) or math.isinf(mb):
         raise ValidationError(
             f"{MAX_UPLOAD_ENV} must be a positive number of megabytes, got {raw!r}.",
             field=MAX_UPLOAD_ENV,
@@ -178,6 +198,7 @@ def read_upload(
     *,
     max_bytes: int | None = None,
     sheet: str | int | None = None,
+    records_path: str | None = None,
 ) -> ParsedUpload:
     """Read an uploaded file and infer its schema.
 
@@ -193,6 +214,9 @@ def read_upload(
         200 MB (:func:`max_upload_bytes`).
     sheet : str or int, optional
         Excel only: worksheet name, or 0-based position. Default the first.
+    records_path : str, optional
+        JSON only: dotted path of the list of records in the document (``"data.items"``). Default: the one
+        list of records the document holds (``ParsedUpload.records_paths`` lists the candidates).
 
     Returns
     -------
@@ -214,6 +238,83 @@ def read_upload(
         ``bad_excel``, ``unknown_sheet``, ``bad_json``; ``details["file"]`` is
         always the file name, and ``column``/``row`` are set where they apply.
     """
+    name, fmt, ext, data = _checked_arguments(filename, data, max_bytes, sheet, records_path)
+    sha = hashlib.sha256(data).hexdigest()
+    warnings: list[str] = []
+
+    encoding = delimiter = sheet_name = None
+    sheet_names: list[str] = []
+    nested: set[str] = set()
+    found_paths: dict[str, Any] = {}
+    where = name
+    if fmt == "excel":
+        header, rows, numbers, sheet_name, sheet_names = _read_excel(name, data, sheet, warnings)
+        where = f"sheet {sheet_name!r} of {name}"
+    else:
+        text, encoding = _decode(name, data, warnings)
+        if not text.strip():
+            raise IngestError(
+                f"{name} holds only blank space, no data. Export the data again and upload the file that contains it.",
+                code="empty_file",
+                details={"file": name},
+            )
+        if fmt == "csv":
+            header, rows, numbers, delimiter = _read_csv(name, text, prefer_tab=ext == ".tsv")
+        else:
+            header, rows, numbers = _read_json(name, text, warnings, nested, records_path, found_paths)
+
+    try:
+        frame, row_numbers = _build_frame(where, header, rows, numbers, warnings)
+    except IngestError as exc:
+        exc.details["file"] = name
+        if sheet_name is not None:
+            exc.details["sheet"] = sheet_name
+            others = [s for s in sheet_names if s != sheet_name]
+            if exc.code in ("empty_file", "no_header") and others:
+                exc.message += f" Or choose another sheet: {', '.join(others)}."
+                exc.args = (exc.message,)
+        raise
+    schema = _infer_schema(frame, nested, "," if delimiter == ";" else ".", row_numbers, warnings)
+    return ParsedUpload(
+        filename=name,
+        format=fmt,
+        frame=frame,
+        schema=schema,
+        encoding=encoding,
+        delimiter=delimiter,
+        row_count=len(frame),
+        sha256=sha,
+        warnings=warnings,
+        size_bytes=len(data),
+        sheet=sheet_name,
+        sheet_names=sheet_names,
+        row_numbers=row_numbers,
+        records_path=found_paths.get("used", "" if fmt == "json" else None),
+        records_paths=list(found_paths.get("paths", [])),
+    )
+
+
+def _infer_schema(frame: pd.DataFrame, nested: set[str], decimal_hint: str, row_numbers: list[int] | None,
+                  warnings: list[str]) -> list[ColumnSchema]:
+    """Infer every column; JSON columns holding nested values stay text; notes become warnings."""
+    schema = []
+    for i, col_name in enumerate(frame.columns):
+        col = infer_column(
+            col_name, frame.iloc[:, i].to_numpy(dtype=object), decimal_hint=decimal_hint, row_numbers=row_numbers
+        )
+        if col_name in nested:
+            col = replace(col, kind="text")
+        schema.append(col)
+        if col.note:
+            warnings.append(col.note)
+        if col.ambiguous and col.ambiguity:
+            warnings.append(col.ambiguity)
+    return schema
+
+
+def _checked_arguments(filename: Any, data: Any, max_bytes: Any, sheet: Any, records_path: Any
+                       ) -> tuple[str, str, str, bytes]:
+    """Validate :func:`read_upload`'s arguments and the file's size; return (name, format, extension, bytes)."""
     if not isinstance(filename, str) or not filename.strip():
         raise ValidationError(f"filename must be a non-empty string, got {filename!r}.", field="filename")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -242,6 +343,9 @@ def read_upload(
             code="unsupported_format",
             details={"file": name, "value": ext, "allowed": list(ALLOWED_EXTENSIONS)},
         )
+    if records_path is not None and fmt != "json":
+        raise ValidationError(f"records_path applies to JSON files only, and {name} is {fmt.upper()}.",
+                              field="records_path", details={"value": records_path, "file": name})
     if sheet is not None:
         if fmt != "excel":
             raise ValidationError(
@@ -271,68 +375,7 @@ def read_upload(
             code="empty_file",
             details={"file": name},
         )
-    sha = hashlib.sha256(data).hexdigest()
-    warnings: list[str] = []
-
-    encoding = delimiter = sheet_name = None
-    sheet_names: list[str] = []
-    nested: set[str] = set()
-    where = name
-    if fmt == "excel":
-        header, rows, numbers, sheet_name, sheet_names = _read_excel(name, data, sheet, warnings)
-        where = f"sheet {sheet_name!r} of {name}"
-    else:
-        text, encoding = _decode(name, data, warnings)
-        if not text.strip():
-            raise IngestError(
-                f"{name} holds only blank space, no data. Export the data again and upload the file that contains it.",
-                code="empty_file",
-                details={"file": name},
-            )
-        if fmt == "csv":
-            header, rows, numbers, delimiter = _read_csv(name, text, prefer_tab=ext == ".tsv")
-        else:
-            header, rows, numbers = _read_json(name, text, warnings, nested)
-
-    try:
-        frame, row_numbers = _build_frame(where, header, rows, numbers, warnings)
-    except IngestError as exc:
-        exc.details["file"] = name
-        if sheet_name is not None:
-            exc.details["sheet"] = sheet_name
-            others = [s for s in sheet_names if s != sheet_name]
-            if exc.code in ("empty_file", "no_header") and others:
-                exc.message += f" Or choose another sheet: {', '.join(others)}."
-                exc.args = (exc.message,)
-        raise
-    decimal_hint = "," if delimiter == ";" else "."
-    schema = []
-    for i, col_name in enumerate(frame.columns):
-        col = infer_column(
-            col_name, frame.iloc[:, i].to_numpy(dtype=object), decimal_hint=decimal_hint, row_numbers=row_numbers
-        )
-        if col_name in nested:
-            col = replace(col, kind="text")
-        schema.append(col)
-        if col.note:
-            warnings.append(col.note)
-        if col.ambiguous and col.ambiguity:
-            warnings.append(col.ambiguity)
-    return ParsedUpload(
-        filename=name,
-        format=fmt,
-        frame=frame,
-        schema=schema,
-        encoding=encoding,
-        delimiter=delimiter,
-        row_count=len(frame),
-        sha256=sha,
-        warnings=warnings,
-        size_bytes=size,
-        sheet=sheet_name,
-        sheet_names=sheet_names,
-        row_numbers=row_numbers,
-    )
+    return name, fmt, ext, data
 
 
 def _mb(n: int) -> str:
@@ -465,6 +508,8 @@ def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], lis
         return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
 
     records: list[list[str]] = []
+    if csv.field_size_limit() < MAX_CELL_CHARS:
+        csv.field_size_limit(MAX_CELL_CHARS)
     try:
         records = list(reader())
     except csv.Error as exc:
@@ -476,11 +521,16 @@ def _read_csv(name: str, text: str, *, prefer_tab: bool) -> tuple[list[str], lis
         except csv.Error:
             pass
         row = rows_before + 1
-        hint = (
-            " This usually means a double quote opens a field and is never closed."
-            if "field limit" in str(exc) or "end of data" in str(exc)
+        if "field limit" in str(exc):
+            raise IngestError(
+                f"Row {row} of {name} has a cell longer than {MAX_CELL_CHARS:,} characters, the most one cell may "
+                "hold. If the cell really is that long, shorten it or keep that text outside the table; if not, "
+                "a double quote in that row may open a field that is never closed.",
+                code="cell_too_large",
+                details={"file": name, "row": row, "limit_chars": MAX_CELL_CHARS},
+            ) from None
+        hint = " This usually means a double quote opens a field and is never closed." if "end of data" in str(exc) \
             else ""
-        )
         raise IngestError(
             f"{name} cannot be read as CSV at row {row}: {exc}.{hint} Check that row and upload again.",
             code="bad_csv",
@@ -554,7 +604,7 @@ def _cell_text(v: Any) -> str:
     if isinstance(v, bool):
         return "True" if v else "False"
     if isinstance(v, float):
-        return repr(v) if v == v else ""
+        return "" if math.isnan(v) else repr(v)
     if isinstance(v, dt.datetime):
         if v.hour == v.minute == v.second == v.microsecond == 0:
             return v.date().isoformat()
@@ -567,48 +617,8 @@ def _cell_text(v: Any) -> str:
 def _read_excel(
     name: str, data: bytes, sheet: str | int | None, warnings: list[str]
 ) -> tuple[list[str], list[list[str]], list[int], str, list[str]]:
-    import openpyxl  # local import: only Excel uploads pay for it
-
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        looks_text = data[:1] not in (b"P",) and b"\x00" not in data[:4096]
-        hint = " If it is a CSV file, give it the .csv extension." if looks_text else ""
-        raise IngestError(
-            f"{name} is not a readable Excel .xlsx workbook ({type(exc).__name__}).{hint} "
-            "Otherwise open it in Excel, save it again as .xlsx and upload that file.",
-            code="bad_excel",
-            details={"file": name},
-        ) from None
-    try:
-        names = list(wb.sheetnames)
-        if sheet is None:
-            ws = wb.worksheets[0]
-        elif isinstance(sheet, int):
-            if not 0 <= sheet < len(names):
-                raise IngestError(
-                    f"{name} has no sheet number {sheet} (0-based); it has {len(names)}: {', '.join(names)}.",
-                    code="unknown_sheet",
-                    details={"file": name, "value": sheet, "allowed": names},
-                )
-            ws = wb.worksheets[sheet]
-        else:
-            if sheet not in names:
-                raise IngestError(
-                    f"{name} has no sheet named {sheet!r}; its sheets are: {', '.join(names)}.",
-                    code="unknown_sheet",
-                    details={"file": name, "value": sheet, "allowed": names},
-                )
-            ws = wb[sheet]
-        if sheet is None and len(names) > 1:
-            warnings.append(
-                f"{name} has {len(names)} sheets ({', '.join(names)}); the first, {ws.title!r}, was read. "
-                "Choose another sheet to read it instead."
-            )
-        cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-        title = ws.title
-    finally:
-        wb.close()
+    cells, title, names, notes = run_budgeted(_excel_cells, name, data, sheet, name=name)
+    warnings.extend(notes)
     start = next((i for i, r in enumerate(cells) if any(c.strip() for c in r)), None)
     if start is None:
         others = [s for s in names if s != title]
@@ -635,11 +645,159 @@ def _read_excel(
     return header, rows, numbers, title, names
 
 
+def _too_large(name: str, title: str, rows: int, cols: int, what: str) -> IngestError:
+    return IngestError(
+        f"Sheet {title!r} of {name} {what} {rows:,} rows x {cols:,} columns; at most {MAX_SHEET_CELLS:,} cells and "
+        f"{MAX_COLUMNS:,} columns are read. This usually comes from a stray value or formatting far below or to the "
+        "right of the table: delete the empty rows and columns after your data (or copy the table to a new "
+        "sheet), save, and upload again.",
+        code="sheet_too_large",
+        details={"file": name, "sheet": title, "rows": rows, "columns": cols, "limit_cells": MAX_SHEET_CELLS,
+                 "limit_columns": MAX_COLUMNS},
+    )
+
+
+def _open_sheet(name: str, wb: Any, sheet: str | int | None) -> Any:
+    names = list(wb.sheetnames)
+    if sheet is None:
+        return wb.worksheets[0]
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise IngestError(
+                f"{name} has no sheet number {sheet} (0-based); it has {len(names)}: {', '.join(names)}.",
+                code="unknown_sheet",
+                details={"file": name, "value": sheet, "allowed": names},
+            )
+        return wb.worksheets[sheet]
+    if sheet not in names:
+        raise IngestError(
+            f"{name} has no sheet named {sheet!r}; its sheets are: {', '.join(names)}.",
+            code="unknown_sheet",
+            details={"file": name, "value": sheet, "allowed": names},
+        )
+    return wb[sheet]
+
+
+def _excel_cells(name: str, data: bytes, sheet: str | int | None) -> tuple[list[list[str]], str, list[str], list[str]]:
+    """The worksheet as rows of cell texts (trailing blanks trimmed); runs in the budgeted child process.
+
+    The sheet's declared dimensions are checked before any row is read, and cells are counted as rows
+    stream, so neither a huge declared range nor a dimension tag that lies makes the reader grow.
+    """
+    import openpyxl  # local import: only Excel uploads pay for it
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        looks_text = data[:1] not in (b"P",) and b"\x00" not in data[:4096]
+        hint = " If it is a CSV file, give it the .csv extension." if looks_text else ""
+        raise IngestError(
+            f"{name} is not a readable Excel .xlsx workbook ({type(exc).__name__}).{hint} "
+            "Otherwise open it in Excel, save it again as .xlsx and upload that file.",
+            code="bad_excel",
+            details={"file": name},
+        ) from None
+    notes: list[str] = []
+    try:
+        names = list(wb.sheetnames)
+        ws = _open_sheet(name, wb, sheet)
+        if sheet is None and len(names) > 1:
+            notes.append(
+                f"{name} has {len(names)} sheets ({', '.join(names)}); the first, {ws.title!r}, was read. "
+                "Choose another sheet to read it instead."
+            )
+        title = ws.title
+        declared_rows, declared_cols = ws.max_row or 0, ws.max_column or 0
+        if declared_cols > MAX_COLUMNS or declared_rows * declared_cols > MAX_SHEET_CELLS:
+            raise _too_large(name, title, declared_rows, declared_cols, "declares")
+        cells: list[list[str]] = []
+        seen, widest = 0, 0
+        for raw in ws.iter_rows(values_only=True):
+            seen += max(len(raw), 1)
+            widest = max(widest, len(raw))
+            if seen > MAX_SHEET_CELLS or widest > MAX_COLUMNS:
+                raise _too_large(name, title, len(cells) + 1, widest, "holds more than")
+            end = len(raw)
+            while end and raw[end - 1] is None:
+                end -= 1
+            cells.append([_cell_text(v) for v in raw[:end]])
+    finally:
+        wb.close()
+    return cells, title, names, notes
+
+
 # ---------------------------------------------------------------------------
 # JSON
 # ---------------------------------------------------------------------------
 
 _RECORD_KEYS = ("data", "records", "rows", "items", "results")
+_MAX_PATH_DEPTH = 4
+
+
+def records_paths(doc: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """Dotted paths (``"data.items"``) of the non-empty lists of records (objects or rows) inside a JSON object.
+
+    Looks at most :data:`_MAX_PATH_DEPTH` objects deep, in key order.
+    """
+    out: list[str] = []
+    if not isinstance(doc, dict) or depth >= _MAX_PATH_DEPTH:
+        return out
+    for key, value in doc.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, list) and value and isinstance(value[0], (dict, list)):
+            out.append(path)
+        elif isinstance(value, dict):
+            out.extend(records_paths(value, path + ".", depth + 1))
+    return out
+
+
+def _records_in(name: str, doc: Any, records_path: str | None, warnings: list[str], found: dict[str, Any]) -> Any:
+    """The list of records of a JSON document: at ``records_path`` if given, else the one list it holds.
+
+    ``found`` receives ``"paths"`` (every candidate) and ``"used"`` (the path read, "" for the document).
+    """
+    candidates = records_paths(doc)
+    found["paths"], found["used"] = candidates, records_path or ""
+    if records_path:
+        node = doc
+        for part in records_path.removeprefix("$.").split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, list):
+            raise IngestError(
+                f"{name} has no list of records at {records_path!r}. Lists of records found at: "
+                f"{', '.join(map(repr, candidates)) or 'none'}.",
+                code="bad_json", field="records_path", details={"file": name, "value": records_path,
+                                                                "allowed": candidates},
+            )
+        return node
+    if not isinstance(doc, dict):
+        return doc
+    if len(candidates) == 1:
+        found["used"] = candidates[0]
+        if "." in candidates[0]:
+            warnings.append(f"{name} holds its records under {candidates[0]!r}; they were read from there.")
+        return _walk(doc, candidates[0])
+    preferred = [k for k in _RECORD_KEYS if k in candidates]
+    if not preferred:
+        raise IngestError(
+            f"{name} is a JSON object holding {'several lists' if candidates else 'no list'} of records"
+            f"{' (at ' + ', '.join(map(repr, candidates)) + ')' if candidates else ''}. "
+            + ("Choose which one to read." if candidates else 'Upload an array of records like [{"date": '
+               '"2024-01-31", "sales": 10}, ...], or {"data": [...]}.'),
+            code="bad_json",
+            field="records_path" if candidates else None,
+            details={"file": name, "allowed": candidates},
+        )
+    found["used"] = preferred[0]
+    warnings.append(f"{name} holds several lists; records were read from {preferred[0]!r}. Lists of records are "
+                    f"also at: {', '.join(repr(c) for c in candidates if c != preferred[0])}.")
+    return doc[preferred[0]]
+
+
+def _walk(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        doc = doc[part]
+    return doc
 
 
 def _json_value(v: Any, nested: set[str], key: str) -> str:
@@ -666,8 +824,28 @@ def _json_error(name: str, exc: json.JSONDecodeError, what: str = "JSON") -> Ing
     )
 
 
+def _json_lines(name: str, text: str) -> tuple[list[Any], list[int]]:
+    """JSON lines: one record per non-blank line; returns (records, line numbers)."""
+    records, numbers = [], []
+    for lineno, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise IngestError(
+                f"Line {lineno} of {name} is not valid JSON ({exc.msg}, column {exc.colno}). In JSON lines "
+                "each line must hold one complete object. Fix that line and upload again.",
+                code="bad_json",
+                details={"file": name, "row": lineno},
+            ) from None
+        numbers.append(lineno)
+    return records, numbers
+
+
 def _read_json(
-    name: str, text: str, warnings: list[str], nested: set[str]
+    name: str, text: str, warnings: list[str], nested: set[str], records_path: str | None = None,
+    found: dict[str, Any] | None = None,
 ) -> tuple[list[str], list[list[str]], list[int]]:
     stripped = text.strip()
     records: list[Any]
@@ -680,38 +858,9 @@ def _read_json(
             raise _json_error(name, exc) from None
         lines_mode = True
     if lines_mode:
-        records, numbers = [], []
-        for lineno, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise IngestError(
-                    f"Line {lineno} of {name} is not valid JSON ({exc.msg}, column {exc.colno}). In JSON lines "
-                    "each line must hold one complete object. Fix that line and upload again.",
-                    code="bad_json",
-                    details={"file": name, "row": lineno},
-                ) from None
-            numbers.append(lineno)
+        records, numbers = _json_lines(name, text)
     else:
-        if isinstance(doc, dict):
-            list_keys = [k for k, v in doc.items() if isinstance(v, list) and v and isinstance(v[0], (dict, list))]
-            if len(list_keys) == 1:
-                key = list_keys[0]
-            else:
-                preferred = [k for k in _RECORD_KEYS if k in list_keys]
-                if not preferred:
-                    raise IngestError(
-                        f"{name} is a JSON object, but not one holding a single list of records "
-                        f"(lists found under: {', '.join(map(repr, list_keys)) or 'none'}). Upload an array of "
-                        'records like [{"date": "2024-01-31", "sales": 10}, ...], or {"data": [...]}.',
-                        code="bad_json",
-                        details={"file": name, "allowed": list_keys},
-                    )
-                key = preferred[0]
-                warnings.append(f"{name} holds several lists; records were read from {key!r}.")
-            doc = doc[key]
+        doc = _records_in(name, doc, records_path, warnings, {} if found is None else found)
         if not isinstance(doc, list):
             raise IngestError(
                 f"{name} holds a single JSON {type(doc).__name__}, not a table. Upload an array of records "
@@ -773,6 +922,18 @@ def _looks_like_value(cell: str) -> bool:
     return bool(parse_numbers(arr, ".").ok[0] or parse_numbers(arr, ",").ok[0] or looks_like_date(c))
 
 
+def _is_row_index(values: np.ndarray) -> bool:
+    """True when a column reads 0, 1, 2, ... (or 1, 2, 3, ...) down the rows: an exported row index."""
+    if len(values) == 0:
+        return False
+    first = values[0].strip()
+    if first not in ("0", "1"):
+        return False
+    start = int(first)
+    expected = np.arange(start, start + len(values)).astype(str)
+    return bool((np.char.strip(values.astype(str)) == expected).all())
+
+
 def _build_frame(
     name: str, header: list[str], rows: list[list[str]], numbers: list[int], warnings: list[str]
 ) -> tuple[pd.DataFrame, list[int] | None]:
@@ -816,6 +977,13 @@ def _build_frame(
     for j, h in enumerate(header):
         if h:
             keep.append(j)
+            continue
+        if j == 0 and _is_row_index(columns[0]):
+            warnings.append(
+                f"The first column of {name} has no name and counts {columns[0][0].strip()}, "
+                f"{columns[0][1].strip() if len(columns[0]) > 1 else '...'}, ...: a row index (what pandas' "
+                "to_csv() writes by default), not data. It was left out."
+            )
             continue
         filled = next((i for i, v in enumerate(columns[j]) if v.strip()), None)
         if filled is None:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from aihub.errors import ValidationError
-from aihub.ingest._values import ISO8601, format_dayfirst, swap_day_month
+from aihub.ingest._values import ISO8601, MISSING_TOKENS, format_dayfirst, swap_day_month
 
 #: Column kinds, in the order the UI should offer them.
 KINDS: tuple[str, ...] = ("date", "number", "integer", "category", "id", "text", "boolean")
@@ -75,6 +75,22 @@ class ColumnSchema:
         Up to 5 distinct raw values, in order of appearance.
     note : str, optional
         A warning about this column (e.g. stray text in a numeric column).
+    missing_tokens : list of str, optional
+        Lower-case cell texts read as missing in this column besides blank
+        cells (a subset of :data:`~aihub.ingest.MISSING_TOKENS`, e.g.
+        ``["na", "null"]``). Inference puts the tokens it found here for
+        number, date and boolean columns (they cannot be values there) and
+        leaves it empty for text and category columns, where ``none`` may be a
+        category; the user may change it in the schema step
+        (:meth:`treat_tokens_as_missing`). None (schemas saved before this
+        field existed) means the tokens read as missing then:
+        :data:`~aihub.ingest._values.LEGACY_MISSING_TOKENS`.
+    token_counts : dict of str to int
+        Cells holding each missing-like token, as written (``{"none": 726}``),
+        so the user can decide; informational.
+    flagged_rows : list of int
+        File rows (header = row 1) holding the values that ``note`` is about
+        (at most 100); informational.
     """
 
     name: str
@@ -89,6 +105,9 @@ class ColumnSchema:
     n_unique: int = 0
     sample: list[str] = field(default_factory=list)
     note: str | None = None
+    missing_tokens: list[str] | None = None
+    token_counts: dict[str, int] = field(default_factory=dict)
+    flagged_rows: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         validate_column(self)
@@ -99,6 +118,7 @@ class ColumnSchema:
         validate_column(self)
         out = asdict(self)
         out["sample"] = list(self.sample)
+        out["missing_tokens"] = None if self.missing_tokens is None else list(self.missing_tokens)
         out["dayfirst"] = _effective_dayfirst(self)
         return out
 
@@ -135,9 +155,24 @@ class ColumnSchema:
                     details={"column": data.get("name")},
                 )
         kwargs = dict(data)
-        if kwargs.get("sample") is None:
-            kwargs["sample"] = []
+        for key in ("sample", "flagged_rows"):
+            if kwargs.get(key) is None:
+                kwargs[key] = []
+        if kwargs.get("token_counts") is None:
+            kwargs["token_counts"] = {}
         return cls(**kwargs)
+
+    def treat_tokens_as_missing(self, missing: bool) -> ColumnSchema:
+        """Return a copy reading the tokens seen in this column (:attr:`token_counts`) as missing, or as values.
+
+        Parameters
+        ----------
+        missing : bool
+            True: ``none``, ``NA``, ``-``, ... become missing cells; False: they stay values
+            (in a number or date column they then do not fit the kind, see ``invalid``).
+        """
+        tokens = sorted({t.lower() for t in self.token_counts}) if missing else []
+        return replace(self, missing_tokens=tokens)
 
     def confirm_dayfirst(self, dayfirst: bool) -> ColumnSchema:
         """Return a copy with the user's day/month order confirmed.
@@ -238,6 +273,12 @@ def validate_column(col: ColumnSchema) -> None:
         raise _bad(name, "decimal", col.decimal, DECIMALS)
     if col.invalid not in INVALID_POLICIES:
         raise _bad(name, "invalid", col.invalid, INVALID_POLICIES)
+    _validate_seen(col)
+
+
+def _validate_seen(col: ColumnSchema) -> None:
+    """The informational fields of a column: what the upload held (counts, sample, note, tokens, flagged rows)."""
+    name = col.name
     for count_field in ("null_count", "n_unique"):
         v = getattr(col, count_field)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -246,6 +287,20 @@ def validate_column(col: ColumnSchema) -> None:
         raise _bad(name, "sample", col.sample, "a list of strings")
     if col.note is not None and not isinstance(col.note, str):
         raise _bad(name, "note", col.note, "a string or null")
+    if col.missing_tokens is not None and (
+        not isinstance(col.missing_tokens, (list, tuple))
+        or not all(isinstance(t, str) and t.lower() in MISSING_TOKENS for t in col.missing_tokens)
+    ):
+        raise _bad(name, "missing_tokens", col.missing_tokens, sorted(t for t in MISSING_TOKENS if t))
+    if not isinstance(col.token_counts, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        for k, v in col.token_counts.items()
+    ):
+        raise _bad(name, "token_counts", col.token_counts, "an object of token -> count >= 0")
+    if not isinstance(col.flagged_rows, (list, tuple)) or not all(
+        isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in col.flagged_rows
+    ):
+        raise _bad(name, "flagged_rows", col.flagged_rows, "a list of row numbers >= 1")
 
 
 def validate_schema(schema: Sequence[ColumnSchema]) -> list[ColumnSchema]:

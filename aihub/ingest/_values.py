@@ -11,15 +11,23 @@ inference signal or an :class:`~aihub.errors.IngestError`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-#: Cell texts (compared after stripping whitespace, case-insensitively) that
-#: mean "no value" in every kind of column. Blank cells are missing too.
-MISSING_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "nat"})
+#: Cell texts (compared after stripping whitespace, case-insensitively) that may mean "no value". Blank cells are
+#: always missing; these tokens are missing in a column only when its schema says so
+#: (:attr:`aihub.ingest.ColumnSchema.missing_tokens`): by default in number, date and boolean columns, where they
+#: cannot be values, but not in text and category columns, where ``none`` may well be a category.
+MISSING_TOKENS: frozenset[str] = frozenset(
+    {"", "na", "n/a", "n.a.", "nan", "null", "none", "#n/a", "nat", "-", "--", "?"}
+)
+#: The tokens read as missing in every column before schemas recorded it (schemas saved without
+#: ``missing_tokens`` replay with these).
+LEGACY_MISSING_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "nat"})
 
 #: Tokens accepted for a column the user marks ``boolean`` (case-insensitive).
 TRUE_TOKENS: frozenset[str] = frozenset({"true", "t", "yes", "y", "1"})
@@ -141,7 +149,7 @@ def as_text(series: pd.Series) -> np.ndarray:
         return values
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
-        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
             out[i] = ""
         elif isinstance(v, pd.Timestamp):
             out[i] = v.isoformat(sep=" ") if (v.hour or v.minute or v.second or v.microsecond) else v.date().isoformat()
@@ -157,8 +165,12 @@ def _case_variants(word: str) -> set[str]:
     return out
 
 
-#: Every upper/lower-case spelling of :data:`MISSING_TOKENS`, for hashed look-ups.
-_MISSING_VARIANTS: list[str] = sorted(set().union(*(_case_variants(t) for t in MISSING_TOKENS)))
+def _variants(tokens: frozenset[str]) -> list[str]:
+    """Every upper/lower-case spelling of ``tokens``, for hashed look-ups."""
+    return sorted(set().union(*(_case_variants(t) for t in tokens)))
+
+
+_VARIANTS_CACHE: dict[frozenset[str], list[str]] = {}
 _EDGE_SPACE_RE = re.compile(r"\s\x00|\x00\s")
 
 
@@ -170,18 +182,25 @@ def _needs_strip(uniques: np.ndarray) -> bool:
     return _EDGE_SPACE_RE.search(joined) is not None
 
 
-def profile_text(values: np.ndarray) -> TextColumn:
+def profile_text(values: np.ndarray, missing: frozenset[str] | set[str] | list[str] | None = None) -> TextColumn:
     """Strip cells, find missing ones and factorize the rest.
 
     Parameters
     ----------
     values : numpy.ndarray of object, shape (n_rows,)
         ``str`` cells, e.g. from :func:`as_text`.
+    missing : collection of str, optional
+        Lower-case tokens read as missing besides blank cells; default
+        :data:`LEGACY_MISSING_TOKENS`. ``()`` reads only blank cells as missing.
 
     Returns
     -------
     TextColumn
     """
+    tokens = LEGACY_MISSING_TOKENS if missing is None else frozenset({"", *(t.lower() for t in missing)})
+    variants = _VARIANTS_CACHE.get(tokens)
+    if variants is None:
+        variants = _VARIANTS_CACHE.setdefault(tokens, _variants(tokens))
     raw_codes, raw_uniques = pd.factorize(values, sort=False)
     raw_uniques = np.asarray(raw_uniques, dtype=object)
     if _needs_strip(raw_uniques):
@@ -192,7 +211,7 @@ def profile_text(values: np.ndarray) -> TextColumn:
     else:
         codes, uniques, stripped = raw_codes, raw_uniques, values
     uniques = np.asarray(uniques, dtype=object)
-    is_missing_unique = pd.Index(uniques, dtype=object).isin(_MISSING_VARIANTS)
+    is_missing_unique = pd.Index(uniques, dtype=object).isin(variants)
     if is_missing_unique.any():
         remap = np.full(len(uniques), -1, dtype=np.intp)
         keep = ~is_missing_unique
@@ -203,6 +222,16 @@ def profile_text(values: np.ndarray) -> TextColumn:
     missing = codes < 0
     stripped = np.where(missing, "", stripped).astype(object)
     return TextColumn(stripped=stripped, missing=missing, uniques=uniques, codes=codes)
+
+
+def token_counts(col: TextColumn) -> dict[str, int]:
+    """Cells holding each missing-like token (:data:`MISSING_TOKENS`, as written) in a column profiled with
+    ``missing=()``."""
+    is_token = np.array([u.lower() in MISSING_TOKENS for u in col.uniques], dtype=bool)
+    if not is_token.any():
+        return {}
+    counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques))
+    return {str(col.uniques[i]): int(counts[i]) for i in np.flatnonzero(is_token)}
 
 
 # ---------------------------------------------------------------------------
@@ -287,7 +316,7 @@ def parse_numbers(uniques: np.ndarray, decimal: str = ".") -> ParsedNumbers:
             v = float(num)
         except ValueError:  # pragma: no cover - the regexes only let floats through
             continue
-        if v != v or v in (np.inf, -np.inf):
+        if not math.isfinite(v):
             continue
         if negative:
             v, num = -v, "-" + num
@@ -358,15 +387,15 @@ def parse_booleans(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # dates
 # ---------------------------------------------------------------------------
 
-_MONTHS_ABBR = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_MONTHS_ABBR = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
 _MONTHS_FULL = {
     m: i
     for i, m in enumerate(
-        "january february march april may june july august september october november december".split(), 1
+        ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"], 1
     )
 }
-_DAYS_ABBR = set("mon tue wed thu fri sat sun".split())
-_DAYS_FULL = set("monday tuesday wednesday thursday friday saturday sunday".split())
+_DAYS_ABBR = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+_DAYS_FULL = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 _TIME_RE = re.compile(
     r"(?P<sep>T|\s+|,\s*)(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?P<frac>\.\d{1,9})?)?"
@@ -401,6 +430,13 @@ def _time_format(m: re.Match) -> str:
 
 
 def _date_part_formats(text: str) -> list[str]:
+    """strftime formats the date part of a cell could be written in: numeric forms, then month names."""
+    numeric = _numeric_date_formats(text)
+    return numeric if numeric is not None else _month_name_formats(text)
+
+
+def _numeric_date_formats(text: str) -> list[str] | None:
+    """``2019-01-03``, ``03/01/2019``, ``3.1.19``, ``2019-01``, ``01/2019``; None when not numeric."""
     m = _NUMERIC_DATE_RE.fullmatch(text)
     if m:
         a, s, _, c = m.groups()
@@ -417,28 +453,34 @@ def _date_part_formats(text: str) -> list[str]:
     m = _MONTH_YEAR_RE.fullmatch(text)
     if m:
         return [f"%m{m.group(2)}%Y"]
-    # Formats with month names: "3 Jan 2019", "Jan 3, 2019", "03-Jan-19", "Jan-19", "Mon, 3 Jan 2019".
+    return None
+
+
+def _word_directive(low: str) -> str | None:
+    if low in _MONTHS_ABBR or low == "sept":
+        return "%b"
+    if low in _MONTHS_FULL:
+        return "%B"
+    if low in _DAYS_ABBR:
+        return "%a"
+    if low in _DAYS_FULL:
+        return "%A"
+    return None
+
+
+def _month_name_formats(text: str) -> list[str]:
+    """Formats with month names: "3 Jan 2019", "Jan 3, 2019", "03-Jan-19", "Jan-19", "Mon, 3 Jan 2019"."""
     tokens = re.findall(r"\d+|[A-Za-z]+|[^\dA-Za-z]+", text)
     parts: list[str | None] = []
     month_at = None
     digits: list[int] = []
     for i, tok in enumerate(tokens):
-        low = tok.lower()
         if tok.isalpha():
-            if low in _MONTHS_ABBR or low == "sept":
-                parts.append("%b")
-            elif low in _MONTHS_FULL:
-                parts.append("%B")
-            elif low in _DAYS_ABBR:
-                parts.append("%a")
-            elif low in _DAYS_FULL:
-                parts.append("%A")
-            else:
+            directive = _word_directive(tok.lower())
+            if directive is None or (directive in ("%b", "%B") and month_at is not None):
                 return []
-            if parts[-1] in ("%b", "%B"):
-                if month_at is not None:
-                    return []
-                month_at = i
+            parts.append(directive)
+            month_at = i if directive in ("%b", "%B") else month_at
         elif tok.isdigit():
             parts.append(None)
             digits.append(i)
@@ -446,6 +488,11 @@ def _date_part_formats(text: str) -> list[str]:
             parts.append(tok.replace("%", "%%"))
     if month_at is None or not digits:
         return []
+    return _place_numbers(tokens, parts, digits, month_at)
+
+
+def _place_numbers(tokens: list[str], parts: list[str | None], digits: list[int], month_at: int) -> list[str]:
+    """Assign day and year directives to the numbers around a month name."""
     four = [i for i in digits if len(tokens[i]) == 4]
     small = [i for i in digits if len(tokens[i]) <= 2]
     if len(four) + len(small) != len(digits) or len(four) > 1:

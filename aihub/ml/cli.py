@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from aihub import exports
 from aihub.errors import AihubError, IngestError, ValidationError
 
 
@@ -166,7 +167,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if keep and len(result) == len(frame):
         result = pd.concat([frame[keep].reset_index(drop=True), result.reset_index(drop=True)], axis=1)
     out = Path(args.output)
-    _atomic_write(out, result.to_csv(index=False, lineterminator="\n").encode("utf-8"), mode=0o644)
+    _atomic_write(out, exports.to_csv_bytes(result, lineterminator="\n"), mode=0o644)
     n_err = int(result["error"].notna().sum())
     print(f"Predicted {len(result) - n_err} of {len(result)} rows -> {out}")
     if n_err:
