@@ -165,13 +165,13 @@ def outcome_segments(t: TableInput, ctx: Context) -> list[Insight]:
         c["p_adj"] = min(1.0, res["h_p"] * n_tests)
         if c["p_adj"] < p.alpha and _strong(c, t.outcome_kind_ == "numeric", p.segment_min_lift):
             kept.append(c)
-    kept.sort(key=lambda c: -abs(c["wracc"]))
+    kept.sort(key=lambda c: (not c["high"], -abs(c["wracc"])))  # of a rule and its complement, state the high one
     seen: set[str] = set()
     masks: list[np.ndarray] = []
     out = []
     for c in kept:
         text = describe_rule(c["conds"], t)
-        if text in seen or any(np.array_equal(c["mask"], ~m) for m in masks):
+        if text in seen or any(_complement(c["mask"], m) for m in masks):
             continue  # the same rule for another class, or the complement of one already stated
         seen.add(text)
         masks.append(c["mask"])
@@ -218,6 +218,11 @@ def _prune_rule(
             break
         conds, masks = conds[:i] + conds[i + 1 :], masks[:i] + masks[i + 1 :]
     return conds
+
+
+def _complement(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two rules that split the rows between them (up to 5% of rows, such as missing values, in neither)."""
+    return not (a & b).any() and float((a | b).mean()) >= 0.95
 
 
 def _holdout_test(c: dict[str, Any], hold: np.ndarray, numeric: bool) -> dict[str, Any] | None:
