@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 from aihub.errors import ValidationError
-from aihub.insights.frames import require_columns, require_frame, text_values, to_dates, to_numbers
 from aihub.insights.model import CATEGORIES
 from aihub.insights.params import FREQUENCIES, check_choice
 from aihub.insights.tables import TableInput
@@ -48,12 +48,69 @@ _PERIOD_ALIAS = {"D": "D", "W": "W-SUN", "M": "M", "Q": "Q-DEC", "Y": "Y-DEC"}
 
 
 # ---------------------------------------------------------------- helpers
-# The column readers live in aihub.insights.frames (shared with the any-table contract); private aliases kept.
-_require_frame = require_frame
-_require_columns = require_columns
-_to_dates = to_dates
-_to_numbers = to_numbers
-_text = text_values
+def _require_frame(frame: Any, field_name: str) -> pd.DataFrame:
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    if isinstance(frame, (list, tuple)):
+        rows = [r if isinstance(r, Mapping) else getattr(r, "__dict__", r) for r in frame]
+        return pd.DataFrame(list(rows))
+    raise ValidationError(f"{field_name} must be a pandas DataFrame; got {type(frame).__name__}", field=field_name)
+
+
+def _require_columns(frame: pd.DataFrame, columns: Mapping[str, str | None], what: str) -> None:
+    for role, col in columns.items():
+        if col is not None and col not in frame.columns:
+            cols = ", ".join(map(str, list(frame.columns)[:30]))
+            raise ValidationError(
+                f"{what}: {role} column {col!r} is not in the table; columns: {cols}",
+                field=role,
+                details={"value": col, "allowed": [str(c) for c in frame.columns]},
+            )
+
+
+def _to_dates(values: pd.Series, column: str) -> pd.Series:
+    """Naive datetimes from datetime or ISO-8601 text; other text is rejected."""
+    if ptypes.is_datetime64_any_dtype(values.dtype):
+        out = pd.to_datetime(values)
+    else:
+        out = pd.to_datetime(values, errors="coerce", format="ISO8601")
+        bad = out.isna() & values.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValidationError(
+                f"column {column!r} has values that are not ISO dates (row {i + 1}: {values.iloc[i]!r}); "
+                "pass parsed datetimes (e.g. from aihub.ingest read_upload(...).typed())",
+                field=column,
+                details={"row": i + 1},
+            )
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def _to_numbers(values: pd.Series, column: str) -> pd.Series:
+    if ptypes.is_bool_dtype(values.dtype) or not ptypes.is_numeric_dtype(values.dtype):
+        out = pd.to_numeric(values, errors="coerce")
+        bad = out.isna() & values.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValidationError(
+                f"column {column!r} must be numeric; row {i + 1} holds {values.iloc[i]!r}",
+                field=column,
+                details={"row": i + 1},
+            )
+        values = out
+    return values.astype("float64")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Object column of str (missing stays None), the same on pandas 2 and 3."""
+    arr = values.astype(object).to_numpy()
+    return pd.Series(
+        [None if (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA) else str(v) for v in arr],
+        index=values.index,
+        dtype=object,
+    )
 
 
 def period_index(dates: pd.Series, freq: str) -> pd.PeriodIndex:

@@ -22,7 +22,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from aihub.errors import ValidationError
-from aihub.insights.frames import require_frame, to_dates, to_numbers
+from aihub.frames import date_column, numeric_column, require_frame
 from aihub.insights.roles import MAX_DIMENSION_VALUES, TableRoles, default_aggregation, infer_roles, parse_roles
 
 __all__ = ["MAX_OUTCOME_CLASSES", "OUTCOME_KINDS", "TableInput", "labels_of"]
@@ -139,10 +139,7 @@ class TableInput:
     features_: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
-        frame = require_frame(self.frame, "table")
-        if frame.empty:
-            raise ValidationError("The table has no rows.", field="table")
-        frame = frame.rename(columns=str)
+        frame = require_frame(self.frame, "table").rename(columns=str)
         r = parse_roles(self.roles)
         self.roles_ = r
         self._check_columns(frame, r)
@@ -174,10 +171,7 @@ class TableInput:
                     field="roles.dimensions",
                 )
         if r.date is not None:
-            try:
-                data[r.date] = to_dates(frame[r.date], r.date)
-            except ValidationError as exc:
-                raise ValidationError(f"Table roles: date column: {exc}", field="roles.date") from None
+            data[r.date] = self._dates(frame, r.date)
             if data[r.date].notna().sum() == 0:
                 raise ValidationError(f"Table roles: date column {r.date!r} holds no dates.", field="roles.date")
         if r.outcome is not None:
@@ -203,15 +197,32 @@ class TableInput:
 
     @staticmethod
     def _numbers(frame: pd.DataFrame, column: str, path: str) -> pd.Series:
+        """Typed numbers as float64; anything else through the hub's one number parser (:mod:`aihub.frames`)."""
         s = frame[column]
         if ptypes.is_datetime64_any_dtype(s.dtype):
             raise ValidationError(f"Table roles: {column!r} holds dates, not numbers.", field=path)
+        if ptypes.is_numeric_dtype(s.dtype) or ptypes.is_bool_dtype(s.dtype):
+            return pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index)
         try:
-            return to_numbers(s, column)
+            return pd.Series(numeric_column(frame, column, what="table", allow_missing=True), index=s.index)
         except ValidationError as exc:
             raise ValidationError(
                 f"Table roles: {column!r} must be numeric to be a measure or money: {exc}", field=path
             ) from None
+
+    @staticmethod
+    def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
+        """Typed dates as naive UTC datetime64 (missing kept); text through the hub's date parser."""
+        s = frame[column]
+        if not ptypes.is_datetime64_any_dtype(s.dtype):
+            try:
+                s = date_column(frame, column)
+            except ValidationError as exc:
+                raise ValidationError(f"Table roles: date column: {exc}", field="roles.date") from None
+        s = pd.to_datetime(s)
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        return s.astype("datetime64[ns]")
 
     def _outcome(self, frame: pd.DataFrame, r: TableRoles) -> pd.Series:
         s = frame[r.outcome]
@@ -225,7 +236,7 @@ class TableInput:
         numeric = ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype)
         if numeric and n_unique > 2 and r.positive is None:
             self.outcome_kind_ = "numeric"
-            return to_numbers(s, r.outcome)
+            return self._numbers(frame, r.outcome, "roles.outcome")
         labels = labels_of(s)
         counts = labels.value_counts()
         if len(counts) > MAX_OUTCOME_CLASSES:

@@ -378,3 +378,19 @@ def test_validity_and_regeneration_of_table_insights(heart):
     other = TableInput(frame, t.roles_, dataset_id="copy", dataset_name="copy.csv")
     assert {i.fingerprint for i in _run(other)}.isdisjoint(i.fingerprint for i in first)
     assert math.isclose(sum(1 for i in first if i.type == "outcome_drivers"), 1)
+
+
+def test_untyped_text_goes_through_the_hubs_parsers():
+    raw = pd.DataFrame(
+        {
+            "when": ["2024-01-05", "2024-01-12", "2024-01-19"] * 10,
+            "Income": ["$1,200.00", "$980.50", "$2,000"] * 10,
+            "kind": ["a", "b", "c"] * 10,
+        }
+    )
+    t = TableInput(raw, {"date": "when", "money": {"Income": "usd"}, "dimensions": ["kind"], "measures": []})
+    assert t.data["Income"].tolist()[:3] == [1200.0, 980.5, 2000.0] and t.currency_of("Income") == "USD"
+    assert str(t.data["when"].dtype) == "datetime64[ns]"
+    with pytest.raises(ValidationError) as err:
+        TableInput(raw.assign(Income=["$1,200.00", "n/a?", "3"] * 10), {"measures": ["Income"], "dimensions": []})
+    assert err.value.field == "roles.measures" and "row 2" in str(err.value)
