@@ -87,8 +87,8 @@ def unit_figures(t: TableInput, column: str) -> tuple[dict[str, Any], str, bool]
 
 
 def period_key(t: TableInput) -> str:
-    """Period part of a fingerprint for findings about the whole table: changes when the rows change."""
-    return f"{len(t.data)} rows"
+    """Period part of a fingerprint for findings about the whole table: its version, else its number of rows."""
+    return f"version {t.version}" if t.version is not None else f"{len(t.data)} rows"
 
 
 def feature_columns(t: TableInput, ctx: Context) -> list[str]:

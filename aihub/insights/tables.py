@@ -93,6 +93,10 @@ class TableInput:
     dataset_name : str, optional
         Named in narratives and in each insight's subject (so two tables
         never share a fingerprint).
+    version : int or str, optional
+        The dataset version read. Findings about the whole table (drivers,
+        outliers, segments) are keyed by it, so a new version is judged
+        afresh; without it they are keyed by the number of rows.
 
     Attributes
     ----------
@@ -128,6 +132,7 @@ class TableInput:
     roles: Any = None
     dataset_id: Any = None
     dataset_name: str | None = None
+    version: Any = None
     roles_: TableRoles = field(init=False, repr=False)
     data: pd.DataFrame = field(init=False, repr=False)
     outcome_kind_: str | None = field(init=False, default=None)

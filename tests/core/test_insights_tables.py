@@ -377,6 +377,11 @@ def test_validity_and_regeneration_of_table_insights(heart):
     assert again == []
     other = TableInput(frame, t.roles_, dataset_id="copy", dataset_name="copy.csv")
     assert {i.fingerprint for i in _run(other)}.isdisjoint(i.fingerprint for i in first)
+    v1 = _run(TableInput(frame, t.roles_, dataset_id="h", version=1))
+    v2 = _run(TableInput(frame, t.roles_, dataset_id="h", version=2))
+    assert [i.title for i in v1] == [i.title for i in v2] and not {i.fingerprint for i in v1} & {
+        i.fingerprint for i in v2
+    }
     assert math.isclose(sum(1 for i in first if i.type == "outcome_drivers"), 1)
 
 
