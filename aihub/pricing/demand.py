@@ -300,7 +300,7 @@ def _category_posteriors(own: pd.DataFrame, category_of: pd.Series,
             mu, mu_sd, tau = p.prior_elasticity, p.prior_sd, float(p.between_sd * np.sqrt(2 / np.pi))
             new_sd = float(np.sqrt(p.prior_sd ** 2 + p.between_sd ** 2 * (1 - 2 / np.pi) + tau ** 2))
         rows.append({"category": cat, "elasticity": float(mu), "std_error": float(mu_sd),
-                     "new_product_std_error": float(new_sd), "tau": float(tau), "products": int(len(have))})
+                     "new_product_std_error": float(new_sd), "tau": float(tau), "products": len(have)})
     return pd.DataFrame(rows), per_product
 
 
@@ -380,8 +380,8 @@ def _fit_form(df: pd.DataFrame, use_comp: bool, p: PricingParams, form: str, sea
     out = stats[["category", "periods", "price_variation"]].join(est)
     out = out.assign(intercept=intercept, level=pd.Series(levels), last_price=last["price"],
                      last_period=last["period"], last_quantity=last["quantity"],
-                     last_competitor_price=last["competitor_price"] if "competitor_price" in last else np.nan,
-                     last_cost=last["cost"] if "cost" in last else np.nan,
+                     last_competitor_price=last.get("competitor_price", np.nan),
+                     last_cost=last.get("cost", np.nan),
                      min_price=prices["min"], max_price=prices["max"])
     out["lower"] = out["elasticity"] - Z90 * out["std_error"]
     out["upper"] = out["elasticity"] + Z90 * out["std_error"]

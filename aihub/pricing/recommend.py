@@ -185,8 +185,8 @@ def recommend_price(model: ElasticityModel, product: str, *, current_price: floa
     gain = float(np.mean(obj[:, best] > obj[:, i0])) if best != i0 else 0.0
     hold = _hold_reason(row) if allowed_now else None
     if hold is None and allowed_now and (best == i0 or gain < b.min_gain_probability):
-        hold = ("uncertain", f"Today's price is kept: the best expected price, {prices[best]:,.2f}, beats it with "
-                             f"probability {gain:.0%} (needs {b.min_gain_probability:.0%}); {_interval_text(row)}.")
+        hold = ("uncertain", (f"Today's price is kept: the best expected price, {prices[best]:,.2f}, beats it with "
+                             f"probability {gain:.0%} (needs {b.min_gain_probability:.0%}); {_interval_text(row)}."))
     pick = i0 if hold else best
     p_new = float(prices[pick])
     base_obj = obj[:, i0]

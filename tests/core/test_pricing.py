@@ -150,7 +150,7 @@ def test_profit_objective_finds_the_interior_optimum():
     m = fit_elasticity(simulated({"a": -3.0, "b": -3.0, "c": -3.0}, months=36, noise=0.02), seasonality=False)
     beta = m.product("a")["elasticity"]
     cost = 6.0  # optimum c beta / (1 + beta), about 9 at beta = -3
-    rec, curve = recommend_price(m, "a", current_price=10.0, unit_cost=cost, objective="profit", max_change=0.5,
+    rec, _curve = recommend_price(m, "a", current_price=10.0, unit_cost=cost, objective="profit", max_change=0.5,
                                  grid=401)
     assert rec["recommended_price"] == pytest.approx(cost * beta / (1 + beta), rel=0.02) and not rec["at_bound"]
     assert rec["profit_recommended"] >= rec["profit_now"]
