@@ -19,9 +19,9 @@ import argparse
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
+    from aihub.filemode import write_csv
     from aihub.inventory import inventory_policy, products_to_order
     from aihub.ml.cli import read_table
-    from aihub.recommend.cli import write_csv
 
     forecast = read_table(args.forecast)
     positions = read_table(args.positions)
@@ -40,7 +40,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``inventory`` subcommand."""
-    from aihub.ml.cli import _run
+    from aihub.filemode import command
 
     p = subparsers.add_parser("inventory", help="safety stock, reorder point and order quantity from a forecast")
     p.add_argument("--forecast", required=True, help="forecast CSV (aihub forecast output or ds,yhat,interval columns)")
@@ -54,4 +54,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--product-col", default="unique_id", help="product column of the forecast (default unique_id)")
     p.add_argument("--due", help="also write the products that need an order now")
     p.add_argument("--output", required=True)
-    p.set_defaults(func=_run(cmd_inventory))
+    p.set_defaults(func=command(cmd_inventory))

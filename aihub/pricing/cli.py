@@ -24,9 +24,9 @@ import argparse
 def cmd_price(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from aihub.filemode import write_csv, write_json
     from aihub.ml.cli import read_table
     from aihub.pricing import fit_elasticity, price_panel, recommend_price
-    from aihub.recommend.cli import write_csv, write_json
 
     frame = read_table(args.input)
     comps = [c.strip() for c in (args.competitor_cols or "").split(",") if c.strip()]
@@ -61,7 +61,7 @@ def cmd_price(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``price`` subcommand."""
-    from aihub.ml.cli import _run
+    from aihub.filemode import command
 
     p = subparsers.add_parser("price", help="price elasticity per product and a recommended price within bounds")
     p.add_argument("--input", required=True, help="CSV of price and quantity history")
@@ -79,4 +79,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--curves", help="also write demand/revenue curves per product")
     p.add_argument("--state", help="also write the fitted model as JSON")
     p.add_argument("--output", required=True)
-    p.set_defaults(func=_run(cmd_price))
+    p.set_defaults(func=command(cmd_price))
