@@ -174,6 +174,10 @@ def test_compiled_kernels_equal_their_plain_python_form(monkeypatch):
     d = _revenue(10, n=160)
     d.loc[100, "value"] += 30 * 600
     compiled = detect(d)
-    for name in ("likelihood_alarm_loop", "robust_seasonal_loop", "alarm_loop", "fill_rings"):
+    from aihub.anomaly import art, context
+
+    for name in ("likelihood_alarm_loop", "robust_seasonal_loop", "alarm_loop", "fill_rings", "seasonal_loop"):
         monkeypatch.setattr(_kernels, name, getattr(_kernels, name).py_func)
+    monkeypatch.setattr(art, "art_loop", art.art_loop.py_func)
+    monkeypatch.setattr(context, "context_loop", context.context_loop.py_func)
     _assert_same(detect(d), compiled)

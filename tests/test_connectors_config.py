@@ -93,17 +93,19 @@ def test_masked_secret_means_unchanged():
 @pytest.mark.parametrize(
     ("patch", "field", "words"),
     [
-        ({"source_type": "ftp"}, "source_type", "allowed: file_upload, database, rest_api, object_storage"),
-        ({"sync_frequency": "monthly"}, "sync_frequency", "allowed: realtime, hourly, daily, weekly"),
-        ({"colour": "red"}, "colour", "not a known key"),
-        ({"source_name": "  "}, "source_name", "must not be blank"),
+        ({"source_type": "ftp"}, "source_type",
+         "should be 'file_upload', 'database', 'rest_api' or 'object_storage' (got 'ftp')"),
+        ({"sync_frequency": "monthly"}, "sync_frequency",
+         "should be 'realtime', 'hourly', 'daily' or 'weekly' (got 'monthly')"),
+        ({"colour": "red"}, "colour", "not a known setting; remove it or check its spelling (allowed: source_name, "),
+        ({"source_name": "  "}, "source_name", "should have at least 1 character"),
         ({"field_mapping": {"id": "order_id", "total": "order_id"}}, "field_mapping.total", "already does"),
         ({"field_mapping": {"x": "nope"}}, "field_mapping.x", "does not declare"),
         ({"data_schema": {"fields": [{"name": "a", "type": "money"}]}, "field_mapping": {}},
-         "data_schema.fields[0].type", "allowed: date, number, integer, category, id, text, boolean"),
+         "data_schema.fields.0.type", "should be 'date', 'number', 'integer', 'category', 'id', 'text' or 'boolean'"),
         ({"data_schema": {"fields": [{"name": "a", "type": "integer", "default": "ten"}]}, "field_mapping": {}},
-         "data_schema.fields[0].default", "not a valid integer"),
-        ({"data_schema": {"fields": ["a", "a"]}, "field_mapping": {}}, "data_schema.fields[1].name", "unique"),
+         "data_schema.fields.0.default", "not a valid integer"),
+        ({"data_schema": {"fields": ["a", "a"]}, "field_mapping": {}}, "data_schema.fields.1.name", "unique"),
     ],
 )
 def test_validation_names_field_value_and_allowed(patch, field, words):
@@ -124,13 +126,16 @@ def test_validation_names_field_value_and_allowed(patch, field, words):
         ({"base_url": "https://x.example.com", "params": {"api_key": "x"}}, "connection_config.params.api_key",
          "credential"),
         ({"base_url": "https://x.example.com", "endpoints": ["https://evil.example.com/x"]},
-         "connection_config.endpoints[0].path", "relative"),
+         "connection_config.endpoints.0.path", "relative"),
         ({"base_url": "https://x.example.com", "pagination": {"type": "cursor"}},
          "connection_config.pagination.cursor_path", "required"),
         ({"base_url": "https://x.example.com", "pagination": {"type": "scroll"}},
-         "connection_config.pagination.type", "allowed: none, page, offset, cursor, next_link"),
-        ({"base_url": "https://x.example.com", "row_limit": 0}, "connection_config.row_limit", "from 1"),
-        ({"base_url": "https://x.example.com", "timeout_seconds": -1}, "connection_config.timeout_seconds", "above 0"),
+         "connection_config.pagination.type",
+         "should be 'none', 'page', 'offset', 'cursor' or 'next_link' (got 'scroll')"),
+        ({"base_url": "https://x.example.com", "row_limit": 0}, "connection_config.row_limit",
+         "greater than or equal to 1"),
+        ({"base_url": "https://x.example.com", "timeout_seconds": -1}, "connection_config.timeout_seconds",
+         "greater than 0"),
     ],
 )
 def test_rest_connection_validation(conn, field, words):
@@ -156,6 +161,81 @@ def test_database_config_refuses_password_in_url_and_writes():
     })
     assert (config.connection.db_schema, config.connection.table) == ("sales", "orders")
     assert secrets == {"password": "hunter2"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"authentication_config": {"type": "bearer", "tokn": TOKEN}},  # misspelt key: its value may be the secret
+        {"authentication_config": {"type": "bearer", "token": {"value": TOKEN}}},
+        {"authentication_config": TOKEN},
+        {"authentication_config": {"type": "header", "header": "Host", "value": TOKEN}},
+        {"authentication_config": {"type": "oauth2_client_credentials", "client_id": "c", "client_secret": TOKEN,
+                                   "token_url": f"https://u:{TOKEN}@id.example.com"}},
+        {"connection_config": {"base_url": f"https://u:{TOKEN}@x.example.com"}},
+        {"connection_config": {"base_url": "https://x.example.com", "headers": {"X-API-Key": TOKEN}}},
+        {"connection_config": {"base_url": "https://x.example.com", "params": {"token": TOKEN}}},
+        {"connection_config": {"base_url": "https://x.example.com", "headers": {"X-Other": [TOKEN]}}},
+        {"connection_config": {"base_url": f"https://x.example.com/?api_key={TOKEN}" + "x" * 2000}},
+        {"source_type": "database", "connection_config": {"url": f"postgresql://u:{TOKEN}@db/x", "table": "t"}},
+        {"source_type": "database", "connection_config": {"url": f"postgresql://u:{TOKEN}@db:port/x", "table": "t"}},
+        {"source_type": "object_storage", "connection_config": {"url": f"s3://AKIA:{TOKEN}@bucket/x.csv"}},
+        {"source_type": "object_storage",
+         "connection_config": {"url": "s3://b/x.csv", "storage_options": {"key": TOKEN}}},
+        {"source_type": "object_storage", "connection_config": "s3://b/x.csv",
+         "authentication_config": {"type": "storage_options", "anything": TOKEN}},
+    ],
+)
+def test_validation_errors_never_show_a_secret(bad):
+    with pytest.raises(ValidationError) as e:
+        split_secrets(rest_config(**bad))
+    assert TOKEN not in str(e.value) and TOKEN not in json.dumps(e.value.to_dict(), default=str)
+    assert e.value.field and e.value.field.split(".")[0] in ("authentication_config", "connection_config")
+
+
+def test_every_problem_is_listed_with_its_dotted_path():
+    bad = rest_config(sync_frequency="monthly", connection_config={
+        "base_url": "https://x.example.com", "endpoints": ["a", {"path": "b", "records_path": "x..y"}],
+        "pagination": {"type": "page", "cursor_path": "next"}, "row_limit": 0})
+    with pytest.raises(ValidationError) as e:
+        split_secrets(bad)
+    fields = [err["field"] for err in e.value.details["errors"]]
+    assert fields == ["connection_config.endpoints.1.records_path", "connection_config.pagination.cursor_path",
+                      "connection_config.row_limit", "sync_frequency"]
+    assert e.value.details["source"] == "Orders API"
+    assert "(3 more problems listed with it)" in str(e.value)
+    pagination = e.value.details["errors"][1]["message"]
+    assert "allowed: type, max_pages, page_param, start_page, size_param, page_size" in pagination
+
+
+def test_null_means_default_and_limits_are_the_models_bounds():
+    from aihub.connectors.config import DEFAULT_ROW_LIMIT, MAX_ROW_LIMIT, RestConnection
+    from aihub.userconfig import limits
+
+    config, _ = split_secrets(rest_config(description=None, connection_config={
+        "base_url": "https://x.example.com", "row_limit": None, "pagination": None, "verify_tls": None}))
+    conn = config.connection
+    assert (config.description, conn.row_limit, conn.pagination.type, conn.verify_tls) == \
+        ("", DEFAULT_ROW_LIMIT, "none", True)
+    assert limits(RestConnection, "row_limit") == {"ge": 1, "le": MAX_ROW_LIMIT, "default": DEFAULT_ROW_LIMIT}
+    for limit in (1, MAX_ROW_LIMIT):
+        ok, _ = split_secrets(rest_config(connection_config={"base_url": "https://x.example.com", "row_limit": limit}))
+        assert ok.connection.row_limit == limit
+    with pytest.raises(ValidationError) as e:
+        split_secrets(rest_config(connection_config={"base_url": "https://x.example.com",
+                                                     "row_limit": MAX_ROW_LIMIT + 1}))
+    assert e.value.field == "connection_config.row_limit" and f"less than or equal to {MAX_ROW_LIMIT}" in str(e.value)
+
+
+def test_text_and_flags_are_not_coerced():
+    for conn, field in (({"row_limit": "5"}, "row_limit"), ({"row_limit": True}, "row_limit"),
+                        ({"timeout_seconds": "3"}, "timeout_seconds"), ({"verify_tls": "yes"}, "verify_tls")):
+        with pytest.raises(ValidationError) as e:
+            split_secrets(rest_config(connection_config={"base_url": "https://x.example.com", **conn}))
+        assert e.value.field == f"connection_config.{field}"
+    config, _ = split_secrets(rest_config(connection_config={"base_url": "https://x.example.com", "row_limit": 5.0,
+                                                             "headers": {"X-Pad": " a "}}))
+    assert config.connection.row_limit == 5 and config.connection.headers == {"X-Pad": " a "}
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ Each test module run creates its own scratch schema (PostgreSQL) or tables (Mari
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import time
@@ -176,8 +175,8 @@ def test_pg_read_only_transaction_refuses_writes(pg):
     assert count(engine, f"{schema}.orders") == N_ROWS
     # Even a plain INSERT that skipped validation is refused (the server-side cursor takes SELECTs only).
     config, _ = split_secrets(db_source(PG_URL, table=f"{schema}.orders"))
-    raw = dataclasses.replace(config, connection=dataclasses.replace(
-        config.connection, query=f"INSERT INTO {schema}.orders (id) VALUES (999) RETURNING id", table=None))
+    raw = config.model_copy(update={"connection": config.connection.model_copy(update={  # skips validation
+        "query": f"INSERT INTO {schema}.orders (id) VALUES (999) RETURNING id", "table": None})})
     with pytest.raises(ConnectorError) as e:
         read_database(raw, {}, allowed_hosts=(ALLOWED,))
     assert e.value.kind == "query_error" and e.value.details["sqlstate"] in ("25006", "42601")
@@ -265,8 +264,8 @@ def test_mariadb_read_only_transaction_refuses_writes(my):
     assert report.error_kind == "query_error" and "read-only" in report.message
     assert count(engine, table) == N_ROWS
     config, _ = split_secrets(db_source(MY_URL, table=table))
-    raw = dataclasses.replace(config, connection=dataclasses.replace(
-        config.connection, query=f"DELETE FROM {table}", table=None))
+    raw = config.model_copy(update={"connection": config.connection.model_copy(update={  # skips validation
+        "query": f"DELETE FROM {table}", "table": None})})
     with pytest.raises(ConnectorError) as e:
         read_database(raw, {}, allowed_hosts=(ALLOWED,))
     assert e.value.kind == "query_error" and e.value.details["db_code"] == 1792

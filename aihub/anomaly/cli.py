@@ -3,14 +3,17 @@
 Usage::
 
     aihub detect --input PATH --output PATH [--timestamp-col timestamp]
-                 [--value-col value] [--detector auto|robust_seasonal|forecast_band|isolation_forest]
+                 [--value-col value]
+                 [--detector auto|robust_seasonal|forecast_band|art|context|isolation_forest]
 
 ``PATH`` is a CSV file or a folder; for a folder every ``*.csv`` below it is
 scored and written to the same relative path under the output folder. Each
 output file has the input's rows in the input order with columns
 ``timestamp, value, anomaly_score, is_anomaly, severity`` followed by
 ``expected, lower, upper``. Scoring is causal (each row uses only rows with
-earlier or equal timestamps). The lead's ``aihub/cli.py`` calls
+earlier or equal timestamps). ``auto`` is the ensemble described in
+:mod:`aihub.anomaly.detectors`; the other names run one of its components
+alone, or the isolation forest. The lead's ``aihub/cli.py`` calls
 :func:`register`; ``python -m aihub.anomaly.cli detect ...`` also works.
 """
 
@@ -18,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
 from aihub import exports
-from aihub.errors import AihubError, IngestError, ValidationError
 from aihub.anomaly.detectors import ALGORITHMS, detect
+from aihub.errors import AihubError, IngestError, ValidationError
 
 OUT_COLUMNS = ("timestamp", "value", "anomaly_score", "is_anomaly", "severity", "expected", "lower", "upper")
 

@@ -36,8 +36,13 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from aihub.errors import ValidationError
+from aihub.anomaly.alarms import GAP_WINDOW as _GAP_WINDOW
+from aihub.anomaly.alarms import alarm_rule as _alarms
+from aihub.anomaly.alarms import lagged_rolling as _lagged_rolling
+from aihub.anomaly.alarms import to_seconds as _to_seconds
+from aihub.anomaly.params import DetectorParams
 from aihub.anomaly.severity import NO_SEVERITY, SeverityThresholds, severity_of
+from aihub.errors import ValidationError
 
 LABELS: tuple[str, ...] = ("false_positive", "true_positive")
 """Feedback labels: rejected / confirmed anomaly."""
@@ -125,7 +130,7 @@ class FeedbackEvent:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FeedbackEvent":
+    def from_dict(cls, data: Mapping[str, Any]) -> FeedbackEvent:
         allowed = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(allowed))
         if unknown:
@@ -204,7 +209,7 @@ class FeedbackRule:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FeedbackRule":
+    def from_dict(cls, data: Mapping[str, Any]) -> FeedbackRule:
         """Inverse of :meth:`to_dict`; unknown keys are rejected."""
         if isinstance(data, FeedbackRule):
             return data
@@ -573,8 +578,6 @@ def apply_rules(
         ``suppressed_by`` (rule id of a suppressed would-be alarm) recomputed;
         row order kept.
     """
-    from aihub.anomaly.detectors import DetectorParams, _alarms, _lagged_rolling, _to_seconds, _GAP_WINDOW
-
     p = params if isinstance(params, DetectorParams) else DetectorParams.from_dict(params)
     th = thresholds if isinstance(thresholds, SeverityThresholds) else SeverityThresholds.from_dict(thresholds)
     need = [c for c in ("timestamp", "value", "expected", "raw_score") if c not in scored_points.columns]

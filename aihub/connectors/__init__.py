@@ -8,7 +8,10 @@ upload. "Test connection" is :func:`test_connection`.
 Modules
 -------
 config
-    The JSON shape, validation (the one place), secret separation.
+    The JSON shape as pydantic models (:class:`SourceConfig`), secret separation;
+    its parts live in ``config_database``, ``config_rest``, ``config_storage``
+    (``connection_config`` per source type), ``config_auth``, ``config_fields``
+    (``data_schema``, ``field_mapping``) and ``config_base`` (shared types, limits).
 secrets
     Fernet encryption of credentials (key from ``AIHUB_SECRET_KEY`` or a key
     file) and :func:`redact` for UI and logs.

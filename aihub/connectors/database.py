@@ -15,7 +15,7 @@ other           none by the hub (a warning says so)                      driver/
 
 Defence in depth, in order: the query text must be one ``SELECT``/``WITH``
 statement without ``INTO`` or locking clauses
-(:func:`aihub.connectors.config.select_problem`, checked at validation); the
+(:func:`aihub.connectors.config_database.select_problem`, checked at validation); the
 transaction is read-only, so even a ``WITH ... DELETE`` or a function that
 writes fails; and the transaction is rolled back. None of this replaces a
 database user with read-only grants, which is what the source should use.

@@ -23,8 +23,8 @@ an administrator did not list.
 
 Records, pages, auth
 --------------------
-See :class:`aihub.connectors.config.RestConnection` and
-:class:`~aihub.connectors.config.Pagination`. The records path is a small
+See :class:`aihub.connectors.config_rest.RestConnection` and
+:class:`~aihub.connectors.config_rest.Pagination`. The records path is a small
 dotted path (``data.items``, ``results.0.rows``; a leading ``$.`` is accepted).
 No JSONPath library is used: a records path only ever walks keys and list
 positions, which a dozen lines do exactly, and wildcards/filters would let one

@@ -35,7 +35,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from aihub.connectors.config import AUTH_TYPES, MASK, SourceConfig
+from aihub.connectors.config_auth import AUTH_TYPES
+from aihub.connectors.config_base import MASK, SourcePart
 from aihub.errors import ConnectorError, ValidationError
 
 #: Environment variable holding the Fernet key(s), newest first, comma-separated.
@@ -269,7 +270,7 @@ def scrub(text: str, secrets: Mapping[str, Any] | None = None) -> str:
     Unix-socket paths of the hub's machine (``?host=/path``, libpq's
     ``socket "/path/.s.PGSQL.5432"``) and the values of secret-looking query
     parameters (``?api_key=...``, ``&sig=...``) with
-    :data:`~aihub.connectors.config.MASK`.
+    :data:`~aihub.connectors.config_base.MASK`.
     """
     if not isinstance(text, str):
         text = str(text)
@@ -311,7 +312,7 @@ def redact(config: Any, secrets: Mapping[str, Any] | None = None) -> Any:
         Empty and null values stay as they are, so the form can tell
         "not set" from "set".
     """
-    if isinstance(config, SourceConfig):
+    if isinstance(config, SourcePart):
         config = config.to_dict()
     values = secret_values(secrets)
 

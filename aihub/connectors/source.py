@@ -169,9 +169,9 @@ def _fetch(cfg: SourceConfig, secrets: dict[str, Any], *, allowed_hosts: Any, lo
     if cfg.source_type == "rest_api":
         if timeout_seconds is not None:
             conn = cfg.connection
-            cfg = replace(cfg, connection=replace(
-                conn, timeout_seconds=min(conn.timeout_seconds, timeout_seconds),
-                connect_timeout_seconds=min(conn.connect_timeout_seconds, timeout_seconds)))
+            cfg = cfg.model_copy(update={"connection": conn.model_copy(update={
+                "timeout_seconds": min(conn.timeout_seconds, timeout_seconds),
+                "connect_timeout_seconds": min(conn.connect_timeout_seconds, timeout_seconds)})})
         return read_rest(cfg, secrets, allowed_hosts=allowed, row_limit=row_limit, max_pages=max_pages)
     if cfg.source_type == "object_storage":
         return read_objectstore(cfg, secrets, allowed_hosts=allowed, local_roots=roots, row_limit=row_limit)
