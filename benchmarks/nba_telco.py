@@ -85,15 +85,15 @@ def main() -> int:
             out.loc[r["row"] - 1, r["feature"]] = r["suggested_value"]
         return out
 
-    chosen = next_best_actions(model_a, at_risk, ALLOWED, only_reasons=False, max_actions=1, min_risk_drop=0.0,
-                               training=half_a)
-    first = next_best_actions(model_a, at_risk, ALLOWED, only_reasons=False, max_actions=1, min_risk_drop=0.0)
-    basis = chosen.loc[chosen["rank"] == 1, "basis"].value_counts()
-
     changes = [(f, v) for f, vals in ALLOWED.items() for v in vals]
     mean_a = {(f, v): _risk(model_a, at_risk.assign(**{f: v})).mean() for f, v in changes}
     f_best, v_best = min(mean_a, key=mean_a.get)
     everyone = at_risk.assign(**{f_best: v_best})
+
+    chosen = next_best_actions(model_a, at_risk, ALLOWED, only_reasons=False, max_actions=1, min_risk_drop=0.0,
+                               training=half_a)
+    first = next_best_actions(model_a, at_risk, ALLOWED, only_reasons=False, max_actions=1, min_risk_drop=0.0)
+    basis = chosen.loc[chosen["rank"] == 1, "basis"].value_counts()
 
     rng = np.random.default_rng(0)
     rand = at_risk.copy()
@@ -103,9 +103,16 @@ def main() -> int:
 
     print(f"Telco: {len(at_risk)} at-risk customers (model A risk >= 0.5) of {len(customers)} held-out customers; "
           f"mean judge (model B) risk {before_b.mean():.3f}")
-    print(f"{'policy':<52}{'mean drop, judge B':>20}{'mean drop, chooser A':>22}")
     print(f"next best action: the global change for {basis.get('global', 0)} customers, a personal one for "
           f"{basis.get('personal', 0)}")
+    own = (chosen["rank"] == 1) & (chosen["basis"] == "personal")
+    if own.any():
+        idx = chosen.loc[own, "row"].to_numpy() - 1
+        mine = (before_b - _risk(model_b, applied(chosen)))[idx].mean()
+        theirs = (before_b - _risk(model_b, everyone))[idx].mean()
+        print(f"  those {len(idx)} customers, judge B's mean drop: {mine:.3f} with their own action, {theirs:.3f} "
+              "with the global one")
+    print(f"{'policy':<52}{'mean drop, judge B':>20}{'mean drop, chooser A':>22}")
     for name, frame in (("next best action (ensemble, shrunk, global default)", applied(chosen)),
                         ("first version (largest estimate under A)", applied(first)),
                         (f"baseline: everyone {f_best} = {v_best}", everyone),
