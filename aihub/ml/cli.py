@@ -27,14 +27,15 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from aihub import exports
-from aihub.errors import AihubError, IngestError, ValidationError
+from aihub.errors import IngestError, ValidationError
+from aihub.filemode import atomic_write as _atomic_write
+from aihub.filemode import command as _run
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -86,22 +87,6 @@ def read_upload_table(path: str | os.PathLike) -> pd.DataFrame:
     for note in parsed.warnings:
         print(f"note: {note}", file=sys.stderr)
     return parsed.frame
-
-
-def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _print_metrics(model) -> None:
@@ -245,20 +230,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if w.get("kind") == "version_mismatch":
             print(f"warning: {w['message']}", file=sys.stderr)
     return 0
-
-
-def _run(func):
-    def wrapped(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except ValidationError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except AihubError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return wrapped
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
