@@ -1,17 +1,17 @@
 """AI Analytics Hub: entrypoint and router.
 
-Configures the page, runs the login on every run (so the cookie restores a
-session) and builds the navigation from the pages the user's role may see.
-Login uses streamlit-authenticator with credentials from the users table.
+Configures the page, checks the login session on every run (or resumes it
+from the re-login cookie, see ``pages/_login.py``) and builds the navigation
+from the pages the user's role may see.
 """
 
 import streamlit as st
-import streamlit_authenticator as stauth
 
-from aihub import auth, webauth
+from aihub import webauth
 from aihub.config import load_settings
-from aihub.errors import AihubError
+from aihub.errors import AihubError, PermissionDenied
 from pages import _common as ui
+from pages import _login as login
 
 st.set_page_config(page_title="AI Analytics Hub", page_icon=":material/insights:", layout="wide")
 
@@ -23,50 +23,10 @@ except AihubError as exc:
     st.error(f"AI Analytics Hub cannot start: {exc}")
     st.stop()
 
-authenticator = stauth.Authenticate(
-    webauth.credentials(auth.login_directory()),
-    webauth.COOKIE_NAME,
-    key,
-    webauth.COOKIE_EXPIRY_DAYS,
-    auto_hash=False,
-    # The cookie is read server-side from st.context.cookies, so the library's pre-login pause is not
-    # needed; with it, the cookie component's rerun could swallow the login form's submission.
-    login_sleep_time=0,
-)
+# Every run: re-check the session (or resume it from the cookie); None shows the login page.
+principal = login.gate(key)
 
-
-def login_page() -> None:
-    st.title("AI Analytics Hub")
-    st.caption("Forecasts, predictions with reasons, anomaly alerts and insights from your own data.")
-    if settings.demo:
-        st.info("Demo: log in as **demo@example.com** with password **demo-password**.")
-
-
-def logout_page() -> None:
-    # No rerun here: the run must finish so the cookie component can delete the re-login cookie.
-    authenticator.logout(location="unrendered")
-    st.session_state.pop("principal", None)
-    st.success("You are logged out.")
-    st.button("Log in again", key="relogin")
-
-
-if not st.session_state.get("authentication_status"):
-    authenticator.login(location="main", key="login", fields={"Form name": "Log in", "Username": "E-mail"})
-    if st.session_state.get("authentication_status") is False:
-        st.error("Wrong e-mail or password.")
-
-if st.session_state.get("authentication_status"):
-    username = st.session_state["username"]
-    current = st.session_state.get("principal")
-    if current is None or current.username != username:
-        # A fresh login: the rerun clears the form (the library does not rerun with dict credentials).
-        st.session_state["principal"] = auth.principal_for(username)
-        st.session_state["_persist_login"] = True
-        st.rerun()
-    if st.session_state.pop("_persist_login", False):
-        # Set the re-login cookie in a run that is not cut short by a rerun, so the browser keeps it.
-        authenticator.cookie_controller.set_cookie()
-    principal = st.session_state["principal"]
+if principal is not None:
     sections = {
         "Overview": [st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True)],
         "Work": [
@@ -80,9 +40,14 @@ if st.session_state.get("authentication_status"):
     }
     if principal.can("manage"):
         sections["Admin"] = [st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:")]
-    sections["Account"] = [st.Page(logout_page, title="Log out", icon=":material/logout:")]
+    sections["Account"] = [st.Page(login.logout_page, title="Log out", icon=":material/logout:")]
     with st.sidebar:
         st.caption(f"{principal.name} · {principal.role} · {principal.tenant_name}")
-    st.navigation(sections).run()
+    try:
+        st.navigation(sections).run()
+    except PermissionDenied as exc:
+        # A service call found the session revoked mid-run (logout elsewhere, deactivation): to the login page.
+        if not login.session_ended(exc):
+            raise
 else:
-    st.navigation([st.Page(login_page, title="Log in", icon=":material/login:")]).run()
+    st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:")]).run()

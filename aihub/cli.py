@@ -95,10 +95,10 @@ def _insights_principal(args: argparse.Namespace):
     if tenant_id is None:
         raise NotFound(f"No organization named '{args.tenant}'.")
     if args.user:
-        p = auth.principal_for(args.user.strip().lower())
-        if p.tenant_id != tenant_id:
-            raise ValidationError(f"User {args.user} is not in organization '{args.tenant}'.", field="user")
-        return p
+        try:
+            return auth.principal_for(args.user.strip().lower(), tenant_id)
+        except NotFound:
+            raise ValidationError(f"User {args.user} is not in organization '{args.tenant}'.", field="user") from None
     with tenant_session(tenant_id) as s:
         admin = insight_store.first_active_admin(s)
     if admin is None:

@@ -228,12 +228,12 @@ def time_queries(p, repeat: int) -> dict[str, tuple[float, float]]:
 def time_page(p, repeat: int) -> tuple[float, float, int]:
     from streamlit.testing.v1 import AppTest
 
+    from aihub import auth
+
     # Through the router (the dashboard is its default page, and its links need the navigation), with the
-    # login already done: the session holds the authenticated user and the principal, as after a login.
+    # login already done: the session holds the principal of a server-side session, as after a login.
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = p.username
-    at.session_state["principal"] = p
+    at.session_state["principal"] = auth.open_session(p)[0]
     t0 = time.perf_counter()
     at.run()
     first = time.perf_counter() - t0

@@ -10,7 +10,12 @@ half; model B, trained on that other half, re-scores the chosen changes.
 Compared (same customers, same allowed changes: Contract, TechSupport,
 OnlineSecurity, PaymentMethod to an automatic or mailed method):
 
-* **next best action** (:func:`aihub.nba.next_best_actions`): each customer's own top action under A;
+* **next best action** (:func:`aihub.nba.next_best_actions` with A's training
+  half): five cross-fitted copies of A re-score every change; each customer's
+  effects are shrunk toward the change's mean over the at-risk customers; the
+  global best change is the default, replaced only when every copy agrees
+  another is better for this customer;
+* first version: each customer's largest estimate under A alone (no training table);
 * **baseline: one action for everyone**: the single change that lowers A's
   mean risk the most over all at-risk customers, applied to each of them;
 * random allowed change (context).
@@ -74,15 +79,21 @@ def main() -> int:
     at_risk = customers[risk_a >= 0.5].reset_index(drop=True)
     before_b = _risk(model_b, at_risk)
 
-    actions = next_best_actions(model_a, at_risk, ALLOWED, only_reasons=False, max_actions=1, min_risk_drop=0.0)
-    personal = at_risk.copy()
-    for _, r in actions[actions["feature"].notna()].iterrows():
-        personal.loc[r["row"] - 1, r["feature"]] = r["suggested_value"]
+    def applied(actions: pd.DataFrame) -> pd.DataFrame:
+        out = at_risk.copy()
+        for _, r in actions[actions["feature"].notna() & (actions["rank"] == 1)].iterrows():
+            out.loc[r["row"] - 1, r["feature"]] = r["suggested_value"]
+        return out
 
     changes = [(f, v) for f, vals in ALLOWED.items() for v in vals]
     mean_a = {(f, v): _risk(model_a, at_risk.assign(**{f: v})).mean() for f, v in changes}
     f_best, v_best = min(mean_a, key=mean_a.get)
     everyone = at_risk.assign(**{f_best: v_best})
+
+    chosen = next_best_actions(model_a, at_risk, ALLOWED, only_reasons=False, max_actions=1, min_risk_drop=0.0,
+                               training=half_a)
+    first = next_best_actions(model_a, at_risk, ALLOWED, only_reasons=False, max_actions=1, min_risk_drop=0.0)
+    basis = chosen.loc[chosen["rank"] == 1, "basis"].value_counts()
 
     rng = np.random.default_rng(0)
     rand = at_risk.copy()
@@ -92,8 +103,18 @@ def main() -> int:
 
     print(f"Telco: {len(at_risk)} at-risk customers (model A risk >= 0.5) of {len(customers)} held-out customers; "
           f"mean judge (model B) risk {before_b.mean():.3f}")
+    print(f"next best action: the global change for {basis.get('global', 0)} customers, a personal one for "
+          f"{basis.get('personal', 0)}")
+    own = (chosen["rank"] == 1) & (chosen["basis"] == "personal")
+    if own.any():
+        idx = chosen.loc[own, "row"].to_numpy() - 1
+        mine = (before_b - _risk(model_b, applied(chosen)))[idx].mean()
+        theirs = (before_b - _risk(model_b, everyone))[idx].mean()
+        print(f"  those {len(idx)} customers, judge B's mean drop: {mine:.3f} with their own action, {theirs:.3f} "
+              "with the global one")
     print(f"{'policy':<52}{'mean drop, judge B':>20}{'mean drop, chooser A':>22}")
-    for name, frame in (("next best action (personalised)", personal),
+    for name, frame in (("next best action (ensemble, shrunk, global default)", applied(chosen)),
+                        ("first version (largest estimate under A)", applied(first)),
                         (f"baseline: everyone {f_best} = {v_best}", everyone),
                         ("random allowed change", rand)):
         print(f"{name:<52}{(before_b - _risk(model_b, frame)).mean():>20.3f}"

@@ -95,9 +95,22 @@ def database(request, data_dir):
         admin.dispose()
 
 
+@pytest.fixture
+def server_database(_server_database_session):
+    """Only the local-server database, installed as the process-wide one for this test.
+
+    Session-scoped databases are shared, and other tests switch the process-wide
+    database (``use_db``), so each test that uses this one installs it again.
+    """
+    previous = dbengine._database
+    dbengine.set_database(_server_database_session)
+    yield _server_database_session
+    dbengine.set_database(previous)
+
+
 @pytest.fixture(scope="session")
-def server_database(data_dir):
-    """Only the local-server database (for slow end-to-end tests run once)."""
+def _server_database_session(data_dir):
+    """The local-server database (for slow end-to-end tests run once)."""
     owner, name = _server_database(data_dir)
     os.environ["AIHUB_DATABASE_URL"] = owner.render_as_string(hide_password=False)
     owner_url, app_url = dbengine.bootstrap(load_settings())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ def env(tmp_path):
 
 
 def run(args, env):
-    return subprocess.run([sys.executable, "-m", "aihub.ml.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "aihub.ml.cli", *args], env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_train_predict_round_trip_in_subprocess(tmp_path, env):
@@ -39,7 +40,9 @@ def test_train_predict_round_trip_in_subprocess(tmp_path, env):
 
     r = run(["train", "--input", str(train_csv), "--target", "Churn", "--model", "logistic_regression", "--output", str(model)], env)
     assert r.returncode == 0, r.stderr
-    assert "roc_auc" in r.stdout and "customerID" in r.stderr  # id column left out, with a warning
+    assert "roc_auc" in r.stdout and "brier" in r.stdout and "customerID" in r.stderr  # id column left out, with a warning
+    assert "probability = P(Churn) (positive class 'Yes', a conventional positive label)" in r.stdout
+    threshold = float(re.search(r"Decision threshold (\d\.\d\d) \(best f1 on ", r.stdout).group(1))
     key_file = Path(env["HOME"]) / ".aihub" / "artifact.key"
     assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
 
@@ -53,7 +56,8 @@ def test_train_predict_round_trip_in_subprocess(tmp_path, env):
     assert "row 5" in out["error"].iloc[4] and "row 5" in r.stderr
     ok = out["error"].isna()
     assert out.loc[ok, "probability"].between(0, 1).all() and out.loc[ok, "explanation"].str.contains("log-odds").all()
-    assert ((out.loc[ok, "prediction"] == "Yes") == (out.loc[ok, "probability"] > 0.5)).all()
+    assert ((out.loc[ok, "prediction"] == "Yes") == (out.loc[ok, "probability"] >= threshold)).all()
+    assert (out.loc[ok, "positive_class"] == "Yes").all() and "probability = P(Churn)" in r.stdout
 
     flipped = tmp_path / "flipped.csv"
     r = run(["predict", "--model", str(model), "--input", str(x_csv), "--output", str(flipped), "--positive-class", "No"], env)

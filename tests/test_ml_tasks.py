@@ -95,10 +95,14 @@ def test_auto_cross_validates_candidates_and_keeps_the_best(telco):
     )
     rows = model.cv_results
     names = [r["candidate"] for r in rows]
-    assert names[:4] == ["logistic_regression", "random_forest", "gradient_boosting", "gradient_boosting_slow"] and names[-1] == "blend"
+    assert names[:4] == ["logistic_regression", "random_forest", "gradient_boosting", "lightgbm"] and names[-1] == "blend"
     best = max(rows, key=lambda r: r["mean"])
     chosen = [r for r in rows if r["selected"]]
-    assert len(chosen) == 1 and chosen[0]["mean"] >= best["mean"] - 1e-4
+    assert len(chosen) == 1
+    if chosen[0]["mean"] < best["mean"] - 1e-4:  # one-standard-error rule: the linear model, close enough to the best
+        se = np.std(best["folds"], ddof=1) / np.sqrt(len(best["folds"]))
+        assert chosen[0]["candidate"] == "logistic_regression" and best["mean"] - chosen[0]["mean"] <= se
+        assert "within one standard error" in chosen[0]["rule"]
     assert all(len(r["folds"]) == 3 and r["metric"] == "roc_auc" for r in rows)
     assert model.metrics["roc_auc"] > 0.78
     fractions = [f for f, _ in seen]
@@ -110,7 +114,7 @@ def test_clustering_auto_picks_k_by_silhouette(telco):
     model = train_model({"task": "clustering", "features": ["tenure", "MonthlyCharges", "Contract"], "hyperparameters": {"max_clusters": 5}}, telco.head(800))
     sil = {r["candidate"]: r["mean"] for r in model.cv_results}
     assert set(sil) == {"kmeans_k2", "kmeans_k3", "kmeans_k4", "kmeans_k5"}
-    chosen = [r for r in model.cv_results if r["selected"]][0]
+    chosen = next(r for r in model.cv_results if r["selected"])
     assert chosen["mean"] == max(sil.values())
     assert model.estimator.n_clusters == chosen["params"]["n_clusters"]
     assert all(s["name"].startswith("Segment ") for s in model.segments.values())
@@ -132,7 +136,7 @@ def test_cancel_raises_and_returns_nothing(telco):
 def test_bad_training_data_fails_cleanly(telco):
     with pytest.raises(ValidationError) as err:
         train_model({"task": "classification", "target": "Churn"}, telco.assign(Churn="No"))
-    assert err.value.field == "target" and "single class" in str(err.value)
+    assert err.value.field == "target" and "single class" in str(err.value) and "Churn" in str(err.value)
     with pytest.raises(ValidationError) as err:
         train_model({"task": "classification", "target": "Churned"}, telco)
     assert err.value.field == "target"
@@ -152,7 +156,7 @@ def test_boosting_explained_exactly_in_log_odds(telco):
     X = sample.head(20)[model.features]
     np.testing.assert_allclose(ex.output, model.pipeline.decision_function(X), atol=1e-8)
     np.testing.assert_allclose(ex.prediction, model.pipeline.predict_proba(X)[:, 1], atol=1e-8)
-    assert ex.label == "Fraud risk"
+    assert ex.label == "P(Churn)"  # named after the positive class, never after the template
 
 
 def test_handle_missing_drop_rejects_blank_rows_at_prediction(telco):

@@ -69,8 +69,8 @@ def test_single_prediction_batch_outcomes_and_statistics(deployed):
     at.run()
     assert not at.exception, at.exception
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Prediction"] in ("Yes", "No") and "Churn risk" in labels and "Confidence" in labels
-    assert any(i.value.startswith("Churn risk ") and "driven" in i.value for i in at.info)
+    assert labels["Prediction"] in ("Yes", "No") and "P(Churned)" in labels and "Confidence" in labels
+    assert any(i.value.startswith("P(Churned) ") and "driven" in i.value for i in at.info)
     assert at.get("plotly_chart"), "the waterfall of the reasons is drawn"
     (rec,) = predictive.list_predictions(admin, model.id)
     assert rec.served_by == "champion" and rec.requested_by == admin.username
@@ -83,7 +83,7 @@ def test_single_prediction_batch_outcomes_and_statistics(deployed):
     at.button(key="compare").click()
     at.run()
     assert not at.exception, at.exception
-    assert any("Churn risk fell" in i.value and "Contract changed" in i.value for i in at.info)
+    assert any("P(Churned) fell" in i.value and "Contract changed" in i.value for i in at.info)
 
     at.session_state["pred_tab"] = "Batch"
     at.run()

@@ -220,9 +220,9 @@ def telco_bytes() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def churn_setup(server_database, telco_bytes):
+def churn_setup(_server_database_session, telco_bytes):
     """A Telco churn model from the template: v1 random forest, v2 logistic regression (trained once)."""
-    dbengine.set_database(server_database)
+    dbengine.set_database(_server_database_session)
     admin = new_tenant("telco")
     saved = datasets.save_upload(admin, "Telco", "telco.csv", telco_bytes)
     dsid = saved.version.dataset_id
@@ -326,12 +326,12 @@ def test_predict_one_customer_with_reasons_then_from_cache(churn, telco_frame):
     registry.deploy(admin, model.id, v1.id)
     registry.set_challenger(admin, model.id, None, 0)
     form = predictive.prediction_form(admin, model.id)
-    assert form.version == 1 and form.task == "classification" and form.label == "Churn risk"
+    assert form.version == 1 and form.task == "classification" and form.label == "P(Churn)"
     customer = {f["name"]: f["example"] for f in form.features}
     customer.update(Contract="Month-to-month", InternetService="Fiber optic", tenure=2)
     first = predictive.predict_one(admin, model.id, customer)
     assert first.prediction in ("Yes", "No") and 0 <= first.probability <= 1 and first.confidence >= 0.5
-    assert first.explanation.startswith("Churn risk ") and "driven up by" in first.explanation
+    assert first.explanation.startswith("P(Churn) ") and "driven up by" in first.explanation
     assert not first.cache_hit and first.contributions[0]["feature"]
     out = first.output
     assert out["base_value"] + sum(c["contribution"] for c in first.contributions) == pytest.approx(

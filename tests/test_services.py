@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from aihub import auth, dashboard, datasets, jobs, registry, training
+from aihub.db import engine as dbengine
 from aihub.errors import Conflict, IngestError, NotFound, PermissionDenied, ValidationError
 from tests.conftest import PASSWORD, new_tenant, shared_file
 
@@ -245,8 +246,10 @@ def test_other_tenants_objects_are_not_found(tenant):
                                                 "date_column": "ds", "value_column": "y"})
 
 
-def test_login_directory_and_authenticate(tenant):
-    entry = auth.login_directory()[tenant.username]
+def test_login_lookup_and_authenticate(tenant):
+    from aihub.db import user_store
+
+    [entry] = user_store.login_candidates(dbengine.get_database().app, tenant.username)
     assert entry.role == "admin" and entry.password_hash.startswith("$2")
     assert auth.authenticate(tenant.username, PASSWORD).tenant_id == tenant.tenant_id
     with pytest.raises(PermissionDenied):

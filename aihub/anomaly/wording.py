@@ -4,8 +4,9 @@ Issue 9 asks for large numbers in compact units ("138.5 M", not "138,459,571..."
 The rule here: below 10,000 a number is written in full with thousands
 separators and at most three significant decimals ("1,240", "0.82", "3.5");
 from 10,000 upwards one decimal with k / M / B / T ("48.2 k", "138.5 M").
-Money has its own formatter (:func:`aihub.insights.formatting.format_money`);
-this one is for metric values of any unit.
+The compact-number rule has one home, :func:`aihub.insights.formatting.format_compact`
+(next to the money formatter it shares its k / M / B choice with); it is
+re-exported here for the anomaly wording.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from aihub.insights.formatting import format_compact
+
 __all__ = ["PERIOD_WORDS", "format_change", "format_compact", "format_when", "period_word"]
 
 #: Word for one period of each pandas frequency prefix ("per day", "5 days").
@@ -22,44 +25,6 @@ PERIOD_WORDS: dict[str, str] = {
     "min": "minute", "T": "minute", "h": "hour", "H": "hour", "D": "day", "B": "business day", "W": "week",
     "M": "month", "MS": "month", "ME": "month", "Q": "quarter", "QS": "quarter", "Y": "year", "YS": "year", "A": "year",
 }
-
-
-def format_compact(value: Any, unit: str = "") -> str:
-    """A number for a sentence: ``1,240``, ``0.82``, ``48.2 k``, ``138.5 M``.
-
-    Parameters
-    ----------
-    value : float
-        Any real number; NaN and infinities give ``"n/a"``.
-    unit : str, optional
-        Appended after a space (``"USD"``, ``"orders"``).
-
-    Returns
-    -------
-    str
-    """
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(v):
-        return "n/a"
-    a = abs(v)
-    text = None
-    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e4, "k")):
-        if a >= size * 0.99995 or (suffix == "k" and a >= 9_999.5):
-            scale = 1e3 if suffix == "k" else size
-            text = f"{a / scale:,.1f}".removesuffix(".0") + f" {suffix}"
-            break
-    if text is None:
-        if a >= 100 or a == round(a):
-            text = f"{a:,.0f}"
-        else:
-            digits = max(0, 2 - math.floor(math.log10(a))) if a > 0 else 0
-            text = f"{a:,.{min(digits, 6)}f}".rstrip("0").rstrip(".")
-    if v < 0 and text.strip("0.,") != "":
-        text = "-" + text
-    return f"{text} {unit}".strip()
 
 
 def format_change(before: float, after: float) -> str:

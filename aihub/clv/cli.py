@@ -17,8 +17,8 @@ import argparse
 
 def cmd_clv(args: argparse.Namespace) -> int:
     from aihub.clv import fit_clv, predict_clv, summary_from_orders
+    from aihub.filemode import write_csv, write_json
     from aihub.ml.cli import read_table
-    from aihub.recommend.cli import write_csv, write_json
 
     orders = read_table(args.input)
     summary = summary_from_orders(orders, args.customer_col, args.date_col, args.amount_col,
@@ -43,7 +43,7 @@ def cmd_clv(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``clv`` subcommand."""
-    from aihub.ml.cli import _run
+    from aihub.filemode import command
 
     p = subparsers.add_parser("clv", help="BG/NBD + Gamma-Gamma lifetime value per customer from order lines")
     p.add_argument("--input", required=True, help="orders CSV")
@@ -55,4 +55,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dayfirst", action="store_true", help="dates are day-first; default: detected")
     p.add_argument("--state", help="also write the fitted model as JSON")
     p.add_argument("--output", required=True, help="CSV to write, one row per customer")
-    p.set_defaults(func=_run(cmd_clv))
+    p.set_defaults(func=command(cmd_clv))

@@ -191,7 +191,7 @@ def ensure_app_role(owner: Engine, role: str, password: str) -> None:
 
     The role may log in, but is ``NOSUPERUSER NOBYPASSRLS NOCREATEDB
     NOCREATEROLE``; it gets DML on the tables (never on ``alembic_version``)
-    and EXECUTE on the login directory function.
+    and EXECUTE on the narrow login lookup function.
 
     Raises
     ------
@@ -214,7 +214,7 @@ def ensure_app_role(owner: Engine, role: str, password: str) -> None:
         conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
         conn.execute(sa.text(f"REVOKE ALL ON TABLE alembic_version FROM {role}"))
         conn.execute(sa.text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
-        conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_login_directory() TO {role}"))
+        conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_login_lookup(text) TO {role}"))
 
 
 def upgrade(owner: URL | str, revision: str = "head") -> None:

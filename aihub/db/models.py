@@ -71,16 +71,24 @@ class Tenant(Base):
 
 
 class User(TenantOwned, Base):
-    """A person who logs in; ``username`` is unique across tenants."""
+    """A person who logs in; ``username`` (the e-mail) is unique within a tenant.
+
+    Each organization's accounts are its own, so adding a user never reveals
+    whether the e-mail has an account elsewhere. ``auth_version`` is bumped on
+    every change of role, activity or password; sessions and principals carry
+    the version they were issued at, so a change ends them at the next action.
+    """
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "username"), Index("ix_users_username", "username"))
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    username: Mapped[str] = mapped_column(String(200), unique=True)
+    username: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    auth_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = _now()
 
 
@@ -551,6 +559,61 @@ class UsageEvent(TenantOwned, Base):
     feature: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = _now()
+
+
+class UserSession(TenantOwned, Base):
+    """A server-side login session; the browser's cookie holds only its random token.
+
+    ``token_hash`` is the SHA-256 of the token, so a copy of this table cannot
+    be replayed. A session ends at ``expires_at`` or when revoked (logout,
+    password, role or activity change), and only while ``auth_version``
+    equals the user's.
+    """
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    auth_version: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    created_at: Mapped[datetime] = _now()
+    last_seen_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class AuditEvent(TenantOwned, Base):
+    """A security-relevant event: who (``actor``), what (``event``), on what (``target``), from where, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_created", "tenant_id", "created_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    event: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    details: Mapped[dict[str, Any]]
+    client: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    created_at: Mapped[datetime] = _now()
+
+
+class LoginThrottle(Base):
+    """Failed log-ins per account and per client, for back-off and lock-out.
+
+    Not tenant-owned: an attempt is counted before anyone knows whether the
+    e-mail exists, and unknown e-mails are throttled exactly like known ones
+    (so a lock never tells that an account exists). Keys are SHA-256 hashes of
+    ``account:<e-mail>`` or ``client:<address>``, never the typed text.
+    """
+
+    __tablename__ = "login_throttle"
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    window_started_at: Mapped[datetime] = _now()
+    last_attempt_at: Mapped[datetime] = _now()
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def tenant_owned_tables() -> list[str]:

@@ -19,10 +19,11 @@ Records
 Inputs
     :class:`InsightInputs`, :class:`OrdersInput`, :class:`ForecastInput`,
     :class:`PredictionsInput`, :class:`SegmentsInput`,
-    :class:`AnomaliesInput`, :func:`top_reasons`.
+    :class:`AnomaliesInput`, :func:`top_reasons`; any table:
+    :class:`TableInput` with :class:`TableRoles` proposed by :func:`infer_roles`.
 Generation
     :func:`generate_insights`, :class:`InsightParams`,
-    :class:`NarrativeProvider`.
+    :class:`NarrativeProvider`, :func:`is_stale` (live types, ``LIVE_TYPES``).
 Ranking
     :func:`priority_score`, :func:`feedback_factor`, :func:`priority_of`.
 Statistics
@@ -34,8 +35,8 @@ Formatting
 """
 
 from aihub.insights.charts import chart_figure, chart_spec
-from aihub.insights.detectors import DETECTORS
-from aihub.insights.engine import NarrativeProvider, generate_insights
+from aihub.insights.detector_registry import DETECTORS
+from aihub.insights.engine import NarrativeProvider, generate_insights, is_stale
 from aihub.insights.formatting import format_count, format_money, format_p, format_percent, render, untraced_numbers
 from aihub.insights.inputs import (
     AnomaliesInput,
@@ -51,6 +52,7 @@ from aihub.insights.model import (
     DIRECTIONS,
     EVIDENCE_KINDS,
     INSIGHT_TYPES,
+    LIVE_TYPES,
     PRIORITIES,
     PRIORITY_THRESHOLDS,
     STATUSES,
@@ -59,7 +61,9 @@ from aihub.insights.model import (
 )
 from aihub.insights.params import DEFAULT_TYPE_WEIGHTS, DEFAULT_VALIDITY_DAYS, InsightParams
 from aihub.insights.ranking import feedback_factor, priority_of, priority_score
+from aihub.insights.roles import TableRoles, infer_roles
 from aihub.insights.stats import concentration, mann_kendall, robust_z, seasonal_mann_kendall, sens_slope
+from aihub.insights.tables import TableInput
 
 __all__ = [
     "CATEGORIES",
@@ -69,6 +73,7 @@ __all__ = [
     "DIRECTIONS",
     "EVIDENCE_KINDS",
     "INSIGHT_TYPES",
+    "LIVE_TYPES",
     "PRIORITIES",
     "PRIORITY_THRESHOLDS",
     "STATUSES",
@@ -81,6 +86,8 @@ __all__ = [
     "OrdersInput",
     "PredictionsInput",
     "SegmentsInput",
+    "TableInput",
+    "TableRoles",
     "chart_figure",
     "chart_spec",
     "concentration",
@@ -91,6 +98,8 @@ __all__ = [
     "format_p",
     "format_percent",
     "generate_insights",
+    "infer_roles",
+    "is_stale",
     "mann_kendall",
     "priority_of",
     "priority_score",

@@ -31,6 +31,7 @@ detector               method                                                   
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zlib
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ import pandas as pd
 from scipy import sparse
 from scipy import stats as sps
 
-from aihub.insights import stats
+import aihub.insights.stats as stats  # noqa: PLR0402 - "from aihub.insights import" would import the package: a cycle
 from aihub.insights.charts import chart_spec
 from aihub.insights.formatting import render
 from aihub.insights.inputs import (
@@ -1048,6 +1049,16 @@ def segment_movement(seg: SegmentsInput, ctx: Context) -> list[Insight]:
 
 
 # ---------------------------------------------------------------- 8. anomalies
+def _anomaly_state(sel: pd.DataFrame) -> str:
+    """Digest of what a digest says (which anomalies, their severity and impact): changes when one opens, closes,
+    changes severity or impact; not when an open one is only acknowledged."""
+    rows = sorted(
+        f"{_plain(r.id)}|{r.severity}|{'' if pd.isna(r.impact) else round(float(r.impact), 2)}"
+        for r in sel.itertuples()
+    )
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
+
 def anomaly_digest(an: AnomaliesInput, ctx: Context) -> list[Insight]:
     """Open anomalies of the chosen severities and their total money impact.
 
@@ -1062,7 +1073,9 @@ def anomaly_digest(an: AnomaliesInput, ctx: Context) -> list[Insight]:
 
     Figures: ``n_open``, ``n_critical``, ``n_high``, ``n_medium``,
     ``n_low``, ``net``, ``loss``, ``gain``, ``n_no_impact``, ``n_metrics``,
-    ``top_metric``, ``top_ts``, ``top_impact``, ``oldest``.
+    ``top_metric``, ``top_ts``, ``top_impact``, ``oldest``, and ``state``
+    (a digest of the anomalies counted; the type is live, see
+    :data:`~aihub.insights.model.LIVE_TYPES`).
     """
     p = ctx.params
     d = an.data
@@ -1080,6 +1093,7 @@ def anomaly_digest(an: AnomaliesInput, ctx: Context) -> list[Insight]:
         "gain": float(imp[imp > 0].sum()),
         "n_no_impact": int(imp.isna().sum()),
         "sev_text": " or ".join(order) if len(order) <= 2 else ", ".join(order[:-1]) + " or " + order[-1],
+        "state": _anomaly_state(sel),
     }
     parts = [f"{{n_{s}:count}} {s}" for s in order if counts[s]]
     figures["breakdown"] = render(", ".join(parts), figures)[0]

@@ -11,10 +11,11 @@ from typing import Any, Protocol
 import pandas as pd
 
 from aihub.errors import ValidationError
-from aihub.insights.detectors import DETECTORS, Context
+from aihub.insights.detector_registry import DETECTORS
+from aihub.insights.detectors import Context
 from aihub.insights.formatting import untraced_numbers
 from aihub.insights.inputs import InsightInputs, as_naive_utc
-from aihub.insights.model import Insight
+from aihub.insights.model import LIVE_TYPES, Insight
 from aihub.insights.params import InsightParams, check_choice, check_request
 from aihub.insights.ranking import feedback_factor, priority_of, priority_rank, priority_score
 
@@ -57,16 +58,19 @@ def money_scale(inputs: InsightInputs, params: InsightParams, as_of: pd.Timestam
     return DEFAULT_MONEY_SCALE
 
 
-def _existing_fingerprints(existing: Iterable[Any] | None, now: datetime) -> set[str]:
-    out: set[str] = set()
+def _existing_fingerprints(existing: Iterable[Any] | None, now: datetime) -> dict[str, str | None]:
+    """Still-valid fingerprints, each with the ``state`` of a live insight (None when not given)."""
+    out: dict[str, str | None] = {}
     for item in existing or ():
+        state = None
         if isinstance(item, str):
-            out.add(item)
+            out[item] = None
             continue
         if isinstance(item, Insight):
-            fp, until = item.fingerprint, item.valid_until
+            fp, until, state = item.fingerprint, item.valid_until, (item.figures or {}).get("state")
         elif isinstance(item, Mapping):
             fp, until = item.get("fingerprint"), item.get("valid_until")
+            state = item.get("state", (item.get("figures") or {}).get("state"))
         else:
             raise ValidationError(
                 f"existing must hold Insight objects, dicts with 'fingerprint' or fingerprint strings; got {type(item).__name__}",
@@ -81,8 +85,22 @@ def _existing_fingerprints(existing: Iterable[Any] | None, now: datetime) -> set
                 until = until.replace(tzinfo=UTC)
             if until <= now:
                 continue
-        out.add(str(fp))
+        out[str(fp)] = None if state is None else str(state)
     return out
+
+
+def is_stale(insight: Insight, stored_state: str | None) -> bool:
+    """Whether a still-valid stored insight must be replaced by ``insight`` found now.
+
+    True only for a live type (:data:`~aihub.insights.model.LIVE_TYPES`, such
+    as the open-anomalies digest) whose ``state`` figure differs from the
+    stored one: the anomalies it counts changed, so "7 open" must become
+    "8 open" now rather than when the stored one expires. Findings about
+    closed periods never go stale while valid.
+    """
+    if insight.type not in LIVE_TYPES or stored_state is None:
+        return False
+    return str(insight.figures.get("state")) != stored_state
 
 
 def _rephrase(ins: Insight, provider: Callable[..., str]) -> Insight:
@@ -138,8 +156,11 @@ def generate_insights(
         counts; see :func:`~aihub.insights.ranking.feedback_factor`.
     existing : iterable, optional
         Insights already stored (Insight objects, dicts with ``fingerprint``
-        and ``valid_until``, or fingerprint strings = valid). A new insight
-        whose fingerprint belongs to a still-valid one is not returned.
+        and ``valid_until`` and optionally ``state``, or fingerprint strings
+        = valid). A new insight whose fingerprint belongs to a still-valid
+        one is not returned, unless it is of a live type and its ``state``
+        figure differs from the stored ``state`` (:func:`is_stale`): then it
+        is returned so the caller replaces the stored one in place.
     params : InsightParams or dict, optional
         Detector thresholds and windows.
     provider : callable, optional
@@ -192,6 +213,7 @@ def generate_insights(
             type_weight=weights[ins.type],
             direction=ins.direction,
             feedback=feedback_factor(fb.get(ins.type)),
+            effect=ins.figures.get("effect"),
         )
         ins = replace(ins, score=score, priority=priority_of(score))
         prev = ranked.get(ins.fingerprint)
@@ -199,7 +221,7 @@ def generate_insights(
             ranked[ins.fingerprint] = ins
 
     seen = _existing_fingerprints(existing, now_utc)
-    out = [i for i in ranked.values() if i.fingerprint not in seen]
+    out = [i for i in ranked.values() if i.fingerprint not in seen or is_stale(i, seen[i.fingerprint])]
     if min_prio is not None:
         out = [i for i in out if priority_rank(i.priority) >= priority_rank(min_prio)]
     out.sort(key=lambda i: (-i.score, -i.magnitude, i.fingerprint))

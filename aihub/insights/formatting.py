@@ -15,6 +15,10 @@ kind          rule                                               examples
 ``pp``        difference of two fractions in percentage points   ``2.3``, ``12``
               (same digits rule as ``pct``, no sign)
 ``count``     whole number with thousands separators             ``1,234``
+``qty``       a quantity of any unit, compact: in full below     ``1,240``, ``0.82``,
+              10,000, else one decimal and k / M / B / T         ``48.2 k``, ``138.5 M``
+              (:func:`format_compact`)
+``sqty``      ``qty`` with an explicit sign                      ``+48.2 k``, ``-3.5``
 ``num1``      one decimal                                        ``3.4``
 ``num2``      two decimals                                       ``0.45``
 ``prob``      probability: ``pct``, but ``over 99%`` / ``under 1%``  ``over 99%``, ``87%``
@@ -55,7 +59,21 @@ CURRENCY_SYMBOLS: dict[str, str] = {
 }
 
 #: Format kinds :func:`format_value` understands.
-FORMAT_KINDS: tuple[str, ...] = ("money", "smoney", "pct", "spct", "pp", "prob", "count", "num1", "num2", "p", "int")
+FORMAT_KINDS: tuple[str, ...] = (
+    "money",
+    "smoney",
+    "pct",
+    "spct",
+    "pp",
+    "prob",
+    "count",
+    "num1",
+    "num2",
+    "p",
+    "int",
+    "qty",
+    "sqty",
+)
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -66,6 +84,101 @@ def _finite(x: Any) -> float:
     except (TypeError, ValueError):
         raise ValidationError(f"expected a number to format; got {x!r}", field="figures") from None
     return v
+
+
+#: ``(threshold, size, suffix)`` of money amounts, largest first: an amount takes the first unit whose threshold it
+#: reaches, where the threshold is the smallest amount the next smaller unit would round to 1,000 of ("999.5k" -> "$1M").
+_MONEY_UNITS: tuple[tuple[float, float, str], ...] = (
+    (1e9 * 0.9995, 1e9, "B"),
+    (1e6 * 0.9995, 1e6, "M"),
+    (1e3 * 0.9995, 1e3, "k"),
+)
+
+#: The same for quantities of any unit (:func:`format_compact`): one decimal, so "999.95 k" becomes "1 M"; numbers
+#: below 10,000 are written in full.
+_COMPACT_UNITS: tuple[tuple[float, float, str], ...] = (
+    (1e12 * 0.99995, 1e12, "T"),
+    (1e9 * 0.99995, 1e9, "B"),
+    (1e6 * 0.99995, 1e6, "M"),
+    (9_999.5, 1e3, "k"),
+)
+
+
+def _three_significant(x: float) -> int:
+    return 2 if x < 10 else 1 if x < 100 else 0
+
+
+def _one_decimal(x: float) -> int:
+    return 1
+
+
+def _suffixed(
+    a: float, units: tuple[tuple[float, float, str], ...], decimals: Any, *, sep: str, grouping: str
+) -> str | None:
+    """``a`` (>= 0) in the first of ``units`` whose threshold it reaches, or None below them all.
+
+    The mantissa ``a / size`` is rounded to ``decimals(mantissa)`` places, grouped with ``grouping`` ("," or "")
+    and stripped of trailing zeros (``"48.0"`` -> ``"48"``); ``sep`` goes between it and the suffix.
+    """
+    for threshold, size, suffix in units:
+        if a >= threshold:
+            x = a / size
+            d = decimals(x)
+            text = f"{round(x, d):{grouping}.{d}f}"
+            if "." in text:
+                text = text.rstrip("0").rstrip(".")
+            return text + sep + suffix
+    return None
+
+
+def format_compact(value: Any, unit: str = "") -> str:
+    """A quantity of any unit for a sentence: ``1,240``, ``0.82``, ``48.2 k``, ``138.5 M``.
+
+    Below 10,000 a number is written in full with thousands separators and
+    at most three significant decimals (``"1,240"``, ``"0.82"``, ``"3.5"``);
+    from 10,000 upwards with one decimal and k / M / B / T (``"48.2 k"``,
+    ``"138.5 M"``), as issue 9 asks ("138.5 M", not "138,459,571..."). Money
+    has its own rule (:func:`format_money`); both share the unit choice.
+
+    Parameters
+    ----------
+    value : float
+        Any real number; NaN and infinities give ``"n/a"``; a value that is
+        not a number is returned as ``str(value)``.
+    unit : str, optional
+        Appended after a space (``"kg"``, ``"orders"``).
+
+    Returns
+    -------
+    str
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(v):
+        return "n/a"
+    a = abs(v)
+    text = _suffixed(a, _COMPACT_UNITS, _one_decimal, sep=" ", grouping=",")
+    if text is None:
+        if a >= 100 or a == round(a):
+            text = f"{a:,.0f}"
+        else:
+            digits = max(0, 2 - math.floor(math.log10(a))) if a > 0 else 0
+            text = f"{a:,.{min(digits, 6)}f}".rstrip("0").rstrip(".")
+    if v < 0 and text.strip("0.,") != "":
+        text = "-" + text
+    return f"{text} {unit}".strip()
+
+
+def format_signed_compact(value: Any, unit: str = "") -> str:
+    """:func:`format_compact` with ``+`` before positive values (``"+48.2 k"``); zero has no sign."""
+    text = format_compact(value, unit)
+    try:
+        positive = float(value) > 0
+    except (TypeError, ValueError):
+        return text
+    return "+" + text if positive and text.strip("0., ") and not text.startswith("n/a") else text
 
 
 def format_money(amount: float, currency: str = "USD", *, signed: bool = False) -> str:
@@ -93,17 +206,7 @@ def format_money(amount: float, currency: str = "USD", *, signed: bool = False) 
     if not math.isfinite(v):
         return "n/a"
     a = abs(v)
-    body = None
-    for unit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if a >= unit * 0.9995:
-            x = a / unit
-            decimals = 2 if x < 10 else 1 if x < 100 else 0
-            r = round(x, decimals)  # below 999.5 (else the larger unit matched), so never "1000k"
-            text = f"{r:.{decimals}f}"
-            if "." in text:
-                text = text.rstrip("0").rstrip(".")
-            body = text + suffix
-            break
+    body = _suffixed(a, _MONEY_UNITS, _three_significant, sep="", grouping="")
     if body is None:
         if round(a) >= 10:
             body = f"{round(a):,.0f}"
@@ -212,6 +315,10 @@ def format_value(value: Any, kind: str = "", currency: str = "USD") -> str:
         return format_p(value)
     if kind == "int":
         return str(round(_finite(value)))
+    if kind == "qty":
+        return format_compact(_finite(value))
+    if kind == "sqty":
+        return format_signed_compact(_finite(value))
     if kind.startswith("n:") and "/" in kind:
         one, many = kind[2:].split("/", 1)
         v = _finite(value)

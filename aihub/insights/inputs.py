@@ -39,6 +39,7 @@ from pandas.api import types as ptypes
 from aihub.errors import ValidationError
 from aihub.insights.model import CATEGORIES
 from aihub.insights.params import FREQUENCIES, check_choice
+from aihub.insights.tables import TableInput
 
 ANOMALY_OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "investigating")
 """Anomaly statuses that count as open (as in :mod:`aihub.db.anomaly_store`)."""
@@ -648,6 +649,9 @@ class InsightInputs:
     predictions : PredictionsInput or list of PredictionsInput
     segments : SegmentsInput or list of SegmentsInput
     anomalies : AnomaliesInput, optional
+    tables : TableInput or list of TableInput
+        Any tables with the roles the analyst confirmed
+        (:class:`aihub.insights.tables.TableInput`).
     """
 
     orders: Any = None
@@ -655,6 +659,7 @@ class InsightInputs:
     predictions: Any = None
     segments: Any = None
     anomalies: Any = None
+    tables: Any = None
 
     def __post_init__(self) -> None:
         for name, cls in (
@@ -663,6 +668,7 @@ class InsightInputs:
             ("predictions", PredictionsInput),
             ("segments", SegmentsInput),
             ("anomalies", AnomaliesInput),
+            ("tables", TableInput),
         ):
             value = getattr(self, name)
             items = [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
@@ -679,7 +685,7 @@ class InsightInputs:
         if isinstance(value, InsightInputs):
             return value
         if isinstance(value, Mapping):
-            allowed = ("orders", "forecasts", "predictions", "segments", "anomalies")
+            allowed = ("orders", "forecasts", "predictions", "segments", "anomalies", "tables")
             for k in value:
                 check_choice(k, allowed, "inputs key")
             return cls(**dict(value))

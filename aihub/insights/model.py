@@ -22,7 +22,17 @@ INSIGHT_TYPES: tuple[str, ...] = (
     "churn_risk",
     "segment_movement",
     "anomaly_digest",
+    # any table (aihub.insights.table_detectors)
+    "outcome_drivers",
+    "period_shift",
+    "outliers",
+    "outcome_segments",
 )
+
+#: Types that describe the current state rather than a closed period: each such insight carries a ``state``
+#: figure (a digest of what it counts) and is replaced while still valid when a new generation finds another
+#: state (see :func:`aihub.insights.engine.is_stale`), so "7 open anomalies" does not outlive an eighth.
+LIVE_TYPES: tuple[str, ...] = ("anomaly_digest",)
 
 #: Business categories an insight is filed under.
 CATEGORIES: tuple[str, ...] = ("sales", "customer", "operations", "finance")

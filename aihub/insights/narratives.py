@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aihub.insights.formatting import render
+from aihub.insights.table_narratives import TABLE_CLAUSES, TABLE_EXTRA_ACTIONS, TABLE_TEMPLATES
 
 #: ``TEMPLATES[type][variant]`` -> ``{"title", "narrative", "actions"}``.
 TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
@@ -278,6 +279,11 @@ EXTRA_ACTIONS: dict[str, dict[str, str]] = {
         "value_shrank": "Find out why {segment} customers moved away and re-engage them with loyalty offers.",
     },
 }
+
+# Any-table types keep their templates beside their detectors (aihub.insights.table_narratives).
+TEMPLATES.update(TABLE_TEMPLATES)
+CLAUSES.update(TABLE_CLAUSES)
+EXTRA_ACTIONS.update(TABLE_EXTRA_ACTIONS)
 
 
 def compose(

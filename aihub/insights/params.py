@@ -32,6 +32,10 @@ DEFAULT_TYPE_WEIGHTS: dict[str, float] = {
     "trend": 0.75,
     "concentration": 0.7,
     "segment_movement": 0.7,
+    "outcome_drivers": 0.8,
+    "period_shift": 0.85,
+    "outliers": 0.6,
+    "outcome_segments": 0.8,
 }
 
 #: Days an insight of each type stays valid (period-based types default to one period of their frequency).
@@ -44,6 +48,10 @@ DEFAULT_VALIDITY_DAYS: dict[str, float] = {
     "churn_risk": 14,
     "segment_movement": 30,
     "anomaly_digest": 1,
+    "outcome_drivers": 30,
+    "period_shift": 7,
+    "outliers": 30,
+    "outcome_segments": 30,
 }
 
 
@@ -236,6 +244,31 @@ class InsightParams:
         Days each type stays valid; defaults :data:`DEFAULT_VALIDITY_DAYS`.
     seed : int, default 0
         Base seed of the bootstrap (each insight also mixes in its fingerprint).
+    table_max_columns : int, default 40
+        Most columns of a table examined as drivers and segment conditions
+        (and as measures for shifts and outliers), in table order.
+    table_max_rows : int, default 100000
+        Above this many rows drivers and segments use a seeded random sample
+        of this size (stated in the narrative).
+    table_bins : int, default 5
+        Quantile groups of a numeric column when it is compared as a driver.
+    table_min_effect : float, default 0.01
+        Smallest share of the outcome a driver must explain (0 to 1).
+    outlier_iqr : float, default 3.0
+        Rows beyond the quartiles by this many interquartile ranges are
+        outliers (Tukey's far-out fences, 3; his inner fences are 1.5).
+    outlier_z : float, default 3.5
+        Modified z-score beyond which a segment's median is an outlier among
+        the segments' medians (Iglewicz & Hoaglin).
+    segment_depth : int, default 2
+        Depth of the decision tree that proposes segments (conditions per segment), 1 to 4.
+    segment_min_share : float, default 0.05
+        Smallest share of the rows a segment must hold.
+    segment_holdout : float, default 0.4
+        Share of rows kept out of the tree and used to test its segments, 0.2 to 0.6.
+    segment_min_lift : float, default 1.5
+        Smallest ratio of the segment's rate to the rest's rate (or its
+        inverse for a low segment), measured on the held-out rows.
 
     Raises
     ------
@@ -275,6 +308,16 @@ class InsightParams:
     money_scale: float | None = None
     validity_days: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_VALIDITY_DAYS))
     seed: int = 0
+    table_max_columns: int = 40
+    table_max_rows: int = 100_000
+    table_bins: int = 5
+    table_min_effect: float = 0.01
+    outlier_iqr: float = 3.0
+    outlier_z: float = 3.5
+    segment_depth: int = 2
+    segment_min_share: float = 0.05
+    segment_holdout: float = 0.4
+    segment_min_lift: float = 1.5
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -351,6 +394,25 @@ class InsightParams:
             days[k] = check_number(v, f"validity_days.{k}", low=0, high=3660, low_open=True)
         set_("validity_days", days)
         set_("seed", check_number(self.seed, "seed", low=0, integer=True))
+        set_(
+            "table_max_columns",
+            check_number(self.table_max_columns, "table_max_columns", low=1, high=500, integer=True),
+        )
+        set_(
+            "table_max_rows",
+            check_number(self.table_max_rows, "table_max_rows", low=100, high=10_000_000, integer=True),
+        )
+        set_("table_bins", check_number(self.table_bins, "table_bins", low=2, high=20, integer=True))
+        set_("table_min_effect", check_number(self.table_min_effect, "table_min_effect", low=0, high=1))
+        set_("outlier_iqr", check_number(self.outlier_iqr, "outlier_iqr", low=1, high=20))
+        set_("outlier_z", check_number(self.outlier_z, "outlier_z", low=1, high=20))
+        set_("segment_depth", check_number(self.segment_depth, "segment_depth", low=1, high=4, integer=True))
+        set_(
+            "segment_min_share",
+            check_number(self.segment_min_share, "segment_min_share", low=0, high=0.5, low_open=True),
+        )
+        set_("segment_holdout", check_number(self.segment_holdout, "segment_holdout", low=0.2, high=0.6))
+        set_("segment_min_lift", check_number(self.segment_min_lift, "segment_min_lift", low=1, high=100))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | InsightParams | None) -> InsightParams:

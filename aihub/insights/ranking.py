@@ -10,8 +10,11 @@ Score (0 to 100)::
 * ``w_direction`` -- 1.0 for risks, 0.85 for opportunities, 0.9 for neutral findings;
 * ``confidence`` -- the detector's 0-to-1 confidence;
 * ``m`` -- saturating magnitude: an insight worth ``money_scale`` gets 0.5,
-  ten times that 0.91; a finding with no money value still scores 0.3 of
-  its weight;
+  ten times that 0.91; a finding with no money at stake uses its ``effect``
+  figure instead when it has one (a unitless 0-to-1 strength such as the
+  share of an outcome a column explains; any-table insights set it), capped
+  at :data:`EFFECT_CAP` so that only money or risk can make a finding
+  critical; else it still scores 0.3 of its weight;
 * ``f_feedback`` -- see :func:`feedback_factor`.
 
 Priority: ``critical`` from 70, ``high`` from 45, ``medium`` from 25, else ``low``
@@ -24,6 +27,9 @@ import math
 from collections.abc import Mapping
 
 from aihub.insights.model import PRIORITIES, PRIORITY_THRESHOLDS
+
+#: Highest magnitude factor a unitless ``effect`` can give (0.7: at most "high" priority).
+EFFECT_CAP = 0.7
 
 #: Direction weights.
 DIRECTION_WEIGHTS: dict[str, float] = {"risk": 1.0, "opportunity": 0.85, "neutral": 0.9}
@@ -77,9 +83,12 @@ def priority_score(
     type_weight: float,
     direction: str = "neutral",
     feedback: float = 1.0,
+    effect: float | None = None,
 ) -> float:
-    """The 0-to-100 score of the module docstring."""
+    """The 0-to-100 score of the module docstring (``effect``, 0 to 1, stands in for ``m`` when no money is at stake)."""
     m = magnitude_factor(money, money_scale)
+    if m == 0 and effect is not None and math.isfinite(float(effect)):
+        m = min(EFFECT_CAP, max(0.0, float(effect)))
     raw = type_weight * feedback * DIRECTION_WEIGHTS.get(direction, 0.9) * float(confidence) * (0.3 + 0.7 * m)
     return round(100.0 * min(1.0, max(0.0, raw)), 2)
 

@@ -11,6 +11,14 @@ from aihub.inventory.core import (
     products_to_order,
     simulate_order_up_to,
 )
+from aihub.inventory.rolling import (
+    MIN_ERRORS,
+    empirical_order_up_to,
+    protection_errors,
+    recent_errors,
+    rolling_forecasts,
+)
 
-__all__ = ["POLICY_COLUMNS", "InventoryParams", "check_params", "forecast_moments", "inventory_policy",
-           "loss_function", "policy_for", "products_to_order", "simulate_order_up_to"]
+__all__ = ["MIN_ERRORS", "POLICY_COLUMNS", "InventoryParams", "check_params", "empirical_order_up_to",
+           "forecast_moments", "inventory_policy", "loss_function", "policy_for", "products_to_order",
+           "protection_errors", "recent_errors", "rolling_forecasts", "simulate_order_up_to"]

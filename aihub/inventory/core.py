@@ -26,6 +26,12 @@ with the level given): the mean is the sum of ``yhat`` over the interval
 (fractional last period pro rata) and each period's standard deviation is the
 interval's half-width divided by ``Phi^-1(0.5 + level/200)``; periods are
 taken as independent, ``sigma^2`` = sum of the period variances.
+
+With the forecast's own past errors over the protection interval
+(:func:`aihub.inventory.rolling.protection_errors`), safety stock is instead
+their empirical ``service_level`` quantile and the stock-out probability their
+empirical tail (see :mod:`aihub.inventory.rolling`); ``safety_stock_basis``
+says which was used.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ POLICY_COLUMNS: tuple[str, ...] = (
     "product", "policy", "mean_demand_per_period", "protection_periods", "demand_over_protection",
     "sigma_over_protection", "service_level", "safety_stock", "reorder_point", "order_up_to", "order_quantity",
     "inventory_position", "needs_order", "order_now", "stockout_probability", "expected_fill_rate",
+    "safety_stock_basis",
 )
 
 
@@ -58,6 +65,8 @@ class InventoryParams(UserConfig):
     ordering_cost: float = Field(0.0, ge=0.0, description="fixed cost per order (currency)")
     holding_cost: float = Field(1.0, gt=0.0, description="cost to hold one unit for one period (currency)")
     interval_level: Literal[80, 95] = Field(95, description="forecast interval read for the spread")
+    error_scale_power: float = Field(0.5, ge=0.0, le=1.0,
+                                     description="past errors scaled by forecast^power (aihub.inventory.rolling)")
 
 
 def check_params(params: InventoryParams | dict | None = None, **overrides) -> InventoryParams:
@@ -116,8 +125,15 @@ def loss_function(k: float) -> float:
 
 
 def policy_for(forecast: pd.DataFrame, inventory_position: float, params: InventoryParams | dict,
-               product: str = "item") -> dict:
-    """The policy of one product (see :func:`inventory_policy` for the fields)."""
+               product: str = "item", *, errors: np.ndarray | None = None) -> dict:
+    """The policy of one product (see :func:`inventory_policy` for the fields).
+
+    ``errors``: past scaled forecast errors over the protection interval
+    (:func:`aihub.inventory.rolling.protection_errors` with ``error_scale_power``); with at least
+    :data:`aihub.inventory.rolling.MIN_ERRORS` of them the safety stock is their empirical quantile.
+    """
+    from aihub.inventory.rolling import MIN_ERRORS, empirical_order_up_to
+
     p = check_params(params)
     mean, sigma = forecast_moments(forecast, p.interval_level)
     periodic = p.review_period > 0
@@ -134,19 +150,26 @@ def policy_for(forecast: pd.DataFrame, inventory_position: float, params: Invent
         q = max(d, 1e-9)  # no fixed cost: order one period's demand at a time
     level = x + k * s
     ip = float(inventory_position)
+    prob = float(norm.sf((ip - x) / s)) if s > 0 else float(ip < x)
+    basis = "normal"
+    if errors is not None and len(errors) >= MIN_ERRORS:
+        level = empirical_order_up_to(x, errors, p.service_level, p.error_scale_power)[0]
+        prob = float(np.mean(x + x ** p.error_scale_power * np.asarray(errors, float) > ip))
+        basis = f"empirical ({len(errors)} past errors)"
     needs = ip <= level if not periodic else ip < level
     order_now = (max(level - ip, 0.0) if periodic else (q * max(1, math.ceil((level - ip) / q + 1e-12)) if needs else 0.0))
-    prob = float(norm.sf((ip - x) / s)) if s > 0 else float(ip < x)
     return {"product": product, "policy": "(R, S)" if periodic else "(s, Q)", "mean_demand_per_period": d,
             "protection_periods": prot, "demand_over_protection": x, "sigma_over_protection": s,
-            "service_level": p.service_level, "safety_stock": k * s,
+            "service_level": p.service_level, "safety_stock": level - x,
             "reorder_point": None if periodic else level, "order_up_to": level if periodic else None,
             "order_quantity": q, "inventory_position": ip, "needs_order": bool(needs), "order_now": float(order_now),
-            "stockout_probability": prob, "expected_fill_rate": max(0.0, 1.0 - s * loss_function(k) / q)}
+            "stockout_probability": prob, "expected_fill_rate": max(0.0, 1.0 - s * loss_function(k) / q),
+            "safety_stock_basis": basis}
 
 
 def inventory_policy(forecasts: pd.DataFrame, inventory: pd.DataFrame | dict[str, float],
-                     params: InventoryParams | dict, *, product_col: str = "product") -> pd.DataFrame:
+                     params: InventoryParams | dict, *, product_col: str = "product",
+                     errors: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Safety stock, reorder point or order-up-to level, order quantity and stock-out risk per product.
 
     Parameters
@@ -160,6 +183,10 @@ def inventory_policy(forecasts: pd.DataFrame, inventory: pd.DataFrame | dict[str
     params : InventoryParams or dict
         ``lead_time`` is required.
     product_col : str, default "product"
+    errors : dict product -> ndarray, optional
+        Past scaled forecast errors over the protection interval
+        (:func:`aihub.inventory.rolling.protection_errors`); products with
+        enough of them get the empirical safety stock.
 
     Returns
     -------
@@ -190,7 +217,8 @@ def inventory_policy(forecasts: pd.DataFrame, inventory: pd.DataFrame | dict[str
         if product not in positions:
             raise ValidationError(f"no inventory position for product {product!r}", field="inventory",
                                   details={"product": product})
-        rows.append(policy_for(f.sort_values("ds").reset_index(drop=True), positions[product], p, product))
+        rows.append(policy_for(f.sort_values("ds").reset_index(drop=True), positions[product], p, product,
+                               errors=(errors or {}).get(product)))
     return pd.DataFrame(rows, columns=list(POLICY_COLUMNS))
 
 

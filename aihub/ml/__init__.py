@@ -8,8 +8,15 @@ Configuration
     :func:`all_hyperparameter_specs`, ``TASKS``, ``MODEL_TYPES``, ``ALGORITHMS``.
 Templates
     ``TEMPLATES``, :func:`list_templates`, :func:`template_defaults`, :func:`suggest_config`.
+Targets
+    :func:`analyze_target` -> :class:`TargetInfo`, :func:`target_kind_choices`
+    (classes or amounts?), :func:`default_positive_class`, ``POSITIVE_LABELS``.
 Features
-    :func:`leakage_warnings`, :func:`infer_task`, :func:`parse_numeric`.
+    :func:`leakage_warnings`, :func:`infer_task`, :func:`parse_numeric`,
+    :func:`detect_column_kind`, :func:`feature_treatments`.
+Text
+    free-text columns become TF-IDF and VADER features (:mod:`aihub.ml.text`;
+    per-row sentiment without labels is :mod:`aihub.sentiment`).
 Training
     :func:`train_model` -> :class:`TrainedModel` (alias ``TrainingResult``),
     :class:`Cancelled`.
@@ -39,14 +46,17 @@ from aihub.ml.config import (
 from aihub.ml.explain import Comparison, Explanation, compare_predictions, explain, global_importance, summarize
 from aihub.ml.model import TrainedModel, TrainingResult
 from aihub.ml.predict import predict, predict_one, validate_rows
-from aihub.ml.preprocess import FeatureSpec, FeatureWarning, infer_task, leakage_warnings, parse_numeric
+from aihub.ml.preprocess import FeatureWarning, detect_column_kind, infer_task, leakage_warnings, parse_numeric
 from aihub.ml.rfm import clv_table, name_segments, rfm_table
+from aihub.ml.schema import FeatureSpec, feature_treatments
+from aihub.ml.targets import POSITIVE_LABELS, TargetInfo, analyze_target, default_positive_class, target_kind_choices
 from aihub.ml.templates import TEMPLATES, list_templates, suggest_config, template_defaults
 from aihub.ml.train import Cancelled, train_model
 
 __all__ = [
     "ALGORITHMS",
     "MODEL_TYPES",
+    "POSITIVE_LABELS",
     "TASKS",
     "TEMPLATES",
     "Cancelled",
@@ -56,14 +66,19 @@ __all__ = [
     "FeatureSpec",
     "FeatureWarning",
     "HyperparameterSpec",
+    "TargetInfo",
     "TrainedModel",
     "TrainingConfig",
     "TrainingResult",
     "all_hyperparameter_specs",
+    "analyze_target",
     "clv_table",
     "compare_predictions",
+    "default_positive_class",
+    "detect_column_kind",
     "dump_artifact",
     "explain",
+    "feature_treatments",
     "global_importance",
     "hyperparameter_specs",
     "infer_task",
@@ -79,6 +94,7 @@ __all__ = [
     "rfm_table",
     "suggest_config",
     "summarize",
+    "target_kind_choices",
     "template_defaults",
     "train_model",
     "validate_rows",

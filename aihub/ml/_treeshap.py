@@ -49,7 +49,7 @@ try:  # numba ships with the venv (statsforecast depends on it); stay optional.
     from numba import njit, prange
 
     _HAVE_NUMBA = True
-except Exception:  # pragma: no cover - exercised only without numba
+except Exception:  # noqa: BLE001  # pragma: no cover - numba may fail to import in many ways; stay optional
     _HAVE_NUMBA = False
 
 _MAXQ = 64
@@ -82,18 +82,9 @@ _PW = (1.0 - _U)[:, :, None] ** np.arange(2 * _MAXQ + 1)[None, None, :]
 if _HAVE_NUMBA:
 
     @njit(cache=True)
-    def _leaf_tables(left, right, feature, threshold, cover, value, roots, max_depth, max_len, n_features):
-        """Enumerate root-to-leaf paths: per leaf the distinct features with
-        their interval ``lo < x <= hi`` and merged cover ratio ``z``."""
-        n_nodes = left.shape[0]
-        n_leaves = 0
-        for i in range(n_nodes):
-            if left[i] < 0:
-                n_leaves += 1
-        leaf_start = np.zeros(n_leaves + 1, np.int64)
-        leaf_v = np.zeros(n_leaves)
-        # Size the tables: sum over leaves of min(depth, n_features) bounds the entries.
-        depth = np.zeros(n_nodes, np.int64)
+    def _capacity(left, right, roots, n_features):
+        """Table size: the sum over leaves of min(depth, n_features) bounds the entries."""
+        depth = np.zeros(left.shape[0], np.int64)
         capacity = 1
         for t in range(roots.shape[0]):
             stack = [roots[t]]
@@ -106,6 +97,57 @@ if _HAVE_NUMBA:
                     stack.append(right[node])
                 else:
                     capacity += min(depth[node], n_features)
+        return capacity
+
+    @njit(cache=True)
+    def _extend_path(lvl, f, thr, ratio, side, pf, plo, phi, pz, plen):
+        """Path of level ``lvl`` = parent's path with the edge on feature ``f`` merged in."""
+        d = plen[lvl - 1]
+        pos = -1
+        for k in range(d):
+            pf[lvl, k] = pf[lvl - 1, k]
+            plo[lvl, k] = plo[lvl - 1, k]
+            phi[lvl, k] = phi[lvl - 1, k]
+            pz[lvl, k] = pz[lvl - 1, k]
+            if pf[lvl - 1, k] == f:
+                pos = k
+        if pos < 0:
+            pos = d
+            pf[lvl, d] = f
+            plo[lvl, d] = -np.inf
+            phi[lvl, d] = np.inf
+            pz[lvl, d] = 1.0
+            d += 1
+        pz[lvl, pos] *= ratio
+        if side == 0:
+            phi[lvl, pos] = min(phi[lvl, pos], thr)
+        else:
+            plo[lvl, pos] = max(plo[lvl, pos], thr)
+        plen[lvl] = d
+
+    @njit(cache=True)
+    def _emit_leaf(lvl, pos_out, pf, plo, phi, pz, plen, lf, llo, lhi, lz):
+        """Copy the path of level ``lvl`` into the leaf tables; returns the next free position."""
+        d = plen[lvl]
+        for k in range(d):
+            lf[pos_out + k] = pf[lvl, k]
+            llo[pos_out + k] = plo[lvl, k]
+            lhi[pos_out + k] = phi[lvl, k]
+            lz[pos_out + k] = pz[lvl, k]
+        return pos_out + d
+
+    @njit(cache=True)
+    def _leaf_tables(left, right, feature, threshold, cover, value, roots, max_depth, max_len, n_features):
+        """Enumerate root-to-leaf paths: per leaf the distinct features with
+        their interval ``lo < x <= hi`` and merged cover ratio ``z``."""
+        n_nodes = left.shape[0]
+        n_leaves = 0
+        for i in range(n_nodes):
+            if left[i] < 0:
+                n_leaves += 1
+        leaf_start = np.zeros(n_leaves + 1, np.int64)
+        leaf_v = np.zeros(n_leaves)
+        capacity = _capacity(left, right, roots, n_features)
         lf = np.empty(capacity, np.int64)
         llo = np.empty(capacity)
         lhi = np.empty(capacity)
@@ -139,43 +181,11 @@ if _HAVE_NUMBA:
                     plen[0] = 0
                 else:
                     par = st_parent[sp]
-                    f = feature[par]
-                    thr = threshold[par]
-                    ratio = cover[node] / cover[par]
-                    d = plen[lvl - 1]
-                    pos = -1
-                    for k in range(d):
-                        pf[lvl, k] = pf[lvl - 1, k]
-                        plo[lvl, k] = plo[lvl - 1, k]
-                        phi[lvl, k] = phi[lvl - 1, k]
-                        pz[lvl, k] = pz[lvl - 1, k]
-                        if pf[lvl - 1, k] == f:
-                            pos = k
-                    if pos < 0:
-                        pos = d
-                        pf[lvl, d] = f
-                        plo[lvl, d] = -np.inf
-                        phi[lvl, d] = np.inf
-                        pz[lvl, d] = 1.0
-                        d += 1
-                    pz[lvl, pos] *= ratio
-                    if st_side[sp] == 0:
-                        if thr < phi[lvl, pos]:
-                            phi[lvl, pos] = thr
-                    else:
-                        if thr > plo[lvl, pos]:
-                            plo[lvl, pos] = thr
-                    plen[lvl] = d
+                    _extend_path(lvl, feature[par], threshold[par], cover[node] / cover[par], st_side[sp], pf, plo, phi, pz, plen)
                 lc = left[node]
                 if lc < 0:
-                    d = plen[lvl]
                     leaf_v[li] = value[node]
-                    for k in range(d):
-                        lf[pos_out + k] = pf[lvl, k]
-                        llo[pos_out + k] = plo[lvl, k]
-                        lhi[pos_out + k] = phi[lvl, k]
-                        lz[pos_out + k] = pz[lvl, k]
-                    pos_out += d
+                    pos_out = _emit_leaf(lvl, pos_out, pf, plo, phi, pz, plen, lf, llo, lhi, lz)
                     li += 1
                     leaf_start[li] = pos_out
                     continue
@@ -224,6 +234,36 @@ if _HAVE_NUMBA:
             z = lz[s0 + k]
             dest[k] = v * (1.0 - z) / z * acc[b]
 
+    @njit(cache=True)
+    def _row_masks(XT, lf, llo, lhi, s0, d, rc, m, masks):
+        """Pattern bits of rows ``rc .. rc+m``: bit k set when the row follows the leaf's edges on path feature k."""
+        for i in range(m):
+            masks[i] = 0
+        for k in range(d):  # feature by feature over contiguous rows (vectorises)
+            col = XT[lf[s0 + k]]
+            lo = llo[s0 + k]
+            hi = lhi[s0 + k]
+            for i in range(m):
+                xv = col[rc + i]
+                masks[i] |= np.int64((lo < xv) & (xv <= hi)) << k
+
+    @njit(cache=True)
+    def _slot(mask, stamp, keys, stamp_id, H):
+        """Open-addressing (Fibonacci hashing) slot of ``mask`` in this round's pattern table."""
+        h = np.int64((np.uint64(mask) * np.uint64(11400714819323198485)) >> np.uint64(52))
+        while stamp[h] == stamp_id and keys[h] != mask:
+            h = (h + 1) & (H - 1)
+        return h
+
+    @njit(cache=True)
+    def _scatter(out, vals, slot, lf, s0, d, rc, m):
+        """Add each row's pattern contributions to its path features."""
+        for k in range(d):
+            orow = out[lf[s0 + k]]
+            vrow = vals[k]
+            for i in range(m):
+                orow[rc + i] += vrow[slot[i]]
+
     @njit(cache=True, parallel=True)
     def _kernel(X, leaf_start, leaf_v, lf, llo, lhi, lz, U, W, W0, PW, n_chunks, max_len):
         """Leaves are split into ``n_chunks`` parallel chunks, each with its own
@@ -262,21 +302,10 @@ if _HAVE_NUMBA:
                     stamp_id += 1
                     r_end = min(n, rc + RB)
                     m = r_end - rc
-                    # pattern bits, feature by feature over contiguous rows (vectorises)
-                    for i in range(m):
-                        masks[i] = 0
-                    for k in range(d):
-                        col = XT[lf[s0 + k]]
-                        lo = llo[s0 + k]
-                        hi = lhi[s0 + k]
-                        for i in range(m):
-                            xv = col[rc + i]
-                            masks[i] |= np.int64((lo < xv) & (xv <= hi)) << k
+                    _row_masks(XT, lf, llo, lhi, s0, d, rc, m, masks)
                     for i in range(m):
                         mask = masks[i]
-                        h = np.int64((np.uint64(mask) * np.uint64(11400714819323198485)) >> np.uint64(52))
-                        while stamp[h] == stamp_id and keys[h] != mask:
-                            h = (h + 1) & (H - 1)
+                        h = _slot(mask, stamp, keys, stamp_id, H)
                         if stamp[h] != stamp_id:
                             stamp[h] = stamp_id
                             keys[h] = mask
@@ -284,11 +313,7 @@ if _HAVE_NUMBA:
                             for k in range(d):
                                 vals[k, h] = dest[k]
                         slot[i] = h
-                    for k in range(d):
-                        orow = out[lf[s0 + k]]
-                        vrow = vals[k]
-                        for i in range(m):
-                            orow[rc + i] += vrow[slot[i]]
+                    _scatter(out, vals, slot, lf, s0, d, rc, m)
         total = np.zeros((n_features, n))
         for c in range(n_chunks):
             total += outs[c]

@@ -52,6 +52,15 @@ DEFAULT_KEY_FILE = Path("~/.aihub/artifact.key")
 #: payload with any other untrusted type is refused.
 TRUSTED_TYPES: tuple[str, ...] = (
     "aihub.ml.preprocess.FrameCoercer",
+    "aihub.ml.features.DateFeatures",
+    "aihub.ml.features.TextTerms",
+    "aihub.ml.text.LexiconFeatures",
+    # LightGBM keeps its trees as LightGBM's own model text inside the Booster's state, parsed by its C
+    # library on load (no Python objects are rebuilt from it); the signature is verified before anything loads.
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
+    "collections.OrderedDict",
     "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.Interval",
     "sklearn._loss.link.LogitLink",
@@ -202,8 +211,8 @@ def load_artifact(blob: bytes, key: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
     ValidationError
         Bad key.
     """
-    import skops.io as sio
     import sklearn
+    import skops.io as sio
     from sklearn.pipeline import Pipeline
 
     header, payload = _verify(blob, key, max_bytes)

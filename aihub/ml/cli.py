@@ -3,9 +3,10 @@
 ::
 
     aihub train --input TRAIN.csv --target COL [--task auto|classification|regression|clustering]
-                [--model auto|logistic_regression|...] --output MODEL.aihub
+                [--model auto|logistic_regression|lightgbm|...] --output MODEL.aihub
                 [--config CONFIG.json] [--template churn|lead_scoring|rfm_segmentation|customer_lifetime_value]
-                [--exclude COL ...] [--positive-class X] [--seed N] [--key-file PATH]
+                [--exclude COL ...] [--positive-class X] [--decision-metric f1|balanced_accuracy|accuracy]
+                [--score-label TEXT] [--show-features] [--seed N] [--key-file PATH]
     aihub predict --model MODEL.aihub --input X.csv --output PRED.csv
                   [--explain] [--positive-class X] [--top-k 3] [--key-file PATH]
 
@@ -26,18 +27,23 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from aihub import exports
-from aihub.errors import AihubError, IngestError, ValidationError
+from aihub.errors import IngestError, ValidationError
+from aihub.filemode import atomic_write as _atomic_write
+from aihub.filemode import command as _run
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV (UTF-8, byte-order mark allowed; any line ending).
+    """Read a CSV with pandas (UTF-8, byte-order mark allowed; any line ending), columns typed by pandas.
+
+    Kept for the other file-mode commands (``clv``, ``inventory``,
+    ``recommend``, ``sentiment``, ``next-best-action``); ``train`` and
+    ``predict`` read with :func:`read_upload_table`.
 
     Raises
     ------
@@ -58,76 +64,115 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise IngestError(f"cannot read {str(p)!r} as CSV: {exc}", field="input", details={"file": str(p)}) from exc
 
 
-def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def read_upload_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV, Excel or JSON table the way uploads to the app are read.
+
+    Uses :func:`aihub.ingest.read_upload` (encoding and delimiter detected,
+    ``,`` ``;`` tab or ``|``; a leading row-index column left out) and
+    returns the table as text, every cell a string and blanks ``""``; the
+    model parses numbers, dates and text itself, so a bad cell is reported by
+    row instead of silently blanked. The reader's notes go to stderr.
+
+    Raises
+    ------
+    IngestError
+        Missing or unreadable file (``details["file"]``).
+    """
+    from aihub.ingest import read_upload
+
+    p = Path(path)
+    if not p.is_file():
+        raise IngestError(f"file {str(p)!r} does not exist", field="input", details={"file": str(p)})
+    parsed = read_upload(p.name, p.read_bytes())
+    for note in parsed.warnings:
+        print(f"note: {note}", file=sys.stderr)
+    return parsed.frame
 
 
 def _print_metrics(model) -> None:
     m = model.metrics
     keys = {
-        "classification": ["roc_auc", "accuracy", "precision", "recall", "f1"],
+        "classification": ["roc_auc", "brier", "accuracy", "precision", "recall", "f1"],
         "regression": ["r2", "mae", "rmse", "interval_coverage"],
         "clustering": ["silhouette"],
     }[model.task]
     shown = ", ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), (int, float)))
     print(f"Test split ({model.n_rows.get('test')} rows): {shown}")
+    if model.score_name:
+        print(f"Score: probability = {model.score_name} (positive class {model.positive_class!r}, {_reason(model)})")
+    if model.threshold:
+        t = model.threshold
+        how = "set in the configuration" if t["source"] == "configured" else f"best {t['metric']} on {t['source']}"
+        print(f"Decision threshold {t['value']:.2f} ({how})")
     if model.task == "clustering" and model.segments:
         print("Segments: " + ", ".join(f"{s['name']} ({s['size']})" for s in model.segments.values()))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from aihub.ml.artifacts import dump_artifact, resolve_key
+def _reason(model) -> str:
+    reason = (model.target_info or {}).get("positive_reason")
+    return {
+        "configured": "as configured",
+        "conventional": "a conventional positive label",
+        "minority": "the rarer outcome; --positive-class changes it",
+        "last": "--positive-class changes it",
+    }.get(reason, "--positive-class changes it")
+
+
+def _config_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"cannot read the config file {path!r}: {exc}", field="config") from exc
+    if not isinstance(cfg, dict):
+        raise ValidationError("the config file must hold a JSON object", field="config")
+    return cfg
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {
+        "target": args.target,
+        "algorithm": args.model,
+        "positive_class": args.positive_class,
+        "random_seed": args.seed,
+        "model_name": args.name,
+        "decision_metric": args.decision_metric,
+        "score_label": args.score_label,
+    }
+    out = {k: v for k, v in pairs.items() if v is not None and v != ""}
+    if args.exclude:
+        out["excluded_columns"] = [c.strip() for part in args.exclude for c in part.split(",") if c.strip()]
+    return out
+
+
+def build_config(args: argparse.Namespace, frame: pd.DataFrame):
+    """The training configuration from ``--config``, ``--template`` and the flags (flags win).
+
+    Without a task (``--task auto`` and no ``task``/``model_type`` in the
+    config) the target decides (:func:`aihub.ml.targets.target_kind_choices`);
+    when it could be classes or amounts, a note says which was used.
+    """
     from aihub.ml.config import TrainingConfig
     from aihub.ml.preprocess import infer_task
     from aihub.ml.templates import suggest_config
+
+    merged = {**_config_file(args.config), **_overrides(args)}
+    if args.task not in (None, "auto"):
+        merged["task"] = args.task
+    if args.template:
+        return suggest_config(args.template, frame, **merged)
+    if "task" not in merged and "model_type" not in merged:
+        merged["task"] = infer_task(frame, merged.get("target"))
+    return TrainingConfig.from_dict(merged)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from aihub.ml.artifacts import dump_artifact, resolve_key
     from aihub.ml.train import train_model
 
-    frame = read_table(args.input)
-    cfg: dict[str, Any] = {}
-    if args.config:
-        try:
-            cfg = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValidationError(f"cannot read the config file {args.config!r}: {exc}", field="config") from exc
-        if not isinstance(cfg, dict):
-            raise ValidationError("the config file must hold a JSON object", field="config")
-    overrides: dict[str, Any] = {}
-    if args.target:
-        overrides["target"] = args.target
-    if args.model:
-        overrides["algorithm"] = args.model
-    if args.exclude:
-        overrides["excluded_columns"] = [c.strip() for part in args.exclude for c in part.split(",") if c.strip()]
-    if args.positive_class is not None:
-        overrides["positive_class"] = args.positive_class
-    if args.seed is not None:
-        overrides["random_seed"] = args.seed
-    if args.name:
-        overrides["model_name"] = args.name
-    if args.template:
-        config = suggest_config(args.template, frame, **{**cfg, **overrides})
-    else:
-        merged = {**cfg, **overrides}
-        if "task" not in merged and "model_type" not in merged:
-            task = args.task
-            if task in (None, "auto"):
-                task = infer_task(frame, merged.get("target"))
-            merged["task"] = task
-        elif args.task not in (None, "auto"):
-            merged["task"] = args.task
-        config = TrainingConfig.from_dict(merged)
+    frame = read_upload_table(args.input)
+    config = build_config(args, frame)
     key, source = resolve_key(args.key_file, create=True)
 
     def progress(fraction: float, message: str) -> None:
@@ -145,6 +190,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if model.cv_results:
         best = [r for r in model.cv_results if r.get("selected")]
         print("auto compared: " + ", ".join(f"{r['candidate']} {r['mean']:.4f}" for r in model.cv_results) + (f" -> {best[0]['candidate']}" if best else ""))
+    if args.show_features:
+        for row in model.feature_treatments:
+            print(f"  {row['column']}: {row['treatment']}")
     for w in model.warnings:
         print(f"warning: {w['message']}", file=sys.stderr)
     print(f"Model written to {args.output} ({len(blob) / 1e6:.2f} MB), signed with the key from {source}")
@@ -161,8 +209,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ValidationError(f"cannot read the model file {args.model!r}: {exc.strerror}", field="model") from exc
     model = load_artifact(blob, key)
-    frame = read_table(args.input)
+    frame = read_upload_table(args.input)
     result = predict(model, frame, positive_class=args.positive_class, explain=args.explain, top_k=args.top_k)
+    score = result.attrs.get("score_name")
     keep = [c for c in model.id_columns if c in frame.columns and c not in result.columns]
     if keep and len(result) == len(frame):
         result = pd.concat([frame[keep].reset_index(drop=True), result.reset_index(drop=True)], axis=1)
@@ -170,6 +219,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _atomic_write(out, exports.to_csv_bytes(result, lineterminator="\n"), mode=0o644)
     n_err = int(result["error"].notna().sum())
     print(f"Predicted {len(result) - n_err} of {len(result)} rows -> {out}")
+    if score:
+        print(f"probability = {score}")
     if n_err:
         for msg in result.loc[result["error"].notna(), "error"].head(10):
             print(f"not predicted: {msg}", file=sys.stderr)
@@ -179,20 +230,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if w.get("kind") == "version_mismatch":
             print(f"warning: {w['message']}", file=sys.stderr)
     return 0
-
-
-def _run(func):
-    def wrapped(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except ValidationError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except AihubError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return wrapped
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -209,7 +246,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--config", help="JSON file with a full training configuration; flags override it")
     tr.add_argument("--template", choices=list(TEMPLATE_NAMES), help="pre-fill the configuration from a business template")
     tr.add_argument("--exclude", action="append", help="columns to leave out (comma-separated; repeatable)")
-    tr.add_argument("--positive-class", help="class whose probability is reported (binary classification)")
+    tr.add_argument("--positive-class", help="class whose probability is reported (binary; default: a conventional positive label such as 1/yes/churn/bad, else the rarer class)")
+    tr.add_argument("--decision-metric", choices=["f1", "balanced_accuracy", "accuracy"], help="metric the decision threshold maximises on held-out rows (default f1)")
+    tr.add_argument("--score-label", help="your name for the score (default P(<positive class>))")
+    tr.add_argument("--show-features", action="store_true", help="print what was done to each column")
     tr.add_argument("--seed", type=int, help="random seed (default 0)")
     tr.add_argument("--name", help="model name")
     tr.add_argument("--key-file", help="signing key file (default: $AIHUB_ARTIFACT_KEY or ~/.aihub/artifact.key, created if absent)")

@@ -12,8 +12,10 @@ Which explainer (``Explanation.method``):
   falls back to ``shap.TreeExplainer`` without numba. For classifiers the
   forest's raw output *is* the probability, so contributions are in
   probability units.
-* ``tree_path_dependent_shap``: histogram gradient boosting,
-  ``shap.TreeExplainer`` (path-dependent). Regressors: target units.
+* ``tree_path_dependent_shap``: histogram gradient boosting and LightGBM,
+  ``shap.TreeExplainer`` (path-dependent; shap reads LightGBM's trees
+  natively, so the repository's own :mod:`aihub.ml._treeshap`, written for
+  scikit-learn forests, is not duplicated for it). Regressors: target units.
   Binary classifiers: **log-odds** (the boosted trees add up in log-odds;
   shap 0.51's interventional ``model_output="probability"`` mode is not
   additive for ``HistGradientBoostingClassifier`` -- off by up to 0.02 in
@@ -23,13 +25,17 @@ Which explainer (``Explanation.method``):
   regression the contributions are in **log-odds** (the model is additive
   only there); summaries say so.
 * ``permutation``: anything else (``auto`` blends, multiclass boosting and
-  logistic regression),
+  logistic regression, multiclass forests with calibrated probabilities),
   model-agnostic permutation SHAP (Strumbelj & Kononenko 2014, the
   estimator behind ``shap.PermutationExplainer``) with 10 antithetic feature
   orders and a background of at most 50 rows (probability / target units;
   a sampling approximation that still adds up exactly).
 
-One-hot columns are summed back into their original feature, so a category
+Classifiers report calibrated probabilities (:mod:`aihub.ml.decision`); the
+contributions are carried over to them (:func:`_calibrate_contributions`), so
+they always add up to the probability :func:`aihub.ml.predict.predict` reports.
+
+One-hot, date and text columns are summed back into their original feature, so a category
 feature gets one contribution (for interventional and path-dependent TreeSHAP
 this sum is the standard approximation of the feature's group value; for the
 linear and permutation explainers it is exact). The permutation explainer
@@ -52,10 +58,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import aihub.ml._treeshap as _treeshap  # noqa: PLR0402  (from aihub.ml import ... would make an import edge to the package: a cycle)
 from aihub.errors import ValidationError
-from aihub.ml import _treeshap
-from aihub.ml.model import TrainedModel, jsonable, thread_limit
+from aihub.jsonsafe import plain
+from aihub.ml.decision import calibrate_scalar
+from aihub.ml.features import parse_date_values
+from aihub.ml.model import TrainedModel, thread_limit
 from aihub.ml.preprocess import parse_numeric, to_category_strings
+from aihub.ml.targets import match_class
+from aihub.ml.validate import strip_columns, validate_rows
 
 
 @dataclass
@@ -101,7 +112,7 @@ class Explanation:
         ``value``, ``contribution``, sorted by absolute contribution."""
         c = self.contributions.iloc[i]
         v = self.values.iloc[i]
-        df = pd.DataFrame({"feature": c.index, "value": [jsonable(x) for x in v.reindex(c.index).tolist()], "contribution": c.to_numpy(dtype=float)})
+        df = pd.DataFrame({"feature": c.index, "value": [plain(x) for x in v.reindex(c.index).tolist()], "contribution": c.to_numpy(dtype=float)})
         return df.reindex(df["contribution"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
     def to_long(self) -> pd.DataFrame:
@@ -128,16 +139,19 @@ def _group_matrix(model: TrainedModel) -> np.ndarray:
     return G
 
 
-def _target_index(model: TrainedModel, target_class: Any) -> tuple[int, Any]:
-    from aihub.ml.train import resolve_positive_class
-
+def _target_index(model: TrainedModel, target_class: Any) -> tuple[int, int, Any]:
+    """(position in ``model.classes``, column of the estimator's ``predict_proba``, class) explained."""
     classes = list(model.classes)
-    tc = model.positive_class if target_class is None else resolve_positive_class(classes, target_class)
+    tc = model.positive_class if target_class is None else match_class(classes, target_class)
     if tc is None:  # multiclass without an explicit class: the most frequent training class
-        counts = model.metrics.get("confusion_matrix", {}).get("matrix")
-        tc = classes[int(np.argmax(np.asarray(counts).sum(axis=1)))] if counts else classes[0]
-    est_classes = jsonable(list(model.estimator.classes_))
-    return est_classes.index(tc), tc
+        counts = (model.target_info or {}).get("counts")
+        if not counts:
+            cm = model.metrics.get("confusion_matrix", {}).get("matrix")
+            counts = np.asarray(cm).sum(axis=1).tolist() if cm else None
+        tc = classes[int(np.argmax(counts))] if counts else classes[0]
+    k = classes.index(tc)
+    est = k if model.class_codes else plain(list(model.estimator.classes_)).index(tc)
+    return k, est, tc
 
 
 def choose_method(model: TrainedModel) -> str:
@@ -154,17 +168,22 @@ def choose_method(model: TrainedModel) -> str:
         raise ValidationError("explanations are available for classification and regression models, not segmentation", field="model")
     est = model.estimator
     binary = model.task == "regression" or len(model.classes or []) == 2
-    if isinstance(est, (RandomForestClassifier, RandomForestRegressor)):
+    lgbm = type(est).__module__.startswith("lightgbm")
+    if isinstance(est, RandomForestRegressor) or (isinstance(est, RandomForestClassifier) and (binary or not _calibrated(model))):
         return "tree_path_dependent"
-    if isinstance(est, HistGradientBoostingClassifier) and binary:
+    if isinstance(est, (HistGradientBoostingClassifier, HistGradientBoostingRegressor)) and binary:
         return "tree_path_dependent_shap"
-    if isinstance(est, HistGradientBoostingRegressor):
+    if lgbm and binary:
         return "tree_path_dependent_shap"
     if isinstance(est, (LinearRegression, Ridge)) or (isinstance(est, LogisticRegression) and binary):
         return "linear"
-    # multinomial logistic regression: per-class margins are not log-odds of a
-    # softmax probability, so explain the probability model-agnostically
+    # multinomial logistic regression and multiclass boosting: per-class margins are not
+    # log-odds of a softmax probability, so explain the probability model-agnostically
     return "permutation"
+
+
+def _calibrated(model: TrainedModel) -> bool:
+    return (model.calibration or {}).get("method", "none") != "none"
 
 
 def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", target_class: Any = None) -> Explanation:
@@ -197,39 +216,37 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
     for trees of depth ~10-16, after a one-off numba compilation cached on
     disk; see ``benchmarks/ml_speed.py``.
     """
-    from aihub.ml.predict import validate_rows
-
     chosen = choose_method(model) if method == "auto" else method
     if chosen not in ("tree_path_dependent", "tree_path_dependent_shap", "linear", "permutation"):
         raise ValidationError(f"method must be auto or permutation; got {method!r}", field="method")
+    frame = strip_columns(frame)
     ok, issues = validate_rows(model, frame)
     if not ok.all():
         bad = [i for i in issues if i.fatal]
         raise ValidationError("cannot explain invalid rows: " + "; ".join(i.message for i in bad[:5]), field=bad[0].column, details={"rows": sorted({i.row for i in bad})})
     X = frame[model.features]
-    tidx, tc = (None, None)
+    target = (None, None, None)
     if model.task == "classification":
-        tidx, tc = _target_index(model, target_class)
+        target = _target_index(model, target_class)
     with thread_limit(model.config.n_jobs), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if chosen == "permutation":
-            contrib, base, space = _permutation(model, X, tidx)
+            contrib, base, space = _permutation(model, X, target[0])
         else:
-            Xt = model.transform(X)
-            phi, base, space = _transformed_shap(model, chosen, Xt, tidx)
-            contrib = phi @ _group_matrix(model)
+            phi, base, space = _transformed_shap(model, chosen, model.transform(X), target[1])
+            contrib, base = _calibrate_contributions(model, phi @ _group_matrix(model), base, space, target[0])
     output = base + contrib.sum(axis=1)
     prediction = 1.0 / (1.0 + np.exp(-output)) if space == "log-odds" else output
-    values = _display_values(model, X)
+    tc = target[2]
     return Explanation(
         contributions=pd.DataFrame(contrib, index=X.index, columns=model.features),
-        values=values,
+        values=_display_values(model, X),
         base_value=float(base),
         output=np.asarray(output, dtype=float),
         prediction=np.asarray(prediction, dtype=float),
         output_space=space,
         method=chosen,
-        label=model.output_label if (model.task != "classification" or tc == model.positive_class) else f"Probability of {model.target} = {tc}",
+        label=model.output_label if (model.task != "classification" or tc == model.positive_class) else f"P({tc})",
         target_class=tc,
     )
 
@@ -239,92 +256,142 @@ def _display_values(model: TrainedModel, X: pd.DataFrame) -> pd.DataFrame:
     for spec in model.feature_schema:
         if spec.kind == "numeric":
             out[spec.name] = parse_numeric(X[spec.name])[0]
+        elif spec.kind == "date":
+            dates = parse_date_values(X[spec.name], spec.date_format or "mixed")[0]
+            out[spec.name] = dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)
+        elif spec.kind == "text":
+            out[spec.name] = X[spec.name].astype(object).map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)[:80])
         else:
             out[spec.name] = to_category_strings(X[spec.name])
     return pd.DataFrame(out, index=X.index)
 
 
-def _transformed_shap(model: TrainedModel, method: str, Xt: np.ndarray, tidx: int | None):
+def _calibrate_contributions(model: TrainedModel, contrib: np.ndarray, base: float, space: str, k: int | None) -> tuple[np.ndarray, float]:
+    """Carry SHAP values of the estimator's output over to the reported (calibrated) probability.
+
+    In log-odds, Platt scaling ``a * z + b`` is affine: contributions scale by
+    ``a`` and the base moves, exactly; the prior-shift correction only moves
+    the base. In probability units (forests), each row's contributions are
+    rescaled by ``(g(output) - g(base)) / (output - base)`` for the
+    calibration map ``g`` -- the rescale rule of DeepLIFT (Shrikumar et al.
+    2017): signs and ranking are kept and the sum matches the reported
+    probability exactly.
+    """
+    cal = model.calibration or {}
+    method = cal.get("method", "none")
+    if model.task != "classification" or method == "none":
+        return contrib, base
+    if space == "log-odds":
+        if method == "platt":
+            sign = 1.0 if k == int(cal.get("positive_index", 1)) else -1.0
+            return contrib * cal["a"], cal["a"] * base + sign * cal["b"]
+        w = np.asarray(cal["weights"], dtype=float)
+        return contrib, base + float(np.log(w[1 - k] / w[k]))
+    out = base + contrib.sum(axis=1)
+    g_out = calibrate_scalar(out, cal, k)
+    g_base = float(calibrate_scalar(np.asarray([base]), cal, k)[0])
+    step = 1e-6
+    slope = (calibrate_scalar(np.asarray([base + step]), cal, k)[0] - g_base) / step
+    gap = out - base
+    ratio = np.where(np.abs(gap) > 1e-9, (g_out - g_base) / np.where(np.abs(gap) > 1e-9, gap, 1.0), slope)
+    return contrib * ratio[:, None], g_base
+
+
+def _forest_shap(model: TrainedModel, Xt: np.ndarray, est_index: int | None):
     import shap
 
     est = model.estimator
     cache = model._cache
-    if method == "tree_path_dependent":
-        out_index = tidx if tidx is not None else 0
-        space = "probability" if model.task == "classification" else "value"
-        if _treeshap.available():
-            key = ("forest_tables", out_index)
+    out_index = est_index if est_index is not None else 0
+    space = "probability" if model.task == "classification" else "value"
+    if _treeshap.available():
+        key = ("forest_tables", out_index)
+        try:
             tables = cache.get(key)
-            try:
-                if tables is None:
-                    tables = _treeshap.leaf_tables(est, out_index)
-                    cache[key] = tables
-                phi, base = _treeshap.forest_shap(est, Xt, out_index, tables=tables)
-                return phi, base, space
-            except ValueError:
-                pass
-        expl = cache.get("shap_tree")
-        if expl is None:
-            expl = cache["shap_tree"] = shap.TreeExplainer(est)
-        sv = expl(Xt, check_additivity=False)
-        vals = np.asarray(sv.values)
-        bases = np.asarray(sv.base_values)
-        if vals.ndim == 3:
-            vals, bases = vals[:, :, out_index], bases[:, out_index] if bases.ndim == 2 else bases[out_index]
-        return vals, float(np.ravel(bases)[0]), space
-    if method == "tree_path_dependent_shap":
-        expl = cache.get("shap_tree")
-        if expl is None:
-            expl = cache["shap_tree"] = shap.TreeExplainer(est)
-        sv = expl(Xt, check_additivity=False)
-        vals = np.asarray(sv.values)
-        base = float(np.ravel(sv.base_values)[0])
-        if model.task == "classification":
-            # binary boosting explains the log-odds of classes_[1]
-            if tidx == 0:
-                return -vals, -base, "log-odds"
-            return vals, base, "log-odds"
+            if tables is None:
+                tables = cache[key] = _treeshap.leaf_tables(est, out_index)
+            phi, base = _treeshap.forest_shap(est, Xt, out_index, tables=tables)
+            return phi, base, space
+        except ValueError:
+            pass
+    expl = cache.get("shap_tree")
+    if expl is None:
+        expl = cache["shap_tree"] = shap.TreeExplainer(est)
+    sv = expl(Xt, check_additivity=False)
+    vals, bases = np.asarray(sv.values), np.asarray(sv.base_values)
+    if vals.ndim == 3:
+        vals, bases = vals[:, :, out_index], bases[:, out_index] if bases.ndim == 2 else bases[out_index]
+    return vals, float(np.ravel(bases)[0]), space
+
+
+def _boosting_shap(model: TrainedModel, Xt: np.ndarray, est_index: int | None):
+    """Histogram gradient boosting and LightGBM: ``shap.TreeExplainer``, path-dependent, raw margin."""
+    import shap
+
+    cache = model._cache
+    expl = cache.get("shap_tree")
+    if expl is None:
+        expl = cache["shap_tree"] = shap.TreeExplainer(model.estimator)
+    sv = expl(Xt, check_additivity=False)
+    vals = np.asarray(sv.values)
+    base = np.ravel(sv.base_values)
+    if vals.ndim == 3:  # some explainers return both classes of a binary model
+        vals, base = vals[:, :, 1], np.asarray(sv.base_values)[:, 1] if np.ndim(sv.base_values) == 2 else base
+    base = float(base[0])
+    if model.task != "classification":
         return vals, base, "value"
-    if method == "linear":
-        expl = cache.get("shap_linear")
-        if expl is None:
-            bg = model.transform(model.explain_background)
-            expl = shap.LinearExplainer(est, shap.maskers.Independent(bg, max_samples=len(bg)))
-            cache["shap_linear"] = expl
-        sv = expl(Xt)
-        vals = np.asarray(sv.values)
-        bases = np.asarray(sv.base_values)
-        if model.task == "classification":
-            if vals.ndim == 3:
-                return vals[:, :, tidx], float(np.ravel(bases[:, tidx] if bases.ndim == 2 else bases[tidx])[0]), "log-odds"
-            base = float(np.ravel(bases)[0])
-            if tidx == 0:  # shap explains the log-odds of classes_[1]
-                return -vals, -base, "log-odds"
-            return vals, base, "log-odds"
+    # binary boosting explains the log-odds of the estimator's classes_[1]
+    return (-vals, -base, "log-odds") if est_index == 0 else (vals, base, "log-odds")
+
+
+def _linear_shap(model: TrainedModel, Xt: np.ndarray, est_index: int | None):
+    import shap
+
+    cache = model._cache
+    expl = cache.get("shap_linear")
+    if expl is None:
+        bg = model.transform(model.explain_background)
+        expl = cache["shap_linear"] = shap.LinearExplainer(model.estimator, shap.maskers.Independent(bg, max_samples=len(bg)))
+    sv = expl(Xt)
+    vals, bases = np.asarray(sv.values), np.asarray(sv.base_values)
+    if model.task != "classification":
         return vals, float(np.ravel(bases)[0]), "value"
-    raise ValueError(method)
+    if vals.ndim == 3:
+        return vals[:, :, est_index], float(np.ravel(bases[:, est_index] if bases.ndim == 2 else bases[est_index])[0]), "log-odds"
+    base = float(np.ravel(bases)[0])
+    # shap explains the log-odds of classes_[1]
+    return (-vals, -base, "log-odds") if est_index == 0 else (vals, base, "log-odds")
 
 
-def _model_fn(model: TrainedModel, tidx: int | None):
-    """Raw frame -> output vector (probability of class ``tidx`` or value)."""
+_EXPLAINERS = {"tree_path_dependent": _forest_shap, "tree_path_dependent_shap": _boosting_shap, "linear": _linear_shap}
+
+
+def _transformed_shap(model: TrainedModel, method: str, Xt: np.ndarray, est_index: int | None):
+    """SHAP values of the estimator's raw output on preprocessed rows: ``(phi, base, space)``."""
+    return _EXPLAINERS[method](model, Xt, est_index)
+
+
+def _model_fn(model: TrainedModel, k: int | None):
+    """Raw frame -> output vector (reported probability of class ``k`` or value)."""
     if model.task == "classification":
-        return lambda df: model.pipeline.predict_proba(df)[:, tidx]
+        return lambda df: model.predict_proba(df)[:, k]
     return lambda df: model.pipeline.predict(df)
 
 
-def _permutation(model: TrainedModel, X: pd.DataFrame, tidx: int | None, *, n_permutations: int = 10, max_background: int = 50):
+def _permutation(model: TrainedModel, X: pd.DataFrame, k: int | None, *, n_permutations: int = 10, max_background: int = 50):
     """Model-agnostic permutation SHAP (Strumbelj & Kononenko 2014), antithetic.
 
     Same estimator as ``shap.PermutationExplainer``: for each sampled feature
     order and its reverse, features are switched one at a time from the
     background rows to the explained row and the average output change is
     credited to the switched feature. Every order telescopes to
-    ``f(x) - mean f(background)``, so the contributions add up exactly.
+    ``f(x) - mean f(background)``, so the contributions add up exactly. For
+    classifiers ``f`` is the reported (calibrated) probability of class ``k``.
 
     Hybrid rows are built in the preprocessed space, where every original
-    feature owns its own block of columns (imputer, scaler and one-hot
-    encoder work column by column), so switching a block equals switching
-    the raw feature and avoids re-running the preprocessing.
+    feature owns its own block of columns (imputer, scaler, one-hot encoder,
+    date and text features work column by column), so switching a block
+    equals switching the raw feature and avoids re-running the preprocessing.
     """
     est = model.estimator
     bg = model.transform(model.explain_background.iloc[:max_background])
@@ -336,28 +403,27 @@ def _permutation(model: TrainedModel, X: pd.DataFrame, tidx: int | None, *, n_pe
     nb = len(bg)
     rng = np.random.default_rng(model.config.random_seed)
     if model.task == "classification":
-        f = lambda Z: est.predict_proba(Z)[:, tidx]  # noqa: E731
+        f = lambda Z: model.calibrate(est.predict_proba(Z))[:, k]
     else:
         f = est.predict
     base = float(np.mean(f(bg)))
     half = max(1, n_permutations // 2)
     out = np.zeros((len(Xt), p))
     for i in range(len(Xt)):
-        x = Xt[i]
         orders = []
         for _ in range(half):
             o = rng.permutation(p)
             orders += [o, o[::-1]]
         Z = np.empty((len(orders), p + 1, nb, Xt.shape[1]))
-        for k, order in enumerate(orders):
+        for j, order in enumerate(orders):
             cur = bg.copy()
-            Z[k, 0] = cur
-            for step, j in enumerate(order, start=1):
-                cur[:, blocks[j]] = x[blocks[j]]
-                Z[k, step] = cur
+            Z[j, 0] = cur
+            for step, col in enumerate(order, start=1):
+                cur[:, blocks[col]] = Xt[i][blocks[col]]
+                Z[j, step] = cur
         vals = np.asarray(f(Z.reshape(-1, Xt.shape[1])), dtype=float).reshape(len(orders), p + 1, nb).mean(axis=2)
-        for k, order in enumerate(orders):
-            out[i, order] += np.diff(vals[k])
+        for j, order in enumerate(orders):
+            out[i, order] += np.diff(vals[j])
         out[i] /= len(orders)
     space = "probability" if model.task == "classification" else "value"
     return out, base, space
@@ -554,8 +620,6 @@ def compare_predictions(model: TrainedModel, row_a: Any, row_b: Any, *, target_c
     ValidationError
         Clustering model, missing features or invalid values.
     """
-    from aihub.ml.predict import validate_rows
-
     if model.task == "clustering":
         raise ValidationError("comparisons are available for classification and regression models", field="model")
     a = _as_frame(model, row_a, "row_a")
@@ -563,92 +627,104 @@ def compare_predictions(model: TrainedModel, row_a: Any, row_b: Any, *, target_c
     for name, fr in (("row_a", a), ("row_b", b)):
         ok, issues = validate_rows(model, fr)
         if not ok.all():
-            bad = [i for i in issues if i.fatal][0]
+            bad = next(i for i in issues if i.fatal)
             raise ValidationError(f"{name}: " + bad.message.replace("row 1: ", ""), field=bad.column)
     va = _display_values(model, a).iloc[0]
     vb = _display_values(model, b).iloc[0]
-
-    def same(x, y) -> bool:
-        xn = x is None or (isinstance(x, float) and math.isnan(x))
-        yn = y is None or (isinstance(y, float) and math.isnan(y))
-        return (xn and yn) or (not xn and not yn and x == y)
-
     feats = model.features
-    changed = [f for f in feats if not same(va[f], vb[f])]
-    tidx, tc = (None, None)
+    changed = [f for f in feats if not _same(va[f], vb[f])]
+    k, tc = (None, None)
     if model.task == "classification":
-        tidx, tc = _target_index(model, target_class)
-    fn = _model_fn(model, tidx)
-    m = len(changed)
-    effects = dict.fromkeys(feats, 0.0)
-    method = "baseline_shapley_exact"
+        k, _, tc = _target_index(model, target_class)
+    fn = _model_fn(model, k)
     with thread_limit(model.config.n_jobs):
-        if m <= 12:
-            masks = list(itertools.product([0, 1], repeat=m))
-            rows = pd.concat([a] * len(masks), ignore_index=True)
-            for col_i, f in enumerate(changed):
-                take_b = np.array([mk[col_i] for mk in masks], dtype=bool)
-                col = rows[f].astype(object).to_numpy()
-                col[take_b] = b[f].iloc[0]
-                rows[f] = col
-            vals = np.asarray(fn(rows), dtype=float)
-            index = {mk: k for k, mk in enumerate(masks)}
-            fact = [math.factorial(k) for k in range(m + 1)]
-            for i, f in enumerate(changed):
-                total = 0.0
-                for mk in masks:
-                    if mk[i]:
-                        continue
-                    s = sum(mk)
-                    with_i = mk[:i] + (1,) + mk[i + 1 :]
-                    total += fact[s] * fact[m - s - 1] / fact[m] * (vals[index[with_i]] - vals[index[mk]])
-                effects[f] = total
-            out_a, out_b = vals[index[tuple([0] * m)]], vals[index[tuple([1] * m)]]
+        if len(changed) <= 12:
+            effects, out_a, out_b = _exact_shapley(fn, a, b, changed)
+            method = "baseline_shapley_exact"
         else:
+            effects, out_a, out_b = _sampled_shapley(fn, a, b, changed, model.config.random_seed)
             method = "baseline_shapley_sampled"
-            rng = np.random.default_rng(model.config.random_seed)
-            perms = []
-            for _ in range(128):
-                p = rng.permutation(m)
-                perms += [p, p[::-1]]
-            frames = []
-            for p in perms:
-                cur = a.copy()
-                frames.append(cur.copy())
-                for j in p:
-                    cur[changed[j]] = b[changed[j]].iloc[0]
-                    frames.append(cur.copy())
-            vals = np.asarray(fn(pd.concat(frames, ignore_index=True)), dtype=float).reshape(len(perms), m + 1)
-            acc = np.zeros(m)
-            for k, p in enumerate(perms):
-                acc[p] += np.diff(vals[k])
-            for j, f in enumerate(changed):
-                effects[f] = acc[j] / len(perms)
-            out_a, out_b = vals[0, 0], vals[0, -1]
     table = pd.DataFrame(
         {
             "feature": feats,
-            "value_a": [jsonable(va[f]) for f in feats],
-            "value_b": [jsonable(vb[f]) for f in feats],
+            "value_a": [plain(va[f]) for f in feats],
+            "value_b": [plain(vb[f]) for f in feats],
             "changed": [f in changed for f in feats],
-            "effect": [effects[f] for f in feats],
+            "effect": [effects.get(f, 0.0) for f in feats],
         }
     )
     table = table.reindex(table["effect"].abs().sort_values(ascending=False).index).reset_index(drop=True)
-    label = model.output_label if (model.task != "classification" or tc == model.positive_class) else f"Probability of {model.target} = {tc}"
-    space = "probability" if model.task == "classification" else "value"
+    label = model.output_label if (model.task != "classification" or tc == model.positive_class) else f"P({tc})"
+    text = _comparison_text(label, "probability" if model.task == "classification" else "value", out_a, out_b, table, len(changed), max_items)
+    return Comparison(output_a=float(out_a), output_b=float(out_b), table=table, text=text, method=method, label=label)
+
+
+def _same(x: Any, y: Any) -> bool:
+    xn = x is None or (isinstance(x, float) and math.isnan(x))
+    yn = y is None or (isinstance(y, float) and math.isnan(y))
+    return (xn and yn) or (not xn and not yn and x == y)
+
+
+def _exact_shapley(fn, a: pd.DataFrame, b: pd.DataFrame, changed: list[str]) -> tuple[dict[str, float], float, float]:
+    """Baseline Shapley values over all ``2^m`` coalitions of the changed features."""
+    m = len(changed)
+    masks = list(itertools.product([0, 1], repeat=m))
+    rows = pd.concat([a] * len(masks), ignore_index=True)
+    for col_i, f in enumerate(changed):
+        take_b = np.array([mk[col_i] for mk in masks], dtype=bool)
+        col = rows[f].astype(object).to_numpy()
+        col[take_b] = b[f].iloc[0]
+        rows[f] = col
+    vals = np.asarray(fn(rows), dtype=float)
+    index = {mk: j for j, mk in enumerate(masks)}
+    fact = [math.factorial(j) for j in range(m + 1)]
+    effects = {}
+    for i, f in enumerate(changed):
+        total = 0.0
+        for mk in masks:
+            if mk[i]:
+                continue
+            s = sum(mk)
+            with_i = mk[:i] + (1,) + mk[i + 1 :]
+            total += fact[s] * fact[m - s - 1] / fact[m] * (vals[index[with_i]] - vals[index[mk]])
+        effects[f] = total
+    return effects, vals[index[tuple([0] * m)]], vals[index[tuple([1] * m)]]
+
+
+def _sampled_shapley(fn, a: pd.DataFrame, b: pd.DataFrame, changed: list[str], seed: int) -> tuple[dict[str, float], float, float]:
+    """Baseline Shapley values averaged over 256 feature orders (128 antithetic pairs)."""
+    m = len(changed)
+    rng = np.random.default_rng(seed)
+    perms = []
+    for _ in range(128):
+        p = rng.permutation(m)
+        perms += [p, p[::-1]]
+    frames = []
+    for p in perms:
+        cur = a.copy()
+        frames.append(cur.copy())
+        for j in p:
+            cur[changed[j]] = b[changed[j]].iloc[0]
+            frames.append(cur.copy())
+    vals = np.asarray(fn(pd.concat(frames, ignore_index=True)), dtype=float).reshape(len(perms), m + 1)
+    acc = np.zeros(m)
+    for j, p in enumerate(perms):
+        acc[p] += np.diff(vals[j])
+    return {f: acc[j] / len(perms) for j, f in enumerate(changed)}, vals[0, 0], vals[0, -1]
+
+
+def _comparison_text(label: str, space: str, out_a: float, out_b: float, table: pd.DataFrame, n_changed: int, max_items: int) -> str:
     diff = out_b - out_a
     verb = "rose" if diff > 0 else "fell" if diff < 0 else "stayed"
     head = f"{label} {verb} from {_fmt_output(out_a, space)} to {_fmt_output(out_b, space)} ({diff:+,.2f})"
+    if not n_changed:
+        return head + "; the two rows have the same feature values."
     items = [
         f"{r.feature} changed from {_fmt_value(r.value_a)} to {_fmt_value(r.value_b)} ({r.effect:+,.2f})"
         for r in table[table["changed"]].head(max_items).itertuples()
     ]
-    if not changed:
-        text = head + "; the two rows have the same feature values."
-    else:
-        text = head + ": " + "; ".join(items) + "."
-        rest = len(changed) - len(items)
-        if rest > 0:
-            text = text[:-1] + f"; {rest} smaller change(s) account for the rest."
-    return Comparison(output_a=float(out_a), output_b=float(out_b), table=table, text=text, method=method, label=label)
+    text = head + ": " + "; ".join(items) + "."
+    rest = n_changed - len(items)
+    if rest > 0:
+        text = text[:-1] + f"; {rest} smaller change(s) account for the rest."
+    return text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,18 +9,23 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from aihub.jsonsafe import plain
 from aihub.ml.config import TrainingConfig
-from aihub.ml.preprocess import FeatureSpec
+from aihub.ml.decision import apply_calibration
+from aihub.ml.schema import FeatureSpec, feature_treatments
+from aihub.ml.targets import score_name
 
-#: Business label of the predicted quantity, for summaries ("Churn risk 0.78 ...").
+#: Business label of a regression model's output, for summaries ("Predicted demand 41.2 ...").
+#: Classification scores are named after the positive class instead (:func:`aihub.ml.targets.score_name`),
+#: never after the template: a credit model trained from the churn template scores "P(bad)", not "Churn risk".
 OUTPUT_LABELS = {
-    "churn_prediction": "Churn risk",
-    "lead_scoring": "Conversion probability",
-    "fraud_detection": "Fraud risk",
     "customer_lifetime_value": "Predicted customer value",
     "demand": "Predicted demand",
     "price": "Predicted price",
 }
+
+#: Deprecated name of :func:`aihub.jsonsafe.plain`, kept while ``aihub.predictive`` imports it from here.
+jsonable = plain
 
 
 _CONTROLLER = None
@@ -40,28 +44,6 @@ def thread_limit(n: int):
 
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER.limit(limits=n)
-
-
-def jsonable(v: Any) -> Any:
-    """Recursively convert numpy/pandas scalars and containers to JSON types (NaN -> None)."""
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return [jsonable(x) for x in v.tolist()]
-    if isinstance(v, (np.bool_, bool)):
-        return bool(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, (pd.Timestamp,)):
-        return v.isoformat()
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
 
 
 @dataclass(eq=False)
@@ -127,6 +109,21 @@ class TrainedModel:
         Original feature and readable name of each preprocessed column.
     created_at : str
         ISO-8601 UTC time of training.
+    calibration : dict or None
+        Classification: the map from the estimator's probabilities to the
+        reported ones (:mod:`aihub.ml.decision`; ``{"method": "platt" |
+        "prior" | "none", ...}``).
+    threshold : dict or None
+        Binary classification: the decision threshold on the positive class's
+        probability, ``{"value", "metric", "score", "score_at_0_5", "n_rows",
+        "source"}`` (:func:`aihub.ml.decision.choose_threshold`).
+    class_codes : bool
+        The estimator was fitted on class codes 0..K-1 in ``classes`` order
+        (models trained before this was introduced used the labels).
+    target_info : dict or None
+        :class:`aihub.ml.targets.TargetInfo` as a dict: rows per class, why
+        the positive class was chosen, whether the target could also be
+        read as amounts.
     """
 
     pipeline: Pipeline
@@ -154,6 +151,10 @@ class TrainedModel:
     transformed_origins: list[str]
     transformed_names: list[str]
     created_at: str
+    calibration: dict[str, Any] | None = None
+    threshold: dict[str, Any] | None = None
+    class_codes: bool = False
+    target_info: dict[str, Any] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- convenience --------------------------------------------------------
@@ -168,17 +169,52 @@ class TrainedModel:
         return self.config.model_type
 
     @property
+    def score_name(self) -> str | None:
+        """Name of a binary model's score: ``config.score_label``, else ``"P(bad)"``-style (None otherwise)."""
+        if self.task != "classification" or len(self.classes or []) != 2:
+            return None
+        return score_name(self.target, self.positive_class, self.config.score_label)
+
+    @property
     def output_label(self) -> str:
-        """Readable name of the output, e.g. ``"Churn risk"``."""
-        if self.config.model_type in OUTPUT_LABELS:
-            return OUTPUT_LABELS[self.config.model_type]
+        """Readable name of the output: ``"P(Churn)"``, ``"P(bad)"``, ``"Predicted demand"``."""
         if self.task == "classification":
             if self.positive_class is not None and len(self.classes or []) == 2:
-                return f"Probability of {self.target} = {self.positive_class}"
+                return self.score_name
             return f"Probability of the predicted {self.target}"
         if self.task == "regression":
-            return f"Predicted {self.target}"
+            return OUTPUT_LABELS.get(self.config.model_type or "", f"Predicted {self.target}")
         return "Segment"
+
+    @property
+    def feature_treatments(self) -> list[dict[str, str]]:
+        """What was done to each column of the training table (inputs, then excluded columns with reasons)."""
+        return feature_treatments(self.feature_schema, self.excluded_columns)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Reported class probabilities, shape (n_rows, n_classes), columns in ``classes`` order.
+
+        The estimator's probabilities, reordered to ``classes`` and passed
+        through :attr:`calibration`. ``frame`` holds the feature columns (raw
+        or as :func:`aihub.ml.validate.validate` cleaned them).
+        """
+        raw = self.pipeline.predict_proba(frame)
+        return self.calibrate(raw)
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """The estimator's ``predict_proba`` output -> reported probabilities in ``classes`` order."""
+        if not self.class_codes:
+            est_classes = plain(list(self.estimator.classes_))
+            raw = raw[:, [est_classes.index(c) for c in self.classes]]
+        return apply_calibration(raw, self.calibration)
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Predicted labels from reported probabilities: the decision threshold (binary) or the most probable class."""
+        classes = np.asarray(self.classes, dtype=object)
+        if len(self.classes) == 2 and self.threshold is not None and self.positive_class is not None:
+            k = self.classes.index(self.positive_class)
+            return np.where(proba[:, k] >= self.threshold["value"], classes[k], classes[1 - k])
+        return classes[np.argmax(proba, axis=1)]
 
     @property
     def id_columns(self) -> list[str]:
@@ -203,9 +239,9 @@ class TrainedModel:
         if self.explain_background is not None:
             bg = {
                 "columns": [str(c) for c in self.explain_background.columns],
-                "rows": jsonable(self.explain_background.astype(object).where(self.explain_background.notna(), None).values.tolist()),
+                "rows": plain(self.explain_background.astype(object).where(self.explain_background.notna(), None).values.tolist()),
             }
-        return jsonable(
+        return plain(
             {
                 "config": self.config.to_dict(),
                 "task": self.task,
@@ -231,11 +267,17 @@ class TrainedModel:
                 "transformed_origins": self.transformed_origins,
                 "transformed_names": self.transformed_names,
                 "created_at": self.created_at,
+                "calibration": self.calibration,
+                "threshold": self.threshold,
+                "class_codes": self.class_codes,
+                "target_info": self.target_info,
+                "score_name": self.score_name,
+                "feature_treatments": self.feature_treatments,
             }
         )
 
     @classmethod
-    def from_metadata(cls, meta: dict[str, Any], pipeline: Pipeline) -> "TrainedModel":
+    def from_metadata(cls, meta: dict[str, Any], pipeline: Pipeline) -> TrainedModel:
         """Rebuild from :meth:`to_metadata` output and a loaded pipeline."""
         bg = meta.get("explain_background")
         background = None
@@ -243,8 +285,11 @@ class TrainedModel:
             background = pd.DataFrame(bg["rows"], columns=bg["columns"])
             schema = {f["name"]: f for f in meta["feature_schema"]}
             for col in background.columns:
-                if schema.get(col, {}).get("kind") == "numeric":
+                kind = schema.get(col, {}).get("kind")
+                if kind == "numeric":
                     background[col] = pd.to_numeric(background[col], errors="coerce")
+                elif kind == "date":
+                    background[col] = pd.to_datetime(background[col], errors="coerce")
         return cls(
             pipeline=pipeline,
             config=TrainingConfig.from_dict(meta["config"]),
@@ -271,12 +316,16 @@ class TrainedModel:
             transformed_origins=list(meta.get("transformed_origins") or []),
             transformed_names=list(meta.get("transformed_names") or []),
             created_at=meta.get("created_at", ""),
+            calibration=meta.get("calibration"),
+            threshold=meta.get("threshold"),
+            class_codes=bool(meta.get("class_codes", False)),
+            target_info=meta.get("target_info"),
         )
 
     def summary(self) -> dict[str, Any]:
         """Short JSON summary for lists and logs (no curves)."""
         m = {k: v for k, v in self.metrics.items() if not isinstance(v, (dict, list))}
-        return jsonable(
+        return plain(
             {
                 "model_name": self.config.model_name,
                 "model_type": self.config.model_type,

@@ -17,24 +17,24 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from aihub.errors import ValidationError
+from aihub.ml.features import looks_like_text, parse_date_values
 
 MISSING_CATEGORY = "(missing)"
 _BLANK_TOKENS = {"", "na", "n/a", "nan", "null", "none", "-", "?", "#n/a"}
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-_CURRENCY = re.compile(r"^([+-]?)\s*[$€£¥]\s*")
+_CURRENCY = re.compile(r"^([+-]?)\s*(?:[$€£¥]|USD|EUR|GBP|JPY|CHF)\s*", re.IGNORECASE)
+_CURRENCY_AFTER = re.compile(r"\s*(?:[$€£¥]|USD|EUR|GBP|JPY|CHF)$", re.IGNORECASE)
+_ACCOUNTING_NEGATIVE = re.compile(r"^\((.+)\)$")
 _ID_NAME = re.compile(r"(^id$|[_\s\-.]id$|^id[_\s\-.]|_key$|^key$|uuid|guid|row ?(id|number|num)$|^index$)", re.IGNORECASE)
 _ID_NAME_CASE = re.compile(r"[a-z0-9](ID|Id)$")  # camelCase: customerID, orderId
 
@@ -52,8 +52,10 @@ def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Convert a column to float, treating blank-like text as missing.
 
     Handles surrounding spaces, blank cells (Telco ``TotalCharges`` has
-    ``" "``), tokens like ``NA``/``null``/``-``, a leading currency sign
-    (``$ € £ ¥``) and comma thousands separators (``1,234.50``).
+    ``" "``), tokens like ``NA``/``null``/``-``, a currency sign or code
+    before or after the number (``$ € £ ¥``, ``USD``...), comma thousands
+    separators (``"$84,835.00 "`` -> 84835.0) and accounting negatives
+    (``(1,200)`` -> -1200).
 
     Parameters
     ----------
@@ -77,7 +79,8 @@ def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     na = obj.isna().to_numpy()
     text = obj.where(~na, "").astype(str).str.strip()
     blank = na | text.str.lower().isin(_BLANK_TOKENS).to_numpy()
-    cleaned = text.str.replace(_CURRENCY, r"\1", regex=True)
+    cleaned = text.str.replace(_ACCOUNTING_NEGATIVE, r"-\1", regex=True)
+    cleaned = cleaned.str.replace(_CURRENCY_AFTER, "", regex=True).str.replace(_CURRENCY, r"\1", regex=True)
     thousands = cleaned.str.match(_THOUSANDS)
     cleaned = cleaned.where(~thousands, cleaned.str.replace(",", "", regex=False))
     out = pd.to_numeric(cleaned.where(~blank, None), errors="coerce").astype("float64")
@@ -204,6 +207,24 @@ def infer_column_kind(values: pd.Series, numeric_share: float = 0.95) -> str:
     return "categorical"
 
 
+def detect_column_kind(values: pd.Series) -> str:
+    """How a column becomes model input.
+
+    Returns
+    -------
+    {"numeric", "categorical", "date", "text", "empty", "constant"}
+        :func:`infer_column_kind`'s answer, with ``datetime`` spelled
+        ``date`` and free-text columns (:func:`aihub.ml.features.looks_like_text`:
+        several words per cell, many distinct values) as ``text``.
+    """
+    kind = infer_column_kind(values)
+    if kind == "datetime":
+        return "date"
+    if kind == "categorical" and looks_like_text(values):
+        return "text"
+    return kind
+
+
 # ---------------------------------------------------------------------------
 # Pipeline pieces
 # ---------------------------------------------------------------------------
@@ -224,27 +245,45 @@ class FrameCoercer(TransformerMixin, BaseEstimator):
         Normalised with :func:`to_category_strings`.
     log_columns : list of str
         Subset of ``numeric_columns`` transformed with ``sign(x)*log1p(|x|)``.
+    date_columns : list of str
+        Parsed to ``datetime64`` with their training format (NaT where unreadable).
+    text_columns : list of str
+        Kept as text, blanks as ``""``.
+    date_formats : dict, optional
+        ``{column: format}`` from :func:`aihub.ml.features.date_format`.
 
     Attributes
     ----------
     feature_names_in_ : ndarray of str
-        ``numeric_columns + categorical_columns``, set by :meth:`fit`.
+        ``numeric + categorical + date + text`` columns, set by :meth:`fit`.
     """
 
-    def __init__(self, numeric_columns=(), categorical_columns=(), log_columns=()):
+    def __init__(self, numeric_columns=(), categorical_columns=(), log_columns=(), date_columns=(), text_columns=(), date_formats=None):
         self.numeric_columns = numeric_columns
         self.categorical_columns = categorical_columns
         self.log_columns = log_columns
+        self.date_columns = date_columns
+        self.text_columns = text_columns
+        self.date_formats = date_formats
+
+    def _columns(self) -> list[str]:
+        # getattr: artifacts made before dates and text were supported lack these attributes
+        return (
+            list(self.numeric_columns)
+            + list(self.categorical_columns)
+            + list(getattr(self, "date_columns", ()))
+            + list(getattr(self, "text_columns", ()))
+        )
 
     def fit(self, X, y=None):
-        self.feature_names_in_ = np.asarray(list(self.numeric_columns) + list(self.categorical_columns), dtype=object)
+        self.feature_names_in_ = np.asarray(self._columns(), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         return self
 
     def transform(self, X):
         if not isinstance(X, pd.DataFrame):
             raise TypeError("FrameCoercer expects a pandas DataFrame with the feature columns")
-        missing = [c for c in list(self.numeric_columns) + list(self.categorical_columns) if c not in X.columns]
+        missing = [c for c in self._columns() if c not in X.columns]
         if missing:
             raise ValueError("missing feature columns: " + ", ".join(missing))
         out = {}
@@ -256,241 +295,19 @@ class FrameCoercer(TransformerMixin, BaseEstimator):
             out[c] = nums.to_numpy(dtype="float64")
         for c in self.categorical_columns:
             out[c] = to_category_strings(X[c]).to_numpy(dtype=object)
-        return pd.DataFrame(out, index=X.index, columns=list(self.numeric_columns) + list(self.categorical_columns))
+        formats = getattr(self, "date_formats", None) or {}
+        for c in getattr(self, "date_columns", ()):
+            out[c] = parse_date_values(X[c], formats.get(c, "mixed"))[0].to_numpy()
+        for c in getattr(self, "text_columns", ()):
+            out[c] = np.asarray(["" if _blank_cell(v) else str(v) for v in X[c].to_numpy(dtype=object)], dtype=object)
+        return pd.DataFrame(out, index=X.index, columns=self._columns())
 
     def get_feature_names_out(self, input_features=None):
-        return np.asarray(list(self.numeric_columns) + list(self.categorical_columns), dtype=object)
+        return np.asarray(self._columns(), dtype=object)
 
 
-def _target_encoder(task: str, seed: int):
-    """``TargetEncoder`` with seeded, shuffled cross-fitting folds (reproducible models)."""
-    import inspect
-
-    from sklearn.model_selection import KFold, StratifiedKFold
-    from sklearn.preprocessing import TargetEncoder
-
-    if inspect.signature(TargetEncoder).parameters["shuffle"].default == "deprecated":  # scikit-learn >= 1.9
-        splitter = StratifiedKFold if task == "classification" else KFold
-        return TargetEncoder(cv=splitter(n_splits=5, shuffle=True, random_state=seed))
-    return TargetEncoder(shuffle=True, random_state=seed)
-
-
-def build_preprocessor(
-    numeric: list[str], categorical: list[str], fe, *, target_encoded: Iterable[str] = (), seed: int = 0, task: str = "classification"
-) -> ColumnTransformer:
-    """Impute, scale, one-hot encode and target-encode.
-
-    Parameters
-    ----------
-    numeric, categorical : list of str
-        Column names after :class:`FrameCoercer`.
-    fe : FeatureEngineering
-        ``handle_missing`` picks the numeric imputer (``drop`` falls back to
-        the median, as a guard only: rows with blanks are rejected before);
-        ``normalize`` adds a ``StandardScaler``; ``max_categories`` caps
-        one-hot columns per feature.
-    target_encoded : iterable of str
-        Categorical columns with many categories to encode with
-        ``sklearn.preprocessing.TargetEncoder`` (Micci-Barreca 2001: the
-        smoothed average outcome per category, cross-fitted during training
-        so a row never sees its own target) instead of one-hot columns.
-    seed : int
-        Shuffling seed of the target encoder's cross-fitting.
-    task : {"classification", "regression"}
-        Picks stratified or plain folds for the cross-fitting.
-
-    Returns
-    -------
-    sklearn.compose.ColumnTransformer
-        Dense float output: numeric columns, one-hot blocks (in
-        ``categorical`` order), then target-encoded columns (one per feature,
-        one per class and feature for multiclass targets).
-    """
-    te_cols = [c for c in categorical if c in set(target_encoded)]
-    oh_cols = [c for c in categorical if c not in set(te_cols)]
-    strategy = fe.handle_missing if fe.handle_missing in ("mean", "median", "most_frequent") else "median"
-    num_steps: list = [("impute", SimpleImputer(strategy=strategy))]
-    if fe.normalize:
-        num_steps.append(("scale", StandardScaler()))
-
-    def cat_imputer():
-        if fe.handle_missing == "most_frequent":
-            return SimpleImputer(strategy="most_frequent")
-        return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
-
-    cat_steps = [
-        ("impute", cat_imputer()),
-        (
-            "onehot",
-            OneHotEncoder(
-                handle_unknown="infrequent_if_exist",
-                max_categories=fe.max_categories,
-                sparse_output=False,
-                dtype=np.float64,
-            ),
-        ),
-    ]
-    transformers = []
-    if numeric:
-        transformers.append(("num", Pipeline(num_steps), list(numeric)))
-    if oh_cols:
-        transformers.append(("cat", Pipeline(cat_steps), oh_cols))
-    if te_cols:
-        te_steps: list = [("impute", cat_imputer()), ("target", _target_encoder(task, seed))]
-        if fe.normalize:
-            te_steps.append(("scale", StandardScaler()))
-        transformers.append(("te", Pipeline(te_steps), te_cols))
-    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-
-
-def transformed_feature_origins(preprocessor: ColumnTransformer, numeric: list[str], categorical: list[str]) -> tuple[list[str], list[str]]:
-    """Map every output column of a fitted preprocessor to its input feature.
-
-    Returns
-    -------
-    origins : list of str, length n_transformed
-        Original feature of each transformed column (one-hot columns of the
-        same feature repeat its name); SHAP values are summed over them.
-    names : list of str, length n_transformed
-        Readable names, ``"Contract = Month-to-month"`` for one-hot columns,
-        ``"Contract = (other)"`` for the pooled infrequent column,
-        ``"State (target-encoded)"`` for target-encoded ones.
-    """
-    origins: list[str] = []
-    names: list[str] = []
-    for col in numeric:
-        origins.append(col)
-        names.append(col)
-    named = preprocessor.named_transformers_
-    if "cat" in named:
-        cols = [c for name, _, c in preprocessor.transformers_ if name == "cat"][0]
-        enc: OneHotEncoder = named["cat"].named_steps["onehot"]
-        infrequent = getattr(enc, "infrequent_categories_", None) or [None] * len(cols)
-        for i, col in enumerate(cols):
-            infreq_set = set(infrequent[i]) if infrequent[i] is not None else set()
-            for cat in enc.categories_[i]:
-                if cat in infreq_set:
-                    continue
-                origins.append(col)
-                names.append(f"{col} = {cat}")
-            if infreq_set:
-                origins.append(col)
-                names.append(f"{col} = (other)")
-    if "te" in named:
-        cols = [c for name, _, c in preprocessor.transformers_ if name == "te"][0]
-        te = named["te"].named_steps["target"]
-        per = len(te.classes_) if getattr(te, "target_type_", "") == "multiclass" else 1
-        for col in cols:
-            for k in range(per):
-                origins.append(col)
-                names.append(f"{col} (target-encoded{'' if per == 1 else ', ' + str(te.classes_[k])})")
-    return origins, names
-
-
-# ---------------------------------------------------------------------------
-# Feature schema
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class FeatureSpec:
-    """One model input, as the single-prediction form needs it.
-
-    Attributes
-    ----------
-    name : str
-    kind : {"numeric", "categorical"}
-    min, max, median : float or None
-        Observed range and median of numeric features (in the column's unit).
-    integer : bool
-        Numeric values were all whole numbers (form uses step 1).
-    categories : list of str
-        Categorical values seen in training, most frequent first (at most 200).
-    n_categories : int
-    example : Any
-        Typical value to pre-fill the form (median or most frequent category).
-    missing_share : float
-        Fraction (0 to 1) of blank cells in training.
-    numeric_text : bool
-        The column arrived as text and is parsed to numbers.
-    unparseable_share : float
-        Fraction (0 to 1) of training cells that held non-numeric text in a
-        numeric column (treated as blank). When above 0, such cells are
-        also accepted (as blank, with a warning) at prediction time.
-    """
-
-    name: str
-    kind: str
-    min: float | None = None
-    max: float | None = None
-    median: float | None = None
-    integer: bool = False
-    categories: list[str] = field(default_factory=list)
-    n_categories: int = 0
-    example: Any = None
-    missing_share: float = 0.0
-    numeric_text: bool = False
-    unparseable_share: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def build_feature_schema(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> list[FeatureSpec]:
-    """Describe each feature column of the training frame.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Raw training rows (before coercion).
-    numeric, categorical : list of str
-
-    Returns
-    -------
-    list of FeatureSpec
-        In model input order (numeric first, then categorical).
-    """
-    specs: list[FeatureSpec] = []
-    n = max(len(frame), 1)
-    for col in numeric:
-        nums, bad = parse_numeric(frame[col])
-        nn = nums.dropna()
-        integer = bool(len(nn) and np.all(np.equal(np.mod(nn.to_numpy(), 1), 0)))
-        med = float(nn.median()) if len(nn) else None
-        example = (int(round(med)) if integer else round(med, 4)) if med is not None else None
-        specs.append(
-            FeatureSpec(
-                name=col,
-                kind="numeric",
-                min=float(nn.min()) if len(nn) else None,
-                max=float(nn.max()) if len(nn) else None,
-                median=med,
-                integer=integer,
-                example=example,
-                missing_share=float(nums.isna().sum() / n),
-                numeric_text=_is_texty(frame[col]),
-                unparseable_share=float(bad.sum() / n),
-            )
-        )
-    for col in categorical:
-        cats = to_category_strings(frame[col])
-        counts = cats.value_counts()
-        specs.append(
-            FeatureSpec(
-                name=col,
-                kind="categorical",
-                categories=[str(c) for c in counts.index[:200]],
-                n_categories=int(len(counts)),
-                example=str(counts.index[0]) if len(counts) else None,
-                missing_share=float(cats.isna().sum() / n),
-            )
-        )
-    return specs
+def _blank_cell(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
 
 
 # ---------------------------------------------------------------------------
@@ -546,7 +363,7 @@ def looks_like_id(values: pd.Series, name: str) -> tuple[bool, float]:
     if name_match and share >= 0.5:
         return True, share
     numeric = ptypes.is_numeric_dtype(values.dtype) and not ptypes.is_bool_dtype(values.dtype)
-    if not numeric and len(nonnull) >= 20 and share >= 0.95:
+    if not numeric and len(nonnull) >= 20 and share >= 0.95 and not looks_like_text(nonnull):
         nums, _ = parse_numeric(nonnull)
         if nums.notna().mean() < 0.95:  # free text ids, names, emails
             return True, share
@@ -613,8 +430,6 @@ def leakage_warnings(
     list of FeatureWarning
         ``kind`` is ``"id_like"`` or ``"target_leak"``; empty when clean.
     """
-    from sklearn.metrics import roc_auc_score
-
     cols = [c for c in (columns if columns is not None else frame.columns) if c != target]
     out: list[FeatureWarning] = []
     y = None
@@ -638,74 +453,81 @@ def leakage_warnings(
         kind = infer_column_kind(s)
         mask = y.notna()
         if kind == "numeric":
-            x, _ = parse_numeric(s[mask])
-            ok = x.notna()
-            if ok.sum() < 10:
-                continue
-            xv = x[ok].to_numpy()
-            if task == "regression":
-                yv, _ = parse_numeric(y[mask][ok])
-                both = ~np.isnan(yv.to_numpy())
-                if both.sum() < 10 or np.std(xv[both]) == 0 or np.std(yv.to_numpy()[both]) == 0:
-                    continue
-                r = float(np.corrcoef(xv[both], yv.to_numpy()[both])[0, 1])
-                if abs(r) > threshold:
-                    out.append(
-                        FeatureWarning(col, "target_leak", f"{col!r} is almost a copy of the target {target!r} (correlation {r:+.3f}).", abs(r))
-                    )
-            else:
-                labels = to_category_strings(y[mask][ok])
-                classes = labels.dropna().unique()
-                if len(classes) == 2:
-                    pos = (labels == classes[0]).to_numpy()
-                    try:
-                        auc = float(roc_auc_score(pos, xv))
-                    except ValueError:
-                        continue
-                    sep = max(auc, 1 - auc)
-                    if sep >= (1 + threshold) / 2:
-                        out.append(
-                            FeatureWarning(
-                                col,
-                                "target_leak",
-                                f"{col!r} separates the classes of {target!r} almost perfectly (single-column AUC {sep:.3f}); "
-                                "it is probably recorded after the outcome.",
-                                sep,
-                            )
-                        )
+            w = _numeric_leak(col, s[mask], y[mask], target, task, threshold)
         elif kind == "categorical":
-            cats = to_category_strings(s[mask])
-            ncat = cats.nunique(dropna=False)
-            if ncat > max(20, 0.05 * n) or ncat < 2:
-                continue
-            if task == "regression":
-                yv, _ = parse_numeric(y[mask])
-                okm = yv.notna().to_numpy()
-                yy = yv.to_numpy()[okm]
-                g = cats.fillna(MISSING_CATEGORY).to_numpy()[okm]
-                if len(yy) < 10 or np.var(yy) == 0:
-                    continue
-                means = pd.Series(yy).groupby(g).transform("mean").to_numpy()
-                eta = float(np.sqrt(np.sum((means - yy.mean()) ** 2) / np.sum((yy - yy.mean()) ** 2)))
-                if eta > threshold:
-                    out.append(
-                        FeatureWarning(
-                            col, "target_leak", f"{col!r} determines the target {target!r} almost fully (correlation ratio {eta:.3f}).", eta
-                        )
-                    )
-            else:
-                u = _uncertainty_coefficient(cats, to_category_strings(y[mask]).fillna(MISSING_CATEGORY))
-                if u >= threshold:
-                    out.append(
-                        FeatureWarning(
-                            col,
-                            "target_leak",
-                            f"Each value of {col!r} maps (almost) 1:1 to one value of {target!r} (uncertainty coefficient {u:.3f}); "
-                            "it is probably recorded after the outcome.",
-                            u,
-                        )
-                    )
+            w = _category_leak(col, s[mask], y[mask], target, task, threshold, n)
+        else:
+            w = None
+        if w is not None:
+            out.append(w)
     return out
+
+
+def _numeric_leak(col: str, s: pd.Series, y: pd.Series, target: str, task: str | None, threshold: float) -> FeatureWarning | None:
+    """A numeric column that (almost) copies a numeric target or separates two classes on its own."""
+    from sklearn.metrics import roc_auc_score
+
+    x, _ = parse_numeric(s)
+    ok = x.notna()
+    if ok.sum() < 10:
+        return None
+    xv = x[ok].to_numpy()
+    if task == "regression":
+        yv = parse_numeric(y[ok])[0].to_numpy()
+        both = ~np.isnan(yv)
+        if both.sum() < 10 or np.std(xv[both]) == 0 or np.std(yv[both]) == 0:
+            return None
+        r = float(np.corrcoef(xv[both], yv[both])[0, 1])
+        if abs(r) > threshold:
+            return FeatureWarning(col, "target_leak", f"{col!r} is almost a copy of the target {target!r} (correlation {r:+.3f}).", abs(r))
+        return None
+    labels = to_category_strings(y[ok])
+    classes = labels.dropna().unique()
+    if len(classes) != 2:
+        return None
+    try:
+        auc = float(roc_auc_score((labels == classes[0]).to_numpy(), xv))
+    except ValueError:
+        return None
+    sep = max(auc, 1 - auc)
+    if sep >= (1 + threshold) / 2:
+        return FeatureWarning(
+            col,
+            "target_leak",
+            f"{col!r} separates the classes of {target!r} almost perfectly (single-column AUC {sep:.3f}); it is probably recorded after the outcome.",
+            sep,
+        )
+    return None
+
+
+def _category_leak(col: str, s: pd.Series, y: pd.Series, target: str, task: str | None, threshold: float, n: int) -> FeatureWarning | None:
+    """A category column whose values map (almost) 1:1 to the target (few categories only, so ids never qualify)."""
+    cats = to_category_strings(s)
+    ncat = cats.nunique(dropna=False)
+    if ncat > max(20, 0.05 * n) or ncat < 2:
+        return None
+    if task == "regression":
+        yv, _ = parse_numeric(y)
+        okm = yv.notna().to_numpy()
+        yy = yv.to_numpy()[okm]
+        g = cats.fillna(MISSING_CATEGORY).to_numpy()[okm]
+        if len(yy) < 10 or np.var(yy) == 0:
+            return None
+        means = pd.Series(yy).groupby(g).transform("mean").to_numpy()
+        eta = float(np.sqrt(np.sum((means - yy.mean()) ** 2) / np.sum((yy - yy.mean()) ** 2)))
+        if eta > threshold:
+            return FeatureWarning(col, "target_leak", f"{col!r} determines the target {target!r} almost fully (correlation ratio {eta:.3f}).", eta)
+        return None
+    u = _uncertainty_coefficient(cats, to_category_strings(y).fillna(MISSING_CATEGORY))
+    if u >= threshold:
+        return FeatureWarning(
+            col,
+            "target_leak",
+            f"Each value of {col!r} maps (almost) 1:1 to one value of {target!r} (uncertainty coefficient {u:.3f}); "
+            "it is probably recorded after the outcome.",
+            u,
+        )
+    return None
 
 
 def infer_task(frame: pd.DataFrame, target: str | None) -> str:

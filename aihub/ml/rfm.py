@@ -365,3 +365,22 @@ def name_segments(rfm: pd.DataFrame, labels: np.ndarray) -> dict[int, dict[str, 
         base = re.sub(r" \d+$", "", name)
         out[c] = {"name": name, "description": SEGMENT_DESCRIPTIONS[base], **profiles[c]}
     return out
+
+
+def apply_data_prep(prep: dict[str, Any], frame: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+    """Turn an orders table into the per-customer table a ``data_prep`` config trains on.
+
+    ``rfm``: :func:`rfm_table`. ``clv``: :func:`clv_table` (with the
+    ``future_value`` target when ``with_target``; for scoring, features use
+    all history).
+    """
+    common = {
+        "customer_col": prep["customer_column"],
+        "date_col": prep["date_column"],
+        "amount_col": prep["amount_column"],
+        "order_col": prep.get("order_column"),
+        "dayfirst": prep.get("dayfirst"),
+    }
+    if prep["kind"] == "rfm":
+        return rfm_table(frame, as_of=prep.get("as_of") if with_target else None, **common)
+    return clv_table(frame, horizon_days=prep.get("horizon_days", 365), with_target=with_target, **common)

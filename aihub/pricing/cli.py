@@ -8,7 +8,10 @@
                 --output PRICES_OUT.csv [--curves CURVES.csv] [--state MODEL.json]
 
 ``PRICES_OUT.csv``: one row per product with the elasticity, its 90% interval,
-its source and status, today's and the recommended price, and expected
+its source and how it was pooled (``elasticity_note``), then
+:data:`aihub.pricing.RECOMMENDATION_FIELDS`: the decision (raise, lower or keep),
+its status and reason in words, today's and the recommended price, the chance
+the new price does better, the downside at the 5th percentile, and expected
 quantity, revenue (and profit) at both. ``--curves`` writes the demand and
 revenue curve with 5-95% bands per product. Exit codes: 0, 1 fitting failure, 2 invalid input.
 """
@@ -21,9 +24,9 @@ import argparse
 def cmd_price(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from aihub.filemode import write_csv, write_json
     from aihub.ml.cli import read_table
     from aihub.pricing import fit_elasticity, price_panel, recommend_price
-    from aihub.recommend.cli import write_csv, write_json
 
     frame = read_table(args.input)
     comps = [c.strip() for c in (args.competitor_cols or "").split(",") if c.strip()]
@@ -38,13 +41,15 @@ def cmd_price(args: argparse.Namespace) -> int:
         rows.append(rec)
         if len(curve):
             curves.append(curve.assign(product=product))
-    out = model.products_[["product", "category", "elasticity", "lower", "upper", "source", "periods",
-                           "price_variation"]].merge(pd.DataFrame(rows).drop(columns=["elasticity", "source"]),
-                                                    on="product", how="left")
+    est = model.products_[["product", "category", "periods", "price_variation", "status"]].rename(
+        columns={"status": "elasticity_note"})
+    out = est.merge(pd.DataFrame(rows), on="product", how="left")
     write_csv(out, args.output)
-    ok = out["recommended_price"].notna().sum()
+    moves = out["decision"].value_counts()
     print(f"Elasticities for {len(out)} products ({(out['source'] == 'pooled').sum()} own, pooled toward the "
-          f"category; {(out['source'] == 'category').sum()} from the category); {ok} recommended prices -> {args.output}")
+          f"category; {(out['source'] == 'category').sum()} from the category; {(out['source'] == 'prior').sum()} "
+          f"without an estimate); raise {moves.get('raise', 0)}, lower {moves.get('lower', 0)}, keep "
+          f"{moves.get('keep', 0)} -> {args.output}")
     for note in model.notes_:
         print(f"note: {note}")
     if args.curves and curves:
@@ -56,7 +61,7 @@ def cmd_price(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``price`` subcommand."""
-    from aihub.ml.cli import _run
+    from aihub.filemode import command
 
     p = subparsers.add_parser("price", help="price elasticity per product and a recommended price within bounds")
     p.add_argument("--input", required=True, help="CSV of price and quantity history")
@@ -74,4 +79,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--curves", help="also write demand/revenue curves per product")
     p.add_argument("--state", help="also write the fitted model as JSON")
     p.add_argument("--output", required=True)
-    p.set_defaults(func=_run(cmd_price))
+    p.set_defaults(func=command(cmd_price))

@@ -17,24 +17,12 @@ Exit codes: 0 success, 1 fitting failure, 2 invalid input.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import pandas as pd
 
+from aihub.filemode import write_csv, write_json
 
-def write_csv(frame: pd.DataFrame, path: str) -> None:
-    """Write ``frame`` as UTF-8 CSV atomically (readable by others: mode 0644)."""
-    from aihub.ml.cli import _atomic_write
-
-    _atomic_write(Path(path), frame.to_csv(index=False, lineterminator="\n").encode("utf-8"), mode=0o644)
-
-
-def write_json(obj: object, path: str) -> None:
-    """Write strict JSON (no NaN) atomically, mode 0600 (it may hold customer ids)."""
-    from aihub.ml.cli import _atomic_write
-
-    _atomic_write(Path(path), json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("utf-8"))
+__all__ = ["cmd_recommend", "register", "write_csv", "write_json"]
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -72,7 +60,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``recommend`` subcommand."""
-    from aihub.ml.cli import _run
+    from aihub.filemode import command
     from aihub.recommend.core import METHODS
 
     p = subparsers.add_parser("recommend", help="top-k products per customer from order lines")
@@ -89,4 +77,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--also-bought", help="also write per-product 'customers who bought this also bought' CSV")
     p.add_argument("--state", help="also write the fitted recommender as JSON")
     p.add_argument("--output", required=True, help="CSV to write: user,item,rank,score")
-    p.set_defaults(func=_run(cmd_recommend))
+    p.set_defaults(func=command(cmd_recommend))

@@ -21,8 +21,8 @@ import argparse
 def cmd_sentiment(args: argparse.Namespace) -> int:
     from aihub import jsonsafe
     from aihub.errors import ValidationError
+    from aihub.filemode import write_csv, write_json
     from aihub.ml.cli import read_table
-    from aihub.recommend.cli import write_csv, write_json
     from aihub.sentiment import detect_sentiment_drops, score_texts, sentiment_over_time
 
     frame = read_table(args.input)
@@ -51,7 +51,7 @@ def cmd_sentiment(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``sentiment`` subcommand."""
-    from aihub.ml.cli import _run
+    from aihub.filemode import command
 
     p = subparsers.add_parser("sentiment", help="sentiment label, score and driving words per text (English)")
     p.add_argument("--input", required=True, help="CSV with a text column")
@@ -62,4 +62,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--freq", choices=["D", "W", "M", "Q"], default="M", help="period of trends (default M)")
     p.add_argument("--trend", help="write sentiment per group and period to this CSV")
     p.add_argument("--drops", help="write detected sentiment drops to this JSON file")
-    p.set_defaults(func=_run(cmd_sentiment))
+    p.set_defaults(func=command(cmd_sentiment))

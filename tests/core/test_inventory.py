@@ -13,10 +13,14 @@ from aihub.cli import main
 from aihub.errors import ValidationError
 from aihub.forecasting import fit_forecast, prepare_series
 from aihub.inventory import (
+    MIN_ERRORS,
+    empirical_order_up_to,
     inventory_policy,
     loss_function,
     policy_for,
     products_to_order,
+    protection_errors,
+    rolling_forecasts,
     simulate_order_up_to,
 )
 from tests.conftest import DATA
@@ -102,3 +106,86 @@ def test_command_reads_an_aihub_forecast(tmp_path):
     assert list(pd.read_csv(due)["product"]) == ["a"] and len(pd.read_csv(out)) == 2
     assert main(["inventory", "--forecast", str(tmp_path / "fc.csv"), "--positions", str(tmp_path / "pos.csv"),
                  "--lead-time", "-1", "--output", str(out)]) == 2
+
+
+def test_empirical_safety_stock_is_the_quantile_of_past_errors():
+    errors = np.linspace(-2.0, 4.0, 61)  # scaled by sqrt(forecast)
+    level, safety = empirical_order_up_to(100.0, errors, 0.95)
+    assert level == pytest.approx(100 + 10 * np.quantile(errors, 0.95)) and safety == pytest.approx(level - 100)
+    assert empirical_order_up_to(100.0, errors, 0.95, power=1.0)[0] == pytest.approx(100 + 100 * np.quantile(errors, 0.95))
+    assert empirical_order_up_to(100.0, errors, 0.95, power=0.0)[0] == pytest.approx(100 + np.quantile(errors, 0.95))
+    with pytest.raises(ValidationError, match=f"at least {MIN_ERRORS}"):
+        empirical_order_up_to(100.0, errors[:5], 0.95)
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        empirical_order_up_to(100.0, errors, 0.95, power=2)
+    # policy_for uses them, with the empirical tail as the stock-out probability; too few -> the normal formula
+    out = policy_for(_flat_forecast(100, 20), 320.0, {"lead_time": 2, "review_period": 1}, errors=errors)
+    assert out["order_up_to"] == pytest.approx(300 + np.sqrt(300) * np.quantile(errors, 0.95))
+    assert out["stockout_probability"] == pytest.approx(np.mean(300 + np.sqrt(300) * errors > 320))
+    assert out["safety_stock_basis"] == "empirical (61 past errors)"
+    normal = policy_for(_flat_forecast(100, 20), 250.0, {"lead_time": 2, "review_period": 1}, errors=errors[:5])
+    assert normal["safety_stock_basis"] == "normal" and normal["safety_stock"] == pytest.approx(
+        norm.ppf(0.95) * 20 * math.sqrt(3))
+    fc = pd.concat([_flat_forecast(100, 20).assign(product="a"), _flat_forecast(5, 1).assign(product="b")])
+    both = inventory_policy(fc, {"a": 0.0, "b": 0.0}, {"lead_time": 2}, errors={"a": errors}).set_index("product")
+    assert both.loc["a", "safety_stock_basis"].startswith("empirical") and both.loc["b", "safety_stock_basis"] == "normal"
+
+
+def test_protection_errors_use_only_intervals_that_have_ended():
+    y = np.arange(1.0, 21.0)
+    forecasts = {t: pd.DataFrame({"yhat": [10.0, 10.0, 10.0]}) for t in range(5, 20)}
+    got = protection_errors(y, forecasts, 3, before=12)
+    # origins 5..9 end by 12 (t + 3 <= 12); demand y[t:t+3] summed against a forecast of 30
+    assert got == pytest.approx([(np.sum(y[t:t + 3]) - 30) / np.sqrt(30) for t in range(5, 10)])
+    assert protection_errors(y, forecasts, 3, before=12, power=1.0) == pytest.approx(
+        [np.sum(y[t:t + 3]) / 30 - 1 for t in range(5, 10)])
+    assert len(protection_errors(y, forecasts, 3, before=12, window=2)) == 2
+
+
+def test_rolling_forecasts_never_see_the_future():
+    orders = pd.read_csv(DATA / "superstore" / "superstore_orders.csv", encoding="utf-8-sig")
+    series = prepare_series(orders[orders["Sub-Category"] == "Paper"], "Order Date", "Quantity", freq="W")
+    n = len(series)
+    kw = {"freq": "W", "first_origin": n - 12, "last_origin": n - 4, "horizon": 3, "refit_every": 4,
+          "candidates": ["ets", "theta"]}
+    got = rolling_forecasts(series, **kw)
+    assert sorted(got) == list(range(n - 12, n - 3)) and all(len(f) == 3 for f in got.values())
+    later = series.assign(y=np.where(np.arange(n) >= n - 8, series["y"] * 10, series["y"]))
+    changed = rolling_forecasts(later, **kw)
+    for t in range(n - 12, n - 7):  # reviews before the change see the same history
+        pd.testing.assert_frame_equal(got[t], changed[t])
+    assert changed[n - 4]["yhat"].sum() > 3 * got[n - 4]["yhat"].sum()  # a refit after it follows the change
+    assert got[n - 11]["ds"].iloc[0] == series["ds"].iloc[n - 11]  # between refits: the later rows of the forecast
+    with pytest.raises(ValidationError, match="first_origin"):
+        rolling_forecasts(series, freq="W", first_origin=0, horizon=3)
+
+
+def test_rolling_empirical_policy_reaches_the_target_on_held_back_demand():
+    orders = pd.read_csv(DATA / "superstore" / "superstore_orders.csv", encoding="utf-8-sig")
+    series = prepare_series(orders[orders["Sub-Category"] == "Accessories"], "Order Date", "Quantity", freq="W")
+    n, H, L = len(series), 52, 2
+    y = series["y"].to_numpy(dtype=float)
+    params = {"lead_time": L, "review_period": 1, "service_level": 0.95}
+    rolling = rolling_forecasts(series, freq="W", first_origin=n - H - 40, last_origin=n - 1, horizon=L + 1,
+                                refit_every=8, candidates=["ets", "theta"])
+    emp = [policy_for(rolling[t], 0, params, errors=protection_errors(y, rolling, L + 1, before=t))["order_up_to"]
+           for t in range(n - H, n)]
+    normal = [policy_for(rolling[t], 0, params)["order_up_to"] for t in range(n - H, n)]
+    got, rolling_normal = (simulate_order_up_to(y[-H:], np.array(lv), L) for lv in (emp, normal))
+    assert got["cycle_service_level"] >= 0.9 and got["cycle_service_level"] > rolling_normal["cycle_service_level"]
+
+
+def test_command_sizes_safety_stock_from_the_history(tmp_path):
+    orders = pd.read_csv(DATA / "superstore" / "superstore_orders.csv", encoding="utf-8-sig")
+    series = prepare_series(orders[orders["Sub-Category"] == "Binders"], "Order Date", "Quantity", freq="W")
+    fc = fit_forecast(series, horizon=6, freq="W", algorithm="ets", serialize=False, in_sample=False).forecast
+    fc.assign(unique_id="Binders").to_csv(tmp_path / "fc.csv", index=False)
+    series.assign(unique_id="Binders").to_csv(tmp_path / "hist.csv", index=False)
+    pd.DataFrame({"product": ["Binders"], "inventory_position": [50]}).to_csv(tmp_path / "pos.csv", index=False)
+    out = tmp_path / "policy.csv"
+    args = ["inventory", "--forecast", str(tmp_path / "fc.csv"), "--positions", str(tmp_path / "pos.csv"),
+            "--lead-time", "2", "--review-period", "1", "--output", str(out), "--history", str(tmp_path / "hist.csv")]
+    assert main(args) == 2  # --history needs --freq
+    assert main([*args, "--freq", "W"]) == 0
+    got = pd.read_csv(out).iloc[0]
+    assert got["safety_stock_basis"].startswith("empirical") and got["order_up_to"] > got["demand_over_protection"]

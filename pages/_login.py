@@ -1,0 +1,199 @@
+"""Log-in, logout and the session cookie (Streamlit glue; the rules live in :mod:`aihub.auth`).
+
+:func:`gate` runs first on every script run. It re-checks the stored
+principal's server-side session (so a logout elsewhere, a deactivation or a
+role or password change ends this tab at its next run), or resumes a session
+from the re-login cookie. Whenever the user changes (log-in, logout, an ended
+session) every per-user value in ``st.session_state`` and every
+``st.cache_data`` entry is dropped, so nothing of one user reaches the next.
+
+The cookie is written and deleted in the browser by streamlit-authenticator's
+cookie component (:class:`SessionCookie`); it carries a signed session token
+(:mod:`aihub.webauth`), never a username.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import streamlit as st
+from streamlit_authenticator.models import CookieModel
+
+from aihub import auth, webauth
+from aihub.auth import Principal
+from aihub.config import load_settings
+from aihub.errors import AihubError, PermissionDenied
+
+#: Session-state keys that outlive a change of user (none of them holds user data).
+_KEEP = ("_ignored_cookie", "_login_notice")
+LOGGED_OUT = "You are logged out."
+
+
+class SessionCookie(CookieModel):
+    """streamlit-authenticator's cookie component with the hub's payload: tenant id and session token."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(webauth.COOKIE_NAME, key, webauth.COOKIE_EXPIRY_DAYS)
+
+    def read(self) -> tuple[int, str] | None:
+        """``(tenant id, token)`` from the cookie the browser sent, unless this tab already let it go."""
+        value = st.context.cookies.get(self.cookie_name)
+        if not value or value == st.session_state.get("_ignored_cookie"):
+            return None
+        return webauth.decode_cookie(value, self.cookie_key)
+
+    def write(self, tenant_id: int, token: str) -> None:
+        """Set the cookie (SameSite=Strict; Secure when ``AIHUB_COOKIE_SECURE`` is set)."""
+        expires = datetime.now() + timedelta(days=self.cookie_expiry_days)
+        value = webauth.encode_cookie(tenant_id, token, self.cookie_key, expires)
+        self.cookie_manager.set(self.cookie_name, value, expires_at=expires, same_site="strict",
+                                secure=webauth.cookie_secure() or None)
+
+    def forget(self) -> None:
+        """Delete the cookie, and ignore the copy this tab's connection still reports until a reload."""
+        value = st.context.cookies.get(self.cookie_name)
+        if value:
+            st.session_state["_ignored_cookie"] = value
+        self.delete_cookie()
+
+
+def client() -> str:
+    """The client's address as throttling and the audit log count it (see :func:`aihub.webauth.client_address`)."""
+    try:
+        return webauth.client_address(st.context.ip_address, dict(st.context.headers))
+    except Exception:  # noqa: BLE001 - no request context (AppTest): one shared key
+        return "unknown"
+
+
+def _reset_user_state() -> None:
+    """Drop every per-user value of this tab and every cached result (cache keys do not name the user)."""
+    keep = {k: st.session_state[k] for k in _KEEP if k in st.session_state}
+    for k in list(st.session_state.keys()):
+        del st.session_state[k]
+    st.session_state.update(keep)
+    st.cache_data.clear()
+
+
+def _end(cookie: SessionCookie, notice: str | None) -> None:
+    cookie.forget()
+    _reset_user_state()
+    if notice:
+        st.session_state["_login_notice"] = notice
+
+
+def _start(principal: Principal) -> None:
+    _reset_user_state()
+    st.session_state.pop("_login_notice", None)
+    st.session_state["principal"] = principal
+
+
+_cookie: SessionCookie | None = None
+
+
+def gate(key: str) -> Principal | None:
+    """The logged-in principal of this run, re-checked against its session; None shows the login page.
+
+    Stops the run with a message when the database cannot be asked.
+    """
+    global _cookie
+    cookie = _cookie = SessionCookie(key)
+    current = st.session_state.get("principal")
+    try:
+        if current is not None:
+            fresh = auth.verify_session(current)
+            st.session_state["principal"] = fresh
+            new = st.session_state.pop("_new_cookie", None)
+            if new:
+                # In a run that is not cut short by a rerun, so the browser keeps the cookie.
+                cookie.write(*new)
+            return fresh
+        found = cookie.read()
+        if found:
+            principal = auth.resume_session(*found)
+            _start(principal)
+            return principal
+    except PermissionDenied as exc:
+        _end(cookie, str(exc))
+    except AihubError as exc:
+        st.error(f"Cannot check your session: {exc}")
+        st.stop()
+    return None
+
+
+def _open(principal: Principal) -> None:
+    principal, token = auth.open_session(principal, client=client())
+    _start(principal)
+    st.session_state["_new_cookie"] = (principal.tenant_id, token)
+    st.rerun()
+
+
+def _choose_organization(choices: list[Principal]) -> None:
+    st.info("This e-mail and password open accounts in more than one organization. Choose one.")
+    names = [f"{p.tenant_name} ({p.role})" for p in choices]
+    picked = st.radio("Organization", range(len(choices)), format_func=names.__getitem__, key="login_org")
+    if st.button("Continue", key="login_continue", type="primary"):
+        st.session_state.pop("_login_choices", None)
+        _open(choices[picked])
+    if st.button("Cancel", key="login_cancel"):
+        st.session_state.pop("_login_choices", None)
+        st.rerun()
+
+
+def login_page() -> None:
+    """The login screen: a notice of why the last session ended, then e-mail and password."""
+    st.title("AI Analytics Hub")
+    st.caption("Forecasts, predictions with reasons, anomaly alerts and insights from your own data.")
+    notice = st.session_state.get("_login_notice")  # kept until the next log-in: the cookie component reruns
+    if notice:
+        st.warning(notice)
+    choices = st.session_state.get("_login_choices")
+    if choices:
+        _choose_organization(choices)
+        return
+    if load_settings().demo:
+        st.info("Demo: log in as **demo@example.com** with password **demo-password**.")
+    with st.form("login", clear_on_submit=False):
+        st.subheader("Log in")
+        email = st.text_input("E-mail", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Login")
+    if not submitted:
+        return
+    try:
+        found = auth.login(email, password, client=client())
+    except AihubError as exc:
+        st.error(str(exc) if exc.code != "login_failed" else "Wrong e-mail or password.")
+        return
+    if len(found) == 1:
+        _open(found[0])
+    st.session_state["_login_choices"] = found
+    st.rerun()
+
+
+def logout_page() -> None:
+    """Revoke the session, delete the cookie and forget everything of this user."""
+    principal = st.session_state.get("principal")
+    if principal is not None:
+        try:
+            auth.end_session(principal, client=client())
+        except AihubError as exc:
+            st.error(f"The session could not be revoked on the server: {exc}")
+    if _cookie is not None:
+        # No rerun here: the run must finish so the cookie component can delete the cookie.
+        _cookie.forget()
+    _reset_user_state()
+    st.session_state["_login_notice"] = LOGGED_OUT
+    st.success(LOGGED_OUT)
+    st.button("Log in again", key="relogin")
+
+
+def session_ended(exc: PermissionDenied) -> bool:
+    """If ``exc`` says the session ended (a page's service call found it revoked), log this tab out and rerun.
+
+    Returns False for any other permission error (the caller shows or raises it).
+    """
+    if exc.code != "session_ended" or _cookie is None:
+        return False
+    _end(_cookie, str(exc))
+    st.rerun()
+    return True

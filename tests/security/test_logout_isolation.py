@@ -1,0 +1,61 @@
+"""Attack (issue 10, item 3b): the previous user's results survive logout.
+
+The probe: in one browser tab, after the admin logged out and a viewer
+logged in, the viewer saw the admin's prediction and batch and could
+download the admin's CSV. Here two users log in in turn in one tab; the
+second must see nothing the first left in the session.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from aihub import auth, datasets, jobs, predictive, registry
+from aihub.demo import generate_customers
+from tests.conftest import PASSWORD, new_tenant
+from tests.security.conftest import log_in, log_out, new_page, open_screen
+
+
+@pytest.fixture
+def deployed(srv):
+    """A tenant with a deployed churn model, and a viewer in it."""
+    admin = new_tenant("twousers")
+    frame = generate_customers(600)
+    saved = datasets.save_upload(admin, "Customers", "customers.csv", frame.to_csv(index=False).encode())
+    cfg = predictive.template_config(admin, "churn", saved.version.dataset_id, model_name="Churn",
+                                     algorithm="random_forest", hyperparameters={"n_estimators": 20})
+    model, job = predictive.create_model(admin, cfg, saved.version.dataset_id, run=False)
+    assert jobs.run_job(admin.tenant_id, job.id) == "succeeded"
+    registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
+    viewer = auth.add_user(admin, f"viewer-{admin.tenant_id}@example.com", "Vera", "viewer", PASSWORD)
+    return admin, viewer
+
+
+def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed, served_app, chromium):
+    from playwright.sync_api import expect
+
+    admin, viewer = deployed
+    page = new_page(chromium)
+    log_in(page, served_app, admin.username, PASSWORD)
+    open_screen(page, "Predictions")
+    expect(page.get_by_text("Champion: version 1")).to_be_visible()
+    page.get_by_role("button", name="Predict").click()
+    caption = page.get_by_text(re.compile(r"Prediction #\d+ · version"))
+    expect(caption).to_be_visible()
+    admins_prediction = re.search(r"Prediction #\d+", caption.inner_text()).group(0)
+
+    log_out(page)
+    page.get_by_role("textbox", name="E-mail").fill(viewer.username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Login").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.wait_for_timeout(1500)  # the run that writes the cookie finishes
+    open_screen(page, "Predictions")
+    expect(page.get_by_text("Your role can view predictions but not make them.")).to_be_visible()
+
+    body = page.inner_text("body")
+    assert admins_prediction not in body, "the viewer sees the admin's last prediction"
+    assert page.get_by_text(re.compile(r"Prediction #\d+ · version")).count() == 0
+    assert "Vera" in body and admin.username not in body
