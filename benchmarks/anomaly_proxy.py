@@ -252,6 +252,10 @@ def stage_report(scorer, out: Path, test: Corpus, test_dir: Path, nab: Corpus, n
         own = cli.split("as_is_score=")[1].split()[0] if "as_is_score=" in cli else "-"
         print(f"{label:32s} " + " ".join(f"{c:>13s}" for c in cells) + "  |  " + " ".join(f"{c:>13s}" for c in loco)
               + f"  | {best}/{own}")
+    kinds = json.loads((test_dir / "kinds.json").read_text())
+    print("\nProxy test half, windows hit by an own alarm per planted kind, and false alarms per category:")
+    for label, (p_dir, _) in results.items():
+        print(f"  {label:30s} {kind_hits(test, kinds, read(test, p_dir)[1])}")
     if speed_points > 0:
         frame = speed_frame(speed_points)
         detect(frame.iloc[:5000])
