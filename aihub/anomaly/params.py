@@ -199,8 +199,10 @@ class DetectorParams:
         :mod:`aihub.anomaly.detectors`, the others run one component alone.
     combine : {"mean", "max", "fisher"}, default "max"
         How ``auto`` combines its components' anomaly likelihoods
-        (:func:`aihub.anomaly.likelihood.combine_rule`). Chosen by
-        leave-one-category-out evaluation (``benchmarks/anomaly_nab.py``).
+        (:mod:`aihub.anomaly.likelihood`). Chosen by leave-one-category-out
+        evaluation (``benchmarks/anomaly_nab.py``) and held on the proxy
+        streams' development half (``benchmarks/anomaly_proxy.py``), where
+        Fisher's method and the mean scored lower.
     probation : int or None, default None
         Probationary period in points: nothing alarms before it. None: one
         season, at least ``min_periods + warmup`` (:meth:`default_probation`;
