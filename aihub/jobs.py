@@ -51,7 +51,7 @@ Handler = Callable[[store.JobRecord, "JobControl"], Persist]
 
 HANDLERS: dict[str, Handler] = {}
 #: Modules whose import registers handlers; loaded before a job runs.
-HANDLER_MODULES = ("aihub.training", "aihub.predictive")
+HANDLER_MODULES = ("aihub.training", "aihub.services.model_training")
 
 
 def handler_modules() -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""Services: permission check, one unit of work, records out (see README "Layout")."""
