@@ -15,6 +15,7 @@ dict, "accuracy_tolerance": float}``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -73,10 +74,17 @@ POSITIVE_REASONS = {
 
 # ----------------------------------------------------------------- helpers
 def sentence(text: str) -> str:
-    """``text`` as a sentence for the analyst: capital first letter, closing full stop."""
+    """``text`` as a sentence for the analyst: capital first letter, closing full stop.
+
+    A message that starts with a configuration key (``hyperparameters.max_depth``)
+    keeps the key's spelling: "The setting hyperparameters.max_depth must be ...".
+    """
     text = str(text).strip()
     if not text:
         return text
+    first = text.split(" ", 1)[0]
+    if re.fullmatch(r"[a-z][a-z0-9]*([._][a-z0-9]+)+", first):  # a configuration key keeps its spelling
+        text = "The setting " + text
     text = text[0].upper() + text[1:]
     return text if text[-1] in ".!?" else text + "."
 
