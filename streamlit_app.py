@@ -33,6 +33,7 @@ if principal is not None:
         "Overview": [st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True)],
         "Work": [
             st.Page("pages/data_sources.py", title="Data sources", icon=":material/database:"),
+            st.Page("pages/forecasts.py", title="Forecasts", icon=":material/timeline:"),
             st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
             st.Page("pages/predictions.py", title="Predictions", icon=":material/online_prediction:"),
             st.Page("pages/anomalies.py", title="Anomalies", icon=":material/crisis_alert:"),
