@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import threading
 
-from aihub import events, jobs, predictive, queue, training, workflows
+from aihub import events, jobs, queue, training, workflows
 from aihub.runtime import worker
+from aihub.services import model_training
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
-JOB_HANDLER_SERVICES = (training, predictive)
+JOB_HANDLER_SERVICES = (training, model_training)
 
 _wired = False
 _lock = threading.Lock()

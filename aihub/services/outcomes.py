@@ -4,7 +4,7 @@ Record outcomes one at a time or from a file of ``prediction_id,actual``;
 each version's live accuracy (classification) or MAE (regression) is shown
 next to its test figure and flagged when it falls beyond the model's
 tolerance (0.05 by default) with at least :data:`MIN_FEEDBACK` outcomes. A
-flagged champion tells workflows (``accuracy_drop``).
+flagged champion publishes :data:`aihub.events.ACCURACY_DROPPED`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from aihub import ingest
+from aihub import events, ingest
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import prediction_store as ps
@@ -22,7 +22,6 @@ from aihub.db.session import tenant_session
 from aihub.errors import NotFound, ValidationError
 from aihub.services.model_config import columns_phrase, require_ml
 from aihub.services.model_config import tolerance as model_tolerance
-from aihub.services.predictions import _tell_workflows
 
 #: Outcomes a version needs before its live accuracy can be flagged.
 MIN_FEEDBACK = 10
@@ -287,6 +286,6 @@ def _check_accuracy(principal: Principal, model_id: int) -> None:
             baseline = acc.test_accuracy if acc.test_accuracy is not None else acc.test_mae
             live = acc.live_accuracy if acc.live_accuracy is not None else acc.live_mae
             drop = (baseline - live) if acc.test_accuracy is not None else (live - baseline) / baseline
-            _tell_workflows(principal.tenant_id, "accuracy_drop", {
+            events.publish(principal.tenant_id, events.ACCURACY_DROPPED, {
                 "id": f"{model_id}:{acc.version_id}", "model_id": model_id, "model_version_id": acc.version_id,
                 "baseline": baseline, "live": live, "drop": drop, "outcomes": acc.live_n})

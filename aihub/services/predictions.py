@@ -9,7 +9,7 @@ artifact when this process does not hold the model yet, and the stored
 output of an identical earlier input) and one write transaction (the
 prediction and the usage event). An input already predicted by the same
 version is answered from the stored output (``cache_hit``), explanation
-included. Binary scores are named after the positive class (``"P(bad)"``,
+included. A fresh prediction publishes :data:`aihub.events.PREDICTION_MADE`. Binary scores are named after the positive class (``"P(bad)"``,
 or the user's own label), never after the template.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import ml, usage
+from aihub import events, ml, usage
 from aihub.auth import Principal, require, require_in
 from aihub.db import prediction_store as ps
 from aihub.db import store
@@ -226,12 +226,6 @@ def _outcome(pid: int, model_id: int, vid: int, number: int, served_by: str, mod
     )
 
 
-def _tell_workflows(tenant_id: int, event: str, payload: dict[str, Any]) -> None:
-    from aihub import workflows  # workflows' actions use the services; events replace this
-
-    workflows.emit_safely(tenant_id, event, payload)
-
-
 # ---------------------------------------------------------------- serving
 def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, explain: bool = True
                 ) -> PredictionOutcome:
@@ -295,7 +289,7 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
     if error is not None:
         raise error
     if not hit:
-        _tell_workflows(tenant, "prediction", {
+        events.publish(tenant, events.PREDICTION_MADE, {
             "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
             "prediction": output.get("prediction"), "probability": output.get("probability")})
     return _outcome(pid, model_id, vid, number, served_by, model, output, hit, ms)
