@@ -29,6 +29,7 @@ from aihub.errors import ValidationError
 from aihub.jsonsafe import plain
 from aihub.ml.config import ALGORITHMS, HANDLE_MISSING, MODEL_TYPES, TASKS
 from aihub.ml.preprocess import detect_column_kind
+from aihub.ml.targets import score_name
 from aihub.ml.templates import TEMPLATES, find_column
 
 ML_KIND = "ml"
@@ -262,8 +263,10 @@ def target_profile(principal: Principal, dataset_id: int, target: str, task: str
         ``ask`` (bool), ``question`` (str or None), ``choices`` (tasks, default
         first), ``default_task``, ``task``, ``classes`` (list or None),
         ``counts``, ``positive_class`` (default, binary only),
-        ``positive_reason`` (words), ``n_missing`` and ``problem`` (None, or the
-        sentence saying why the target cannot be used for ``task``).
+        ``positive_reason`` (words), ``score_names`` (binary: ``{class: "P(...)"}``,
+        the score's default name per choice of positive class), ``n_missing``
+        and ``problem`` (None, or the sentence saying why the target cannot be
+        used for ``task``).
 
     Raises
     ------
@@ -280,7 +283,7 @@ def target_profile(principal: Principal, dataset_id: int, target: str, task: str
     out: dict[str, Any] = {"ask": bool(choices["ask"]), "question": choices["question"],
                            "choices": list(choices["choices"]), "default_task": choices["default"], "task": chosen,
                            "classes": None, "counts": None, "positive_class": None, "positive_reason": None,
-                           "n_missing": 0, "problem": None}
+                           "n_missing": 0, "problem": None, "score_names": {}}
     try:
         info = ml.analyze_target(frame[target], chosen)
     except ValidationError as exc:
@@ -288,6 +291,8 @@ def target_profile(principal: Principal, dataset_id: int, target: str, task: str
         return out
     out.update(classes=info.classes, counts=info.counts, positive_class=info.positive_class,
                positive_reason=POSITIVE_REASONS.get(info.positive_reason or ""), n_missing=info.n_missing)
+    if len(info.classes or []) == 2:
+        out["score_names"] = {str(c): score_name(target, c) for c in info.classes}
     return plain(out)
 
 

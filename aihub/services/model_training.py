@@ -87,16 +87,33 @@ def create_model(principal: Principal, raw: dict[str, Any], dataset_id: int, *, 
         Naming the bad field and its allowed values, or the target column and
         why it cannot be used (constant, all missing, an id...).
     Conflict
-        If the tenant has a model of that name.
+        If the tenant has a model of that name (unless it is this form's
+        earlier attempt: same dataset, no version, no job under way; then
+        that model is trained again with the new configuration).
     """
     require(principal, "create")
     _, frame = dataset_frame(principal, dataset_id)
     cfg = validated(raw, frame)
+    config = {"training": cfg.to_dict(), "accuracy_tolerance": DEFAULT_TOLERANCE}
     with tenant_session(principal.tenant_id) as s:
-        model = store.create_model(s, tenant_id=principal.tenant_id, name=cfg.model_name, kind=ML_KIND,
-                                   dataset_id=dataset_id, user_id=principal.user_id,
-                                   config={"training": cfg.to_dict(), "accuracy_tolerance": DEFAULT_TOLERANCE})
+        retry = _failed_namesake(s, cfg.model_name, dataset_id)
+        if retry is not None:  # the form's retry after a failed first training: same model, new configuration
+            ps.update_model_config(s, retry.id, {**retry.config, **config})
+            model = store.get_model(s, retry.id)
+        else:
+            model = store.create_model(s, tenant_id=principal.tenant_id, name=cfg.model_name, kind=ML_KIND,
+                                       dataset_id=dataset_id, user_id=principal.user_id, config=config)
     return model, train(principal, model.id, run=run)
+
+
+def _failed_namesake(s, name: str, dataset_id: int) -> store.ModelRecord | None:
+    """A predictive model of this name on this dataset that has no version and no job under way."""
+    model = next((m for m in store.list_models(s, ML_KIND) if m.name == name), None)
+    if model is None or model.dataset_id != dataset_id or model.versions:
+        return None
+    if any(not j.done for j in store.list_jobs(s, model.id, 5)):
+        return None
+    return model
 
 
 def train(principal: Principal, model_id: int, config: dict[str, Any] | None = None, *, run: bool = True
