@@ -34,13 +34,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session
 
 from aihub.config import load_settings
 from aihub.db import store
 from aihub.db.session import owner_session, tenant_session
-from procrastinate.exceptions import AlreadyEnqueued
-
 from aihub.errors import AihubError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ Handler = Callable[[store.JobRecord, "JobControl"], Persist]
 
 HANDLERS: dict[str, Handler] = {}
 #: Modules whose import registers handlers; loaded before a job runs.
-HANDLER_MODULES = ("aihub.training", "aihub.predictive")
+HANDLER_MODULES = ("aihub.training", "aihub.predictive", "aihub.services.analytics")
 
 
 def handler_modules() -> tuple[str, ...]:
@@ -163,7 +162,7 @@ class _Heartbeat:
             try:
                 with tenant_session(self.tenant_id) as s:
                     store.update_job(s, self.job_id)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease is generous
+            except Exception:
                 log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
 
     def __enter__(self) -> _Heartbeat:
