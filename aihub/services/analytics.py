@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from aihub import jobs, jsonsafe, registry, usage
+from aihub import events, jobs, jsonsafe, registry, usage
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import store
@@ -232,11 +232,9 @@ def _train_analytic(job: store.JobRecord, control: jobs.JobControl) -> jobs.Pers
     return persist
 
 
-def _emit(tenant_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
-    from aihub.workflows.engine import emit_safely
-
-    for event_type, payload in events:
-        emit_safely(tenant_id, event_type, payload)
+def _emit(tenant_id: int, published: list[tuple[str, dict[str, Any]]]) -> None:
+    for event_type, payload in published:
+        events.publish(tenant_id, event_type, payload)
 
 
 def _library_versions() -> dict[str, str]:

@@ -31,6 +31,8 @@ Triggers
 ``drift_detected``  ``model_id`` (optional: any model)
 ``accuracy_drop``   ``model_id`` (optional), ``tolerance`` (0 to 1: fires when
                     live accuracy is more than this below the baseline)
+``reorder_point``   ``model_id`` (optional: any inventory analytic), ``product``
+                    (optional: any product)
 ==================  =========================================================
 
 Conditions are all required to hold (AND). ``field`` is a dotted path into
@@ -54,14 +56,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from aihub import events
 from aihub.anomaly.severity import SEVERITIES
 from aihub.connectors.config import MASK
 from aihub.errors import ValidationError
 
-TRIGGER_TYPES: tuple[str, ...] = (
-    "schedule", "anomaly_detected", "prediction", "source_synced", "drift_detected", "accuracy_drop",
-    "reorder_point",
-)
+#: A cron schedule, and every event a service publishes (:data:`aihub.events.EVENTS`).
+TRIGGER_TYPES: tuple[str, ...] = ("schedule", *events.EVENTS)
 #: Events :func:`aihub.workflows.emit` accepts: the triggers, and ``manual`` (Run now).
 EVENT_TYPES: tuple[str, ...] = (*TRIGGER_TYPES, "manual")
 TRIGGER_LABELS = {
