@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import drift, predictive, registry
+from aihub import drift, events, predictive, registry
 from aihub.auth import Principal, acting_principal, require
 from aihub.db import health_store, store
 from aihub.db.session import owner_session, tenant_session
@@ -96,9 +96,7 @@ def check_drift(principal: Principal, model_id: int, *, window_days: int = 30,
             s, tenant_id=principal.tenant_id, model_id=model_id, version_id=version.id, report=report.to_dict(),
             dataset_drift=report.dataset_drift, share_drifted=report.share_drifted, current_rows=len(current))
     if report.dataset_drift:
-        from aihub import workflows
-
-        workflows.emit_safely(principal.tenant_id, "drift_detected", {
+        events.publish(principal.tenant_id, events.DRIFT_DETECTED, {
             "model_id": model_id, "model_version_id": version.id, "drift_report_id": rec.id,
             "share_drifted": report.share_drifted, "drifted_features": list(report.drifted_features)})
     return rec

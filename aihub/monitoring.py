@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from aihub import anomaly as core
-from aihub import usage
+from aihub import events, usage
 from aihub.anomaly.config import MAX_SPLIT_VALUES, NUMERIC_AGGREGATIONS
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store as astore
@@ -774,16 +774,14 @@ def run_monitor(principal: Principal, monitor_id: int) -> MonitorRunRecord:
 
 
 def _emit_anomalies(tenant_id: int, anomaly_ids: list[int]) -> None:
-    """Tell workflows about each new anomaly (after the run committed); a workflow problem never fails the run."""
+    """Publish each new anomaly (after the run committed); a subscriber's problem never fails the run."""
     if not anomaly_ids:
         return
     try:
-        from aihub import workflows
-
         with tenant_session(tenant_id) as s:
             found = [astore.get_anomaly(s, i) for i in anomaly_ids]
         for a in found:
-            workflows.emit(tenant_id, "anomaly_detected", {
+            events.publish(tenant_id, events.ANOMALY_DETECTED, {
                 "anomaly_id": a.id, "monitor_id": a.monitor_id, "monitor": a.monitor_name, "metric": a.metric,
                 "dimension": a.dimension, "slice": a.slice, "ts": _iso(a.ts), "severity": a.severity,
                 "score": _finite(a.score), "impact": _finite(a.impact), "actual": _finite(a.actual),

@@ -15,7 +15,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aihub import connectors, datasets, usage
+from aihub import connectors, datasets, events, usage
 from aihub.auth import Principal, acting_principal, require
 from aihub.config import load_settings
 from aihub.db import source_store
@@ -177,9 +177,7 @@ def sync(principal: Principal, source_id: int, *, trigger: str = "manual") -> so
             dataset_version_id=saved.version.id)
         source_store.update_source(s, source_id, last_sync_at=done.finished_at, dataset_id=saved.version.dataset_id)
     if status == "succeeded":
-        from aihub import workflows
-
-        workflows.emit_safely(principal.tenant_id, "source_synced", {
+        events.publish(principal.tenant_id, events.SOURCE_SYNCED, {
             "source_id": source_id, "source_name": src.name, "sync_id": done.id,
             "dataset_version_id": saved.version.id, "rows": saved.version.row_count})
     return done

@@ -54,13 +54,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from aihub import events
 from aihub.anomaly.severity import SEVERITIES
 from aihub.connectors.config import MASK
 from aihub.errors import ValidationError
 
-TRIGGER_TYPES: tuple[str, ...] = (
-    "schedule", "anomaly_detected", "prediction", "source_synced", "drift_detected", "accuracy_drop",
-)
+#: A cron schedule, and every event a service publishes (:data:`aihub.events.EVENTS`).
+TRIGGER_TYPES: tuple[str, ...] = ("schedule", *events.EVENTS)
 #: Events :func:`aihub.workflows.emit` accepts: the triggers, and ``manual`` (Run now).
 EVENT_TYPES: tuple[str, ...] = (*TRIGGER_TYPES, "manual")
 TRIGGER_LABELS = {
