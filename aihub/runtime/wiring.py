@@ -19,10 +19,10 @@ import threading
 
 from aihub import events, jobs, queue, training, workflows
 from aihub.runtime import worker
-from aihub.services import model_training
+from aihub.services import analytics, model_training
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
-JOB_HANDLER_SERVICES = (training, model_training)
+JOB_HANDLER_SERVICES = (training, model_training, analytics)
 
 _wired = False
 _lock = threading.Lock()
