@@ -10,10 +10,12 @@ import streamlit as st
 from aihub import webauth
 from aihub.config import load_settings
 from aihub.errors import AihubError, PermissionDenied
+from aihub.runtime.wiring import wire
 from pages import _common as ui
 from pages import _login as login
 
 st.set_page_config(page_title="AI Analytics Hub", page_icon=":material/insights:", layout="wide")
+wire()  # tasks, job handlers and event subscriptions of this process (once; later runs return at once)
 
 try:
     settings = load_settings()
@@ -31,6 +33,7 @@ if principal is not None:
         "Overview": [st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True)],
         "Work": [
             st.Page("pages/data_sources.py", title="Data sources", icon=":material/database:"),
+            st.Page("pages/forecasts.py", title="Forecasts", icon=":material/timeline:"),
             st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
             st.Page("pages/predictions.py", title="Predictions", icon=":material/online_prediction:"),
             st.Page("pages/anomalies.py", title="Anomalies", icon=":material/crisis_alert:"),

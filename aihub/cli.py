@@ -78,7 +78,7 @@ def _jobs_recover(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from aihub import worker
+    from aihub.runtime import worker
 
     worker.run(concurrency=args.concurrency, wait=not args.once)
     return 0
@@ -193,6 +193,10 @@ def _insights_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Commands that use the hub's database; they run :func:`aihub.runtime.wiring.wire` first (file-mode commands
+#: need none of it and start faster without importing every service).
+HUB_COMMANDS = frozenset({"init", "db", "demo", "demo-api", "jobs", "worker", "insights"})
+
 #: File-mode commands of the issue-15 analytics, each registered by its package's ``register``.
 ANALYTICS_CLIS: tuple[str, ...] = (
     "aihub.recommend.cli", "aihub.clv.cli", "aihub.sentiment.cli", "aihub.nba.cli", "aihub.pricing.cli",
@@ -277,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for a user error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if args.command in HUB_COMMANDS:
+        from aihub.runtime.wiring import wire  # imports every service: only for the database commands
+
+        wire()
     try:
         return int(args.func(args) or 0)
     except AihubError as exc:

@@ -31,11 +31,21 @@ class SaveResult:
     version : DatasetVersionRecord
         The stored version (the earlier one when ``duplicate``).
     duplicate : bool
-        True when these exact bytes were already saved; nothing new was stored.
+        True when these exact bytes were already saved (or, from
+        :func:`edit_schema`, the column types did not change); nothing new
+        was stored.
+    types_differ : bool
+        With ``duplicate``: the column types asked for differ from the saved
+        version's, so :func:`edit_schema` on ``version`` would store them.
     """
 
     version: store.DatasetVersionRecord
     duplicate: bool
+    types_differ: bool = False
+
+
+#: The fields of a column that decide how its cells are read (the rest describe what the upload held).
+TYPE_FIELDS: tuple[str, ...] = ("kind", "date_format", "dayfirst", "decimal", "invalid", "missing_tokens")
 
 
 def preview_upload(principal: Principal, filename: str, data: bytes) -> ingest.ParsedUpload:
@@ -100,22 +110,100 @@ def save_upload(
     usage.record(principal, "data", "upload")
     name = _validate_name(dataset_name)
     parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
+    columns = _columns(parsed, schema)
     with tenant_session(principal.tenant_id) as s:
         existing = store.find_version_by_hash(s, parsed.sha256)
     if existing is not None:
-        return SaveResult(existing, True)
-    if schema is None:
-        columns = parsed.schema
-    elif all(isinstance(c, dict) for c in schema):
-        columns = ingest.schema_from_json(list(schema))
-    else:
-        columns = ingest.validate_schema(schema)
+        differ = schema is not None and _types(existing.column_schema) != _types(_json(columns))
+        return SaveResult(existing, True, differ)
     typed = parsed.typed(columns)
     with tenant_session(principal.tenant_id) as s:
         version = store.add_dataset_version(
             s, tenant_id=principal.tenant_id, dataset_name=name, description=description, filename=filename,
-            sha256=parsed.sha256, row_count=len(typed), column_schema=ingest.schema_to_json(columns)["columns"],
+            sha256=parsed.sha256, row_count=len(typed), column_schema=_json(columns),
             raw_bytes=data, frame=typed, user_id=principal.user_id,
+        )
+    return SaveResult(version, False)
+
+
+def _columns(parsed: ingest.ParsedUpload, schema: list[Any] | None) -> list[ingest.ColumnSchema]:
+    if schema is None:
+        return list(parsed.schema)
+    if all(isinstance(c, dict) for c in schema):
+        return ingest.schema_from_json(list(schema))
+    return ingest.validate_schema(schema)
+
+
+def _json(columns: list[ingest.ColumnSchema]) -> list[dict[str, Any]]:
+    return ingest.schema_to_json(columns)["columns"]
+
+
+def _types(column_schema: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What decides the reading of each column, comparable between a saved schema and a new one."""
+    out = []
+    for c in ingest.schema_from_json(list(column_schema)):
+        d = c.to_dict()
+        tokens = d.get("missing_tokens")
+        out.append((d["name"], *(d.get(k) for k in TYPE_FIELDS if k != "missing_tokens"),
+                    None if tokens is None else tuple(sorted(tokens))))
+    return out
+
+
+def edit_schema(principal: Principal, version_id: int, schema: list[Any]) -> SaveResult:
+    """Re-read a saved version's original bytes with other column types, as the dataset's next version.
+
+    The file is not uploaded again: the new version keeps the same bytes
+    (and SHA-256) and stores the new schema and the table typed by it.
+    Earlier versions stay as they were.
+
+    Parameters
+    ----------
+    version_id : int
+        The saved version whose bytes are re-read.
+    schema : list of dict or ColumnSchema
+        Every column of the file, in file order, with the types to apply
+        (``kind``, ``date_format``, ``invalid``, ``missing_tokens``, ...; see
+        :class:`aihub.ingest.ColumnSchema`).
+
+    Returns
+    -------
+    SaveResult
+        The new version; ``duplicate`` (and the version itself) when the
+        types are those of ``version_id`` already.
+
+    Raises
+    ------
+    ValidationError
+        ``field="schema"`` when the columns are not the file's columns.
+    IngestError
+        A cell does not fit its new type (naming the column and row); nothing
+        is stored.
+    NotFound
+        Outside the organization.
+    PermissionDenied
+        Without ``create``.
+    """
+    require(principal, "create")
+    with tenant_session(principal.tenant_id) as s:
+        current = store.get_dataset_version(s, version_id)
+        filename, data = store.dataset_version_bytes(s, version_id)
+    # The bytes were accepted once: a smaller upload limit set since must not lock them out.
+    parsed = ingest.read_upload(filename, data, max_bytes=max(len(data), load_settings().max_upload_bytes))
+    columns = _columns(parsed, list(schema))
+    names, expected = [c.name for c in columns], [c.name for c in parsed.schema]
+    if names != expected:
+        raise ValidationError(
+            f"The schema must list the columns of {filename} in file order: {', '.join(expected[:30])}.",
+            field="schema", details={"expected": expected, "got": names})
+    if _types(current.column_schema) == _types(_json(columns)):
+        return SaveResult(current, True)
+    typed = parsed.typed(columns)
+    usage.record(principal, "data", "edit_schema")
+    with tenant_session(principal.tenant_id) as s:
+        version = store.add_dataset_version(
+            s, tenant_id=principal.tenant_id, dataset_name=current.dataset_name, description="", filename=filename,
+            sha256=current.sha256, row_count=len(typed), column_schema=_json(columns), raw_bytes=data, frame=typed,
+            user_id=principal.user_id,
         )
     return SaveResult(version, False)
 

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import exports, ingest, jobs, ml, registry, usage
+from aihub import events, exports, ingest, jobs, ml, registry, usage
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import prediction_store as ps
@@ -811,16 +811,14 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
                cache_hit=False, error=None)
     with tenant_session(principal.tenant_id) as s:
         (pid, _), = _store(s, principal, model_id, [row])
-    _tell_workflows(principal.tenant_id, "prediction", {
+    _tell_workflows(principal.tenant_id, events.PREDICTION_MADE, {
         "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
         "prediction": output.get("prediction"), "probability": output.get("probability")})
     return _outcome(pid, model_id, vid, number, served_by, model, output, False, ms)
 
 
 def _tell_workflows(tenant_id: int, event: str, payload: dict[str, Any]) -> None:
-    from aihub import workflows  # workflows' actions use this module
-
-    workflows.emit_safely(tenant_id, event, payload)
+    events.publish(tenant_id, event, payload)
 
 
 def _check_accuracy(principal: Principal, model_id: int) -> None:
@@ -830,7 +828,7 @@ def _check_accuracy(principal: Principal, model_id: int) -> None:
             baseline = acc.test_accuracy if acc.test_accuracy is not None else acc.test_mae
             live = acc.live_accuracy if acc.live_accuracy is not None else acc.live_mae
             drop = (baseline - live) if acc.test_accuracy is not None else (live - baseline) / baseline
-            _tell_workflows(principal.tenant_id, "accuracy_drop", {
+            _tell_workflows(principal.tenant_id, events.ACCURACY_DROPPED, {
                 "id": f"{model_id}:{acc.version_id}", "model_id": model_id, "model_version_id": acc.version_id,
                 "baseline": baseline, "live": live, "drop": drop, "outcomes": acc.live_n})
 

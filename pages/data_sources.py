@@ -7,10 +7,24 @@ import streamlit as st
 
 from aihub import datasets, ingest
 from pages import _common as ui
-from pages import _sources_ui
+from pages import _schema_ui, _sources_ui
 
 p = ui.principal()
 st.title("Data sources")
+
+
+def _save_types(version_id: int, schema: list[dict]) -> None:
+    """Store a saved version's bytes again with the column types chosen, as the dataset's next version."""
+    result = ui.attempt(datasets.edit_schema, p, version_id, schema)
+    if result is None:
+        return
+    v = result.version
+    if result.duplicate:
+        st.info(f"Version {v.version} of **{v.dataset_name}** already has these column types; nothing changed.")
+    else:
+        st.success(f"Saved **{v.dataset_name}** version {v.version} with the new column types: {v.row_count:,} rows.")
+    st.cache_data.clear()
+
 
 st.subheader("Upload a file")
 upload = st.file_uploader("CSV, Excel or JSON", type=["csv", "txt", "tsv", "xlsx", "json", "jsonl"],
@@ -28,56 +42,35 @@ if upload is not None:
             st.warning(warning)
         st.dataframe(parsed.frame.head(20), use_container_width=True, hide_index=True)
 
-        st.markdown("**Schema** — correct a column's type if it was inferred wrongly.")
-        schema_json = ingest.schema_to_json(parsed.schema)["columns"]
-        table = pd.DataFrame([{
-            "column": c["name"], "type": c["kind"], "date format": c.get("date_format") or "",
-            "bad cells": c.get("invalid", "raise"), "missing": c.get("null_count", 0),
-            "examples": ", ".join(map(str, (c.get("sample") or [])[:3])),
-        } for c in schema_json])
-        edited = st.data_editor(
-            table, key="schema_editor", hide_index=True, use_container_width=True,
-            disabled=["column", "missing", "examples"],
-            column_config={
-                "type": st.column_config.SelectboxColumn("type", options=list(ingest.KINDS), required=True),
-                "bad cells": st.column_config.SelectboxColumn(
-                    "bad cells", options=list(ingest.INVALID_POLICIES), required=True,
-                    help="raise: refuse the file on a cell that does not fit the type; missing: leave it empty"),
-                "date format": st.column_config.TextColumn(
-                    "date format", help="strftime pattern, e.g. %d/%m/%y for day-first dates"),
-            },
-        )
-        missing_words = {}  # column -> tokens the user confirms as "missing" (none, NA, -, ...)
-        for col in (c for c in parsed.schema if c.token_counts):
-            shown = ", ".join(f"'{t}' ({n:,} cells)" for t, n in col.token_counts.items())
-            if st.checkbox(f"In '{col.name}', {shown} means missing", value=bool(col.missing_tokens),
-                           key=f"missing_{col.name}"):
-                missing_words[col.name] = sorted({t.lower() for t in col.token_counts})
-        ambiguous = [c for c in parsed.schema if getattr(c, "ambiguous", False)]
-        confirmed = True
-        for col in ambiguous:
-            st.warning(col.ambiguity or f"Column '{col.name}' could be day-first or month-first.")
-        if ambiguous:
-            confirmed = st.checkbox("I checked the date formats above", key="confirm_dates")
-
-        name = st.text_input("Dataset name", value=Path(upload.name).stem, key="dataset_name")
+        st.markdown("**Schema**: correct a column's type if it was inferred wrongly (you can also do it later).")
+        file_key = f"upload_{parsed.sha256[:16]}"
+        schema_json = _schema_ui.schema_editor(ingest.schema_to_json(parsed.schema)["columns"], file_key)
+        confirmed = _schema_ui.date_check(schema_json, file_key)
+        if st.session_state.get("_upload_sha") != parsed.sha256:  # a new file: its own name, not the last one's
+            st.session_state["_upload_sha"] = parsed.sha256
+            st.session_state["dataset_name"] = Path(upload.name).stem
+        name = st.text_input("Dataset name", key="dataset_name")
         description = st.text_input("Description (optional)", key="dataset_description")
         if st.button("Save dataset", type="primary", key="save_dataset", disabled=not confirmed):
-            for spec, row in zip(schema_json, edited.to_dict("records"), strict=True):
-                spec["kind"] = row["type"]
-                spec["date_format"] = row["date format"] or None
-                spec["invalid"] = row["bad cells"]
-                spec["missing_tokens"] = missing_words.get(spec["name"], [])
             result = ui.attempt(datasets.save_upload, p, name, upload.name, data, schema=schema_json,
                                 description=description)
             if result is not None:
                 v = result.version
-                if result.duplicate:
+                if result.duplicate and result.types_differ:
+                    st.session_state["_retype"] = (parsed.sha256, v.id, schema_json)
+                elif result.duplicate:
                     st.info(f"This exact file is already saved as **{v.dataset_name}** version {v.version} "
-                            f"({v.row_count:,} rows); nothing new was stored.")
+                            f"({v.row_count:,} rows) with these column types; nothing new was stored.")
                 else:
                     st.success(f"Saved **{v.dataset_name}** version {v.version}: {v.row_count:,} rows.")
                 st.cache_data.clear()
+        retype = st.session_state.get("_retype")
+        if retype and retype[0] == parsed.sha256:
+            st.info("This exact file is already saved, with other column types. Save your types as its next "
+                    "version (the file is kept as it is)?")
+            if st.button("Save the new column types", key="retype_upload"):
+                _save_types(*retype[1:])
+                st.session_state.pop("_retype", None)
 
 st.subheader("Datasets")
 records = ui.attempt(datasets.list_datasets, p) or []
@@ -100,5 +93,14 @@ else:
         if frame is not None:
             st.caption(f"First rows of version {versions[0].version}")
             st.dataframe(frame.head(50), hide_index=True, use_container_width=True)
+        if p.can("create"):
+            with st.expander(f"Fix column types of version {versions[0].version}"):
+                st.caption("Saves the same file again as the next version, read with the types you choose; "
+                           "earlier versions stay as they are.")
+                key = f"retype_{versions[0].id}"
+                edited = _schema_ui.schema_editor(versions[0].column_schema, key)
+                ok = _schema_ui.date_check(edited, key)
+                if st.button("Save as a new version", key=f"{key}_save", type="primary", disabled=not ok):
+                    _save_types(versions[0].id, edited)
 
 _sources_ui.sources_panel(p)

@@ -88,6 +88,14 @@ def show_outcome(out: predictive.PredictionOutcome) -> None:
             st.dataframe(pd.DataFrame(out.contributions), hide_index=True, use_container_width=True)
 
 
+def warning_kinds(results: pd.DataFrame) -> pd.Series:
+    """Rows per kind of warning in a batch's results ("x = 'none' was not seen in training ..."), commonest first."""
+    if "warning" not in results.columns:
+        return pd.Series(dtype=int)
+    notes = results["warning"].dropna().astype(str).str.split(r";\s(?=row \d+:)", regex=True).explode()
+    return notes.str.replace(r"^row \d+:\s*", "", regex=True).value_counts()
+
+
 TABS = ["Single prediction", "Compare two", "Batch", "Outcomes", "Serving statistics"]
 tabs = st.tabs(TABS, key="pred_tab", on_change="rerun")
 
@@ -133,12 +141,16 @@ with tabs[2]:
             result = ui.attempt(predictive.predict_batch, p, model.id, upload.name, upload.getvalue(), explain=explain)
             if result is not None:
                 st.session_state["last_batch"] = (model.id, result.batch, result.errors, result.csv(),
-                                                  result.results.head(50))
+                                                  result.results.head(50), warning_kinds(result.results))
         last = st.session_state.get("last_batch")
         if last and last[0] == model.id:
-            _, batch, errors, csv_bytes, preview = last
+            _, batch, errors, csv_bytes, preview, warned = last
             st.success(f"Predicted {batch.rows_predicted:,} of {batch.rows_total:,} rows of **{batch.filename}** in "
                        f"{batch.seconds:.1f} s; every row is stored (batch #{batch.id}).")
+            for message, rows in warned.head(10).items():
+                st.warning(f"{rows:,} row{'s' if rows != 1 else ''}: {message}")
+            if len(warned) > 10:
+                st.caption(f"{len(warned) - 10:,} more kinds of warning are in the results CSV (column `warning`).")
             if errors:
                 st.error(f"{len(errors):,} row(s) could not be predicted:")
                 st.dataframe(pd.DataFrame(errors), hide_index=True, use_container_width=True)

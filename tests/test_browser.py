@@ -99,7 +99,7 @@ def _walk(page, served_app, admin, orders, expect) -> None:
         page.get_by_role("button", name="Save dataset").click()
         expect(page.get_by_text("Saved Superstore version 1")).to_be_visible()
 
-        page.get_by_role("link", name="Models").click()
+        page.get_by_role("link", name="Forecasts").click()
         expect(page.get_by_role("button", name="Train forecast")).to_be_visible()
         page.get_by_role("button", name="Train forecast").click()
         expect(page.get_by_text("finished in", exact=False)).to_be_visible(timeout=180_000)

@@ -76,7 +76,7 @@ def test_upload_train_deploy_and_see_the_forecast(admin, superstore_bytes):
     at.run()
     assert "Saved **Superstore** version 1: 10,194 rows." in _texts(at)
 
-    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/forecasts.py").run()
     assert not at.exception, at.exception
     at.selectbox(key="fc_dataset").select("Superstore")
     at.run()

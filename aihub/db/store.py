@@ -267,6 +267,16 @@ def latest_dataset_version_id(s: Session, dataset_id: int) -> int:
     return vid
 
 
+def dataset_version_bytes(s: Session, version_id: int) -> tuple[str, bytes]:
+    """``(filename, original bytes)`` of a dataset version, as uploaded or synced. Raises NotFound outside the tenant."""
+    row = s.execute(
+        sa.select(DatasetVersion.filename, DatasetVersion.raw_bytes).where(DatasetVersion.id == version_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No dataset version {version_id} in your organization.")
+    return row[0], bytes(row[1])
+
+
 def load_dataset_frame(s: Session, version_id: int) -> pd.DataFrame:
     """The typed table of a dataset version (DataFrame as saved)."""
     blob = s.scalar(sa.select(DatasetVersion.parquet).where(DatasetVersion.id == version_id))
