@@ -20,6 +20,7 @@ from aihub.api import problems
 from aihub.api.middleware import RequestIdMiddleware
 from aihub.api.ratelimit import TokenBucketLimiter
 from aihub.api.settings import ApiSettings, load_api_settings
+from aihub.runtime.wiring import wire
 
 log = logging.getLogger("aihub.api")
 
@@ -36,17 +37,6 @@ Errors are RFC 9457 `application/problem+json`. Lists are newest first with curs
 `limit`, `next_cursor`). Long work answers `202 Accepted` with a job to poll. POSTs that create things honour
 `Idempotency-Key`. Every response carries `X-Request-ID`.
 """
-
-
-def _wire() -> None:
-    """Connect the layers like every other process (job handlers, queue tasks, event subscriptions)."""
-    try:
-        from aihub.runtime.wiring import wire
-    except ImportError:  # before the composition root exists, job handlers register on import
-        import aihub.predictive
-        import aihub.training  # noqa: F401
-        return
-    wire()
 
 
 class _UsageFlusher:
@@ -84,7 +74,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        _wire()
+        wire()
         flusher = _UsageFlusher(USAGE_FLUSH_SECONDS)
         flusher.start()
         try:
