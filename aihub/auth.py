@@ -126,11 +126,16 @@ class Principal:
     name: str = ""
     auth_version: int | None = None
     session_id: int | None = None
+    #: An API key's scopes (None for a log-in): :func:`require` also needs the permission among them.
+    scopes: frozenset[str] | None = None
+    #: The API key the request came with (None for a log-in).
+    api_key_id: int | None = None
 
     @property
     def permissions(self) -> frozenset[str]:
-        """Permissions of :attr:`role` (for showing or hiding controls; :func:`require` decides)."""
-        return ROLE_PERMISSIONS.get(self.role, frozenset())
+        """Permissions of :attr:`role`, within :attr:`scopes` for a key (for showing controls; :func:`require` decides)."""
+        held = ROLE_PERMISSIONS.get(self.role, frozenset())
+        return held if self.scopes is None else held & self.scopes
 
     def can(self, permission: str) -> bool:
         """Whether :attr:`role` holds ``ai_analytics:<permission>``."""
@@ -164,6 +169,7 @@ def require(principal: Principal, permission: str) -> None:
     ------
     PermissionDenied
         Naming the permission and the caller's current role; with code
+        ``scope_missing`` when an API key's scopes lack it; with code
         ``session_ended`` when the user was deactivated, the session revoked,
         or the role or password changed since the principal was made.
     ValueError
@@ -171,6 +177,10 @@ def require(principal: Principal, permission: str) -> None:
     """
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}; allowed: {', '.join(PERMISSIONS)}")
+    if principal.scopes is not None and permission not in principal.scopes:
+        raise PermissionDenied(
+            f"This API key lacks the scope ai_analytics:{permission}. Create a key with that scope.",
+            code="scope_missing", details={"permission": permission})
     role = principal.role if principal.user_id is None else _current_role(principal)
     if permission not in ROLE_PERMISSIONS.get(role, frozenset()):
         raise PermissionDenied(

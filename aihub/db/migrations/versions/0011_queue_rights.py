@@ -21,7 +21,7 @@ tenant's id (a training job, a workflow run) or take its queueing lock.
   the worker role (``aihub_worker``) gets procrastinate's tables and functions.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
