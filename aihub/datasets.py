@@ -13,12 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import ingest, usage
+from aihub import ingest
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import ValidationError
+from aihub.services import usage
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import usage
 from aihub.auth import Principal, require
 from aihub.db import insight_store, store
 from aihub.db.insight_store import InsightEventRecord, InsightRecord
@@ -67,6 +66,7 @@ from aihub.insights import (
 )
 from aihub.insights.params import InsightParams, check_categories, check_choice, check_now
 from aihub.insights.ranking import priority_rank
+from aihub.services import usage
 
 log = logging.getLogger(__name__)
 

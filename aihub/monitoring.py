@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from aihub import anomaly as core
-from aihub import events, usage
+from aihub import events
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store as astore
 from aihub.db import store
@@ -57,6 +57,7 @@ from aihub.db.anomaly_store import (
 )
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, ValidationError
+from aihub.services import usage
 
 log = logging.getLogger(__name__)
 

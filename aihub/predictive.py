@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import events, exports, ingest, jobs, ml, registry, usage
+from aihub import events, exports, ingest, ml, registry
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import prediction_store as ps
@@ -57,6 +57,7 @@ from aihub.errors import ArtifactError, NotFound, ValidationError
 from aihub.ml.config import ALGORITHMS, HANDLE_MISSING, MODEL_TYPES, TASKS
 from aihub.ml.model import jsonable
 from aihub.ml.templates import TEMPLATES, find_column
+from aihub.services import jobs, usage
 
 ML_KIND = "ml"
 #: ``model_versions.artifact_format`` of predictive models (:mod:`aihub.ml.artifacts`, format version 1).

@@ -8,7 +8,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets, health, predictive, predictive_charts, registry
+from aihub import datasets, predictive, predictive_charts, registry
+from aihub.services import health
 from pages import _common as ui
 from pages import _jobs
 

@@ -6,7 +6,7 @@
   and friends can be deferred and run), and the function each task runs
   when the backend is ``inline``;
 * the job handlers (forecast and predictive training), by importing the
-  services that declare them with :func:`aihub.jobs.register`;
+  services that declare them with :func:`aihub.services.jobs.register`;
 * the workflows' subscription to every service event (:mod:`aihub.events`).
 
 Entry points call it once: ``streamlit_app.py``, ``aihub.cli.main`` (and so
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 
-from aihub import events, jobs, predictive, queue, training, workflows
+from aihub import events, predictive, queue, training, workflows
 from aihub.runtime import worker
+from aihub.services import jobs
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
 JOB_HANDLER_SERVICES = (training, predictive)
