@@ -608,21 +608,26 @@ def principal_for(username: str, tenant_id: int | None = None) -> Principal:
     return Principal(c.tenant_id, c.user_id, c.username, c.role, c.tenant_name, c.name, c.auth_version)
 
 
-def acting_principal(tenant_id: int, user_id: int | None = None) -> Principal:
-    """The principal scheduled work runs as: ``user_id`` if still active, else the tenant's first active admin.
+def acting_principal(tenant_id: int, user_id: int | None) -> Principal:
+    """The principal scheduled work runs as: the user who set it up, while that user is active.
 
-    Background work (syncs on a schedule, workflow actions) acts for the person
-    who set it up, and its permission checks still apply.
+    Background work (syncs on a schedule, drift checks) acts for the person
+    who set it up, with that person's current role, so their permission checks
+    still apply. It never falls back to another account: a deactivated user's
+    schedule must not keep running with an admin's rights (workflows refuse the
+    same way, :func:`aihub.workflows.engine.owner_principal`).
 
     Raises
     ------
-    NotFound
-        If the tenant has no active user to act as.
+    PermissionDenied
+        If ``user_id`` is None (the user was removed) or that user is no longer
+        active in the tenant; the message says who must take the work over.
     """
     with tenant_session(tenant_id) as s:
-        user = (user_store.active_user(s, user_id) if user_id else None) or user_store.first_active_admin(s)
+        user = user_store.active_user(s, user_id) if user_id else None
         if user is None:
-            raise NotFound(f"Organization {tenant_id} has no active admin to run scheduled work as.")
+            raise PermissionDenied("The person who set this up is no longer an active user, so it does not run "
+                                   "in their name. An analyst or admin must take it over.")
         name = user_store.tenant_name(s, tenant_id)
     return Principal(tenant_id, user.id, user.username, user.role, name, user.name, user.auth_version)
 

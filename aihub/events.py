@@ -35,8 +35,10 @@ SOURCE_SYNCED = "source_synced"
 DRIFT_DETECTED = "drift_detected"
 #: Live accuracy of a serving model dropped past its tolerance.
 ACCURACY_DROPPED = "accuracy_drop"
+#: An inventory analytic's new version put a product at or below its reorder point (one event per product).
+REORDER_POINT = "reorder_point"
 #: Every event a service may publish.
-EVENTS = (ANOMALY_DETECTED, PREDICTION_MADE, SOURCE_SYNCED, DRIFT_DETECTED, ACCURACY_DROPPED)
+EVENTS = (ANOMALY_DETECTED, PREDICTION_MADE, SOURCE_SYNCED, DRIFT_DETECTED, ACCURACY_DROPPED, REORDER_POINT)
 
 #: ``fn(tenant_id, event, payload)``; its return value is ignored.
 Subscriber = Callable[[int, str, dict[str, Any]], Any]

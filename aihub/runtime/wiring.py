@@ -19,10 +19,10 @@ import threading
 
 from aihub import events, predictive, queue, training, workflows
 from aihub.runtime import worker
-from aihub.services import jobs
+from aihub.services import analytics, jobs
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
-JOB_HANDLER_SERVICES = (training, predictive)
+JOB_HANDLER_SERVICES = (training, predictive, analytics)
 
 _wired = False
 _lock = threading.Lock()
