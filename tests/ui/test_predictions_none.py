@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import datasets, predictive, registry
-from aihub.services import jobs
+from aihub import predictive, registry
+from aihub.services import datasets, jobs
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 
