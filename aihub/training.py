@@ -16,11 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import exports, forecasting, jobs, registry, usage
+from aihub import exports, forecasting, registry
 from aihub.auth import Principal, require
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, ValidationError
+from aihub.services import jobs, usage
 
 FREQS = {"D": "daily", "W": "weekly", "M": "monthly"}
 AGGS = ("sum", "mean")

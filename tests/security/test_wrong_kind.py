@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from aihub import datasets, jobs, predictive, registry, training
+from aihub import datasets, predictive, registry, training
 from aihub.errors import NotFound
+from aihub.services import jobs
 from tests.conftest import shared_file
 
 
