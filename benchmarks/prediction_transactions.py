@@ -43,7 +43,12 @@ def main() -> None:
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from aihub import auth, datasets, jobs, predictive, registry
+    from aihub import auth, predictive, registry
+
+    try:  # services moved under aihub.services
+        from aihub.services import datasets, jobs
+    except ImportError:
+        from aihub import datasets, jobs
     from aihub.config import load_settings
     from aihub.db import engine as dbengine
 

@@ -18,9 +18,18 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from aihub import datasets, events, jobs, ml, workflows
+from aihub import events, ml, workflows
 from aihub.errors import ValidationError
-from aihub.services import batch_predictions, model_cache, model_config, model_training, predictions, registry
+from aihub.services import (
+    batch_predictions,
+    datasets,
+    jobs,
+    model_cache,
+    model_config,
+    model_training,
+    predictions,
+    registry,
+)
 from tests.conftest import new_tenant, shared_file
 
 

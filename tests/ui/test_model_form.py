@@ -13,8 +13,8 @@ import time
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from aihub import datasets, ml
-from aihub.services import model_training, registry
+from aihub import ml
+from aihub.services import datasets, model_training, registry
 from tests.conftest import PASSWORD, REPO, new_tenant, shared_file
 
 
