@@ -17,9 +17,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from aihub import datasets, jobs, registry
+from aihub import datasets, registry
 from aihub.auth import Principal
-from aihub.services import analytics
+from aihub.services import analytics, jobs
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import exports, usage
+from aihub import exports
 from aihub.auth import Principal, require
 from aihub.errors import ValidationError
-from aihub.services import analytics
+from aihub.services import analytics, usage
 
 
 # ------------------------------------------------------------------ recommendations
@@ -296,16 +296,16 @@ def next_best_actions(principal: Principal, model_id: int, dataset_id: int, acti
     ValidationError
         Not a binary classifier, or a feature/value the model does not know.
     """
-    from aihub import predictive
     from aihub.db import store
     from aihub.db.session import tenant_session
     from aihub.nba import next_best_actions as core
+    from aihub.services import model_cache
 
     require(principal, "predict")
     from aihub import registry
 
     version = registry.require_version_of(principal, model_id, None)
-    model = predictive._load_model(principal.tenant_id, version.id)
+    model = model_cache.load(principal.tenant_id, version.id)
     with tenant_session(principal.tenant_id) as s:
         customers = store.load_dataset_frame(s, store.latest_dataset_version_id(s, dataset_id))
         training = (store.load_dataset_frame(s, version.dataset_version_id)

@@ -72,6 +72,7 @@ TRIGGER_LABELS = {
     "prediction": "A prediction crosses a threshold", "source_synced": "A data source synced",
     "drift_detected": "Drift is detected on a model", "accuracy_drop": "A model's live accuracy drops",
     "reorder_point": "A product reaches its reorder point",
+    "anomaly_triaged": "Anomalies are resolved, marked false positive or reopened",
     "next_best_action": "A next best action is suggested",
 }
 ACTION_TYPES: tuple[str, ...] = (

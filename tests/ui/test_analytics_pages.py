@@ -54,7 +54,7 @@ def _metric(at: AppTest, label: str) -> str:
 
 
 def test_analytics_page_lists_templates_and_versions(seeded):
-    admin, made, _ = seeded
+    admin, _, _ = seeded
     at = _open(admin.username, "pages/analytics.py")
     assert "Analytics" in [t.value for t in at.title]
     assert at.radio(key="an_kind").options == ["Product recommendations", "Price optimization",
@@ -136,7 +136,7 @@ def test_customer_value_and_the_predictions_lookup(seeded):
 
 
 def test_next_best_action_on_the_demo_churn_model(seeded):
-    admin, _, churn = seeded
+    admin, _, _ = seeded
     at = _open(admin.username, "pages/next_best_action.py")
     ds = next(d.id for d in datasets.list_datasets(admin) if d.name == "Demo customers")
     at.selectbox(key="nba_dataset").set_value(ds).run()
