@@ -5,10 +5,12 @@ import streamlit as st
 
 from aihub import exports, predictive_charts
 from aihub.services import batch_predictions, model_training, outcomes, predictions
+from pages import _analytics_ui as aui
 from pages import _common as ui
 
 p = ui.principal()
 st.title("Predictions")
+aui.customer_lookup(p)
 
 models = [m for m in (ui.attempt(model_training.list_models, p) or []) if m.active_version_id]
 if not models:
