@@ -4,10 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from aihub import exports, predictive, predictive_charts
+from pages import _analytics_ui as aui
 from pages import _common as ui
 
 p = ui.principal()
 st.title("Predictions")
+aui.customer_lookup(p)
 
 models = [m for m in (ui.attempt(predictive.list_models, p) or []) if m.active_version_id]
 if not models:
