@@ -28,21 +28,30 @@ except AihubError as exc:
 # Every run: re-check the session (or resume it from the cookie); None shows the login page.
 principal = login.gate(key)
 
+#: Every screen: (section, script, title, icon). Its URL is the script's name (/models), also before log-in.
+SCREENS = (
+    ("Overview", "pages/dashboard.py", "Dashboard", ":material/dashboard:"),
+    ("Work", "pages/data_sources.py", "Data sources", ":material/database:"),
+    ("Work", "pages/forecasts.py", "Forecasts", ":material/timeline:"),
+    ("Work", "pages/models.py", "Models", ":material/model_training:"),
+    ("Work", "pages/predictions.py", "Predictions", ":material/online_prediction:"),
+    ("Work", "pages/anomalies.py", "Anomalies", ":material/crisis_alert:"),
+    ("Work", "pages/workflows.py", "Workflows", ":material/account_tree:"),
+    ("Work", "pages/insights.py", "Insights", ":material/lightbulb:"),
+    ("Admin", "pages/admin.py", "Admin", ":material/admin_panel_settings:"),
+)
+
+
+def _url(script: str) -> str:
+    return script.removeprefix("pages/").removesuffix(".py")
+
+
 if principal is not None:
-    sections = {
-        "Overview": [st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True)],
-        "Work": [
-            st.Page("pages/data_sources.py", title="Data sources", icon=":material/database:"),
-            st.Page("pages/forecasts.py", title="Forecasts", icon=":material/timeline:"),
-            st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
-            st.Page("pages/predictions.py", title="Predictions", icon=":material/online_prediction:"),
-            st.Page("pages/anomalies.py", title="Anomalies", icon=":material/crisis_alert:"),
-            st.Page("pages/workflows.py", title="Workflows", icon=":material/account_tree:"),
-            st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:"),
-        ],
-    }
-    if principal.can("manage"):
-        sections["Admin"] = [st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:")]
+    sections: dict[str, list] = {}
+    for section, script, title, icon in SCREENS:
+        if section != "Admin" or principal.can("manage"):
+            sections.setdefault(section, []).append(
+                st.Page(script, title=title, icon=icon, url_path=_url(script), default=script.endswith("dashboard.py")))
     sections["Account"] = [st.Page(login.logout_page, title="Log out", icon=":material/logout:")]
     with st.sidebar:
         st.caption(f"{principal.name} · {principal.role} · {principal.tenant_name}")
@@ -53,4 +62,9 @@ if principal is not None:
         if not login.session_ended(exc):
             raise
 else:
-    st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:")]).run()
+    # A deep link (/models) opens the login form under its own URL; a page's URL names its script hash, so the
+    # rerun after log-in lands on the page that was asked for instead of the Dashboard.
+    asked = [st.Page(login.login_page, title="Log in", icon=":material/login:", url_path=_url(script),
+                     visibility="hidden") for _, script, _, _ in SCREENS if not script.endswith("dashboard.py")]
+    st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:", default=True), *asked],
+                  position="hidden").run()
