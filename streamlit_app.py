@@ -28,17 +28,25 @@ except AihubError as exc:
 # Every run: re-check the session (or resume it from the cookie); None shows the login page.
 principal = login.gate(key)
 
-#: Every screen: (section, script, title, icon). Its URL is the script's name (/models), also before log-in.
+#: Every screen: (section, script, title, icon, permission it needs or None). Its URL is the script's name
+#: (/models), also before log-in.
 SCREENS = (
-    ("Overview", "pages/dashboard.py", "Dashboard", ":material/dashboard:"),
-    ("Work", "pages/data_sources.py", "Data sources", ":material/database:"),
-    ("Work", "pages/forecasts.py", "Forecasts", ":material/timeline:"),
-    ("Work", "pages/models.py", "Models", ":material/model_training:"),
-    ("Work", "pages/predictions.py", "Predictions", ":material/online_prediction:"),
-    ("Work", "pages/anomalies.py", "Anomalies", ":material/crisis_alert:"),
-    ("Work", "pages/workflows.py", "Workflows", ":material/account_tree:"),
-    ("Work", "pages/insights.py", "Insights", ":material/lightbulb:"),
-    ("Admin", "pages/admin.py", "Admin", ":material/admin_panel_settings:"),
+    ("Overview", "pages/dashboard.py", "Dashboard", ":material/dashboard:", None),
+    ("Work", "pages/data_sources.py", "Data sources", ":material/database:", None),
+    ("Work", "pages/forecasts.py", "Forecasts", ":material/timeline:", None),
+    ("Work", "pages/models.py", "Models", ":material/model_training:", None),
+    ("Work", "pages/predictions.py", "Predictions", ":material/online_prediction:", None),
+    ("Work", "pages/anomalies.py", "Anomalies", ":material/crisis_alert:", None),
+    ("Work", "pages/workflows.py", "Workflows", ":material/account_tree:", None),
+    ("Work", "pages/insights.py", "Insights", ":material/lightbulb:", None),
+    ("Analytics", "pages/analytics.py", "Analytics", ":material/auto_awesome:", None),
+    ("Analytics", "pages/recommendations.py", "Recommendations", ":material/shopping_cart:", None),
+    ("Analytics", "pages/pricing.py", "Pricing", ":material/sell:", None),
+    ("Analytics", "pages/inventory.py", "Inventory", ":material/inventory_2:", None),
+    ("Analytics", "pages/sentiment.py", "Sentiment", ":material/sentiment_satisfied:", None),
+    ("Analytics", "pages/customer_value.py", "Customer value", ":material/savings:", None),
+    ("Analytics", "pages/next_best_action.py", "Next best action", ":material/recommend:", "predict"),
+    ("Admin", "pages/admin.py", "Admin", ":material/admin_panel_settings:", "manage"),
 )
 
 
@@ -48,8 +56,8 @@ def _url(script: str) -> str:
 
 if principal is not None:
     sections: dict[str, list] = {}
-    for section, script, title, icon in SCREENS:
-        if section != "Admin" or principal.can("manage"):
+    for section, script, title, icon, needs in SCREENS:
+        if needs is None or principal.can(needs):
             sections.setdefault(section, []).append(
                 st.Page(script, title=title, icon=icon, url_path=_url(script), default=script.endswith("dashboard.py")))
     sections["Account"] = [st.Page(login.logout_page, title="Log out", icon=":material/logout:")]
@@ -65,6 +73,6 @@ else:
     # A deep link (/models) opens the login form under its own URL; a page's URL names its script hash, so the
     # rerun after log-in lands on the page that was asked for instead of the Dashboard.
     asked = [st.Page(login.login_page, title="Log in", icon=":material/login:", url_path=_url(script),
-                     visibility="hidden") for _, script, _, _ in SCREENS if not script.endswith("dashboard.py")]
+                     visibility="hidden") for _, script, *_ in SCREENS if not script.endswith("dashboard.py")]
     st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:", default=True), *asked],
                   position="hidden").run()
