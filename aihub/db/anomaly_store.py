@@ -578,6 +578,15 @@ def insert_anomalies(
     return sorted(ids)
 
 
+def anomaly_keys(s: Session, ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    """``(id, {"metric", "slice", "ts", "severity"})`` of anomalies, for grouping them into incidents."""
+    if not ids:
+        return []
+    rows = s.execute(sa.select(Anomaly.id, Anomaly.metric, Anomaly.slice, Anomaly.ts, Anomaly.severity)
+                     .where(Anomaly.id.in_(ids)).order_by(Anomaly.ts, Anomaly.id)).all()
+    return [(int(i), {"metric": m, "slice": sl, "ts": ts, "severity": sev}) for i, m, sl, ts, sev in rows]
+
+
 def _anomaly_select() -> sa.Select:
     return (
         sa.select(Anomaly, Monitor.name, User.username, Anomaly.root_cause["hint"].astext,

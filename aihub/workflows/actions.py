@@ -348,7 +348,7 @@ def run_monitor(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
     monitor_id = action.get("monitor_id") or ctx.payload.get("monitor_id")
     if not isinstance(monitor_id, int):
         raise StepError("This step names no monitor and the event carries none; choose a monitor in the step.")
-    run = monitor_svc.run_monitor(ctx.principal, monitor_id)
+    run = monitor_svc.run_monitor(ctx.principal, monitor_id, trigger="workflow")
     if run.status != "succeeded":
         raise StepError(f"Monitor run {run.id} failed: {run.error}")
     return {"type": "run_monitor", "monitor_id": monitor_id, "monitor_run_id": run.id,
