@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import auth, dashboard, datasets
+from aihub import auth, datasets
 from aihub.anomaly import ANOMALY_SHAPES, SEVERITIES
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from aihub.services import anomalies as anomaly_svc
+from aihub.services import dashboard
 from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
 

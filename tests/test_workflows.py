@@ -27,13 +27,14 @@ from typing import Self
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets, jobs, notify, registry, training, workflows
+from aihub import auth, datasets, notify, registry, training, workflows
 from aihub.connectors.config import MASK
 from aihub.db import store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import Conflict, ConnectorError, NotFound, PermissionDenied, ValidationError
 from aihub.services import anomalies as anomaly_svc
+from aihub.services import jobs
 from aihub.services import monitors as monitor_svc
 from aihub.workflows import actions as acts
 from tests.conftest import PASSWORD, new_tenant

@@ -1,4 +1,4 @@
-"""SQL of the task queue: worker heartbeats (procrastinate's tables) and jobs left behind by stopped processes."""
+"""SQL of the task queue: worker heartbeats, queueing a tenant's task (``aihub_queue_defer``), jobs left behind."""
 
 from __future__ import annotations
 
@@ -8,11 +8,28 @@ from sqlalchemy.orm import Session
 
 
 def workers_alive(conn: Connection, max_age_seconds: float) -> int:
-    """How many procrastinate workers sent a heartbeat within ``max_age_seconds`` (app connection)."""
+    """How many procrastinate workers sent a heartbeat within ``max_age_seconds`` (the app may read only that column)."""
     return conn.execute(
         sa.text("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :s)"),
         {"s": max_age_seconds},
     ).scalar() or 0
+
+
+def defer_for_tenant(s: Session, task: str, object_id: int) -> int | None:
+    """Queue ``task`` for row ``object_id`` of the session's tenant (``aihub_queue_defer``); None if it already waits.
+
+    Raises
+    ------
+    sqlalchemy.exc.DBAPIError
+        ``insufficient_privilege`` if the task may not be queued by the app or the row is not the tenant's.
+    """
+    try:
+        with s.begin_nested():
+            return s.execute(sa.text("SELECT aihub_queue_defer(:t, :i)"), {"t": task, "i": object_id}).scalar_one()
+    except sa.exc.IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "23505":  # unique_violation: the queueing lock is taken
+            return None
+        raise
 
 
 def interrupted_jobs(s: Session, lease_seconds: float) -> list[tuple[int, int]]:

@@ -6,9 +6,10 @@
   and friends can be deferred and run), and the function each task runs
   when the backend is ``inline``;
 * the job handlers (forecast and predictive training), by importing the
-  services that declare them with :func:`aihub.jobs.register`;
-* the workflows' subscription to every service event (:mod:`aihub.events`), and the
-  monitors' to ``source_synced`` (a monitor runs after each sync of its data).
+  services that declare them with :func:`aihub.services.jobs.register`;
+* the workflows' subscription to every service event (:mod:`aihub.events`), and the insights' to
+  anomaly triage (the open-anomalies digest follows it), and the monitors' to ``source_synced``
+  (a monitor runs after each sync of its data).
 
 Entry points call it once: ``streamlit_app.py``, ``aihub.cli.main`` (and so
 ``aihub worker``), the HTTP API. Calling it again does nothing.
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import threading
 
-from aihub import events, jobs, predictive, queue, training, workflows
+from aihub import events, queue, training, workflows
 from aihub.runtime import worker
-from aihub.services import analytics, monitors
+from aihub.services import analytics, insights, jobs, model_training, monitors
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
-JOB_HANDLER_SERVICES = (training, predictive, analytics)
+JOB_HANDLER_SERVICES = (training, model_training, analytics)
 
 _wired = False
 _lock = threading.Lock()
@@ -42,4 +43,5 @@ def wire() -> None:
         for event in events.EVENTS:
             events.subscribe(event, workflows.on_event)
         events.subscribe(events.SOURCE_SYNCED, monitors.on_source_synced)
+        events.subscribe(events.ANOMALY_TRIAGED, insights.on_anomalies_changed)
         _wired = True

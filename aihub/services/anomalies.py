@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from aihub import anomaly as core
+from aihub import events
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store as astore
 from aihub.db.anomaly_store import AnomalyEventRecord, AnomalyRecord, RuleRecord
@@ -243,7 +244,12 @@ def change_status(
         event_note = note or details.get("false_positive_reason") or details.get("resolution_notes")
         astore.add_event(s, tenant_id=principal.tenant_id, anomaly_id=anomaly_id, actor_id=principal.user_id,
                          action="status", from_status=a.status, to_status=status, note=event_note, details=details)
-        return astore.get_anomaly(s, anomaly_id)
+        out = astore.get_anomaly(s, anomaly_id)
+    if (status in astore.CLOSED_STATUSES) != (a.status in astore.CLOSED_STATUSES):
+        events.publish(principal.tenant_id, events.ANOMALY_TRIAGED,
+                       {"anomaly_ids": [anomaly_id], "from_status": a.status, "to_status": status,
+                        "at": datetime.now(UTC).isoformat()})
+    return out
 
 
 def resolve(principal: Principal, anomaly_id: int, payload: Mapping[str, Any]) -> AnomalyRecord:
@@ -434,6 +440,9 @@ def bulk_triage(
         learned: list[str] = []
         for monitor_id in sorted(relearn):
             learned += _relearn(s, principal, monitor_id)
+    if relearn and changed:
+        events.publish(principal.tenant_id, events.ANOMALY_TRIAGED,
+                       {"anomaly_ids": changed, "to_status": status, "at": datetime.now(UTC).isoformat()})
     return BulkResult(changed, skipped, learned)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from aihub import anomaly as core
-from aihub import events, queue, usage
+from aihub import events, queue
 from aihub.anomaly import schedule
 from aihub.auth import Principal, acting_principal, require
 from aihub.connectors import policy
@@ -39,7 +39,7 @@ from aihub.db import anomaly_store as astore
 from aihub.db.anomaly_store import MonitorRecord, MonitorRunRecord
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import AihubError, Conflict, PermissionDenied, ValidationError
-from aihub.services import alerts
+from aihub.services import alerts, usage
 from aihub.services.detection import detect_anomalies, finite, iso
 from aihub.services.monitor_config import complete_config, dataset_columns, parse_config_json  # noqa: F401 (the service API)
 

@@ -190,7 +190,7 @@ def test_alert_due_times():
 def test_a_monitor_runs_after_each_sync_of_its_source(org, monkeypatch):
     import time
 
-    from aihub import sources
+    from aihub.services import sources
     from tests.test_sources import _rest
 
     monkeypatch.setenv("AIHUB_JOB_BACKEND", "inline")
