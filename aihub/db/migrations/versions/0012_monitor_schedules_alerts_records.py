@@ -12,7 +12,7 @@
 All new tables are tenant-owned with FORCEd row-level security.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from aihub.db.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
