@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import exports, predictive, predictive_charts
+from aihub import exports, predictive
+from aihub.charts import predictions as predictive_charts
 from pages import _analytics_ui as aui
 from pages import _common as ui
 
