@@ -41,6 +41,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,7 @@ from aihub.errors import ArtifactError, NotFound, ValidationError
 from aihub.ml.config import ALGORITHMS, HANDLE_MISSING, MODEL_TYPES, TASKS
 from aihub.ml.model import jsonable
 from aihub.ml.templates import TEMPLATES, find_column
+from aihub.paging import Page, check_limit, decode_cursor, page_of
 
 ML_KIND = "ml"
 #: ``model_versions.artifact_format`` of predictive models (:mod:`aihub.ml.artifacts`, format version 1).
@@ -904,6 +906,14 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
     """
     require(principal, "predict")
     usage.record(principal, "predict", "batch")
+    store_batch = _prepare_batch(principal, model_id, filename, data, explain=explain)
+    with tenant_session(principal.tenant_id) as s:
+        return store_batch(s)
+
+
+def _prepare_batch(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool
+                   ) -> Callable[[Any], BatchOutcome]:
+    """Read and predict a batch file; the returned step stores every row (one bulk insert) in a session."""
     t0 = time.perf_counter()
     parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
     frame = parsed.frame
@@ -983,23 +993,88 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
         "cache_hit": [False] * n,
         "error": [None if pd.isna(e) else str(e) for e in result["error"]],
     }
-    with tenant_session(principal.tenant_id) as s:
+
+    def store_batch(s) -> BatchOutcome:
         batch_id = ps.add_batch(s, tenant_id=principal.tenant_id, model_id=model_id, filename=filename,
                                 rows_total=n, rows_predicted=int(n - failed.sum()), rows_failed=int(failed.sum()),
                                 errors=jsonable(errors[:MAX_BATCH_ERRORS]), seconds=0.0, user_id=principal.user_id)
         ids = {r: i for i, r in _insert(s, principal, model_id, columns, batch_id)}
         ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
         batch = ps.get_batch(s, batch_id)
-    inputs_frame = frame.reset_index(drop=True)
-    clash = [c for c in inputs_frame.columns if c in out_cols or c in meta or c == "prediction_id"]
-    inputs_frame = inputs_frame.rename(columns={c: f"input_{c}" for c in clash})
-    tidy = result.reset_index(drop=True)
-    download = pd.concat(
-        [pd.DataFrame({"prediction_id": [ids[int(r)] for r in tidy["row"]], "row": tidy["row"]}), inputs_frame,
-         tidy[out_cols + ["served_by", "version", "error", "warning"]]],
-        axis=1,
-    )
-    return BatchOutcome(batch, download, errors)
+        inputs_frame = frame.reset_index(drop=True)
+        clash = [c for c in inputs_frame.columns if c in out_cols or c in meta or c == "prediction_id"]
+        inputs_frame = inputs_frame.rename(columns={c: f"input_{c}" for c in clash})
+        tidy = result.reset_index(drop=True)
+        download = pd.concat(
+            [pd.DataFrame({"prediction_id": [ids[int(r)] for r in tidy["row"]], "row": tidy["row"]}), inputs_frame,
+             tidy[out_cols + ["served_by", "version", "error", "warning"]]],
+            axis=1,
+        )
+        return BatchOutcome(batch, download, errors)
+
+    return store_batch
+
+
+#: Job kind of a batch prediction submitted to run in the background (the HTTP API's batch route).
+BATCH_KIND = "batch_predict"
+
+
+def submit_batch(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool = False,
+                 run: bool = True) -> store.JobRecord:
+    """Queue a batch prediction as a job (like training: poll it, cancel it). Needs ``predict``.
+
+    The file is read now, so an unreadable file is refused at once naming
+    the file, column and row; the rows are predicted by the job and stored
+    in one transaction when it finishes (a cancelled or failed job stores
+    none). The finished job's payload holds ``batch_id``, ``rows_total`` and
+    ``rows_failed``; the file's bytes are dropped from it then.
+
+    Raises
+    ------
+    IngestError
+        The file cannot be read.
+    ValidationError
+        The model is not a predictive model.
+    NotFound
+        No such model in the caller's organization, or it has no deployed version.
+    """
+    import base64
+
+    require(principal, "predict")
+    ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
+    with tenant_session(principal.tenant_id) as s:
+        info = ps.serving_info(s, model_id)
+    _route(info)
+    payload = {"filename": filename, "data": base64.b64encode(data).decode(), "explain": bool(explain),
+               "user_id": principal.user_id}
+    return jobs.submit(principal.tenant_id, model_id, BATCH_KIND, payload, principal.user_id, run=run)
+
+
+@jobs.register(BATCH_KIND)
+def _batch_job(job: store.JobRecord, control: jobs.JobControl) -> jobs.Persist:
+    """Job handler: predict the file as the user who submitted it; the returned step stores the rows."""
+    import base64
+
+    from aihub.auth import acting_principal
+
+    user_id = job.payload.get("user_id")
+    principal = acting_principal(control.tenant_id, user_id)
+    if user_id is None or principal.user_id != user_id:
+        raise NotFound("The user who submitted this batch is no longer active; nothing was predicted.")
+    control.progress(0.05, "Predicting the rows")
+    require(principal, "predict")
+    usage.record(principal, "predict", "batch")
+    store_batch = _prepare_batch(principal, job.model_id, job.payload["filename"],
+                                 base64.b64decode(job.payload["data"]), explain=bool(job.payload.get("explain")))
+    control.progress(0.9, "Storing the predictions")
+
+    def persist(s) -> None:
+        out = store_batch(s)
+        store.update_job(s, job.id, payload={"filename": job.payload["filename"], "batch_id": out.batch.id,
+                                             "rows_total": out.batch.rows_total, "rows_failed": out.batch.rows_failed,
+                                             "user_id": user_id})
+
+    return persist
 
 
 def list_batches(principal: Principal, model_id: int | None = None, limit: int = 20) -> list[ps.BatchRecord]:
@@ -1007,6 +1082,13 @@ def list_batches(principal: Principal, model_id: int | None = None, limit: int =
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         return ps.list_batches(s, model_id, limit)
+
+
+def get_batch(principal: Principal, batch_id: int) -> ps.BatchRecord:
+    """One batch prediction's counts and failed rows. Needs ``read``. Raises NotFound outside the tenant."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return ps.get_batch(s, batch_id)
 
 
 def batch_results(principal: Principal, batch_id: int) -> pd.DataFrame:
@@ -1027,11 +1109,34 @@ def batch_results(principal: Principal, batch_id: int) -> pd.DataFrame:
 
 
 def list_predictions(principal: Principal, model_id: int, *, batch_id: int | None = None, single_only: bool = False,
-                     limit: int = 50) -> list[ps.PredictionRecord]:
-    """Latest stored predictions of a model, newest first (a batch's in row order). Needs ``read``."""
+                     limit: int = 50, before_id: int | None = None) -> list[ps.PredictionRecord]:
+    """Latest stored predictions of a model, newest first (a batch's in row order). Needs ``read``.
+
+    ``before_id`` continues a newest-first list after that prediction (cursor pages).
+    """
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
-        return ps.list_predictions(s, model_id, batch_id=batch_id, single_only=single_only, limit=limit)
+        return ps.list_predictions(s, model_id, batch_id=batch_id, single_only=single_only, limit=limit,
+                                   before_id=before_id)
+
+
+def page_predictions(principal: Principal, model_id: int, *, cursor: str | None = None, limit: int | None = None,
+                     single_only: bool = False) -> Page[ps.PredictionRecord]:
+    """One cursor page of a model's prediction history, newest first. Needs ``read``.
+
+    Raises
+    ------
+    NotFound
+        If the model is not in the caller's organization.
+    ValidationError
+        For a bad cursor or a limit outside 1 to 500.
+    """
+    require(principal, "read")
+    before, n = decode_cursor(cursor), check_limit(limit)
+    with tenant_session(principal.tenant_id) as s:
+        ps.serving_info(s, model_id)
+        rows = ps.list_predictions(s, model_id, single_only=single_only, limit=n + 1, before_id=before)
+    return page_of(rows, n)
 
 
 def get_prediction(principal: Principal, prediction_id: int) -> ps.PredictionRecord:
@@ -1146,6 +1251,31 @@ def record_outcomes(principal: Principal, filename: str, data: bytes) -> Feedbac
             errors.append({"row": row, "line": lines[i], "message": f"row {row}: prediction_id {raw_id!r} is not a number"})
             continue
         wanted[pid] = (row, actual)
+    return _record_wanted(principal, wanted, lines, errors)
+
+
+def record_outcome_list(principal: Principal, outcomes: list[tuple[int, Any]]) -> FeedbackOutcome:
+    """Record many outcomes given as ``(prediction_id, actual)`` pairs (the API's JSON form). Needs ``feedback``.
+
+    Like :func:`record_outcomes`: pairs with an unknown id or an outcome that
+    is not a class of the model are reported by their 1-based position
+    (``row``; ``line`` is None) and the others recorded in one bulk update.
+
+    Raises
+    ------
+    ValidationError
+        If no pair is given, or more than 10,000.
+    """
+    require(principal, "feedback")
+    if not outcomes or len(outcomes) > 10_000:
+        raise ValidationError("Give 1 to 10,000 outcomes.", field="outcomes")
+    wanted = {int(pid): (i + 1, actual) for i, (pid, actual) in enumerate(outcomes)}
+    return _record_wanted(principal, wanted, [None] * len(outcomes), [])
+
+
+def _record_wanted(principal: Principal, wanted: dict[int, tuple[int, Any]], lines: list[int | None],
+                   errors: list[dict[str, Any]]) -> FeedbackOutcome:
+    """Store ``{prediction id: (row, actual)}`` in one bulk update; rows that cannot be recorded join ``errors``."""
     with tenant_session(principal.tenant_id) as s:
         versions = ps.prediction_versions(s, list(wanted))
         params = ps.version_params(s, sorted(set(versions.values())))

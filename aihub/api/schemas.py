@@ -130,3 +130,166 @@ class Job(Model):
     cancel_requested: bool
     result: dict[str, Any] = Field(default_factory=dict, description="What a finished job made (e.g. batch_id).")
     links: dict[str, str] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- models
+class ModelOut(Model):
+    id: int
+    name: str
+    kind: str = Field(description="`ml` (predictive) or `forecast`")
+    dataset_id: int | None
+    config: dict[str, Any]
+    active_version_id: int | None
+    active_version: int | None
+    versions: int
+    created_at: datetime
+    challenger_version_id: int | None = None
+    challenger_version: int | None = None
+    challenger_share: float = 0.0
+
+
+class VersionOut(Model):
+    id: int
+    model_id: int
+    version: int
+    algorithm: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    training_data_hash: str
+    library_versions: dict[str, Any]
+    artifact_format: str
+    training_seconds: float
+    dataset_version_id: int | None
+    created_at: datetime
+    is_active: bool = False
+    is_challenger: bool = False
+    feature_schema: list[dict[str, Any]] | None = None
+    config: dict[str, Any] | None = None
+
+
+class CreateModel(Model):
+    """A predictive model (``kind = ml``: a TrainingConfig, as the Models page's JSON) or a forecast
+    (``kind = forecast``: the forecast form's fields)."""
+
+    kind: Literal["ml", "forecast"] = "ml"
+    dataset_id: int = Field(ge=1, le=2**62)
+    config: dict[str, Any] = Field(description="ml: model_name, model_type, target, features, algorithm, ...; "
+                                               "forecast: model_name, date_column, value_column, freq, horizon, ...")
+
+
+class Retrain(Model):
+    config: dict[str, Any] | None = Field(None, description="A changed configuration (ml only); default the "
+                                                            "model's current one")
+
+
+class Deploy(Model):
+    version_id: int = Field(ge=1, le=2**62)
+
+
+class Challenger(Model):
+    version_id: int | None = Field(None, ge=1, le=2**62, description="null removes the challenger")
+    share: float = Field(0.2, ge=0.0, le=1.0, description="Share of prediction traffic the challenger serves")
+
+
+class Comparison(Model):
+    rows: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------- predictions
+class PredictIn(Model):
+    values: dict[str, Any] = Field(description="{feature: value}; missing or blank ones are imputed as in training")
+    explain: bool = True
+
+
+class PredictionOut(Model):
+    id: int
+    model_id: int
+    version_id: int
+    version: int
+    served_by: str
+    task: str
+    label: str
+    prediction: Any
+    probability: float | None
+    confidence: float | None
+    lower: float | None
+    upper: float | None
+    explanation: str | None
+    contributions: list[dict[str, Any]]
+    cache_hit: bool
+    latency_ms: float
+
+
+class StoredPrediction(Model):
+    id: int
+    model_id: int
+    model_version_id: int
+    version: int
+    served_by: str
+    batch_id: int | None
+    row_number: int | None
+    input: dict[str, Any]
+    output: dict[str, Any]
+    prediction: str
+    probability: float | None
+    confidence: float | None
+    latency_ms: float
+    cache_hit: bool
+    error: str | None
+    requested_by: str | None
+    created_at: datetime
+    actual: str | None
+    actual_at: datetime | None
+
+
+class Batch(Model):
+    id: int
+    model_id: int
+    filename: str
+    rows_total: int
+    rows_predicted: int
+    rows_failed: int
+    errors: list[dict[str, Any]]
+    seconds: float
+    created_by: str | None
+    created_at: datetime
+
+
+class OutcomeIn(Model):
+    actual: str | float | int | bool = Field(description="A class of the model, or a number for value models")
+
+
+class OutcomeItem(Model):
+    prediction_id: int = Field(ge=1, le=2**62)
+    actual: str | float | int | bool
+
+
+class OutcomesIn(Model):
+    outcomes: list[OutcomeItem] = Field(min_length=1, max_length=10_000)
+
+
+class OutcomesOut(Model):
+    updated: int
+    errors: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------- forecasts
+class ForecastPoint(Model):
+    ds: str
+    yhat: float | None
+    yhat_lower_80: float | None
+    yhat_upper_80: float | None
+    yhat_lower_95: float | None
+    yhat_upper_95: float | None
+
+
+class ForecastOut(Model):
+    model_id: int
+    version_id: int
+    version: int
+    algorithm: str
+    freq: str | None = None
+    horizon: int | None = None
+    metrics: dict[str, Any]
+    points: list[ForecastPoint]
+    actuals: list[dict[str, Any]]
