@@ -293,3 +293,221 @@ class ForecastOut(Model):
     metrics: dict[str, Any]
     points: list[ForecastPoint]
     actuals: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------- monitors and anomalies
+class MonitorOut(Model):
+    id: int
+    name: str
+    dataset_id: int | None
+    dataset_name: str | None
+    config: dict[str, Any]
+    enabled: bool
+    created_at: datetime
+    created_by: str | None
+    last_run_at: datetime | None
+    scored_until: datetime | None = None
+    open_anomalies: int = 0
+    anomalies: int = 0
+    last_run_status: str | None = None
+
+
+class MonitorRun(Model):
+    id: int
+    monitor_id: int
+    status: str
+    points_scored: int
+    anomalies_found: int
+    suppressed: int
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class AnomalyOut(Model):
+    id: int
+    monitor_id: int
+    monitor_name: str
+    run_id: int | None
+    metric: str
+    dimension: str
+    slice: str
+    ts: datetime
+    actual: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    score: float | None
+    severity: str
+    impact: float | None
+    impact_note: str
+    status: str
+    assignee_id: int | None
+    assignee: str | None
+    resolution_notes: str | None
+    is_false_positive: bool
+    false_positive_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    hint: str = ""
+    kind: str = ""
+    kind_evidence: str = ""
+    root_cause: dict[str, Any] | None = None
+    snapshot: list[dict[str, Any]] | None = None
+
+
+class AnomalyEvent(Model):
+    id: int
+    anomaly_id: int
+    actor_id: int | None
+    actor: str | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class StatusChange(Model):
+    status: Literal["new", "acknowledged", "investigating", "resolved", "false_positive"]
+    note: str = Field("", max_length=5000)
+    resolution_notes: str | None = Field(None, max_length=5000, description="Required to resolve")
+    false_positive_reason: str | None = Field(None, max_length=500, description="Required for false_positive")
+
+
+class FalsePositive(Model):
+    reason: str = Field(min_length=1, max_length=500, description="e.g. promotion, known outage")
+    note: str = Field("", max_length=5000)
+
+
+class Assign(Model):
+    user_id: int | None = Field(None, ge=1, le=2**62, description="null unassigns")
+    note: str = Field("", max_length=5000)
+
+
+class Note(Model):
+    note: str = Field(min_length=1, max_length=5000)
+
+
+# ---------------------------------------------------------------- insights
+class InsightOut(Model):
+    id: int
+    type: str
+    category: str
+    priority: str
+    score: float
+    confidence: float
+    title: str
+    narrative: str
+    recommended_actions: list[str]
+    evidence: list[dict[str, Any]]
+    figures: dict[str, Any]
+    subject: str
+    period: str
+    direction: str
+    magnitude: float | None
+    currency: str | None
+    method: str
+    status: str
+    dismiss_reason: str | None
+    valid_from: datetime
+    valid_until: datetime
+    created_at: datetime
+    updated_at: datetime
+    useful: int = 0
+    not_useful: int = 0
+
+
+class InsightEvent(Model):
+    id: int
+    insight_id: int
+    insight_type: str
+    actor_id: int | None
+    actor: str | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    useful: bool | None
+    note: str | None
+    created_at: datetime
+
+
+class GenerateInsights(Model):
+    categories: list[Literal["sales", "customer", "operations", "finance"]] | None = Field(None, max_length=4)
+    min_priority: Literal["low", "medium", "high", "critical"] | None = None
+    limit: int | None = Field(None, ge=1, le=200)
+
+
+class InsightStatus(Model):
+    status: Literal["new", "acknowledged", "in_progress", "implemented", "dismissed"]
+    reason: str | None = Field(None, max_length=1000, description="Required to dismiss")
+
+
+class Vote(Model):
+    useful: bool
+    note: str | None = Field(None, max_length=1000)
+
+
+# ---------------------------------------------------------------- workflows
+class WorkflowOut(Model):
+    id: int
+    name: str
+    description: str
+    definition: dict[str, Any]
+    enabled: bool
+    created_by_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_fired_at: datetime | None
+    runs: dict[str, int] = Field(default_factory=dict, description="Run counts by outcome")
+
+
+class RunOut(Model):
+    id: int
+    workflow_id: int
+    workflow_name: str
+    trigger: dict[str, Any]
+    status: str
+    steps: list[dict[str, Any]]
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class ApprovalOut(Model):
+    id: int
+    workflow_run_id: int
+    workflow_id: int
+    workflow_name: str
+    step_index: int
+    action: dict[str, Any]
+    context: dict[str, Any]
+    status: str
+    requested_at: datetime
+    expires_at: datetime
+    decided_by_name: str | None = None
+    decided_at: datetime | None = None
+    note: str | None = None
+
+
+class Decision(Model):
+    approve: bool
+    note: str = Field("", max_length=2000, description="Why; required to reject")
+
+
+class Triggered(Model):
+    run_id: int
+    links: dict[str, str]
+
+
+# ---------------------------------------------------------------- dashboard
+class DashboardOut(Model):
+    datasets: int
+    models_active: int
+    models_inactive: int
+    jobs_by_status: dict[str, int]
+    active_forecasts: list[dict[str, Any]]
+    anomalies: dict[str, Any]
+    model_performance: dict[str, Any]
