@@ -1,36 +1,16 @@
-"""Predictive models in the product: configure, train as a job, serve, explain, learn from outcomes.
+"""Deprecated home of the predictive-model services; they live in :mod:`aihub.services` now.
 
-This is the service layer over :mod:`aihub.ml` (the modelling core, no
-database) and :mod:`aihub.db.prediction_store` (all SQL). Every public
-function takes the calling :class:`~aihub.auth.Principal` first and checks
-its permission (``create``, ``read``, ``predict``, ``feedback``, ``update``
-or ``manage``) before touching data.
+* :mod:`aihub.services.model_config`: form choices, templates, target profile, config builders and checks;
+* :mod:`aihub.services.model_training`: create, train (the job handler), versions;
+* :mod:`aihub.services.model_cache`: verified models in memory;
+* :mod:`aihub.services.predictions`: single predictions, comparisons, the form, serving statistics;
+* :mod:`aihub.services.batch_predictions`: files predicted and stored in bulk;
+* :mod:`aihub.services.outcomes`: outcomes and live accuracy.
 
-Model kind ``"ml"``
--------------------
-``models.config`` holds ``{"training": TrainingConfig dict,
-"accuracy_tolerance": float}``. Each trained version stores its held-out
-test metrics (plus ``validation``, ``cv_results``, ``segments`` and
-``global_importance``) in ``metrics``; task, classes, row counts and the
-final hyperparameters in ``params``; the feature schema and the exact
-configuration in ``feature_schema`` and ``config``; and the fitted pipeline
-as an artifact made by :func:`aihub.ml.dump_artifact`: a skops payload,
-HMAC-SHA256-signed with :meth:`aihub.config.Settings.artifact_key` (kept
-outside the database), size-capped, and verified before every load.
-
-Serving
--------
-The champion (``active_version_id``) serves; an optional challenger takes
-``challenger_share`` of the traffic, drawn at random per request (per row
-for batches). Each stored prediction records ``served_by`` and its version.
-Loaded models are cached in-process per ``(tenant, version id)``: artifacts
-are immutable, so a cached model never goes stale.
-
-A single prediction whose input (normalised to the model's features) has
-been predicted before by the same version is answered from the stored
-output (``cache_hit``), explanation included.
+This module re-exports their public names for callers not moved yet.
 """
 
+<<<<<<< HEAD
 from __future__ import annotations
 
 import hashlib
@@ -1380,3 +1360,54 @@ def list_models(principal: Principal) -> list[store.ModelRecord]:
     """Predictive models of the caller's tenant, newest first. Needs ``read``."""
     return registry.list_models(principal, ML_KIND)
 
+=======
+from aihub.services.batch_predictions import MAX_BATCH_ERRORS, BatchOutcome, batch_results, list_batches, predict_batch
+from aihub.services.model_cache import MODEL_CACHE_SIZE
+from aihub.services.model_cache import forget as _forget_models
+from aihub.services.model_cache import load as _load_model
+from aihub.services.model_config import (
+    ARTIFACT_FORMAT,
+    DEFAULT_TOLERANCE,
+    ML_KIND,
+    check_config,
+    feature_warnings,
+    form_options,
+    template_config,
+)
+from aihub.services.model_training import (
+    VersionDetails,
+    compare_versions,
+    create_model,
+    list_models,
+    train,
+    version_details,
+)
+from aihub.services.outcomes import (
+    MIN_FEEDBACK,
+    FeedbackOutcome,
+    VersionAccuracy,
+    live_accuracy,
+    record_outcome,
+    record_outcomes,
+    set_accuracy_tolerance,
+)
+from aihub.services.predictions import (
+    PredictionForm,
+    PredictionOutcome,
+    compare_predictions,
+    get_prediction,
+    list_predictions,
+    predict_one,
+    prediction_form,
+    serving_stats,
+)
+
+__all__ = [
+    "ARTIFACT_FORMAT", "DEFAULT_TOLERANCE", "MAX_BATCH_ERRORS", "MIN_FEEDBACK", "ML_KIND", "MODEL_CACHE_SIZE",
+    "BatchOutcome", "FeedbackOutcome", "PredictionForm", "PredictionOutcome", "VersionAccuracy", "VersionDetails",
+    "_forget_models", "_load_model", "batch_results", "check_config", "compare_predictions", "compare_versions",
+    "create_model", "feature_warnings", "form_options", "get_prediction", "list_batches", "list_models",
+    "list_predictions", "live_accuracy", "predict_batch", "predict_one", "prediction_form", "record_outcome",
+    "record_outcomes", "serving_stats", "set_accuracy_tolerance", "template_config", "train", "version_details",
+]
+>>>>>>> main

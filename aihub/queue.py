@@ -35,7 +35,8 @@ from procrastinate.exceptions import AlreadyEnqueued
 from aihub.config import load_settings
 from aihub.db import queue_store
 from aihub.db.engine import get_database
-from aihub.errors import ValidationError
+from aihub.db.session import tenant_session
+from aihub.errors import DatabaseError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,45 @@ def add_tasks(blueprint: procrastinate.Blueprint) -> None:
         get_app().add_tasks_from(blueprint, namespace="")
 
 
+#: Tasks the app role may queue for one tenant (``aihub_queue_defer``, migration 0011), with the argument naming
+#: the row they run. The database derives their locks: ``aihub-job-<id>`` and ``aihub-workflow-run-<id>``.
+TENANT_TASKS = {"aihub.run_job": "job_id", "aihub.run_workflow": "run_id"}
+
+
 def conninfo() -> str:
-    """libpq URI of the app role (procrastinate connects as the app, never the owner)."""
-    url = get_database().app_url
+    """libpq URI of the worker role: procrastinate's app connects as the queue's own role, never the owner.
+
+    Raises
+    ------
+    DatabaseError
+        If ``AIHUB_APP_DATABASE_URL`` is set but ``AIHUB_WORKER_DATABASE_URL`` is not.
+    """
+    url = get_database().worker_url
+    if url is None:
+        raise DatabaseError("Set AIHUB_WORKER_DATABASE_URL: with AIHUB_APP_DATABASE_URL set, the worker needs the "
+                            "URL of a role with rights on the task queue's tables (see SECURITY.md).")
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def defer_for_tenant(name: str, kwargs: dict[str, Any]) -> int:
+    """Queue a :data:`TENANT_TASKS` task of ``kwargs["tenant_id"]`` through ``aihub_queue_defer`` as the app role.
+
+    The function checks that the row (a training job, a workflow run) belongs
+    to the tenant of the transaction and writes the task's arguments and locks
+    itself; the app role has no other right on the queue.
+
+    Raises
+    ------
+    procrastinate.exceptions.AlreadyEnqueued
+        If the task for that row already waits (its queueing lock).
+    DatabaseError
+        If the database refuses: the row is not the tenant's (``insufficient_privilege``).
+    """
+    with tenant_session(int(kwargs["tenant_id"])) as s:
+        job_id = queue_store.defer_for_tenant(s, name, int(kwargs[TENANT_TASKS[name]]))
+    if job_id is None:
+        raise AlreadyEnqueued(f"{name} for {TENANT_TASKS[name]} {kwargs[TENANT_TASKS[name]]} is already queued")
+    return job_id
 
 
 @lru_cache(maxsize=1)
@@ -139,6 +175,8 @@ def defer(name: str, *, lock: str | None = None, queueing_lock: str | None = Non
     """
     if backend() == "worker":
         try:
+            if name in TENANT_TASKS:
+                return defer_for_tenant(name, kwargs)
             return defer_to_worker(name, {"lock": lock, "queueing_lock": queueing_lock, "queue": queue}, kwargs)
         except AlreadyEnqueued:
             raise

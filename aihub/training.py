@@ -16,11 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import exports, forecasting, jobs, registry, usage
+from aihub import exports, forecasting, registry
 from aihub.auth import Principal, require
 from aihub.db import store
 from aihub.db.session import tenant_session
-from aihub.errors import ValidationError
+from aihub.errors import NotFound, ValidationError
+from aihub.services import jobs, usage
 
 FREQS = {"D": "daily", "W": "weekly", "M": "monthly"}
 AGGS = ("sum", "mean")
@@ -168,13 +169,28 @@ def create_forecast_model(principal: Principal, raw: dict[str, Any], *, run: boo
     return model, job
 
 
+def _forecast_model(s: Any, model_id: int) -> store.ModelRecord:
+    """The tenant's model ``model_id`` if it is a forecast model; NotFound otherwise (a prediction model's id too)."""
+    model = store.get_model(s, model_id)
+    if model.kind != FORECAST_KIND:
+        raise NotFound(f"Model {model_id} ('{model.name}') is a prediction model, not a forecast; "
+                       "open it on the Models screen.")
+    return model
+
+
 def train(principal: Principal, model_id: int, *, run: bool = True) -> store.JobRecord:
-    """Queue a training of a forecast model on its dataset's newest version. Needs ``create``."""
+    """Queue a training of a forecast model on its dataset's newest version. Needs ``create``.
+
+    Raises
+    ------
+    NotFound
+        If ``model_id`` is not a forecast model of the caller's tenant.
+    """
     require(principal, "create")
-    usage.record(principal, "forecast", "train")
     with tenant_session(principal.tenant_id) as s:
-        model = store.get_model(s, model_id)
+        model = _forecast_model(s, model_id)
         version_id = store.latest_dataset_version_id(s, model.dataset_id)
+    usage.record(principal, "forecast", "train")
     return registry.start_job(principal, model_id, FORECAST_KIND,
                               {"config": model.config, "dataset_version_id": version_id}, run=run)
 
@@ -241,10 +257,17 @@ class ForecastView:
 
 
 def forecast_view(principal: Principal, model_id: int, version_id: int | None = None) -> ForecastView:
-    """History, stored forecast and passed actuals of a version (the active one by default). Needs ``read``."""
+    """History, stored forecast and passed actuals of a version (the active one by default). Needs ``read``.
+
+    Raises
+    ------
+    NotFound
+        If ``model_id`` is not a forecast model of the caller's tenant (a prediction model's id included), or
+        has no such version.
+    """
     version = registry.require_version_of(principal, model_id, version_id)
     with tenant_session(principal.tenant_id) as s:
-        model = store.get_model(s, model_id)
+        model = _forecast_model(s, model_id)
         spec = ForecastSpec(**model.config)
         fc = store.forecast_frame(s, version.id)
         hist_frame = store.load_dataset_frame(s, version.dataset_version_id)

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets, ingest
+from aihub import ingest
+from aihub.services import datasets
 from pages import _common as ui
 from pages import _schema_ui, _sources_ui
 

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import auth, datasets, jobs, predictive, registry
+from aihub import auth, datasets, predictive, registry
 from aihub.db import engine as dbengine
 from aihub.demo import generate_customers
+from aihub.services import jobs
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 APP = str(REPO / "streamlit_app.py")
@@ -189,7 +190,7 @@ def test_models_page_trains_from_a_template_compares_and_sets_a_challenger(srv):
     assert any("ROC curve" in s for s in titles) and any("Confusion matrix" in s for s in titles)
     assert len(at.dataframe[0].value) == 2  # the versions table
     compare = at.dataframe[1].value
-    assert compare["version"].tolist() == [2, 1] and "roc_auc" in compare.columns
+    assert compare["version"].tolist() == [2, 1] and {"ROC AUC", "Brier score"} <= set(compare.columns)  # plain names (issue 9)
     at.selectbox(key="version_pick").select(2)
     at.run()
     at.number_input(key="challenger_pct").set_value(20)

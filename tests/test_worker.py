@@ -11,8 +11,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from aihub import datasets, queue, registry, sources, training
+from aihub import datasets, queue, registry, training
 from aihub.runtime import worker
+from aihub.services import sources
 from tests.conftest import REPO, new_tenant, shared_file
 from tests.test_sources import _rest, api  # noqa: F401  (fixture)
 
@@ -141,7 +142,7 @@ def test_a_scheduled_workflow_fired_inside_the_worker_is_queued_and_run_there(se
     assert runs[0].trigger["type"] == "schedule"
     tasks = workflows.list_tasks(analyst)
     assert any(t.title.startswith("Check ") for t in tasks)
-    with server_database.app.connect() as conn:
+    with server_database.owner.connect() as conn:  # the app role cannot read the queue (tests/security/test_queue.py)
         queued = conn.execute(sa.text("select count(*) from procrastinate_jobs where task_name = 'aihub.run_workflow' "
                                       "and args->>'run_id' = :r"), {"r": str(runs[0].id)}).scalar()
     assert queued == 1, "the run went through the worker queue, not a fallback thread"
@@ -150,14 +151,29 @@ def test_a_scheduled_workflow_fired_inside_the_worker_is_queued_and_run_there(se
 def test_defer_from_a_fresh_process_binds_the_task_first(server_database, data_dir):
     """A web process defers before anything else touched the app (the `make run` path that raised UnboundTaskError).
 
-    Tasks are deferred by name, so this holds even before :func:`aihub.runtime.wiring.wire` bound any task.
+    The tenant's tasks go through ``aihub_queue_defer`` by name, so this holds even before
+    :func:`aihub.runtime.wiring.wire` bound any task.
     """
+    from aihub import workflows
+
+    tenant = new_tenant("fresh")
+    data = shared_file("prophet_examples", "example_retail_sales.csv").read_bytes()
+    saved = datasets.save_upload(tenant, "retail", "example_retail_sales.csv", data)
+    _, job = training.create_forecast_model(tenant, {
+        "model_name": "retail", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
+        "freq": "M", "horizon": 6, "algorithm": "naive"}, run=False)
+    workflows.create_workflow(tenant, {"name": "On anomaly", "trigger": {"type": "anomaly_detected"},
+                                       "actions": [{"type": "create_task", "assignee": tenant.username,
+                                                    "title": "Look"}]})
+    (run_id,) = workflows.emit(tenant.tenant_id, "anomaly_detected", {"anomaly_id": 1, "severity": "critical"},
+                               run=False)
     env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
            "AIHUB_DATA_DIR": str(data_dir), "AIHUB_JOB_BACKEND": "worker"}
     code = ("from aihub import jobs, workflows\n"
-            "print(jobs.dispatch(1, 987654321))\n"
-            "print(workflows.enqueue_run(1, 987654321))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+            f"print(jobs.dispatch({tenant.tenant_id}, {job.id}))\n"
+            f"print(workflows.enqueue_run({tenant.tenant_id}, {run_id}))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr
     ids = [int(line) for line in out.stdout.split()]
     with server_database.owner.connect() as conn:
