@@ -58,11 +58,8 @@ from aihub.db.anomaly_store import (
 )
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, ValidationError
-<<<<<<< HEAD
 from aihub.paging import Page, check_limit, decode_cursor, page_of
-=======
 from aihub.services import usage
->>>>>>> main
 
 log = logging.getLogger(__name__)
 

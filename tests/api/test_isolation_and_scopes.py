@@ -138,9 +138,9 @@ def test_bulk_outcomes_for_another_organizations_ids_record_nothing(api, world):
         r = _send(c, route, world["ids"])
     assert r.status_code == 200 and r.json()["updated"] == 0
     assert "no prediction" in r.json()["errors"][0]["message"]
-    from aihub import predictive
+    from aihub.services import predictions
 
-    assert predictive.get_prediction(world["a"], world["ids"]["prediction_id"]).actual is None
+    assert predictions.get_prediction(world["a"], world["ids"]["prediction_id"]).actual is None
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aihub import datasets, jobs, predictive, registry, training
+from aihub import training
+from aihub.services import batch_predictions, datasets, jobs, model_config, model_training, predictions, registry
 from aihub.db import models as m
 from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
@@ -22,14 +23,14 @@ def build_world() -> dict:
     customers = generate_customers(300)
     saved = datasets.save_upload(a, "customers", "customers.csv", _csv(customers))
     dsid = saved.version.dataset_id
-    cfg = predictive.template_config(a, "churn", dsid, model_name="iso churn", algorithm="logistic_regression")
-    model, job = predictive.create_model(a, cfg, dsid, run=False)
+    cfg = model_config.template_config(a, "churn", dsid, model_name="iso churn", algorithm="logistic_regression")
+    model, job = model_training.create_model(a, cfg, dsid, run=False)
     assert jobs.run_job(a.tenant_id, job.id) == "succeeded", registry.get_job(a, job.id).error
     version = registry.list_versions(a, model.id)[0]
     registry.deploy(a, model.id, version.id)
     row = customers.drop(columns=["churned"], errors="ignore").iloc[0].to_dict()
-    pred = predictive.predict_one(a, model.id, row, explain=False)
-    batch = predictive.predict_batch(a, model.id, "more.csv", _csv(customers.head(5)))
+    pred = predictions.predict_one(a, model.id, row, explain=False)
+    batch = batch_predictions.predict_batch(a, model.id, "more.csv", _csv(customers.head(5)))
 
     series = b"ds,y\n" + b"".join(f"20{20 + i // 12}-{i % 12 + 1:02d}-01,{100 + i * 3 + i % 4}\n".encode()
                                   for i in range(30))

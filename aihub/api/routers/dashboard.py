@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from aihub import dashboard
 from aihub.api.deps import Caller
 from aihub.api.schemas import ERRORS, DashboardOut
 from aihub.jsonsafe import plain
+from aihub.services import dashboard
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], responses=ERRORS)
 

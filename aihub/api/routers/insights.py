@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from aihub import insights_service
 from aihub.api.deps import Caller
 from aihub.api.schemas import ERRORS, GenerateInsights, InsightEvent, InsightOut, InsightStatus, Page, Vote
 from aihub.jsonsafe import plain
 from aihub.paging import paginate
+from aihub.services import insights as insights_service
 
 router = APIRouter(prefix="/insights", tags=["insights"], responses=ERRORS)
 InsightId = Annotated[int, Path(ge=1, le=2**62, description="Insight id")]

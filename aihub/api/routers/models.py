@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from aihub import predictive, registry, training
+from aihub import training
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
 from aihub.api.routers._common import accepted, job_body
@@ -25,6 +25,7 @@ from aihub.api.schemas import (
 )
 from aihub.jsonsafe import plain
 from aihub.paging import paginate
+from aihub.services import model_config, model_training, registry
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
 ModelId = Path(ge=1, le=2**62, description="Model id")
@@ -62,7 +63,7 @@ def create_model(p: Caller, body: CreateModel, idem: Idem) -> JSONResponse:
         if body.kind == "forecast":
             _, job = training.create_forecast_model(p, {**body.config, "dataset_id": body.dataset_id})
         else:
-            _, job = predictive.create_model(p, body.config, body.dataset_id)
+            _, job = model_training.create_model(p, body.config, body.dataset_id)
         return accepted(job)
 
     return idem.run("POST /models", body.model_dump(mode="json"), work)
@@ -74,7 +75,7 @@ def template(p: Caller, template: Annotated[str, Path(max_length=60, description
              dataset_id: Annotated[int | None, Query(ge=1, le=2**62, description="Fill it for this dataset")] = None
              ) -> dict[str, Any]:
     """A TrainingConfig to send (edited or not) as ``config`` of ``POST /models``. Needs ``ai_analytics:create``."""
-    return plain(predictive.template_config(p, template, dataset_id))
+    return plain(model_config.template_config(p, template, dataset_id))
 
 
 @router.get("/{model_id}", response_model=ModelOut, summary="One model")
@@ -91,7 +92,7 @@ def retrain(p: Caller, idem: Idem, body: Retrain | None = None, model_id: int = 
         model = registry.get_model(p, model_id)
         if model.kind == training.FORECAST_KIND:
             return accepted(training.train(p, model_id))
-        return accepted(predictive.train(p, model_id, config))
+        return accepted(model_training.train(p, model_id, config))
 
     return idem.run(f"POST /models/{model_id}/train", config, work)
 
@@ -114,14 +115,14 @@ def list_versions(p: Caller, model_id: int = ModelId, cursor: str | None = Curso
             "feature schema and configuration")
 def get_version(p: Caller, model_id: int = ModelId, version_id: int = VersionId) -> VersionOut:
     version = registry.require_version_of(p, model_id, version_id)
-    return version_out(version, predictive.version_details(p, version.id))
+    return version_out(version, model_training.version_details(p, version.id))
 
 
 @router.get("/{model_id}/compare", response_model=Comparison, summary="Test metrics of versions side by side")
 def compare(p: Caller, model_id: int = ModelId,
             version_ids: Annotated[list[int] | None, Query(max_length=50, description="Default: all")] = None
             ) -> Comparison:
-    frame = predictive.compare_versions(p, model_id, version_ids)
+    frame = model_training.compare_versions(p, model_id, version_ids)
     return Comparison(rows=plain(frame.to_dict(orient="records")))
 
 

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from aihub import predictive
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
 from aihub.api.routers._common import accepted, json_response, read_upload, sha256
@@ -24,6 +23,7 @@ from aihub.api.schemas import (
     StoredPrediction,
 )
 from aihub.jsonsafe import plain
+from aihub.services import batch_predictions, outcomes, predictions
 
 router = APIRouter(tags=["predictions"], responses=ERRORS)
 ModelId = Annotated[int, Path(ge=1, le=2**62, description="Model id")]
@@ -42,7 +42,7 @@ def predict(p: Caller, body: PredictIn, idem: Idem, model_id: ModelId) -> JSONRe
     ``explanation``. An identical input on the same version is answered from the stored prediction
     (``cache_hit``). Needs ``ai_analytics:predict``."""
     def work() -> JSONResponse:
-        out = predictive.predict_one(p, model_id, body.values, explain=body.explain)
+        out = predictions.predict_one(p, model_id, body.values, explain=body.explain)
         data = {k: v for k, v in out.__dict__.items() if k != "output"}
         return json_response(PredictionOut.model_validate(plain(data)), 201, f"/api/v1/predictions/{out.id}")
 
@@ -54,7 +54,7 @@ def history(p: Caller, model_id: ModelId,
             single_only: Annotated[bool, Query(description="Leave out batch rows")] = False,
             cursor: Annotated[str | None, Query(max_length=100)] = None,
             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Page[StoredPrediction]:
-    page = predictive.page_predictions(p, model_id, cursor=cursor, limit=limit, single_only=single_only)
+    page = predictions.page_predictions(p, model_id, cursor=cursor, limit=limit, single_only=single_only)
     return Page[StoredPrediction](items=[stored(r) for r in page.items], next_cursor=page.next_cursor)
 
 
@@ -67,12 +67,12 @@ def batch(p: Caller, idem: Idem, model_id: ModelId,
     (``/api/v1/predictions/batches/{id}``, results as CSV at ``.../results.csv``). Needs ``ai_analytics:predict``."""
     filename, data = read_upload(file)
     return idem.run(f"POST /models/{model_id}/batches", [filename, sha256(data), explain],
-                    lambda: accepted(predictive.submit_batch(p, model_id, filename, data, explain=explain)))
+                    lambda: accepted(batch_predictions.submit_batch(p, model_id, filename, data, explain=explain)))
 
 
 @router.get("/predictions/batches/{batch_id}", response_model=Batch, summary="One batch: counts and failed rows")
 def get_batch(p: Caller, batch_id: BatchId) -> Batch:
-    return Batch.model_validate(plain_batch(predictive.get_batch(p, batch_id)))
+    return Batch.model_validate(plain_batch(batch_predictions.get_batch(p, batch_id)))
 
 
 def plain_batch(b):
@@ -84,25 +84,25 @@ def plain_batch(b):
 def batch_csv(p: Caller, batch_id: BatchId) -> Response:
     from aihub import exports
 
-    return Response(exports.to_csv_bytes(predictive.batch_results(p, batch_id)), media_type="text/csv",
+    return Response(exports.to_csv_bytes(batch_predictions.batch_results(p, batch_id)), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}.csv"'})
 
 
 @router.get("/predictions/{prediction_id}", response_model=StoredPrediction, summary="One stored prediction")
 def get_prediction(p: Caller, prediction_id: PredictionId) -> StoredPrediction:
-    return stored(predictive.get_prediction(p, prediction_id))
+    return stored(predictions.get_prediction(p, prediction_id))
 
 
 @router.put("/predictions/{prediction_id}/outcome", response_model=StoredPrediction,
             summary="Record what actually happened")
 def outcome(p: Caller, body: OutcomeIn, prediction_id: PredictionId) -> StoredPrediction:
     """Needs ``ai_analytics:feedback``."""
-    return stored(predictive.record_outcome(p, prediction_id, body.actual))
+    return stored(outcomes.record_outcome(p, prediction_id, body.actual))
 
 
 @router.post("/predictions/outcomes", response_model=OutcomesOut, summary="Record many outcomes")
-def outcomes(p: Caller, body: OutcomesIn) -> OutcomesOut:
+def record_outcomes(p: Caller, body: OutcomesIn) -> OutcomesOut:
     """Pairs that cannot be recorded are listed by position in ``errors``; the others are stored.
     Needs ``ai_analytics:feedback``."""
-    out = predictive.record_outcome_list(p, [(o.prediction_id, o.actual) for o in body.outcomes])
+    out = outcomes.record_outcome_list(p, [(o.prediction_id, o.actual) for o in body.outcomes])
     return OutcomesOut(updated=out.updated, errors=plain(out.errors))
