@@ -11,9 +11,15 @@ T = TypeVar("T")
 
 
 class Model(BaseModel):
-    """Base of every body: fields from attributes of the services' records, unknown input fields refused."""
+    """Base of every response body: fields from the services' records (fields they add later are left out)."""
 
-    model_config = ConfigDict(from_attributes=True, extra="forbid")
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+
+class Body(BaseModel):
+    """Base of every request body: an unknown field is refused (422 naming it), never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Page(Model, Generic[T]):
@@ -167,7 +173,7 @@ class VersionOut(Model):
     config: dict[str, Any] | None = None
 
 
-class CreateModel(Model):
+class CreateModel(Body):
     """A predictive model (``kind = ml``: a TrainingConfig, as the Models page's JSON) or a forecast
     (``kind = forecast``: the forecast form's fields)."""
 
@@ -177,16 +183,16 @@ class CreateModel(Model):
                                                "forecast: model_name, date_column, value_column, freq, horizon, ...")
 
 
-class Retrain(Model):
+class Retrain(Body):
     config: dict[str, Any] | None = Field(None, description="A changed configuration (ml only); default the "
                                                             "model's current one")
 
 
-class Deploy(Model):
+class Deploy(Body):
     version_id: int = Field(ge=1, le=2**62)
 
 
-class Challenger(Model):
+class Challenger(Body):
     version_id: int | None = Field(None, ge=1, le=2**62, description="null removes the challenger")
     share: float = Field(0.2, ge=0.0, le=1.0, description="Share of prediction traffic the challenger serves")
 
@@ -196,7 +202,7 @@ class Comparison(Model):
 
 
 # ---------------------------------------------------------------- predictions
-class PredictIn(Model):
+class PredictIn(Body):
     values: dict[str, Any] = Field(description="{feature: value}; missing or blank ones are imputed as in training")
     explain: bool = True
 
@@ -218,6 +224,7 @@ class PredictionOut(Model):
     contributions: list[dict[str, Any]]
     cache_hit: bool
     latency_ms: float
+    positive_class: Any = None
 
 
 class StoredPrediction(Model):
@@ -255,16 +262,16 @@ class Batch(Model):
     created_at: datetime
 
 
-class OutcomeIn(Model):
+class OutcomeIn(Body):
     actual: str | float | int | bool = Field(description="A class of the model, or a number for value models")
 
 
-class OutcomeItem(Model):
+class OutcomeItem(Body):
     prediction_id: int = Field(ge=1, le=2**62)
     actual: str | float | int | bool
 
 
-class OutcomesIn(Model):
+class OutcomesIn(Body):
     outcomes: list[OutcomeItem] = Field(min_length=1, max_length=10_000)
 
 
@@ -370,24 +377,24 @@ class AnomalyEvent(Model):
     created_at: datetime
 
 
-class StatusChange(Model):
+class StatusChange(Body):
     status: Literal["new", "acknowledged", "investigating", "resolved", "false_positive"]
     note: str = Field("", max_length=5000)
     resolution_notes: str | None = Field(None, max_length=5000, description="Required to resolve")
     false_positive_reason: str | None = Field(None, max_length=500, description="Required for false_positive")
 
 
-class FalsePositive(Model):
+class FalsePositive(Body):
     reason: str = Field(min_length=1, max_length=500, description="e.g. promotion, known outage")
     note: str = Field("", max_length=5000)
 
 
-class Assign(Model):
+class Assign(Body):
     user_id: int | None = Field(None, ge=1, le=2**62, description="null unassigns")
     note: str = Field("", max_length=5000)
 
 
-class Note(Model):
+class Note(Body):
     note: str = Field(min_length=1, max_length=5000)
 
 
@@ -434,18 +441,18 @@ class InsightEvent(Model):
     created_at: datetime
 
 
-class GenerateInsights(Model):
+class GenerateInsights(Body):
     categories: list[Literal["sales", "customer", "operations", "finance"]] | None = Field(None, max_length=4)
     min_priority: Literal["low", "medium", "high", "critical"] | None = None
     limit: int | None = Field(None, ge=1, le=200)
 
 
-class InsightStatus(Model):
+class InsightStatus(Body):
     status: Literal["new", "acknowledged", "in_progress", "implemented", "dismissed"]
     reason: str | None = Field(None, max_length=1000, description="Required to dismiss")
 
 
-class Vote(Model):
+class Vote(Body):
     useful: bool
     note: str | None = Field(None, max_length=1000)
 
@@ -492,7 +499,7 @@ class ApprovalOut(Model):
     note: str | None = None
 
 
-class Decision(Model):
+class Decision(Body):
     approve: bool
     note: str = Field("", max_length=2000, description="Why; required to reject")
 

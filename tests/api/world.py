@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aihub import training
-from aihub.services import batch_predictions, datasets, jobs, model_config, model_training, predictions, registry
 from aihub.db import models as m
 from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
+from aihub.services import batch_predictions, datasets, jobs, model_config, model_training, predictions, registry
 from tests.conftest import new_tenant
 
 

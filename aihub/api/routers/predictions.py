@@ -43,7 +43,7 @@ def predict(p: Caller, body: PredictIn, idem: Idem, model_id: ModelId) -> JSONRe
     (``cache_hit``). Needs ``ai_analytics:predict``."""
     def work() -> JSONResponse:
         out = predictions.predict_one(p, model_id, body.values, explain=body.explain)
-        data = {k: v for k, v in out.__dict__.items() if k != "output"}
+        data = {k: v for k, v in out.__dict__.items() if k in PredictionOut.model_fields}
         return json_response(PredictionOut.model_validate(plain(data)), 201, f"/api/v1/predictions/{out.id}")
 
     return idem.run(f"POST /models/{model_id}/predictions", body.model_dump(mode="json"), work)
