@@ -41,6 +41,17 @@ if principal is not None:
             st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:"),
         ],
     }
+    sections["Analytics"] = [
+        st.Page("pages/analytics.py", title="Analytics", icon=":material/auto_awesome:"),
+        st.Page("pages/recommendations.py", title="Recommendations", icon=":material/shopping_cart:"),
+        st.Page("pages/pricing.py", title="Pricing", icon=":material/sell:"),
+        st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:"),
+        st.Page("pages/sentiment.py", title="Sentiment", icon=":material/sentiment_satisfied:"),
+        st.Page("pages/customer_value.py", title="Customer value", icon=":material/savings:"),
+    ]
+    if principal.can("predict"):
+        sections["Analytics"].append(
+            st.Page("pages/next_best_action.py", title="Next best action", icon=":material/recommend:"))
     if principal.can("manage"):
         sections["Admin"] = [st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:")]
     sections["Account"] = [st.Page(login.logout_page, title="Log out", icon=":material/logout:")]

@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, monitoring, predictive, registry, training
+from aihub import auth, datasets, demo_analytics, monitoring, predictive, registry, training
 from aihub.auth import Principal
 from aihub.services import jobs
 
@@ -153,7 +153,8 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
     """Create the demo tenant, its users, its datasets, a run revenue monitor, a deployed forecast and churn model,
     and its insights.
 
-    Idempotent: when the tenant exists it is left as it is (nothing is lost).
+    Idempotent: when the tenant exists it is left as it is (nothing is lost); it only gains the business
+    analytics of :mod:`aihub.demo_analytics` if it was made before they existed.
 
     Returns
     -------
@@ -162,7 +163,10 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
     """
     password = password or os.environ.get("AIHUB_DEMO_PASSWORD", DEMO_PASSWORD)
     if auth.find_tenant(DEMO_TENANT) is not None:
-        return auth.principal_for(DEMO_ADMIN)
+        admin = auth.principal_for(DEMO_ADMIN)
+        if train:
+            demo_analytics.seed_analytics(admin)  # an older demo gains the analytics; nothing else changes
+        return admin
     admin = auth.create_tenant(DEMO_TENANT, DEMO_ADMIN, password, admin_name="Demo Admin")
     for email, name, role in DEMO_USERS:
         auth.add_user(admin, email, name, role, password)
@@ -182,6 +186,7 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
             version = registry.list_versions(admin, model.id)[0]
             registry.deploy(admin, model.id, version.id)
         seed_churn_model(admin)
+        demo_analytics.seed_analytics(admin)
     seed_insights(admin, trained=train)
     return admin
 

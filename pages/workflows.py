@@ -341,6 +341,8 @@ def form_workflow() -> dict:
         trigger.update(model_id=ss.get("f_model"), tolerance=ss.get("f_tolerance"))
     elif kind == "reorder_point":
         trigger.update(model_id=ss.get("f_model"), product=ss.get("f_product") or None)
+    elif kind == "next_best_action":
+        trigger.update(model_id=ss.get("f_model"), feature=ss.get("f_feature") or None)
     return {"name": ss.get("f_name") or "", "description": ss.get("f_description") or "",
             "enabled": bool(ss.get("f_enabled", True)), "trigger": trigger,
             "conditions": workflows.parse_conditions(ss.get("f_conditions") or ""),
@@ -449,6 +451,9 @@ with tab_new:
             elif kind == "reorder_point":
                 pick("Inventory model", models, "f_model", optional="Any inventory model", where=c1)
                 c2.text_input("Product (blank: any)", key="f_product")
+            elif kind == "next_best_action":
+                pick("Churn model", models, "f_model", optional="Any model", where=c1)
+                c2.text_input("Feature changed (blank: any)", key="f_feature")
             st.text_area("Only if (optional, one condition per line)", key="f_conditions",
                          placeholder="metric contains revenue\nimpact < -1000\nseverity >= high",
                          help=f"field comparison value; comparisons: {', '.join(workflows.CONDITION_OPS)}")

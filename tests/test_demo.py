@@ -28,6 +28,8 @@ def test_the_demo_tenant_is_complete_and_seeding_twice_loses_nothing(server_data
         assert {"Demo orders", "Demo customers", "Shop database"} <= names
         models = {m.name: m for m in registry.list_models(admin)}
         assert models["Demo monthly sales"].active_version_id and models["Demo churn"].active_version_id
+        for name in ("Demo recommendations", "Demo customer value", "Demo prices", "Demo stock", "Demo reviews"):
+            assert models[name].active_version_id, name  # every business analytic trained and serving
         assert monitoring.list_anomalies(admin)
         assert insights_service.list_insights(admin)
         assert {s.name for s in sources.list_sources(admin)} == {"Shop database", "Shop orders API"}

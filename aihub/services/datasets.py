@@ -18,7 +18,7 @@ from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import store
 from aihub.db.session import tenant_session
-from aihub.errors import ValidationError
+from aihub.errors import IngestError, ValidationError
 from aihub.paging import Page, check_limit, decode_cursor, page_of
 from aihub.services import usage
 
@@ -49,7 +49,8 @@ class SaveResult:
 TYPE_FIELDS: tuple[str, ...] = ("kind", "date_format", "dayfirst", "decimal", "invalid", "missing_tokens")
 
 
-def preview_upload(principal: Principal, filename: str, data: bytes) -> ingest.ParsedUpload:
+def preview_upload(principal: Principal, filename: str, data: bytes, *,
+                   records_path: str | None = None) -> ingest.ParsedUpload:
     """Read an upload and infer its schema without storing anything.
 
     Parameters
@@ -58,16 +59,20 @@ def preview_upload(principal: Principal, filename: str, data: bytes) -> ingest.P
         Original file name; its extension picks the reader (csv, xlsx, json).
     data : bytes
         The file's content.
+    records_path : str, optional
+        JSON only: the dotted path of the list of records to read (``"data.items"``); default the one list
+        the document holds. ``ParsedUpload.records_paths`` lists the candidates.
 
     Raises
     ------
     IngestError
-        Naming the file, and the column and row where known.
+        Naming the file, and the column and row where known; ``field="records_path"`` with
+        ``details["allowed"]`` when a JSON document holds several lists and none was chosen.
     PermissionDenied
         Without ``create``.
     """
     require(principal, "create")
-    return ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
+    return ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes, records_path=records_path)
 
 
 def _validate_name(name: str) -> str:
@@ -85,6 +90,7 @@ def save_upload(
     *,
     schema: list[Any] | None = None,
     description: str = "",
+    records_path: str | None = None,
 ) -> SaveResult:
     """Save an upload as the next version of ``dataset_name``.
 
@@ -92,6 +98,9 @@ def save_upload(
     ----------
     schema : list of ColumnSchema or dict, optional
         The schema the user confirmed or corrected; defaults to the inferred one.
+    records_path : str, optional
+        JSON only: which list of records to read (see :func:`preview_upload`). The same bytes read at
+        another path are another table, so they are not a duplicate of it.
 
     Returns
     -------
@@ -110,10 +119,10 @@ def save_upload(
     require(principal, "create")
     usage.record(principal, "data", "upload")
     name = _validate_name(dataset_name)
-    parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
+    parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes, records_path=records_path)
     columns = _columns(parsed, schema)
     with tenant_session(principal.tenant_id) as s:
-        existing = store.find_version_by_hash(s, parsed.sha256)
+        existing = store.find_version_by_hash(s, parsed.sha256, columns=[c.name for c in parsed.schema])
     if existing is not None:
         differ = schema is not None and _types(existing.column_schema) != _types(_json(columns))
         return SaveResult(existing, True, differ)
@@ -148,6 +157,33 @@ def _types(column_schema: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         out.append((d["name"], *(d.get(k) for k in TYPE_FIELDS if k != "missing_tokens"),
                     None if tokens is None else tuple(sorted(tokens))))
     return out
+
+
+def _reread(filename: str, data: bytes, names: list[str]) -> ingest.ParsedUpload:
+    """Read a saved version's bytes again: for JSON with several lists of records, the list it was saved from.
+
+    The list is the candidate whose columns are the saved columns (no other record of the choice is kept).
+    """
+    # The bytes were accepted once: a smaller upload limit set since must not lock them out.
+    limit = max(len(data), load_settings().max_upload_bytes)
+    try:
+        parsed = ingest.read_upload(filename, data, max_bytes=limit)
+    except IngestError as exc:
+        if exc.field != "records_path":
+            raise
+        candidates, parsed = list((exc.details or {}).get("allowed") or []), None
+    else:
+        candidates = [c for c in parsed.records_paths if c != parsed.records_path]
+        if [c.name for c in parsed.schema] == names:
+            return parsed
+    for path in candidates:
+        other = ingest.read_upload(filename, data, max_bytes=limit, records_path=path)
+        if [c.name for c in other.schema] == names:
+            return other
+    if parsed is None:
+        raise IngestError(f"None of the lists of records in {filename} has the saved columns "
+                          f"({', '.join(names[:30])}).", code="bad_json", field="records_path")
+    return parsed
 
 
 def edit_schema(principal: Principal, version_id: int, schema: list[Any]) -> SaveResult:
@@ -188,8 +224,7 @@ def edit_schema(principal: Principal, version_id: int, schema: list[Any]) -> Sav
     with tenant_session(principal.tenant_id) as s:
         current = store.get_dataset_version(s, version_id)
         filename, data = store.dataset_version_bytes(s, version_id)
-    # The bytes were accepted once: a smaller upload limit set since must not lock them out.
-    parsed = ingest.read_upload(filename, data, max_bytes=max(len(data), load_settings().max_upload_bytes))
+    parsed = _reread(filename, data, [c["name"] for c in current.column_schema])
     columns = _columns(parsed, list(schema))
     names, expected = [c.name for c in columns], [c.name for c in parsed.schema]
     if names != expected:
