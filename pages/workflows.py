@@ -6,9 +6,10 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets, monitoring, registry, workflows
+from aihub import datasets, registry, workflows
 from aihub.anomaly import SEVERITIES
 from aihub.errors import AihubError
+from aihub.services import monitors as monitor_svc
 from pages import _common as ui
 from pages._common import call, flash, show_flash
 
@@ -416,7 +417,7 @@ with tab_new:
             st.button("Create workflow", key="tpl_create", type="primary", on_click=on_create_template)
         elif mode == "The form":
             models = model_options()
-            monitors = {m.id: m.name for m in (ui.attempt(monitoring.list_monitors, p) or [])}
+            monitors = {m.id: m.name for m in (ui.attempt(monitor_svc.list_monitors, p) or [])}
             c1, c2 = st.columns(2)
             c1.text_input("Name", key="f_name")
             c2.text_input("Description", key="f_description")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from aihub import monitoring
+from aihub.services import anomalies as monitoring
 from aihub.api.deps import Caller
 from aihub.api.schemas import ERRORS, AnomalyEvent, AnomalyOut, Assign, FalsePositive, Note, Page, StatusChange
 from aihub.jsonsafe import plain

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from aihub import monitoring
+from aihub.services import monitors as monitoring
 from aihub.api.deps import Caller
 from aihub.api.schemas import ERRORS, MonitorOut, MonitorRun, Page
 from aihub.jsonsafe import plain
