@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from aihub.services import anomalies as monitoring
 from aihub.api.deps import Caller
 from aihub.api.schemas import ERRORS, AnomalyEvent, AnomalyOut, Assign, FalsePositive, Note, Page, StatusChange
 from aihub.jsonsafe import plain
+from aihub.services import anomalies as monitoring
 
 router = APIRouter(prefix="/anomalies", tags=["anomalies"], responses=ERRORS)
 AnomalyId = Annotated[int, Path(ge=1, le=2**62, description="Anomaly id")]

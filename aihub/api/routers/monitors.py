@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from aihub.services import monitors as monitoring
 from aihub.api.deps import Caller
 from aihub.api.schemas import ERRORS, MonitorOut, MonitorRun, Page
 from aihub.jsonsafe import plain
 from aihub.paging import paginate
+from aihub.services import monitors as monitoring
 
 router = APIRouter(prefix="/monitors", tags=["monitors"], responses=ERRORS)
 MonitorId = Annotated[int, Path(ge=1, le=2**62, description="Monitor id")]
