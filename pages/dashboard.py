@@ -85,10 +85,10 @@ st.subheader("Key figures")
 c = st.columns(4) + st.columns(4)
 c[0].metric("Active models", kf.models_active, help="Models of the chosen types with a deployed version.")
 c[1].metric("Inactive models", kf.models_inactive)
-c[2].metric("Predictions made", f"{kf.predictions:,}",
+c[2].metric("Predictions made", ui.compact(kf.predictions),
             help=f"In the date range; {kf.prediction_errors:,} of them failed validation.")
-c[3].metric("Anomalies detected", f"{kf.anomalies_detected:,}")
-c[4].metric("Unresolved anomalies", f"{kf.anomalies_unresolved:,}",
+c[3].metric("Anomalies detected", ui.compact(kf.anomalies_detected))
+c[4].metric("Unresolved anomalies", ui.compact(kf.anomalies_unresolved),
             help="New, acknowledged or investigating: " + ", ".join(
                 f"{kf.unresolved_by_severity[s]:,} {s}" for s in SEVERITIES))
 c[5].metric("Active data sources", kf.data_sources_active,

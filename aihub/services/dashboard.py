@@ -266,6 +266,14 @@ def filter_options(principal: Principal) -> FilterOptions:
     return FilterOptions(types, metrics, lo, hi)
 
 
+#: Headline figure of each business analytic: (label, metrics key).
+ANALYTIC_HEADLINES = {"recommend": ("NDCG@k (validation)", "ndcg_at_k"),
+                      "pricing": ("log error (validation)", "validation_mean_abs_log_error"),
+                      "inventory": ("stock-out risk", "mean_stockout_probability"),
+                      "sentiment": ("mean sentiment", "mean_score"),
+                      "clv": ("probability alive", "mean_probability_alive")}
+
+
 def _headline(model_type: str, task: str | None, metrics: dict[str, Any]) -> tuple[str, float | None]:
     def num(key: str) -> float | None:
         v = metrics.get(key)
@@ -274,6 +282,9 @@ def _headline(model_type: str, task: str | None, metrics: dict[str, Any]) -> tup
     if model_type == "forecast":
         mape = num("mape")  # stored in percent by aihub.forecasting
         return "MAPE", None if mape is None else mape / 100.0
+    if model_type in ANALYTIC_HEADLINES:  # business analytics (aihub.services.analytics)
+        label, key = ANALYTIC_HEADLINES[model_type]
+        return label, num(key)
     if task == "regression":
         return "MAE", num("mae")
     if task == "clustering":
