@@ -68,7 +68,11 @@ if principal is not None:
     except PermissionDenied as exc:
         # A service call found the session revoked mid-run (logout elsewhere, deactivation): to the login page.
         if not login.session_ended(exc):
-            raise
+            st.error(ui.message(exc))
+    except AihubError as exc:  # a screen let a foreseen error through: its own words, no traceback
+        st.error(ui.message(exc))
+    except Exception as exc:  # noqa: BLE001 - never a traceback on screen (st.stop/st.rerun are BaseExceptions)
+        ui.unexpected(exc)
 else:
     # A deep link (/models) opens the login form under its own URL; a page's URL names its script hash, so the
     # rerun after log-in lands on the page that was asked for instead of the Dashboard.

@@ -376,7 +376,10 @@ def on_save_json_new() -> None:
 
 
 def model_options() -> dict:
-    return {m.id: f"{m.name} ({m.kind})" for m in (ui.attempt(registry.list_models, p) or [])}
+    """Models, deployed first, then those with versions; one without a version says so (it cannot serve a step)."""
+    found = ui.attempt(registry.list_models, p) or []
+    ranked = sorted(found, key=lambda m: (m.active_version_id is None, m.versions == 0, m.name.lower()))
+    return {m.id: f"{m.name} ({m.kind})" + ("" if m.versions else " · no versions yet") for m in ranked}
 
 
 def pick(label: str, options: dict, key: str, *, optional: str | None = None, where=st):
@@ -426,8 +429,9 @@ with tab_new:
                                 format_func=workflows.TRIGGER_LABELS.get)
             c1, c2, c3 = st.columns(3)
             if kind == "schedule":
-                c1.text_input("Cron (minute hour day month weekday)", value="0 6 * * 1", key="f_cron",
-                              help="'0 6 * * 1' = Mondays 06:00; '*/15 * * * *' = every 15 minutes")
+                cron = c1.text_input("Cron (minute hour day month weekday)", value="0 6 * * 1", key="f_cron",
+                                     help="'0 6 * * 1' = Mondays 06:00; '*/15 * * * *' = every 15 minutes")
+                c1.caption(workflows.cron_in_words(cron))
                 c2.text_input("Time zone", value="UTC", key="f_tz")
             elif kind == "anomaly_detected":
                 c1.selectbox("Lowest severity", SEVERITIES, index=SEVERITIES.index("high"), key="f_severity")

@@ -21,7 +21,10 @@ TENANT_WIDE = {
     "dashboard.filter_options", "dashboard.overview", "dashboard.summary", "dashboard.anomaly_summary",
     "training.forecast_view", "insights_service.list_insights", "insights.list_insights",
     "model_config.target_profile", "model_config.feature_warnings", "model_config.feature_plan",
+    "results.recommend_customers", "results.recommend_products",
 }
+#: How a cached function reaches the principal: unhashed ``_principal``, or the page's own ``p`` (a closure).
+PRINCIPAL_NAMES = {"_principal", "p"}
 
 
 def _cached_functions() -> list[tuple[Path, ast.FunctionDef]]:
@@ -50,7 +53,7 @@ def test_every_cached_result_is_keyed_by_tenant_and_by_user_when_it_is_per_user(
         assert "principal" not in params and "p" not in params, f"{where}: pass the principal as _principal"
         if "user_id" in params:
             continue
-        services = {ast.unparse(c.func) for c in _calls(fn) if c.args and ast.unparse(c.args[0]) == "_principal"}
+        services = {ast.unparse(c.func) for c in _calls(fn) if c.args and ast.unparse(c.args[0]) in PRINCIPAL_NAMES}
         assert services, f"{where}: no service call with the principal found"
         assert services <= TENANT_WIDE, (
             f"{where} caches {sorted(services - TENANT_WIDE)} keyed by tenant only; if the result depends on the "
@@ -76,7 +79,7 @@ def test_the_tenant_wide_services_filter_by_tenant_only():
 
     modules = {"dashboard": "aihub.services.dashboard", "training": "aihub.training",
                "insights_service": "aihub.insights_service", "insights": "aihub.services.insights",
-               "model_config": "aihub.services.model_config"}
+               "model_config": "aihub.services.model_config", "results": "aihub.services.analytics_results"}
     checked = 0
     for entry in TENANT_WIDE:
         mod, name = entry.split(".")
