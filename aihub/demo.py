@@ -17,9 +17,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, demo_analytics, monitoring, predictive, registry, training
+from aihub import auth, datasets, demo_analytics, predictive, registry, training
 from aihub.auth import Principal
 from aihub.services import jobs
+from aihub.services import monitors as monitor_svc
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,8 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
     data = generate_orders().to_csv(index=False).encode()
     saved = datasets.save_upload(admin, "Demo orders", "demo_orders.csv", data,
                                  description="Generated order lines of a fictional shop (not real data).")
-    monitor = monitoring.create_monitor(admin, DEMO_MONITOR, dataset_id=saved.version.dataset_id)
-    run = monitoring.run_monitor(admin, monitor.id)
+    monitor = monitor_svc.create_monitor(admin, DEMO_MONITOR, dataset_id=saved.version.dataset_id)
+    run = monitor_svc.run_monitor(admin, monitor.id)
     log.info("demo monitor %s: %s, %d anomalies", monitor.name, run.status, run.anomalies_found)
     if train:
         model, job = training.create_forecast_model(admin, {

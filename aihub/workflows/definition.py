@@ -56,6 +56,9 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cron_descriptor import FormatException, MissingFieldException, WrongArgumentException
+from cron_descriptor import Options as CronWords
+from cron_descriptor import get_description as cron_description
 from croniter import croniter
 
 from aihub import events
@@ -247,6 +250,26 @@ def check_cron(expr: Any, path: str = "trigger.cron") -> str:
     out = _cron(e, path, expr)
     e.raise_if_any()
     return out
+
+
+def cron_in_words(expr: str) -> str:
+    """A cron expression in plain English ("0 6 * * 1" -> "At 06:00, only on Monday"), 24-hour clock.
+
+    Rendered by ``cron-descriptor`` (the Python port of Brady Holt's
+    cron-expression-descriptor, the usual library for this); an expression
+    it cannot read is returned as it is, quoted.
+
+    Parameters
+    ----------
+    expr : str
+        A 5-field cron expression (minute hour day-of-month month day-of-week).
+    """
+    options = CronWords()
+    options.use_24hour_time_format = True
+    try:
+        return cron_description(str(expr), options)
+    except (FormatException, MissingFieldException, WrongArgumentException, ValueError, IndexError, KeyError):
+        return f"'{expr}'"
 
 
 def _cron(e: _Errors, path: str, expr: Any) -> str:
@@ -724,7 +747,8 @@ def describe_trigger(trigger: Mapping[str, Any]) -> str:
     """One line an analyst reads, e.g. "An anomaly of severity critical or above"."""
     kind = trigger.get("type")
     if kind == "schedule":
-        return f"Schedule '{trigger.get('cron')}' ({trigger.get('timezone', 'UTC')})"
+        return (f"{cron_in_words(trigger.get('cron') or '')} ({trigger.get('timezone', 'UTC')}; "
+                f"cron '{trigger.get('cron')}')")
     if kind == "anomaly_detected":
         where = f" on monitor {trigger['monitor_id']}" if trigger.get("monitor_id") else ""
         return f"An anomaly of severity {trigger.get('min_severity', 'high')} or above{where}"
