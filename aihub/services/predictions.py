@@ -32,6 +32,7 @@ from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, ValidationError
 from aihub.jsonsafe import plain
+from aihub.paging import Page, check_limit, decode_cursor, page_of
 from aihub.services import model_cache, usage
 from aihub.services.model_config import require_ml
 
@@ -336,6 +337,25 @@ def list_predictions(principal: Principal, model_id: int, *, batch_id: int | Non
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         return ps.list_predictions(s, model_id, batch_id=batch_id, single_only=single_only, limit=limit)
+
+
+def page_predictions(principal: Principal, model_id: int, *, cursor: str | None = None, limit: int | None = None,
+                     single_only: bool = False) -> Page[ps.PredictionRecord]:
+    """One cursor page of a model's prediction history, newest first. Needs ``read``.
+
+    Raises
+    ------
+    NotFound
+        If the model is not in the caller's organization.
+    ValidationError
+        For a bad cursor or a limit outside 1 to 500.
+    """
+    require(principal, "read")
+    before, n = decode_cursor(cursor), check_limit(limit)
+    with tenant_session(principal.tenant_id) as s:
+        ps.serving_info(s, model_id)
+        rows = ps.list_predictions(s, model_id, single_only=single_only, limit=n + 1, before_id=before)
+    return page_of(rows, n)
 
 
 def get_prediction(principal: Principal, prediction_id: int) -> ps.PredictionRecord:
