@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import charts, datasets, exports, forecasting, registry, training
+from aihub import datasets, exports, forecasting, registry, training
+from aihub.charts import forecasts as charts
 from pages import _common as ui
 from pages import _jobs
 

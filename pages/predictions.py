@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import exports, predictive_charts
+from aihub import exports
+from aihub.charts import predictions as predictive_charts
 from aihub.services import batch_predictions, model_training, outcomes, predictions
 from pages import _analytics_ui as aui
 from pages import _common as ui
