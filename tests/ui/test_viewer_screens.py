@@ -22,10 +22,7 @@ def viewer(server_database):
     return email
 
 
-@pytest.mark.parametrize("screen", [
-    pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="the model form prefills a template with create "
-                                                                  "rights a viewer lacks (raised on main at 22:45)"))
-    if s.endswith("models.py") else s for s in SCREENS])
+@pytest.mark.parametrize("screen", SCREENS)
 def test_a_viewer_opens_every_screen(viewer, screen):
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
     at.run()
