@@ -18,8 +18,8 @@ from aihub.errors import AihubError, IngestError
 
 from .auto import ALGORITHMS, AUTO_CANDIDATES
 from .bulk import ON_ERROR, OUTPUT_COLUMNS
+from .frequency import FREQUENCIES
 from .models import LEVELS, MODEL_ALGORITHMS
-from .series import FREQUENCIES
 
 
 def _candidates(text: str) -> list[str]:
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--id-col", default="unique_id", help="series identifier column (default: %(default)s)")
     p.add_argument("--date-col", default="ds", help="date column (default: %(default)s)")
     p.add_argument("--value-col", default="y", help="value column (default: %(default)s)")
-    p.add_argument("--freq", choices=list(FREQUENCIES), help="D, W or M (default: inferred from the dates)")
+    p.add_argument("--freq", choices=list(FREQUENCIES), help=f"one of {', '.join(FREQUENCIES)} (default: inferred from the dates)")
     p.add_argument("--model", default="auto", choices=list(ALGORITHMS), help="algorithm (default: %(default)s)")
     p.add_argument(
         "--candidates",
