@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+API_PORT ?= 8000
 export AIHUB_DEMO ?= 1
 
 .PHONY: install run test browser benchmarks clean-data
@@ -21,7 +22,8 @@ install: $(STAMP)
 RUN_ALLOWED_HOSTS ?= 127.0.0.1,localhost
 
 # Starts the embedded PostgreSQL (unless AIHUB_DATABASE_URL is set), migrates, seeds the demo tenant, then
-# serves the app with a background worker (queued and scheduled work) and the demo orders API beside it.
+# serves the app with a background worker (queued and scheduled work), the REST API on API_PORT (8000;
+# /api/v1/docs) and the demo orders API beside it.
 run: export AIHUB_ALLOWED_HOSTS ?= $(RUN_ALLOWED_HOSTS)
 # The demo's shop database lives on the hub's own server (embedded: reached by its socket in the data folder);
 # sources may read it only because these two settings name it.
@@ -30,7 +32,8 @@ run: export AIHUB_ALLOWED_SOCKET_DIRS ?= $(abspath $(or $(AIHUB_DATA_DIR),.aihub
 run: install
 	$(BIN)/aihub demo
 	@$(BIN)/aihub demo-api & API=$$!; $(BIN)/aihub worker & WORKER=$$!; \
-	trap 'kill $$WORKER $$API 2>/dev/null; wait' EXIT INT TERM; \
+	AIHUB_API_PORT=$(API_PORT) $(BIN)/aihub api & REST=$$!; \
+	trap 'kill $$WORKER $$API $$REST 2>/dev/null; wait' EXIT INT TERM; \
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
 # Headless Chromium from Debian's packages for the browser test (root installs it; others are told how).

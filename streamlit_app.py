@@ -10,10 +10,12 @@ import streamlit as st
 from aihub import webauth
 from aihub.config import load_settings
 from aihub.errors import AihubError, PermissionDenied
+from aihub.runtime.wiring import wire
 from pages import _common as ui
 from pages import _login as login
 
 st.set_page_config(page_title="AI Analytics Hub", page_icon=":material/insights:", layout="wide")
+wire()  # tasks, job handlers and event subscriptions of this process (once; later runs return at once)
 
 try:
     settings = load_settings()

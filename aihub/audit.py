@@ -36,6 +36,7 @@ EVENTS: tuple[str, ...] = (
     "login_succeeded", "login_failed", "login_locked", "account_unlocked", "logout", "session_revoked",
     "user_added", "role_changed", "user_deactivated", "user_activated", "password_changed",
     "source_created", "source_changed", "source_deleted", "api_key_created", "api_key_revoked",
+    "scheduled_work_skipped",
 )
 
 

@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import bcrypt
+from sqlalchemy.orm import Session
 
 from aihub import audit
 from aihub.db import audit_store, user_store
@@ -126,11 +127,16 @@ class Principal:
     name: str = ""
     auth_version: int | None = None
     session_id: int | None = None
+    #: An API key's scopes (None for a log-in): :func:`require` also needs the permission among them.
+    scopes: frozenset[str] | None = None
+    #: The API key the request came with (None for a log-in).
+    api_key_id: int | None = None
 
     @property
     def permissions(self) -> frozenset[str]:
-        """Permissions of :attr:`role` (for showing or hiding controls; :func:`require` decides)."""
-        return ROLE_PERMISSIONS.get(self.role, frozenset())
+        """Permissions of :attr:`role`, within :attr:`scopes` for a key (for showing controls; :func:`require` decides)."""
+        held = ROLE_PERMISSIONS.get(self.role, frozenset())
+        return held if self.scopes is None else held & self.scopes
 
     def can(self, permission: str) -> bool:
         """Whether :attr:`role` holds ``ai_analytics:<permission>``."""
@@ -141,9 +147,12 @@ def _ended(reason: str | None) -> PermissionDenied:
     return PermissionDenied(_ENDED.get(reason, _ENDED[None]), code="session_ended", details={"reason": reason})
 
 
-def _current_role(principal: Principal) -> str:
-    with tenant_session(principal.tenant_id) as s:
-        rights = user_store.user_rights(s, principal.user_id, principal.session_id)
+def _current_role(principal: Principal, session: Session | None = None) -> str:
+    if session is not None:
+        rights = user_store.user_rights(session, principal.user_id, principal.session_id)
+    else:
+        with tenant_session(principal.tenant_id) as s:
+            rights = user_store.user_rights(s, principal.user_id, principal.session_id)
     if rights is None or not rights.is_active:
         raise _ended("deactivated")
     if rights.session_open is False:
@@ -164,14 +173,30 @@ def require(principal: Principal, permission: str) -> None:
     ------
     PermissionDenied
         Naming the permission and the caller's current role; with code
+        ``scope_missing`` when an API key's scopes lack it; with code
         ``session_ended`` when the user was deactivated, the session revoked,
         or the role or password changed since the principal was made.
     ValueError
         If ``permission`` is not one of :data:`PERMISSIONS` (a programming error).
     """
+    require_in(None, principal, permission)
+
+
+def require_in(session: Session | None, principal: Principal, permission: str) -> None:
+    """:func:`require` inside an open tenant session of ``principal`` (a hot path saves a transaction).
+
+    Raises
+    ------
+    PermissionDenied, ValueError
+        As :func:`require`.
+    """
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}; allowed: {', '.join(PERMISSIONS)}")
-    role = principal.role if principal.user_id is None else _current_role(principal)
+    if principal.scopes is not None and permission not in principal.scopes:
+        raise PermissionDenied(
+            f"This API key lacks the scope ai_analytics:{permission}. Create a key with that scope.",
+            code="scope_missing", details={"permission": permission})
+    role = principal.role if principal.user_id is None else _current_role(principal, session)
     if permission not in ROLE_PERMISSIONS.get(role, frozenset()):
         raise PermissionDenied(
             f"Your role '{role}' lacks the permission ai_analytics:{permission}. "
@@ -608,21 +633,26 @@ def principal_for(username: str, tenant_id: int | None = None) -> Principal:
     return Principal(c.tenant_id, c.user_id, c.username, c.role, c.tenant_name, c.name, c.auth_version)
 
 
-def acting_principal(tenant_id: int, user_id: int | None = None) -> Principal:
-    """The principal scheduled work runs as: ``user_id`` if still active, else the tenant's first active admin.
+def acting_principal(tenant_id: int, user_id: int | None) -> Principal:
+    """The principal scheduled work runs as: the user who set it up, while that user is active.
 
-    Background work (syncs on a schedule, workflow actions) acts for the person
-    who set it up, and its permission checks still apply.
+    Background work (syncs on a schedule, drift checks) acts for the person
+    who set it up, with that person's current role, so their permission checks
+    still apply. It never falls back to another account: a deactivated user's
+    schedule must not keep running with an admin's rights (workflows refuse the
+    same way, :func:`aihub.workflows.engine.owner_principal`).
 
     Raises
     ------
-    NotFound
-        If the tenant has no active user to act as.
+    PermissionDenied
+        If ``user_id`` is None (the user was removed) or that user is no longer
+        active in the tenant; the message says who must take the work over.
     """
     with tenant_session(tenant_id) as s:
-        user = (user_store.active_user(s, user_id) if user_id else None) or user_store.first_active_admin(s)
+        user = user_store.active_user(s, user_id) if user_id else None
         if user is None:
-            raise NotFound(f"Organization {tenant_id} has no active admin to run scheduled work as.")
+            raise PermissionDenied("The person who set this up is no longer an active user, so it does not run "
+                                   "in their name. An analyst or admin must take it over.")
         name = user_store.tenant_name(s, tenant_id)
     return Principal(tenant_id, user.id, user.username, user.role, name, user.name, user.auth_version)
 

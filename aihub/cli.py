@@ -78,9 +78,76 @@ def _jobs_recover(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from aihub import worker
+    from aihub.runtime import worker
 
     worker.run(concurrency=args.concurrency, wait=not args.once)
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from aihub.api.server import serve
+    from aihub.api.settings import load_api_settings
+
+    settings = load_api_settings()
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    serve(settings)
+    return 0
+
+
+def _key_admin(args: argparse.Namespace):
+    """The admin ``aihub api-keys`` acts as: ``--admin`` of ``--tenant``, or its first active admin."""
+    from aihub import auth
+    from aihub.db.engine import get_database
+    from aihub.errors import NotFound
+
+    get_database()
+    tenant_id = auth.find_tenant(args.tenant)
+    if tenant_id is None:
+        raise NotFound(f"No organization named '{args.tenant}'.")
+    if args.admin:
+        return auth.principal_for(args.admin, tenant_id)
+    return auth.acting_principal(tenant_id)
+
+
+def _api_keys_create(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from aihub import apikeys
+    from aihub.errors import ValidationError
+
+    expires = None
+    if args.expires:
+        try:
+            expires = datetime.fromisoformat(args.expires)
+        except ValueError:
+            raise ValidationError(f"--expires must be an ISO date-time with a zone, e.g. 2027-01-31T00:00:00Z; "
+                                  f"got {args.expires!r}.", field="expires") from None
+    rec, token = apikeys.create_key(_key_admin(args), args.name, args.scopes, expires_at=expires, client="cli")
+    print(f"Created API key {rec.id} ({rec.key_id}) '{rec.name}' with scopes "
+          f"{', '.join('ai_analytics:' + s for s in rec.scopes)}. Store it now; it is not shown again:",
+          file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _api_keys_list(args: argparse.Namespace) -> int:
+    from aihub import apikeys
+
+    for k in apikeys.list_keys(_key_admin(args)):
+        state = "revoked" if k.revoked_at else "active"
+        print(f"{k.id}\t{k.key_id}\t{state}\t{k.name}\t{','.join(k.scopes)}\t"
+              f"expires={k.expires_at.isoformat() if k.expires_at else '-'}\t"
+              f"last_used={k.last_used_at.isoformat() if k.last_used_at else '-'}\trequests={k.request_count}")
+    return 0
+
+
+def _api_keys_revoke(args: argparse.Namespace) -> int:
+    from aihub import apikeys
+
+    rec = apikeys.revoke_key(_key_admin(args), args.id, client="cli")
+    print(f"API key {rec.id} ({rec.key_id}) '{rec.name}' is revoked.")
     return 0
 
 
@@ -126,6 +193,10 @@ def _insights_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Commands that use the hub's database; they run :func:`aihub.runtime.wiring.wire` first (file-mode commands
+#: need none of it and start faster without importing every service).
+HUB_COMMANDS = frozenset({"init", "db", "demo", "demo-api", "jobs", "worker", "insights"})
+
 #: File-mode commands of the issue-15 analytics, each registered by its package's ``register``.
 ANALYTICS_CLIS: tuple[str, ...] = (
     "aihub.recommend.cli", "aihub.clv.cli", "aihub.sentiment.cli", "aihub.nba.cli", "aihub.pricing.cli",
@@ -167,6 +238,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
     p.set_defaults(func=_worker)
 
+    p = sub.add_parser("api", help="serve the REST API (/api/v1) with uvicorn")
+    p.add_argument("--host", help="address (default AIHUB_API_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default AIHUB_API_PORT or 8000)")
+    p.set_defaults(func=_api)
+
+    keys = sub.add_parser("api-keys", help="API keys of an organization").add_subparsers(
+        dest="keys_command", required=True)
+    for name, func, text in (("create", _api_keys_create, "create a key and print it once"),
+                             ("list", _api_keys_list, "list keys (never their secrets)"),
+                             ("revoke", _api_keys_revoke, "revoke a key now")):
+        p = keys.add_parser(name, help=text)
+        p.add_argument("--tenant", required=True, help="organization name")
+        p.add_argument("--admin", help="act as this admin (default: the organization's first active admin)")
+        p.set_defaults(func=func)
+        if name == "create":
+            p.add_argument("--name", required=True, help="what the key is for")
+            p.add_argument("--scopes", required=True,
+                           help="comma-separated: read, create, update, predict, manage, detect, generate, "
+                                "feedback, automation (or ai_analytics:read, ...)")
+            p.add_argument("--expires", help="ISO date-time with zone when it stops working (default: never)")
+        if name == "revoke":
+            p.add_argument("id", type=int, help="key id (first column of 'list')")
+
     from aihub.insights.cli import add_filter_arguments
 
     ins = sub.add_parser("insights", help="insights of an organization").add_subparsers(
@@ -187,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for a user error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if args.command in HUB_COMMANDS:
+        from aihub.runtime.wiring import wire  # imports every service: only for the database commands
+
+        wire()
     try:
         return int(args.func(args) or 0)
     except AihubError as exc:

@@ -15,6 +15,13 @@ AIHUB_APP_DATABASE_URL     URL the app uses at run time. Unset: the owner URL
 AIHUB_APP_ROLE             Non-owner login role of the app (``aihub_app``).
 AIHUB_APP_DB_PASSWORD      Its password (unset: generated once and kept in
                            ``AIHUB_DATA_DIR/app_db_password``).
+AIHUB_WORKER_DATABASE_URL  URL ``aihub worker`` reaches the task queue with
+                           (procrastinate's tables). Unset: the owner URL with
+                           the user swapped for ``AIHUB_WORKER_ROLE``; must be
+                           set when ``AIHUB_APP_DATABASE_URL`` is.
+AIHUB_WORKER_ROLE          Login role of the queue (``aihub_worker``).
+AIHUB_WORKER_DB_PASSWORD   Its password (unset: generated once and kept in
+                           ``AIHUB_DATA_DIR/worker_db_password``).
 AIHUB_DATA_DIR             Local data folder (``./.aihub``).
 AIHUB_COOKIE_KEY           Secret for the login cookie (or
                            ``cookie_key`` in ``.streamlit/secrets.toml``).
@@ -48,6 +55,8 @@ class Settings:
     demo: bool
     max_upload_mb: float
     job_workers: int
+    worker_database_url: str | None = None
+    worker_role: str = "aihub_worker"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -130,4 +139,6 @@ def load_settings() -> Settings:
         demo=os.environ.get("AIHUB_DEMO", "0").lower() in ("1", "true", "yes"),
         max_upload_mb=_float_env("AIHUB_MAX_UPLOAD_MB", 200.0),
         job_workers=int(_float_env("AIHUB_JOB_WORKERS", 2)),
+        worker_database_url=os.environ.get("AIHUB_WORKER_DATABASE_URL") or None,
+        worker_role=os.environ.get("AIHUB_WORKER_ROLE", "aihub_worker"),
     )

@@ -19,6 +19,7 @@ from aihub.config import load_settings
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import ValidationError
+from aihub.paging import Page, check_limit, decode_cursor, page_of
 
 
 @dataclass(frozen=True)
@@ -214,10 +215,40 @@ def list_datasets(principal: Principal) -> list[store.DatasetRecord]:
         return store.list_datasets(s)
 
 
+def page_datasets(principal: Principal, *, name_contains: str | None = None, cursor: str | None = None,
+                  limit: int | None = None) -> Page[store.DatasetRecord]:
+    """One page of the tenant's datasets, newest first, optionally those whose name contains a text. Needs ``read``.
+
+    Raises
+    ------
+    ValidationError
+        For a cursor not made by this list or a limit outside 1 to 500.
+    """
+    require(principal, "read")
+    before, n = decode_cursor(cursor), check_limit(limit)
+    with tenant_session(principal.tenant_id) as s:
+        rows = store.list_datasets(s, name_contains=name_contains or None, before_id=before, limit=n + 1)
+    return page_of(rows, n)
+
+
+def get_dataset(principal: Principal, dataset_id: int) -> store.DatasetRecord:
+    """One dataset of the tenant with its latest version's summary. Needs ``read``.
+
+    Raises
+    ------
+    NotFound
+        If the dataset is not in the caller's organization.
+    """
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return store.get_dataset(s, dataset_id)
+
+
 def list_versions(principal: Principal, dataset_id: int) -> list[store.DatasetVersionRecord]:
     """Versions of one dataset, newest first. Needs ``read``."""
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
+        store.get_dataset(s, dataset_id)
         return store.list_dataset_versions(s, dataset_id)
 
 

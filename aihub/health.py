@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import drift, predictive, registry
+from aihub import audit, drift, events, predictive, registry
 from aihub.auth import Principal, acting_principal, require
 from aihub.db import health_store, store
 from aihub.db.session import owner_session, tenant_session
-from aihub.errors import NotFound, ValidationError
+from aihub.errors import NotFound, PermissionDenied, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,7 @@ def check_drift(principal: Principal, model_id: int, *, window_days: int = 30,
             s, tenant_id=principal.tenant_id, model_id=model_id, version_id=version.id, report=report.to_dict(),
             dataset_drift=report.dataset_drift, share_drifted=report.share_drifted, current_rows=len(current))
     if report.dataset_drift:
-        from aihub import workflows
-
-        workflows.emit_safely(principal.tenant_id, "drift_detected", {
+        events.publish(principal.tenant_id, events.DRIFT_DETECTED, {
             "model_id": model_id, "model_version_id": version.id, "drift_report_id": rec.id,
             "share_drifted": report.share_drifted, "drifted_features": list(report.drifted_features)})
     return rec
@@ -140,15 +138,33 @@ def model_health(principal: Principal, model_id: int,
 
 
 def check_all(window_days: int = 30) -> dict[str, int]:
-    """Worker entry point: check drift of every deployed model in every tenant (skipping thin ones)."""
+    """Worker entry point: check drift of every deployed model in every tenant (see :func:`check_scheduled`)."""
     with owner_session() as s:
         deployed = health_store.deployed_ml_models(s)
-    checked = skipped = 0
-    for tenant_id, model_id, user_id in deployed:
-        try:
-            check_drift(acting_principal(tenant_id, user_id), model_id, window_days=window_days)
-            checked += 1
-        except (ValidationError, NotFound) as exc:
-            log.info("drift check of model %s skipped: %s", model_id, exc)
-            skipped += 1
-    return {"checked": checked, "skipped": skipped}
+    outcomes = [check_scheduled(t, m, u, window_days=window_days) for t, m, u in deployed]
+    return {"checked": outcomes.count("checked"), "skipped": outcomes.count("skipped")}
+
+
+def check_scheduled(tenant_id: int, model_id: int, user_id: int | None, *, window_days: int = 30) -> str:
+    """The scheduled drift check of one deployed model, run as its creator ``user_id``.
+
+    If that user was deactivated (or removed), the check does not run as anyone
+    else: it is skipped and the tenant's audit log says why
+    (``scheduled_work_skipped``). A model with too few recent inputs is skipped
+    quietly (logged).
+
+    Returns
+    -------
+    str
+        ``"checked"`` or ``"skipped"``.
+    """
+    try:
+        check_drift(acting_principal(tenant_id, user_id), model_id, window_days=window_days)
+        return "checked"
+    except PermissionDenied as exc:
+        log.warning("drift check of model %s in tenant %s skipped: %s", model_id, tenant_id, exc)
+        audit.record(tenant_id, "scheduled_work_skipped", actor_name="scheduler", target=f"model {model_id}",
+                     details={"work": "drift_check", "reason": str(exc), "owner_id": user_id})
+    except (ValidationError, NotFound) as exc:
+        log.info("drift check of model %s skipped: %s", model_id, exc)
+    return "skipped"

@@ -10,7 +10,7 @@ touches earlier versions.
 Where a job runs is set by ``AIHUB_JOB_BACKEND``:
 
 * ``worker``: queued for ``aihub worker`` processes (procrastinate, see
-  :mod:`aihub.worker`);
+  :mod:`aihub.queue` and :mod:`aihub.runtime.worker`);
 * ``inline``: a small thread pool inside the submitting process;
 * ``auto`` (default): the worker queue when a worker sent a heartbeat in
   the last 30 s, else inline, so a lone ``streamlit run`` still trains.
@@ -24,24 +24,20 @@ transaction, so it still completes exactly once.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
-import sqlalchemy as sa
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session
 
-from aihub.config import load_settings
-from aihub.db import store
+from aihub import queue
+from aihub.db import queue_store, store
 from aihub.db.session import owner_session, tenant_session
-from procrastinate.exceptions import AlreadyEnqueued
-
-from aihub.errors import AihubError, ValidationError
+from aihub.errors import AihubError
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +45,13 @@ log = logging.getLogger(__name__)
 Persist = Callable[[Session], int | None]
 Handler = Callable[[store.JobRecord, "JobControl"], Persist]
 
+#: Handlers by job kind, filled by :func:`register` when the services that declare them are imported
+#: (:func:`aihub.runtime.wiring.wire` imports them in every process).
 HANDLERS: dict[str, Handler] = {}
-#: Modules whose import registers handlers; loaded before a job runs.
-HANDLER_MODULES = ("aihub.training", "aihub.predictive")
-
-
-def handler_modules() -> tuple[str, ...]:
-    """:data:`HANDLER_MODULES` plus any in ``AIHUB_JOB_HANDLER_MODULES`` (comma-separated plug-ins)."""
-    extra = [m.strip() for m in os.environ.get("AIHUB_JOB_HANDLER_MODULES", "").split(",") if m.strip()]
-    return (*HANDLER_MODULES, *extra)
 #: A running job whose heartbeat is older than this (seconds) has lost its lease.
 LEASE_SECONDS = 45
 HEARTBEAT_SECONDS = 5
 MAX_ATTEMPTS = 3
-BACKENDS = ("auto", "worker", "inline")
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
 
 class JobCancelled(AihubError):
@@ -114,40 +100,14 @@ class JobControl:
             raise JobCancelled("Cancelled by a user before it finished; nothing was saved.")
 
 
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=load_settings().job_workers, thread_name_prefix="aihub-job")
-        return _executor
-
-
-def backend() -> str:
-    """The job backend in force: ``worker`` or ``inline`` (``auto`` resolved).
-
-    Raises
-    ------
-    ValidationError
-        If ``AIHUB_JOB_BACKEND`` is not one of :data:`BACKENDS`.
-    """
-    chosen = os.environ.get("AIHUB_JOB_BACKEND", "auto").lower()
-    if chosen not in BACKENDS:
-        raise ValidationError(f"AIHUB_JOB_BACKEND must be one of {', '.join(BACKENDS)}; got {chosen!r}.",
-                              field="AIHUB_JOB_BACKEND")
-    if chosen == "auto":
-        from aihub import worker
-
-        return "worker" if worker.workers_alive() else "inline"
-    return chosen
-
-
 def dispatch(tenant_id: int, job_id: int) -> Future | int:
-    """Start a queued job: on the worker queue, or on the in-process pool (see :func:`backend`)."""
-    if backend() == "worker":
-        from aihub import worker
+    """Start a queued job on the worker queue or this process's pool (see :func:`aihub.queue.backend`).
 
-        return worker.defer_job(tenant_id, job_id)
-    return _get_executor().submit(run_job, tenant_id, job_id)
+    The lock ``aihub-job-<id>`` keeps two workers off the same job; the
+    queueing lock keeps it from being queued twice while it waits.
+    """
+    key = f"aihub-job-{job_id}"
+    return queue.defer("aihub.run_job", lock=key, queueing_lock=key, tenant_id=tenant_id, job_id=job_id)
 
 
 class _Heartbeat:
@@ -163,7 +123,7 @@ class _Heartbeat:
             try:
                 with tenant_session(self.tenant_id) as s:
                     store.update_job(s, self.job_id)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease is generous
+            except Exception:
                 log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
 
     def __enter__(self) -> _Heartbeat:
@@ -193,8 +153,6 @@ def run_job(tenant_id: int, job_id: int, *, worker: str | None = None) -> str:
         return "failed"
     control = JobControl(tenant_id, job_id)
     try:
-        for module in handler_modules():
-            importlib.import_module(module)
         handler = HANDLERS.get(job.kind)
         if handler is None:
             raise AihubError(f"No handler for jobs of kind {job.kind!r}; allowed: {', '.join(sorted(HANDLERS))}.")
@@ -237,13 +195,7 @@ def recover_interrupted_jobs(lease_seconds: float = LEASE_SECONDS) -> dict[str, 
         ``{"requeued": n}``: jobs dispatched again.
     """
     with owner_session() as s:
-        rows = s.execute(
-            sa.text(
-                "SELECT tenant_id, id FROM training_jobs WHERE status = 'queued' OR (status = 'running' "
-                "AND heartbeat_at < now() - make_interval(secs => :s)) ORDER BY id"
-            ),
-            {"s": lease_seconds},
-        ).all()
+        rows = queue_store.interrupted_jobs(s, lease_seconds)
     for tenant_id, job_id in rows:
         try:
             dispatch(tenant_id, job_id)

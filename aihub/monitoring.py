@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from aihub import anomaly as core
-from aihub import usage
+from aihub import events, usage
+from aihub.anomaly.config import MAX_SPLIT_VALUES, NUMERIC_AGGREGATIONS
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store as astore
 from aihub.db import store
@@ -76,8 +77,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 BULK_ACTIONS: tuple[str, ...] = ("acknowledge", "assign", "resolve", "false_positive")
 
-MAX_SLICES = 50
-"""Most distinct values a split dimension may have (each value is a series)."""
 
 MAX_NOTE = 5000
 MAX_REASON = 500
@@ -195,12 +194,18 @@ def complete_config(
         ``customer_count`` sum the quantity and count distinct customers.
         Metrics without a unit value get one from their name: a summed
         revenue metric is worth 1 currency unit per unit, an order count the
-        dataset's average order value per order (``unit_values`` overrides).
+        dataset's average order value per order (``unit_values`` overrides);
+        ``"unit_value": null`` given explicitly means no money impact. Any
+        aggregation of :data:`aihub.anomaly.config.AGGREGATIONS` works
+        (median, min, max and count distinct included); numeric ones need a
+        numeric column.
     columns : dict of str to str
         The dataset's columns and kinds (``date``, ``number``, ``category``, ...).
     frame : pandas.DataFrame, optional
-        The dataset's rows, to check split dimensions (at most
-        :data:`MAX_SLICES` values) and compute the average order value.
+        The dataset's rows, to check split dimensions and compute the average
+        order value. A dimension with more values than ``split_top_n`` (50 by
+        default, at most :data:`aihub.anomaly.config.MAX_SPLIT_VALUES`) is
+        watched as its top values by volume plus "Other".
 
     Returns
     -------
@@ -247,8 +252,8 @@ def complete_config(
                 defined[d["name"]] = d
         data["metrics"] = metrics
     data["metrics"] = [dict(m) if isinstance(m, Mapping) else m for m in data.get("metrics") or []]
-    for m in data["metrics"]:  # money per unit that a metric's name implies
-        if not isinstance(m, dict) or m.get("unit_value") is not None or m.get("name") in unit_values:
+    for m in data["metrics"]:  # money per unit that a metric's name implies (an explicit null means none)
+        if not isinstance(m, dict) or "unit_value" in m or m.get("name") in unit_values:
             continue
         name = str(m.get("name", ""))
         if _REVENUE_NAMES.match(name) and m.get("agg") == "sum":
@@ -267,7 +272,7 @@ def complete_config(
             field="timestamp_column",
         )
     for i, m in enumerate(cfg.metrics):
-        if m.agg in ("sum", "mean") and columns.get(m.column) not in _NUMERIC:
+        if m.agg in NUMERIC_AGGREGATIONS and columns.get(m.column) not in _NUMERIC:
             raise ValidationError(
                 f"Metric '{m.name}' takes the {m.agg} of '{m.column}', which is {columns.get(m.column)}, not a "
                 "number; choose a numeric column or correct its type on the Data sources page.",
@@ -275,12 +280,18 @@ def complete_config(
             )
     if frame is not None:
         for i, d in enumerate(cfg.dimensions):
-            n = int(frame[d].nunique(dropna=False)) if d in frame.columns else 0
-            if n > MAX_SLICES:
+            if d not in frame.columns:
+                continue
+            n = int(frame[d].nunique(dropna=True))
+            if n == 0:
+                raise ValidationError(f"Column '{d}' is empty in every row; choose a column with values to split by.",
+                                      field=f"dimensions[{i}]")
+            if columns.get(d) == "id" or (n > cfg.split_top_n and n > len(frame) // 2):
                 raise ValidationError(
-                    f"Column '{d}' has {n:,} different values; splitting by it would watch {n:,} series. "
-                    f"Choose a column with at most {MAX_SLICES} values (e.g. Region or Category).",
-                    field=f"dimensions[{i}]", details={"values": n, "allowed": MAX_SLICES},
+                    f"Column '{d}' has {n:,} different values in {len(frame):,} rows: it identifies rows rather "
+                    "than grouping them. Split by a column such as Region or Category; a split watches its "
+                    f"largest {cfg.split_top_n} values (split_top_n, at most {MAX_SPLIT_VALUES}) plus Other.",
+                    field=f"dimensions[{i}]", details={"values": n, "rows": len(frame)},
                 )
     return cfg
 
@@ -519,13 +530,13 @@ def detect_anomalies(
     new_state = {"format": STATE_FORMAT, "version": STATE_VERSION, "rules": fingerprint,
                  "first_timestamp": _iso(first_ts), "last_timestamp": _iso(last_ts), "series": new_states}
     suppressed = int(scored["suppressed_by"].notna().sum()) if len(scored) else 0
-    rows = _describe(config, frame, scored, rules) if len(scored) else []
+    rows = _describe(config, frame, scored, rules, orders) if len(scored) else []
     return Detection(rows, new_state, len(scored), suppressed, replayed, scored)
 
 
-def _describe(cfg: core.MonitorConfig, frame: pd.DataFrame, scored: pd.DataFrame, rules: list[dict[str, Any]]
-              ) -> list[dict[str, Any]]:
-    """Anomaly rows (expected range, severity, root cause, impact, snapshot) for the alarms in ``scored``."""
+def _describe(cfg: core.MonitorConfig, frame: pd.DataFrame, scored: pd.DataFrame, rules: list[dict[str, Any]],
+              orders: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Anomaly rows (expected range, severity, type, root cause, impact, snapshot) for the alarms in ``scored``."""
     alarms = scored[scored["is_anomaly"].astype(bool)]
     if alarms.empty:
         return []
@@ -555,7 +566,8 @@ def _describe(cfg: core.MonitorConfig, frame: pd.DataFrame, scored: pd.DataFrame
                 series = pd.concat([past, series], ignore_index=True)
         snap = core.snapshot(series, ts, before=SNAPSHOT_BEFORE, after=SNAPSHOT_AFTER, metric=metric,
                              dimension=dim, slice=sl)
-        root_cause = _root_cause(cfg, at_period[r.timestamp], r)
+        root_cause = _root_cause(cfg, at_period[r.timestamp], r, orders)
+        root_cause["shape"] = anomaly_shape(cfg, metric, series, ts)
         impact = _impact(cfg, frame, r)
         root_cause["impact_text"] = impact.text
         out.append({
@@ -580,36 +592,79 @@ def _deviation_sentence(metric: str, actual: float, expected: float) -> str:
     return f"{metric} was {actual:,.2f}, {abs(dev):,.2f} {word} the expected {expected:,.2f}{pct}."
 
 
-def _root_cause(cfg: core.MonitorConfig, scored: pd.DataFrame, r: Any) -> dict[str, Any]:
+def anomaly_shape(cfg: core.MonitorConfig, metric: str, series: pd.DataFrame, ts: pd.Timestamp
+                  ) -> dict[str, Any] | None:
+    """Type of one alarm from its series' shape (:func:`aihub.anomaly.classify_anomaly`), JSON-ready.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        The alarm's series with columns ``timestamp`` and ``value``: the
+        history before the alarm and whatever was scored after it.
+    ts : pandas.Timestamp
+        The alarm's period.
+
+    Returns
+    -------
+    dict or None
+        ``{"type", "confidence", "evidence", "figures", "weights"}``; None when
+        the series is too short to tell (fewer than 8 periods) or off a
+        regular grid, which the log records.
+    """
+    m = cfg.metric(metric)
+    unit = cfg.currency if m.unit_value == 1.0 else ""
+    data = series[["timestamp", "value"]].rename(columns={"timestamp": "ds", "value": "y"})
+    data = data.drop_duplicates("ds").sort_values("ds")
+    try:
+        shape = core.classify_anomaly(data, ts, unit=unit, per_period=m.additive)
+    except ValidationError as exc:
+        log.info("no anomaly type for %s at %s: %s", metric, ts, exc)
+        return None
+    return shape.to_dict()
+
+
+def _breakdown(cfg: core.MonitorConfig, scored: pd.DataFrame, r: Any, orders: pd.DataFrame | None
+               ) -> pd.DataFrame:
+    """Slices behind one alarm: over every dimension for the total, over the *other* dimensions within a slice."""
+    dim, sl, metric, ts = r.dimension, r.slice, r.metric, pd.Timestamp(r.timestamp)
+    try:
+        if dim == core.TOTAL:
+            return core.dimension_breakdown(cfg, metric, ts, scored=scored)
+        if orders is None:
+            return pd.DataFrame()
+        return core.dimension_breakdown(cfg, metric, ts, orders_df=orders, within=(dim, sl))
+    except ValidationError:
+        return pd.DataFrame()
+
+
+def _root_cause(cfg: core.MonitorConfig, scored: pd.DataFrame, r: Any, orders: pd.DataFrame | None = None
+                ) -> dict[str, Any]:
     """Root-cause JSON of one alarm: the hint sentence, the top slices per dimension, the metric movers.
 
-    ``scored`` holds the scored points of the alarm's period (every series and metric).
+    ``scored`` holds the scored points of the alarm's period (every series and
+    metric); ``orders`` the raw rows, so that an alarm on a slice (West) is
+    explained by the other dimensions within it (Category within West), never
+    by its own dimension.
     """
     dim, sl, metric, ts = r.dimension, r.slice, r.metric, pd.Timestamp(r.timestamp)
     result: dict[str, Any] = {"series": {"dimension": dim, "slice": sl}, "period": _iso(ts),
                               "breakdown": [], "movers": []}
     hint = None
     if cfg.dimensions:
-        try:
-            bd = core.dimension_breakdown(cfg, metric, ts, scored=scored)
-        except ValidationError:
-            bd = pd.DataFrame()
+        bd = _breakdown(cfg, scored, r, orders)
+        if bd.attrs.get("note"):
+            result["breakdown_note"] = str(bd.attrs["note"])
         if len(bd):
             rows = []
-            for d, grp in bd.groupby("dimension", sort=False):
+            for _d, grp in bd.groupby("dimension", sort=False):
                 rows += [{"dimension": str(x.dimension), "slice": str(x.slice), "actual": _finite(x.actual),
                           "expected": _finite(x.expected), "deviation": _finite(x.deviation),
                           "share": _finite(x.share), "z": _finite(x.z), "explanation": x.explanation}
                          for x in grp.head(TOP_SLICES).itertuples(index=False)]
-                if dim != core.TOTAL and d == dim:
-                    own = grp[grp["slice"] == sl]
-                    if len(own) and _finite(own["share"].iloc[0]) is not None:
-                        hint = str(own["explanation"].iloc[0])
             result["breakdown"] = rows
-            if hint is None and dim == core.TOTAL:
-                best = bd[bd["share"].notna()].sort_values("share", ascending=False)
-                if len(best):
-                    hint = str(best["explanation"].iloc[0])
+            best = bd[bd["share"].notna()].sort_values("share", ascending=False)
+            if len(best):
+                hint = str(best["explanation"].iloc[0])
     try:
         movers = core.metric_movers(scored, ts, dimension=dim, slice=sl)
         result["movers"] = [
@@ -719,16 +774,14 @@ def run_monitor(principal: Principal, monitor_id: int) -> MonitorRunRecord:
 
 
 def _emit_anomalies(tenant_id: int, anomaly_ids: list[int]) -> None:
-    """Tell workflows about each new anomaly (after the run committed); a workflow problem never fails the run."""
+    """Publish each new anomaly (after the run committed); a subscriber's problem never fails the run."""
     if not anomaly_ids:
         return
     try:
-        from aihub import workflows
-
         with tenant_session(tenant_id) as s:
             found = [astore.get_anomaly(s, i) for i in anomaly_ids]
         for a in found:
-            workflows.emit(tenant_id, "anomaly_detected", {
+            events.publish(tenant_id, events.ANOMALY_DETECTED, {
                 "anomaly_id": a.id, "monitor_id": a.monitor_id, "monitor": a.monitor_name, "metric": a.metric,
                 "dimension": a.dimension, "slice": a.slice, "ts": _iso(a.ts), "severity": a.severity,
                 "score": _finite(a.score), "impact": _finite(a.impact), "actual": _finite(a.actual),

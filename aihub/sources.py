@@ -15,12 +15,12 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aihub import connectors, datasets, usage
+from aihub import audit, connectors, datasets, events, usage
 from aihub.auth import Principal, acting_principal, require
 from aihub.config import load_settings
 from aihub.db import source_store
 from aihub.db.session import owner_session, tenant_session
-from aihub.errors import AihubError
+from aihub.errors import AihubError, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -62,41 +62,73 @@ def create_source(principal: Principal, raw: dict[str, Any]) -> source_store.Sou
     connectors.check_secrets(config, secrets)
     token = _box().encrypt(secrets) if secrets else None
     with tenant_session(principal.tenant_id) as s:
-        return source_store.create_source(
+        src = source_store.create_source(
             s, tenant_id=principal.tenant_id, name=config.source_name, source_type=config.source_type,
             description=config.description, config=config.to_dict(), secrets_encrypted=token,
             sync_frequency=config.sync_frequency, next_sync_at=_now(), user_id=principal.user_id)
+        audit.record(principal.tenant_id, "source_created", actor=principal, target=_target(src),
+                     details={"type": src.source_type, "credentials": sorted(secrets)}, session=s)
+        return src
+
+
+def _target(src: source_store.SourceRecord) -> str:
+    return f"source {src.id} '{src.name}'"
+
+
+def _changed_keys(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the configuration fields that differ (names only: values may be private)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [k for key in sorted(set(before) | set(after), key=str)
+                for k in _changed_keys(before.get(key), after.get(key), f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if before != after else []
 
 
 def update_source(principal: Principal, source_id: int, raw: dict[str, Any]) -> source_store.SourceRecord:
     """Replace a source's configuration; secrets left blank or masked keep their stored value unless the
-    destination changed (:func:`aihub.connectors.carry_over_secrets`). Needs ``update``."""
+    destination changed (:func:`aihub.connectors.carry_over_secrets`). Needs ``update``.
+
+    The person who saves a source takes over its schedule: later syncs run as them.
+    """
     require(principal, "update")
     config, new_secrets = parse(raw)
     with tenant_session(principal.tenant_id) as s:
         token = source_store.get_secrets_token(s, source_id)
         old = _box().decrypt(token, source=config.source_name) if token else {}
-        stored = connectors.SourceConfig.from_dict(source_store.get_source(s, source_id).config)
+        before = source_store.get_source(s, source_id)
+        stored = connectors.SourceConfig.from_dict(before.config)
         secrets = connectors.carry_over_secrets(stored, old, config, new_secrets)
         connectors.check_secrets(config, secrets)
-        return source_store.update_source(
+        src = source_store.update_source(
             s, source_id, name=config.source_name, source_type=config.source_type, description=config.description,
             config=config.to_dict(), secrets_encrypted=_box().encrypt(secrets) if secrets else None,
-            sync_frequency=config.sync_frequency)
+            sync_frequency=config.sync_frequency, created_by=principal.user_id)
+        audit.record(principal.tenant_id, "source_changed", actor=principal, target=_target(src), session=s, details={
+            "fields": _changed_keys(before.config, src.config),
+            "credentials": "kept" if secrets == old else "replaced" if secrets else "removed",
+            "schedule_owner": {"from": before.created_by, "to": principal.user_id}})
+        return src
 
 
 def set_enabled(principal: Principal, source_id: int, enabled: bool) -> source_store.SourceRecord:
     """Pause or resume a source's schedule. Needs ``update``."""
     require(principal, "update")
+    values: dict[str, Any] = {"enabled": enabled, "next_sync_at": _now() if enabled else None}
+    if enabled:
+        values["created_by"] = principal.user_id  # who resumes a schedule runs it from now on
     with tenant_session(principal.tenant_id) as s:
-        return source_store.update_source(s, source_id, enabled=enabled, next_sync_at=_now() if enabled else None)
+        src = source_store.update_source(s, source_id, **values)
+        audit.record(principal.tenant_id, "source_changed", actor=principal, target=_target(src),
+                     details={"enabled": enabled}, session=s)
+        return src
 
 
 def delete_source(principal: Principal, source_id: int) -> None:
     """Delete a source and its sync history; the datasets it made stay. Needs ``manage``."""
     require(principal, "manage")
     with tenant_session(principal.tenant_id) as s:
+        src = source_store.get_source(s, source_id)
         source_store.delete_source(s, source_id)
+        audit.record(principal.tenant_id, "source_deleted", actor=principal, target=_target(src), session=s)
 
 
 def list_sources(principal: Principal) -> list[source_store.SourceRecord]:
@@ -177,19 +209,37 @@ def sync(principal: Principal, source_id: int, *, trigger: str = "manual") -> so
             dataset_version_id=saved.version.id)
         source_store.update_source(s, source_id, last_sync_at=done.finished_at, dataset_id=saved.version.dataset_id)
     if status == "succeeded":
-        from aihub import workflows
-
-        workflows.emit_safely(principal.tenant_id, "source_synced", {
+        events.publish(principal.tenant_id, events.SOURCE_SYNCED, {
             "source_id": source_id, "source_name": src.name, "sync_id": done.id,
             "dataset_version_id": saved.version.id, "rows": saved.version.row_count})
     return done
 
 
 def sync_scheduled(tenant_id: int, source_id: int) -> source_store.SyncRecord:
-    """Worker entry point: sync a due source as the user who set it up."""
+    """Worker entry point: sync a due source as the user who last saved or resumed it.
+
+    If that user was deactivated or may no longer sync (``create``), the sync
+    does not run as anyone else: it is recorded as ``skipped`` with the reason,
+    the schedule is paused, and the audit log says why. Saving or resuming the
+    source hands the schedule to the person who does it.
+    """
     with tenant_session(tenant_id) as s:
         src = source_store.get_source(s, source_id)
-    return sync(acting_principal(tenant_id, src.created_by), source_id, trigger="schedule")
+    try:
+        return sync(acting_principal(tenant_id, src.created_by), source_id, trigger="schedule")
+    except PermissionDenied as exc:
+        return _skip_scheduled(tenant_id, src, str(exc))
+
+
+def _skip_scheduled(tenant_id: int, src: source_store.SourceRecord, reason: str) -> source_store.SyncRecord:
+    log.warning("scheduled sync of source %s in tenant %s skipped: %s", src.id, tenant_id, reason)
+    with tenant_session(tenant_id) as s:
+        run = source_store.start_sync(s, tenant_id=tenant_id, source_id=src.id, trigger="schedule")
+        done = source_store.finish_sync(s, run.id, status="skipped", error=f"Schedule paused: {reason}")
+        source_store.update_source(s, src.id, enabled=False, next_sync_at=None)
+        audit.record(tenant_id, "scheduled_work_skipped", actor_id=None, actor_name="scheduler", target=_target(src),
+                     details={"work": "sync", "reason": reason, "owner_id": src.created_by, "paused": True}, session=s)
+    return done
 
 
 def claim_due_sources(now: datetime | None = None) -> list[tuple[int, int]]:

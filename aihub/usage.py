@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
+
 from aihub.auth import Principal
 from aihub.db import insight_store
 from aihub.db.session import tenant_session
@@ -57,9 +59,14 @@ def record(principal: Principal, feature: str, action: str) -> bool:
     feature, action = _check(feature, "feature"), _check(action, "action")
     try:
         with tenant_session(principal.tenant_id) as s:
-            insight_store.add_usage(s, tenant_id=principal.tenant_id, user_id=principal.user_id, feature=feature,
-                                    action=action)
+            record_in(s, principal, feature, action)
         return True
     except Exception as exc:  # noqa: BLE001 - usage tracking must never break the feature it tracks
         log.warning("usage event %s/%s of tenant %s not recorded: %s", feature, action, principal.tenant_id, exc)
         return False
+
+
+def record_in(s: Session, principal: Principal, feature: str, action: str) -> None:
+    """:func:`record` inside the caller's open tenant session (part of its unit of work; errors propagate)."""
+    insight_store.add_usage(s, tenant_id=principal.tenant_id, user_id=principal.user_id,
+                            feature=_check(feature, "feature"), action=_check(action, "action"))

@@ -1,9 +1,10 @@
-"""Admin: the organization's users and roles, locked accounts, passwords and the audit log."""
+"""Admin: the organization's users and roles, locked accounts, passwords, API keys and the audit log."""
 
 import pandas as pd
 import streamlit as st
 
 from aihub import audit, auth
+from pages import _api_keys_ui
 from pages import _common as ui
 from pages._login import client
 
@@ -66,6 +67,8 @@ with st.form("add_user", clear_on_submit=True):
     if st.form_submit_button("Add user") and ui.attempt(auth.add_user, p, email, name, role, password,
                                                          client=client()):
         st.success(f"Added {email} as {role}.")
+
+_api_keys_ui.render(p)
 
 st.subheader("Audit log")
 kinds = st.multiselect("Events", audit.EVENTS, key="audit_events", placeholder="All events")

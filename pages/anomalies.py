@@ -134,8 +134,12 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
               help="0 to 1; severity from the monitor's thresholds.")
     c4.metric("Money impact", money(a.impact))
     st.plotly_chart(monitoring.anomaly_figure(a), width="stretch", key=f"snapshot_{a.id}")
+    if a.kind:
+        st.markdown(f"**Type:** {a.kind_label} · {a.kind_evidence}")
     st.markdown(f"**Root cause:** {a.hint}")
     rc = a.root_cause
+    if rc.get("breakdown_note"):
+        st.caption(rc["breakdown_note"])
     if rc.get("breakdown"):
         bd = pd.DataFrame(rc["breakdown"])
         bd["share"] = bd["share"].map(lambda s: f"{s:.0%}" if s is not None and pd.notna(s) else "n/a")
@@ -212,7 +216,7 @@ with tab_work:
         st.caption(f"{len(items)} anomal{'y' if len(items) == 1 else 'ies'}, most severe first, then by money impact.")
         st.dataframe(pd.DataFrame([{
             "id": a.id, "severity": a.severity, "status": STATUS_LABELS[a.status], "period": a.ts.date(),
-            "series": a.series_label, "metric": a.metric, "actual": round(a.actual, 2), "expected": round(a.expected, 2),
+            "series": a.series_label, "metric": a.metric, "type": a.kind_label, "actual": round(a.actual, 2), "expected": round(a.expected, 2),
             "expected range": f"{a.lower:,.2f} – {a.upper:,.2f}", "impact": a.impact, "root cause": a.hint,
             "assignee": a.assignee or "", "monitor": a.monitor_name,
         } for a in items]), hide_index=True, width="stretch", key="worklist", column_config={

@@ -7,6 +7,7 @@ from aihub import insights_service as svc
 from aihub.errors import AihubError
 from aihub.insights import CATEGORIES, PRIORITIES, chart_figure
 from pages import _common as ui
+from pages import _insight_roles_ui
 from pages._common import call, flash, show_flash
 
 p = ui.principal()
@@ -21,9 +22,6 @@ VIEWS = {"Open": svc.OPEN_STATUSES, "Implemented": ("implemented",), "Dismissed"
 STATUS_BUTTONS = (("acknowledged", "Acknowledge", ":material/visibility:"),
                   ("in_progress", "In progress", ":material/pending_actions:"),
                   ("implemented", "Implemented", ":material/task_alt:"))
-ROLE_LABELS = {"date": "Date", "amount": "Amount (money)", "customer": "Customer id", "customer_name": "Customer name",
-               "product": "Product", "order": "Order id"}
-
 
 # ------------------------------------------------------------------ callbacks
 def on_generate() -> None:
@@ -52,24 +50,9 @@ def on_vote(insight_id: int, useful: bool) -> None:
                                        "insights of this kind will rank lower."))
 
 
-def on_roles(dataset_id: int, reset: bool) -> None:
-    ss = st.session_state
-    roles = None if reset else {
-        "enabled": ss.get(f"roles_enabled_{dataset_id}", True),
-        **{k: ss.get(f"roles_{k}_{dataset_id}") for k in ROLE_LABELS},
-        "dimensions": ss.get(f"roles_dimensions_{dataset_id}") or [],
-    }
-    rec = call(svc.set_dataset_roles, p, dataset_id, roles)
-    if rec is not None:
-        flash("success", f"Insights will read **{rec.dataset_name}** "
-                         + ("as detected from its schema." if reset else "with your choice of columns."))
-        for key in list(ss):
-            if key.startswith("roles_") and key.endswith(f"_{dataset_id}"):
-                del ss[key]
-
-
 # ------------------------------------------------------------------ generate now
 show_flash()
+ui.attempt(svc.refresh_live, p)  # the open-anomalies digest follows the anomalies as they change
 if p.can("generate"):
     with st.container(border=True):
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
@@ -182,35 +165,4 @@ for rank, ins in enumerate(items, 1):
                            + (f" · {e.note}" if e.note else ""))
 
 # ------------------------------------------------------------------ data used
-with st.expander("Data insights read"):
-    st.caption("Orders datasets need a date and a money column; a customer column adds concentration and RFM "
-               "segment insights, category columns (region, category, ...) explain changes. Active forecasts, open "
-               "anomalies and churn predictions are read as they are.")
-    roles = ui.attempt(svc.dataset_roles, p) or []
-    if not roles:
-        st.caption("No datasets yet.")
-    for rec in roles:
-        state = ("turned off" if not rec.enabled else "not an orders table" if rec.roles is None
-                 else "your choice" if rec.stored else "detected")
-        st.markdown(f"**{rec.dataset_name}** · {state}")
-        if rec.roles:
-            st.caption(" · ".join(f"{ROLE_LABELS[k]}: {rec.roles[k]}" for k in ROLE_LABELS if rec.roles.get(k))
-                       + (f" · Split by: {', '.join(rec.roles['dimensions'])}" if rec.roles.get("dimensions") else ""))
-        if not p.can("generate"):
-            continue
-        with st.popover("Change columns", icon=":material/tune:"):
-            cols = list(rec.columns)
-            current = rec.roles or {}
-            st.checkbox("Use this dataset for insights", value=rec.enabled, key=f"roles_enabled_{rec.dataset_id}")
-            for key, label in ROLE_LABELS.items():
-                options = [None, *cols]
-                value = current.get(key)
-                st.selectbox(label, options, index=options.index(value) if value in options else 0,
-                             key=f"roles_{key}_{rec.dataset_id}", format_func=lambda c: "(none)" if c is None else c)
-            st.multiselect("Split changes by", cols, default=[d for d in current.get("dimensions") or [] if d in cols],
-                           key=f"roles_dimensions_{rec.dataset_id}")
-            b1, b2 = st.columns(2)
-            b1.button("Save", key=f"roles_save_{rec.dataset_id}", on_click=on_roles, args=(rec.dataset_id, False),
-                      type="primary")
-            b2.button("Detect again", key=f"roles_reset_{rec.dataset_id}", on_click=on_roles,
-                      args=(rec.dataset_id, True), disabled=not rec.stored)
+_insight_roles_ui.panel(p)

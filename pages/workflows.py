@@ -339,6 +339,8 @@ def form_workflow() -> dict:
         trigger.update(model_id=ss.get("f_model"))
     elif kind == "accuracy_drop":
         trigger.update(model_id=ss.get("f_model"), tolerance=ss.get("f_tolerance"))
+    elif kind == "reorder_point":
+        trigger.update(model_id=ss.get("f_model"), product=ss.get("f_product") or None)
     return {"name": ss.get("f_name") or "", "description": ss.get("f_description") or "",
             "enabled": bool(ss.get("f_enabled", True)), "trigger": trigger,
             "conditions": workflows.parse_conditions(ss.get("f_conditions") or ""),
@@ -444,6 +446,9 @@ with tab_new:
                 pick("Model", models, "f_model", optional="Any model", where=c1)
                 c2.number_input("Tolerance (drop below the baseline)", value=0.05, min_value=0.0, max_value=1.0,
                                 key="f_tolerance")
+            elif kind == "reorder_point":
+                pick("Inventory model", models, "f_model", optional="Any inventory model", where=c1)
+                c2.text_input("Product (blank: any)", key="f_product")
             st.text_area("Only if (optional, one condition per line)", key="f_conditions",
                          placeholder="metric contains revenue\nimpact < -1000\nseverity >= high",
                          help=f"field comparison value; comparisons: {', '.join(workflows.CONDITION_OPS)}")

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from aihub.config import load_settings
+from aihub.runtime.wiring import wire
 from aihub.db import engine as dbengine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +40,12 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"shared data file {path} is missing; set AIHUB_SHARED_DIR to the shared folder")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wired() -> None:
+    """Tasks, job handlers and event subscriptions, as every process of the hub wires them at start."""
+    wire()
 
 
 @pytest.fixture(scope="session")

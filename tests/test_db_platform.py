@@ -119,6 +119,10 @@ def two_tenants(use_db, superstore_bytes):
     version_id = registry.list_versions(b, model.id)[0].id
     registry.deploy(b, model.id, version_id)
     _seed_predictions_and_anomalies(b, model.id, version_id, saved.version.dataset_id)
+    from aihub import apikeys
+
+    b_key = apikeys.authenticate(apikeys.create_key(b, "b-key", ["read"])[1])
+    apikeys.claim_idempotency(b_key, "seed", "0" * 64)
     with use_db.owner.connect() as conn:
         for table in tenant_owned_tables():
             n = conn.execute(sa.text(f"select count(*) from {table} where tenant_id = :b"), {"b": b.tenant_id}).scalar()

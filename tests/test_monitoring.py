@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from aihub import auth, dashboard, datasets, monitoring
-from aihub.anomaly import SEVERITIES
+from aihub.anomaly import ANOMALY_SHAPES, SEVERITIES
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tests.conftest import PASSWORD, new_tenant
 
@@ -173,10 +173,15 @@ def test_superstore_region_monitor_finds_explained_anomalies_with_money_impact(t
         assert a.impact == pytest.approx(a.actual - a.expected)
         assert "Assumes" in a.impact_note and "USD" in a.impact_note
         # root cause: the slices that explain the deviation
-        assert "explains" in a.hint and "%" in a.hint and "(Region)" in a.hint, a.hint
         if a.dimension == "Region":
-            assert a.hint.startswith(f"{a.slice} (Region)")
-        assert full.root_cause["breakdown"] and full.root_cause["breakdown"][0]["dimension"] == "Region"
+            # a slice is never explained by its own dimension (issue 9); with no other dimension, the note says so
+            assert "(Region) explains" not in a.hint, a.hint
+            assert not full.root_cause["breakdown"] and "only by Region" in full.root_cause["breakdown_note"]
+        else:
+            assert "explains" in a.hint and "%" in a.hint and "(Region)" in a.hint, a.hint
+            assert full.root_cause["breakdown"] and full.root_cause["breakdown"][0]["dimension"] == "Region"
+        # the type from the shape, with its evidence in words
+        assert full.kind in ANOMALY_SHAPES and full.kind_evidence, full.root_cause.get("shape")
         assert full.root_cause["impact_text"].startswith("Estimated")
         focus = [p for p in full.snapshot if p["is_focus"]]
         assert len(focus) == 1 and focus[0]["value"] == pytest.approx(a.actual)
@@ -216,7 +221,10 @@ def test_root_cause_names_the_region_that_dropped(tenant):
     assert drop.hint.startswith("West (Region) explains 9") and "of the drop in daily_revenue" in drop.hint
     assert drop.impact < 0 and "loss" in monitoring.get_anomaly(tenant, drop.id).root_cause["impact_text"]
     rise = by_key[("2023-06-01", "Region", "East")]
-    assert rise.hint.startswith("East (Region) explains") and "rise" in rise.hint and rise.impact > 0
+    assert "(Region) explains" not in rise.hint and "above the expected" in rise.hint and rise.impact > 0
+    # the planted one-day changes are typed by their shape: a drop and a spike, back to normal after
+    assert (drop.kind, rise.kind) == ("drop", "spike"), (drop.kind_evidence, rise.kind_evidence)
+    assert "back to normal" in drop.kind_evidence
     assert ("2023-04-02", "Region", "West") in by_key
 
 

@@ -189,7 +189,7 @@ def test_models_page_trains_from_a_template_compares_and_sets_a_challenger(srv):
     assert any("ROC curve" in s for s in titles) and any("Confusion matrix" in s for s in titles)
     assert len(at.dataframe[0].value) == 2  # the versions table
     compare = at.dataframe[1].value
-    assert compare["version"].tolist() == [2, 1] and "roc_auc" in compare.columns
+    assert compare["version"].tolist() == [2, 1] and {"ROC AUC", "Brier score"} <= set(compare.columns)  # plain names (issue 9)
     at.selectbox(key="version_pick").select(2)
     at.run()
     at.number_input(key="challenger_pct").set_value(20)

@@ -11,7 +11,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from aihub import datasets, registry, sources, training, worker
+from aihub import datasets, queue, registry, sources, training
+from aihub.runtime import worker
 from tests.conftest import REPO, new_tenant, shared_file
 from tests.test_sources import _rest, api  # noqa: F401  (fixture)
 
@@ -33,9 +34,11 @@ def start_worker(server_database, data_dir, tmp_path):
     def start(name: str) -> subprocess.Popen:
         env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
                "AIHUB_DATA_DIR": str(data_dir), "AIHUB_ALLOWED_HOSTS": "127.0.0.1",
-               "AIHUB_JOB_HANDLER_MODULES": "tests.slow_jobs", "AIHUB_JOB_BACKEND": "worker"}
+               "AIHUB_JOB_BACKEND": "worker"}
         log = (tmp_path / f"{name}.log").open("w")
-        proc = subprocess.Popen([sys.executable, "-m", "aihub.cli", "worker", "--concurrency", "2"], cwd=REPO,
+        # `aihub worker` with the tests' slow job handler registered beside the real ones.
+        code = "import sys, tests.slow_jobs; from aihub.cli import main; sys.exit(main(sys.argv[1:]))"
+        proc = subprocess.Popen([sys.executable, "-c", code, "worker", "--concurrency", "2"], cwd=REPO,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         return proc
@@ -67,7 +70,7 @@ def test_worker_runs_the_scheduled_sync(server_database, start_worker, api, monk
     before = _alive(server_database)
     proc = start_worker("sched")
     _wait(lambda: _started(server_database, proc, before), 60, "the worker to start")
-    app = worker.get_app()
+    app = queue.get_app()
     with app.open():
         worker.tick.defer(timestamp=int(time.time()))
     synced = _wait(lambda: [s for s in sources.list_syncs(tenant, src.id) if s.status != "running"], 90,
@@ -100,8 +103,8 @@ def test_killing_a_worker_mid_job_loses_nothing(server_database, start_worker, m
     before = _alive(server_database)
     b = start_worker("b")
     _wait(lambda: _started(server_database, b, before - 1), 60, "worker B to start")
-    time.sleep(worker.STALLED_AFTER_SECONDS + 2)
-    app = worker.get_app()
+    time.sleep(queue.STALLED_AFTER_SECONDS + 2)
+    app = queue.get_app()
     with app.open():  # what B's minute cron does: re-queue jobs of dead workers
         worker.retry_stalled_jobs.defer(timestamp=int(time.time()))
     done = _wait(lambda: (j := registry.get_job(tenant, job.id)).done and j, 150, "the job to complete on B")
@@ -130,7 +133,7 @@ def test_a_scheduled_workflow_fired_inside_the_worker_is_queued_and_run_there(se
     proc = start_worker("wf")
     _wait(lambda: _started(server_database, proc, before), 60, "the worker to start")
     time.sleep(61 - time.time() % 60)  # the next minute slot after the workflow was created
-    app = worker.get_app()
+    app = queue.get_app()
     with app.open():
         worker.tick.defer(timestamp=int(time.time()))
     runs = _wait(lambda: [r for r in workflows.list_runs(analyst, wf.id) if r.status == "succeeded"], 90,
@@ -138,20 +141,38 @@ def test_a_scheduled_workflow_fired_inside_the_worker_is_queued_and_run_there(se
     assert runs[0].trigger["type"] == "schedule"
     tasks = workflows.list_tasks(analyst)
     assert any(t.title.startswith("Check ") for t in tasks)
-    with server_database.app.connect() as conn:
+    with server_database.owner.connect() as conn:  # the app role cannot read the queue (tests/security/test_queue.py)
         queued = conn.execute(sa.text("select count(*) from procrastinate_jobs where task_name = 'aihub.run_workflow' "
                                       "and args->>'run_id' = :r"), {"r": str(runs[0].id)}).scalar()
     assert queued == 1, "the run went through the worker queue, not a fallback thread"
 
 
 def test_defer_from_a_fresh_process_binds_the_task_first(server_database, data_dir):
-    """A web process defers before anything else touched the app (the `make run` path that raised UnboundTaskError)."""
+    """A web process defers before anything else touched the app (the `make run` path that raised UnboundTaskError).
+
+    The tenant's tasks go through ``aihub_queue_defer`` by name, so this holds even before
+    :func:`aihub.runtime.wiring.wire` bound any task.
+    """
+    from aihub import workflows
+
+    tenant = new_tenant("fresh")
+    data = shared_file("prophet_examples", "example_retail_sales.csv").read_bytes()
+    saved = datasets.save_upload(tenant, "retail", "example_retail_sales.csv", data)
+    _, job = training.create_forecast_model(tenant, {
+        "model_name": "retail", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
+        "freq": "M", "horizon": 6, "algorithm": "naive"}, run=False)
+    workflows.create_workflow(tenant, {"name": "On anomaly", "trigger": {"type": "anomaly_detected"},
+                                       "actions": [{"type": "create_task", "assignee": tenant.username,
+                                                    "title": "Look"}]})
+    (run_id,) = workflows.emit(tenant.tenant_id, "anomaly_detected", {"anomaly_id": 1, "severity": "critical"},
+                               run=False)
     env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
-           "AIHUB_DATA_DIR": str(data_dir)}
-    code = ("from aihub import worker\n"
-            "print(worker.defer_job(1, 987654321))\n"
-            "print(worker.defer_workflow_run(1, 987654321))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+           "AIHUB_DATA_DIR": str(data_dir), "AIHUB_JOB_BACKEND": "worker"}
+    code = ("from aihub import jobs, workflows\n"
+            f"print(jobs.dispatch({tenant.tenant_id}, {job.id}))\n"
+            f"print(workflows.enqueue_run({tenant.tenant_id}, {run_id}))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr
     ids = [int(line) for line in out.stdout.split()]
     with server_database.owner.connect() as conn:

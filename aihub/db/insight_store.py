@@ -14,7 +14,7 @@ status history and votes stay with it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -120,10 +120,11 @@ class StoreResult:
     inserted: list[int]
     revived: list[int]
     skipped: int
+    refreshed: list[int] = field(default_factory=list)
 
     @property
     def ids(self) -> list[int]:
-        return self.inserted + self.revived
+        return self.inserted + self.revived + self.refreshed
 
 
 def _votes_subquery() -> Any:
@@ -160,11 +161,16 @@ def _record(i: Insight, useful: int | None = 0, not_useful: int | None = 0) -> I
 
 # ------------------------------------------------------------------ generation
 def valid_fingerprints(s: Session, now: datetime) -> list[dict[str, Any]]:
-    """``[{"fingerprint", "valid_until"}]`` of the tenant's insights still valid at ``now``."""
+    """``[{"fingerprint", "valid_until", "state"}]`` of the tenant's insights still valid at ``now``.
+
+    ``state`` is the ``state`` figure of a live insight (the open-anomalies
+    digest: a digest of what it counts), None for the others.
+    """
     rows = s.execute(
-        sa.select(Insight.fingerprint, Insight.valid_until).where(Insight.valid_until > now)
+        sa.select(Insight.fingerprint, Insight.valid_until, Insight.figures["state"].astext)
+        .where(Insight.valid_until > now)
     ).all()
-    return [{"fingerprint": fp, "valid_until": until} for fp, until in rows]
+    return [{"fingerprint": fp, "valid_until": until, "state": state} for fp, until, state in rows]
 
 
 def store_insights(
@@ -186,10 +192,14 @@ def store_insights(
         A fingerprint seen for the first time is inserted (``ON CONFLICT DO
         NOTHING``, so a concurrent generation cannot duplicate it); an expired
         row is refreshed in place with status ``new`` and a ``regenerated``
-        event; a still-valid row is left alone (``skipped``).
+        event; a still-valid row of an item marked ``live`` whose ``state``
+        figure changed is updated in place, keeping its status, with a
+        ``refreshed`` event (note: the item's ``refresh_note``); any other
+        still-valid row is left alone (``skipped``).
     """
     inserted: list[int] = []
     revived: list[int] = []
+    refreshed: list[int] = []
     skipped = 0
     fps = [str(i["fingerprint"]) for i in insights]
     current = {
@@ -211,6 +221,14 @@ def store_insights(
                 skipped += 1
             else:
                 inserted.append(new_id)
+        elif row.valid_until > now and item.get("live") and _state(row.figures) != _state(item["figures"]):
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.updated_at = sa.func.now()
+            s.add(InsightEvent(tenant_id=tenant_id, insight_id=row.id, insight_type=row.type, actor_id=user_id,
+                               action="refreshed", from_status=row.status, to_status=row.status,
+                               note=str(item.get("refresh_note") or "What it counts changed")[:1000]))
+            refreshed.append(row.id)
         elif row.valid_until <= now:
             old_status = row.status
             for k, v in values.items():
@@ -223,7 +241,28 @@ def store_insights(
         else:
             skipped += 1
     s.flush()
-    return StoreResult(inserted, revived, skipped)
+    return StoreResult(inserted, revived, skipped, refreshed)
+
+
+def expire_live(s: Session, *, tenant_id: int, types: Iterable[str], now: datetime, note: str) -> list[int]:
+    """End now the validity of the still-valid insights of ``types`` (live ones whose subject is gone).
+
+    Each gets a ``refreshed`` event with ``note``. Returns their ids.
+    """
+    rows = s.scalars(
+        sa.select(Insight).where(Insight.type.in_(list(types)), Insight.valid_until > now).with_for_update()
+    ).all()
+    for row in rows:
+        row.valid_until, row.updated_at = now, sa.func.now()
+        s.add(InsightEvent(tenant_id=tenant_id, insight_id=row.id, insight_type=row.type, actor_id=None,
+                           action="refreshed", from_status=row.status, to_status=row.status, note=note))
+    s.flush()
+    return [row.id for row in rows]
+
+
+def _state(figures: Mapping[str, Any] | None) -> str | None:
+    state = (figures or {}).get("state")
+    return None if state is None else str(state)
 
 
 # ------------------------------------------------------------------ reading

@@ -621,6 +621,46 @@ class AuditEvent(TenantOwned, Base):
     created_at: Mapped[datetime] = _now()
 
 
+class ApiKey(TenantOwned, Base):
+    """A key of the HTTP API: a name, scopes, an optional expiry; only its secret's SHA-256 is stored.
+
+    The token a client sends is ``aihub_<key_id>_<secret>``: ``key_id`` finds
+    the row (through ``aihub_api_key_lookup``, before the tenant is known) and
+    the secret's hash is compared in constant time. The key acts for
+    ``user_id`` (who created it) within ``scopes``.
+    """
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(24), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[list[Any]]
+    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    request_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class ApiIdempotency(TenantOwned, Base):
+    """The reply to a POST sent with an ``Idempotency-Key``: replayed when the same request comes again."""
+
+    __tablename__ = "api_idempotency"
+    __table_args__ = (UniqueConstraint("tenant_id", "api_key_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    location: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _now()
+
+
 class LoginThrottle(Base):
     """Failed log-ins per account and per client, for back-off and lock-out.
 

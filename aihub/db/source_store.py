@@ -36,7 +36,7 @@ class SourceRecord:
 
 @dataclass(frozen=True)
 class SyncRecord:
-    """One sync: status (running, succeeded, unchanged, failed), timings, rows, version made, error."""
+    """One sync: status (running, succeeded, unchanged, failed, skipped), timings, rows, version made, error."""
 
     id: int
     source_id: int

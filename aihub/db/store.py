@@ -140,8 +140,9 @@ class JobRecord:
 
 
 # ----------------------------------------------------------------- datasets
-def list_datasets(s: Session) -> list[DatasetRecord]:
-    """Datasets of the session's tenant, newest first."""
+def list_datasets(s: Session, *, dataset_id: int | None = None, name_contains: str | None = None,
+                  before_id: int | None = None, limit: int | None = None) -> list[DatasetRecord]:
+    """Datasets of the session's tenant, newest first (optionally one, by name, or a keyset page by id)."""
     latest = (
         sa.select(
             DatasetVersion.dataset_id,
@@ -160,6 +161,16 @@ def list_datasets(s: Session) -> list[DatasetRecord]:
         )
         .order_by(Dataset.created_at.desc(), Dataset.id.desc())
     )
+    if dataset_id is not None:
+        q = q.where(Dataset.id == dataset_id)
+    if name_contains:
+        q = q.where(Dataset.name.icontains(name_contains, autoescape=True))
+    if before_id is not None or limit is not None:
+        q = q.order_by(None).order_by(Dataset.id.desc())
+    if before_id is not None:
+        q = q.where(Dataset.id < before_id)
+    if limit is not None:
+        q = q.limit(limit)
     return [
         DatasetRecord(d.id, d.name, d.description, d.created_at, v, vid, rows, n or 0)
         for d, v, n, vid, rows in s.execute(q).all()
@@ -220,6 +231,14 @@ def add_dataset_version(
     s.add(v)
     s.flush()
     return _version_record(s, v)
+
+
+def get_dataset(s: Session, dataset_id: int) -> DatasetRecord:
+    """One dataset with its latest version's summary. Raises NotFound outside the tenant."""
+    found = [d for d in list_datasets(s, dataset_id=dataset_id)]
+    if not found:
+        raise NotFound(f"No dataset {dataset_id} in your organization.")
+    return found[0]
 
 
 def list_dataset_versions(s: Session, dataset_id: int) -> list[DatasetVersionRecord]:

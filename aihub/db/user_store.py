@@ -218,12 +218,6 @@ def user_rights(s: Session, user_id: int, session_id: int | None = None) -> User
     return UserRights(row[0], row[1], row[2], row[3] if session_id is not None else None)
 
 
-def first_active_admin(s: Session) -> UserRecord | None:
-    """The tenant's first active admin, or None."""
-    user = s.scalars(sa.select(User).where(User.is_active, User.role == "admin").order_by(User.id)).first()
-    return _user(user) if user else None
-
-
 def active_user(s: Session, user_id: int) -> UserRecord | None:
     """The user if it exists in the tenant and is active, else None."""
     user = s.get(User, user_id)

@@ -15,9 +15,10 @@ service
 templates
     The ready-made workflows.
 
-Worker tasks (in :mod:`aihub.worker`): ``aihub.run_workflow`` calls
-:func:`execute_run`; the minute tick calls :func:`tick`. Event sources call
-:func:`emit` (monitor runs, source syncs, drift, predictions, accuracy).
+Worker tasks (in :mod:`aihub.runtime.worker`): ``aihub.run_workflow`` calls
+:func:`execute_run`; the minute tick calls :func:`tick`. Services publish
+events (:mod:`aihub.events`: monitor runs, source syncs, drift, predictions,
+accuracy); :func:`on_event` is subscribed to them by :func:`aihub.runtime.wiring.wire`.
 """
 
 from aihub.workflows.definition import (
@@ -36,9 +37,9 @@ from aihub.workflows.engine import (
     decide,
     due_time,
     emit,
-    emit_safely,
     enqueue_run,
     execute_run,
+    on_event,
     tick,
     wait_for_run,
 )
@@ -77,8 +78,8 @@ __all__ = [
     "ACTION_LABELS", "ACTION_TYPES", "CONDITION_OPS", "EVENT_TYPES", "TEMPLATES", "TRIGGER_LABELS", "TRIGGER_TYPES",
     "ApprovalRecord", "RunRecord", "RunStats", "TaskRecord", "WorkflowRecord", "WorkflowSummary",
     "assignable_users", "complete_task", "create_from_template", "create_workflow", "decide", "delete_workflow",
-    "describe_trigger", "disable_workflow", "due_time", "emit", "emit_safely", "enable_workflow", "enqueue_run", "execute_run",
+    "describe_trigger", "disable_workflow", "due_time", "emit", "enable_workflow", "enqueue_run", "execute_run",
     "get_approval", "get_run", "get_workflow", "list_approvals", "list_runs", "list_tasks", "list_templates",
-    "list_workflows", "normalize", "parse_conditions", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",
+    "list_workflows", "normalize", "on_event", "parse_conditions", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",
     "update_workflow", "validate_workflow", "wait_for_run", "workflow_json",
 ]

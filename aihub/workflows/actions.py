@@ -14,28 +14,21 @@ challenger), else the workflow store's own challenger pointer and
 (:func:`aihub.jobs.run_job`) in the workflow's own thread, so a workflow on
 the worker does not wait on another worker slot.
 
-Extension points (looked up when a step runs, so a module added later is
-picked up without changing this one):
-
-* :data:`PREDICTIVE_RETRAIN` in ``aihub.predictive`` (``train``):
-  ``fn(principal, model_id, *, run=False) -> JobRecord`` queues a retrain of
-  a predictive model; forecast models use :func:`aihub.training.train`.
-* :data:`PREDICTIVE_BATCH` in ``aihub.predictive`` (``predict_batch``):
-  ``fn(principal, model_id, filename, data) -> BatchOutcome`` scores a file;
-  the step feeds it the newest version of a dataset as CSV.
-* ``aihub.insights_service.generate(principal, categories)``.
+The services a step calls: :func:`aihub.predictive.train` (retrain a
+predictive model; forecast models use :func:`aihub.training.train`),
+:func:`aihub.predictive.predict_batch` (scores the newest version of a dataset
+as CSV) and :func:`aihub.insights_service.generate`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aihub import jobs, monitoring, notify, registry
+from aihub import datasets, insights_service, jobs, monitoring, notify, predictive, registry, training
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.connectors import SecretBox
@@ -47,10 +40,6 @@ from aihub.workflows.definition import ACTION_LABELS, get_path, render
 
 log = logging.getLogger(__name__)
 
-#: Name of the function in ``aihub.predictive`` that queues a retrain of a predictive model.
-PREDICTIVE_RETRAIN = "train"
-#: Name of the function in ``aihub.predictive`` that runs a batch prediction over a dataset.
-PREDICTIVE_BATCH = "predict_batch"
 #: Longest a retrain step waits for its training job (seconds).
 TRAINING_TIMEOUT_SECONDS = 3 * 3600
 POLL_SECONDS = 2.0
@@ -127,16 +116,6 @@ class StepContext:
 
 
 # ====================================================================== helpers
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` if the module imports and has it, else None."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    fn = getattr(mod, name, None)
-    return fn if callable(fn) else None
-
-
 def secret_box() -> SecretBox:
     """The Fernet box for webhook secrets (the data-source key: ``AIHUB_SECRET_KEY`` or ``secret.key``)."""
     return SecretBox.from_env(load_settings().data_dir / "secret.key", create=True)
@@ -223,14 +202,8 @@ def _challenger_id(ctx: StepContext, model: store.ModelRecord) -> int | None:
 # ====================================================================== model actions
 def _start_training(principal: Principal, model: store.ModelRecord) -> store.JobRecord:
     if model.kind == "forecast":
-        from aihub import training
-
         return training.train(principal, model.id, run=False)
-    fn = _optional("aihub.predictive", PREDICTIVE_RETRAIN)
-    if fn is None:
-        raise StepError(f"Retraining a {model.kind} model from a workflow needs aihub.predictive."
-                        f"{PREDICTIVE_RETRAIN}, which this installation does not have.")
-    return fn(principal, model.id, run=False)
+    return predictive.train(principal, model.id, run=False)
 
 
 def _wait_for_job(ctx: StepContext, job_id: int, timeout: float = TRAINING_TIMEOUT_SECONDS) -> store.JobRecord:
@@ -351,19 +324,13 @@ def batch_prediction(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, A
     if model.kind == "forecast":
         raise StepError(f"'{model.name}' is a forecast model: each trained version already stores its forecast. "
                         "Batch predictions are for predictive models.")
-    fn = _optional("aihub.predictive", PREDICTIVE_BATCH)
-    if fn is None:
-        raise StepError(f"Batch predictions from a workflow need aihub.predictive.{PREDICTIVE_BATCH}, which this "
-                        "installation does not have.")
     dataset_id = action.get("dataset_id") or model.dataset_id
     if dataset_id is None:
         raise StepError(f"Model '{model.name}' has no dataset; choose the dataset to score in the step.")
-    from aihub import datasets
-
     version_id = datasets.latest_version_id(ctx.principal, dataset_id)
     version = datasets.get_version(ctx.principal, version_id)
     data = datasets.load_frame(ctx.principal, version_id).to_csv(index=False).encode("utf-8")
-    result = fn(ctx.principal, model.id, f"{version.dataset_name} v{version.version}.csv", data)
+    result = predictive.predict_batch(ctx.principal, model.id, f"{version.dataset_name} v{version.version}.csv", data)
     batch = getattr(result, "batch", result)
     summary = {k: getattr(batch, k) for k in ("id", "rows_total", "rows_predicted", "rows_failed", "seconds")
                if hasattr(batch, k)}
@@ -388,12 +355,8 @@ def run_monitor(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def generate_insights(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
-    """Generate insights (extension point: ``aihub.insights_service.generate(principal, categories)``)."""
-    fn = _optional("aihub.insights_service", "generate")
-    if fn is None:
-        raise StepError("Generating insights is not available in this installation "
-                        "(aihub.insights_service.generate is missing).")
-    result = fn(ctx.principal, list(action.get("categories") or []) or None)
+    """Generate insights with :func:`aihub.insights_service.generate` (the categories the step names, else all)."""
+    result = insights_service.generate(ctx.principal, list(action.get("categories") or []) or None)
     out: dict[str, Any] = {"type": "generate_insights", "categories": list(action.get("categories") or [])}
     if isinstance(result, list | tuple):
         out["insights"] = len(result)

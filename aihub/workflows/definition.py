@@ -31,6 +31,8 @@ Triggers
 ``drift_detected``  ``model_id`` (optional: any model)
 ``accuracy_drop``   ``model_id`` (optional), ``tolerance`` (0 to 1: fires when
                     live accuracy is more than this below the baseline)
+``reorder_point``   ``model_id`` (optional: any inventory analytic), ``product``
+                    (optional: any product)
 ==================  =========================================================
 
 Conditions are all required to hold (AND). ``field`` is a dotted path into
@@ -54,19 +56,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from aihub import events
 from aihub.anomaly.severity import SEVERITIES
 from aihub.connectors.config import MASK
 from aihub.errors import ValidationError
 
-TRIGGER_TYPES: tuple[str, ...] = (
-    "schedule", "anomaly_detected", "prediction", "source_synced", "drift_detected", "accuracy_drop",
-)
+#: A cron schedule, and every event a service publishes (:data:`aihub.events.EVENTS`).
+TRIGGER_TYPES: tuple[str, ...] = ("schedule", *events.EVENTS)
 #: Events :func:`aihub.workflows.emit` accepts: the triggers, and ``manual`` (Run now).
 EVENT_TYPES: tuple[str, ...] = (*TRIGGER_TYPES, "manual")
 TRIGGER_LABELS = {
     "schedule": "On a schedule", "anomaly_detected": "An anomaly is detected",
     "prediction": "A prediction crosses a threshold", "source_synced": "A data source synced",
     "drift_detected": "Drift is detected on a model", "accuracy_drop": "A model's live accuracy drops",
+    "reorder_point": "A product reaches its reorder point",
 }
 ACTION_TYPES: tuple[str, ...] = (
     "retrain_model", "promote_challenger", "run_monitor", "generate_insights", "batch_prediction",
@@ -114,6 +117,7 @@ _TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
     "source_synced": ("source_id", "only_changed"),
     "drift_detected": ("model_id",),
     "accuracy_drop": ("model_id", "tolerance"),
+    "reorder_point": ("model_id", "product"),
 }
 _TOP_KEYS = ("name", "description", "enabled", "trigger", "conditions", "actions", "approval_timeout_hours")
 
@@ -299,6 +303,12 @@ def _trigger(e: _Errors, raw: Any) -> dict[str, Any]:
         out["model_id"] = _id(e, "trigger.model_id", raw.get("model_id"), "model", required=False)
         out["tolerance"] = _number(e, "trigger.tolerance", raw.get("tolerance"), default=0.05, lo=0.0, hi=1.0,
                                    what="the tolerance")
+    elif kind == "reorder_point":
+        out["model_id"] = _id(e, "trigger.model_id", raw.get("model_id"), "inventory model", required=False)
+        product = raw.get("product")
+        if product not in (None, "") and (not isinstance(product, str) or len(product) > 200):
+            e.add("trigger.product", f"the product must be a name of up to 200 characters; got {product!r}.")
+        out["product"] = product.strip() if isinstance(product, str) and product.strip() else None
     return out
 
 
@@ -619,6 +629,10 @@ def trigger_matches(trigger: Mapping[str, Any], event_type: str, payload: Mappin
                 return False
             drop = base - live
         return drop > float(trigger.get("tolerance", 0.05))
+    if kind == "reorder_point":
+        if trigger.get("model_id") not in (None, payload.get("model_id")):
+            return False
+        return trigger.get("product") in (None, str(payload.get("product")))
     return False
 
 
@@ -709,4 +723,8 @@ def describe_trigger(trigger: Mapping[str, Any]) -> str:
     if kind == "accuracy_drop":
         which = f"model {trigger['model_id']}" if trigger.get("model_id") else "any model"
         return f"Live accuracy of {which} more than {trigger.get('tolerance', 0.05):g} below its baseline"
+    if kind == "reorder_point":
+        which = f"product {trigger['product']}" if trigger.get("product") else "a product"
+        where = f" of inventory model {trigger['model_id']}" if trigger.get("model_id") else ""
+        return f"{which[0].upper()}{which[1:]}{where} at or below its reorder point"
     return str(kind)

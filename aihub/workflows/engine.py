@@ -1,6 +1,6 @@
 """The workflow engine: events start runs, runs execute their steps, approvals pause them, a tick keeps time.
 
-Entry points the worker calls (see :mod:`aihub.worker`):
+Entry points the worker calls (see :mod:`aihub.runtime.worker`):
 
 * :func:`emit` when something happens in a tenant (an anomaly, a sync, drift,
   ...): every enabled workflow whose trigger and conditions match gets one
@@ -24,10 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,8 +34,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from croniter import croniter
+from procrastinate.exceptions import AlreadyEnqueued
 
-from aihub import jobs, usage
+from aihub import queue, usage
 from aihub.auth import Principal, require
 from aihub.db import workflow_store as wstore
 from aihub.db.engine import get_database
@@ -55,13 +55,9 @@ from aihub.workflows.definition import (
 
 log = logging.getLogger(__name__)
 
-#: Threads that run workflow steps in a process without a worker.
-INLINE_THREADS = 4
 #: A queued or running run this old (seconds) is handed to a runner again by :func:`tick`.
 STALE_SECONDS = 120
 _LOCK_PREFIX = 0x41485746 << 32  # "AHWF": advisory-lock namespace of workflow runs
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
 
 def _now() -> datetime:
@@ -172,38 +168,18 @@ def emit(tenant_id: int, event_type: str, payload: dict[str, Any], *, run: bool 
     return run_ids
 
 
-# ====================================================================== dispatch
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=INLINE_THREADS, thread_name_prefix="aihub-workflow")
-        return _executor
+def on_event(tenant_id: int, event_type: str, payload: dict[str, Any]) -> list[int]:
+    """The workflows' subscriber to every service event (:mod:`aihub.events`): :func:`emit` and run.
 
-
-def _execute_logged(tenant_id: int, run_id: int) -> str:
-    try:
-        return execute_run(tenant_id, run_id)
-    except Exception:  # a background thread has no caller to tell; tick() retries the run
-        log.exception("workflow run %s of tenant %s stopped on an error", run_id, tenant_id)
-        return "error"
-
-
-def emit_safely(tenant_id: int, event_type: str, payload: dict[str, Any]) -> list[int]:
-    """:func:`emit` for services telling workflows about an event: a workflow problem is logged, never raised.
-
-    The event's own work (a sync, a prediction, a drift check) has already
-    succeeded; a broken workflow must not turn it into a failure.
+    Subscribed by :func:`aihub.runtime.wiring.wire`; :func:`aihub.events.publish`
+    logs whatever it raises, so the event's own work never fails because of a workflow.
     """
-    try:
-        return emit(tenant_id, event_type, payload)
-    except Exception:  # noqa: BLE001
-        log.warning("workflows for %s event in tenant %s failed to start", event_type, tenant_id, exc_info=True)
-        return []
+    return emit(tenant_id, event_type, payload)
 
 
+# ====================================================================== dispatch
 def enqueue_run(tenant_id: int, run_id: int) -> Future | int | None:
-    """Hand a run to a runner: the worker queue when workers run, else a thread of this process.
+    """Hand a run to a runner through :mod:`aihub.queue`: the worker when workers run, else a thread here.
 
     If the worker queue refuses the run (for instance when called from
     inside a worker task whose app cannot be reopened), the run goes to a
@@ -216,21 +192,12 @@ def enqueue_run(tenant_id: int, run_id: int) -> Future | int | None:
         The thread's future (inline), procrastinate's job id (worker), or
         None when the run is already queued on the worker.
     """
-    if jobs.backend() == "worker":
-        from aihub import worker
-
-        defer = getattr(worker, "defer_workflow_run", None)
-        if defer is not None:
-            from procrastinate.exceptions import AlreadyEnqueued
-
-            try:
-                return defer(tenant_id, run_id)
-            except AlreadyEnqueued:
-                return None
-            except Exception:  # e.g. deferring from inside a worker task: run it here instead
-                log.warning("workflow run %s could not be queued for the worker; running it in this process",
-                            run_id, exc_info=True)
-    return _get_executor().submit(_execute_logged, tenant_id, run_id)
+    key = f"aihub-workflow-run-{run_id}"
+    try:
+        return queue.defer("aihub.run_workflow", lock=key, queueing_lock=key, inline_if_refused=True,
+                           tenant_id=tenant_id, run_id=run_id)
+    except AlreadyEnqueued:
+        return None
 
 
 # ====================================================================== execution
@@ -555,5 +522,16 @@ def wait_for_run(tenant_id: int, run_id: int, *, timeout: float = 60.0,
         time.sleep(0.1)
 
 
-__all__ = ["NotFound", "create_run", "decide", "due_time", "emit", "enqueue_run", "execute_run",
-           "owner_principal", "tick", "wait_for_run"]
+__all__ = [
+    "NotFound",
+    "create_run",
+    "decide",
+    "due_time",
+    "emit",
+    "enqueue_run",
+    "execute_run",
+    "on_event",
+    "owner_principal",
+    "tick",
+    "wait_for_run",
+]

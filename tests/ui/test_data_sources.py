@@ -7,7 +7,15 @@ from streamlit.testing.v1 import AppTest
 
 from aihub import datasets
 from tests.conftest import PASSWORD, REPO, new_tenant
-from tests.services.test_datasets import _credit_csv
+
+
+def _credit_csv(n: int = 80) -> bytes:
+    """A credit-risk-like table whose commonest other_parties value is the category 'none'."""
+    rows = ["other_parties,amount,Response,opened"]
+    for i in range(n):
+        party = "none" if i % 10 else ("guarantor" if i % 20 else "co applicant")
+        rows.append(f"{party},{100 + 7 * i},{i % 3 == 0:d},2024-{1 + i % 12:02d}-{1 + i % 28:02d}")
+    return ("\n".join(rows) + "\n").encode()
 
 
 @pytest.fixture

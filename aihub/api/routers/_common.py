@@ -1,0 +1,65 @@
+"""Helpers the routers share: upload reading, JSON responses of models, job bodies."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from aihub.api.app import PREFIX
+from aihub.api.schemas import Job
+from aihub.config import load_settings
+from aihub.errors import ValidationError
+
+
+def read_upload(file: UploadFile, field: str = "file") -> tuple[str, bytes]:
+    """The file's name and bytes, refused past ``AIHUB_MAX_UPLOAD_MB``.
+
+    Raises
+    ------
+    ValidationError
+        For a file without a name, empty, or too large (naming ``field``).
+    """
+    limit = load_settings().max_upload_bytes
+    name = (file.filename or "").strip()
+    if not name:
+        raise ValidationError("Send the file with its name (e.g. orders.csv); the extension picks the reader.",
+                              field=field)
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationError(f"{name} is larger than the upload limit of {limit // 1_000_000} MB.", field=field)
+    if not data:
+        raise ValidationError(f"{name} is empty.", field=field)
+    return name, data
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def json_response(model: BaseModel, status: int = 200, location: str | None = None) -> JSONResponse:
+    """``model`` as JSON with ``status`` (and a ``Location`` header for 201/202)."""
+    return JSONResponse(model.model_dump(mode="json"), status_code=status,
+                        headers={"Location": location} if location else None)
+
+
+def job_body(job: Any) -> Job:
+    """The API's view of a :class:`aihub.db.store.JobRecord` (its payload stays inside, except results)."""
+    result = {k: v for k, v in (job.payload or {}).items() if k in ("batch_id", "rows_total", "rows_failed")}
+    links = {"self": f"{PREFIX}/jobs/{job.id}", "model": f"{PREFIX}/models/{job.model_id}"}
+    if job.model_version_id:
+        links["version"] = f"{PREFIX}/models/{job.model_id}/versions/{job.model_version_id}"
+    if "batch_id" in result:
+        links["batch"] = f"{PREFIX}/predictions/batches/{result['batch_id']}"
+    return Job(id=job.id, model_id=job.model_id, model_name=job.model_name, kind=job.kind, status=job.status,
+               progress=job.progress, message=job.message, error=job.error, model_version_id=job.model_version_id,
+               queued_at=job.queued_at, started_at=job.started_at, finished_at=job.finished_at,
+               cancel_requested=job.cancel_requested, result=result, links=links)
+
+
+def accepted(job: Any) -> JSONResponse:
+    """202 with the job and ``Location`` of its status."""
+    return json_response(job_body(job), 202, f"{PREFIX}/jobs/{job.id}")

@@ -1,0 +1,42 @@
+"""The composition root: one call that connects the layers, made by every process at start.
+
+:func:`wire` registers
+
+* the worker's procrastinate tasks with :mod:`aihub.queue` (so ``aihub.run_job``
+  and friends can be deferred and run), and the function each task runs
+  when the backend is ``inline``;
+* the job handlers (forecast and predictive training), by importing the
+  services that declare them with :func:`aihub.jobs.register`;
+* the workflows' subscription to every service event (:mod:`aihub.events`).
+
+Entry points call it once: ``streamlit_app.py``, ``aihub.cli.main`` (and so
+``aihub worker``), the HTTP API. Calling it again does nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from aihub import events, jobs, queue, training, workflows
+from aihub.runtime import worker
+from aihub.services import analytics, model_training
+
+#: Services whose import registers job handlers (kept referenced so the import is not "unused").
+JOB_HANDLER_SERVICES = (training, model_training, analytics)
+
+_wired = False
+_lock = threading.Lock()
+
+
+def wire() -> None:
+    """Register every task, inline runner, job handler and event subscription of the hub (idempotent)."""
+    global _wired
+    with _lock:
+        if _wired:
+            return
+        queue.add_tasks(worker.tasks)
+        queue.register_inline("aihub.run_job", jobs.run_job)
+        queue.register_inline("aihub.run_workflow", workflows.execute_run)
+        for event in events.EVENTS:
+            events.subscribe(event, workflows.on_event)
+        _wired = True
