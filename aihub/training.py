@@ -402,6 +402,11 @@ def forecast_view(principal: Principal, model_id: int, version_id: int | None = 
     return ForecastView(history, fc, actuals.reset_index(drop=True), version, spec, series_key)
 
 
+#: Columns of :func:`forecast_series` besides one per ``split_by`` column.
+SERIES_FIELDS: tuple[str, ...] = ("series_key", "algorithm", "n_obs", "volume", "growth", "mase", "mase_naive",
+                                  "mase_seasonal_naive", "backtest", "error")
+
+
 def forecast_series(principal: Principal, model_id: int, version_id: int | None = None) -> pd.DataFrame:
     """The series of a version of many series, largest volume first. Needs ``read``.
 

@@ -508,7 +508,7 @@ def add_forecast_points(s: Session, *, tenant_id: int, version_id: int, forecast
     for a version of many series)."""
     cols = ["yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "yhat_upper_95"]
     keys = forecast["series_key"].astype(str).tolist() if "series_key" in forecast else [None] * len(forecast)
-    stamps = pd.to_datetime(forecast["ds"]).dt.to_pydatetime() if len(forecast) else []
+    stamps = [ts.to_pydatetime() for ts in pd.to_datetime(forecast["ds"])]
     values = forecast[cols].to_numpy(float) if len(forecast) else []
     rows = [
         {"tenant_id": tenant_id, "model_version_id": version_id, "series_key": key, "ds": ts,
