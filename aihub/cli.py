@@ -70,7 +70,7 @@ def _demo_api(args: argparse.Namespace) -> int:
 
 
 def _jobs_recover(args: argparse.Namespace) -> int:
-    from aihub import jobs
+    from aihub.services import jobs
 
     out = jobs.recover_interrupted_jobs()
     print(f"Re-queued {out['requeued']} queued or interrupted job(s).")

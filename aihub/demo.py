@@ -17,8 +17,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, jobs, monitoring, predictive, registry, training
+from aihub import auth, datasets, monitoring, predictive, registry, training
 from aihub.auth import Principal
+from aihub.services import jobs
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,9 @@ def seed_insights(admin: Principal, *, trained: bool = True) -> int:
     Returns how many insights were stored (0 if generation failed; seeding
     never fails because of it).
     """
-    from aihub import insights_service, usage
+    from aihub import insights_service
     from aihub.errors import AihubError
+    from aihub.services import usage
 
     for feature, action in (("data", "upload"), ("detect", "run"), *((("train", "forecast"), ("train", "ml"),
                                                                       ("predict", "batch")) if trained else ())):

@@ -13,9 +13,10 @@ import logging
 
 import numpy as np
 
-from aihub import auth, demo, demo_sources, health, predictive, registry, workflows
+from aihub import auth, demo, demo_sources, predictive, registry, workflows
 from aihub.auth import Principal
 from aihub.errors import AihubError
+from aihub.services import health
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from aihub import sources
 from aihub.auth import Principal
 from aihub.errors import AihubError
+from aihub.services import sources
 
 log = logging.getLogger(__name__)
 

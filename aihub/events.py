@@ -37,8 +37,11 @@ DRIFT_DETECTED = "drift_detected"
 ACCURACY_DROPPED = "accuracy_drop"
 #: An inventory analytic's new version put a product at or below its reorder point (one event per product).
 REORDER_POINT = "reorder_point"
+#: An analyst moved anomalies between open and closed (resolved, false positive, reopened); one event per action.
+ANOMALY_TRIAGED = "anomaly_triaged"
 #: Every event a service may publish.
-EVENTS = (ANOMALY_DETECTED, PREDICTION_MADE, SOURCE_SYNCED, DRIFT_DETECTED, ACCURACY_DROPPED, REORDER_POINT)
+EVENTS = (ANOMALY_DETECTED, PREDICTION_MADE, SOURCE_SYNCED, DRIFT_DETECTED, ACCURACY_DROPPED, REORDER_POINT,
+          ANOMALY_TRIAGED)
 
 #: ``fn(tenant_id, event, payload)``; its return value is ignored.
 Subscriber = Callable[[int, str, dict[str, Any]], Any]

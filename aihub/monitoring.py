@@ -37,14 +37,14 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from aihub import anomaly as core
-from aihub import events, usage
+from aihub import events
 from aihub.anomaly.config import MAX_SPLIT_VALUES, NUMERIC_AGGREGATIONS
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store as astore
@@ -58,6 +58,7 @@ from aihub.db.anomaly_store import (
 )
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, ValidationError
+from aihub.services import usage
 
 log = logging.getLogger(__name__)
 
@@ -982,7 +983,12 @@ def change_status(
         event_note = note or details.get("false_positive_reason") or details.get("resolution_notes")
         astore.add_event(s, tenant_id=principal.tenant_id, anomaly_id=anomaly_id, actor_id=principal.user_id,
                          action="status", from_status=a.status, to_status=status, note=event_note, details=details)
-        return astore.get_anomaly(s, anomaly_id)
+        out = astore.get_anomaly(s, anomaly_id)
+    if (status in astore.CLOSED_STATUSES) != (a.status in astore.CLOSED_STATUSES):
+        events.publish(principal.tenant_id, events.ANOMALY_TRIAGED,
+                       {"anomaly_ids": [anomaly_id], "from_status": a.status, "to_status": status,
+                        "at": datetime.now(UTC).isoformat()})
+    return out
 
 
 def resolve(principal: Principal, anomaly_id: int, payload: Mapping[str, Any]) -> AnomalyRecord:
@@ -1173,6 +1179,9 @@ def bulk_triage(
         learned: list[str] = []
         for monitor_id in sorted(relearn):
             learned += _relearn(s, principal, monitor_id)
+    if relearn and changed:
+        events.publish(principal.tenant_id, events.ANOMALY_TRIAGED,
+                       {"anomaly_ids": changed, "to_status": status, "at": datetime.now(UTC).isoformat()})
     return BulkResult(changed, skipped, learned)
 
 

@@ -20,11 +20,12 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import exports, forecasting, jobs, jsonsafe, registry, usage
+from aihub import exports, forecasting, jsonsafe, registry
 from aihub.auth import Principal, require
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, TrainingError, ValidationError
+from aihub.services import jobs, usage
 
 FREQS = forecasting.FREQUENCIES
 AGGS = ("sum", "mean")
@@ -208,13 +209,28 @@ def create_forecast_model(principal: Principal, raw: dict[str, Any], *, run: boo
     return model, job
 
 
+def _forecast_model(s: Any, model_id: int) -> store.ModelRecord:
+    """The tenant's model ``model_id`` if it is a forecast model; NotFound otherwise (a prediction model's id too)."""
+    model = store.get_model(s, model_id)
+    if model.kind != FORECAST_KIND:
+        raise NotFound(f"Model {model_id} ('{model.name}') is a prediction model, not a forecast; "
+                       "open it on the Models screen.")
+    return model
+
+
 def train(principal: Principal, model_id: int, *, run: bool = True) -> store.JobRecord:
-    """Queue a training of a forecast model on its dataset's newest version. Needs ``create``."""
+    """Queue a training of a forecast model on its dataset's newest version. Needs ``create``.
+
+    Raises
+    ------
+    NotFound
+        If ``model_id`` is not a forecast model of the caller's tenant.
+    """
     require(principal, "create")
-    usage.record(principal, "forecast", "train")
     with tenant_session(principal.tenant_id) as s:
-        model = store.get_model(s, model_id)
+        model = _forecast_model(s, model_id)
         version_id = store.latest_dataset_version_id(s, model.dataset_id)
+    usage.record(principal, "forecast", "train")
     return registry.start_job(principal, model_id, FORECAST_KIND,
                               {"config": model.config, "dataset_version_id": version_id}, run=run)
 
@@ -371,11 +387,12 @@ def forecast_view(principal: Principal, model_id: int, version_id: int | None = 
     Raises
     ------
     NotFound
-        The model, the version or (for many series) the ``series_key`` does not exist.
+        If ``model_id`` is not a forecast model of the caller's tenant (a prediction model's id included), has
+        no such version, or (for many series) no such ``series_key``.
     """
     version = registry.require_version_of(principal, model_id, version_id)
     with tenant_session(principal.tenant_id) as s:
-        model = store.get_model(s, model_id)
+        model = _forecast_model(s, model_id)
         spec = ForecastSpec(**model.config)
         if spec.many:
             fc = store.forecast_frame(s, version.id, all_series=True)
@@ -418,7 +435,7 @@ def forecast_series(principal: Principal, model_id: int, version_id: int | None 
     """
     version = registry.require_version_of(principal, model_id, version_id)
     with tenant_session(principal.tenant_id) as s:
-        spec = ForecastSpec(**store.get_model(s, model_id).config)
+        spec = ForecastSpec(**_forecast_model(s, model_id).config)
         table = store.forecast_series_frame(s, version.id)
     dims = pd.DataFrame([d or {} for d in table["dims"]], columns=spec.split_by, index=table.index)
     return pd.concat([table[["series_key"]], dims, table.drop(columns=["series_key", "dims"])], axis=1)
@@ -429,7 +446,7 @@ def forecast_csv(principal: Principal, model_id: int, version_id: int | None = N
     ``series_key`` and column values for a model of many series). Needs ``read``."""
     version = registry.require_version_of(principal, model_id, version_id)
     with tenant_session(principal.tenant_id) as s:
-        spec = ForecastSpec(**store.get_model(s, model_id).config)
+        spec = ForecastSpec(**_forecast_model(s, model_id).config)
         if not spec.many:
             return exports.to_csv_bytes(store.forecast_frame(s, version.id))
         fc = store.forecast_frame(s, version.id, all_series=True)

@@ -16,7 +16,7 @@ What it does
    role would take minutes row by row), then ``VACUUM ANALYZE`` so the planner
    has statistics and the visibility map allows index-only scans, as
    autovacuum would after a real load. Only the filling bypasses the app.
-4. Times, for both tenants, each dashboard query through :mod:`aihub.dashboard`
+4. Times, for both tenants, each dashboard query through :mod:`aihub.services.dashboard`
    as the app role under row-level security (first call and median of the
    next ``--repeat``), and the page render with Streamlit's AppTest of
    ``pages/dashboard.py`` (run through ``streamlit_app.py``, whose default page
@@ -201,7 +201,8 @@ def _timed(fn, repeat: int) -> tuple[float, float]:
 
 
 def time_queries(p, repeat: int) -> dict[str, tuple[float, float]]:
-    from aihub import dashboard, insights_service
+    from aihub import insights_service
+    from aihub.services import dashboard
 
     opts = dashboard.filter_options(p)
     full = dashboard.Filters(opts.first_day, opts.last_day)

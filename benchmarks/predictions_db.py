@@ -47,12 +47,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIHUB_DATA_DIR", tempfile.mkdtemp(prefix="aihub-bench-"))
 os.environ.setdefault("AIHUB_JOB_BACKEND", "inline")
 
-from aihub import auth, datasets, ingest, jobs, ml, predictive, registry
+from aihub import auth, datasets, ingest, ml, predictive, registry
 from aihub.config import load_settings
 from aihub.db import engine as dbengine
 from aihub.db import prediction_store as ps
 from aihub.db.session import tenant_session
 from aihub.ml.predict import _validate
+from aihub.services import jobs
 
 SERVER = os.environ.get("AIHUB_BENCH_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from aihub import jobs
 from aihub.auth import Principal
 from aihub.db.engine import Database, get_database
 from aihub.errors import AihubError
+from aihub.services import jobs
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """The "Data insights read" part of the Insights page: orders columns, and the roles of any table.
 
-Streamlit glue only; the rules live in :mod:`aihub.insight_roles` and :mod:`aihub.insights.roles`.
+Streamlit glue only; the rules live in :mod:`aihub.services.insight_roles` and :mod:`aihub.insights.roles`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import typing
 import pandas as pd
 import streamlit as st
 
-from aihub import insights_service as svc
 from aihub.auth import Principal
 from aihub.insights.roles import Currency
+from aihub.services import insights as svc
 from pages._common import attempt, call, flash
 
 ROLE_LABELS = {"date": "Date", "amount": "Amount (money)", "customer": "Customer id", "customer_name": "Customer name",

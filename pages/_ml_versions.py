@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub import health, predictive_charts
+from aihub import predictive_charts
 from aihub.auth import Principal
-from aihub.services import model_config, model_training, outcomes, predictions, registry
+from aihub.services import health, model_config, model_training, outcomes, predictions, registry
 from pages import _common as ui
 
 

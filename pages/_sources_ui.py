@@ -1,6 +1,6 @@
 """The "Connected sources" part of the Data sources page: connect, test, sync and watch systems.
 
-Streamlit glue only; configuration rules live in :mod:`aihub.connectors`, work in :mod:`aihub.sources`.
+Streamlit glue only; configuration rules live in :mod:`aihub.connectors`, work in :mod:`aihub.services.sources`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub import connectors, sources
+from aihub import connectors
 from aihub.auth import Principal
+from aihub.services import sources
 from pages import _common as ui
 
 EXAMPLE = {

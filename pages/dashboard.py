@@ -1,6 +1,6 @@
 """Dashboard (the landing page): key figures, model performance, anomalies, prediction trends, usage, insights.
 
-Every figure comes from :mod:`aihub.dashboard`, aggregated in SQL for the
+Every figure comes from :mod:`aihub.services.dashboard`, aggregated in SQL for the
 logged-in tenant; the cached loaders take the tenant id as an argument so
 tenants never share a cache entry.
 """
@@ -10,7 +10,8 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from aihub import charts, dashboard, insights_service, training
+from aihub import charts, insights_service, training
+from aihub.services import dashboard
 from pages import _common as ui
 
 p = ui.principal()

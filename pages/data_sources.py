@@ -1,11 +1,14 @@
 """Data sources: upload a file, check and correct its schema, save it as a dataset version."""
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets, ingest
+from aihub import ingest
+from aihub.errors import IngestError
+from aihub.services import datasets
 from pages import _common as ui
 from pages import _schema_ui, _sources_ui
 
@@ -26,6 +29,28 @@ def _save_types(version_id: int, schema: list[dict]) -> None:
     st.cache_data.clear()
 
 
+def _preview(name: str, data: bytes, sha: str) -> ingest.ParsedUpload | None:
+    """Read the upload; a JSON document with several lists of records asks which one is the table."""
+    key = f"records_path_{sha}"
+    chosen = st.session_state.get(key)
+    try:
+        parsed, candidates = datasets.preview_upload(p, name, data, records_path=chosen), []
+    except IngestError as exc:
+        if exc.field != "records_path" or not (exc.details or {}).get("allowed"):
+            st.error(str(exc))
+            return None
+        parsed, candidates = None, list(exc.details["allowed"])
+    if parsed is not None and len(parsed.records_paths) > 1:
+        candidates = parsed.records_paths
+    if candidates:
+        st.selectbox("This JSON file holds several lists of records. Which one is your table?", candidates,
+                     index=candidates.index(parsed.records_path) if parsed and parsed.records_path in candidates
+                     else None, key=key, placeholder="Choose a list of records")
+        if parsed is None:
+            st.info(f"Lists of records in {name}: {', '.join(candidates)}. Choose one to see it.")
+    return parsed
+
+
 st.subheader("Upload a file")
 upload = st.file_uploader("CSV, Excel or JSON", type=["csv", "txt", "tsv", "xlsx", "json", "jsonl"],
                           key="upload_file", disabled=not p.can("create"))
@@ -34,7 +59,7 @@ if not p.can("create"):
 
 if upload is not None:
     data = upload.getvalue()
-    parsed = ui.attempt(datasets.preview_upload, p, upload.name, data)
+    parsed = _preview(upload.name, data, hashlib.sha256(data).hexdigest()[:16])
     if parsed is not None:
         how = parsed.encoding or (f"sheet {parsed.sheet}" if parsed.sheet else parsed.format)
         st.success(f"Read **{upload.name}**: {parsed.row_count:,} rows, {len(parsed.schema)} columns ({how}).")
@@ -43,7 +68,8 @@ if upload is not None:
         st.dataframe(parsed.frame.head(20), use_container_width=True, hide_index=True)
 
         st.markdown("**Schema**: correct a column's type if it was inferred wrongly (you can also do it later).")
-        file_key = f"upload_{parsed.sha256[:16]}"
+        path_tag = hashlib.sha256((parsed.records_path or "").encode()).hexdigest()[:8]
+        file_key = f"upload_{parsed.sha256[:16]}_{path_tag}"  # one file read at another path is another table
         schema_json = _schema_ui.schema_editor(ingest.schema_to_json(parsed.schema)["columns"], file_key)
         confirmed = _schema_ui.date_check(schema_json, file_key)
         if st.session_state.get("_upload_sha") != parsed.sha256:  # a new file: its own name, not the last one's
@@ -53,7 +79,7 @@ if upload is not None:
         description = st.text_input("Description (optional)", key="dataset_description")
         if st.button("Save dataset", type="primary", key="save_dataset", disabled=not confirmed):
             result = ui.attempt(datasets.save_upload, p, name, upload.name, data, schema=schema_json,
-                                description=description)
+                                description=description, records_path=parsed.records_path or None)
             if result is not None:
                 v = result.version
                 if result.duplicate and result.types_differ:

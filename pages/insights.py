@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import insights_service as svc
 from aihub.errors import AihubError
 from aihub.insights import CATEGORIES, PRIORITIES, chart_figure
+from aihub.services import insights as svc
 from pages import _common as ui
 from pages import _insight_roles_ui
 from pages._common import call, flash, show_flash

@@ -435,7 +435,7 @@ with tab_new:
                 c3.selectbox("Direction", ["above", "below"], key="f_direction")
                 st.number_input("Threshold", value=0.8, key="f_threshold")
             elif kind == "source_synced":
-                from aihub import sources
+                from aihub.services import sources
 
                 srcs = {s.id: s.name for s in (ui.attempt(sources.list_sources, p) or [])}
                 pick("Data source", srcs, "f_source", optional="Any source", where=c1)

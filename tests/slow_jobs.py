@@ -7,7 +7,8 @@ trains like the real forecast handler.
 
 import time
 
-from aihub import jobs, training
+from aihub import training
+from aihub.services import jobs
 
 
 @jobs.register("slow_forecast")

@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from aihub import auth, dashboard
+from aihub import auth
 from aihub.db import models as m
 from aihub.db.session import tenant_session
 from aihub.errors import PermissionDenied, ValidationError
+from aihub.services import dashboard
 from tests.conftest import PASSWORD, new_tenant
 
 

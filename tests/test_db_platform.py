@@ -106,7 +106,8 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
 @pytest.fixture
 def two_tenants(use_db, superstore_bytes):
     """Tenants A and B, with B holding rows in every tenant-owned table."""
-    from aihub import datasets, jobs, registry, training
+    from aihub import datasets, registry, training
+    from aihub.services import jobs
 
     a, b = new_tenant("a"), new_tenant("b")
     csv = b"ds,y\n" + b"".join(f"2020-{m:02d}-01,{100 + m * 3 + (m % 3)}\n".encode() for m in range(1, 13)) \

@@ -6,9 +6,9 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 
-from aihub import datasets, demo, demo_automation, demo_sources, health, insights_service, monitoring, registry, \
-    sources, workflows
+from aihub import datasets, demo, demo_automation, demo_sources, insights_service, monitoring, registry, workflows
 from aihub.db import engine as dbengine
+from aihub.services import health, sources
 
 
 def test_the_demo_tenant_is_complete_and_seeding_twice_loses_nothing(server_database, monkeypatch):

@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from aihub.drift import (
+from aihub.errors import ValidationError
+from aihub.ml.drift import (
     DriftReport,
     DriftThresholds,
     HealthThresholds,
+    assess_health,
     bin_counts,
     detect_drift,
-    model_health,
     psi_from_counts,
     quantile_edges,
 )
-from aihub.errors import ValidationError
 from tests.conftest import shared_file
 
 NUMERIC = ["tenure", "MonthlyCharges", "TotalCharges", "SeniorCitizen"]
@@ -212,26 +212,26 @@ def test_model_health(halves):
     shifted["tenure"] += 24
     drifted = detect_drift(ref, shifted, features=["tenure", "Contract"])
 
-    ok = model_health(latency_p95_ms=120, error_rate=0.001, live_accuracy=0.79, test_accuracy=0.80,
+    ok = assess_health(latency_p95_ms=120, error_rate=0.001, live_accuracy=0.79, test_accuracy=0.80,
                       drift_report=calm)
     assert ok.status == "healthy" and len(ok.reasons) == 4 and all(c.ok for c in ok.checks)
 
-    bad = model_health(latency_p95_ms=2500, error_rate=0.2, live_accuracy=0.62, test_accuracy=0.80,
+    bad = assess_health(latency_p95_ms=2500, error_rate=0.2, live_accuracy=0.62, test_accuracy=0.80,
                        drift_report=drifted)
     assert bad.status == "degraded" and len(bad.reasons) == 4
     text = " ".join(bad.reasons)
     assert "2,500 ms" in text and "20.0%" in text and "0.180 below" in text and "tenure" in text
 
-    unknown = model_health()
+    unknown = assess_health()
     assert unknown.status == "healthy" and all(c.ok is None for c in unknown.checks)
     assert any("not known" in r for r in unknown.reasons)
-    assert model_health(latency_p95_ms=600, thresholds=HealthThresholds(latency_p95_ms=500)).status == "degraded"
-    assert model_health(live_accuracy=0.7, test_accuracy=0.8, thresholds={"accuracy_drop": 0.15}).status == "healthy"
+    assert assess_health(latency_p95_ms=600, thresholds=HealthThresholds(latency_p95_ms=500)).status == "degraded"
+    assert assess_health(live_accuracy=0.7, test_accuracy=0.8, thresholds={"accuracy_drop": 0.15}).status == "healthy"
     with pytest.raises(ValidationError) as e:
-        model_health(error_rate=1.5)
+        assess_health(error_rate=1.5)
     assert e.value.field == "error_rate"
     with pytest.raises(ValidationError):
-        model_health(drift_report="drifted")
+        assess_health(drift_report="drifted")
     with pytest.raises(ValidationError):
-        model_health(thresholds={"latency_p95_ms": -1})
+        assess_health(thresholds={"latency_p95_ms": -1})
     assert isinstance(drifted, DriftReport)

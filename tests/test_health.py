@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aihub import datasets, health, jobs, predictive, registry
+from aihub import datasets, predictive, registry
 from aihub.errors import ValidationError
+from aihub.services import health, jobs
 from tests.conftest import shared_file
 
 

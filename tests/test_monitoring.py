@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import auth, dashboard, datasets, monitoring
+from aihub import auth, datasets, monitoring
 from aihub.anomaly import ANOMALY_SHAPES, SEVERITIES
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from aihub.services import dashboard
 from tests.conftest import PASSWORD, new_tenant
 
 ISSUE_JSON = {

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import auth, datasets, jobs, predictive, registry
+from aihub import auth, datasets, predictive, registry
 from aihub.db import engine as dbengine
 from aihub.demo import generate_customers
+from aihub.services import jobs
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 APP = str(REPO / "streamlit_app.py")

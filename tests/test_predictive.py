@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, dashboard, datasets, jobs, predictive, predictive_charts, registry
+from aihub import auth, datasets, predictive, predictive_charts, registry
 from aihub.db import engine as dbengine
 from aihub.db import prediction_store as ps
 from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.errors import ArtifactError, Conflict, DatabaseError, NotFound, PermissionDenied, ValidationError
+from aihub.services import dashboard, jobs
 from tests.conftest import PASSWORD, new_tenant, shared_file
 
 

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, dashboard, datasets, jobs, registry, training
+from aihub import auth, datasets, registry, training
 from aihub.db import engine as dbengine
 from aihub.errors import Conflict, IngestError, NotFound, PermissionDenied, ValidationError
-from tests.conftest import PASSWORD, new_tenant, shared_file
+from aihub.services import dashboard, jobs
+from tests.conftest import PASSWORD, new_tenant
 
 
 def _monthly_csv(months: int = 30) -> bytes:

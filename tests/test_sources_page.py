@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aihub import sources
+from aihub.services import sources
 from tests.conftest import PASSWORD, new_tenant
 from tests.test_pages import _app, _login, _texts
 from tests.test_sources import _rest, api  # noqa: F401  (fixture)

@@ -11,8 +11,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from aihub import datasets, queue, registry, sources, training
+from aihub import datasets, queue, registry, training
 from aihub.runtime import worker
+from aihub.services import sources
 from tests.conftest import REPO, new_tenant, shared_file
 from tests.test_sources import _rest, api  # noqa: F401  (fixture)
 

@@ -7,8 +7,9 @@ import time
 import pandas as pd
 import pytest
 
-from aihub import datasets, jobs, predictive, registry, workflows
+from aihub import datasets, predictive, registry, workflows
 from aihub.demo import generate_customers
+from aihub.services import jobs
 
 
 @pytest.fixture

@@ -27,12 +27,13 @@ from typing import Self
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets, jobs, monitoring, notify, registry, training, workflows
+from aihub import auth, datasets, monitoring, notify, registry, training, workflows
 from aihub.connectors.config import MASK
 from aihub.db import store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import Conflict, ConnectorError, NotFound, PermissionDenied, ValidationError
+from aihub.services import jobs
 from aihub.workflows import actions as acts
 from tests.conftest import PASSWORD, new_tenant
 from tests.test_monitoring import REGION_MONITOR, regional_csv

@@ -177,12 +177,16 @@ def list_datasets(s: Session, *, dataset_id: int | None = None, name_contains: s
     ]
 
 
-def find_version_by_hash(s: Session, sha256: str) -> DatasetVersionRecord | None:
-    """The tenant's dataset version holding exactly these bytes, if any."""
-    row = s.scalars(
-        sa.select(DatasetVersion).where(DatasetVersion.sha256 == sha256).order_by(DatasetVersion.id)
-    ).first()
-    return _version_record(s, row) if row else None
+def find_version_by_hash(s: Session, sha256: str, *, columns: list[str] | None = None) -> DatasetVersionRecord | None:
+    """The tenant's first dataset version holding exactly these bytes (read as ``columns``, when given), if any.
+
+    ``columns`` tells apart two tables read from one file (two lists of records of a JSON document).
+    """
+    rows = s.scalars(sa.select(DatasetVersion).where(DatasetVersion.sha256 == sha256).order_by(DatasetVersion.id))
+    for row in rows:
+        if columns is None or [c.get("name") for c in row.column_schema] == columns:
+            return _version_record(s, row)
+    return None
 
 
 def _version_record(s: Session, v: DatasetVersion) -> DatasetVersionRecord:

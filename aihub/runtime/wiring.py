@@ -6,8 +6,9 @@
   and friends can be deferred and run), and the function each task runs
   when the backend is ``inline``;
 * the job handlers (forecast and predictive training), by importing the
-  services that declare them with :func:`aihub.jobs.register`;
-* the workflows' subscription to every service event (:mod:`aihub.events`).
+  services that declare them with :func:`aihub.services.jobs.register`;
+* the workflows' subscription to every service event (:mod:`aihub.events`), and the insights' to
+  anomaly triage (the open-anomalies digest follows it).
 
 Entry points call it once: ``streamlit_app.py``, ``aihub.cli.main`` (and so
 ``aihub worker``), the HTTP API. Calling it again does nothing.
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 import threading
 
-from aihub import events, jobs, queue, training, workflows
+from aihub import events, queue, training, workflows
 from aihub.runtime import worker
-from aihub.services import analytics, model_training
+from aihub.services import analytics, insights, jobs, model_training
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
 JOB_HANDLER_SERVICES = (training, model_training, analytics)
@@ -39,4 +40,5 @@ def wire() -> None:
         queue.register_inline("aihub.run_workflow", workflows.execute_run)
         for event in events.EVENTS:
             events.subscribe(event, workflows.on_event)
+        events.subscribe(events.ANOMALY_TRIAGED, insights.on_anomalies_changed)
         _wired = True

@@ -5,7 +5,7 @@ procrastinate (a maintained PostgreSQL task queue on psycopg 3) gives the
 queue, retries with back-off, locks and periodic tasks; the hub adds:
 
 * one task, ``aihub.run_job``, that runs a ``training_jobs`` row through
-  :func:`aihub.jobs.run_job` (tenant-scoped, RLS-bound);
+  :func:`aihub.services.jobs.run_job` (tenant-scoped, RLS-bound);
 * a per-job procrastinate lock, so two workers never run the same job;
 * a periodic task that re-queues the jobs of workers that stopped sending
   heartbeats (procrastinate's "retry stalled jobs" recipe), with back-off;
@@ -30,9 +30,10 @@ import time
 
 import procrastinate
 
-from aihub import health, insights_service, jobs, queue, sources, workflows
+from aihub import insights_service, queue, workflows
 from aihub.db.engine import get_database
 from aihub.queue import QUEUE_JOBS, QUEUE_MAINTENANCE, QUEUES, STALLED_AFTER_SECONDS
+from aihub.services import health, jobs, sources
 
 log = logging.getLogger(__name__)
 

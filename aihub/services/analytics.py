@@ -30,12 +30,13 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from aihub import events, jobs, jsonsafe, registry, usage
+from aihub import events, jsonsafe, registry
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import ArtifactError, ValidationError
+from aihub.services import jobs, usage
 from aihub.services.analytics_specs import KINDS, TEMPLATES, check_spec, require_fitted_rows, suggest_columns, template
 
 #: ``model_versions.artifact_format`` of analytics: a 32-byte HMAC-SHA256 tag, then the state's JSON.

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import exports, usage
+from aihub import exports
 from aihub.auth import Principal, require
 from aihub.errors import ValidationError
-from aihub.services import analytics
+from aihub.services import analytics, usage
 
 
 # ------------------------------------------------------------------ recommendations

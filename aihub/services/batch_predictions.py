@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import exports, ingest, ml, usage
+from aihub import exports, ingest, ml
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import prediction_store as ps
@@ -26,7 +26,7 @@ from aihub.db.session import tenant_session
 from aihub.errors import ValidationError
 from aihub.jsonsafe import plain
 from aihub.ml.predict import prepare_input
-from aihub.services import model_cache
+from aihub.services import model_cache, usage
 from aihub.services import predictions as serving
 
 #: Failed rows kept with a batch (all are counted).

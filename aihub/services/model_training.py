@@ -24,14 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import jobs, ml, usage
+from aihub import ml
 from aihub.auth import Principal, require
 from aihub.db import prediction_store as ps
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, ValidationError
 from aihub.jsonsafe import plain
-from aihub.services import registry
+from aihub.services import jobs, registry, usage
 from aihub.services.model_cache import artifact_key
 from aihub.services.model_config import (
     ARTIFACT_FORMAT,

@@ -25,14 +25,14 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import events, ml, usage
+from aihub import events, ml
 from aihub.auth import Principal, require, require_in
 from aihub.db import prediction_store as ps
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, ValidationError
 from aihub.jsonsafe import plain
-from aihub.services import model_cache
+from aihub.services import model_cache, usage
 from aihub.services.model_config import require_ml
 
 _rng = random.Random()

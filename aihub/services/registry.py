@@ -6,11 +6,11 @@ lives in :mod:`aihub.training`; this module is what every model kind shares.
 
 from __future__ import annotations
 
-from aihub import jobs
 from aihub.auth import Principal, require
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import Conflict, NotFound
+from aihub.services import jobs
 
 #: Deployment actions that made a version the champion (``challenger`` events do not count for rollback).
 SERVING_ACTIONS = ("deploy", "rollback", "promote")

@@ -11,7 +11,7 @@ Model actions call the model registry: ``aihub.registry.set_challenger`` and
 ``promote_challenger`` when the installed registry has them (champion and
 challenger), else the workflow store's own challenger pointer and
 ``registry.deploy``. Training goes through the hub's job runner
-(:func:`aihub.jobs.run_job`) in the workflow's own thread, so a workflow on
+(:func:`aihub.services.jobs.run_job`) in the workflow's own thread, so a workflow on
 the worker does not wait on another worker slot.
 
 The services a step calls: :func:`aihub.predictive.train` (retrain a
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aihub import datasets, insights_service, jobs, monitoring, notify, predictive, registry, training
+from aihub import datasets, insights_service, monitoring, notify, predictive, registry, training
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.connectors import SecretBox
@@ -36,6 +36,7 @@ from aihub.db import store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, ValidationError
+from aihub.services import jobs
 from aihub.workflows.definition import ACTION_LABELS, get_path, render
 
 log = logging.getLogger(__name__)

@@ -70,6 +70,7 @@ TRIGGER_LABELS = {
     "prediction": "A prediction crosses a threshold", "source_synced": "A data source synced",
     "drift_detected": "Drift is detected on a model", "accuracy_drop": "A model's live accuracy drops",
     "reorder_point": "A product reaches its reorder point",
+    "anomaly_triaged": "Anomalies are resolved, marked false positive or reopened",
 }
 ACTION_TYPES: tuple[str, ...] = (
     "retrain_model", "promote_challenger", "run_monitor", "generate_insights", "batch_prediction",

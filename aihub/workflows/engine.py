@@ -36,12 +36,13 @@ import sqlalchemy as sa
 from croniter import croniter
 from procrastinate.exceptions import AlreadyEnqueued
 
-from aihub import queue, usage
+from aihub import queue
 from aihub.auth import Principal, require
 from aihub.db import workflow_store as wstore
 from aihub.db.engine import get_database
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, PermissionDenied, ValidationError
+from aihub.services import usage
 from aihub.workflows import actions as acts
 from aihub.workflows.definition import (
     ACTION_LABELS,

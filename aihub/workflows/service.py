@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aihub import usage
 from aihub.auth import Principal, require
 from aihub.connectors.config import MASK
 from aihub.db import anomaly_store as astore
@@ -28,6 +27,7 @@ from aihub.db import store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import tenant_session
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from aihub.services import usage
 from aihub.workflows import actions as acts
 from aihub.workflows import templates as tpl
 from aihub.workflows.definition import normalize, parse_json

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from aihub import sources
 from aihub.connectors import ConnectorError, carry_over_secrets, read_source, split_secrets
 from aihub.connectors.objectstore import storage_options
 from aihub.errors import ValidationError
+from aihub.services import sources
 
 TOKEN = "stored-token-0f9e8d7c6b5a"
 

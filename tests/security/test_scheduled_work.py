@@ -17,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from aihub import auth, datasets, health, jobs, predictive, registry, sources
+from aihub import auth, datasets, predictive, registry
 from aihub.errors import PermissionDenied
+from aihub.services import health, jobs, sources
 from tests.conftest import PASSWORD, shared_file
 
 TOKEN = "scheduled-token-5a4b3c2d1e"

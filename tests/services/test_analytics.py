@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
-from aihub import auth, datasets, jobs, predictive, registry, workflows
+from aihub import auth, datasets, predictive, registry, workflows
 from aihub.db.session import owner_session
 from aihub.errors import ArtifactError, NotFound, PermissionDenied, ValidationError
-from aihub.services import analytics
+from aihub.services import analytics, jobs
 from aihub.services import analytics_results as results
 from tests.conftest import PASSWORD, new_tenant, shared_file
 

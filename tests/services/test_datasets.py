@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aihub import auth, datasets
+from aihub import auth
 from aihub.errors import IngestError, NotFound, PermissionDenied, ValidationError
+from aihub.services import datasets
 from tests.conftest import PASSWORD, new_tenant
 
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from aihub import datasets, insight_roles, insights_service
 from aihub.db.session import tenant_session
 from aihub.errors import ValidationError
+from aihub.services import datasets, insight_roles
+from aihub.services import insights as insights_service
 from tests.conftest import new_tenant
 from tests.core.table_fixtures import AVOCADO_DROP, avocado_csv, credit_csv
 
@@ -70,14 +71,16 @@ def test_orders_and_table_roles_are_kept_side_by_side(admin, superstore_bytes):
     assert again.roles["amount"] == "Sales" and insights_service.table_roles(admin, saved.dataset_id).confirmed
 
 
-def _seed(principal, n: int) -> list[int]:
+def _seed(principal, n: int, monitor_id: int | None = None) -> list[int]:
     from aihub.db import models as m
 
     with tenant_session(principal.tenant_id) as s:
-        mon = m.Monitor(tenant_id=principal.tenant_id, name=f"live-{n}", config={})
-        s.add(mon)
-        s.flush()
-        items = [m.Anomaly(tenant_id=principal.tenant_id, monitor_id=mon.id, metric="daily_revenue",
+        if monitor_id is None:
+            mon = m.Monitor(tenant_id=principal.tenant_id, name=f"live-{n}", config={})
+            s.add(mon)
+            s.flush()
+            monitor_id = mon.id
+        items = [m.Anomaly(tenant_id=principal.tenant_id, monitor_id=monitor_id, metric="daily_revenue",
                            slice=f"Region={i}", ts=datetime(2023, 4, 1 + i), actual=1.0, expected=2.0, lower=1.5,
                            upper=2.5, score=0.9, severity="high", status="new", impact=-100.0, root_cause={},
                            snapshot=[]) for i in range(n)]
@@ -105,3 +108,21 @@ def test_the_open_anomalies_digest_follows_the_anomalies_with_events(admin):
     assert gone.id == digest.id and gone.valid_until <= now
     assert insights_service.list_insights(admin, now=now) == []
     assert insights_service.insight_events(admin, digest.id)[-1].note == "No open anomalies any more"
+
+
+def test_resolving_an_anomaly_refreshes_the_digest_through_the_triage_event(admin, superstore_bytes):
+    from aihub import monitoring
+
+    saved = datasets.save_upload(admin, "Superstore", "superstore_orders.csv", superstore_bytes).version
+    mon = monitoring.create_monitor(admin, {"detection_name": "revenue", "anomaly_type": "revenue",
+                                            "monitored_metrics": ["daily_revenue"]}, dataset_id=saved.dataset_id)
+    now = datetime.now(UTC)
+    ids = _seed(admin, 2, mon.id)
+    (digest,) = insights_service.generate(admin, categories=["operations"], now=now)
+    assert digest.figures["n_open"] == 2
+    monitoring.change_status(admin, ids[0], "resolved", resolution_notes="Checked: a late data load")
+    fresh = insights_service.get_insight(admin, digest.id)
+    assert fresh.figures["n_open"] == 1
+    assert [e.action for e in insights_service.insight_events(admin, digest.id)] == ["refreshed"]
+    monitoring.bulk_triage(admin, [ids[1]], "false_positive", false_positive_reason="promotion")
+    assert insights_service.get_insight(admin, digest.id).valid_until <= datetime.now(UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import datasets
+from aihub.services import datasets
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import datasets, insights_service
+from aihub.services import datasets
+from aihub.services import insights as insights_service
 from tests.conftest import PASSWORD, REPO, new_tenant
 from tests.core.table_fixtures import credit_csv
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import datasets, jobs, predictive, registry
+from aihub import predictive, registry
+from aihub.services import datasets, jobs
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 

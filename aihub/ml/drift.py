@@ -5,8 +5,8 @@ Pure numpy/pandas/scipy; no database, no Streamlit. The model page calls::
     report = detect_drift(training_frame[features], recent_inputs[features])
     report.to_frame()          # one row per feature: test, statistic, p-value, threshold, drifted
     report.dataset_drift       # feeds the "drift detected" workflow trigger
-    health = model_health(latency_p95_ms=..., error_rate=..., live_accuracy=..., test_accuracy=...,
-                          drift_report=report)
+    health = assess_health(latency_p95_ms=..., error_rate=..., live_accuracy=..., test_accuracy=...,
+                           drift_report=report)
 
 Tests per feature
 -----------------
@@ -743,7 +743,7 @@ def detect_drift(
 
 @dataclass(frozen=True)
 class HealthThresholds:
-    """Limits of :func:`model_health`; validated when built.
+    """Limits of :func:`assess_health`; validated when built.
 
     Attributes
     ----------
@@ -801,7 +801,7 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class HealthReport:
-    """Outcome of :func:`model_health`.
+    """Outcome of :func:`assess_health`.
 
     Attributes
     ----------
@@ -835,7 +835,7 @@ def _observed(name: str, value: Any, *, lo: float | None = None, hi: float | Non
     return float(value)
 
 
-def model_health(
+def assess_health(
     latency_p95_ms: float | None = None,
     error_rate: float | None = None,
     live_accuracy: float | None = None,

@@ -3,7 +3,7 @@
 Services call :func:`record` after a user did something with an AI feature
 (uploaded data, trained, predicted, ran detection, generated insights, ran a
 workflow). The dashboard counts these events and their distinct users per
-feature over time (:func:`aihub.dashboard.usage`).
+feature over time (:func:`aihub.services.dashboard.usage`).
 
 Recording never gets in the way of the feature: a database error while
 recording is logged and swallowed.

@@ -1,11 +1,11 @@
 """Model health: input drift of deployed models and a healthy/degraded verdict with reasons.
 
 Drift compares a deployed version's recent prediction inputs with the data
-it was trained on, feature by feature (:func:`aihub.drift.detect_drift`:
+it was trained on, feature by feature (:func:`aihub.ml.drift.detect_drift`:
 PSI and Kolmogorov–Smirnov for numbers, PSI and chi-squared for
 categories, the way Evidently reports column drift). Health combines
 latency p95, error rate, live accuracy from recorded outcomes, and drift
-(:func:`aihub.drift.model_health`). A drifted model tells workflows
+(:func:`aihub.ml.drift.assess_health`). A drifted model tells workflows
 (``drift_detected``); a live-accuracy drop tells them too
 (``accuracy_drop``).
 """
@@ -19,11 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import audit, drift, events, predictive, registry
+from aihub import audit, events, predictive, registry
 from aihub.auth import Principal, acting_principal, require
 from aihub.db import health_store, store
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import NotFound, PermissionDenied, ValidationError
+from aihub.ml import drift
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def model_health(principal: Principal, model_id: int,
     accuracy = [a for a in predictive.live_accuracy(principal, model_id) if a.role == "champion"]
     latest = latest_drift(principal, model_id)
     champion = accuracy[0] if accuracy else None
-    verdict = drift.model_health(
+    verdict = drift.assess_health(
         latency_p95_ms=stats.p95_ms, error_rate=stats.error_rate,
         live_accuracy=champion.live_accuracy if champion and champion.live_n else None,
         test_accuracy=champion.test_accuracy if champion else None, thresholds=thresholds)

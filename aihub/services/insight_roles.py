@@ -268,7 +268,7 @@ def _table_view(s: Any, rec: DatasetRoles, stored: Mapping[str, Any] | None) -> 
 
 
 def table_views(s: Any) -> list[tuple[TableRolesView, Any]]:
-    """``(view, typed frame)`` of each dataset insights read as a plain table (for :mod:`aihub.insight_sources`).
+    """``(view, typed frame)`` of each dataset insights read as a plain table (for :mod:`aihub.services.insight_sources`).
 
     Those are the enabled datasets that are not read as orders tables, and
     those whose table roles an analyst confirmed.

@@ -15,12 +15,13 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aihub import audit, connectors, datasets, events, usage
+from aihub import audit, connectors, datasets, events
 from aihub.auth import Principal, acting_principal, require
 from aihub.config import load_settings
 from aihub.db import source_store
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import AihubError, PermissionDenied
+from aihub.services import usage
 
 log = logging.getLogger(__name__)
 

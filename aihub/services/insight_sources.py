@@ -14,7 +14,7 @@ Any table
 Every dataset that is not read as an orders table, and every one whose
 table roles an analyst confirmed, is read as a plain table
 (:class:`aihub.insights.tables.TableInput`) with the roles of
-:mod:`aihub.insight_roles`.
+:mod:`aihub.services.insight_roles`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from aihub.auth import Principal, require
 from aihub.db import insight_store, store
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError
-from aihub.insight_roles import DatasetRoles, _dataset_roles, _norm, table_views
 from aihub.insights import (
     CATEGORIES,
     AnomaliesInput,
@@ -44,6 +43,7 @@ from aihub.insights import (
 )
 from aihub.insights.params import InsightParams, check_now
 from aihub.insights.tables import TableInput
+from aihub.services.insight_roles import DatasetRoles, _dataset_roles, _norm, table_views
 
 #: Days between the two RFM snapshots.
 SEGMENT_LAG_DAYS = 91
