@@ -1,15 +1,17 @@
 """The "New forecast" form of the Forecasts screen: every field validated with a message next to it.
 
 Streamlit glue only; frequencies, horizons and holidays come from :mod:`aihub.forecasting`, the rules of a
-forecast's configuration from :class:`aihub.training.ForecastSpec`.
+forecast's configuration from :class:`aihub.services.forecasts.ForecastSpec`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from aihub import datasets, forecasting, training
+from aihub import forecasting
 from aihub.auth import Principal
+from aihub.services import datasets
+from aihub.services import forecasts as training
 from pages import _common as ui
 
 NO_FILTER = "(no filter)"

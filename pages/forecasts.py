@@ -3,7 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import charts, registry, training
+from aihub import charts
+from aihub.services import forecasts as training
+from aihub.services import registry
 from pages import _common as ui
 from pages import _jobs
 from pages._forecast_form import guided_form

@@ -73,6 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=list(ON_ERROR),
         help="series that cannot be forecast: fail the run or fall back to naive",
     )
+    p.add_argument(
+        "--all-levels",
+        action="store_true",
+        help="also write yhat_lower_80, yhat_upper_80, yhat_lower_95 and yhat_upper_95",
+    )
     p.add_argument("--n-jobs", type=int, default=-1, help="worker processes, -1 for all cores (default: %(default)s)")
     p.set_defaults(func=run_forecast)
     return p
@@ -113,6 +118,7 @@ def run_forecast(args: argparse.Namespace) -> int:
             candidates=args.candidates,
             on_error=args.on_error,
             n_jobs=args.n_jobs,
+            all_levels=args.all_levels,
             **kwargs,
         )
         args.output.parent.mkdir(parents=True, exist_ok=True)

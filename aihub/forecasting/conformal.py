@@ -14,7 +14,12 @@ with a locally weighted score (Lei, G'Sell, Rinaldo, Tibshirani & Wasserman 2018
   scale is learnt;
 * the scale ``q`` is the ``ceil((n + 1) * level) / n`` empirical quantile of the
   ``n`` scores (all origins and steps), the finite-sample conformal quantile;
-* the calibrated bounds are ``yhat - q * (yhat - lower)`` and ``yhat + q * (upper - yhat)``.
+* the calibrated bounds are ``yhat - q * (yhat - lower)`` and ``yhat + q * (upper - yhat)``;
+* ``q`` is never below 1 (``floor``): the backtest errors are those of the candidate that
+  won the backtest, the smallest of several, and errors within one origin move together,
+  so the scores understate the error to come. Unfloored, the calibrated intervals held
+  69 % / 88 % (80 % / 95 % nominal) of the held-out M4 weekly actuals and 78 % / 92 % of
+  the hourly ones; floored at the model's own width, 83 % / 94 % and 84 % / 95 %.
 
 Errors of one origin are correlated, so the guarantee is approximate; the benchmarks
 (``benchmarks/forecast_m4_hourly.py``, ``forecast_m4_weekly.py``) report the
@@ -33,6 +38,8 @@ def conformal_scales(
     actuals: Sequence[np.ndarray],
     forecasts: Sequence[np.ndarray],
     halfwidths: Mapping[int, np.ndarray],
+    *,
+    floor: float = 1.0,
 ) -> dict[int, float] | None:
     """Scale factors of the model's interval half-widths that reach each nominal level on the backtest.
 
@@ -43,6 +50,8 @@ def conformal_scales(
     halfwidths : mapping of int to ndarray of shape (horizon,)
         Level in percent (80, 95) -> half-width ``(upper - lower) / 2`` of the model's own
         interval at each step, from the model fitted on the whole history.
+    floor : float, default 1.0
+        Smallest scale returned (1.0: never narrower than the model's own interval).
 
     Returns
     -------
@@ -61,5 +70,5 @@ def conformal_scales(
         scores = (errors / w).ravel()
         n = scores.size
         rank = min(n, math.ceil((n + 1) * level / 100.0))
-        out[int(level)] = float(np.sort(scores)[rank - 1])
+        out[int(level)] = max(floor, float(np.sort(scores)[rank - 1]))
     return out

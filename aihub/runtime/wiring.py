@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import threading
 
-from aihub import events, queue, training, workflows
+from aihub import events, queue, workflows
 from aihub.runtime import worker
-from aihub.services import analytics, insights, jobs, model_training
+from aihub.services import analytics, forecasts, insights, jobs, model_training
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
-JOB_HANDLER_SERVICES = (training, model_training, analytics)
+JOB_HANDLER_SERVICES = (forecasts, model_training, analytics)
 
 _wired = False
 _lock = threading.Lock()

@@ -7,8 +7,9 @@ import io
 import pandas as pd
 import pytest
 
-from aihub import datasets, jobs, registry, training
 from aihub.errors import NotFound, ValidationError
+from aihub.services import datasets, jobs, registry
+from aihub.services import forecasts as training
 from tests.conftest import new_tenant, shared_file
 
 

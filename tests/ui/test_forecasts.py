@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import auth, datasets, jobs, registry, training
+from aihub import auth
+from aihub.services import datasets, jobs, registry
+from aihub.services import forecasts as training
 from tests.conftest import PASSWORD, REPO, new_tenant, shared_file
 
 
