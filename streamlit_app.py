@@ -28,21 +28,38 @@ except AihubError as exc:
 # Every run: re-check the session (or resume it from the cookie); None shows the login page.
 principal = login.gate(key)
 
+#: Every screen: (section, script, title, icon, permission it needs or None). Its URL is the script's name
+#: (/models), also before log-in.
+SCREENS = (
+    ("Overview", "pages/dashboard.py", "Dashboard", ":material/dashboard:", None),
+    ("Work", "pages/data_sources.py", "Data sources", ":material/database:", None),
+    ("Work", "pages/forecasts.py", "Forecasts", ":material/timeline:", None),
+    ("Work", "pages/models.py", "Models", ":material/model_training:", None),
+    ("Work", "pages/predictions.py", "Predictions", ":material/online_prediction:", None),
+    ("Work", "pages/anomalies.py", "Anomalies", ":material/crisis_alert:", None),
+    ("Work", "pages/workflows.py", "Workflows", ":material/account_tree:", None),
+    ("Work", "pages/insights.py", "Insights", ":material/lightbulb:", None),
+    ("Analytics", "pages/analytics.py", "Analytics", ":material/auto_awesome:", None),
+    ("Analytics", "pages/recommendations.py", "Recommendations", ":material/shopping_cart:", None),
+    ("Analytics", "pages/pricing.py", "Pricing", ":material/sell:", None),
+    ("Analytics", "pages/inventory.py", "Inventory", ":material/inventory_2:", None),
+    ("Analytics", "pages/sentiment.py", "Sentiment", ":material/sentiment_satisfied:", None),
+    ("Analytics", "pages/customer_value.py", "Customer value", ":material/savings:", None),
+    ("Analytics", "pages/next_best_action.py", "Next best action", ":material/recommend:", "predict"),
+    ("Admin", "pages/admin.py", "Admin", ":material/admin_panel_settings:", "manage"),
+)
+
+
+def _url(script: str) -> str:
+    return script.removeprefix("pages/").removesuffix(".py")
+
+
 if principal is not None:
-    sections = {
-        "Overview": [st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True)],
-        "Work": [
-            st.Page("pages/data_sources.py", title="Data sources", icon=":material/database:"),
-            st.Page("pages/forecasts.py", title="Forecasts", icon=":material/timeline:"),
-            st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
-            st.Page("pages/predictions.py", title="Predictions", icon=":material/online_prediction:"),
-            st.Page("pages/anomalies.py", title="Anomalies", icon=":material/crisis_alert:"),
-            st.Page("pages/workflows.py", title="Workflows", icon=":material/account_tree:"),
-            st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:"),
-        ],
-    }
-    if principal.can("manage"):
-        sections["Admin"] = [st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:")]
+    sections: dict[str, list] = {}
+    for section, script, title, icon, needs in SCREENS:
+        if needs is None or principal.can(needs):
+            sections.setdefault(section, []).append(
+                st.Page(script, title=title, icon=icon, url_path=_url(script), default=script.endswith("dashboard.py")))
     sections["Account"] = [st.Page(login.logout_page, title="Log out", icon=":material/logout:")]
     with st.sidebar:
         st.caption(f"{principal.name} · {principal.role} · {principal.tenant_name}")
@@ -51,6 +68,15 @@ if principal is not None:
     except PermissionDenied as exc:
         # A service call found the session revoked mid-run (logout elsewhere, deactivation): to the login page.
         if not login.session_ended(exc):
-            raise
+            st.error(ui.message(exc))
+    except AihubError as exc:  # a screen let a foreseen error through: its own words, no traceback
+        st.error(ui.message(exc))
+    except Exception as exc:  # noqa: BLE001 - never a traceback on screen (st.stop/st.rerun are BaseExceptions)
+        ui.unexpected(exc)
 else:
-    st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:")]).run()
+    # A deep link (/models) opens the login form under its own URL; a page's URL names its script hash, so the
+    # rerun after log-in lands on the page that was asked for instead of the Dashboard.
+    asked = [st.Page(login.login_page, title="Log in", icon=":material/login:", url_path=_url(script),
+                     visibility="hidden") for _, script, *_ in SCREENS if not script.endswith("dashboard.py")]
+    st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:", default=True), *asked],
+                  position="hidden").run()

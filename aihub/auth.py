@@ -42,8 +42,8 @@ import bcrypt
 from sqlalchemy.orm import Session
 
 from aihub import audit
-from aihub.db import audit_store, user_store
-from aihub.db.session import owner_session, tenant_session
+from aihub.db import audit_store, owner_scans, user_store
+from aihub.db.session import tenant_session
 from aihub.db.user_store import LockRecord, SessionRecord
 from aihub.db.user_store import UserRecord as UserInfo
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -280,17 +280,14 @@ def create_tenant(name: str, admin_email: str, admin_password: str, *, admin_nam
         raise ValidationError("The organization needs a name.", field="tenant")
     _validate_user(admin_email, "admin")
     pw_hash = hash_password(admin_password)
-    with owner_session() as s:
-        tenant_id, user = user_store.insert_tenant_with_admin(
-            s, name=name, username=admin_email, display_name=admin_name or admin_email.split("@")[0],
-            password_hash=pw_hash)
+    tenant_id, user = owner_scans.create_tenant_with_admin(
+        name=name, username=admin_email, display_name=admin_name or admin_email.split("@")[0], password_hash=pw_hash)
     return Principal(tenant_id, user.id, user.username, "admin", name, user.name, user.auth_version)
 
 
 def find_tenant(name: str) -> int | None:
     """Id of the tenant called ``name`` (owner connection), or None."""
-    with owner_session() as s:
-        return user_store.find_tenant(s, name)
+    return owner_scans.find_tenant(name)
 
 
 def list_users(principal: Principal) -> list[UserInfo]:

@@ -17,9 +17,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, monitoring, predictive, registry, training
+from aihub import auth, datasets, demo_analytics, predictive, registry, training
 from aihub.auth import Principal
 from aihub.services import jobs
+from aihub.services import monitors as monitor_svc
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
     """Create the demo tenant, its users, its datasets, a run revenue monitor, a deployed forecast and churn model,
     and its insights.
 
-    Idempotent: when the tenant exists it is left as it is (nothing is lost).
+    Idempotent: when the tenant exists it is left as it is (nothing is lost); it only gains the business
+    analytics of :mod:`aihub.demo_analytics` if it was made before they existed.
 
     Returns
     -------
@@ -162,15 +164,18 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
     """
     password = password or os.environ.get("AIHUB_DEMO_PASSWORD", DEMO_PASSWORD)
     if auth.find_tenant(DEMO_TENANT) is not None:
-        return auth.principal_for(DEMO_ADMIN)
+        admin = auth.principal_for(DEMO_ADMIN)
+        if train:
+            demo_analytics.seed_analytics(admin)  # an older demo gains the analytics; nothing else changes
+        return admin
     admin = auth.create_tenant(DEMO_TENANT, DEMO_ADMIN, password, admin_name="Demo Admin")
     for email, name, role in DEMO_USERS:
         auth.add_user(admin, email, name, role, password)
     data = generate_orders().to_csv(index=False).encode()
     saved = datasets.save_upload(admin, "Demo orders", "demo_orders.csv", data,
                                  description="Generated order lines of a fictional shop (not real data).")
-    monitor = monitoring.create_monitor(admin, DEMO_MONITOR, dataset_id=saved.version.dataset_id)
-    run = monitoring.run_monitor(admin, monitor.id)
+    monitor = monitor_svc.create_monitor(admin, DEMO_MONITOR, dataset_id=saved.version.dataset_id)
+    run = monitor_svc.run_monitor(admin, monitor.id)
     log.info("demo monitor %s: %s, %d anomalies", monitor.name, run.status, run.anomalies_found)
     if train:
         model, job = training.create_forecast_model(admin, {
@@ -182,6 +187,7 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
             version = registry.list_versions(admin, model.id)[0]
             registry.deploy(admin, model.id, version.id)
         seed_churn_model(admin)
+        demo_analytics.seed_analytics(admin)
     seed_insights(admin, trained=train)
     return admin
 

@@ -39,9 +39,11 @@ ACCURACY_DROPPED = "accuracy_drop"
 REORDER_POINT = "reorder_point"
 #: An analyst moved anomalies between open and closed (resolved, false positive, reopened); one event per action.
 ANOMALY_TRIAGED = "anomaly_triaged"
+#: A user sent the next best actions of a churn model's at-risk customers to automation (one event per customer).
+NEXT_BEST_ACTION = "next_best_action"
 #: Every event a service may publish.
 EVENTS = (ANOMALY_DETECTED, PREDICTION_MADE, SOURCE_SYNCED, DRIFT_DETECTED, ACCURACY_DROPPED, REORDER_POINT,
-          ANOMALY_TRIAGED)
+          ANOMALY_TRIAGED, NEXT_BEST_ACTION)
 
 #: ``fn(tenant_id, event, payload)``; its return value is ignored.
 Subscriber = Callable[[int, str, dict[str, Any]], Any]

@@ -5,6 +5,8 @@ Only Streamlit glue lives here; all logic is in :mod:`aihub`.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +19,7 @@ from aihub.errors import AihubError
 from aihub.services import jobs
 
 T = TypeVar("T")
+log = logging.getLogger("aihub.screens")
 
 
 @st.cache_resource
@@ -50,7 +53,7 @@ def attempt(fn: Callable[..., T], *args: Any, where: Any = None, **kwargs: Any) 
     try:
         return fn(*args, **kwargs)
     except AihubError as exc:
-        (where or st).error(str(exc))
+        (where or st).error(message(exc))
         return None
 
 
@@ -72,5 +75,23 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     try:
         return fn(*args, **kwargs)
     except AihubError as exc:
-        flash("error", str(exc))
+        flash("error", message(exc))
         return None
+
+
+def message(exc: BaseException | str) -> str:
+    """An error's text as a sentence for the analyst: first letter capitalised ("input must be ..." -> "Input ...")."""
+    text = str(exc).strip()
+    return text[:1].upper() + text[1:]
+
+
+def unexpected(exc: BaseException) -> str:
+    """Show a short message with a reference id for an error nobody foresaw; the traceback goes to the log.
+
+    Returns the reference id (also in the log line, so support can find the traceback).
+    """
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error on a screen (reference %s)", ref, exc_info=exc)
+    st.error(f"Something went wrong on this screen and it could not finish. Try again; if it keeps happening, "
+             f"give your administrator the reference **{ref}** (the details are in the server log).")
+    return ref

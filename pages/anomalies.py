@@ -5,14 +5,16 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub import anomaly, datasets, monitoring
+from aihub import anomaly, datasets
 from aihub.errors import AihubError, ValidationError
+from aihub.services import anomalies as anomaly_svc
+from aihub.services import monitors as monitor_svc
 from pages import _common as ui
 
 p = ui.principal()
 st.title("Anomalies")
 
-STATUS_LABELS = monitoring.STATUS_LABELS
+STATUS_LABELS = anomaly_svc.STATUS_LABELS
 SEVERITY_BADGE = {"critical": ":red[**critical**]", "high": ":orange[**high**]", "medium": ":orange[medium]",
                   "low": ":blue[low]"}
 FIELD_LABELS = {"detection_name": "Monitor name", "timestamp_column": "Date column", "anomaly_type": "Anomaly type",
@@ -50,7 +52,7 @@ def call(fn, *args, **kwargs):
 
 
 def money(x: float | None) -> str:
-    return monitoring.format_money(x)
+    return anomaly_svc.format_money(x)
 
 
 def run_summary(run) -> None:
@@ -69,7 +71,7 @@ def run_summary(run) -> None:
 
 
 show_flash()
-monitors = ui.attempt(monitoring.list_monitors, p) or []
+monitors = ui.attempt(monitor_svc.list_monitors, p) or []
 by_id = {m.id: m for m in monitors}
 tab_work, tab_monitors, tab_new = st.tabs(["Worklist", "Monitors", "New monitor"])
 
@@ -79,7 +81,7 @@ def on_bulk() -> None:
     ss = st.session_state
     ids = list(ss.get("bulk_ids") or [])
     action = ss.get("bulk_action")
-    result = call(monitoring.bulk_triage, p, ids, action, assignee_id=ss.get("bulk_assignee"),
+    result = call(anomaly_svc.bulk_triage, p, ids, action, assignee_id=ss.get("bulk_assignee"),
                   resolution_notes=ss.get("bulk_notes"), false_positive_reason=ss.get("bulk_reason"))
     if result is not None:
         flash("success", f"Changed {len(result.changed)} anomal{'y' if len(result.changed) == 1 else 'ies'}.")
@@ -92,11 +94,11 @@ def on_bulk() -> None:
 
 def on_status(anomaly_id: int) -> None:
     ss = st.session_state
-    a = call(monitoring.change_status, p, anomaly_id, ss.get("tr_status"), note=ss.get("tr_note") or "",
+    a = call(anomaly_svc.change_status, p, anomaly_id, ss.get("tr_status"), note=ss.get("tr_note") or "",
              resolution_notes=ss.get("tr_resolution"), false_positive_reason=ss.get("tr_reason"))
     if a is not None:
         flash("success", f"Anomaly {a.id} is now {STATUS_LABELS[a.status]}.")
-        learned = monitoring.anomaly_events(p, a.id)[-1].details.get("learned_rules", [])
+        learned = anomaly_svc.anomaly_events(p, a.id)[-1].details.get("learned_rules", [])
         for text in learned:
             flash("info", f"The monitor learned: {text}")
         if a.status == "false_positive" and not learned:
@@ -108,19 +110,19 @@ def on_status(anomaly_id: int) -> None:
 
 
 def on_assign(anomaly_id: int) -> None:
-    a = call(monitoring.assign, p, anomaly_id, st.session_state.get("tr_assignee"))
+    a = call(anomaly_svc.assign, p, anomaly_id, st.session_state.get("tr_assignee"))
     if a is not None:
         flash("success", f"Anomaly {a.id} is assigned to {a.assignee or 'nobody'}.")
 
 
 def on_note(anomaly_id: int) -> None:
-    if call(monitoring.add_note, p, anomaly_id, st.session_state.get("tr_comment") or "") is not None:
+    if call(anomaly_svc.add_note, p, anomaly_id, st.session_state.get("tr_comment") or "") is not None:
         flash("success", "Note added.")
         st.session_state["tr_comment"] = ""
 
 
 def anomaly_detail(anomaly_id: int, users: dict) -> None:
-    a = ui.attempt(monitoring.get_anomaly, p, anomaly_id)
+    a = ui.attempt(anomaly_svc.get_anomaly, p, anomaly_id)
     if a is None:
         return
     st.subheader(f"{a.metric} · {a.series_label} · {a.ts:%Y-%m-%d}")
@@ -133,7 +135,7 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
     c3.metric("Anomaly score", f"{a.score:.2f}", f"severity {a.severity}", delta_color="off", delta_arrow="off",
               help="0 to 1; severity from the monitor's thresholds.")
     c4.metric("Money impact", money(a.impact))
-    st.plotly_chart(monitoring.anomaly_figure(a), width="stretch", key=f"snapshot_{a.id}")
+    st.plotly_chart(anomaly_svc.anomaly_figure(a), width="stretch", key=f"snapshot_{a.id}")
     if a.kind:
         st.markdown(f"**Type:** {a.kind_label} · {a.kind_evidence}")
     st.markdown(f"**Root cause:** {a.hint}")
@@ -160,7 +162,7 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
 
     if p.can("feedback"):
         st.markdown("**Triage**")
-        allowed = monitoring.allowed_transitions(a.status)
+        allowed = anomaly_svc.allowed_transitions(a.status)
         c1, c2 = st.columns(2)
         with c1:
             target = st.selectbox("Move to", allowed, format_func=STATUS_LABELS.get, key="tr_status")
@@ -184,7 +186,7 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
     else:
         st.caption("Your role can view anomalies but not triage them.")
 
-    events = ui.attempt(monitoring.anomaly_events, p, a.id) or []
+    events = ui.attempt(anomaly_svc.anomaly_events, p, a.id) or []
     st.markdown("**Audit trail**")
     st.dataframe(pd.DataFrame([{
         "when": e.created_at, "who": e.actor or "detector", "action": e.action,
@@ -196,7 +198,7 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
 with tab_work:
     c1, c2, c3 = st.columns(3)
     severities = c1.multiselect("Severity", list(reversed(anomaly.SEVERITIES)), key="f_severity")
-    statuses = c2.multiselect("Status", list(monitoring.STATUSES), default=list(monitoring.OPEN_STATUSES),
+    statuses = c2.multiselect("Status", list(anomaly_svc.STATUSES), default=list(anomaly_svc.OPEN_STATUSES),
                               format_func=STATUS_LABELS.get, key="f_status")
     monitor_id = c3.selectbox("Monitor", [None, *by_id], key="f_monitor",
                               format_func=lambda i: "all monitors" if i is None else by_id[i].name)
@@ -206,7 +208,7 @@ with tab_work:
                           format_func=lambda m: "all metrics" if m is None else m)
     date_from = c2.date_input("From", value=None, key="f_from")
     date_to = c3.date_input("To", value=None, key="f_to")
-    items = ui.attempt(monitoring.list_anomalies, p, severities=severities, statuses=statuses,
+    items = ui.attempt(anomaly_svc.list_anomalies, p, severities=severities, statuses=statuses,
                        monitor_id=monitor_id, metric=metric, date_from=date_from, date_to=date_to) or []
     if not monitors:
         st.info("No monitors yet: create one on the **New monitor** tab.")
@@ -227,12 +229,12 @@ with tab_work:
         })
 
     labels = {a.id: f"#{a.id} · {a.severity} · {a.metric} · {a.series_label} · {a.ts:%Y-%m-%d}" for a in items}
-    users = {i: name or username for i, username, name in (ui.attempt(monitoring.assignable_users, p) or [])}
+    users = {i: name or username for i, username, name in (ui.attempt(anomaly_svc.assignable_users, p) or [])}
     if items and p.can("feedback"):
         with st.expander("Bulk actions", expanded=False):
             st.multiselect("Anomalies", list(labels), format_func=labels.get, key="bulk_ids")
             c1, c2 = st.columns(2)
-            action = c1.selectbox("Action", monitoring.BULK_ACTIONS, key="bulk_action",
+            action = c1.selectbox("Action", anomaly_svc.BULK_ACTIONS, key="bulk_action",
                                   format_func=lambda x: {"acknowledge": "Acknowledge", "assign": "Assign",
                                                          "resolve": "Resolve",
                                                          "false_positive": "Mark false positive"}[x])
@@ -256,11 +258,11 @@ with tab_work:
 
 # =============================================================== monitors
 def on_run(monitor_id: int) -> None:
-    run_summary(call(monitoring.run_monitor, p, monitor_id))
+    run_summary(call(monitor_svc.run_monitor, p, monitor_id))
 
 
 def on_rule(rule_id: int, active: bool) -> None:
-    rule = call(monitoring.reapply_rule if active else monitoring.undo_rule, p, rule_id)
+    rule = call(anomaly_svc.reapply_rule if active else anomaly_svc.undo_rule, p, rule_id)
     if rule is not None:
         flash("success", ("Applied again: " if active else "Undone: ") + rule.description)
 
@@ -279,7 +281,7 @@ with tab_monitors:
         mon = by_id[mid]
         st.button("Run now", key="mon_run", type="primary", disabled=not p.can("detect"), on_click=on_run,
                   args=(mon.id,), help="Score the periods of the dataset's newest version not scored yet.")
-        runs = ui.attempt(monitoring.list_runs, p, mon.id) or []
+        runs = ui.attempt(monitor_svc.list_runs, p, mon.id) or []
         if runs:
             st.dataframe(pd.DataFrame([{
                 "run": r.id, "status": r.status, "started": r.started_at,
@@ -288,7 +290,7 @@ with tab_monitors:
                 "suppressed by rules": r.suppressed, "error": r.error or "",
             } for r in runs]), hide_index=True, width="stretch")
         st.markdown("**What this monitor learned from feedback**")
-        rules = ui.attempt(monitoring.list_rules, p, mon.id) or []
+        rules = ui.attempt(anomaly_svc.list_rules, p, mon.id) or []
         if not rules:
             st.caption("Nothing yet. Marking anomalies as false positives teaches the monitor to skip "
                        "recurring patterns (like a weekly promotion) or to raise a series' threshold.")
@@ -313,7 +315,7 @@ with tab_monitors:
 # =============================================================== new monitor
 def create(raw: dict, dataset_id: int, run_now: bool) -> None:
     try:
-        mon = monitoring.create_monitor(p, raw, dataset_id=dataset_id)
+        mon = monitor_svc.create_monitor(p, raw, dataset_id=dataset_id)
     except ValidationError as exc:
         label = FIELD_LABELS.get(exc.field or "", exc.field or "")
         flash("error", f"**{label}** — {exc}" if label else str(exc))
@@ -324,7 +326,7 @@ def create(raw: dict, dataset_id: int, run_now: bool) -> None:
     flash("success", f"Created monitor **{mon.name}**.")
     st.session_state["mon_pick"] = mon.id
     if run_now:
-        run_summary(call(monitoring.run_monitor, p, mon.id))
+        run_summary(call(monitor_svc.run_monitor, p, mon.id))
 
 
 def on_create_form(dataset_id: int, columns: dict) -> None:
@@ -361,7 +363,7 @@ def on_create_form(dataset_id: int, columns: dict) -> None:
 
 
 def on_create_json(dataset_id: int) -> None:
-    raw = call(monitoring.parse_config_json, st.session_state.get("nm_json") or "")
+    raw = call(monitor_svc.parse_config_json, st.session_state.get("nm_json") or "")
     if raw is not None:
         create(raw, dataset_id, bool(st.session_state.get("nm_run_now_json")))
 

@@ -119,8 +119,9 @@ else:
         if frame is not None:
             st.caption(f"First rows of version {versions[0].version}")
             st.dataframe(frame.head(50), hide_index=True, use_container_width=True)
-        if p.can("create"):
-            with st.expander(f"Fix column types of version {versions[0].version}"):
+        if p.can("create") and st.toggle(f"Fix column types of version {versions[0].version}",
+                                         key=f"retype_open_{versions[0].id}"):
+            with st.container(border=True):
                 st.caption("Saves the same file again as the next version, read with the types you choose; "
                            "earlier versions stay as they are.")
                 key = f"retype_{versions[0].id}"

@@ -3,20 +3,23 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import exports, predictive, predictive_charts
+from aihub import exports, predictive_charts
+from aihub.services import batch_predictions, model_training, outcomes, predictions
+from pages import _analytics_ui as aui
 from pages import _common as ui
 
 p = ui.principal()
 st.title("Predictions")
+aui.customer_lookup(p)
 
-models = [m for m in (ui.attempt(predictive.list_models, p) or []) if m.active_version_id]
+models = [m for m in (ui.attempt(model_training.list_models, p) or []) if m.active_version_id]
 if not models:
     st.info("No deployed predictive model yet. Train one from a template on **Models** and deploy a version.")
     st.stop()
 ids = [m.id for m in models]
 model_id = st.selectbox("Model", ids, key="pred_model", format_func=lambda i: next(m.name for m in models if m.id == i))
 model = next(m for m in models if m.id == model_id)
-form = ui.attempt(predictive.prediction_form, p, model.id)
+form = ui.attempt(predictions.prediction_form, p, model.id)
 if form is None:
     st.stop()
 st.caption(f"Champion: version {model.active_version}"
@@ -37,7 +40,11 @@ def feature_inputs(prefix: str, only: list[str] | None = None, defaults: dict | 
         default = (defaults or {}).get(f["name"], f.get("example"))
         with cols[i % 3]:
             key = f"{prefix}_{model.id}_{f['name']}"
-            if f["kind"] == "numeric":
+            if f["kind"] in ("date", "text"):
+                values[f["name"]] = st.text_input(
+                    f["name"], value="" if default is None else str(default), key=key,
+                    help="A date, e.g. 2024-03-31." if f["kind"] == "date" else "Free text; its words count.")
+            elif f["kind"] == "numeric":
                 rng = (f"Seen in training: {f['min']:,.6g} to {f['max']:,.6g}, median {f['median']:,.6g}."
                        if f.get("min") is not None else None)
                 integer = f.get("integer")
@@ -57,13 +64,13 @@ def feature_inputs(prefix: str, only: list[str] | None = None, defaults: dict | 
     return values
 
 
-def show_outcome(out: predictive.PredictionOutcome) -> None:
+def show_outcome(out: predictions.PredictionOutcome) -> None:
     """The class or value, its probability and confidence or interval, and the reasons."""
     c1, c2, c3 = st.columns(3)
     if out.task == "classification":
         c1.metric("Prediction", str(out.prediction))
         if out.probability is not None:
-            c2.metric(out.label, f"{out.probability:.2f}")
+            c2.metric(out.label, f"{out.probability:.2f}", help=f"Probability that the outcome is {out.positive_class}.")
         if out.confidence is not None:
             c3.metric("Confidence", f"{100 * out.confidence:.0f} %",
                       help="Probability of the predicted class.")
@@ -88,14 +95,6 @@ def show_outcome(out: predictive.PredictionOutcome) -> None:
             st.dataframe(pd.DataFrame(out.contributions), hide_index=True, use_container_width=True)
 
 
-def warning_kinds(results: pd.DataFrame) -> pd.Series:
-    """Rows per kind of warning in a batch's results ("x = 'none' was not seen in training ..."), commonest first."""
-    if "warning" not in results.columns:
-        return pd.Series(dtype=int)
-    notes = results["warning"].dropna().astype(str).str.split(r";\s(?=row \d+:)", regex=True).explode()
-    return notes.str.replace(r"^row \d+:\s*", "", regex=True).value_counts()
-
-
 TABS = ["Single prediction", "Compare two", "Batch", "Outcomes", "Serving statistics"]
 tabs = st.tabs(TABS, key="pred_tab", on_change="rerun")
 
@@ -106,7 +105,7 @@ with tabs[0]:
             submitted = st.form_submit_button("Predict", type="primary", disabled=not can_predict,
                                               key="predict_one")
         if submitted:
-            out = ui.attempt(predictive.predict_one, p, model.id, values)
+            out = ui.attempt(predictions.predict_one, p, model.id, values)
             if out is not None:
                 st.session_state["last_prediction"] = (model.id, values, out)
         last = st.session_state.get("last_prediction")
@@ -125,7 +124,7 @@ with tabs[1]:
                                      key=f"cmp_features_{model.id}")
             b_values = {**base, **feature_inputs("b", changed, base)} if changed else dict(base)
             if st.button("Compare A and B", key="compare", disabled=not can_predict or not changed):
-                cmp = ui.attempt(predictive.compare_predictions, p, model.id, base, b_values)
+                cmp = ui.attempt(predictions.compare_predictions, p, model.id, base, b_values)
                 if cmp is not None:
                     st.info(cmp.text)
                     st.plotly_chart(predictive_charts.comparison_figure(cmp.table, cmp.label),
@@ -138,17 +137,18 @@ with tabs[2]:
                                   type=["csv", "txt", "tsv", "xlsx", "json", "jsonl"], disabled=not can_predict)
         explain = st.checkbox("Explain each row (slower)", key="batch_explain")
         if st.button("Predict file", type="primary", key="batch_predict", disabled=upload is None or not can_predict):
-            result = ui.attempt(predictive.predict_batch, p, model.id, upload.name, upload.getvalue(), explain=explain)
+            result = ui.attempt(batch_predictions.predict_batch, p, model.id, upload.name, upload.getvalue(), explain=explain)
             if result is not None:
                 st.session_state["last_batch"] = (model.id, result.batch, result.errors, result.csv(),
-                                                  result.results.head(50), warning_kinds(result.results))
+                                                  result.results.head(50).rename(columns={"probability": result.label}),
+                                                  result.warning_counts)
         last = st.session_state.get("last_batch")
         if last and last[0] == model.id:
             _, batch, errors, csv_bytes, preview, warned = last
             st.success(f"Predicted {batch.rows_predicted:,} of {batch.rows_total:,} rows of **{batch.filename}** in "
                        f"{batch.seconds:.1f} s; every row is stored (batch #{batch.id}).")
-            for message, rows in warned.head(10).items():
-                st.warning(f"{rows:,} row{'s' if rows != 1 else ''}: {message}")
+            for w in warned[:10]:
+                st.warning(f"{w['rows']:,} row{'s' if w['rows'] != 1 else ''}: {w['message']}")
             if len(warned) > 10:
                 st.caption(f"{len(warned) - 10:,} more kinds of warning are in the results CSV (column `warning`).")
             if errors:
@@ -157,7 +157,7 @@ with tabs[2]:
             st.dataframe(preview, hide_index=True, use_container_width=True)
             st.download_button("Download results CSV", csv_bytes, file_name=f"predictions_batch_{batch.id}.csv",
                                mime="text/csv", key="batch_download")
-        batches = ui.attempt(predictive.list_batches, p, model.id) or []
+        batches = ui.attempt(batch_predictions.list_batches, p, model.id) or []
         if batches:
             st.markdown("**Earlier batches**")
             st.dataframe(pd.DataFrame([{
@@ -166,7 +166,7 @@ with tabs[2]:
             } for b in batches]), hide_index=True, use_container_width=True)
             pick = st.selectbox("Download an earlier batch", [b.id for b in batches], key="old_batch")
             if st.button("Prepare download", key="old_batch_prepare"):
-                frame = ui.attempt(predictive.batch_results, p, pick)
+                frame = ui.attempt(batch_predictions.batch_results, p, pick)
                 if frame is not None:
                     st.download_button(f"Download batch {pick}", exports.to_csv_bytes(frame),
                                        file_name=f"predictions_batch_{pick}.csv", mime="text/csv",
@@ -181,21 +181,21 @@ with tabs[3]:
         actual = c2.text_input("What actually happened", key="fb_actual",
                                help=f"One of {', '.join(map(str, form.classes))}" if form.classes else "A number")
         if c3.button("Record outcome", key="fb_record", disabled=not can_feedback):
-            rec = ui.attempt(predictive.record_outcome, p, int(pid), actual)
+            rec = ui.attempt(outcomes.record_outcome, p, int(pid), actual)
             if rec is not None:
                 st.success(f"Recorded '{rec.actual}' for prediction #{rec.id} (predicted '{rec.prediction}').")
         st.markdown("**Upload outcomes** (columns `prediction_id` and `actual`, e.g. from a downloaded batch)")
         fb_file = st.file_uploader("Outcomes file", key="fb_file", type=["csv", "txt", "xlsx", "json"],
                                    disabled=not can_feedback)
         if st.button("Record outcomes", key="fb_upload", disabled=fb_file is None or not can_feedback):
-            fb = ui.attempt(predictive.record_outcomes, p, fb_file.name, fb_file.getvalue())
+            fb = ui.attempt(outcomes.record_outcomes, p, fb_file.name, fb_file.getvalue())
             if fb is not None:
                 st.success(f"Recorded {fb.updated:,} outcome(s).")
                 if fb.errors:
                     st.error(f"{len(fb.errors):,} row(s) were not recorded:")
                     st.dataframe(pd.DataFrame(fb.errors), hide_index=True, use_container_width=True)
         st.markdown("**Live accuracy**")
-        accuracy = ui.attempt(predictive.live_accuracy, p, model.id) or []
+        accuracy = ui.attempt(outcomes.live_accuracy, p, model.id) or []
         for a in accuracy:
             if a.flagged:
                 st.error(f"Version {a.version}: {a.message}")
@@ -207,7 +207,7 @@ with tabs[3]:
 
 with tabs[4]:
     if tabs[4].open:
-        stats = ui.attempt(predictive.serving_stats, p, model.id)
+        stats = ui.attempt(predictions.serving_stats, p, model.id)
         if stats is not None:
             cols = st.columns(6)
             cols[0].metric("Predictions", f"{stats.count:,}")
@@ -223,7 +223,7 @@ with tabs[4]:
                 st.dataframe(pd.DataFrame([{
                     "version": v.version, "served by": v.served_by, "predictions": v.count, "errors": v.errors,
                     "cache hits": v.cache_hits} for v in stats.by_version]), hide_index=True, use_container_width=True)
-        recent = ui.attempt(predictive.list_predictions, p, model.id, single_only=True, limit=20) or []
+        recent = ui.attempt(predictions.list_predictions, p, model.id, single_only=True, limit=20) or []
         if recent:
             st.markdown("**Latest single predictions**")
             st.dataframe(pd.DataFrame([{

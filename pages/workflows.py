@@ -6,9 +6,10 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets, monitoring, registry, workflows
+from aihub import datasets, registry, workflows
 from aihub.anomaly import SEVERITIES
 from aihub.errors import AihubError
+from aihub.services import monitors as monitor_svc
 from pages import _common as ui
 from pages._common import call, flash, show_flash
 
@@ -341,6 +342,8 @@ def form_workflow() -> dict:
         trigger.update(model_id=ss.get("f_model"), tolerance=ss.get("f_tolerance"))
     elif kind == "reorder_point":
         trigger.update(model_id=ss.get("f_model"), product=ss.get("f_product") or None)
+    elif kind == "next_best_action":
+        trigger.update(model_id=ss.get("f_model"), feature=ss.get("f_feature") or None)
     return {"name": ss.get("f_name") or "", "description": ss.get("f_description") or "",
             "enabled": bool(ss.get("f_enabled", True)), "trigger": trigger,
             "conditions": workflows.parse_conditions(ss.get("f_conditions") or ""),
@@ -373,7 +376,10 @@ def on_save_json_new() -> None:
 
 
 def model_options() -> dict:
-    return {m.id: f"{m.name} ({m.kind})" for m in (ui.attempt(registry.list_models, p) or [])}
+    """Models, deployed first, then those with versions; one without a version says so (it cannot serve a step)."""
+    found = ui.attempt(registry.list_models, p) or []
+    ranked = sorted(found, key=lambda m: (m.active_version_id is None, m.versions == 0, m.name.lower()))
+    return {m.id: f"{m.name} ({m.kind})" + ("" if m.versions else " · no versions yet") for m in ranked}
 
 
 def pick(label: str, options: dict, key: str, *, optional: str | None = None, where=st):
@@ -414,7 +420,7 @@ with tab_new:
             st.button("Create workflow", key="tpl_create", type="primary", on_click=on_create_template)
         elif mode == "The form":
             models = model_options()
-            monitors = {m.id: m.name for m in (ui.attempt(monitoring.list_monitors, p) or [])}
+            monitors = {m.id: m.name for m in (ui.attempt(monitor_svc.list_monitors, p) or [])}
             c1, c2 = st.columns(2)
             c1.text_input("Name", key="f_name")
             c2.text_input("Description", key="f_description")
@@ -423,8 +429,9 @@ with tab_new:
                                 format_func=workflows.TRIGGER_LABELS.get)
             c1, c2, c3 = st.columns(3)
             if kind == "schedule":
-                c1.text_input("Cron (minute hour day month weekday)", value="0 6 * * 1", key="f_cron",
-                              help="'0 6 * * 1' = Mondays 06:00; '*/15 * * * *' = every 15 minutes")
+                cron = c1.text_input("Cron (minute hour day month weekday)", value="0 6 * * 1", key="f_cron",
+                                     help="'0 6 * * 1' = Mondays 06:00; '*/15 * * * *' = every 15 minutes")
+                c1.caption(workflows.cron_in_words(cron))
                 c2.text_input("Time zone", value="UTC", key="f_tz")
             elif kind == "anomaly_detected":
                 c1.selectbox("Lowest severity", SEVERITIES, index=SEVERITIES.index("high"), key="f_severity")
@@ -449,6 +456,9 @@ with tab_new:
             elif kind == "reorder_point":
                 pick("Inventory model", models, "f_model", optional="Any inventory model", where=c1)
                 c2.text_input("Product (blank: any)", key="f_product")
+            elif kind == "next_best_action":
+                pick("Churn model", models, "f_model", optional="Any model", where=c1)
+                c2.text_input("Feature changed (blank: any)", key="f_feature")
             st.text_area("Only if (optional, one condition per line)", key="f_conditions",
                          placeholder="metric contains revenue\nimpact < -1000\nseverity >= high",
                          help=f"field comparison value; comparisons: {', '.join(workflows.CONDITION_OPS)}")

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from aihub import auth, datasets, monitoring
+from aihub import auth, datasets
+from aihub.services import anomalies as anomaly_svc
+from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
 from tests.test_monitoring import regional_csv
 from tests.test_pages import _app, _login, _texts
@@ -63,9 +65,9 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     assert not at.exception, at.exception
     texts = _texts(at)
     assert "Created monitor **Revenue by region**" in texts and "Run finished" in texts, texts
-    (mon,) = monitoring.list_monitors(admin)
+    (mon,) = monitor_svc.list_monitors(admin)
     assert mon.dimensions == ["Region"] and mon.metrics == ["daily_revenue"]
-    items = monitoring.list_anomalies(admin)
+    items = anomaly_svc.list_anomalies(admin)
     assert len(items) >= 4
     assert _table(at, "root cause")["id"].tolist() == [a.id for a in items]
 
@@ -81,13 +83,13 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     assert labels["Expected"].delta.startswith("range ") and labels["Money impact"].value.startswith("-")
 
     _apply_status(at, "acknowledged", tr_note="on it")
-    assert monitoring.get_anomaly(admin, drop.id).status == "acknowledged"
+    assert anomaly_svc.get_anomaly(admin, drop.id).status == "acknowledged"
     assert f"Anomaly {drop.id} is now acknowledged." in _texts(at)
     _apply_status(at, "resolved")  # without notes
     assert any("Resolution notes" in e.value and "required" in e.value for e in at.error), _texts(at)
-    assert monitoring.get_anomaly(admin, drop.id).status == "acknowledged"
+    assert anomaly_svc.get_anomaly(admin, drop.id).status == "acknowledged"
     _apply_status(at, "resolved", tr_resolution="Warehouse outage in the West; fixed.")
-    done = monitoring.get_anomaly(admin, drop.id)
+    done = anomaly_svc.get_anomaly(admin, drop.id)
     assert done.status == "resolved" and done.resolution_notes == "Warehouse outage in the West; fixed."
     # the resolved anomaly leaves the open worklist but stays open on screen with its audit trail
     assert drop.id not in _table(at, "root cause")["id"].tolist()
@@ -96,27 +98,27 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     assert trail["who"].tolist() == ["detector", admin.username, admin.username]
 
     # a false positive with a reason teaches the monitor; the monitor section shows it with Undo
-    weak = next(a for a in monitoring.list_anomalies(admin, statuses=["new"]) if a.score < 0.9)
+    weak = next(a for a in anomaly_svc.list_anomalies(admin, statuses=["new"]) if a.score < 0.9)
     _open(at, weak.id)
     _apply_status(at, "false_positive", tr_reason="month-end catch-up")
-    assert monitoring.get_anomaly(admin, weak.id).false_positive_reason == "month-end catch-up"
+    assert anomaly_svc.get_anomaly(admin, weak.id).false_positive_reason == "month-end catch-up"
     assert "The monitor learned:" in _texts(at)
-    (rule,) = monitoring.list_rules(admin, mon.id)
+    (rule,) = anomaly_svc.list_rules(admin, mon.id)
     at.button(key=f"undo_{rule.id}").click()
     at.run()
     assert not at.exception, at.exception
-    assert not monitoring.list_rules(admin, mon.id)[0].active
+    assert not anomaly_svc.list_rules(admin, mon.id)[0].active
     assert "Undone:" in _texts(at) and at.button(key=f"redo_{rule.id}")
 
     # bulk acknowledge from the worklist
-    open_ids = [a.id for a in monitoring.list_anomalies(admin, statuses=["new"])]
+    open_ids = [a.id for a in anomaly_svc.list_anomalies(admin, statuses=["new"])]
     at.multiselect(key="bulk_ids").set_value(open_ids)
     at.selectbox(key="bulk_action").set_value("acknowledge")
     at.button(key="bulk_apply").click()
     at.run()
     assert not at.exception, at.exception
     assert f"Changed {len(open_ids)} anomal" in _texts(at)
-    assert {monitoring.get_anomaly(admin, i).status for i in open_ids} == {"acknowledged"}
+    assert {anomaly_svc.get_anomaly(admin, i).status for i in open_ids} == {"acknowledged"}
 
     # Run now again: nothing new to score
     at.button(key="mon_run").click()
@@ -127,7 +129,7 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     at.switch_page("pages/dashboard.py").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    open_now = monitoring.list_anomalies(admin, statuses=list(monitoring.OPEN_STATUSES))
+    open_now = anomaly_svc.list_anomalies(admin, statuses=list(anomaly_svc.OPEN_STATUSES))
     assert sum(int(metrics[f"Open {s}"]) for s in ("critical", "high", "medium", "low")) == len(open_now)
     assert metrics["Median time to resolve"].endswith("min")
     quality = _table(at, "false-positive rate")
@@ -153,7 +155,7 @@ def test_json_monitor_and_a_viewer_cannot_triage(admin):
     at.run()
     assert not at.exception, at.exception
     assert "Created monitor **json monitor**" in _texts(at)
-    assert monitoring.list_anomalies(admin)
+    assert anomaly_svc.list_anomalies(admin)
 
     auth.add_user(admin, f"viewer-{admin.tenant_id}@example.com", "Vic", "viewer", PASSWORD)
     viewer = _login(_app(), f"viewer-{admin.tenant_id}@example.com", PASSWORD)

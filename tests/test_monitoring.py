@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import auth, datasets, monitoring
+from aihub import auth, datasets
 from aihub.anomaly import ANOMALY_SHAPES, SEVERITIES
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from aihub.services import anomalies as anomaly_svc
 from aihub.services import dashboard
+from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
 
 ISSUE_JSON = {
@@ -82,7 +84,7 @@ def superstore_until(superstore_bytes: bytes, cut: str) -> bytes:
 
 def _monitor(principal, csv: bytes, config: dict, dataset: str = "orders"):
     saved = datasets.save_upload(principal, dataset, f"{dataset}.csv", csv)
-    return monitoring.create_monitor(principal, config, dataset_id=saved.version.dataset_id)
+    return monitor_svc.create_monitor(principal, config, dataset_id=saved.version.dataset_id)
 
 
 def _viewer(principal, tag: str = "viewer"):
@@ -112,12 +114,12 @@ def test_the_issue_json_is_completed_from_the_dataset(tenant, superstore_bytes):
                                               "numerator": "daily_revenue", "denominator": "transaction_count"}
     assert cfg["detection_config"] == {}  # contamination 0.01 is the default
     with pytest.raises(Conflict) as err:
-        monitoring.create_monitor(tenant, ISSUE_JSON, dataset_id=mon.dataset_id)
+        monitor_svc.create_monitor(tenant, ISSUE_JSON, dataset_id=mon.dataset_id)
     assert err.value.field == "detection_name"
     # the dataset can also be named inside the JSON
-    again = monitoring.create_monitor(tenant, {**ISSUE_JSON, "detection_name": "by name", "dataset": "Superstore"})
+    again = monitor_svc.create_monitor(tenant, {**ISSUE_JSON, "detection_name": "by name", "dataset": "Superstore"})
     assert again.dataset_id == mon.dataset_id
-    assert [m.name for m in monitoring.list_monitors(tenant)] == ["by name", "revenue_monitoring"]
+    assert [m.name for m in monitor_svc.list_monitors(tenant)] == ["by name", "revenue_monitoring"]
 
 
 @pytest.mark.parametrize("change, field, words", [
@@ -143,30 +145,30 @@ def test_monitor_json_errors_name_the_field(change, field, words, superstore_byt
     columns = {c.name: c.kind for c in parsed.schema}
     frame = parsed.typed(parsed.schema)
     with pytest.raises(ValidationError) as err:
-        monitoring.complete_config({**ISSUE_JSON, **change}, columns, frame)
+        monitor_svc.complete_config({**ISSUE_JSON, **change}, columns, frame)
     assert err.value.field == field, str(err.value)
     assert words in str(err.value)
 
 
 def test_pasted_json_errors_say_where():
     with pytest.raises(ValidationError, match="line 2, column"):
-        monitoring.parse_config_json('{"detection_name": "x",\n "anomaly_type": }')
+        monitor_svc.parse_config_json('{"detection_name": "x",\n "anomaly_type": }')
     with pytest.raises(ValidationError, match="object"):
-        monitoring.parse_config_json("[1, 2]")
+        monitor_svc.parse_config_json("[1, 2]")
 
 
 # ---------------------------------------------------------------- detection
 def test_superstore_region_monitor_finds_explained_anomalies_with_money_impact(tenant, superstore_bytes):
     mon = _monitor(tenant, superstore_bytes, REGION_MONITOR, "Superstore")
-    run = monitoring.run_monitor(tenant, mon.id)
+    run = monitor_svc.run_monitor(tenant, mon.id)
     assert run.status == "succeeded", run.error
     days = (pd.Timestamp("2022-12-30") - pd.Timestamp("2019-01-03")).days + 1
     assert run.points_scored == 5 * days  # total + 4 regions, every day from first to last order
-    anomalies = monitoring.list_anomalies(tenant, monitor_id=mon.id)
+    anomalies = anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)
     assert run.anomalies_found == len(anomalies) >= 5
     print(f"Superstore daily revenue by Region: {len(anomalies)} anomalies")
     for a in anomalies:
-        full = monitoring.get_anomaly(tenant, a.id)
+        full = anomaly_svc.get_anomaly(tenant, a.id)
         assert a.metric == "daily_revenue" and a.status == "new" and a.severity in SEVERITIES
         assert 0.0 <= a.score <= 1.0
         assert math.isfinite(a.lower) and a.lower <= a.expected <= a.upper
@@ -188,39 +190,39 @@ def test_superstore_region_monitor_finds_explained_anomalies_with_money_impact(t
         assert len(focus) == 1 and focus[0]["value"] == pytest.approx(a.actual)
         assert pd.Timestamp(focus[0]["timestamp"]) == pd.Timestamp(a.ts)
         assert 1 + 7 < len(full.snapshot) <= 1 + 30 + 7
-    first = monitoring.get_anomaly(tenant, anomalies[0].id)
+    first = anomaly_svc.get_anomaly(tenant, anomalies[0].id)
     print("example:", first.ts, first.series_label, first.hint, first.root_cause["impact_text"])
-    assert monitoring.anomaly_figure(first).data  # plotly chart with band and point
+    assert anomaly_svc.anomaly_figure(first).data  # plotly chart with band and point
     # the worklist: by severity, then by |impact|
     rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     keys = [(rank[a.severity], -abs(a.impact)) for a in anomalies]
     assert keys == sorted(keys)
     # a second run on the same data scores nothing new and stores no duplicates
-    again = monitoring.run_monitor(tenant, mon.id)
+    again = monitor_svc.run_monitor(tenant, mon.id)
     assert (again.status, again.points_scored, again.anomalies_found) == ("succeeded", 0, 0)
-    assert len(monitoring.list_anomalies(tenant, monitor_id=mon.id)) == len(anomalies)
-    assert [r.id for r in monitoring.list_runs(tenant, mon.id)] == [again.id, run.id]
+    assert len(anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)) == len(anomalies)
+    assert [r.id for r in monitor_svc.list_runs(tenant, mon.id)] == [again.id, run.id]
     # filters
-    crit = monitoring.list_anomalies(tenant, severities=["critical"])
+    crit = anomaly_svc.list_anomalies(tenant, severities=["critical"])
     assert all(a.severity == "critical" for a in crit)
     west = [a for a in anomalies if a.slice == "West"]
     d = west[0].ts.date() if west else anomalies[0].ts.date()
-    one_day = monitoring.list_anomalies(tenant, date_from=d, date_to=d)
+    one_day = anomaly_svc.list_anomalies(tenant, date_from=d, date_to=d)
     assert one_day and all(a.ts.date() == d for a in one_day)
     with pytest.raises(ValidationError) as err:
-        monitoring.list_anomalies(tenant, severities=["urgent"])
+        anomaly_svc.list_anomalies(tenant, severities=["urgent"])
     assert err.value.field == "severities[0]"
 
 
 def test_root_cause_names_the_region_that_dropped(tenant):
     mon = _monitor(tenant, regional_csv(), {**REGION_MONITOR, "detection_name": "regions"})
-    run = monitoring.run_monitor(tenant, mon.id)
+    run = monitor_svc.run_monitor(tenant, mon.id)
     assert run.status == "succeeded", run.error
     by_key = {(a.ts.strftime("%Y-%m-%d"), a.dimension, a.slice): a
-              for a in monitoring.list_anomalies(tenant, monitor_id=mon.id)}
+              for a in anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)}
     drop = by_key[("2023-04-02", "total", "total")]
     assert drop.hint.startswith("West (Region) explains 9") and "of the drop in daily_revenue" in drop.hint
-    assert drop.impact < 0 and "loss" in monitoring.get_anomaly(tenant, drop.id).root_cause["impact_text"]
+    assert drop.impact < 0 and "loss" in anomaly_svc.get_anomaly(tenant, drop.id).root_cause["impact_text"]
     rise = by_key[("2023-06-01", "Region", "East")]
     assert "(Region) explains" not in rise.hint and "above the expected" in rise.hint and rise.impact > 0
     # the planted one-day changes are typed by their shape: a drop and a spike, back to normal after
@@ -232,40 +234,40 @@ def test_root_cause_names_the_region_that_dropped(tenant):
 def test_streaming_run_scores_only_new_periods_and_a_failed_run_changes_nothing(tenant, superstore_bytes):
     cut = "2022-07-01"
     mon = _monitor(tenant, superstore_until(superstore_bytes, cut), REGION_MONITOR, "Superstore")
-    first = monitoring.run_monitor(tenant, mon.id)
+    first = monitor_svc.run_monitor(tenant, mon.id)
     assert first.status == "succeeded", first.error
-    mon1 = monitoring.get_monitor(tenant, mon.id)
+    mon1 = monitor_svc.get_monitor(tenant, mon.id)
     assert mon1.scored_until < pd.Timestamp(cut)
-    before = {a.id for a in monitoring.list_anomalies(tenant, monitor_id=mon.id)}
-    assert before and all(a.ts < pd.Timestamp(cut) for a in monitoring.list_anomalies(tenant, monitor_id=mon.id))
+    before = {a.id for a in anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)}
+    assert before and all(a.ts < pd.Timestamp(cut) for a in anomaly_svc.list_anomalies(tenant, monitor_id=mon.id))
 
     datasets.save_upload(tenant, "Superstore", "superstore_orders.csv", superstore_bytes)  # version 2: more days
-    second = monitoring.run_monitor(tenant, mon.id)
+    second = monitor_svc.run_monitor(tenant, mon.id)
     assert second.status == "succeeded", second.error
     new_days = (pd.Timestamp("2022-12-30") - mon1.scored_until).days
     assert second.points_scored == 5 * new_days  # only periods after the last scored one
-    after = monitoring.list_anomalies(tenant, monitor_id=mon.id)
+    after = anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)
     new = [a for a in after if a.id not in before]
     assert len(new) == second.anomalies_found
     assert all(a.ts > mon1.scored_until for a in new)
-    assert monitoring.get_monitor(tenant, mon.id).scored_until == pd.Timestamp("2022-12-30")
+    assert monitor_svc.get_monitor(tenant, mon.id).scored_until == pd.Timestamp("2022-12-30")
     # streaming finds what one pass over all the data finds (scoring is causal)
     batch = _monitor(tenant, superstore_bytes, {**REGION_MONITOR, "detection_name": "batch"}, "Superstore")
-    assert monitoring.run_monitor(tenant, batch.id).status == "succeeded"
+    assert monitor_svc.run_monitor(tenant, batch.id).status == "succeeded"
     key = lambda a: (a.ts, a.slice)
-    assert sorted(map(key, after)) == sorted(map(key, monitoring.list_anomalies(tenant, monitor_id=batch.id)))
+    assert sorted(map(key, after)) == sorted(map(key, anomaly_svc.list_anomalies(tenant, monitor_id=batch.id)))
     for a in new:  # the chart of a streamed anomaly still shows the weeks before it
-        assert len(monitoring.get_anomaly(tenant, a.id).snapshot) >= 31
+        assert len(anomaly_svc.get_anomaly(tenant, a.id).snapshot) >= 31
 
     # version 3 lacks the Sales column: the run fails, says why, and keeps state and anomalies
     raw = pd.read_csv(io.BytesIO(superstore_bytes), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     datasets.save_upload(tenant, "Superstore", "no_sales.csv", raw.drop(columns=["Sales"]).to_csv(index=False).encode())
-    failed = monitoring.run_monitor(tenant, mon.id)
+    failed = monitor_svc.run_monitor(tenant, mon.id)
     assert failed.status == "failed" and failed.finished_at is not None
     assert "Sales" in failed.error and "Traceback" not in failed.error
-    assert monitoring.get_monitor(tenant, mon.id).scored_until == pd.Timestamp("2022-12-30")
-    assert [a.id for a in monitoring.list_anomalies(tenant, monitor_id=mon.id)] == [a.id for a in after]
-    assert monitoring.get_monitor(tenant, mon.id).last_run_status == "failed"
+    assert monitor_svc.get_monitor(tenant, mon.id).scored_until == pd.Timestamp("2022-12-30")
+    assert [a.id for a in anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)] == [a.id for a in after]
+    assert monitor_svc.get_monitor(tenant, mon.id).last_run_status == "failed"
 
 
 # ---------------------------------------------------------------- triage
@@ -273,9 +275,9 @@ def test_streaming_run_scores_only_new_periods_and_a_failed_run_changes_nothing(
 def regional(tenant):
     """A run regional monitor: returns (admin, monitor, anomalies)."""
     mon = _monitor(tenant, regional_csv(), {**REGION_MONITOR, "detection_name": "regions"})
-    run = monitoring.run_monitor(tenant, mon.id)
+    run = monitor_svc.run_monitor(tenant, mon.id)
     assert run.status == "succeeded", run.error
-    anomalies = monitoring.list_anomalies(tenant, monitor_id=mon.id)
+    anomalies = anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)
     assert len(anomalies) >= 4
     return tenant, mon, anomalies
 
@@ -284,34 +286,34 @@ def test_triage_transitions_and_audit_trail(regional):
     admin, _mon, anomalies = regional
     analyst_info, analyst = _analyst(admin)
     a = anomalies[0]
-    a1 = monitoring.change_status(analyst, a.id, "acknowledged", note="looking at it")
+    a1 = anomaly_svc.change_status(analyst, a.id, "acknowledged", note="looking at it")
     assert a1.status == "acknowledged"
     with pytest.raises(ValidationError) as err:
-        monitoring.change_status(analyst, a.id, "acknowledged")
+        anomaly_svc.change_status(analyst, a.id, "acknowledged")
     assert "already acknowledged" in str(err.value)
-    monitoring.assign(admin, a.id, analyst_info.id)
-    assert monitoring.get_anomaly(admin, a.id).assignee == analyst_info.username
+    anomaly_svc.assign(admin, a.id, analyst_info.id)
+    assert anomaly_svc.get_anomaly(admin, a.id).assignee == analyst_info.username
     with pytest.raises(ValidationError) as err:
-        monitoring.assign(admin, a.id, 10**9)
+        anomaly_svc.assign(admin, a.id, 10**9)
     assert err.value.field == "assignee"
-    monitoring.change_status(analyst, a.id, "investigating")
-    monitoring.add_note(analyst, a.id, "Warehouse outage in the West on that Sunday.")
+    anomaly_svc.change_status(analyst, a.id, "investigating")
+    anomaly_svc.add_note(analyst, a.id, "Warehouse outage in the West on that Sunday.")
     with pytest.raises(ValidationError) as err:
-        monitoring.change_status(analyst, a.id, "resolved")
+        anomaly_svc.change_status(analyst, a.id, "resolved")
     assert err.value.field == "resolution_notes" and "required" in str(err.value)
     with pytest.raises(ValidationError) as err:
-        monitoring.resolve(analyst, a.id, {"resolution_notes": "  "})
+        anomaly_svc.resolve(analyst, a.id, {"resolution_notes": "  "})
     assert err.value.field == "resolution_notes"
-    done = monitoring.resolve(analyst, a.id, {"resolution_notes": "Outage fixed; orders resumed next day."})
+    done = anomaly_svc.resolve(analyst, a.id, {"resolution_notes": "Outage fixed; orders resumed next day."})
     assert done.status == "resolved" and done.resolved_at is not None and not done.is_false_positive
     assert done.resolution_notes == "Outage fixed; orders resumed next day."
     with pytest.raises(ValidationError) as err:
-        monitoring.change_status(analyst, a.id, "acknowledged")
+        anomaly_svc.change_status(analyst, a.id, "acknowledged")
     assert "can move only to investigating" in str(err.value) and err.value.details["allowed"] == ["investigating"]
-    reopened = monitoring.change_status(analyst, a.id, "investigating", note="it happened again")
+    reopened = anomaly_svc.change_status(analyst, a.id, "investigating", note="it happened again")
     assert reopened.status == "investigating" and reopened.resolved_at is None
 
-    trail = monitoring.anomaly_events(admin, a.id)
+    trail = anomaly_svc.anomaly_events(admin, a.id)
     assert [(e.action, e.from_status, e.to_status) for e in trail] == [
         ("detected", None, "new"),
         ("status", "new", "acknowledged"),
@@ -331,23 +333,23 @@ def test_triage_transitions_and_audit_trail(regional):
     # a false positive needs a reason, given in the issue's payload shape
     b = anomalies[1]
     with pytest.raises(ValidationError) as err:
-        monitoring.resolve(analyst, b.id, {"resolution_notes": "expected", "is_false_positive": True})
+        anomaly_svc.resolve(analyst, b.id, {"resolution_notes": "expected", "is_false_positive": True})
     assert err.value.field == "false_positive_reason"
     with pytest.raises(ValidationError) as err:
-        monitoring.resolve(analyst, b.id, {"resolution_notes": "x", "is_false_positive": "yes"})
+        anomaly_svc.resolve(analyst, b.id, {"resolution_notes": "x", "is_false_positive": "yes"})
     assert err.value.field == "is_false_positive"
     with pytest.raises(ValidationError) as err:
-        monitoring.resolve(analyst, b.id, {"notes": "x"})
+        anomaly_svc.resolve(analyst, b.id, {"notes": "x"})
     assert err.value.field == "notes"
-    fp = monitoring.resolve(analyst, b.id, {"resolution_notes": "Planned campaign.", "is_false_positive": True,
+    fp = anomaly_svc.resolve(analyst, b.id, {"resolution_notes": "Planned campaign.", "is_false_positive": True,
                                             "false_positive_reason": "promotion"})
     assert (fp.status, fp.is_false_positive, fp.false_positive_reason) == ("false_positive", True, "promotion")
-    last = monitoring.anomaly_events(admin, b.id)[-1]
+    last = anomaly_svc.anomaly_events(admin, b.id)[-1]
     assert (last.from_status, last.to_status, last.note) == ("new", "false_positive", "promotion")
     with pytest.raises(ValidationError, match="Unknown status"):
-        monitoring.change_status(analyst, b.id, "closed")
+        anomaly_svc.change_status(analyst, b.id, "closed")
     with pytest.raises(NotFound):
-        monitoring.change_status(analyst, 10**9, "acknowledged")
+        anomaly_svc.change_status(analyst, 10**9, "acknowledged")
 
     stats = dashboard.anomaly_summary(admin)
     assert sum(stats.open_by_severity.values()) == len(anomalies) - 1  # b is closed, a reopened
@@ -361,30 +363,30 @@ def test_bulk_acknowledge_assign_and_resolve(regional):
     admin, _mon, anomalies = regional
     analyst_info, analyst = _analyst(admin)
     ids = [a.id for a in anomalies]
-    monitoring.change_status(admin, ids[0], "acknowledged")
-    result = monitoring.bulk_triage(analyst, ids, "acknowledge")
+    anomaly_svc.change_status(admin, ids[0], "acknowledged")
+    result = anomaly_svc.bulk_triage(analyst, ids, "acknowledge")
     assert sorted(result.changed) == sorted(ids[1:]) and list(result.skipped) == [ids[0]]
     assert "already acknowledged" in result.skipped[ids[0]]
-    result = monitoring.bulk_triage(analyst, ids, "assign", assignee_id=analyst_info.id)
+    result = anomaly_svc.bulk_triage(analyst, ids, "assign", assignee_id=analyst_info.id)
     assert sorted(result.changed) == sorted(ids)
-    assert {a.assignee for a in monitoring.list_anomalies(admin, assignee_id=analyst_info.id)} == {analyst_info.username}
+    assert {a.assignee for a in anomaly_svc.list_anomalies(admin, assignee_id=analyst_info.id)} == {analyst_info.username}
     with pytest.raises(ValidationError) as err:
-        monitoring.bulk_triage(analyst, ids, "resolve")
+        anomaly_svc.bulk_triage(analyst, ids, "resolve")
     assert err.value.field == "resolution_notes"
     with pytest.raises(ValidationError) as err:
-        monitoring.bulk_triage(analyst, [], "acknowledge")
+        anomaly_svc.bulk_triage(analyst, [], "acknowledge")
     assert err.value.field == "anomaly_ids"
     with pytest.raises(ValidationError) as err:
-        monitoring.bulk_triage(analyst, ids, "delete")
+        anomaly_svc.bulk_triage(analyst, ids, "delete")
     assert err.value.field == "action"
-    result = monitoring.bulk_triage(analyst, ids[:2], "resolve", resolution_notes="Known data load issue.")
+    result = anomaly_svc.bulk_triage(analyst, ids[:2], "resolve", resolution_notes="Known data load issue.")
     assert sorted(result.changed) == sorted(ids[:2])
-    resolved = monitoring.list_anomalies(admin, statuses=["resolved"])
+    resolved = anomaly_svc.list_anomalies(admin, statuses=["resolved"])
     assert sorted(a.id for a in resolved) == sorted(ids[:2])
     assert all(a.resolution_notes == "Known data load issue." for a in resolved)
-    event = monitoring.anomaly_events(admin, ids[1])[-1]
+    event = anomaly_svc.anomaly_events(admin, ids[1])[-1]
     assert (event.to_status, event.actor, event.details.get("bulk")) == ("resolved", analyst.username, True)
-    assert len(monitoring.list_anomalies(admin, statuses=list(monitoring.OPEN_STATUSES))) == len(ids) - 2
+    assert len(anomaly_svc.list_anomalies(admin, statuses=list(anomaly_svc.OPEN_STATUSES))) == len(ids) - 2
 
 
 # ---------------------------------------------------------------- learning
@@ -392,110 +394,110 @@ def test_false_positives_teach_the_monitor_to_drop_later_repeats_and_keep_true_a
     config = {"detection_name": "promo", "anomaly_type": "revenue", "monitored_metrics": ["daily_revenue"]}
     saved = datasets.save_upload(tenant, "shop", "shop-2022.csv", promotion_csv(until="2022-09-30"))
     ds = saved.version.dataset_id
-    learner = monitoring.create_monitor(tenant, config, dataset_id=ds)
-    control = monitoring.create_monitor(tenant, {**config, "detection_name": "no feedback"}, dataset_id=ds)
+    learner = monitor_svc.create_monitor(tenant, config, dataset_id=ds)
+    control = monitor_svc.create_monitor(tenant, {**config, "detection_name": "no feedback"}, dataset_id=ds)
     for mon in (learner, control):
-        assert monitoring.run_monitor(tenant, mon.id).status == "succeeded"
-    first = monitoring.list_anomalies(tenant, monitor_id=learner.id)
+        assert monitor_svc.run_monitor(tenant, mon.id).status == "succeeded"
+    first = anomaly_svc.list_anomalies(tenant, monitor_id=learner.id)
     promos = sorted((a for a in first if a.ts.day == 15), key=lambda a: a.ts)
     assert [a.ts.strftime("%Y-%m-%d") for a in promos] == ["2022-05-15", "2022-08-15"]
     # the analyst marks the first occurrences as false positives: "promotion"
     for a in promos:
-        monitoring.resolve(tenant, a.id, {"resolution_notes": "Quarterly promotion on the 15th.",
+        anomaly_svc.resolve(tenant, a.id, {"resolution_notes": "Quarterly promotion on the 15th.",
                                           "is_false_positive": True, "false_positive_reason": "promotion"})
-    (rule,) = monitoring.list_rules(tenant, learner.id)
+    (rule,) = anomaly_svc.list_rules(tenant, learner.id)
     assert rule.active and rule.kind == "suppress_pattern"
     assert rule.rule["recurrence"]["unit"] == "day_of_month" and rule.rule["recurrence"]["value"] == 15
     assert "day 15 of the month" in rule.description and "promotion" in rule.description
-    event = monitoring.anomaly_events(tenant, promos[1].id)[-1]
+    event = anomaly_svc.anomaly_events(tenant, promos[1].id)[-1]
     assert event.details["learned_rules"] == [rule.description]
-    assert monitoring.list_rules(tenant, control.id) == []
+    assert anomaly_svc.list_rules(tenant, control.id) == []
 
     datasets.save_upload(tenant, "shop", "shop-2023.csv", promotion_csv())  # a year more
-    runs = {m.id: monitoring.run_monitor(tenant, m.id) for m in (learner, control)}
+    runs = {m.id: monitor_svc.run_monitor(tenant, m.id) for m in (learner, control)}
     assert all(r.status == "succeeded" for r in runs.values())
-    later = [a for a in monitoring.list_anomalies(tenant, monitor_id=learner.id) if a.ts > pd.Timestamp("2022-09-30")]
+    later = [a for a in anomaly_svc.list_anomalies(tenant, monitor_id=learner.id) if a.ts > pd.Timestamp("2022-09-30")]
     assert sorted(a.ts.strftime("%Y-%m-%d") for a in later) == sorted(TRUE_ANOMALIES)  # repeats gone, truth kept
     assert runs[learner.id].suppressed >= 3  # Nov 15, Feb 15, May 15 would have alarmed
     # without the feedback the promotion keeps being reported (the true anomalies are found either way)
-    control_later = [a for a in monitoring.list_anomalies(tenant, monitor_id=control.id)
+    control_later = [a for a in anomaly_svc.list_anomalies(tenant, monitor_id=control.id)
                      if a.ts > pd.Timestamp("2022-09-30")]
     assert any(a.ts.day == 15 for a in control_later)
     assert {a.ts.strftime("%Y-%m-%d") for a in control_later} >= set(TRUE_ANOMALIES)
     assert runs[control.id].suppressed == 0
 
     # Undo: the rule stops applying and stays undone when the monitor relearns
-    undone = monitoring.undo_rule(tenant, rule.id)
+    undone = anomaly_svc.undo_rule(tenant, rule.id)
     assert (undone.active, undone.undone_by) == (False, tenant.username) and undone.undone_at is not None
     confirm = next(a for a in later if a.ts.strftime("%Y-%m-%d") == "2023-06-17")
-    monitoring.resolve(tenant, confirm.id, {"resolution_notes": "Real: a bulk order."})
-    (again,) = monitoring.list_rules(tenant, learner.id)
+    anomaly_svc.resolve(tenant, confirm.id, {"resolution_notes": "Real: a bulk order."})
+    (again,) = anomaly_svc.list_rules(tenant, learner.id)
     assert again.id == rule.id and not again.active
-    assert monitoring.reapply_rule(tenant, rule.id).active
+    assert anomaly_svc.reapply_rule(tenant, rule.id).active
     # reopening the false positives withdraws what was learned from them
-    monitoring.undo_rule(tenant, rule.id)
-    monitoring.reapply_rule(tenant, rule.id)
+    anomaly_svc.undo_rule(tenant, rule.id)
+    anomaly_svc.reapply_rule(tenant, rule.id)
     for a in promos:
-        monitoring.change_status(tenant, a.id, "investigating")
-    assert monitoring.list_rules(tenant, learner.id) == []
+        anomaly_svc.change_status(tenant, a.id, "investigating")
+    assert anomaly_svc.list_rules(tenant, learner.id) == []
 
 
 # ---------------------------------------------------------------- permissions and isolation
 def test_a_viewer_can_look_but_not_run_or_triage(regional):
     admin, mon, anomalies = regional
     viewer = _viewer(admin)
-    assert len(monitoring.list_anomalies(viewer)) == len(anomalies)
-    assert monitoring.get_anomaly(viewer, anomalies[0].id).snapshot
-    assert monitoring.list_monitors(viewer)[0].id == mon.id
+    assert len(anomaly_svc.list_anomalies(viewer)) == len(anomalies)
+    assert anomaly_svc.get_anomaly(viewer, anomalies[0].id).snapshot
+    assert monitor_svc.list_monitors(viewer)[0].id == mon.id
     a = anomalies[0].id
     attempts = [
-        lambda: monitoring.run_monitor(viewer, mon.id),
-        lambda: monitoring.create_monitor(viewer, {**REGION_MONITOR, "detection_name": "v"}, dataset_id=mon.dataset_id),
-        lambda: monitoring.change_status(viewer, a, "acknowledged"),
-        lambda: monitoring.resolve(viewer, a, {"resolution_notes": "x"}),
-        lambda: monitoring.assign(viewer, a, None),
-        lambda: monitoring.add_note(viewer, a, "hello"),
-        lambda: monitoring.bulk_triage(viewer, [a], "acknowledge"),
-        lambda: monitoring.undo_rule(viewer, 1),
+        lambda: monitor_svc.run_monitor(viewer, mon.id),
+        lambda: monitor_svc.create_monitor(viewer, {**REGION_MONITOR, "detection_name": "v"}, dataset_id=mon.dataset_id),
+        lambda: anomaly_svc.change_status(viewer, a, "acknowledged"),
+        lambda: anomaly_svc.resolve(viewer, a, {"resolution_notes": "x"}),
+        lambda: anomaly_svc.assign(viewer, a, None),
+        lambda: anomaly_svc.add_note(viewer, a, "hello"),
+        lambda: anomaly_svc.bulk_triage(viewer, [a], "acknowledge"),
+        lambda: anomaly_svc.undo_rule(viewer, 1),
     ]
     for attempt in attempts:
         with pytest.raises(PermissionDenied, match="ai_analytics"):
             attempt()
-    assert monitoring.anomaly_events(admin, a)[-1].action == "detected"
-    assert len(monitoring.list_runs(admin, mon.id)) == 1
+    assert anomaly_svc.anomaly_events(admin, a)[-1].action == "detected"
+    assert len(monitor_svc.list_runs(admin, mon.id)) == 1
 
 
 def test_tenants_see_only_their_own_anomalies(regional):
     admin, mon, anomalies = regional
     other = new_tenant("other")
-    assert monitoring.list_anomalies(other) == [] and monitoring.list_monitors(other) == []
+    assert anomaly_svc.list_anomalies(other) == [] and monitor_svc.list_monitors(other) == []
     a = anomalies[0].id
     for attempt in (
-        lambda: monitoring.get_anomaly(other, a),
-        lambda: monitoring.change_status(other, a, "acknowledged"),
-        lambda: monitoring.anomaly_events(other, a),
-        lambda: monitoring.run_monitor(other, mon.id),
-        lambda: monitoring.list_rules(other, mon.id),
+        lambda: anomaly_svc.get_anomaly(other, a),
+        lambda: anomaly_svc.change_status(other, a, "acknowledged"),
+        lambda: anomaly_svc.anomaly_events(other, a),
+        lambda: monitor_svc.run_monitor(other, mon.id),
+        lambda: anomaly_svc.list_rules(other, mon.id),
     ):
         with pytest.raises(NotFound):
             attempt()
-    result = monitoring.bulk_triage(other, [a], "acknowledge")
+    result = anomaly_svc.bulk_triage(other, [a], "acknowledge")
     assert result.changed == [] and a in result.skipped
     assert dashboard.anomaly_summary(other).monitors == []
-    assert monitoring.get_anomaly(admin, a).status == "new"
+    assert anomaly_svc.get_anomaly(admin, a).status == "new"
     with pytest.raises(NotFound):
-        monitoring.create_monitor(other, REGION_MONITOR, dataset_id=mon.dataset_id)
+        monitor_svc.create_monitor(other, REGION_MONITOR, dataset_id=mon.dataset_id)
 
 
 def test_a_joint_isolation_forest_reports_each_point_once_on_the_metric_that_moved_most(tenant):
     config = {**ISSUE_JSON, "detection_name": "joint", "algorithm": "isolation_forest", "dimensions": ["Region"]}
     mon = _monitor(tenant, regional_csv(), config)
-    run = monitoring.run_monitor(tenant, mon.id)
+    run = monitor_svc.run_monitor(tenant, mon.id)
     assert run.status == "succeeded", run.error
-    anomalies = monitoring.list_anomalies(tenant, monitor_id=mon.id)
+    anomalies = anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)
     keys = [(a.dimension, a.slice, a.ts) for a in anomalies]
     assert anomalies and len(keys) == len(set(keys))
     drop = next(a for a in anomalies if a.dimension == "total" and a.ts == pd.Timestamp("2023-04-02"))
     assert drop.metric in ("daily_revenue", "average_order_value") and drop.impact < 0
-    movers = monitoring.get_anomaly(tenant, drop.id).root_cause["movers"]
+    movers = anomaly_svc.get_anomaly(tenant, drop.id).root_cause["movers"]
     assert {m["metric"] for m in movers} == set(ISSUE_JSON["monitored_metrics"])

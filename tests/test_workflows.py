@@ -27,13 +27,15 @@ from typing import Self
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets, monitoring, notify, registry, training, workflows
+from aihub import auth, datasets, notify, registry, training, workflows
 from aihub.connectors.config import MASK
 from aihub.db import store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import Conflict, ConnectorError, NotFound, PermissionDenied, ValidationError
+from aihub.services import anomalies as anomaly_svc
 from aihub.services import jobs
+from aihub.services import monitors as monitor_svc
 from aihub.workflows import actions as acts
 from tests.conftest import PASSWORD, new_tenant
 from tests.test_monitoring import REGION_MONITOR, regional_csv
@@ -493,7 +495,7 @@ def test_an_anomaly_starts_a_retrain_that_waits_for_approval_and_then_promotes(s
     try:
         analyst = _user(admin, "analyst", "ana")
         saved = datasets.save_upload(analyst, "regions", "regions.csv", regional_csv())
-        mon = monitoring.create_monitor(analyst, {**REGION_MONITOR, "detection_name": "regions"},
+        mon = monitor_svc.create_monitor(analyst, {**REGION_MONITOR, "detection_name": "regions"},
                                         dataset_id=saved.version.dataset_id)
         model = _forecast_model(analyst, _daily_csv())
         v1 = model.active_version_id
@@ -505,7 +507,7 @@ def test_an_anomaly_starts_a_retrain_that_waits_for_approval_and_then_promotes(s
             "actions": [{"type": "retrain_model", "model_id": model.id, "require_approval": True},
                         {"type": "promote_challenger", "model_id": model.id, "metric": "mase"}],
         })
-        run = monitoring.run_monitor(analyst, mon.id)  # emits anomaly_detected for each new anomaly
+        run = monitor_svc.run_monitor(analyst, mon.id)  # emits anomaly_detected for each new anomaly
         assert run.status == "succeeded" and run.anomalies_found >= 2
         runs = _runs(admin, wf.id)
         assert len(runs) == 1, [r.trigger for r in runs]
@@ -538,7 +540,7 @@ def test_an_anomaly_starts_a_retrain_that_waits_for_approval_and_then_promotes(s
         after = registry.get_model(admin, model.id)
         assert after.active_version_id != v1 and _versions(admin, model.id)[2].is_active
         # the anomaly trigger's other anomalies started nothing (conditions), the monitor run stands
-        assert monitoring.list_runs(admin, mon.id)[0].status == "succeeded"
+        assert monitor_svc.list_runs(admin, mon.id)[0].status == "succeeded"
     finally:
         _switch_off(admin.tenant_id)
 
@@ -624,18 +626,18 @@ def test_critical_revenue_template_calls_the_webhook_and_assigns_the_on_call_ana
         "webhook_url": receiver.url, "webhook_secret": SECRET, "assignee": oncall.username,
         "min_severity": "low"})  # the planted incidents are not all critical: take every severity here
     saved = datasets.save_upload(org, "regions", "regions.csv", regional_csv())
-    mon = monitoring.create_monitor(org, {**REGION_MONITOR, "detection_name": "regions"},
+    mon = monitor_svc.create_monitor(org, {**REGION_MONITOR, "detection_name": "regions"},
                                     dataset_id=saved.version.dataset_id)
-    monitoring.run_monitor(org, mon.id)
-    anomalies = monitoring.list_anomalies(org, monitor_id=mon.id)
+    monitor_svc.run_monitor(org, mon.id)
+    anomalies = anomaly_svc.list_anomalies(org, monitor_id=mon.id)
     runs = _finish(org, [r.id for r in _runs(org, wf.id)])
     assert len(runs) == len(anomalies) >= 2
     assert all(r.status == "succeeded" for r in runs), [r.error for r in runs]
     assert len(receiver.deliveries) == len(runs) == len(receiver.requests)
-    assert all(monitoring.get_anomaly(org, a.id).assignee == oncall.username for a in anomalies)
+    assert all(anomaly_svc.get_anomaly(org, a.id).assignee == oncall.username for a in anomalies)
     tasks = workflows.list_tasks(oncall, mine=True)
     assert len(tasks) == len(anomalies) and all("daily_revenue anomaly" in t.title for t in tasks)
-    events = monitoring.anomaly_events(org, anomalies[0].id)
+    events = anomaly_svc.anomaly_events(org, anomalies[0].id)
     assert any(e.action == "assign" and "Assigned by workflow" in (e.note or "") for e in events)
 
 
@@ -760,7 +762,7 @@ def test_a_run_is_executed_by_one_runner_at_a_time_and_repeats_nothing(org, rece
 
 def test_insight_and_monitor_steps_record_their_outcome(org):
     saved = datasets.save_upload(org, "regions", "regions.csv", regional_csv())
-    mon = monitoring.create_monitor(org, {**REGION_MONITOR, "detection_name": "regions"},
+    mon = monitor_svc.create_monitor(org, {**REGION_MONITOR, "detection_name": "regions"},
                                     dataset_id=saved.version.dataset_id)
     wf = workflows.create_workflow(org, {
         "name": "Refresh after a sync", "trigger": {"type": "source_synced"},

@@ -3,7 +3,7 @@
 Like :mod:`aihub.db.store`, every function takes a tenant-bound
 :class:`~sqlalchemy.orm.Session` (row-level security limits it to one
 tenant) and returns frozen dataclasses, never ORM rows. Permissions are
-checked by the callers in :mod:`aihub.monitoring`.
+checked by the callers in :mod:`aihub.services.monitors` and :mod:`aihub.services.anomalies`.
 
 Series naming
 -------------
@@ -93,6 +93,13 @@ class MonitorRecord:
         The canonical JSON of :class:`aihub.anomaly.MonitorConfig`.
     open_anomalies : int
         Anomalies in status new, acknowledged or investigating.
+    schedule, alerting : dict
+        JSON of :class:`aihub.anomaly.schedule.MonitorSchedule` and
+        :class:`aihub.anomaly.schedule.AlertSettings` (empty: manual, nobody notified).
+    next_run_at : datetime or None
+        When the worker runs it next (None: not scheduled or paused).
+    last_error, failures : str or None, int
+        The newest failed run's reason, and failed runs since the last success.
     last_run_status : str or None
         ``running``, ``succeeded`` or ``failed`` of the newest run.
     scored_until : datetime or None
@@ -113,6 +120,13 @@ class MonitorRecord:
     open_anomalies: int = 0
     anomalies: int = 0
     last_run_status: str | None = None
+    schedule: dict[str, Any] = field(default_factory=dict)
+    next_run_at: datetime | None = None
+    alerting: dict[str, Any] = field(default_factory=dict)
+    has_alert_secret: bool = False
+    last_error: str | None = None
+    failures: int = 0
+    deleted_at: datetime | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -138,6 +152,7 @@ class MonitorRunRecord:
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    trigger: str = "manual"
 
     @property
     def seconds(self) -> float | None:
@@ -318,7 +333,7 @@ class AnomalyStats:
 
 
 # ------------------------------------------------------------------ monitors
-def _monitor_query() -> sa.Select:
+def _monitor_query(include_deleted: bool = False) -> sa.Select:
     counts = (
         sa.select(
             Anomaly.monitor_id,
@@ -328,39 +343,45 @@ def _monitor_query() -> sa.Select:
         .group_by(Anomaly.monitor_id)
         .subquery()
     )
-    last_run = (
-        sa.select(MonitorRun.status)
-        .where(MonitorRun.monitor_id == Monitor.id)
-        .order_by(MonitorRun.id.desc())
-        .limit(1)
-        .correlate(Monitor)
-        .scalar_subquery()
-    )
-    return (
+
+    def newest(col: Any, *where: Any) -> Any:
+        return (sa.select(col).where(MonitorRun.monitor_id == Monitor.id, *where)
+                .order_by(MonitorRun.id.desc()).limit(1).correlate(Monitor).scalar_subquery())
+
+    last_ok = newest(MonitorRun.id, MonitorRun.status == "succeeded")
+    failures = (sa.select(sa.func.count()).where(MonitorRun.monitor_id == Monitor.id, MonitorRun.status == "failed",
+                                                 MonitorRun.id > sa.func.coalesce(last_ok, 0))
+                .correlate(Monitor).scalar_subquery())
+    q = (
         sa.select(
             Monitor.id, Monitor.name, Monitor.dataset_id, Dataset.name, Monitor.config, Monitor.enabled,
             Monitor.created_at, User.username, Monitor.last_run_at, Monitor.state.is_not(None),
             Monitor.state["last_timestamp"].astext,
-            sa.func.coalesce(counts.c.open, 0), sa.func.coalesce(counts.c.n, 0), last_run,
+            sa.func.coalesce(counts.c.open, 0), sa.func.coalesce(counts.c.n, 0), newest(MonitorRun.status),
+            Monitor.schedule, Monitor.next_run_at, Monitor.alerting, Monitor.alert_secret_encrypted.is_not(None),
+            newest(MonitorRun.error, MonitorRun.status == "failed"), failures, Monitor.deleted_at,
         )
         .outerjoin(Dataset, Dataset.id == Monitor.dataset_id)
         .outerjoin(User, User.id == Monitor.created_by)
         .outerjoin(counts, counts.c.monitor_id == Monitor.id)
     )
+    return q if include_deleted else q.where(Monitor.deleted_at.is_(None))
 
 
 def _monitor_record(row: Any) -> MonitorRecord:
-    (mid, name, dsid, dsname, config, enabled, created, who, last, has_state, until, n_open, n, run_status) = row
+    (mid, name, dsid, dsname, config, enabled, created, who, last, has_state, until, n_open, n, run_status,
+     schedule, next_run, alerting, has_secret, last_error, failures, deleted) = row
     until_ts = datetime.fromisoformat(until) if until else None
     return MonitorRecord(mid, name, dsid, dsname, config, enabled, created, who, last, bool(has_state), until_ts,
-                         int(n_open), int(n), run_status)
+                         int(n_open), int(n), run_status, dict(schedule or {}), next_run, dict(alerting or {}),
+                         bool(has_secret), last_error, int(failures or 0), deleted)
 
 
 def create_monitor(
     s: Session, *, tenant_id: int, name: str, dataset_id: int, config: dict[str, Any], user_id: int | None
 ) -> MonitorRecord:
     """Insert a monitor. Raises Conflict if the tenant already has a monitor of that name."""
-    if s.scalar(sa.select(Monitor.id).where(Monitor.name == name)):
+    if s.scalar(sa.select(Monitor.id).where(Monitor.name == name, Monitor.deleted_at.is_(None))):
         raise Conflict(f"A monitor named '{name}' already exists; choose another detection_name.",
                        field="detection_name")
     m = Monitor(tenant_id=tenant_id, name=name, dataset_id=dataset_id, config=config, created_by=user_id)
@@ -375,9 +396,9 @@ def list_monitors(s: Session) -> list[MonitorRecord]:
     return [_monitor_record(r) for r in s.execute(q).all()]
 
 
-def get_monitor(s: Session, monitor_id: int) -> MonitorRecord:
-    """One monitor. Raises NotFound outside the tenant."""
-    row = s.execute(_monitor_query().where(Monitor.id == monitor_id)).first()
+def get_monitor(s: Session, monitor_id: int, *, include_deleted: bool = False) -> MonitorRecord:
+    """One monitor. Raises NotFound outside the tenant (and for a deleted one unless ``include_deleted``)."""
+    row = s.execute(_monitor_query(include_deleted).where(Monitor.id == monitor_id)).first()
     if row is None:
         raise NotFound(f"No monitor {monitor_id} in your organization.")
     return _monitor_record(row)
@@ -417,15 +438,76 @@ def save_monitor_state(s: Session, monitor_id: int, state: dict[str, Any]) -> No
               .values(state=to_json(state), last_run_at=sa.func.now()))
 
 
+def update_monitor(s: Session, monitor_id: int, **values: Any) -> None:
+    """Set columns of a (not deleted) monitor and stamp ``updated_at``. Raises NotFound outside the tenant."""
+    n = s.execute(sa.update(Monitor).where(Monitor.id == monitor_id, Monitor.deleted_at.is_(None))
+                  .values(**values, updated_at=sa.func.now())).rowcount
+    if not n:
+        raise NotFound(f"No monitor {monitor_id} in your organization.")
+
+
+def rename_taken(s: Session, name: str, monitor_id: int) -> bool:
+    """Whether another live monitor of the tenant has ``name``."""
+    return bool(s.scalar(sa.select(Monitor.id).where(Monitor.name == name, Monitor.id != monitor_id,
+                                                     Monitor.deleted_at.is_(None))))
+
+
+def delete_monitor(s: Session, monitor_id: int) -> None:
+    """Delete a monitor with its runs, anomalies, rules, incidents and deliveries (CASCADE)."""
+    s.execute(sa.delete(Monitor).where(Monitor.id == monitor_id))
+
+
+def archive_monitor(s: Session, monitor_id: int) -> None:
+    """Delete a monitor but keep its anomalies' history: it stops running and leaves the monitor list.
+
+    Its name gets a suffix so a new monitor may take it.
+    """
+    s.execute(sa.update(Monitor).where(Monitor.id == monitor_id).values(
+        deleted_at=sa.func.now(), enabled=False, next_run_at=None,
+        name=sa.func.left(Monitor.name, 150) + " (deleted " + sa.cast(Monitor.id, sa.Text) + ")"))
+
+
+def due_monitors(s: Session, now: datetime) -> list[tuple[int, int, dict[str, Any]]]:
+    """``(tenant_id, monitor_id, schedule)`` of enabled monitors due to run (owner session: spans tenants)."""
+    rows = s.execute(sa.select(Monitor.tenant_id, Monitor.id, Monitor.schedule)
+                     .where(Monitor.enabled, Monitor.deleted_at.is_(None), Monitor.next_run_at <= now)
+                     .order_by(Monitor.next_run_at))
+    return [(t, i, dict(sch or {})) for t, i, sch in rows.all()]
+
+
+def claim_monitor(s: Session, monitor_id: int, now: datetime, next_at: datetime | None) -> bool:
+    """Move a due monitor's ``next_run_at`` forward atomically; False if another scheduler took it."""
+    n = s.execute(sa.update(Monitor).where(Monitor.id == monitor_id, Monitor.next_run_at <= now)
+                  .values(next_run_at=next_at)).rowcount
+    return bool(n)
+
+
+def monitors_after_sync(s: Session, dataset_id: int) -> list[int]:
+    """Enabled monitors of a dataset that run after each sync (``schedule.after_sync`` not false)."""
+    return list(s.scalars(sa.select(Monitor.id).where(
+        Monitor.dataset_id == dataset_id, Monitor.enabled, Monitor.deleted_at.is_(None),
+        sa.func.coalesce(Monitor.schedule["after_sync"].astext, "true") != "false")).all())
+
+
+def monitor_owner(s: Session, monitor_id: int) -> int | None:
+    """The user who created the monitor (scheduled runs act for them)."""
+    return s.scalar(sa.select(Monitor.created_by).where(Monitor.id == monitor_id))
+
+
+def alert_secret(s: Session, monitor_id: int) -> str | None:
+    """The encrypted webhook secret of a monitor's alerting."""
+    return s.scalar(sa.select(Monitor.alert_secret_encrypted).where(Monitor.id == monitor_id))
+
+
 # ------------------------------------------------------------------ runs
 def _run_record(r: MonitorRun) -> MonitorRunRecord:
     return MonitorRunRecord(r.id, r.monitor_id, r.status, r.points_scored, r.anomalies_found, r.suppressed,
-                            r.error, r.started_at, r.finished_at)
+                            r.error, r.started_at, r.finished_at, r.trigger)
 
 
-def start_run(s: Session, *, tenant_id: int, monitor_id: int) -> MonitorRunRecord:
-    """Insert a run in status ``running``."""
-    r = MonitorRun(tenant_id=tenant_id, monitor_id=monitor_id, status="running")
+def start_run(s: Session, *, tenant_id: int, monitor_id: int, trigger: str = "manual") -> MonitorRunRecord:
+    """Insert a run in status ``running``; ``trigger`` is manual, schedule, sync or workflow."""
+    r = MonitorRun(tenant_id=tenant_id, monitor_id=monitor_id, status="running", trigger=trigger)
     s.add(r)
     s.flush()
     s.refresh(r)
@@ -494,6 +576,15 @@ def insert_anomalies(
             for i in ids
         ])
     return sorted(ids)
+
+
+def anomaly_keys(s: Session, ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    """``(id, {"metric", "slice", "ts", "severity"})`` of anomalies, for grouping them into incidents."""
+    if not ids:
+        return []
+    rows = s.execute(sa.select(Anomaly.id, Anomaly.metric, Anomaly.slice, Anomaly.ts, Anomaly.severity)
+                     .where(Anomaly.id.in_(ids)).order_by(Anomaly.ts, Anomaly.id)).all()
+    return [(int(i), {"metric": m, "slice": sl, "ts": ts, "severity": sev}) for i, m, sl, ts, sev in rows]
 
 
 def _anomaly_select() -> sa.Select:

@@ -313,6 +313,88 @@ class Monitor(TenantOwned, Base):
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    alerting: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    alert_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MonitorIncident(TenantOwned, Base):
+    """An ongoing problem on one series of a monitor: its anomalies, worst severity and whether it alerted."""
+
+    __tablename__ = "monitor_incidents"
+    __table_args__ = (Index("ix_monitor_incidents_series", "monitor_id", "metric", "slice", "last_ts"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(200))
+    slice: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    first_ts: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    last_ts: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    severity: Mapped[str] = mapped_column(String(10))
+    anomaly_ids: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class AlertDelivery(TenantOwned, Base):
+    """One alert message to one channel (e-mail or webhook): the incidents it carries, when due, and the outcome."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(Text)
+    incident_ids: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending")
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    delivery_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecordMonitor(TenantOwned, Base):
+    """A record (per-row) risk monitor over a dataset: its settings and the fitted scorer."""
+
+    __tablename__ = "record_monitors"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    state: Mapped[str | None] = mapped_column(Text)
+    dataset_version_id: Mapped[int | None] = mapped_column(BigInteger)
+    rows_scored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    notes: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecordScore(TenantOwned, Base):
+    """A scored row of a record monitor (the flagged ones and every labelled one) and the analyst's decision."""
+
+    __tablename__ = "record_scores"
+    __table_args__ = (UniqueConstraint("record_monitor_id", "row_key"),
+                      Index("ix_record_scores_monitor_score", "record_monitor_id", "score"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("record_monitors.id", ondelete="CASCADE"))
+    row_key: Mapped[str] = mapped_column(String(200))
+    score: Mapped[float] = mapped_column(Float)
+    unsupervised: Mapped[float] = mapped_column(Float)
+    supervised: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(10))
+    reasons: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    row: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    label: Mapped[str | None] = mapped_column(String(20))
+    labelled_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    labelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class MonitorRun(TenantOwned, Base):
@@ -322,6 +404,7 @@ class MonitorRun(TenantOwned, Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
     points_scored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     anomalies_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     suppressed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -30,9 +30,10 @@ fails until all four are in place.
 from __future__ import annotations
 
 from aihub.insights.detectors import DETECTORS as ORDERS_AND_MODEL_DETECTORS
+from aihub.insights.sentiment_insights import SENTIMENT_DETECTORS
 from aihub.insights.table_detectors import TABLE_DETECTORS
 
 __all__ = ["DETECTORS"]
 
 #: Detector of each insight type and the input it reads.
-DETECTORS = {**ORDERS_AND_MODEL_DETECTORS, **TABLE_DETECTORS}
+DETECTORS = {**ORDERS_AND_MODEL_DETECTORS, **TABLE_DETECTORS, **SENTIMENT_DETECTORS}

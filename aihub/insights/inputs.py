@@ -652,6 +652,9 @@ class InsightInputs:
     tables : TableInput or list of TableInput
         Any tables with the roles the analyst confirmed
         (:class:`aihub.insights.tables.TableInput`).
+    sentiments : SentimentInput or list of SentimentInput
+        Scored texts of the deployed sentiment analytics
+        (:class:`aihub.insights.sentiment_insights.SentimentInput`).
     """
 
     orders: Any = None
@@ -660,8 +663,11 @@ class InsightInputs:
     segments: Any = None
     anomalies: Any = None
     tables: Any = None
+    sentiments: Any = None
 
     def __post_init__(self) -> None:
+        from aihub.insights.sentiment_insights import SentimentInput
+
         for name, cls in (
             ("orders", OrdersInput),
             ("forecasts", ForecastInput),
@@ -669,6 +675,7 @@ class InsightInputs:
             ("segments", SegmentsInput),
             ("anomalies", AnomaliesInput),
             ("tables", TableInput),
+            ("sentiments", SentimentInput),
         ):
             value = getattr(self, name)
             items = [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
@@ -685,7 +692,7 @@ class InsightInputs:
         if isinstance(value, InsightInputs):
             return value
         if isinstance(value, Mapping):
-            allowed = ("orders", "forecasts", "predictions", "segments", "anomalies", "tables")
+            allowed = ("orders", "forecasts", "predictions", "segments", "anomalies", "tables", "sentiments")
             for k in value:
                 check_choice(k, allowed, "inputs key")
             return cls(**dict(value))

@@ -27,6 +27,8 @@ INSIGHT_TYPES: tuple[str, ...] = (
     "period_shift",
     "outliers",
     "outcome_segments",
+    # deployed sentiment analytics (aihub.insights.sentiment_insights)
+    "sentiment_drop",
 )
 
 #: Types that describe the current state rather than a closed period: each such insight carries a ``state``

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aihub.insights.formatting import render
+from aihub.insights.sentiment_narratives import SENTIMENT_CLAUSES, SENTIMENT_EXTRA_ACTIONS, SENTIMENT_TEMPLATES
 from aihub.insights.table_narratives import TABLE_CLAUSES, TABLE_EXTRA_ACTIONS, TABLE_TEMPLATES
 
 #: ``TEMPLATES[type][variant]`` -> ``{"title", "narrative", "actions"}``.
@@ -284,6 +285,9 @@ EXTRA_ACTIONS: dict[str, dict[str, str]] = {
 TEMPLATES.update(TABLE_TEMPLATES)
 CLAUSES.update(TABLE_CLAUSES)
 EXTRA_ACTIONS.update(TABLE_EXTRA_ACTIONS)
+TEMPLATES.update(SENTIMENT_TEMPLATES)
+CLAUSES.update(SENTIMENT_CLAUSES)
+EXTRA_ACTIONS.update(SENTIMENT_EXTRA_ACTIONS)
 
 
 def compose(

@@ -36,6 +36,7 @@ DEFAULT_TYPE_WEIGHTS: dict[str, float] = {
     "period_shift": 0.85,
     "outliers": 0.6,
     "outcome_segments": 0.8,
+    "sentiment_drop": 0.85,
 }
 
 #: Days an insight of each type stays valid (period-based types default to one period of their frequency).
@@ -52,6 +53,7 @@ DEFAULT_VALIDITY_DAYS: dict[str, float] = {
     "period_shift": 7,
     "outliers": 30,
     "outcome_segments": 30,
+    "sentiment_drop": 31,
 }
 
 

@@ -8,7 +8,8 @@
 * the job handlers (forecast and predictive training), by importing the
   services that declare them with :func:`aihub.services.jobs.register`;
 * the workflows' subscription to every service event (:mod:`aihub.events`), and the insights' to
-  anomaly triage (the open-anomalies digest follows it).
+  anomaly triage (the open-anomalies digest follows it), and the monitors' to ``source_synced``
+  (a monitor runs after each sync of its data).
 
 Entry points call it once: ``streamlit_app.py``, ``aihub.cli.main`` (and so
 ``aihub worker``), the HTTP API. Calling it again does nothing.
@@ -20,7 +21,7 @@ import threading
 
 from aihub import events, queue, workflows
 from aihub.runtime import worker
-from aihub.services import analytics, forecasts, insights, jobs, model_training
+from aihub.services import analytics, forecasts, insights, jobs, model_training, monitors
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
 JOB_HANDLER_SERVICES = (forecasts, model_training, analytics)
@@ -38,7 +39,9 @@ def wire() -> None:
         queue.add_tasks(worker.tasks)
         queue.register_inline("aihub.run_job", jobs.run_job)
         queue.register_inline("aihub.run_workflow", workflows.execute_run)
+        queue.register_inline("aihub.run_monitor", monitors.run_scheduled)
         for event in events.EVENTS:
             events.subscribe(event, workflows.on_event)
+        events.subscribe(events.SOURCE_SYNCED, monitors.on_source_synced)
         events.subscribe(events.ANOMALY_TRIAGED, insights.on_anomalies_changed)
         _wired = True

@@ -33,7 +33,7 @@ import procrastinate
 from aihub import insights_service, queue, workflows
 from aihub.db.engine import get_database
 from aihub.queue import QUEUE_JOBS, QUEUE_MAINTENANCE, QUEUES, STALLED_AFTER_SECONDS
-from aihub.services import health, jobs, sources
+from aihub.services import alerts, health, jobs, monitors, sources
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,26 @@ def run_workflow_task(tenant_id: int, run_id: int) -> str:
     return workflows.execute_run(tenant_id, run_id)
 
 
+@tasks.task(name="aihub.run_monitor", queue=QUEUE_JOBS, retry=RETRY)
+def run_monitor_task(tenant_id: int, monitor_id: int, trigger: str = "schedule") -> str:
+    """Run one anomaly monitor on its schedule or after a sync (as the user who created it)."""
+    return monitors.run_scheduled(tenant_id, monitor_id, trigger)
+
+
 @tasks.periodic(cron="* * * * *")
 @tasks.task(name="aihub.tick", queue=QUEUE_MAINTENANCE, queueing_lock="aihub.tick")
 def tick(timestamp: int) -> dict:
-    """Every minute: queue the syncs that are due, fire scheduled workflows, expire approvals."""
+    """Every minute: queue the syncs and monitor runs that are due, send due alerts, fire scheduled workflows."""
     due = sources.claim_due_sources()
     for tenant_id, source_id in due:
         queue.defer_to_worker("aihub.sync_source", {"lock": f"aihub-source-{source_id}", "queue": QUEUE_JOBS},
                               {"tenant_id": tenant_id, "source_id": source_id})
-    return {"syncs_queued": len(due), **workflows.tick()}
+    runs = monitors.claim_due_monitors()
+    for tenant_id, monitor_id in runs:
+        queue.defer_to_worker("aihub.run_monitor", {"lock": f"aihub-monitor-{monitor_id}", "queue": QUEUE_JOBS},
+                              {"tenant_id": tenant_id, "monitor_id": monitor_id, "trigger": "schedule"})
+    return {"syncs_queued": len(due), "monitor_runs_queued": len(runs), **alerts.dispatch_all_due(),
+            **workflows.tick()}
 
 
 @tasks.periodic(cron="0 5 * * *")

@@ -296,16 +296,16 @@ def next_best_actions(principal: Principal, model_id: int, dataset_id: int, acti
     ValidationError
         Not a binary classifier, or a feature/value the model does not know.
     """
-    from aihub import predictive
     from aihub.db import store
     from aihub.db.session import tenant_session
     from aihub.nba import next_best_actions as core
+    from aihub.services import model_cache
 
     require(principal, "predict")
     from aihub import registry
 
     version = registry.require_version_of(principal, model_id, None)
-    model = predictive._load_model(principal.tenant_id, version.id)
+    model = model_cache.load(principal.tenant_id, version.id)
     with tenant_session(principal.tenant_id) as s:
         customers = store.load_dataset_frame(s, store.latest_dataset_version_id(s, dataset_id))
         training = (store.load_dataset_frame(s, version.dataset_version_id)
@@ -313,3 +313,44 @@ def next_best_actions(principal: Principal, model_id: int, dataset_id: int, acti
     usage.record(principal, "next_best_action", "run")
     return core(model, customers, actionable, risk_threshold=risk_threshold, max_actions=max_actions,
                 training=training)
+
+
+def publish_actions(principal: Principal, model_id: int, actions: pd.DataFrame) -> int:
+    """Start the workflows triggered by "a next best action is suggested": one event per customer's chosen action.
+
+    Needs ``automation``. Each event carries the model, the customer's id
+    columns, the feature and suggested value, the current and new risk and
+    the action sentence; the same action for the same customer on the same
+    day starts a workflow once.
+
+    Returns
+    -------
+    int
+        Events published (customers with a chosen action).
+
+    Raises
+    ------
+    ValidationError
+        ``actions`` is not a :func:`next_best_actions` table.
+    """
+    import datetime as dt
+
+    from aihub import events, jsonsafe, registry
+    from aihub.frames import require_columns
+    from aihub.nba.core import OUTPUT_COLUMNS
+
+    require(principal, "automation")
+    registry.get_model(principal, model_id)  # in the caller's organization
+    require_columns(actions, {c: c for c in ("row", "rank", "feature", "suggested_value", "action")}, "actions")
+    ids = [c for c in actions.columns if c not in OUTPUT_COLUMNS]
+    chosen = actions[(actions["rank"] == 1) & actions["feature"].notna()]
+    today = dt.date.today().isoformat()
+    for rec in jsonsafe.plain(chosen.to_dict("records")):
+        customer = str(rec[ids[0]]) if ids else f"row {rec['row']}"
+        events.publish(principal.tenant_id, events.NEXT_BEST_ACTION, {
+            "model_id": model_id, "customer": customer, **{c: rec[c] for c in ids},
+            "feature": rec["feature"], "suggested_value": rec["suggested_value"],
+            "current_risk": rec["current_risk"], "new_risk": rec["new_risk"], "action": rec["action"],
+            "dedupe_key": f"nba:{model_id}:{customer}:{rec['feature']}={rec['suggested_value']}:{today}"})
+    usage.record(principal, "next_best_action", "workflow")
+    return len(chosen)

@@ -180,7 +180,8 @@ def fit_pricing(spec: PricingSpec, frame: pd.DataFrame, progress: Progress) -> F
     bounds = {"objective": spec.objective, "max_change": spec.max_change, "min_margin": spec.min_margin}
     recs = [recommend_price(model, prod, bounds=bounds)[0] for prod in model.products_["product"]]
     table = pd.DataFrame(recs)
-    est = model.products_[["product", "category", "periods", "price_variation", "status"]]
+    est = model.products_[["product", "category", "periods", "price_variation", "status"]].rename(
+        columns={"status": "elasticity_note"})
     table = est.merge(table, on="product", how="left")
     metrics = {"products": len(table), "own_estimates": int((table["source"] == "pooled").sum()),
                "from_category": int((table["source"] == "category").sum()),

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from aihub.auth import Principal, require
-from aihub.db import anomaly_store, store
+from aihub.db import anomaly_store, dashboard_store, store
 from aihub.db import prediction_store as ps
-from aihub.db.models import Dataset, Model, TrainingJob
 from aihub.db.session import tenant_session
 from aihub.errors import ValidationError
 
@@ -44,14 +41,7 @@ def summary(principal: Principal) -> DashboardSummary:
     """Dashboard figures from the database (a handful of aggregate queries). Needs ``read``."""
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
-        n_datasets = s.scalar(sa.select(sa.func.count()).select_from(Dataset)) or 0
-        active, inactive = s.execute(
-            sa.select(
-                sa.func.count().filter(Model.active_version_id.is_not(None)),
-                sa.func.count().filter(Model.active_version_id.is_(None)),
-            )
-        ).one()
-        by_status = dict(s.execute(sa.select(TrainingJob.status, sa.func.count()).group_by(TrainingJob.status)).all())
+        n_datasets, active, inactive, by_status = dashboard_store.summary_counts(s)
         latest = store.list_jobs(s, limit=10)
         forecasts = [m for m in store.list_models(s, "forecast") if m.active_version_id]
     return DashboardSummary(n_datasets, active, inactive, by_status, latest, forecasts)
@@ -99,11 +89,6 @@ def model_performance(principal: Principal) -> ModelPerformanceSummary:
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 #: Insight statuses that still ask for work (as in :mod:`aihub.insights_service`).
 INSIGHT_OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress")
-#: SQL of a model's type: the business type of a predictive model (``churn_prediction``), else its task
-#: (``classification``), else its kind (``forecast``).
-MODEL_TYPE_SQL = ("COALESCE(NULLIF(m.config -> 'training' ->> 'model_type', ''), NULLIF(m.config ->> 'model_type', ''), "
-                  "NULLIF(m.config -> 'training' ->> 'task', ''), m.kind)")
-_NUMERIC_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 
 @dataclass(frozen=True)
@@ -273,54 +258,16 @@ def filter_options(principal: Principal) -> FilterOptions:
     """
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
-        types = [r[0] for r in s.execute(sa.text(f"SELECT DISTINCT {MODEL_TYPE_SQL} FROM models m ORDER BY 1"))]
-        metrics = [r[0] for r in s.execute(sa.text("SELECT DISTINCT metric FROM anomalies ORDER BY 1"))]
-        lo, hi = s.execute(sa.text("""
-            SELECT least((SELECT min(created_at) FROM prediction_results)::date, (SELECT min(ts) FROM anomalies)::date,
-                         (SELECT min(created_at) FROM usage_events)::date, (SELECT min(created_at) FROM deployments)::date,
-                         (SELECT min(queued_at) FROM training_jobs)::date),
-                   greatest((SELECT max(created_at) FROM prediction_results)::date,
-                            (SELECT max(ts) FROM anomalies)::date, (SELECT max(created_at) FROM usage_events)::date,
-                            (SELECT max(created_at) FROM deployments)::date, (SELECT max(queued_at) FROM training_jobs)::date,
-                            (SELECT max(actual_at) FROM prediction_results
-                             WHERE actual IS NOT NULL AND error IS NULL)::date)
-        """)).one()
+        types, metrics, lo, hi = dashboard_store.filter_choices(s)
     return FilterOptions(types, metrics, lo, hi)
 
 
-def _range(f: Filters, column: str, params: dict[str, Any], *, aware: bool = True) -> str:
-    """``column`` within the filter's days, as bound date-times of the column's own type.
-
-    The bounds must be ``timestamptz`` for ``timestamptz`` columns (UTC
-    midnights) and ``timestamp`` for naive ones: comparing a timestamp with a
-    ``date`` uses a cross-type operator that PostgreSQL does not mark
-    leakproof, and under row-level security such a condition may not be used
-    as an index condition (the planner then reads every row of the tenant:
-    300 ms instead of 0.1 ms for the latest anomalies of 100k).
-    """
-    def bound(d: date) -> datetime:
-        return datetime(d.year, d.month, d.day, tzinfo=UTC if aware else None)
-
-    parts = []
-    suffix = "a" if aware else "n"
-    if f.date_from is not None:
-        parts.append(f"{column} >= :d0{suffix}")
-        params[f"d0{suffix}"] = bound(f.date_from)
-    if f.date_to is not None:
-        parts.append(f"{column} < :d1{suffix}")
-        params[f"d1{suffix}"] = bound(f.date_to + timedelta(days=1))
-    return " AND ".join(parts) or "TRUE"
-
-
-def _anomaly_where(f: Filters, params: dict[str, Any]) -> str:
-    parts = [_range(f, "a.ts", params, aware=False)]
-    if f.severities:
-        parts.append("a.severity = ANY(:sev)")
-        params["sev"] = list(f.severities)
-    if f.metrics:
-        parts.append("a.metric = ANY(:metrics)")
-        params["metrics"] = list(f.metrics)
-    return " AND ".join(parts)
+#: Headline figure of each business analytic: (label, metrics key).
+ANALYTIC_HEADLINES = {"recommend": ("NDCG@k (validation)", "ndcg_at_k"),
+                      "pricing": ("log error (validation)", "validation_mean_abs_log_error"),
+                      "inventory": ("stock-out risk", "mean_stockout_probability"),
+                      "sentiment": ("mean sentiment", "mean_score"),
+                      "clv": ("probability alive", "mean_probability_alive")}
 
 
 def _headline(model_type: str, task: str | None, metrics: dict[str, Any]) -> tuple[str, float | None]:
@@ -331,11 +278,40 @@ def _headline(model_type: str, task: str | None, metrics: dict[str, Any]) -> tup
     if model_type == "forecast":
         mape = num("mape")  # stored in percent by aihub.forecasting
         return "MAPE", None if mape is None else mape / 100.0
+    if model_type in ANALYTIC_HEADLINES:  # business analytics (aihub.services.analytics)
+        label, key = ANALYTIC_HEADLINES[model_type]
+        return label, num(key)
     if task == "regression":
         return "MAE", num("mae")
     if task == "clustering":
         return "silhouette", num("silhouette")
     return "accuracy", num("accuracy")
+
+
+def _live_accuracy(fb: list[tuple]) -> dict[int, list[float]]:
+    """Per deployed version: ``[outcomes, correct, sum of absolute errors, outcomes with an error]``."""
+    live: dict[int, list[float]] = {}
+    for _, _, vid, n, correct, mae in fb:
+        acc = live.setdefault(vid, [0, 0, 0.0, 0])
+        acc[0] += n
+        acc[1] += correct
+        if mae is not None:
+            acc[2] += float(mae) * n
+            acc[3] += n
+    return live
+
+
+def _model_rows(models: list[tuple], live: dict[int, list[float]], per_model: dict[int, int]) -> list[ModelRow]:
+    """One row per model with a deployed version: headline metric on the test set and live."""
+    rows = []
+    for mid, name, mtype, vid, version, metrics, task, deployed in (m for m in models if m[3] is not None):
+        metric, test = _headline(mtype, task, metrics or {})
+        n, correct, mae_sum, mae_n = live.get(vid, [0, 0, 0.0, 0])
+        value = (correct / n if n and metric == "accuracy" else mae_sum / mae_n if mae_n and metric == "MAE"
+                 else None)
+        rows.append(ModelRow(mid, name, mtype, version, deployed, metric, test, value,
+                             n if value is not None else 0, per_model.get(mid, 0)))
+    return rows
 
 
 def overview(principal: Principal, filters: Filters | None = None) -> Overview:
@@ -356,128 +332,41 @@ def overview(principal: Principal, filters: Filters | None = None) -> Overview:
     require(principal, "read")
     f = (filters or Filters()).check()
     unit = f.granularity
+    days = (f.date_from, f.date_to)
     with tenant_session(principal.tenant_id) as s:
-        models = s.execute(sa.text(f"""
-            SELECT m.id, m.name, {MODEL_TYPE_SQL} AS mtype, m.active_version_id, v.version, v.metrics,
-                   v.params ->> 'task', (SELECT max(d.created_at) FROM deployments d
-                                         WHERE d.model_id = m.id AND d.model_version_id = m.active_version_id)
-            FROM models m LEFT JOIN model_versions v ON v.id = m.active_version_id
-            ORDER BY m.name
-        """)).all()
+        models = dashboard_store.models_with_versions(s)
         if f.model_types:
             models = [m for m in models if m[2] in f.model_types]
         names = {m[0]: m[1] for m in models}
-        ids = list(names)
-        by_model = "TRUE" if not f.model_types else "p.model_id = ANY(:ids)"
-
-        # predictions: one pass over the (tenant_id, created_at, model_id) index
-        params: dict[str, Any] = {"unit": unit, "ids": ids}
-        vol = s.execute(sa.text(f"""
-            SELECT date_trunc(:unit, p.created_at) AS period, p.model_id, count(*)
-            FROM prediction_results p WHERE {_range(f, "p.created_at", params)} AND {by_model}
-            GROUP BY 1, 2 ORDER BY 1, 2
-        """), params).all()
-        errors = s.scalar(sa.text(f"""
-            SELECT count(*) FROM prediction_results p
-            WHERE {_range(f, "p.created_at", params)} AND {by_model} AND p.error IS NOT NULL
-        """), params) or 0
-        per_model: dict[int, int] = {}
-        for _, mid, n in vol:
-            per_model[mid] = per_model.get(mid, 0) + n
-
-        # outcomes: an index-only scan of the covering partial index on rows with an actual; the numeric
-        # comparison only for the deployed versions whose headline is an error (regression)
-        params["mae_versions"] = [m[3] for m in models
-                                  if m[3] is not None and _headline(m[2], m[6], m[5] or {})[0] == "MAE"]
-        fb = s.execute(sa.text(f"""
-            SELECT date_trunc(:unit, p.actual_at) AS period, p.model_id, p.model_version_id, count(*),
-                   count(*) FILTER (WHERE lower(btrim(p.actual)) = lower(btrim(p.prediction))),
-                   avg(abs(CASE WHEN p.actual ~ '{_NUMERIC_RE}' AND p.prediction ~ '{_NUMERIC_RE}'
-                                THEN p.actual::float8 - p.prediction::float8 END))
-                       FILTER (WHERE p.model_version_id = ANY(:mae_versions))
-            FROM prediction_results p
-            WHERE p.actual IS NOT NULL AND p.error IS NULL AND {_range(f, "p.actual_at", params)} AND {by_model}
-            GROUP BY 1, 2, 3 ORDER BY 1
-        """), params).all()
-        live: dict[int, list[float]] = {}
-        for _, _, vid, n, correct, mae in fb:
-            acc = live.setdefault(vid, [0, 0, 0.0, 0])
-            acc[0] += n
-            acc[1] += correct
-            if mae is not None:
-                acc[2] += float(mae) * n
-                acc[3] += n
-
-        rows = []
-        active = [m for m in models if m[3] is not None]
-        for mid, name, mtype, vid, version, metrics, task, deployed in active:
-            metric, test = _headline(mtype, task, metrics or {})
-            n, correct, mae_sum, mae_n = live.get(vid, [0, 0, 0.0, 0])
-            value = (correct / n if n and metric == "accuracy" else mae_sum / mae_n if mae_n and metric == "MAE"
-                     else None)
-            rows.append(ModelRow(mid, name, mtype, version, deployed, metric, test, value,
-                                 n if value is not None else 0, per_model.get(mid, 0)))
-
-        # key figures
-        dparams: dict[str, Any] = {"unit": unit}
-        where = _anomaly_where(f, dparams)
-        agg = s.execute(sa.text(f"""
-            SELECT date_trunc(:unit, a.ts) AS period, a.severity, a.status, count(*)
-            FROM anomalies a WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1
-        """), dparams).all()
-        detected = {k: 0 for k in SEVERITIES}
-        unresolved = {k: 0 for k in SEVERITIES}
-        by_status: dict[str, int] = {}
-        for _, sev, status, n in agg:
-            detected[sev] = detected.get(sev, 0) + n
-            by_status[status] = by_status.get(status, 0) + n
-            if status in anomaly_store.OPEN_STATUSES:
-                unresolved[sev] = unresolved.get(sev, 0) + n
-        latest = s.execute(sa.text(f"""
-            SELECT a.id, a.ts, a.metric, a.slice, a.severity, a.status, a.impact, mo.name
-            FROM anomalies a JOIN monitors mo ON mo.id = a.monitor_id
-            WHERE {where} ORDER BY a.ts DESC, a.id DESC LIMIT 15
-        """), dparams).all()
-        src_active, src_all = s.execute(sa.text(
-            "SELECT count(*) FILTER (WHERE enabled), count(*) FROM data_sources")).one()
-        n_datasets = s.scalar(sa.text("SELECT count(*) FROM datasets")) or 0
-        ins = dict(s.execute(sa.text("""
-            SELECT priority, count(*) FROM insights
-            WHERE status = ANY(:open) AND valid_until > now() GROUP BY priority
-        """), {"open": list(INSIGHT_OPEN_STATUSES)}).all())
-
-        # training runs and deployments
+        ids = list(names) if f.model_types else None
+        vol, errors = dashboard_store.prediction_volume(s, unit, days, ids)
+        mae_versions = [m[3] for m in models if m[3] is not None and _headline(m[2], m[6], m[5] or {})[0] == "MAE"]
+        fb = dashboard_store.outcome_accuracy(s, unit, days, ids, mae_versions)
+        agg, latest = dashboard_store.anomalies(s, unit, days, f.severities, f.metrics)
+        src_active, src_all, n_datasets, ins = dashboard_store.data_counts(s, INSIGHT_OPEN_STATUSES)
         jobs = [j for j in store.list_jobs(s, limit=50) if not f.model_types or j.model_id in names][:10]
-        dep_params: dict[str, Any] = {"ids": ids}
-        deployments = s.execute(sa.text(f"""
-            SELECT d.created_at, m.name, v.version, d.action, u.username
-            FROM deployments d JOIN models m ON m.id = d.model_id
-            JOIN model_versions v ON v.id = d.model_version_id LEFT JOIN users u ON u.id = d.created_by
-            WHERE {_range(f, "d.created_at", dep_params)} {"AND d.model_id = ANY(:ids)" if f.model_types else ""}
-            ORDER BY d.created_at DESC, d.id DESC LIMIT 200
-        """), dep_params).all()
-
-        # usage of the AI features
-        uparams: dict[str, Any] = {"unit": unit}
-        uwhere = _range(f, "e.created_at", uparams)
-        usage = s.execute(sa.text(f"""
-            SELECT date_trunc(:unit, e.created_at) AS period, e.feature, count(*), count(DISTINCT e.user_id)
-            FROM usage_events e WHERE {uwhere} GROUP BY 1, 2 ORDER BY 1, 2
-        """), uparams).all()
-        usage_features = s.execute(sa.text(f"""
-            SELECT e.feature, count(*), count(DISTINCT e.user_id) FROM usage_events e WHERE {uwhere}
-            GROUP BY 1 ORDER BY 2 DESC, 1
-        """), uparams).all()
-        users = s.scalar(sa.text(f"SELECT count(DISTINCT e.user_id) FROM usage_events e WHERE {uwhere}"),
-                         uparams) or 0
+        deployments = dashboard_store.deployments(s, days, ids)
+        usage, usage_features, users = dashboard_store.usage(s, unit, days)
+    per_model: dict[int, int] = {}
+    for _, mid, n in vol:
+        per_model[mid] = per_model.get(mid, 0) + n
+    rows = _model_rows(models, _live_accuracy(fb), per_model)
+    detected = {k: 0 for k in SEVERITIES}
+    unresolved = {k: 0 for k in SEVERITIES}
+    by_status: dict[str, int] = {}
+    for _, sev, status, n in agg:
+        detected[sev] = detected.get(sev, 0) + n
+        by_status[status] = by_status.get(status, 0) + n
+        if status in anomaly_store.OPEN_STATUSES:
+            unresolved[sev] = unresolved.get(sev, 0) + n
 
     figures = KeyFigures(
         models_active=sum(1 for m in models if m[3] is not None),
         models_inactive=sum(1 for m in models if m[3] is None),
         predictions=sum(per_model.values()), prediction_errors=int(errors),
         anomalies_detected=sum(detected.values()), detected_by_severity=detected, unresolved_by_severity=unresolved,
-        data_sources_active=int(src_active or 0), data_sources=int(src_all or 0), datasets=int(n_datasets),
-        insights_open=sum(ins.values()), insights_by_priority={k: int(v) for k, v in ins.items()},
+        data_sources_active=src_active, data_sources=src_all, datasets=n_datasets,
+        insights_open=sum(ins.values()), insights_by_priority=ins,
     )
     accuracy = {}
     for period, mid, _vid, n, correct, _mae in fb:

@@ -21,8 +21,8 @@ import pandas as pd
 
 from aihub import audit, events, predictive, registry
 from aihub.auth import Principal, acting_principal, require
-from aihub.db import health_store, store
-from aihub.db.session import owner_session, tenant_session
+from aihub.db import health_store, owner_scans, store
+from aihub.db.session import tenant_session
 from aihub.errors import NotFound, PermissionDenied, ValidationError
 from aihub.ml import drift
 
@@ -140,8 +140,7 @@ def model_health(principal: Principal, model_id: int,
 
 def check_all(window_days: int = 30) -> dict[str, int]:
     """Worker entry point: check drift of every deployed model in every tenant (see :func:`check_scheduled`)."""
-    with owner_session() as s:
-        deployed = health_store.deployed_ml_models(s)
+    deployed = owner_scans.deployed_ml_models()
     outcomes = [check_scheduled(t, m, u, window_days=window_days) for t, m, u in deployed]
     return {"checked": outcomes.count("checked"), "skipped": outcomes.count("skipped")}
 

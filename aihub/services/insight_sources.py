@@ -62,6 +62,7 @@ SOURCE_CATEGORIES: dict[str, frozenset[str]] = {
     "segments": frozenset({"customer"}),
     "anomalies": frozenset({"operations"}),
     "tables": frozenset(CATEGORIES),
+    "sentiments": frozenset({"customer"}),
 }
 
 @dataclass
@@ -326,9 +327,40 @@ def collect_sources(
             forecasts, u, k = _forecast_inputs(principal, s)
             used += u
             skipped += k
+    sentiments = []
+    if wants["sentiments"]:
+        sentiments, u, k = _sentiment_inputs(principal)
+        used += u
+        skipped += k
     inputs = InsightInputs(orders=orders, forecasts=forecasts, predictions=predictions, segments=segments,
-                           anomalies=anomalies, tables=tables)
+                           anomalies=anomalies, tables=tables, sentiments=sentiments)
     return Sources(inputs, used, skipped)
+
+
+def _sentiment_inputs(principal: Principal) -> tuple[list, list[str], list[str]]:
+    """Scored texts of each deployed sentiment analytic that has a time column (for "sentiment dropped for X")."""
+    from aihub.insights.sentiment_insights import SentimentInput
+    from aihub.services import analytics
+
+    out, used, skipped = [], [], []
+    for m in analytics.list_analytics(principal, "sentiment"):
+        if m.active_version_id is None:
+            continue
+        try:
+            res = analytics.load(principal, m.id, kind="sentiment")
+            spec = res.spec
+            if not spec.time_column:
+                skipped.append(f"sentiment analytic {m.name}: no time column")
+                continue
+            rows = pd.DataFrame(res.state["rows"])
+            data = pd.DataFrame({"time": pd.to_datetime(rows[spec.time_column]),
+                                 "group": rows[spec.group_column].astype(str) if spec.group_column else "all",
+                                 "score": rows["score"], "label": rows["label"]})
+            out.append(SentimentInput(data, freq=spec.freq, model_id=m.id, model_name=m.name))
+            used.append(f"sentiment analytic {m.name} ({len(data):,} texts)")
+        except AihubError as exc:
+            skipped.append(f"sentiment analytic {m.name}: {exc}")
+    return out, used, skipped
 
 
 def _table_inputs(s: Any) -> tuple[list[TableInput], list[str], list[str]]:

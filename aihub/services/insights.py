@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from aihub.auth import Principal, require
-from aihub.db import insight_store
+from aihub.db import insight_store, owner_scans
 from aihub.db.insight_store import InsightEventRecord, InsightRecord
-from aihub.db.session import owner_session, tenant_session
+from aihub.db.session import tenant_session
 from aihub.errors import NotFound, ValidationError
 from aihub.insights import PRIORITIES, generate_insights
 from aihub.insights.model import LIVE_TYPES
@@ -237,8 +237,7 @@ def generate_all(categories: str | Iterable[str] | None = None, *, tenant_ids: I
         ``{"tenants": tenants processed, "insights": new insights, "failed": tenants that failed}``.
     """
     if tenant_ids is None:
-        with owner_session() as s:
-            tenant_ids = insight_store.tenant_ids(s)
+        tenant_ids = owner_scans.tenant_ids()
     out = {"tenants": 0, "insights": 0, "failed": 0}
     for tenant_id in tenant_ids:
         try:

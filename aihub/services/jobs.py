@@ -35,8 +35,8 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session
 
 from aihub import queue
-from aihub.db import queue_store, store
-from aihub.db.session import owner_session, tenant_session
+from aihub.db import owner_scans, store
+from aihub.db.session import tenant_session
 from aihub.errors import AihubError
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,7 @@ def recover_interrupted_jobs(lease_seconds: float = LEASE_SECONDS) -> dict[str, 
     dict
         ``{"requeued": n}``: jobs dispatched again.
     """
-    with owner_session() as s:
-        rows = queue_store.interrupted_jobs(s, lease_seconds)
+    rows = owner_scans.interrupted_jobs(lease_seconds)
     for tenant_id, job_id in rows:
         try:
             dispatch(tenant_id, job_id)

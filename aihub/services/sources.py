@@ -18,8 +18,8 @@ from typing import Any
 from aihub import audit, connectors, datasets, events
 from aihub.auth import Principal, acting_principal, require
 from aihub.config import load_settings
-from aihub.db import source_store
-from aihub.db.session import owner_session, tenant_session
+from aihub.db import owner_scans, source_store
+from aihub.db.session import tenant_session
 from aihub.errors import AihubError, PermissionDenied
 from aihub.services import usage
 
@@ -250,9 +250,4 @@ def claim_due_sources(now: datetime | None = None) -> list[tuple[int, int]]:
     workers never sync the same source for the same slot.
     """
     now = now or _now()
-    claimed = []
-    with owner_session() as s:
-        for tenant_id, source_id, freq in source_store.due_sources(s, now):
-            if source_store.claim_due(s, source_id, now, now + INTERVALS.get(freq, INTERVALS["daily"])):
-                claimed.append((tenant_id, source_id))
-    return claimed
+    return owner_scans.claim_due_sources(now, lambda freq: now + INTERVALS.get(freq, INTERVALS["daily"]))

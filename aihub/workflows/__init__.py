@@ -28,6 +28,7 @@ from aihub.workflows.definition import (
     EVENT_TYPES,
     TRIGGER_LABELS,
     TRIGGER_TYPES,
+    cron_in_words,
     describe_trigger,
     normalize,
     parse_conditions,
@@ -77,7 +78,7 @@ from aihub.workflows.templates import TEMPLATES
 __all__ = [
     "ACTION_LABELS", "ACTION_TYPES", "CONDITION_OPS", "EVENT_TYPES", "TEMPLATES", "TRIGGER_LABELS", "TRIGGER_TYPES",
     "ApprovalRecord", "RunRecord", "RunStats", "TaskRecord", "WorkflowRecord", "WorkflowSummary",
-    "assignable_users", "complete_task", "create_from_template", "create_workflow", "decide", "delete_workflow",
+    "assignable_users", "complete_task", "create_from_template", "create_workflow", "cron_in_words", "decide", "delete_workflow",
     "describe_trigger", "disable_workflow", "due_time", "emit", "enable_workflow", "enqueue_run", "execute_run",
     "get_approval", "get_run", "get_workflow", "list_approvals", "list_runs", "list_tasks", "list_templates",
     "list_workflows", "normalize", "on_event", "parse_conditions", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",

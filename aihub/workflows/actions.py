@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aihub import datasets, insights_service, monitoring, notify, predictive, registry, training
+from aihub import datasets, insights_service, notify, predictive, registry, training
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.connectors import SecretBox
@@ -36,7 +36,9 @@ from aihub.db import store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, ValidationError
+from aihub.services import anomalies as anomaly_svc
 from aihub.services import jobs
+from aihub.services import monitors as monitor_svc
 from aihub.workflows.definition import ACTION_LABELS, get_path, render
 
 log = logging.getLogger(__name__)
@@ -347,7 +349,7 @@ def run_monitor(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
     monitor_id = action.get("monitor_id") or ctx.payload.get("monitor_id")
     if not isinstance(monitor_id, int):
         raise StepError("This step names no monitor and the event carries none; choose a monitor in the step.")
-    run = monitoring.run_monitor(ctx.principal, monitor_id)
+    run = monitor_svc.run_monitor(ctx.principal, monitor_id, trigger="workflow")
     if run.status != "succeeded":
         raise StepError(f"Monitor run {run.id} failed: {run.error}")
     return {"type": "run_monitor", "monitor_id": monitor_id, "monitor_run_id": run.id,
@@ -433,7 +435,7 @@ def create_task(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
                            "assignee": task.assignee}
     anomaly_id = _anomaly_id(ctx)
     if action.get("assign_anomaly") and anomaly_id is not None and assignee is not None:
-        assign = getattr(monitoring, "assign", None)
+        assign = getattr(anomaly_svc, "assign", None)
         if assign is not None:
             try:
                 assign(ctx.principal, anomaly_id, assignee.id,

@@ -33,6 +33,8 @@ Triggers
                     live accuracy is more than this below the baseline)
 ``reorder_point``   ``model_id`` (optional: any inventory analytic), ``product``
                     (optional: any product)
+``next_best_action`` ``model_id`` (optional: any churn model), ``feature``
+                    (optional: any action)
 ==================  =========================================================
 
 Conditions are all required to hold (AND). ``field`` is a dotted path into
@@ -54,6 +56,9 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cron_descriptor import FormatException, MissingFieldException, WrongArgumentException
+from cron_descriptor import Options as CronWords
+from cron_descriptor import get_description as cron_description
 from croniter import croniter
 
 from aihub import events
@@ -71,6 +76,7 @@ TRIGGER_LABELS = {
     "drift_detected": "Drift is detected on a model", "accuracy_drop": "A model's live accuracy drops",
     "reorder_point": "A product reaches its reorder point",
     "anomaly_triaged": "Anomalies are resolved, marked false positive or reopened",
+    "next_best_action": "A next best action is suggested",
 }
 ACTION_TYPES: tuple[str, ...] = (
     "retrain_model", "promote_challenger", "run_monitor", "generate_insights", "batch_prediction",
@@ -119,6 +125,7 @@ _TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
     "drift_detected": ("model_id",),
     "accuracy_drop": ("model_id", "tolerance"),
     "reorder_point": ("model_id", "product"),
+    "next_best_action": ("model_id", "feature"),
 }
 _TOP_KEYS = ("name", "description", "enabled", "trigger", "conditions", "actions", "approval_timeout_hours")
 
@@ -245,6 +252,26 @@ def check_cron(expr: Any, path: str = "trigger.cron") -> str:
     return out
 
 
+def cron_in_words(expr: str) -> str:
+    """A cron expression in plain English ("0 6 * * 1" -> "At 06:00, only on Monday"), 24-hour clock.
+
+    Rendered by ``cron-descriptor`` (the Python port of Brady Holt's
+    cron-expression-descriptor, the usual library for this); an expression
+    it cannot read is returned as it is, quoted.
+
+    Parameters
+    ----------
+    expr : str
+        A 5-field cron expression (minute hour day-of-month month day-of-week).
+    """
+    options = CronWords()
+    options.use_24hour_time_format = True
+    try:
+        return cron_description(str(expr), options)
+    except (FormatException, MissingFieldException, WrongArgumentException, ValueError, IndexError, KeyError):
+        return f"'{expr}'"
+
+
 def _cron(e: _Errors, path: str, expr: Any) -> str:
     if not isinstance(expr, str) or not expr.strip():
         e.add(path, "give a cron expression with 5 fields: minute hour day-of-month month day-of-week, "
@@ -310,6 +337,12 @@ def _trigger(e: _Errors, raw: Any) -> dict[str, Any]:
         if product not in (None, "") and (not isinstance(product, str) or len(product) > 200):
             e.add("trigger.product", f"the product must be a name of up to 200 characters; got {product!r}.")
         out["product"] = product.strip() if isinstance(product, str) and product.strip() else None
+    elif kind == "next_best_action":
+        out["model_id"] = _id(e, "trigger.model_id", raw.get("model_id"), "model", required=False)
+        feature = raw.get("feature")
+        if feature not in (None, "") and (not isinstance(feature, str) or len(feature) > 200):
+            e.add("trigger.feature", f"the feature must be a column name of up to 200 characters; got {feature!r}.")
+        out["feature"] = feature.strip() if isinstance(feature, str) and feature.strip() else None
     return out
 
 
@@ -634,6 +667,10 @@ def trigger_matches(trigger: Mapping[str, Any], event_type: str, payload: Mappin
         if trigger.get("model_id") not in (None, payload.get("model_id")):
             return False
         return trigger.get("product") in (None, str(payload.get("product")))
+    if kind == "next_best_action":
+        if trigger.get("model_id") not in (None, payload.get("model_id")):
+            return False
+        return trigger.get("feature") in (None, str(payload.get("feature")))
     return False
 
 
@@ -710,7 +747,8 @@ def describe_trigger(trigger: Mapping[str, Any]) -> str:
     """One line an analyst reads, e.g. "An anomaly of severity critical or above"."""
     kind = trigger.get("type")
     if kind == "schedule":
-        return f"Schedule '{trigger.get('cron')}' ({trigger.get('timezone', 'UTC')})"
+        return (f"{cron_in_words(trigger.get('cron') or '')} ({trigger.get('timezone', 'UTC')}; "
+                f"cron '{trigger.get('cron')}')")
     if kind == "anomaly_detected":
         where = f" on monitor {trigger['monitor_id']}" if trigger.get("monitor_id") else ""
         return f"An anomaly of severity {trigger.get('min_severity', 'high')} or above{where}"
@@ -728,4 +766,8 @@ def describe_trigger(trigger: Mapping[str, Any]) -> str:
         which = f"product {trigger['product']}" if trigger.get("product") else "a product"
         where = f" of inventory model {trigger['model_id']}" if trigger.get("model_id") else ""
         return f"{which[0].upper()}{which[1:]}{where} at or below its reorder point"
+    if kind == "next_best_action":
+        which = f" changing {trigger['feature']}" if trigger.get("feature") else ""
+        where = f" of model {trigger['model_id']}" if trigger.get("model_id") else ""
+        return f"A next best action{which} suggested for an at-risk customer{where}"
     return str(kind)

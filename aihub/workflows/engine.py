@@ -38,9 +38,10 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from aihub import queue
 from aihub.auth import Principal, require
+from aihub.db import owner_scans
 from aihub.db import workflow_store as wstore
 from aihub.db.engine import get_database
-from aihub.db.session import owner_session, tenant_session
+from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, PermissionDenied, ValidationError
 from aihub.services import usage
 from aihub.workflows import actions as acts
@@ -456,8 +457,7 @@ def tick(now: datetime | None = None) -> dict[str, int]:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     fired = expired = requeued = errors = 0
-    with owner_session() as s:
-        schedules = wstore.owner_schedules(s)
+    schedules = owner_scans.workflow_schedules()
     for sch in schedules:
         try:
             slot = due_time(sch.trigger, sch.last_fired_at or sch.created_at, now)
@@ -476,8 +476,7 @@ def tick(now: datetime | None = None) -> dict[str, int]:
         except Exception:  # one tenant's broken workflow must not stop the others
             errors += 1
             log.exception("scheduled workflow %s of tenant %s could not fire", sch.workflow_id, sch.tenant_id)
-    with owner_session() as s:
-        due_approvals = wstore.owner_expired_approvals(s, now)
+    due_approvals = owner_scans.expired_approvals(now)
     for tenant_id, approval_id in due_approvals:
         try:
             with tenant_session(tenant_id) as s:
@@ -488,8 +487,7 @@ def tick(now: datetime | None = None) -> dict[str, int]:
         except Exception:
             errors += 1
             log.exception("approval %s of tenant %s could not expire", approval_id, tenant_id)
-    with owner_session() as s:
-        stale = wstore.owner_stale_runs(s, STALE_SECONDS)
+    stale = owner_scans.stale_workflow_runs(STALE_SECONDS)
     for tenant_id, run_id in stale:
         try:
             enqueue_run(tenant_id, run_id)

@@ -34,7 +34,7 @@ def deployed(srv):
     return admin, viewer
 
 
-def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed, served_app, chromium):
+def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed, served_app, chromium, tmp_path):
     from playwright.sync_api import expect
 
     admin, viewer = deployed
@@ -46,6 +46,16 @@ def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed
     caption = page.get_by_text(re.compile(r"Prediction #\d+ · version"))
     expect(caption).to_be_visible()
     admins_prediction = re.search(r"Prediction #\d+", caption.inner_text()).group(0)
+
+    # The admin's batch and its results download (what the viewer downloaded before the fix).
+    batch_file = tmp_path / "to_score.csv"
+    generate_customers(50, seed=11).drop(columns=["Churned"]).to_csv(batch_file, index=False)
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(batch_file))
+    expect(page.get_by_role("button", name="Predict file")).to_be_enabled()
+    page.get_by_role("button", name="Predict file").click()
+    expect(page.get_by_role("button", name="Download results CSV")).to_be_visible()
+    admins_batch = re.search(r"batch #\d+", page.inner_text("body")).group(0)
 
     log_out(page)
     page.get_by_role("textbox", name="E-mail").fill(viewer.username)
@@ -59,4 +69,9 @@ def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed
     body = page.inner_text("body")
     assert admins_prediction not in body, "the viewer sees the admin's last prediction"
     assert page.get_by_text(re.compile(r"Prediction #\d+ · version")).count() == 0
+    page.get_by_role("tab", name="Batch").click()
+    expect(page.get_by_text("Earlier batches")).to_be_visible()  # the organization's list: the viewer may read it
+    page.wait_for_timeout(1500)
+    assert page.get_by_role("button", name="Download results CSV").count() == 0, "the admin's results download"
+    assert admins_batch not in page.inner_text("body"), "the viewer sees the admin's last batch"
     assert "Vera" in body and admin.username not in body

@@ -17,8 +17,10 @@ from sklearn.metrics import roc_auc_score
 from aihub import auth, datasets, predictive, registry, workflows
 from aihub.db.session import owner_session
 from aihub.errors import ArtifactError, NotFound, PermissionDenied, ValidationError
-from aihub.services import analytics, jobs
+from aihub.insights import generate_insights
+from aihub.services import analytics, insights, jobs
 from aihub.services import analytics_results as results
+from aihub.services.insight_sources import collect_sources
 from tests.conftest import PASSWORD, new_tenant, shared_file
 
 
@@ -147,6 +149,14 @@ def test_sentiment_drop_becomes_a_finding(org):
     assert found[0]["title"] == "Sentiment dropped for North" and found[0]["recent_mean"] < found[0]["baseline_mean"]
     over = results.sentiment_view(org, model.id)["over_time"]
     assert set(over["group"]) == {"North", "South"}
+    found = [i for i in insights.generate(org, categories=["customer"]) if i.type == "sentiment_drop"]
+    assert [i.title for i in found] == ["Sentiment dropped for North"]
+    assert found[0].figures["recent_texts"] == 40 and found[0].figures["change"] < -0.1
+    assert "fell from" in found[0].narrative
+    src = collect_sources(org, categories=["customer"], kinds=["sentiments"])
+    made = generate_insights(src.inputs, categories=["customer"])
+    assert [i.type for i in made] == ["sentiment_drop"] and not made[0].untraced_numbers()
+    assert not [i for i in insights.generate(org, categories=["customer"]) if i.type == "sentiment_drop"]  # once
 
 
 def test_clv_on_superstore(org, superstore):

@@ -111,18 +111,19 @@ def test_the_open_anomalies_digest_follows_the_anomalies_with_events(admin):
 
 
 def test_resolving_an_anomaly_refreshes_the_digest_through_the_triage_event(admin, superstore_bytes):
-    from aihub import monitoring
+    from aihub.services import anomalies as anomaly_svc
+    from aihub.services import monitors as monitor_svc
 
     saved = datasets.save_upload(admin, "Superstore", "superstore_orders.csv", superstore_bytes).version
-    mon = monitoring.create_monitor(admin, {"detection_name": "revenue", "anomaly_type": "revenue",
-                                            "monitored_metrics": ["daily_revenue"]}, dataset_id=saved.dataset_id)
+    mon = monitor_svc.create_monitor(admin, {"detection_name": "revenue", "anomaly_type": "revenue",
+                                             "monitored_metrics": ["daily_revenue"]}, dataset_id=saved.dataset_id)
     now = datetime.now(UTC)
     ids = _seed(admin, 2, mon.id)
     (digest,) = insights_service.generate(admin, categories=["operations"], now=now)
     assert digest.figures["n_open"] == 2
-    monitoring.change_status(admin, ids[0], "resolved", resolution_notes="Checked: a late data load")
+    anomaly_svc.change_status(admin, ids[0], "resolved", resolution_notes="Checked: a late data load")
     fresh = insights_service.get_insight(admin, digest.id)
     assert fresh.figures["n_open"] == 1
     assert [e.action for e in insights_service.insight_events(admin, digest.id)] == ["refreshed"]
-    monitoring.bulk_triage(admin, [ids[1]], "false_positive", false_positive_reason="promotion")
+    anomaly_svc.bulk_triage(admin, [ids[1]], "false_positive", false_positive_reason="promotion")
     assert insights_service.get_insight(admin, digest.id).valid_until <= datetime.now(UTC)

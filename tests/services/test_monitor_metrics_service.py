@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import datasets, monitoring
+from aihub import datasets
 from aihub.anomaly.config import OTHER_SLICE
+from aihub.services import anomalies as anomaly_svc
+from aihub.services import monitors as monitor_svc
 
 
 def _create(principal, csv: bytes, config: dict, name: str):
     saved = datasets.save_upload(principal, name, f"{name}.csv", csv)
-    return monitoring.create_monitor(principal, config, dataset_id=saved.version.dataset_id)
+    return monitor_svc.create_monitor(principal, config, dataset_id=saved.version.dataset_id)
 
 
 def test_non_revenue_metrics_without_unit_value_and_a_top_n_split_over_531_cities(tenant, superstore_bytes):
@@ -34,12 +36,12 @@ def test_non_revenue_metrics_without_unit_value_and_a_top_n_split_over_531_citie
     assert "unit_value" in metrics["median_quantity"] and metrics["median_quantity"]["unit_value"] is None
     assert metrics["count_distinct_customer_id"]["agg"] == "nunique"
     assert mon.config["split_top_n"] == 20
-    run = monitoring.run_monitor(tenant, mon.id)
+    run = monitor_svc.run_monitor(tenant, mon.id)
     assert run.status == "succeeded", run.error
     weeks = pd.date_range("2018-12-31", "2022-12-26", freq="W-MON")
     # total + the 20 largest cities + "Other", three metrics, every week
     assert run.points_scored == len(weeks) * (1 + 20 + 1) * 3
-    found = monitoring.list_anomalies(tenant, monitor_id=mon.id, statuses=["new"])
+    found = anomaly_svc.list_anomalies(tenant, monitor_id=mon.id, statuses=["new"])
     assert found and all(a.impact is None for a in found)
     assert {a.slice for a in found if a.dimension == "City"} <= set(
         pd.read_csv(pd.io.common.BytesIO(superstore_bytes), encoding="utf-8-sig")["City"]) | {OTHER_SLICE}
@@ -52,7 +54,7 @@ def test_a_numeric_aggregation_of_a_text_column_names_the_field(tenant, supersto
 
     saved = datasets.save_upload(tenant, "Superstore", "s.csv", superstore_bytes)
     with pytest.raises(ValidationError) as err:
-        monitoring.create_monitor(tenant, {"detection_name": "x", "anomaly_type": "quality",
+        monitor_svc.create_monitor(tenant, {"detection_name": "x", "anomaly_type": "quality",
                                            "metrics": [{"column": "City", "agg": "median"}]},
                                   dataset_id=saved.version.dataset_id)
     assert err.value.field == "metrics[0].column" and "not a number" in str(err.value)
@@ -80,10 +82,10 @@ def test_a_slice_alarm_is_explained_by_the_other_dimension_within_it(tenant):
     config = {"detection_name": "revenue by region and category", "anomaly_type": "revenue",
               "monitored_metrics": ["daily_revenue"], "dimensions": ["Region", "Category"]}
     mon = _create(tenant, regions_by_category_csv(), config, "regions")
-    assert monitoring.run_monitor(tenant, mon.id).status == "succeeded"
+    assert monitor_svc.run_monitor(tenant, mon.id).status == "succeeded"
     found = {(a.ts.strftime("%Y-%m-%d"), a.dimension, a.slice): a
-             for a in monitoring.list_anomalies(tenant, monitor_id=mon.id)}
-    west = monitoring.get_anomaly(tenant, found[("2023-04-12", "Region", "West")].id)
+             for a in anomaly_svc.list_anomalies(tenant, monitor_id=mon.id)}
+    west = anomaly_svc.get_anomaly(tenant, found[("2023-04-12", "Region", "West")].id)
     # within West, Category explains the drop; West never "explains" itself
     assert west.hint.startswith("Furniture (Category) explains") and "within West (Region)" in west.hint, west.hint
     assert {b["dimension"] for b in west.root_cause["breakdown"]} == {"Category"}

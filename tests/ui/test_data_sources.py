@@ -58,6 +58,7 @@ def test_types_are_fixed_after_saving_from_the_screen(admin):
     first = datasets.save_upload(admin, "credit", "credit.csv", _credit_csv()).version
     at = _page(admin)
     key = f"retype_{first.id}"
+    at.toggle(key=f"retype_open_{first.id}").set_value(True).run()
     at.button(key=f"{key}_save").click()
     at.run()
     assert "already has these column types; nothing changed" in _texts(at)

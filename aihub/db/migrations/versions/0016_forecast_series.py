@@ -8,7 +8,7 @@
   candidate's backtest scores, and the reason when the series could not be forecast.
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-05
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from aihub.db.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0016"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
