@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aihub import __version__
-from aihub.db import system_store
+from aihub.db import queue_store, system_store
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,13 @@ def health() -> SystemHealth:
 
     try:
         t0 = time.perf_counter()
-        with get_database().app.connect() as conn:
+        db = get_database()
+        with db.app.connect() as conn:
             ok = system_store.ping(conn)
             ms = (time.perf_counter() - t0) * 1000
-            alive, last = system_store.worker_heartbeats(conn, WORKER_STALE_SECONDS)
-            depth = system_store.queue_depth(conn)
+            alive, last = queue_store.worker_heartbeats(conn, WORKER_STALE_SECONDS)
+        with db.owner.connect() as conn:
+            depth = queue_store.queue_depth(conn)
     except Exception as exc:  # noqa: BLE001 - a probe reports the failure instead of raising it
         log.warning("health check: database unavailable: %s", exc)
         return SystemHealth("unavailable", __version__, False, None, 0, None, 0, 0)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from aihub import anomaly, datasets
+from aihub.charts import anomalies as anomaly_charts
 from aihub.errors import AihubError, ValidationError
 from aihub.services import anomalies as anomaly_svc
 from aihub.services import monitors as monitor_svc
@@ -135,7 +136,8 @@ def anomaly_detail(anomaly_id: int, users: dict) -> None:
     c3.metric("Anomaly score", f"{a.score:.2f}", f"severity {a.severity}", delta_color="off", delta_arrow="off",
               help="0 to 1; severity from the monitor's thresholds.")
     c4.metric("Money impact", money(a.impact))
-    st.plotly_chart(anomaly_svc.anomaly_figure(a), width="stretch", key=f"snapshot_{a.id}")
+    st.plotly_chart(anomaly_charts.snapshot_figure(anomaly_svc.snapshot_frame(a), title=f"{a.metric} · {a.series_label}"),
+                    width="stretch", key=f"snapshot_{a.id}")
     if a.kind:
         st.markdown(f"**Type:** {a.kind_label} · {a.kind_evidence}")
     st.markdown(f"**Root cause:** {a.hint}")

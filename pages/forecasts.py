@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import charts
+from aihub.charts import forecasts as charts
 from aihub.services import forecasts as training
 from aihub.services import registry
 from pages import _common as ui

@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from aihub.charts.insights import chart_figure
 from aihub.errors import AihubError
-from aihub.insights import CATEGORIES, PRIORITIES, chart_figure
+from aihub.insights import CATEGORIES, PRIORITIES
 from aihub.services import insights as svc
 from pages import _common as ui
 from pages import _insight_roles_ui

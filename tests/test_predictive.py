@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets, predictive, predictive_charts, registry
+from aihub import auth, datasets, predictive, registry
+from aihub.charts import predictions as predictive_charts
 from aihub.db import engine as dbengine
 from aihub.db import prediction_store as ps
 from aihub.db.session import tenant_session

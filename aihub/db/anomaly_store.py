@@ -628,8 +628,13 @@ def list_anomalies(
     assignee_id: int | None = None,
     ids: list[int] | None = None,
     limit: int = 500,
+    before_id: int | None = None,
+    newest_first: bool = False,
 ) -> list[AnomalyRecord]:
     """The worklist: anomalies matching the filters, by severity (critical first) then |impact|.
+
+    With ``newest_first`` they come by id, newest first, and ``before_id``
+    bounds a cursor page.
 
     Parameters
     ----------
@@ -668,10 +673,15 @@ def list_anomalies(
             q = q.where(Anomaly.ts < end)
         else:
             q = q.where(Anomaly.ts <= end)
-    q = q.order_by(
-        _severity_rank().desc(), sa.func.abs(Anomaly.impact).desc().nulls_last(), Anomaly.ts.desc(),
-        Anomaly.id.desc(),
-    ).limit(limit)
+    if before_id is not None:
+        q = q.where(Anomaly.id < before_id)
+    if newest_first:
+        q = q.order_by(Anomaly.id.desc()).limit(limit)
+    else:
+        q = q.order_by(
+            _severity_rank().desc(), sa.func.abs(Anomaly.impact).desc().nulls_last(), Anomaly.ts.desc(),
+            Anomaly.id.desc(),
+        ).limit(limit)
     return [_anomaly_record(*row, False) for row in s.execute(q).all()]
 
 

@@ -474,9 +474,11 @@ def get_prediction(s: Session, prediction_id: int) -> PredictionRecord:
 
 
 def list_predictions(s: Session, model_id: int, *, batch_id: int | None = None, single_only: bool = False,
-                     limit: int = 50) -> list[PredictionRecord]:
-    """Latest predictions of a model (or of one batch, in row order)."""
+                     limit: int = 50, before_id: int | None = None) -> list[PredictionRecord]:
+    """Latest predictions of a model (or of one batch, in row order); ``before_id`` bounds a newest-first page."""
     q = _results_query().where(PredictionResult.model_id == model_id)
+    if before_id is not None:
+        q = q.where(PredictionResult.id < before_id)
     if batch_id is not None:
         q = q.where(PredictionResult.batch_id == batch_id).order_by(PredictionResult.row_number)
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -45,3 +47,23 @@ def interrupted_jobs(s: Session, lease_seconds: float) -> list[tuple[int, int]]:
         {"s": lease_seconds},
     ).all()
     return [(int(t), int(j)) for t, j in rows]
+
+
+def worker_heartbeats(conn: Connection, max_age_seconds: float) -> tuple[int, datetime | None]:
+    """Workers with a heartbeat within ``max_age_seconds``, and the newest heartbeat of any worker (app connection)."""
+    row = conn.execute(sa.text(
+        "SELECT count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => :s)), max(last_heartbeat) "
+        "FROM procrastinate_workers"), {"s": max_age_seconds}).one()
+    return int(row[0] or 0), row[1]
+
+
+def queue_depth(conn: Connection) -> dict[str, int]:
+    """Jobs waiting (``todo``) and running (``doing``) in the task queue.
+
+    Needs the owner connection (the app role may not read ``procrastinate_jobs``); only two counts leave it.
+    """
+    rows = conn.execute(sa.text(
+        "SELECT status::text, count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') GROUP BY status"
+    )).all()
+    counts = {str(s): int(n) for s, n in rows}
+    return {"waiting": counts.get("todo", 0), "running": counts.get("doing", 0)}

@@ -29,6 +29,7 @@ from aihub.db import anomaly_store as astore
 from aihub.db.anomaly_store import AnomalyEventRecord, AnomalyRecord, RuleRecord
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, ValidationError
+from aihub.paging import Page, check_limit, decode_cursor, page_of
 from aihub.services.detection import finite
 
 STATUSES = astore.STATUSES
@@ -64,8 +65,13 @@ def list_anomalies(
     date_to: date | datetime | None = None,
     assignee_id: int | None = None,
     limit: int = 500,
+    before_id: int | None = None,
+    newest_first: bool = False,
 ) -> list[AnomalyRecord]:
     """The triage worklist, most severe first, then by absolute money impact. Needs ``read``.
+
+    ``newest_first`` orders by id instead (newest first) and ``before_id``
+    continues such a list after that anomaly (cursor pages, see :func:`page_anomalies`).
 
     Parameters
     ----------
@@ -95,7 +101,22 @@ def list_anomalies(
         raise ValidationError(f"The date range starts ({date_from}) after it ends ({date_to}).", field="date_from")
     with tenant_session(principal.tenant_id) as s:
         return astore.list_anomalies(s, severities=sev, statuses=sts, monitor_id=monitor_id, metric=metric,
-                                     date_from=date_from, date_to=date_to, assignee_id=assignee_id, limit=limit)
+                                     date_from=date_from, date_to=date_to, assignee_id=assignee_id, limit=limit,
+                                     before_id=before_id, newest_first=newest_first)
+
+
+def page_anomalies(principal: Principal, *, cursor: str | None = None, limit: int | None = None,
+                   **filters: Any) -> Page[AnomalyRecord]:
+    """One cursor page of anomalies, newest first, with the filters of :func:`list_anomalies`. Needs ``read``.
+
+    Raises
+    ------
+    ValidationError
+        As :func:`list_anomalies`, and for a bad cursor or a limit outside 1 to 500.
+    """
+    before, n = decode_cursor(cursor), check_limit(limit)
+    rows = list_anomalies(principal, limit=n + 1, before_id=before, newest_first=True, **filters)
+    return page_of(rows, n)
 
 
 def get_anomaly(principal: Principal, anomaly_id: int) -> AnomalyRecord:
@@ -483,12 +504,6 @@ def snapshot_frame(anomaly: AnomalyRecord) -> pd.DataFrame:
         if c in frame:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
     return frame
-
-
-def anomaly_figure(anomaly: AnomalyRecord):
-    """Plotly chart of an anomaly's snapshot: actual values, expected band, the point circled."""
-    title = f"{anomaly.metric} · {anomaly.series_label}"
-    return core.snapshot_figure(snapshot_frame(anomaly), title=title)
 
 
 def format_money(amount: float | None, currency: str = "USD") -> str:

@@ -7,11 +7,13 @@ kept per row and counted by kind for the screen (:attr:`BatchOutcome.warning_cou
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +24,12 @@ from aihub import exports, ingest, ml
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import prediction_store as ps
+from aihub.db import store
 from aihub.db.session import tenant_session
-from aihub.errors import ValidationError
+from aihub.errors import NotFound, ValidationError
 from aihub.jsonsafe import plain
 from aihub.ml.predict import prepare_input
-from aihub.services import model_cache, usage
+from aihub.services import jobs, model_cache, usage
 from aihub.services import predictions as serving
 
 #: Failed rows kept with a batch (all are counted).
@@ -172,6 +175,14 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
     """
     require(principal, "predict")
     usage.record(principal, "predict", "batch")
+    store_batch = _prepare(principal, model_id, filename, data, explain=explain)
+    with tenant_session(principal.tenant_id) as s:
+        return store_batch(s)
+
+
+def _prepare(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool
+             ) -> Callable[[Any], BatchOutcome]:
+    """Read and predict a batch file; the returned step stores every row (one bulk insert) in a session."""
     t0 = time.perf_counter()
     parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
     with tenant_session(principal.tenant_id) as s:
@@ -201,24 +212,92 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
               for r, m in zip(result.loc[failed, "row"], result.loc[failed, "error"])]
     n = len(result)
     columns = _columns(result, frame, champion.task, out_cols, (time.perf_counter() - t0) * 1000 / n)
-    with tenant_session(principal.tenant_id) as s:
+
+    def store_batch(s) -> BatchOutcome:
         batch_id = ps.add_batch(s, tenant_id=principal.tenant_id, model_id=model_id, filename=filename,
                                 rows_total=n, rows_predicted=int(n - failed.sum()), rows_failed=int(failed.sum()),
                                 errors=plain(errors[:MAX_BATCH_ERRORS]), seconds=0.0, user_id=principal.user_id)
         ids = {r: i for i, r in serving.insert(s, principal, model_id, columns, batch_id)}
         ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
         batch = ps.get_batch(s, batch_id)
-    inputs_frame = frame.reset_index(drop=True)
-    clash = [c for c in inputs_frame.columns if c in out_cols or c in meta or c == "prediction_id"]
-    inputs_frame = inputs_frame.rename(columns={c: f"input_{c}" for c in clash})
-    tidy = result.reset_index(drop=True)
-    download = pd.concat(
-        [pd.DataFrame({"prediction_id": [ids[int(r)] for r in tidy["row"]], "row": tidy["row"]}), inputs_frame,
-         tidy[out_cols + ["served_by", "version", "error", "warning"]]],
-        axis=1,
-    )
-    warnings = count_by_kind(pd.Series(tidy["warning"].to_numpy(), index=tidy["row"].to_numpy()))
-    return BatchOutcome(batch, download, errors, warnings, champion.output_label)
+        inputs_frame = frame.reset_index(drop=True)
+        clash = [c for c in inputs_frame.columns if c in out_cols or c in meta or c == "prediction_id"]
+        inputs_frame = inputs_frame.rename(columns={c: f"input_{c}" for c in clash})
+        tidy = result.reset_index(drop=True)
+        download = pd.concat(
+            [pd.DataFrame({"prediction_id": [ids[int(r)] for r in tidy["row"]], "row": tidy["row"]}), inputs_frame,
+             tidy[out_cols + ["served_by", "version", "error", "warning"]]],
+            axis=1,
+        )
+        warnings = count_by_kind(pd.Series(tidy["warning"].to_numpy(), index=tidy["row"].to_numpy()))
+        return BatchOutcome(batch, download, errors, warnings, champion.output_label)
+
+    return store_batch
+
+
+#: Job kind of a batch prediction submitted to run in the background (the HTTP API's batch route).
+BATCH_KIND = "batch_predict"
+
+
+def submit_batch(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool = False,
+                 run: bool = True) -> store.JobRecord:
+    """Queue a batch prediction as a job (like training: poll it, cancel it). Needs ``predict``.
+
+    The file is read now, so an unreadable file is refused at once naming
+    the file, column and row; the rows are predicted by the job and stored
+    in one transaction when it finishes (a cancelled or failed job stores
+    none). The finished job's payload holds ``batch_id``, ``rows_total`` and
+    ``rows_failed``; the file's bytes are dropped from it then.
+
+    Raises
+    ------
+    IngestError
+        The file cannot be read.
+    ValidationError
+        The model is not a predictive model.
+    NotFound
+        No such model in the caller's organization, or it has no deployed version.
+    """
+    require(principal, "predict")
+    ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
+    with tenant_session(principal.tenant_id) as s:
+        info = ps.serving_info(s, model_id)
+    serving.route(info)
+    payload = {"filename": filename, "data": base64.b64encode(data).decode(), "explain": bool(explain),
+               "user_id": principal.user_id}
+    return jobs.submit(principal.tenant_id, model_id, BATCH_KIND, payload, principal.user_id, run=run)
+
+
+@jobs.register(BATCH_KIND)
+def _batch_job(job: store.JobRecord, control: jobs.JobControl) -> jobs.Persist:
+    """Job handler: predict the file as the user who submitted it; the returned step stores the rows."""
+    from aihub.auth import acting_principal
+
+    user_id = job.payload.get("user_id")
+    principal = acting_principal(control.tenant_id, user_id)
+    if user_id is None or principal.user_id != user_id:
+        raise NotFound("The user who submitted this batch is no longer active; nothing was predicted.")
+    control.progress(0.05, "Predicting the rows")
+    require(principal, "predict")
+    usage.record(principal, "predict", "batch")
+    store_batch = _prepare(principal, job.model_id, job.payload["filename"], base64.b64decode(job.payload["data"]),
+                           explain=bool(job.payload.get("explain")))
+    control.progress(0.9, "Storing the predictions")
+
+    def persist(s) -> None:
+        out = store_batch(s)
+        store.update_job(s, job.id, payload={"filename": job.payload["filename"], "batch_id": out.batch.id,
+                                             "rows_total": out.batch.rows_total, "rows_failed": out.batch.rows_failed,
+                                             "user_id": user_id})
+
+    return persist
+
+
+def get_batch(principal: Principal, batch_id: int) -> ps.BatchRecord:
+    """One batch prediction's counts and failed rows. Needs ``read``. Raises NotFound outside the tenant."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return ps.get_batch(s, batch_id)
 
 
 def list_batches(principal: Principal, model_id: int | None = None, limit: int = 20) -> list[ps.BatchRecord]:

@@ -186,6 +186,31 @@ def record_outcomes(principal: Principal, filename: str, data: bytes) -> Feedbac
             errors.append({"row": row, "line": lines[i], "message": f"row {row}: prediction_id {raw_id!r} is not a number"})
             continue
         wanted[pid] = (row, actual)
+    return _record_wanted(principal, wanted, lines, errors)
+
+
+def record_outcome_list(principal: Principal, outcomes: list[tuple[int, Any]]) -> FeedbackOutcome:
+    """Record many outcomes given as ``(prediction_id, actual)`` pairs (the API's JSON form). Needs ``feedback``.
+
+    Like :func:`record_outcomes`: pairs with an unknown id or an outcome that
+    is not a class of the model are reported by their 1-based position
+    (``row``; ``line`` is None) and the others recorded in one bulk update.
+
+    Raises
+    ------
+    ValidationError
+        If no pair is given, or more than 10,000.
+    """
+    require(principal, "feedback")
+    if not outcomes or len(outcomes) > 10_000:
+        raise ValidationError("Give 1 to 10,000 outcomes.", field="outcomes")
+    wanted = {int(pid): (i + 1, actual) for i, (pid, actual) in enumerate(outcomes)}
+    return _record_wanted(principal, wanted, [None] * len(outcomes), [])
+
+
+def _record_wanted(principal: Principal, wanted: dict[int, tuple[int, Any]], lines: list[int | None],
+                   errors: list[dict[str, Any]]) -> FeedbackOutcome:
+    """Store ``{prediction id: (row, actual)}`` in one bulk update; rows that cannot be recorded join ``errors``."""
     with tenant_session(principal.tenant_id) as s:
         versions = ps.prediction_versions(s, list(wanted))
         params = ps.version_params(s, sorted(set(versions.values())))

@@ -31,9 +31,17 @@ def get_model(principal: Principal, model_id: int) -> store.ModelRecord:
 
 
 def list_versions(principal: Principal, model_id: int) -> list[store.ModelVersionRecord]:
-    """Versions of a model, newest first, with ``is_active`` set on the serving one. Needs ``read``."""
+    """Versions of a model, newest first, with ``is_active`` set on the serving one. Needs ``read``.
+
+    Raises
+    ------
+    NotFound
+        If the model is not in the caller's organization (not an empty list: an id of another
+        organization must look exactly like one that does not exist).
+    """
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
+        store.get_model(s, model_id)
         return store.list_model_versions(s, model_id)
 
 

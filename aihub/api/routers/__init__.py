@@ -1,5 +1,18 @@
 """Routers, one per resource; :data:`ROUTERS` is what :func:`aihub.api.app.create_app` mounts."""
 
-from aihub.api.routers import datasets, health, jobs
+from aihub.api.routers import (
+    anomalies,
+    dashboard,
+    datasets,
+    forecasts,
+    health,
+    insights,
+    jobs,
+    models,
+    monitors,
+    predictions,
+    workflows,
+)
 
-ROUTERS = [health.router, datasets.router, jobs.router]
+ROUTERS = [health.router, datasets.router, jobs.router, models.router, predictions.router, forecasts.router,
+           monitors.router, anomalies.router, insights.router, workflows.router, dashboard.router]

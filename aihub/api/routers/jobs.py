@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
-from aihub import registry
 from aihub.api.deps import Caller
 from aihub.api.routers._common import job_body
 from aihub.api.schemas import ERRORS, Job
+from aihub.services import registry
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=ERRORS)
 JobId = Path(ge=1, le=2**62, description="Job id")

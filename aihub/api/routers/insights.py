@@ -1,0 +1,72 @@
+"""Insights: list and filter, one, its history, generate now, status, votes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from aihub.api.deps import Caller
+from aihub.api.schemas import ERRORS, GenerateInsights, InsightEvent, InsightOut, InsightStatus, Page, Vote
+from aihub.jsonsafe import plain
+from aihub.paging import paginate
+from aihub.services import insights as insights_service
+
+router = APIRouter(prefix="/insights", tags=["insights"], responses=ERRORS)
+InsightId = Annotated[int, Path(ge=1, le=2**62, description="Insight id")]
+Category = Literal["sales", "customer", "operations", "finance"]
+Status = Literal["new", "acknowledged", "in_progress", "implemented", "dismissed"]
+
+
+def insight_out(i) -> InsightOut:
+    data = {k: v for k, v in i.__dict__.items() if k in InsightOut.model_fields}
+    return InsightOut.model_validate({**plain(data), "valid_from": i.valid_from, "valid_until": i.valid_until,
+                                      "created_at": i.created_at, "updated_at": i.updated_at})
+
+
+@router.get("", response_model=Page[InsightOut], summary="List insights, newest first")
+def list_insights(
+    p: Caller,
+    category: Annotated[list[Category] | None, Query(max_length=4)] = None,
+    status: Annotated[list[Status] | None, Query(max_length=5, description="Default: the open ones")] = None,
+    min_priority: Annotated[Literal["low", "medium", "high", "critical"] | None, Query()] = None,
+    include_expired: bool = False,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page[InsightOut]:
+    kwargs = {"statuses": status} if status else {}
+    rows = insights_service.list_insights(p, categories=category, min_priority=min_priority,
+                                          include_expired=include_expired, limit=5000, **kwargs)
+    page = paginate(rows, cursor, limit)
+    return Page[InsightOut](items=[insight_out(i) for i in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/generate", response_model=list[InsightOut], summary="Generate insights now")
+def generate(p: Caller, body: GenerateInsights | None = None) -> list[InsightOut]:
+    """Runs the detectors on the organization's data and answers with the new insights (still-valid ones are
+    not repeated). Needs ``ai_analytics:generate``."""
+    body = body or GenerateInsights()
+    found = insights_service.generate(p, body.categories, body.min_priority, body.limit)
+    return [insight_out(i) for i in found]
+
+
+@router.get("/{insight_id}", response_model=InsightOut, summary="One insight")
+def get_insight(p: Caller, insight_id: InsightId) -> InsightOut:
+    return insight_out(insights_service.get_insight(p, insight_id))
+
+
+@router.get("/{insight_id}/events", response_model=list[InsightEvent], summary="Status changes and votes")
+def events(p: Caller, insight_id: InsightId) -> list[InsightEvent]:
+    return [InsightEvent.model_validate(e) for e in insights_service.insight_events(p, insight_id)]
+
+
+@router.post("/{insight_id}/status", response_model=InsightOut, summary="Change an insight's status")
+def set_status(p: Caller, body: InsightStatus, insight_id: InsightId) -> InsightOut:
+    """A dismissal needs a ``reason``. Needs ``ai_analytics:feedback``."""
+    return insight_out(insights_service.set_status(p, insight_id, body.status, body.reason))
+
+
+@router.post("/{insight_id}/votes", response_model=InsightOut, summary="Vote useful or not useful")
+def vote(p: Caller, body: Vote, insight_id: InsightId) -> InsightOut:
+    """The caller's latest vote counts. Needs ``ai_analytics:feedback``."""
+    return insight_out(insights_service.vote(p, insight_id, body.useful, body.note))
