@@ -1,5 +1,7 @@
 """Insights: ranked findings with narrative, figures, actions and evidence; status, votes and Generate now."""
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +13,8 @@ from pages import _common as ui
 from pages import _insight_roles_ui
 from pages._common import call, flash, show_flash
 
+#: Seconds between two checks of the live insights within one browser session.
+LIVE_EVERY = 30.0
 p = ui.principal()
 st.title("Insights")
 st.caption("Findings computed from your data, forecasts, predictions and anomalies, best first. Each states its "
@@ -53,7 +57,10 @@ def on_vote(insight_id: int, useful: bool) -> None:
 
 # ------------------------------------------------------------------ generate now
 show_flash()
-ui.attempt(svc.refresh_live, p)  # the open-anomalies digest follows the anomalies as they change
+if time.monotonic() - st.session_state.get("_live_checked", -LIVE_EVERY) >= LIVE_EVERY:
+    # The open-anomalies digest follows the anomalies (triage refreshes it at once; this catches new ones).
+    ui.attempt(svc.refresh_live, p)
+    st.session_state["_live_checked"] = time.monotonic()
 if p.can("generate"):
     with st.container(border=True):
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
