@@ -17,9 +17,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, demo_analytics, predictive, registry, training
+from aihub import auth, datasets, demo_analytics, registry, training
 from aihub.auth import Principal
-from aihub.services import jobs
+from aihub.services import batch_predictions, jobs, model_config, model_training, outcomes
 from aihub.services import monitors as monitor_svc
 
 log = logging.getLogger(__name__)
@@ -128,19 +128,19 @@ def seed_churn_model(admin: Principal) -> int | None:
     saved = datasets.save_upload(admin, "Demo customers", "demo_customers.csv", data,
                                  description="Generated subscription customers with churn (not real data).")
     dataset_id = saved.version.dataset_id
-    config = predictive.template_config(admin, "churn", dataset_id, model_name="Demo churn",
+    config = model_config.template_config(admin, "churn", dataset_id, model_name="Demo churn",
                                         algorithm="random_forest",
                                         hyperparameters={"n_estimators": 60, "class_weight": "balanced"})
-    model, job = predictive.create_model(admin, config, dataset_id, run=False)
+    model, job = model_training.create_model(admin, config, dataset_id, run=False)
     if jobs.run_job(admin.tenant_id, job.id) != "succeeded":
         log.warning("demo churn model did not train: %s", registry.get_job(admin, job.id).error)
         return None
     registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
     new = generate_customers(300, seed=12, start=5000)
-    batch = predictive.predict_batch(admin, model.id, "new_customers.csv",
-                                     new.drop(columns="Churned").to_csv(index=False).encode(), explain=True)
-    outcomes = pd.DataFrame({"prediction_id": batch.results["prediction_id"], "actual": new["Churned"]})
-    predictive.record_outcomes(admin, "outcomes.csv", outcomes.to_csv(index=False).encode())
+    batch = batch_predictions.predict_batch(admin, model.id, "new_customers.csv",
+                                            new.drop(columns="Churned").to_csv(index=False).encode(), explain=True)
+    actuals = pd.DataFrame({"prediction_id": batch.results["prediction_id"], "actual": new["Churned"]})
+    outcomes.record_outcomes(admin, "outcomes.csv", actuals.to_csv(index=False).encode())
     return model.id
 
 

@@ -13,10 +13,10 @@ import logging
 
 import numpy as np
 
-from aihub import auth, demo, demo_sources, predictive, registry, workflows
+from aihub import auth, demo, demo_sources, registry, workflows
 from aihub.auth import Principal
 from aihub.errors import AihubError
-from aihub.services import health
+from aihub.services import batch_predictions, health
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ def seed_demo_workflows(admin: Principal) -> list[str]:
             log.warning("demo workflow %s not created: %s", key, exc)
     if churn is not None:
         try:
-            predictive.predict_batch(admin, churn.id, "newer_customers.csv",
-                                     shifted_customers().to_csv(index=False).encode())
+            batch_predictions.predict_batch(admin, churn.id, "newer_customers.csv",
+                                            shifted_customers().to_csv(index=False).encode())
             report = health.check_drift(admin, churn.id)
             log.info("demo drift check: %.0f%% of features drifted", 100 * report.share_drifted)
         except AihubError as exc:

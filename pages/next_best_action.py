@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+from aihub import datasets, exports
 from aihub.charts import analytics as charts
-from aihub import datasets, exports, predictive
 from aihub.services import analytics_results as results
+from aihub.services import model_training, predictions
 from pages import _common as ui
 
 p = ui.principal()
@@ -12,8 +13,8 @@ st.title("Next best action")
 st.caption("Each at-risk customer is re-scored with one feature the business can change set to another value, "
            "all else unchanged; the action that lowers the model's risk most (robustly, over cross-fitted copies of "
            "the model) is suggested. Every figure is a model estimate, not a promise.")
-models = [m for m in (ui.attempt(predictive.list_models, p) or []) if m.active_version_id]
-forms = {m.id: ui.attempt(predictive.prediction_form, p, m.id) for m in models}
+models = [m for m in (ui.attempt(model_training.list_models, p) or []) if m.active_version_id]
+forms = {m.id: ui.attempt(predictions.prediction_form, p, m.id) for m in models}
 usable = {i: f for i, f in forms.items() if f is not None and f.task == "classification" and
           len(f.classes or []) == 2}
 if not usable:

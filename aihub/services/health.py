@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from aihub import audit, events, predictive, registry
+from aihub import audit, events, registry
 from aihub.auth import Principal, acting_principal, require
 from aihub.db import health_store, owner_scans, store
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, PermissionDenied, ValidationError
 from aihub.ml import drift
+from aihub.services import model_training, outcomes, predictions
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,10 @@ def check_drift(principal: Principal, model_id: int, *, window_days: int = 30,
     """
     require(principal, "detect")
     version = registry.require_version_of(principal, model_id, None)
-    details = predictive.version_details(principal, version.id)
+    details = model_training.version_details(principal, version.id)
     features = [f["name"] for f in details.feature_schema]
     categorical = [f["name"] for f in details.feature_schema if f.get("kind") != "numeric"]
-    since = datetime.now(timezone.utc) - timedelta(days=window_days)
+    since = datetime.now(UTC) - timedelta(days=window_days)
     with tenant_session(principal.tenant_id) as s:
         inputs = health_store.recent_inputs(s, version.id, since, MAX_CURRENT_ROWS)
         dataset_version_id = health_store.version_dataset(s, version.id)
@@ -114,8 +115,8 @@ def model_health(principal: Principal, model_id: int,
                  thresholds: drift.HealthThresholds | None = None) -> ModelHealth:
     """Healthy or degraded, and why: latency p95, error rate, live accuracy and drift. Needs ``read``."""
     require(principal, "read")
-    stats = predictive.serving_stats(principal, model_id)
-    accuracy = [a for a in predictive.live_accuracy(principal, model_id) if a.role == "champion"]
+    stats = predictions.serving_stats(principal, model_id)
+    accuracy = [a for a in outcomes.live_accuracy(principal, model_id) if a.role == "champion"]
     latest = latest_drift(principal, model_id)
     champion = accuracy[0] if accuracy else None
     verdict = drift.assess_health(

@@ -14,9 +14,9 @@ challenger), else the workflow store's own challenger pointer and
 (:func:`aihub.services.jobs.run_job`) in the workflow's own thread, so a workflow on
 the worker does not wait on another worker slot.
 
-The services a step calls: :func:`aihub.predictive.train` (retrain a
+The services a step calls: :func:`aihub.services.model_training.train` (retrain a
 predictive model; forecast models use :func:`aihub.training.train`),
-:func:`aihub.predictive.predict_batch` (scores the newest version of a dataset
+:func:`aihub.services.batch_predictions.predict_batch` (scores the newest version of a dataset
 as CSV) and :func:`aihub.insights_service.generate`.
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aihub import datasets, insights_service, notify, predictive, registry, training
+from aihub import datasets, insights_service, notify, registry, training
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.connectors import SecretBox
@@ -37,7 +37,7 @@ from aihub.db import workflow_store as wstore
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, ValidationError
 from aihub.services import anomalies as anomaly_svc
-from aihub.services import jobs
+from aihub.services import batch_predictions, jobs, model_training
 from aihub.services import monitors as monitor_svc
 from aihub.workflows.definition import ACTION_LABELS, get_path, render
 
@@ -206,7 +206,7 @@ def _challenger_id(ctx: StepContext, model: store.ModelRecord) -> int | None:
 def _start_training(principal: Principal, model: store.ModelRecord) -> store.JobRecord:
     if model.kind == "forecast":
         return training.train(principal, model.id, run=False)
-    return predictive.train(principal, model.id, run=False)
+    return model_training.train(principal, model.id, run=False)
 
 
 def _wait_for_job(ctx: StepContext, job_id: int, timeout: float = TRAINING_TIMEOUT_SECONDS) -> store.JobRecord:
@@ -333,7 +333,8 @@ def batch_prediction(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, A
     version_id = datasets.latest_version_id(ctx.principal, dataset_id)
     version = datasets.get_version(ctx.principal, version_id)
     data = datasets.load_frame(ctx.principal, version_id).to_csv(index=False).encode("utf-8")
-    result = predictive.predict_batch(ctx.principal, model.id, f"{version.dataset_name} v{version.version}.csv", data)
+    result = batch_predictions.predict_batch(ctx.principal, model.id,
+                                             f"{version.dataset_name} v{version.version}.csv", data)
     batch = getattr(result, "batch", result)
     summary = {k: getattr(batch, k) for k in ("id", "rows_total", "rows_predicted", "rows_failed", "seconds")
                if hasattr(batch, k)}
