@@ -1,7 +1,7 @@
 """Verified predictive models kept in memory per process.
 
-Artifacts are immutable, so a model cached per ``(tenant, version id)``
-never goes stale. A model is loaded from its skops artifact, whose
+Artifacts are immutable, so a model cached per ``(database, tenant, version
+id)`` never goes stale. A model is loaded from its skops artifact, whose
 HMAC-SHA256 signature (:meth:`aihub.config.Settings.artifact_key`, kept
 outside the database) is checked before every load; a tampered artifact is
 refused with :class:`~aihub.errors.ArtifactError`.
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from aihub import ml
 from aihub.config import load_settings
 from aihub.db import store
+from aihub.db.engine import get_database
 from aihub.db.session import tenant_session
 from aihub.errors import ArtifactError, ValidationError
 from aihub.services.model_config import ARTIFACT_FORMAT
@@ -24,7 +25,7 @@ from aihub.services.model_config import ARTIFACT_FORMAT
 #: Loaded models kept in memory per process.
 MODEL_CACHE_SIZE = 8
 
-_cache: OrderedDict[tuple[int, int], ml.TrainedModel] = OrderedDict()
+_cache: OrderedDict[tuple[str, int, int], ml.TrainedModel] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -33,9 +34,14 @@ def artifact_key() -> bytes:
     return load_settings().artifact_key()
 
 
+def _key(tenant_id: int, version_id: int) -> tuple[str, int, int]:
+    """Cache key: the database too, since a process may serve more than one (tests use two backends)."""
+    return get_database().app.url.render_as_string(hide_password=True), tenant_id, version_id
+
+
 def cached(tenant_id: int, version_id: int) -> ml.TrainedModel | None:
     """The model of a version if this process holds it (no database access)."""
-    key = (tenant_id, version_id)
+    key = _key(tenant_id, version_id)
     with _cache_lock:
         model = _cache.get(key)
         if model is not None:
@@ -74,7 +80,7 @@ def load_in(s: Session, tenant_id: int, version_id: int) -> ml.TrainedModel:
             details={"version_id": version_id, **exc.details},
         ) from exc
     with _cache_lock:
-        _cache[(tenant_id, version_id)] = model
+        _cache[_key(tenant_id, version_id)] = model
         while len(_cache) > MODEL_CACHE_SIZE:
             _cache.popitem(last=False)
     return model
