@@ -37,6 +37,8 @@ SCREENS = (
     ("Work", "pages/models.py", "Models", ":material/model_training:", None),
     ("Work", "pages/predictions.py", "Predictions", ":material/online_prediction:", None),
     ("Work", "pages/anomalies.py", "Anomalies", ":material/crisis_alert:", None),
+    ("Work", "pages/monitors.py", "Monitors", ":material/monitor_heart:", None),
+    ("Work", "pages/record_monitors.py", "Risk scores", ":material/policy:", None),
     ("Work", "pages/workflows.py", "Workflows", ":material/account_tree:", None),
     ("Work", "pages/insights.py", "Insights", ":material/lightbulb:", None),
     ("Analytics", "pages/analytics.py", "Analytics", ":material/auto_awesome:", None),

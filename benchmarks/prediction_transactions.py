@@ -48,7 +48,8 @@ def main() -> None:
     try:  # services moved under aihub.services
         from aihub.services import datasets, jobs
     except ImportError:
-        from aihub import datasets, jobs
+        from aihub import datasets
+        from aihub.services import jobs
     from aihub.config import load_settings
     from aihub.db import engine as dbengine
 

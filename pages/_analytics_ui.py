@@ -10,7 +10,7 @@ from aihub.services.analytics_specs import TEMPLATES
 from pages import _common as ui
 
 
-@st.cache_data(ttl=30, show_spinner=False)
+@st.cache_data(ttl=10, show_spinner=False)
 def _deployed(tenant_id: int, user_id: int, kind: str, _p: Principal) -> list[tuple[int, str, int | None]]:
     """(id, name, active version number) of the tenant's analytics of ``kind`` that have a deployed version."""
     return [(m.id, m.name, m.active_version) for m in analytics.list_analytics(_p, kind) if m.active_version_id]

@@ -16,6 +16,7 @@ import streamlit as st
 from aihub.auth import Principal
 from aihub.db.engine import Database, get_database
 from aihub.errors import AihubError
+from aihub.insights.formatting import format_compact
 from aihub.services import jobs
 
 T = TypeVar("T")
@@ -95,3 +96,9 @@ def unexpected(exc: BaseException) -> str:
     st.error(f"Something went wrong on this screen and it could not finish. Try again; if it keeps happening, "
              f"give your administrator the reference **{ref}** (the details are in the server log).")
     return ref
+
+
+def compact(value: Any, unit: str = "") -> str:
+    """A number as screens show it: the hub's one compact rule (12.3 k, 138.5 M; see
+    :func:`aihub.insights.formatting.format_compact`), so large figures are never cut off; "—" for None."""
+    return "—" if value is None else format_compact(value, unit)

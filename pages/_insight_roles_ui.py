@@ -123,6 +123,12 @@ def _table_form(p: Principal, view: svc.TableRolesView) -> None:
               disabled=not view.confirmed)
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def _cached_view(tenant_id: int, dataset_id: int, version_id: int | None, _p: Principal) -> svc.TableRolesView:
+    """The roles view of one dataset version (reads its table and infers roles: worth keeping between reruns)."""
+    return svc.table_roles(_p, dataset_id)
+
+
 def table_roles_panel(p: Principal, records: list[svc.DatasetRoles]) -> None:
     """Pick a dataset, see what each column is taken for and why, and confirm the roles."""
     if not records:
@@ -130,7 +136,8 @@ def table_roles_panel(p: Principal, records: list[svc.DatasetRoles]) -> None:
     st.markdown("**Any table**: drivers of an outcome, shifts between periods, outliers and segments.")
     names = {r.dataset_id: r.dataset_name for r in records}
     chosen = st.selectbox("Dataset", list(names), format_func=names.get, key="troles_dataset")
-    view = attempt(svc.table_roles, p, chosen)
+    version = next(r.version_id for r in records if r.dataset_id == chosen)
+    view = attempt(_cached_view, p.tenant_id, chosen, version, p)
     if view is None:
         return
     state = "roles you confirmed" if view.confirmed else "proposed roles, not confirmed yet"

@@ -13,6 +13,7 @@ import streamlit as st
 
 from aihub import datasets
 from aihub.auth import Principal
+from aihub.errors import ValidationError
 from aihub.services import model_config, model_training
 from pages import _common as ui
 from pages import _ml_widgets as w
@@ -51,9 +52,10 @@ def _prefill(p: Principal, template: str, dataset_id: int, dataset_name: str, co
              ) -> None:
     """Put a template's configuration, filled for the dataset, into the form's widgets."""
     ss = st.session_state
-    base = ui.attempt(model_config.template_config, p, template, dataset_id, where=st.empty())
-    if base is None:
-        base = model_config.template_config(p, template)
+    try:
+        base, ss["ml_note"] = model_config.template_config(p, template, dataset_id), None
+    except ValidationError as exc:  # a column the template looks for is not there: its defaults, chosen below
+        base, ss["ml_note"] = ui.attempt(model_config.template_config, p, template) or {}, str(exc)
     ss["ml_base"] = base
     ss["ml_name"] = f"{title} on {dataset_name}"[:100]
     ss["ml_model_type"] = base.get("model_type")
@@ -69,6 +71,7 @@ def _outcome_step(p: Principal, rec, version, columns: list[str], template_task:
     target = st.selectbox("Target: the outcome to predict", columns, key="ml_target", index=None,
                           placeholder="Choose the column to predict")
     if target is None:
+        st.caption(ss.get("ml_note") or "Choose the column whose values the model should predict.")
         return template_task, None
     answer = ss.get("ml_task_answer")
     profile = ui.attempt(_profile, p.tenant_id, version.id, rec.id, target, answer or template_task, p)
@@ -145,6 +148,9 @@ def _feature_step(p: Principal, rec, version, columns: list[str], target: str | 
 def render(p: Principal) -> None:
     """The form in five steps, plus the same configuration as JSON."""
     keep_state()
+    if not p.can("create"):
+        st.info("Your role can view models and their versions but not train them.")
+        return
     records = ui.attempt(datasets.list_datasets, p) or []
     if not records:
         st.info("Upload a dataset on **Data sources** first.")
@@ -196,7 +202,7 @@ def render(p: Principal) -> None:
         use_json = st.checkbox("Train from JSON instead of the form", key="ml_use_json")
         text = st.text_area("Configuration JSON", key="ml_json", height=200,
                             placeholder='{"model_name": "churn_2024", "model_type": "churn_prediction", ...}')
-    if st.button("Train model", type="primary", key="ml_train", disabled=not p.can("create")):
+    if st.button("Train model", type="primary", key="ml_train"):
         raw = config
         if use_json:
             try:
@@ -209,5 +215,3 @@ def render(p: Principal) -> None:
             model, job = out
             ss["watch_job"], ss["selected_model"], ss["_show_models_tab"] = job.id, model.id, True
             st.rerun()
-    if not p.can("create"):
-        st.caption("Your role can view models but not train them.")

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub import predictive_charts
+from aihub.charts import predictions as predictive_charts
 from aihub.auth import Principal
 from aihub.services import health, model_config, model_training, outcomes, predictions, registry
 from pages import _common as ui

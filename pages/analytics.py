@@ -21,8 +21,8 @@ RESULT_PAGES = {"recommend": "pages/recommendations.py", "pricing": "pages/prici
 NONE = "(none)"
 
 
-def column_inputs(kind: str, columns: list[str], guess: dict) -> dict:
-    """One select per column setting of the template, pre-filled from the column names."""
+def column_inputs(kind: str, dataset_id: int, columns: list[str], guess: dict) -> dict:
+    """One select per column setting of the template, pre-filled from the column names (per dataset)."""
     spec = TEMPLATES[kind].spec
     out = {}
     cols = st.columns(3)
@@ -32,12 +32,14 @@ def column_inputs(kind: str, columns: list[str], guess: dict) -> dict:
         label = name.replace("_", " ").capitalize() + ("" if info.is_required() else " (optional)")
         with cols[i % 3]:
             if name.endswith("_columns"):
-                out[name] = st.multiselect(label, columns, key=f"an_{kind}_{name}", help=info.description)
+                out[name] = st.multiselect(label, columns, key=f"an_{kind}_{name}_{dataset_id}",
+                                           help=info.description)
             else:
                 options = columns if info.is_required() else [NONE, *columns]
                 default = guess.get(name)
                 index = options.index(default) if default in options else 0
-                value = st.selectbox(label, options, index=index, key=f"an_{kind}_{name}", help=info.description)
+                value = st.selectbox(label, options, index=index, key=f"an_{kind}_{name}_{dataset_id}",
+                                     help=info.description)
                 out[name] = None if value == NONE else value
     return out
 
@@ -93,7 +95,7 @@ def new_analytic() -> None:
     version = ui.attempt(datasets.get_version, p, next(r.latest_version_id for r in records if r.id == dataset_id))
     columns = [c["name"] for c in version.column_schema] if version else []
     raw = {"model_name": st.text_input("Name", value=guess.get("model_name", ""), key=f"an_{kind}_name_{dataset_id}"),
-           "dataset_id": dataset_id, **column_inputs(kind, columns, guess), **setting_inputs(kind)}
+           "dataset_id": dataset_id, **column_inputs(kind, dataset_id, columns, guess), **setting_inputs(kind)}
     can = p.can("create")
     if st.button("Train", type="primary", key="an_train", disabled=not can):
         start(kind, raw)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from aihub import analytics_charts as charts
+from aihub.charts import analytics as charts
 from aihub import exports
 from aihub.services import analytics_results as results
 from pages import _analytics_ui as aui
@@ -28,7 +28,7 @@ m = res.version.metrics
 c = st.columns(4)
 c[0].metric("Customers", f"{m.get('customers', 0):,}")
 c[1].metric("Repeat customers", f"{m.get('repeat_customers', 0):,}")
-c[2].metric(f"Expected spend, {days:g} days", f"{table['expected_spend'].sum():,.0f}")
+c[2].metric(f"Expected spend, {days:g} days", ui.compact(table["expected_spend"].sum()))
 c[3].metric("Mean probability alive", f"{table['probability_alive'].mean():.0%}")
 for note in m.get("notes") or []:
     st.caption(f"Note: {note}")

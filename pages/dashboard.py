@@ -10,7 +10,9 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from aihub import charts, insights_service, training
+from aihub import insights_service, training
+from aihub.charts import dashboard as dashboard_charts
+from aihub.charts import forecasts as charts
 from aihub.services import dashboard
 from pages import _common as ui
 
@@ -83,10 +85,10 @@ st.subheader("Key figures")
 c = st.columns(4) + st.columns(4)
 c[0].metric("Active models", kf.models_active, help="Models of the chosen types with a deployed version.")
 c[1].metric("Inactive models", kf.models_inactive)
-c[2].metric("Predictions made", f"{kf.predictions:,}",
+c[2].metric("Predictions made", ui.compact(kf.predictions),
             help=f"In the date range; {kf.prediction_errors:,} of them failed validation.")
-c[3].metric("Anomalies detected", f"{kf.anomalies_detected:,}")
-c[4].metric("Unresolved anomalies", f"{kf.anomalies_unresolved:,}",
+c[3].metric("Anomalies detected", ui.compact(kf.anomalies_detected))
+c[4].metric("Unresolved anomalies", ui.compact(kf.anomalies_unresolved),
             help="New, acknowledged or investigating: " + ", ".join(
                 f"{kf.unresolved_by_severity[s]:,} {s}" for s in SEVERITIES))
 c[5].metric("Active data sources", kf.data_sources_active,
@@ -125,12 +127,12 @@ else:
     left, right = st.columns(2)
     with left:
         if o.prediction_volume:
-            chart(dashboard.volume_figure(o.prediction_volume, o.granularity), "dash_volume")
+            chart(dashboard_charts.volume_figure(o.prediction_volume, o.granularity), "dash_volume")
         else:
             st.caption("No predictions in the date range.")
     with right:
         if o.deployments:
-            chart(dashboard.deployment_figure(o.deployments), "dash_deployments")
+            chart(dashboard_charts.deployment_figure(o.deployments), "dash_deployments")
 
 st.subheader("Latest training runs")
 if o.latest_jobs:
@@ -169,16 +171,17 @@ if not kf.anomalies_detected:
 else:
     st.dataframe(pd.DataFrame([{
         "id": a["id"], "period": a["ts"].strftime("%Y-%m-%d"), "severity": a["severity"],
-        "status": dashboard.STATUS_LABELS.get(a["status"], a["status"]), "metric": a["metric"],
+        "status": dashboard_charts.STATUS_LABELS.get(a["status"], a["status"]), "metric": a["metric"],
         "series": a["series"], "impact": a["impact"], "monitor": a["monitor"],
     } for a in o.latest_anomalies]), hide_index=True, width="stretch",
         column_config={"impact": st.column_config.NumberColumn(format="%,.0f", help="Estimated money impact")})
     a1, a2 = st.columns(2)
     with a1:
-        chart(dashboard.severity_figure(kf.detected_by_severity, kf.unresolved_by_severity), "dash_severity_fig")
+        chart(dashboard_charts.severity_figure(kf.detected_by_severity, kf.unresolved_by_severity), "dash_severity_fig")
     with a2:
-        chart(dashboard.status_figure(o.anomalies_by_status), "dash_status_fig")
-    chart(dashboard.anomaly_trend_figure(o.anomaly_trend, o.granularity), "dash_anomaly_trend")
+        chart(dashboard_charts.status_figure(o.anomalies_by_status), "dash_status_fig")
+    chart(dashboard_charts.anomaly_trend_figure(o.anomaly_trend, o.granularity,
+                                                open_statuses=dashboard.ANOMALY_OPEN_STATUSES), "dash_anomaly_trend")
 
 anomalies = load_anomalies(p.tenant_id, p)
 if anomalies.monitors:
@@ -208,12 +211,12 @@ else:
         totals[period] = totals.get(period, 0) + n
     t1, t2 = st.columns([3, 2])
     with t1:
-        chart(dashboard.volume_figure([(k, "all models", v) for k, v in sorted(totals.items())], o.granularity),
+        chart(dashboard_charts.volume_figure([(k, "all models", v) for k, v in sorted(totals.items())], o.granularity),
               "dash_volume_total")
     with t2:
-        chart(dashboard.model_usage_figure(o.models), "dash_model_usage")
+        chart(dashboard_charts.model_usage_figure(o.models), "dash_model_usage")
     if o.accuracy_trend:
-        chart(dashboard.accuracy_figure(o.accuracy_trend, o.granularity), "dash_accuracy")
+        chart(dashboard_charts.accuracy_figure(o.accuracy_trend, o.granularity), "dash_accuracy")
     else:
         st.caption("No outcomes recorded in the date range: record actual outcomes on **Predictions** to see "
                    "accuracy over time.")
@@ -225,9 +228,9 @@ if not o.usage:
 else:
     u1, u2 = st.columns(2)
     with u1:
-        chart(dashboard.usage_figure(o.usage, o.granularity), "dash_usage")
+        chart(dashboard_charts.usage_figure(o.usage, o.granularity), "dash_usage")
     with u2:
-        chart(dashboard.usage_figure(o.usage, o.granularity, users=True), "dash_users")
+        chart(dashboard_charts.usage_figure(o.usage, o.granularity, users=True), "dash_users")
     st.dataframe(pd.DataFrame(o.usage_by_feature, columns=["feature", "uses", "users"]), hide_index=True,
                  width="stretch")
     st.caption(f"{o.usage_users} distinct user{'s' if o.usage_users != 1 else ''} in the date range.")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from aihub import analytics_charts as charts
+from aihub.charts import analytics as charts
 from aihub import exports
 from aihub.services import analytics_results as results
 from pages import _analytics_ui as aui
@@ -55,11 +55,11 @@ view = ui.attempt(results.inventory_projection, p, model_id, product)
 if view is not None:
     row = view["policy"]
     k = st.columns(4)
-    k[0].metric("Inventory position", f"{row['inventory_position']:,.0f}")
+    k[0].metric("Inventory position", ui.compact(row["inventory_position"]))
     level = row["reorder_point"] if row["reorder_point"] is not None else row["order_up_to"]
-    k[1].metric("Reorder point" if row["reorder_point"] is not None else "Order-up-to level", f"{level:,.0f}")
-    k[2].metric("Safety stock", f"{row['safety_stock']:,.0f}", help=row["safety_stock_basis"])
-    k[3].metric("Order quantity", f"{row['order_quantity']:,.0f}", help="EOQ with an ordering cost, else one period's "
+    k[1].metric("Reorder point" if row["reorder_point"] is not None else "Order-up-to level", ui.compact(level))
+    k[2].metric("Safety stock", ui.compact(row["safety_stock"]), help=row["safety_stock_basis"])
+    k[3].metric("Order quantity", ui.compact(row["order_quantity"]), help="EOQ with an ordering cost, else one period's "
                 "demand (continuous review); expected demand of a review period (periodic)")
     st.plotly_chart(charts.inventory_figure(view), width="stretch", key="inv_chart")
 

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import exports, predictive_charts
+from aihub import exports
+from aihub.charts import predictions as predictive_charts
 from aihub.services import batch_predictions, model_training, outcomes, predictions
 from pages import _analytics_ui as aui
 from pages import _common as ui
@@ -77,9 +78,9 @@ def show_outcome(out: predictions.PredictionOutcome) -> None:
         if out.output.get("lead_score") is not None:
             st.markdown(f"Lead score **{out.output['lead_score']}** / 100 · band **{out.output.get('band')}**")
     elif out.task == "regression":
-        c1.metric(out.label, f"{out.prediction:,.2f}")
+        c1.metric(out.label, ui.compact(out.prediction))
         if out.lower is not None:
-            c2.metric("Interval", f"{out.lower:,.2f} to {out.upper:,.2f}")
+            c2.metric("Interval", f"{ui.compact(out.lower)} to {ui.compact(out.upper)}")
     else:
         c1.metric("Segment", str(out.prediction))
     st.caption(f"Prediction #{out.id} · version {out.version} ({out.served_by}) · "
@@ -210,13 +211,13 @@ with tabs[4]:
         stats = ui.attempt(predictions.serving_stats, p, model.id)
         if stats is not None:
             cols = st.columns(6)
-            cols[0].metric("Predictions", f"{stats.count:,}")
+            cols[0].metric("Predictions", ui.compact(stats.count))
             cols[1].metric("Error rate", "—" if stats.error_rate is None else f"{100 * stats.error_rate:.1f} %")
             cols[2].metric("Cache hit rate", "—" if stats.cache_hit_rate is None
                            else f"{100 * stats.cache_hit_rate:.0f} %")
             for col, label, v in zip(cols[3:], ("p50", "p95", "p99"), (stats.p50_ms, stats.p95_ms, stats.p99_ms),
                                      strict=True):
-                col.metric(f"Latency {label}", "—" if v is None else f"{v:,.0f} ms")
+                col.metric(f"Latency {label}", "—" if v is None else ui.compact(round(v), "ms"))
             st.caption(f"{stats.single_count:,} single requests (latency percentiles) and {stats.batch_rows:,} batch "
                        "rows.")
             if stats.by_version:

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import analytics_charts as charts
+from aihub.charts import analytics as charts
 from aihub import exports
 from aihub.pricing import PriceBounds
 from aihub.services import analytics_results as results

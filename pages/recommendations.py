@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import analytics_charts as charts
+from aihub.charts import analytics as charts
 from aihub.services import analytics_results as results
 from pages import _analytics_ui as aui
 from pages import _common as ui

@@ -44,6 +44,17 @@ def _apply_status(at, status: str, **fields):
     return at
 
 
+MONITORS = "pages/monitors.py"
+
+
+def _new_monitor_view(at):
+    at.switch_page(MONITORS).run()
+    assert not at.exception, at.exception
+    at.radio(key="mon_view").set_value("New monitor")
+    at.run()
+    return at
+
+
 def test_create_run_open_and_triage_an_anomaly(admin):
     datasets.save_upload(admin, "Regions", "regions.csv", regional_csv())
     at = _login(_app(), admin.username, PASSWORD)
@@ -52,10 +63,12 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     assert "Anomalies" in [t.value for t in at.title]
     assert "No monitors yet" in _texts(at)
 
-    # guided form: the error names the field, then the monitor is created and run
+    # guided form on the Monitors screen: the error names the field, then the monitor is created and run
+    _new_monitor_view(at)
     at.selectbox(key="nm_dataset").select("Regions")
     at.run()
     at.selectbox(key="nm_split").select("Region")
+    at.text_input(key="nm_unit_0").input("1")  # revenue is money: 1 USD per unit
     at.button(key="nm_create").click()
     at.run()
     assert any("Monitor name" in e.value and "detection_name" in e.value for e in at.error), _texts(at)
@@ -66,7 +79,9 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     texts = _texts(at)
     assert "Created monitor **Revenue by region**" in texts and "Run finished" in texts, texts
     (mon,) = monitor_svc.list_monitors(admin)
-    assert mon.dimensions == ["Region"] and mon.metrics == ["daily_revenue"]
+    assert mon.dimensions == ["Region"] and mon.metrics == ["revenue"]
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
     items = anomaly_svc.list_anomalies(admin)
     assert len(items) >= 4
     assert _table(at, "root cause")["id"].tolist() == [a.id for a in items]
@@ -75,7 +90,8 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     drop = next(a for a in items if a.dimension == "total" and a.ts.strftime("%Y-%m-%d") == "2023-04-02")
     _open(at, drop.id)
     texts = _texts(at)
-    assert "daily_revenue · all rows · 2023-04-02" in [s.value for s in at.subheader]
+    assert "revenue · all rows · 2023-04-02" in [s.value for s in at.subheader]
+    assert "**Type:** drop" in texts
     assert "**Root cause:** West (Region) explains" in texts
     assert "**Money impact:** Estimated loss of" in texts
     assert any(c.proto.spec for c in at.get("plotly_chart")), "snapshot chart expected"
@@ -104,13 +120,22 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     assert anomaly_svc.get_anomaly(admin, weak.id).false_positive_reason == "month-end catch-up"
     assert "The monitor learned:" in _texts(at)
     (rule,) = anomaly_svc.list_rules(admin, mon.id)
+    at.switch_page(MONITORS).run()
+    at.radio(key="mon_view").set_value("Monitors")
+    at.run()
     at.button(key=f"undo_{rule.id}").click()
     at.run()
     assert not at.exception, at.exception
     assert not anomaly_svc.list_rules(admin, mon.id)[0].active
     assert "Undone:" in _texts(at) and at.button(key=f"redo_{rule.id}")
 
+    # Run now again: nothing new to score
+    at.button(key="mon_run").click()
+    at.run()
+    assert "No new periods since the last run" in _texts(at)
+
     # bulk acknowledge from the worklist
+    at.switch_page(PAGE).run()
     open_ids = [a.id for a in anomaly_svc.list_anomalies(admin, statuses=["new"])]
     at.multiselect(key="bulk_ids").set_value(open_ids)
     at.selectbox(key="bulk_action").set_value("acknowledge")
@@ -119,11 +144,6 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     assert not at.exception, at.exception
     assert f"Changed {len(open_ids)} anomal" in _texts(at)
     assert {anomaly_svc.get_anomaly(admin, i).status for i in open_ids} == {"acknowledged"}
-
-    # Run now again: nothing new to score
-    at.button(key="mon_run").click()
-    at.run()
-    assert "No new periods since the last run" in _texts(at)
 
     # the dashboard: open anomalies by severity, time to resolve, false-positive rate per monitor
     at.switch_page("pages/dashboard.py").run()
@@ -141,7 +161,7 @@ def test_create_run_open_and_triage_an_anomaly(admin):
 def test_json_monitor_and_a_viewer_cannot_triage(admin):
     datasets.save_upload(admin, "Regions", "regions.csv", regional_csv())
     at = _login(_app(), admin.username, PASSWORD)
-    at.switch_page(PAGE).run()
+    _new_monitor_view(at)
     at.radio(key="nm_mode").set_value("JSON")
     at.run()
     at.text_area(key="nm_json").input('{"detection_name": "x", ')
@@ -161,8 +181,11 @@ def test_json_monitor_and_a_viewer_cannot_triage(admin):
     viewer = _login(_app(), f"viewer-{admin.tenant_id}@example.com", PASSWORD)
     viewer.switch_page(PAGE).run()
     assert not viewer.exception, viewer.exception
-    texts = _texts(viewer)
-    assert "Your role can view anomalies but not triage them." in texts
-    assert "Your role can view monitors but not create them." in texts
-    assert not [b for b in viewer.button if b.key in ("tr_apply", "bulk_apply", "nm_create")]
-    assert viewer.button(key="mon_run").disabled
+    assert "Your role can view anomalies but not triage them." in _texts(viewer)
+    assert not [b for b in viewer.button if b.key in ("tr_apply", "bulk_apply")]
+    viewer.switch_page(MONITORS).run()
+    assert viewer.button(key="mon_run").disabled and viewer.button(key="mon_delete").disabled
+    viewer.radio(key="mon_view").set_value("New monitor")
+    viewer.run()
+    assert "Your role can view monitors but not create them." in _texts(viewer)
+    assert not [b for b in viewer.button if b.key == "nm_create"]

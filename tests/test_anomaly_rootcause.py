@@ -18,8 +18,8 @@ from aihub.anomaly import (
     impact_for,
     metric_movers,
     snapshot,
-    snapshot_figure,
 )
+from aihub.charts.anomalies import snapshot_figure
 from aihub.errors import ValidationError
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aihub.charts.insights import chart_figure
 from aihub.errors import ValidationError
 from aihub.insights import (
     AnomaliesInput,
@@ -18,7 +19,6 @@ from aihub.insights import (
     InsightParams,
     OrdersInput,
     PredictionsInput,
-    chart_figure,
     feedback_factor,
     fingerprint,
     generate_insights,

@@ -15,6 +15,7 @@ import pytest
 
 from aihub import auth, datasets
 from aihub.anomaly import ANOMALY_SHAPES, SEVERITIES
+from aihub.charts.anomalies import snapshot_figure
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from aihub.services import anomalies as anomaly_svc
 from aihub.services import dashboard
@@ -192,7 +193,7 @@ def test_superstore_region_monitor_finds_explained_anomalies_with_money_impact(t
         assert 1 + 7 < len(full.snapshot) <= 1 + 30 + 7
     first = anomaly_svc.get_anomaly(tenant, anomalies[0].id)
     print("example:", first.ts, first.series_label, first.hint, first.root_cause["impact_text"])
-    assert anomaly_svc.anomaly_figure(first).data  # plotly chart with band and point
+    assert snapshot_figure(anomaly_svc.snapshot_frame(first)).data  # plotly chart with band and point
     # the worklist: by severity, then by |impact|
     rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     keys = [(rank[a.severity], -abs(a.impact)) for a in anomalies]

@@ -12,8 +12,8 @@ Detection (one series, causal, streaming)
     :func:`detect_multivariate`, :class:`StreamingDetector`
 Explanation
     :func:`dimension_breakdown`, :func:`metric_movers`,
-    :func:`business_impact`, :func:`impact_for`, :func:`snapshot`,
-    :func:`snapshot_figure`
+    :func:`business_impact`, :func:`impact_for`, :func:`snapshot`
+    (drawn by :func:`aihub.charts.anomalies.snapshot_figure`)
 Feedback
     :class:`FeedbackEvent`, :class:`FeedbackRule`,
     :func:`learn_from_feedback`, :func:`apply_rules`
@@ -35,6 +35,7 @@ from aihub.anomaly.detectors import (
 )
 from aihub.anomaly.feedback import FeedbackEvent, FeedbackRule, apply_rules, learn_from_feedback
 from aihub.anomaly.metrics import SCORED_COLUMNS, TOTAL, build_metric_frame, detect_metric_frame, series_key
+from aihub.anomaly.records import RecordScorer
 from aihub.anomaly.rootcause import (
     BusinessImpact,
     business_impact,
@@ -42,9 +43,7 @@ from aihub.anomaly.rootcause import (
     impact_for,
     metric_movers,
     snapshot,
-    snapshot_figure,
 )
-from aihub.anomaly.records import RecordScorer
 from aihub.anomaly.severity import SEVERITIES, SeverityThresholds, severity_of
 from aihub.anomaly.types import ANOMALY_SHAPES, classify_anomaly
 
@@ -82,6 +81,5 @@ __all__ = [
     "series_key",
     "severity_of",
     "snapshot",
-    "snapshot_figure",
     "update",
 ]

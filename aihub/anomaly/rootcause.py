@@ -14,8 +14,8 @@
   by their deviation in robust standard deviations.
 * :func:`business_impact` converts a deviation into money with the metric's
   unit value, signed, and states the assumption.
-* :func:`snapshot` and :func:`snapshot_figure` give the data and a plotly
-  chart of the points around an anomaly with the expected range.
+* :func:`snapshot` gives the points around an anomaly with the expected
+  range (:func:`aihub.charts.anomalies.snapshot_figure` draws it).
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from aihub.anomaly.detectors import detect
 from aihub.anomaly.metrics import MISSING_SLICE, TOTAL, _period_start, build_metric_frame
 from aihub.anomaly.splits import cap_split_values
 from aihub.errors import ValidationError
-
-_SEVERITY_COLORS = {"low": "#f2c94c", "medium": "#f2994a", "high": "#eb5757", "critical": "#9b1c1c"}
 
 
 def _cfg(config: MonitorConfig | Mapping[str, Any]) -> MonitorConfig:
@@ -379,54 +377,3 @@ def snapshot(
     win.loc[pos, "is_focus"] = True
     cols = ["timestamp", "value", "expected", "lower", "upper", "anomaly_score", "is_anomaly", "severity", "is_focus"]
     return win[[c for c in cols if c in win.columns]].reset_index(drop=True)
-
-
-def snapshot_figure(snapshot: pd.DataFrame, title: str | None = None):
-    """Plotly figure of a :func:`snapshot`: value, expected range, anomalies.
-
-    Parameters
-    ----------
-    snapshot : pandas.DataFrame
-        Output of :func:`snapshot`.
-    title : str, optional
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        Shaded expected range, dashed expected line, actual values, anomalies
-        as markers coloured by severity and the focus point circled.
-    """
-    import plotly.graph_objects as go
-
-    s = snapshot
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["upper"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"))
-    fig.add_trace(
-        go.Scatter(
-            x=s["timestamp"], y=s["lower"], mode="lines", line={"width": 0}, fill="tonexty",
-            fillcolor="rgba(99,110,250,0.18)", name="expected range",
-        )
-    )
-    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["expected"], mode="lines", line={"dash": "dash", "color": "#636efa"}, name="expected"))
-    fig.add_trace(go.Scatter(x=s["timestamp"], y=s["value"], mode="lines+markers", line={"color": "#2d3142"}, marker={"size": 4}, name="actual"))
-    if "is_anomaly" in s:
-        a = s[s["is_anomaly"].astype(bool)]
-        if len(a):
-            fig.add_trace(
-                go.Scatter(
-                    x=a["timestamp"], y=a["value"], mode="markers", name="anomaly",
-                    marker={"size": 11, "color": [_SEVERITY_COLORS.get(v, "#eb5757") for v in a.get("severity", [])]},
-                    text=a.get("severity"), hovertemplate="%{x}<br>%{y}<br>severity %{text}<extra></extra>",
-                )
-            )
-    if "is_focus" in s:
-        f = s[s["is_focus"]]
-        if len(f):
-            fig.add_trace(
-                go.Scatter(
-                    x=f["timestamp"], y=f["value"], mode="markers", name="this anomaly",
-                    marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#9b1c1c"}},
-                )
-            )
-    fig.update_layout(title=title, hovermode="x unified", margin={"l": 40, "r": 20, "t": 50 if title else 20, "b": 40})
-    return fig

@@ -31,10 +31,10 @@ Statistics
     :func:`robust_z`, :func:`concentration`.
 Formatting
     :func:`format_money`, :func:`format_percent`, :func:`render`,
-    :func:`untraced_numbers`; charts: :func:`chart_figure`.
+    :func:`untraced_numbers`; charts: :func:`chart_spec` (drawn by :func:`aihub.charts.insights.chart_figure`).
 """
 
-from aihub.insights.charts import chart_figure, chart_spec
+from aihub.insights.charts import chart_spec
 from aihub.insights.detector_registry import DETECTORS
 from aihub.insights.engine import NarrativeProvider, generate_insights, is_stale
 from aihub.insights.formatting import format_count, format_money, format_p, format_percent, render, untraced_numbers
@@ -88,7 +88,6 @@ __all__ = [
     "SegmentsInput",
     "TableInput",
     "TableRoles",
-    "chart_figure",
     "chart_spec",
     "concentration",
     "feedback_factor",

@@ -1,4 +1,4 @@
-"""Chart evidence: small JSON specs stored with an insight, drawn with plotly on demand.
+"""Chart evidence: small JSON specs stored with an insight (drawn by :func:`aihub.charts.insights.chart_figure`).
 
 A spec is ``{"title": str, "x": [labels], "y_title": str, "series": [...]}``
 where each series is one of
@@ -47,54 +47,3 @@ def chart_spec(title: str, x: Sequence[Any], series: Sequence[Mapping[str, Any]]
                 item[key] = [None if v is None else round(v, 2) for v in _clean(s[key])]
         out.append(item)
     return {"title": str(title), "x": [str(v) for v in x], "y_title": str(y_title), "series": out}
-
-
-def chart_figure(spec: Mapping[str, Any]):
-    """A plotly ``Figure`` of a chart spec (see the module docstring).
-
-    Raises
-    ------
-    ValidationError
-        A series of an unknown kind.
-    """
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    x = list(spec.get("x", []))
-    for s in spec.get("series", []):
-        kind = s.get("kind", "line")
-        if kind == "band":
-            fig.add_trace(
-                go.Scatter(x=x, y=s.get("upper"), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=s.get("lower"),
-                    mode="lines",
-                    line={"width": 0},
-                    fill="tonexty",
-                    fillcolor="rgba(99,110,250,0.18)",
-                    name=s.get("name", "range"),
-                )
-            )
-        elif kind == "bar":
-            fig.add_trace(go.Bar(x=x, y=s.get("y"), name=s.get("name")))
-        elif kind in ("line", "dash"):
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=s.get("y"),
-                    mode="lines+markers" if kind == "line" else "lines",
-                    line={"dash": "dash"} if kind == "dash" else {},
-                    name=s.get("name"),
-                )
-            )
-        else:
-            raise ValidationError(
-                f"chart series kind must be one of {', '.join(SERIES_KINDS)}; got {kind!r}", field="kind"
-            )
-    fig.update_layout(
-        title=spec.get("title", ""), yaxis_title=spec.get("y_title", ""), margin={"l": 40, "r": 20, "t": 50, "b": 40}
-    )
-    return fig

@@ -123,7 +123,7 @@ class Insight:
         a regeneration may create it again.
     evidence : list of dict
         Links ``{"kind": "chart" | "model" | "anomaly" | "dataset", ...}``:
-        charts carry a ``"spec"`` (see :func:`aihub.insights.charts.chart_figure`),
+        charts carry a ``"spec"`` (see :func:`aihub.charts.insights.chart_figure`),
         the others an ``"id"`` (and optional ``"name"``).
     figures : dict
         Every figure the narrative, title and actions quote, as raw values

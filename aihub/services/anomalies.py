@@ -506,12 +506,6 @@ def snapshot_frame(anomaly: AnomalyRecord) -> pd.DataFrame:
     return frame
 
 
-def anomaly_figure(anomaly: AnomalyRecord):
-    """Plotly chart of an anomaly's snapshot: actual values, expected band, the point circled."""
-    title = f"{anomaly.metric} · {anomaly.series_label}"
-    return core.snapshot_figure(snapshot_frame(anomaly), title=title)
-
-
 def format_money(amount: float | None, currency: str = "USD") -> str:
     """``-1,234.50 USD`` or ``"n/a"``."""
     if amount is None or not np.isfinite(amount):

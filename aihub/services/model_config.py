@@ -15,7 +15,10 @@ dict, "accuracy_tolerance": float}``.
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -25,7 +28,7 @@ from aihub.auth import Principal, require
 from aihub.db import prediction_store as ps
 from aihub.db import store
 from aihub.db.session import tenant_session
-from aihub.errors import ValidationError
+from aihub.errors import AihubError, ValidationError
 from aihub.jsonsafe import plain
 from aihub.ml.config import ALGORITHMS, HANDLE_MISSING, MODEL_TYPES, TASKS
 from aihub.ml.preprocess import detect_column_kind
@@ -93,6 +96,33 @@ def sentence(text: str) -> str:
 def worded(exc: ValidationError) -> ValidationError:
     """The same error with its message as a sentence (core messages start lower-case)."""
     return ValidationError(sentence(str(exc)), field=exc.field, details=exc.details)
+
+
+def library_failure(logger: logging.Logger, what: str, advice: str, context: str) -> AihubError:
+    """An unexpected library error as the analyst reads it; call inside ``except``: the traceback goes to the log.
+
+    Parameters
+    ----------
+    logger : logging.Logger
+    what : str
+        What could not be done, as a sentence start ("Training could not finish").
+    advice : str
+        What to try instead (one sentence).
+    context : str
+        Where it happened, for the log only ("training job 12 (model 3)").
+
+    Returns
+    -------
+    AihubError
+        ``code="library_failure"``; the message quotes a reference id that the
+        log line carries, ``details`` hold the reference and the exception's type.
+    """
+    exc = sys.exc_info()[1]
+    ref = uuid.uuid4().hex[:8]
+    logger.exception("%s failed [ref %s]", context, ref)
+    return AihubError(f"{what}: the modelling library stopped on this data. {advice} (Reference {ref} in the "
+                      "server log.)", code="library_failure",
+                      details={"reference": ref, "error": type(exc).__name__ if exc else None})
 
 
 def metric_label(key: str) -> str:

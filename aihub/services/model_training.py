@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from aihub.services.model_config import (
     ML_KIND,
     TASK_METRICS,
     dataset_frame,
+    library_failure,
     require_ml,
     sentence,
     validated,
@@ -210,13 +210,9 @@ def _fit(job: store.JobRecord, frame: pd.DataFrame, relay: _Relay) -> ml.Trained
             raise
         raise type(exc)(sentence(str(exc)), field=exc.field, details=exc.details) from exc
     except Exception as exc:  # a library's internal error: the trace to the log, a reference to the analyst
-        ref = uuid.uuid4().hex[:8]
-        log.exception("training job %s (model %s) failed [ref %s]", job.id, job.model_id, ref)
-        raise AihubError(
-            "Training could not finish: the modelling library stopped on this data. Try another algorithm, "
-            f"or fewer or other input columns; earlier versions are unchanged. (Reference {ref} in the server log.)",
-            code="training_failed", details={"reference": ref, "error": type(exc).__name__},
-        ) from exc
+        raise library_failure(log, "Training could not finish", "Try another algorithm, or fewer or other input "
+                              "columns; earlier versions are unchanged.",
+                              f"training job {job.id} (model {job.model_id})") from exc
 
 
 @jobs.register(ML_KIND)

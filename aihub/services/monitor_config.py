@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from aihub import anomaly as core
-from aihub.anomaly.config import MAX_SPLIT_VALUES, NUMERIC_AGGREGATIONS
+from aihub.anomaly.config import DEFAULT_SPLIT_VALUES, MAX_SPLIT_VALUES, NUMERIC_AGGREGATIONS
 from aihub.db import store
 from aihub.errors import ValidationError
 
@@ -266,3 +266,84 @@ def parse_config_json(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("The monitor JSON must be an object {...}.", field="config")
     return data
+
+
+#: Aggregations the guided form offers, in words.
+FORM_AGGREGATIONS: dict[str, str] = {"sum": "sum", "mean": "average", "median": "median", "min": "minimum",
+                                     "max": "maximum", "count": "count of rows", "nunique": "count distinct"}
+
+
+def form_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The monitor JSON of the guided form's values (what "Create" sends and "Switch to JSON" shows).
+
+    Parameters
+    ----------
+    values : dict
+        ``name``, ``anomaly_type``, ``date_column``, ``frequency``, ``algorithm``, ``currency``,
+        ``metrics`` (a list of ``{"column", "agg", "unit_value"}``; ``column`` None means skip the row
+        unless ``agg`` is ``count``; ``unit_value`` None or "" means no money impact),
+        ``split`` (a column or None), ``split_top_n``, ``split_other`` and ``thresholds``
+        (``{"low": .., "medium": .., "high": .., "critical": ..}``).
+
+    Returns
+    -------
+    dict
+        A configuration for :func:`complete_config`; metrics are named after their column
+        (``total_volume``, ``median_averageprice``) and carry ``unit_value`` explicitly, so an empty
+        unit value is kept as "no money impact" rather than filled in from the metric's name.
+
+    Raises
+    ------
+    ValidationError
+        ``field`` = ``metrics[i].unit_value`` for a unit value that is not a number.
+    """
+    metrics = []
+    for i, m in enumerate(values.get("metrics") or []):
+        col, agg = m.get("column"), m.get("agg") or "sum"
+        if not col and agg != "count":
+            continue
+        unit = m.get("unit_value")
+        if isinstance(unit, str):
+            unit = unit.strip().replace(",", "")
+            try:
+                unit = float(unit) if unit else None
+            except ValueError:
+                raise ValidationError(f"Money per unit of metric {i + 1} must be a number (e.g. 1 or 2.50), or "
+                                      "empty for no money impact.", field=f"metrics[{i}].unit_value") from None
+        d: dict[str, Any] = {"agg": agg, "unit_value": unit}
+        if col:
+            d["column"] = col
+        else:
+            d["name"] = "row_count"
+        metrics.append(d)
+    split = values.get("split")
+    out: dict[str, Any] = {
+        "detection_name": values.get("name") or "", "anomaly_type": values.get("anomaly_type") or "operational",
+        "algorithm": values.get("algorithm") or "auto", "metrics": metrics,
+        "detection_frequency": values.get("frequency") or "daily", "timestamp_column": values.get("date_column"),
+        "dimensions": [split] if split else [], "currency": values.get("currency") or "USD",
+    }
+    if values.get("thresholds"):
+        out["threshold_config"] = {"severity_thresholds": dict(values["thresholds"])}
+    if split:
+        out["split_top_n"] = int(values.get("split_top_n") or DEFAULT_SPLIT_VALUES)
+        out["split_other"] = bool(values.get("split_other", True))
+    return out
+
+
+def form_values(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The guided form's values of a stored or pasted configuration (the inverse of :func:`form_config`).
+
+    Metrics defined only by a well-known name (``daily_revenue``) or as ratios are not shown in the
+    form's rows; the JSON keeps them.
+    """
+    metrics = [{"column": m.get("column"), "agg": m.get("agg", "sum"), "unit_value": m.get("unit_value")}
+               for m in config.get("metrics") or [] if isinstance(m, Mapping) and m.get("agg") != "ratio"]
+    dims = config.get("dimensions") or []
+    sev = (config.get("threshold_config") or {}).get("severity_thresholds") or {}
+    return {"name": config.get("detection_name", ""), "anomaly_type": config.get("anomaly_type"),
+            "date_column": config.get("timestamp_column"), "frequency": config.get("detection_frequency", "daily"),
+            "algorithm": config.get("algorithm", "auto"), "currency": config.get("currency", "USD"),
+            "metrics": metrics, "split": dims[0] if dims else None,
+            "split_top_n": config.get("split_top_n", DEFAULT_SPLIT_VALUES),
+            "split_other": config.get("split_other", True), "thresholds": dict(sev)}

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +32,15 @@ from aihub.auth import Principal, require, require_in
 from aihub.db import prediction_store as ps
 from aihub.db import store
 from aihub.db.session import tenant_session
-from aihub.errors import NotFound, ValidationError
+from aihub.errors import AihubError, NotFound, ValidationError
 from aihub.jsonsafe import plain
 from aihub.paging import Page, check_limit, decode_cursor, page_of
 from aihub.services import model_cache, usage
-from aihub.services.model_config import require_ml
+from aihub.services.model_config import library_failure, require_ml, sentence
 
+log = logging.getLogger(__name__)
 _rng = random.Random()
+_ROW = re.compile(r"^row \d+:\s*")
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,7 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
         cached = ps.find_cached(s, vid, digest, explained=explain and model.task != "clustering")
     row = {"model_version_id": vid, "served_by": served_by, "row_number": None,
            "input": json.dumps(clean, default=str), "input_hash": digest}
-    error: ValidationError | None = None
+    error: AihubError | None = None
     if cached is not None:
         output, hit = cached, True
     else:
@@ -279,7 +283,11 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
             res = ml.predict_one(model, clean, explain=explain)
             output = _output_dict(model, res, explain, _range_notes(model, clean))
         except ValidationError as exc:
-            error, output = exc, {}
+            error, output = ValidationError(sentence(_ROW.sub("", str(exc))), field=exc.field,
+                                            details=exc.details), {}
+        except Exception:  # noqa: BLE001 - a library error: the trace to the log, a reference to the analyst
+            error, output = library_failure(log, "This prediction could not be made", "Check the values, or "
+                                            "deploy another version.", f"prediction of model {model_id}"), {}
     ms = (time.perf_counter() - t0) * 1000
     row.update(output=json.dumps(output), prediction=prediction_text(model.task, output) if output else "",
                probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,

@@ -7,11 +7,13 @@ for each kind, answer a look-up, and follow the role.
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import auth, datasets, demo, demo_analytics
+from aihub import auth, datasets, demo, demo_analytics, registry
 from aihub.services import analytics
 from tests.conftest import PASSWORD, REPO, new_tenant
 
@@ -62,8 +64,8 @@ def test_analytics_page_lists_templates_and_versions(seeded):
                                                "Customer lifetime value (BG/NBD)"]
     assert not at.button(key="an_train").disabled
     listed = at.dataframe[0].value
-    assert set(listed["name"]) == {"Demo recommendations", "Demo customer value", "Demo prices", "Demo stock",
-                                   "Demo reviews"}
+    assert {"Demo recommendations", "Demo customer value", "Demo prices", "Demo stock",
+            "Demo reviews"} <= set(listed["name"])
     assert (listed["serving version"] == 1).all()
 
 
@@ -76,7 +78,7 @@ def test_a_bad_json_setting_is_named_and_nothing_is_stored(seeded):
     at.button(key="an_train_json").click().run()
     assert not at.exception, at.exception
     assert any("horizon_days" in e.value for e in at.error)
-    assert len(analytics.list_analytics(admin)) == 5
+    assert "x" not in {m.name for m in analytics.list_analytics(admin)}
 
 
 def test_recommendations_for_a_customer_and_also_bought(seeded):
@@ -156,3 +158,24 @@ def test_viewer_reads_but_cannot_train_or_act(seeded):
     assert "Your role can view analytics but not create them." in _texts(at)
     at.switch_page("pages/recommendations.py").run()
     assert not at.exception and len(at.dataframe[1].value) == 10
+
+
+def test_the_template_form_trains_a_new_analytic(seeded, monkeypatch):
+    admin, _, _ = seeded
+    monkeypatch.setenv("AIHUB_JOB_BACKEND", "inline")
+    at = _open(admin.username, "pages/analytics.py")
+    at.radio(key="an_kind").set_value("clv").run()
+    shop = next(d.id for d in datasets.list_datasets(admin) if d.name == "Demo shop order lines")
+    at.selectbox(key="an_clv_dataset").set_value(shop).run()
+    assert at.selectbox(key=f"an_clv_customer_column_{shop}").value == "Customer ID"  # guessed from the names
+    assert at.selectbox(key=f"an_clv_amount_column_{shop}").value == "Sales"
+    at.text_input(key=f"an_clv_name_{shop}").input("Value from the form").run()
+    at.number_input(key="an_clv_horizon_days").set_value(90.0).run()
+    at.button(key="an_train").click().run()
+    assert not at.exception, at.exception
+    model = next(m for m in analytics.list_analytics(admin) if m.name == "Value from the form")
+    assert model.config["horizon_days"] == 90.0 and model.kind == "clv"
+    deadline = time.time() + 120
+    while registry.get_model(admin, model.id).active_version_id is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert registry.get_model(admin, model.id).active_version_id is not None

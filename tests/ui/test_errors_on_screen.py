@@ -42,3 +42,12 @@ def test_messages_read_as_sentences():
     assert message(ValueError("input must be a table")) == "Input must be a table"
     assert message("Already a sentence.") == "Already a sentence."
     assert message("") == ""
+
+
+def test_large_numbers_are_shown_compactly_by_the_one_rule():
+    from aihub.insights.formatting import format_compact
+    from pages._common import compact
+
+    assert compact(138_459_571.23) == "138.5 M" == format_compact(138_459_571.23)  # was cut off as "138,459,571…"
+    assert compact(46_090_211.02) == "46.1 M" and compact(31) == "31" and compact(None) == "—"
+    assert compact(1234.4, "ms") == "1,234 ms"

@@ -26,6 +26,7 @@ def _login(username: str) -> AppTest:
     at.button[0].click()
     at.run()
     at.switch_page("pages/models.py").run()
+    assert not at.error, [e.value for e in at.error]  # nothing red before anything is touched
     at.session_state["models_tab"] = "New prediction model"
     at.run()
     assert not at.exception, at.exception
@@ -62,7 +63,7 @@ def test_a_0_1_target_trains_through_the_form_and_predicts_with_a_named_score(se
     _upload(admin, "Heart", "heart_disease.csv")
     at = _login(admin.username)
     assert at.selectbox(key="ml_target").value is None, "no outcome column guessed when the template finds none"
-    assert not at.error, "nothing red before anything is touched"
+    assert "could not find the outcome column" in _texts(at).lower()
     at.selectbox(key="ml_target").select("target")
     at.run()
     positive = at.selectbox(key="ml_positive")
