@@ -3,7 +3,8 @@
 
 Runs, on the same train/test split (horizon 13 weeks):
 
-* ``auto``     -- ``aihub forecast --model auto`` (the product default),
+* ``auto``     -- ``aihub forecast --model auto --all-levels`` (the product default), with the share of
+  held-out actuals inside its 80 % and 95 % intervals,
 * ``prophet``  -- ``aihub forecast --model prophet --max-history 0`` (Prophet defaults, full history),
 * ``naive``    -- ``forecast_eval.py --baseline naive`` (the M4 Naive1 benchmark),
 * ``AutoETS`` and ``AutoARIMA`` -- statsforecast directly on the full history,
@@ -124,10 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"M4 weekly, {train}: horizon {HORIZON}, {a.n_jobs} jobs", flush=True)
     print("- auto (aihub forecast --model auto)", flush=True)
     f = a.out_dir / "auto.csv"
-    secs = run_cli("auto", train, f, a.n_jobs, [])
+    secs = run_cli("auto", train, f, a.n_jobs, ["--all-levels"])
     rows.append(("auto", *score(tool, train, test, f)[:2], secs))
     import pandas as pd
 
+    held = pd.read_csv(test, parse_dates=["ds"]).merge(pd.read_csv(f, parse_dates=["ds"]), on=["unique_id", "ds"])
+    cover = {lv: float(((held.y >= held[f"yhat_lower_{lv}"]) & (held.y <= held[f"yhat_upper_{lv}"])).mean())
+             for lv in (80, 95)}
+    print(f"    auto interval coverage on the {len(held)} held-out weeks: 80% interval {100 * cover[80]:.1f}%, "
+          f"95% interval {100 * cover[95]:.1f}%", flush=True)
     picks = Counter(pd.read_csv(f).drop_duplicates("unique_id")["model"])
     print("    models chosen by auto:", ", ".join(f"{k} {v}" for k, v in picks.most_common()), flush=True)
 

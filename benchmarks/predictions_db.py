@@ -11,10 +11,10 @@ not reachable), as the non-owner app role under forced row-level security:
    psycopg ``executemany`` (pipelined), both timed on 10,000 rows and
    extrapolated (COPY is refused under RLS for the app role);
 2. batch prediction of a 100,000-row CSV end to end with
-   :func:`aihub.predictive.predict_batch` (read, validate, predict, store every
+   :func:`aihub.services.batch_predictions.predict_batch` (read, validate, predict, store every
    row) vs the model's own ``predict_proba`` on the same rows, with the
    breakdown;
-3. single-prediction latency of :func:`aihub.predictive.predict_one` (with
+3. single-prediction latency of :func:`aihub.services.predictions.predict_one` (with
    reasons), fresh (distinct inputs) and cached (a repeated input), p50/p95
    over 200 calls each, vs ``predict_proba`` on one row.
 
@@ -47,13 +47,23 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIHUB_DATA_DIR", tempfile.mkdtemp(prefix="aihub-bench-"))
 os.environ.setdefault("AIHUB_JOB_BACKEND", "inline")
 
-from aihub import auth, datasets, ingest, ml, predictive, registry
+
+from aihub import auth, ingest, ml
 from aihub.config import load_settings
 from aihub.db import engine as dbengine
 from aihub.db import prediction_store as ps
 from aihub.db.session import tenant_session
 from aihub.ml.predict import _validate
-from aihub.services import jobs
+from aihub.services import (
+    batch_predictions,
+    datasets,
+    jobs,
+    model_cache,
+    model_config,
+    model_training,
+    predictions,
+    registry,
+)
 
 SERVER = os.environ.get("AIHUB_BENCH_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -154,8 +164,8 @@ def bench_bulk_insert(admin, model_id: int, version_id: int, telco: pd.DataFrame
 def bench_batch(admin, model_id: int, version_id: int, telco: pd.DataFrame, rows: int) -> None:
     sample = telco.sample(rows, replace=True, random_state=1).reset_index(drop=True)
     data = sample.to_csv(index=False).encode()
-    predictive._forget_models()
-    model = predictive._load_model(admin.tenant_id, version_id)
+    model_cache.forget()
+    model = model_cache.load(admin.tenant_id, version_id)
     t0 = time.perf_counter()
     parsed = ingest.read_upload("batch.csv", data, max_bytes=10**9)
     t_read = time.perf_counter() - t0
@@ -167,7 +177,7 @@ def bench_batch(admin, model_id: int, version_id: int, telco: pd.DataFrame, rows
     model.pipeline.predict_proba(X)
     t_proba = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = predictive.predict_batch(admin, model_id, "batch.csv", data)
+    res = batch_predictions.predict_batch(admin, model_id, "batch.csv", data)
     t_total = time.perf_counter() - t0
     assert len(res.results) == rows and out["error"].isna().all()
     print(f"\n2. Batch prediction of {rows:,} Telco rows ({len(data) / 1e6:.1f} MB CSV), no explanations")
@@ -183,19 +193,19 @@ def bench_single(admin, model_id: int, version_id: int, telco: pd.DataFrame, cal
     rows = telco.sample(calls, replace=True, random_state=2).reset_index(drop=True)
     rows["MonthlyCharges"] = [f"{18 + i * 0.37:.2f}" for i in range(calls)]  # distinct inputs: never cached
     records = rows.to_dict("records")
-    predictive.predict_one(admin, model_id, records[0])  # load the model into the process cache
+    predictions.predict_one(admin, model_id, records[0])  # load the model into the process cache
     fresh, cached = [], []
     for r in records[1:]:
         t0 = time.perf_counter()
-        out = predictive.predict_one(admin, model_id, r)
+        out = predictions.predict_one(admin, model_id, r)
         fresh.append((time.perf_counter() - t0) * 1000)
         assert not out.cache_hit and out.explanation
     for _ in range(calls):
         t0 = time.perf_counter()
-        out = predictive.predict_one(admin, model_id, records[1])
+        out = predictions.predict_one(admin, model_id, records[1])
         cached.append((time.perf_counter() - t0) * 1000)
         assert out.cache_hit
-    model = predictive._load_model(admin.tenant_id, version_id)
+    model = model_cache.load(admin.tenant_id, version_id)
     one = _validate(model, pd.DataFrame([records[3]]))[2]
     base = []
     for _ in range(calls):
@@ -208,7 +218,7 @@ def bench_single(admin, model_id: int, version_id: int, telco: pd.DataFrame, cal
     print(f"   cached (repeated input)    p50 {pct(cached, 50):7.1f} ms   p95 {pct(cached, 95):7.1f} ms   "
           "(target < 100 ms)")
     print(f"   baseline: predict_proba on one row         p50 {statistics.median(base):7.1f} ms")
-    stats = predictive.serving_stats(admin, model_id)
+    stats = predictions.serving_stats(admin, model_id)
     print(f"   as recorded in SQL (percentile_cont): p50 {stats.p50_ms:.1f} ms, p95 {stats.p95_ms:.1f} ms, "
           f"p99 {stats.p99_ms:.1f} ms; cache hit rate {100 * stats.cache_hit_rate:.0f} %")
 
@@ -227,9 +237,9 @@ def main() -> None:
         admin = auth.create_tenant(f"bench-{uuid.uuid4().hex[:6]}", f"b-{uuid.uuid4().hex[:6]}@bench.example.com",
                                    "bench-password")
         saved = datasets.save_upload(admin, "Telco", "telco.csv", raw)
-        cfg = predictive.template_config(admin, "churn", saved.version.dataset_id, model_name="churn",
+        cfg = model_config.template_config(admin, "churn", saved.version.dataset_id, model_name="churn",
                                          algorithm="random_forest")
-        model, job = predictive.create_model(admin, cfg, saved.version.dataset_id, run=False)
+        model, job = model_training.create_model(admin, cfg, saved.version.dataset_id, run=False)
         t0 = time.perf_counter()
         assert jobs.run_job(admin.tenant_id, job.id) == "succeeded", registry.get_job(admin, job.id).error
         version = registry.list_versions(admin, model.id)[0]

@@ -3,121 +3,107 @@
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets, exports, forecasting, registry, training
 from aihub.charts import forecasts as charts
+from aihub.services import forecasts as training
+from aihub.services import registry
 from pages import _common as ui
 from pages import _jobs
+from pages._forecast_form import guided_form
 
 p = ui.principal()
 st.title("Forecasts")
 
-FREQ_LABELS = {"M": "Monthly", "W": "Weekly", "D": "Daily"}
 SCORES = (("mase", "MASE"), ("mae", "MAE"), ("rmse", "RMSE"), ("mape", "MAPE %"))
-MASE_HELP = ("Mean absolute scaled error: the backtest error divided by the error of repeating the last value. "
-             "Below 1 beats that naive forecast; lower is better.")
+MASE_HELP = ("Mean absolute scaled error: the backtest error divided by the in-sample error of the seasonal naive "
+             "forecast (repeating the last season). Lower is better.")
+BENCHMARK_NAMES = {"naive": "repeat the last value (naive)", "seasonal_naive": "repeat the last season"}
 
 
-def _field_error(key: str) -> None:
-    errs = st.session_state.get("form_errors", {})
-    if key in errs:
-        st.error(errs[key])
-
-
-def guided_form() -> None:
-    """The new-forecast form: every field validated with a message next to it."""
-    records = ui.attempt(datasets.list_datasets, p) or []
-    if not records:
-        st.info("Upload a dataset on **Data sources** first.")
-        return
-    by_name = {r.name: r for r in records}
-    ds_name = st.selectbox("Dataset", list(by_name), key="fc_dataset")
-    _field_error("dataset_id")
-    rec = by_name[ds_name]
-    version = ui.attempt(datasets.get_version, p, rec.latest_version_id)
-    if version is None:
-        return
-    columns = training.dataset_columns(version)
-    dates = [c for c, k in columns.items() if k == "date"]
-    numbers = [c for c, k in columns.items() if k in ("number", "integer")]
-    cats = [c for c, k in columns.items() if k in ("category", "boolean")]
-
-    c1, c2 = st.columns(2)
-    with c1:
-        date_col = st.selectbox("Date column", dates, key="fc_date", placeholder="no date column")
-        _field_error("date_column")
-    with c2:
-        value_col = st.selectbox("Value to forecast", numbers, key="fc_value",
-                                 index=numbers.index("Sales") if "Sales" in numbers else 0)
-        _field_error("value_column")
-    c1, c2 = st.columns(2)
-    with c1:
-        filter_col = st.selectbox("Filter by (optional)", ["(no filter)", *cats], key="fc_filter_col")
-    filters = {}
-    with c2:
-        if filter_col != "(no filter)":
-            values = ui.attempt(datasets.column_values, p, version.id, filter_col) or []
-            chosen = st.multiselect(f"Keep {filter_col}", values, key="fc_filter_values")
-            if chosen:
-                filters = {filter_col: chosen}
-    _field_error("filters")
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        freq = st.radio("Aggregation", list(FREQ_LABELS), format_func=FREQ_LABELS.get, key="fc_freq",
-                        horizontal=True)
-        _field_error("freq")
-    with c2:
-        agg = st.radio("Combine by", training.AGGS, key="fc_agg", horizontal=True)
-        _field_error("agg")
-    with c3:
-        horizon = st.number_input("Horizon (periods)", min_value=0, max_value=10_000, value=12, step=1,
-                                  key="fc_horizon")
-        _field_error("horizon")
-    algorithm = st.selectbox("Algorithm", forecasting.ALGORITHMS, key="fc_algorithm",
-                             help="auto backtests Prophet and statistical baselines and keeps the best by MASE.")
-    _field_error("algorithm")
-    name = st.text_input("Model name", value=f"{value_col} {FREQ_LABELS[freq].lower()} forecast"
-                         if value_col else "", key="fc_name")
-    _field_error("model_name")
-
-    if st.button("Train forecast", type="primary", key="fc_train", disabled=not p.can("create")):
-        raw = {"model_name": name, "dataset_id": rec.id, "date_column": date_col, "value_column": value_col,
-               "freq": freq, "agg": agg, "horizon": int(horizon), "algorithm": algorithm, "filters": filters}
-        errors = training.ForecastSpec.check(raw, columns)
-        st.session_state["form_errors"] = errors
-        if errors:
-            st.rerun()
-        out = ui.attempt(training.create_forecast_model, p, raw)
-        if out is not None:
-            model, job = out
-            st.session_state["watch_job"] = job.id
-            st.session_state["selected_forecast"] = model.id
-            st.session_state["_show_forecasts_tab"] = True
-            st.rerun()
-
-
-def backtest_panel(metrics: dict) -> None:
-    """Each candidate's backtest MASE next to the naive forecast's, with a plain warning when the chosen one lost."""
+def worse_than_naive(metrics: dict) -> bool:
+    """Whether the chosen method lost to the naive forecast in the backtest (issue 9's warning)."""
     mase, naive = metrics.get("mase"), metrics.get("mase_naive")
-    if mase is not None and naive is not None and mase > naive:
-        st.warning(f"This forecast did worse than repeating the last value in backtests (MASE {mase:.3f} against "
-                   f"{naive:.3f} for the naive forecast). Treat it with care: try another aggregation, a longer "
-                   "history or fewer filters.")
-    candidates = metrics.get("candidates")
+    return mase is not None and naive is not None and mase > naive
+
+
+def backtest_panel(metrics: dict, key: str) -> None:
+    """Each candidate's backtest MASE next to the naive benchmarks, with a plain warning when the chosen one lost."""
+    if worse_than_naive(metrics):
+        st.warning(f"This forecast did worse than repeating the last value in backtests (MASE "
+                   f"{metrics['mase']:.3f} against {metrics['mase_naive']:.3f}). Treat it with care: try another "
+                   "frequency, a longer history or fewer filters.")
+    candidates = metrics.get("candidates") or metrics.get("backtest")
     if not candidates:
         return
     table = pd.DataFrame(candidates)
-    keep = [c for c in ("algorithm", "mase", "mae", "rmse", "smape", "status", "selected") if c in table]
-    with st.expander("Backtest: each candidate against the naive forecast", expanded=bool(naive and mase
-                                                                                         and mase > naive)):
-        st.dataframe(table[keep], hide_index=True, use_container_width=True,
+    table["benchmark"] = table["algorithm"].map(BENCHMARK_NAMES).fillna("")
+    keep = [c for c in ("algorithm", "benchmark", "mase", "mae", "rmse", "smape", "status", "selected") if c in table]
+    with st.expander("Backtest: each candidate against the naive benchmarks", expanded=worse_than_naive(metrics)):
+        st.dataframe(table[keep].sort_values("mase"), hide_index=True, use_container_width=True,
                      column_config={"mase": st.column_config.NumberColumn("MASE", help=MASE_HELP, format="%.3f")})
         ok = table[table["status"] == "ok"] if "status" in table else table
         if len(ok):
-            st.plotly_chart(charts.backtest_figure(ok), use_container_width=True, key="backtest_chart")
+            st.plotly_chart(charts.backtest_figure(ok), use_container_width=True, key=f"backtest_chart_{key}")
+
+
+def series_panel(model, version) -> None:
+    """A model of many series: their table (sortable, filterable), the sum and the selected series' chart."""
+    table = ui.attempt(training.forecast_series, p, model.id, version.id)
+    if table is None or table.empty:
+        return
+    m = version.metrics
+    st.caption(f"{m.get('series', len(table))} series · {m.get('series_failed', 0)} could not be forecast · "
+               f"{m.get('series_worse_than_naive', 0)} did worse than repeating the last value"
+               + (f" · {m['series_dropped']} smaller series left out" if m.get("series_dropped") else ""))
+    dims = [c for c in table.columns if c not in training.SERIES_FIELDS]
+    c1, c2 = st.columns(2)
+    text = c1.text_input("Find series", key="fc_series_find", placeholder="e.g. Chairs")
+    only_bad = c2.checkbox("Only series worse than naive", key="fc_series_bad")
+    shown = table[table["series_key"].str.contains(text, case=False, regex=False)] if text else table
+    if only_bad:
+        shown = shown[shown["mase"] > shown["mase_naive"]]
+    view = shown[["series_key", *dims, "algorithm", "volume", "growth", "mase", "mase_naive", "error"]].copy()
+    view["growth"] = 100 * view["growth"]
+    event = st.dataframe(
+        view.drop(columns=["series_key"]), hide_index=True, use_container_width=True, on_select="rerun",
+        selection_mode="single-row", key="fc_series_table",
+        column_config={"volume": st.column_config.NumberColumn("Volume", format="compact"),
+                       "growth": st.column_config.NumberColumn("Growth %", format="%.1f",
+                                                               help="Forecast total against the latest actuals "
+                                                                    "of the same length."),
+                       "mase": st.column_config.NumberColumn("MASE", format="%.3f", help=MASE_HELP),
+                       "mase_naive": st.column_config.NumberColumn("Naive MASE", format="%.3f")})
+    rows = event.selection.rows if event is not None else []
+    key = view["series_key"].iloc[rows[0]] if rows else None
+    chart_view = ui.attempt(training.forecast_view, p, model.id, version.id, key)
+    if chart_view is not None:
+        title = key or f"Sum of {len(table)} series (bounds are sums of the series' bounds)"
+        st.plotly_chart(charts.forecast_figure(chart_view.history, chart_view.forecast, chart_view.actuals,
+                                               title=title, value_label=chart_view.spec.value_column),
+                        use_container_width=True, key="forecast_chart")
+    if key is not None:
+        row = table[table["series_key"] == key].iloc[0]
+        backtest_panel({"mase": row["mase"], "mase_naive": row["mase_naive"], "backtest": row["backtest"]}, "one")
+    else:
+        st.caption("Select a row to see that series, its chart and its backtest.")
 
 
 def version_panel(model, version) -> None:
     """Chart, backtest scores and CSV of one forecast version."""
+    csv = ui.attempt(training.forecast_csv, p, model.id, version.id)
+    if version.params.get("per_series"):
+        series_panel(model, version)
+    else:
+        single_panel(model, version)
+    if csv is not None:
+        st.download_button("Download forecast CSV", csv, file_name=f"{model.name}_v{version.version}_forecast.csv",
+                           mime="text/csv", key="download_forecast")
+    with st.expander("Version details"):
+        st.json({"params": version.params, "library_versions": version.library_versions,
+                 "training_data_hash": version.training_data_hash})
+
+
+def single_panel(model, version) -> None:
+    """Chart and backtest of a model of one series."""
     view = ui.attempt(training.forecast_view, p, model.id, version.id)
     if view is None:
         return
@@ -130,13 +116,7 @@ def version_panel(model, version) -> None:
     for col, (key, label) in zip(st.columns(4), SCORES, strict=True):
         if m.get(key) is not None:
             col.metric(f"Backtest {label}", f"{m[key]:,.3f}", help=MASE_HELP if key == "mase" else None)
-    backtest_panel(m)
-    st.download_button("Download forecast CSV", exports.to_csv_bytes(view.forecast),
-                       file_name=f"{model.name}_v{version.version}_forecast.csv", mime="text/csv",
-                       key="download_forecast")
-    with st.expander("Version details"):
-        st.json({"params": version.params, "library_versions": version.library_versions,
-                 "training_data_hash": version.training_data_hash})
+    backtest_panel(m, "single")
 
 
 def forecasts_panel() -> None:
@@ -191,7 +171,7 @@ if st.session_state.pop("_show_forecasts_tab", False):
 tab_new, tab_list = st.tabs(TABS, key="forecasts_tab", on_change="rerun")
 with tab_new:
     if tab_new.open:
-        guided_form()
+        guided_form(p)
 with tab_list:
     if tab_list.open:
         forecasts_panel()

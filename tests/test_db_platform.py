@@ -92,7 +92,9 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
                    m.UsageEvent(tenant_id=b.tenant_id, feature="forecast", action="train"),
                    m.UserSession(tenant_id=b.tenant_id, user_id=b.user_id, token_hash=f"{b.tenant_id:064d}", auth_version=1,
                                  expires_at=datetime(2030, 1, 1)),
-                   m.AuditEvent(tenant_id=b.tenant_id, event="logout", details={})])
+                   m.AuditEvent(tenant_id=b.tenant_id, event="logout", details={}),
+                   m.ForecastSeries(tenant_id=b.tenant_id, model_version_id=version_id, series_key="West", n_obs=24,
+                                    volume=1.0)])
         insight = m.Insight(tenant_id=b.tenant_id, type="trend", category="sales", priority="high", score=50.0,
                             confidence=0.9, title="t", narrative="n", recommended_actions=[], evidence=[],
                             figures={}, fingerprint="f" * 64, valid_from=datetime(2021, 1, 1),

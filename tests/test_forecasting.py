@@ -118,7 +118,7 @@ def test_mean_interpolates_empty_periods():
             ["'Wst'", "matches no rows", "West"],
         ),
         ({"date_col": "Order Date", "value_col": "Sales", "filters": {"Segmnt": "x"}}, "Segmnt", ["not in the data"]),
-        ({"date_col": "Order Date", "value_col": "Sales", "freq": "Q"}, "freq", ["'Q'", "'D', 'W', 'M'"]),
+        ({"date_col": "Order Date", "value_col": "Sales", "freq": "2W"}, "freq", ["'2W'", "'H', 'D', 'W', 'M', 'Q'"]),
         ({"date_col": "Order Date", "value_col": "Sales", "agg": "median"}, "agg", ["'median'", "'sum', 'mean'"]),
     ],
 )

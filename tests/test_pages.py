@@ -82,7 +82,7 @@ def test_upload_train_deploy_and_see_the_forecast(admin, superstore_bytes):
     at.run()
     at.selectbox(key="fc_date").select("Order Date")
     at.selectbox(key="fc_value").select("Sales")
-    at.radio(key="fc_freq").set_value("M")
+    at.selectbox(key="fc_freq").select("M")
     at.number_input(key="fc_horizon").set_value(0)
     at.text_input(key="fc_name").input("Monthly sales")
     at.button(key="fc_train").click()

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import auth, datasets, predictive, registry
+from aihub import auth
 from aihub.db import engine as dbengine
 from aihub.demo import generate_customers
-from aihub.services import jobs
+from aihub.services import batch_predictions, datasets, jobs, model_config, model_training, predictions, registry
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 APP = str(REPO / "streamlit_app.py")
@@ -49,9 +49,9 @@ def deployed(srv):
     """A tenant with a deployed churn model on generated customers."""
     admin = new_tenant("predpage")
     saved = datasets.save_upload(admin, "Customers", "customers.csv", _csv(generate_customers(800)))
-    cfg = predictive.template_config(admin, "churn", saved.version.dataset_id, model_name="Churn",
+    cfg = model_config.template_config(admin, "churn", saved.version.dataset_id, model_name="Churn",
                                      algorithm="random_forest", hyperparameters={"n_estimators": 30})
-    model, job = predictive.create_model(admin, cfg, saved.version.dataset_id, run=False)
+    model, job = model_training.create_model(admin, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(admin.tenant_id, job.id) == "succeeded", registry.get_job(admin, job.id).error
     registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
     return admin, model
@@ -73,7 +73,7 @@ def test_single_prediction_batch_outcomes_and_statistics(deployed):
     assert labels["Prediction"] in ("Yes", "No") and "P(Churned)" in labels and "Confidence" in labels
     assert any(i.value.startswith("P(Churned) ") and "driven" in i.value for i in at.info)
     assert at.get("plotly_chart"), "the waterfall of the reasons is drawn"
-    (rec,) = predictive.list_predictions(admin, model.id)
+    (rec,) = predictions.list_predictions(admin, model.id)
     assert rec.served_by == "champion" and rec.requested_by == admin.username
 
     at.session_state["pred_tab"] = "Compare two"
@@ -100,7 +100,7 @@ def test_single_prediction_batch_outcomes_and_statistics(deployed):
     errors = at.dataframe[0].value
     assert errors.iloc[0]["row"] == 5 and errors.iloc[0]["line"] == 6 and "Support Calls" in errors.iloc[0]["message"]
     assert at.get("download_button"), "results can be downloaded"
-    stored = predictive.list_batches(admin, model.id)[0]
+    stored = batch_predictions.list_batches(admin, model.id)[0]
     assert (stored.rows_total, stored.rows_failed) == (30, 1)
 
     at.session_state["pred_tab"] = "Outcomes"
@@ -156,7 +156,7 @@ def test_models_page_trains_from_a_template_compares_and_sets_a_challenger(srv):
     at.button(key="ml_train").click()
     at.run()
     assert not at.exception, at.exception
-    model = predictive.list_models(admin)[0]
+    model = model_training.list_models(admin)[0]
     job = registry.list_jobs(admin, model.id)[0]
     assert _wait(admin, job.id).status == "succeeded", registry.get_job(admin, job.id).error
     at.run()
@@ -173,8 +173,8 @@ def test_models_page_trains_from_a_template_compares_and_sets_a_challenger(srv):
     at.button(key="ml_train").click()
     at.run()
     assert any("hyperparameters.max_depth must be an integer from 1 to 100" in e.value for e in at.error)
-    lr = {**predictive.version_details(admin, v1.id).config, "algorithm": "logistic_regression", "hyperparameters": {}}
-    job2 = predictive.train(admin, model.id, lr)
+    lr = {**model_training.version_details(admin, v1.id).config, "algorithm": "logistic_regression", "hyperparameters": {}}
+    job2 = model_training.train(admin, model.id, lr)
     assert _wait(admin, job2.id).status == "succeeded"
 
     at.session_state["models_tab"] = "Models and versions"

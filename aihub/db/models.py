@@ -198,16 +198,39 @@ class ForecastPoint(TenantOwned, Base):
     """One forecast period of a model version, with its 80% and 95% intervals."""
 
     __tablename__ = "forecast_points"
+    __table_args__ = (Index("ix_forecast_points_version_series", "model_version_id", "series_key"),)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     model_version_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
     )
+    #: The series of a model with many (``forecast_series.series_key``); None for a model of one series.
+    series_key: Mapped[str | None] = mapped_column(String(500))
     ds: Mapped[datetime] = mapped_column(DateTime(timezone=False))
     yhat: Mapped[float] = mapped_column(Float)
     yhat_lower_80: Mapped[float] = mapped_column(Float)
     yhat_upper_80: Mapped[float] = mapped_column(Float)
     yhat_lower_95: Mapped[float] = mapped_column(Float)
     yhat_upper_95: Mapped[float] = mapped_column(Float)
+
+
+class ForecastSeries(TenantOwned, Base):
+    """One series of a forecast version with many: its chosen algorithm, size, growth and backtest."""
+
+    __tablename__ = "forecast_series"
+    __table_args__ = (UniqueConstraint("model_version_id", "series_key"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    series_key: Mapped[str] = mapped_column(String(500))
+    dims: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    algorithm: Mapped[str | None] = mapped_column(String(40))
+    n_obs: Mapped[int] = mapped_column(Integer)
+    volume: Mapped[float] = mapped_column(Float)
+    growth: Mapped[float | None] = mapped_column(Float)
+    mase: Mapped[float | None] = mapped_column(Float)
+    mase_naive: Mapped[float | None] = mapped_column(Float)
+    mase_seasonal_naive: Mapped[float | None] = mapped_column(Float)
+    backtest: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class Deployment(TenantOwned, Base):

@@ -21,6 +21,7 @@ from aihub.db.models import (
     DatasetVersion,
     Deployment,
     ForecastPoint,
+    ForecastSeries,
     Model,
     ModelVersion,
     TrainingJob,
@@ -507,29 +508,71 @@ def deployment_history(s: Session, model_id: int | None = None, limit: int = 50)
 
 
 def add_forecast_points(s: Session, *, tenant_id: int, version_id: int, forecast: pd.DataFrame) -> int:
-    """Bulk-insert forecast rows (columns ds, yhat, yhat_lower_80, ..., yhat_upper_95)."""
+    """Bulk-insert forecast rows (columns ds, yhat, yhat_lower_80, ..., yhat_upper_95, and ``series_key``
+    for a version of many series)."""
     cols = ["yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "yhat_upper_95"]
+    keys = forecast["series_key"].astype(str).tolist() if "series_key" in forecast else [None] * len(forecast)
+    stamps = [ts.to_pydatetime() for ts in pd.to_datetime(forecast["ds"])]
+    values = forecast[cols].to_numpy(float) if len(forecast) else []
     rows = [
-        {"tenant_id": tenant_id, "model_version_id": version_id, "ds": pd.Timestamp(r.ds).to_pydatetime(),
-         **{c: float(getattr(r, c)) for c in cols}}
-        for r in forecast.itertuples(index=False)
+        {"tenant_id": tenant_id, "model_version_id": version_id, "series_key": key, "ds": ts,
+         **dict(zip(cols, map(float, vals), strict=True))}
+        for key, ts, vals in zip(keys, stamps, values, strict=True)
     ]
     if rows:
         s.execute(sa.insert(ForecastPoint), rows)
     return len(rows)
 
 
-def forecast_frame(s: Session, version_id: int) -> pd.DataFrame:
-    """Stored forecast of a version: DataFrame with columns ds, yhat, yhat_lower_80, ..., yhat_upper_95."""
+def forecast_frame(s: Session, version_id: int, series_key: str | None = None, *,
+                   all_series: bool = False) -> pd.DataFrame:
+    """Stored forecast of a version: DataFrame with columns ds, yhat, yhat_lower_80, ..., yhat_upper_95.
+
+    ``series_key`` picks one series of a version of many (None: the version's single series);
+    ``all_series`` returns every row with a leading ``series_key`` column.
+    """
+    cols = [ForecastPoint.ds, ForecastPoint.yhat, ForecastPoint.yhat_lower_80, ForecastPoint.yhat_upper_80,
+            ForecastPoint.yhat_lower_95, ForecastPoint.yhat_upper_95]
+    names = ["ds", "yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "yhat_upper_95"]
+    q = sa.select(*cols).where(ForecastPoint.model_version_id == version_id)
+    if all_series:
+        q = sa.select(ForecastPoint.series_key, *cols).where(ForecastPoint.model_version_id == version_id)
+        names = ["series_key", *names]
+        q = q.order_by(ForecastPoint.series_key, ForecastPoint.ds)
+    elif series_key is None:
+        q = q.where(ForecastPoint.series_key.is_(None)).order_by(ForecastPoint.ds)
+    else:
+        q = q.where(ForecastPoint.series_key == series_key).order_by(ForecastPoint.ds)
+    return pd.DataFrame(s.execute(q).all(), columns=names)
+
+
+#: Columns of :func:`forecast_series_frame`.
+FORECAST_SERIES_COLUMNS: tuple[str, ...] = (
+    "series_key", "dims", "algorithm", "n_obs", "volume", "growth", "mase", "mase_naive", "mase_seasonal_naive",
+    "backtest", "error",
+)
+
+
+def add_forecast_series(s: Session, *, tenant_id: int, version_id: int, series: list[dict[str, Any]]) -> int:
+    """Bulk-insert the per-series summaries of a version of many series (keys: :data:`FORECAST_SERIES_COLUMNS`)."""
+    rows = [{"tenant_id": tenant_id, "model_version_id": version_id, **{k: r.get(k) for k in FORECAST_SERIES_COLUMNS}}
+            for r in series]
+    for r in rows:
+        r["dims"] = r["dims"] or {}
+        r["backtest"] = r["backtest"] or []
+    if rows:
+        s.execute(sa.insert(ForecastSeries), rows)
+    return len(rows)
+
+
+def forecast_series_frame(s: Session, version_id: int) -> pd.DataFrame:
+    """Per-series summaries of a version (columns :data:`FORECAST_SERIES_COLUMNS`), largest volume first."""
     q = (
-        sa.select(ForecastPoint.ds, ForecastPoint.yhat, ForecastPoint.yhat_lower_80, ForecastPoint.yhat_upper_80,
-                  ForecastPoint.yhat_lower_95, ForecastPoint.yhat_upper_95)
-        .where(ForecastPoint.model_version_id == version_id)
-        .order_by(ForecastPoint.ds)
+        sa.select(*(getattr(ForecastSeries, c) for c in FORECAST_SERIES_COLUMNS))
+        .where(ForecastSeries.model_version_id == version_id)
+        .order_by(ForecastSeries.volume.desc(), ForecastSeries.series_key)
     )
-    rows = s.execute(q).all()
-    return pd.DataFrame(rows, columns=["ds", "yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95",
-                                       "yhat_upper_95"])
+    return pd.DataFrame(s.execute(q).all(), columns=list(FORECAST_SERIES_COLUMNS))
 
 
 # --------------------------------------------------------------------- jobs

@@ -23,6 +23,16 @@ import pandas as pd
 
 from aihub.errors import TrainingError, ValidationError
 
+from .conformal import conformal_scales
+from .frequency import (
+    DEFAULT_MAX_HISTORY,
+    FREQUENCIES,
+    FREQUENCY_TABLE,
+    HOLIDAY_FREQUENCIES,
+    MASE_PERIOD,
+    MAX_HORIZON,
+    PERIOD_NAMES,
+)
 from .metrics import all_metrics
 from .models import (
     LEVELS,
@@ -33,25 +43,30 @@ from .models import (
     forecast_frame,
 )
 from .serialize import library_versions, model_to_json
-from .series import FREQUENCIES, MASE_PERIOD, MIN_PERIODS, PERIOD_NAMES, check_choice, check_series
+from .series import MIN_PERIODS, check_choice, check_series
 
 #: Every value ``fit_forecast(algorithm=...)`` accepts.
 ALGORITHMS: tuple[str, ...] = ("auto", *MODEL_ALGORITHMS)
 
-#: Default candidates of ``auto``. ``ces`` is left out on its own (it is a
-#: member of ``combination``) to keep the selection among few, distinct models.
+#: Default candidates of ``auto`` on daily, weekly and slower data. ``ces`` is left out on its own
+#: (it is a member of ``combination``) to keep the selection among few, distinct models.
 AUTO_CANDIDATES: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "theta", "arima", "combination", "prophet")
 
-#: Largest horizon accepted per frequency (two years), whatever the history.
-MAX_HORIZON: dict[str, int] = {"D": 730, "W": 104, "M": 24}
+#: Candidates of ``auto`` per frequency. Intraday series are long and have two seasons (a day and a
+#: week): MSTL models both and Theta the daily one. Seasonal ETS and ARIMA at a season of 24 or more,
+#: and Prophet, take several seconds per fit on such series (15 s for ETS on 556 hours here) and are
+#: left to be chosen by name.
+AUTO_CANDIDATES_BY_FREQ: dict[str, tuple[str, ...]] = {
+    code: (
+        ("naive", "seasonal_naive", "theta", "mstl")
+        if FREQUENCY_TABLE[code].intraday
+        else AUTO_CANDIDATES + (("mstl",) if len(FREQUENCY_TABLE[code].seasons) > 1 else ())
+    )
+    for code in FREQUENCY_TABLE
+}
 
-#: Default cap on the history used for fitting, in periods (None: all). Long
-#: weekly and daily histories are cut to their most recent five and three years.
-#: The cap is set by compute, not accuracy: ARIMA, Theta and Prophet fitting time
-#: grows with length, and at 260 weeks ``auto`` forecasts 1,000 weekly series in
-#: a few minutes on two cores. Five years still hold five yearly cycles, and the
-#: models are local (recent data dominate their forecasts).
-DEFAULT_MAX_HISTORY: dict[str, int | None] = {"D": 3 * 365, "W": 260, "M": None}
+#: Benchmarks every backtest scores beside the candidates (FPP3 5.2), shown in its table.
+BENCHMARKS: tuple[str, ...] = ("naive", "seasonal_naive")
 
 _DEFAULT = object()
 
@@ -133,12 +148,10 @@ def validate_params(
     """
     freq = check_choice(freq, FREQUENCIES, "freq")
     algorithm = check_choice(algorithm, ALGORITHMS, "algorithm")
-    horizon = _check_int(
-        horizon, "horizon", 1, MAX_HORIZON[freq], f" (two years of {FREQUENCIES[freq]} periods at most)"
-    )
+    horizon = _check_int(horizon, "horizon", 1, MAX_HORIZON[freq], f" for {FREQUENCIES[freq]} data")
     n_windows = _check_int(n_windows, "n_windows", 1, 20)
     if candidates is None:
-        cands = AUTO_CANDIDATES
+        cands = AUTO_CANDIDATES_BY_FREQ[freq]
     else:
         if isinstance(candidates, str) or not len(candidates):
             raise ValidationError(
@@ -153,9 +166,50 @@ def validate_params(
     return horizon, freq, algorithm, cands, n_windows, max_history
 
 
-def required_points(horizon: int) -> int:
-    """History needed for a ``horizon``-step forecast: twice the horizon, at least :data:`MIN_PERIODS`."""
-    return max(MIN_PERIODS, 2 * horizon)
+def holiday_countries() -> dict[str, str]:
+    """Countries whose public holidays can be modelled: ISO 3166 alpha-2 code -> English name, by name.
+
+    Source: the registry of the ``holidays`` package (the one Prophet uses).
+    """
+    from holidays import registry
+
+    names = {}
+    for module, (cls_name, code, *_aliases) in registry.COUNTRIES.items():
+        names[code] = module.replace("_", " ").title() if cls_name else code
+    return dict(sorted(names.items(), key=lambda kv: kv[1]))
+
+
+def check_holidays(holidays: Any, freq: str) -> str | None:
+    """Validate a holiday country for ``freq`` data; returns its code or None.
+
+    Raises
+    ------
+    ValidationError
+        ``field="holidays"``: an unknown country code, or a frequency slower than daily.
+    """
+    if holidays in (None, ""):
+        return None
+    if freq not in HOLIDAY_FREQUENCIES:
+        raise ValidationError(
+            f"Holidays are days, so they can be modelled on daily or faster data, not {FREQUENCIES[freq]}; "
+            "choose a daily or hourly aggregation or no holidays.",
+            field="holidays",
+        )
+    countries = holiday_countries()
+    if not isinstance(holidays, str) or holidays.upper() not in countries:
+        raise ValidationError(
+            f"Unknown holiday country {holidays!r}; use a two-letter country code such as US, GB, DE or FR.",
+            field="holidays",
+            details={"value": repr(holidays)},
+        )
+    return holidays.upper()
+
+
+def required_points(horizon: int, freq: str | None = None) -> int:
+    """History needed for a ``horizon``-step forecast: twice the horizon, and at least the frequency's
+    ``min_periods`` (:data:`~aihub.forecasting.frequency.FREQUENCY_TABLE`; :data:`MIN_PERIODS` without ``freq``)."""
+    floor = FREQUENCY_TABLE[freq].min_periods if freq in FREQUENCY_TABLE else MIN_PERIODS
+    return max(floor, 2 * horizon)
 
 
 def backtest_cutoffs(n: int, horizon: int, n_windows: int) -> list[int]:
@@ -193,9 +247,24 @@ def _score(y: np.ndarray, cutoffs: list[int], horizon: int, preds: list[np.ndarr
 
 
 def run_backtest(
-    ds: pd.Series, y: np.ndarray, *, freq: str, horizon: int, cutoffs: list[int], candidates: Sequence[str]
+    ds: pd.Series,
+    y: np.ndarray,
+    *,
+    freq: str,
+    horizon: int,
+    cutoffs: list[int],
+    candidates: Sequence[str],
+    forecasts: dict[str, list[np.ndarray]] | None = None,
+    holidays: str | None = None,
 ) -> pd.DataFrame:
     """Score each candidate on the rolling origins.
+
+    Parameters
+    ----------
+    forecasts : dict, optional
+        Filled with ``{algorithm: [point forecasts per origin]}`` of the candidates that succeeded.
+    holidays : str, optional
+        Country whose holidays Prophet models (see :func:`~aihub.forecasting.models.fit_model`).
 
     Returns
     -------
@@ -212,7 +281,7 @@ def run_backtest(
         try:
             if name not in cache:
                 try:
-                    cache[name] = backtest_means(name, ds, y, freq, cutoffs, horizon, cache)
+                    cache[name] = backtest_means(name, ds, y, freq, cutoffs, horizon, cache, holidays=holidays)
                 except TrainingError as exc:
                     cache[name] = exc
             if isinstance(cache[name], TrainingError):
@@ -221,6 +290,8 @@ def run_backtest(
             if not all(np.isfinite(p).all() for p in preds):
                 raise TrainingError(f"{name} produced non-finite forecasts in the backtest")
             row.update(_score(y, cutoffs, horizon, preds, m), status="ok", error=None)
+            if forecasts is not None:
+                forecasts[name] = preds
         except TrainingError as exc:
             row.update(
                 {k: float("nan") for k in ("mae", "rmse", "mape", "smape", "mase")}, status="failed", error=exc.message
@@ -251,6 +322,8 @@ def fit_forecast(
     random_state: int = 0,
     serialize: bool = True,
     in_sample: bool = True,
+    calibrate: bool = True,
+    holidays: str | None = None,
 ) -> ForecastResult:
     """Backtest, fit and forecast one series.
 
@@ -259,14 +332,14 @@ def fit_forecast(
     series : DataFrame with columns ds, y
         A regular series without gaps (see :func:`~aihub.forecasting.prepare_series`).
     horizon : int
-        Periods to forecast, 1 to ``MAX_HORIZON[freq]`` (104 weeks, 24 months, 730
-        days) and at most half the history.
-    freq : {"D", "W", "M"}
-        Frequency of ``series``.
-    algorithm : {"auto", "naive", "seasonal_naive", "ets", "theta", "arima", "ces", "combination", "prophet"}
+        Periods to forecast, 1 to ``MAX_HORIZON[freq]`` (e.g. 336 hours, 730 days, 104
+        weeks, 24 months) and at most half the history.
+    freq : {"15min", "30min", "H", "D", "W", "M", "Q", "Y"}
+        Frequency of ``series``, a key of :data:`~aihub.forecasting.frequency.FREQUENCY_TABLE`.
+    algorithm : {"auto", "naive", "seasonal_naive", "ets", "theta", "arima", "ces", "combination", "mstl", "prophet"}
         ``"auto"`` picks the candidate with the lowest rolling-origin MASE.
     candidates : sequence of str, optional
-        Pool for ``auto``; default :data:`AUTO_CANDIDATES`.
+        Pool for ``auto``; default :data:`AUTO_CANDIDATES_BY_FREQ` of ``freq``.
     n_windows : int, default 3
         Rolling origins of the backtest, ``horizon`` periods apart (fewer on short series).
     max_history : int or None, optional
@@ -280,6 +353,14 @@ def fit_forecast(
         Build ``model_json`` (bulk file mode turns it off).
     in_sample : bool, default True
         Compute ``fitted`` (bulk file mode turns it off).
+    calibrate : bool, default True
+        Rescale the 80 % and 95 % intervals with the chosen model's backtest errors
+        (split conformal, :mod:`aihub.forecasting.conformal`); False keeps the model's own.
+    holidays : str, optional
+        ISO 3166 country code (``"US"``, ``"DE"``) of public holidays to model, for the
+        frequencies that allow it (:data:`~aihub.forecasting.frequency.HOLIDAY_FREQUENCIES`).
+        Prophet takes them as regressors, as ``Prophet.add_country_holidays`` does, and ``auto``
+        then always backtests Prophet; the backtest decides whether that beats the others.
 
     Returns
     -------
@@ -294,8 +375,9 @@ def fit_forecast(
 
     Notes
     -----
-    MASE is scaled by the in-sample naive error with the M4 seasonal periods
-    (1 for daily and weekly, 12 for monthly data; Hyndman & Koehler 2006).
+    MASE is scaled by the in-sample seasonal naive error with the M4 seasonal periods
+    (:data:`~aihub.forecasting.frequency.MASE_PERIOD`: 24 hourly, 1 daily and weekly,
+    12 monthly; Hyndman & Koehler 2006).
     """
     horizon, freq, algorithm, cands, n_windows, max_history = validate_params(
         horizon=horizon,
@@ -305,14 +387,17 @@ def fit_forecast(
         n_windows=n_windows,
         max_history=max_history,
     )
+    holidays = check_holidays(holidays, freq)
+    if holidays and algorithm == "auto" and "prophet" not in cands:
+        cands = (*cands, "prophet")
     data = check_series(series, freq)
     n_total = len(data)
-    need = required_points(horizon)
+    need = required_points(horizon, freq)
     if n_total < need:
         unit = PERIOD_NAMES[freq]
         raise TrainingError(
             f"The series has only {n_total} {FREQUENCIES[freq]} points; at least {need} are needed for a "
-            f"{horizon}-{unit} horizon (twice the horizon, and never fewer than {MIN_PERIODS}). "
+            f"{horizon}-{unit} horizon (twice the horizon, and never fewer than {FREQUENCY_TABLE[freq].min_periods}). "
             f"Shorten the horizon to at most {max(0, n_total // 2)} {unit}s or provide more history.",
             field="horizon",
             details={"points": n_total, "needed": need, "horizon": horizon, "freq": freq},
@@ -326,11 +411,13 @@ def fit_forecast(
 
     cutoffs = backtest_cutoffs(len(y), horizon, n_windows)
     pool = cands if algorithm == "auto" else (algorithm,)
-    pool_with_naive = pool if "naive" in pool else (*pool, "naive")
-    table = run_backtest(ds, y, freq=freq, horizon=horizon, cutoffs=cutoffs, candidates=pool_with_naive)
+    with_benchmarks = tuple(dict.fromkeys((*pool, *BENCHMARKS)))
+    preds: dict[str, list[np.ndarray]] = {}
+    table = run_backtest(ds, y, freq=freq, horizon=horizon, cutoffs=cutoffs, candidates=with_benchmarks,
+                         forecasts=preds, holidays=holidays)
     table["candidate"] = table["algorithm"].isin(pool)
     ok = table[(table["status"] == "ok") & table["candidate"]]
-    for _, r in table[table["status"] == "failed"].iterrows():
+    for _, r in table[(table["status"] == "failed") & table["candidate"]].iterrows():
         notes.append(f"{r['algorithm']} was skipped in the backtest: {r['error']}")
 
     if algorithm == "auto":
@@ -350,7 +437,7 @@ def fit_forecast(
     errors: list[str] = []
     for name in ranking:
         try:
-            fitted = fit_model(name, ds, y, freq, seed=random_state)
+            fitted = fit_model(name, ds, y, freq, seed=random_state, holidays=holidays)
             try:
                 fc = forecast_frame(fitted, horizon, nonnegative=nonnegative)
             except Exception as exc:
@@ -374,12 +461,21 @@ def fit_forecast(
         )
 
     chosen = fitted.algorithm
+    interval_scale = None
+    if calibrate and chosen in preds:
+        raw = fitted.predict(horizon)
+        widths = {lv: (np.asarray(raw[f"hi-{lv}"], float) - np.asarray(raw[f"lo-{lv}"], float)) / 2 for lv in LEVELS}
+        interval_scale = conformal_scales([y[c : c + horizon] for c in cutoffs], preds[chosen], widths)
+        if interval_scale is not None:
+            fc = forecast_frame(fitted, horizon, nonnegative=nonnegative, interval_scale=interval_scale)
     table["selected"] = table["algorithm"] == chosen
     row = table[table["algorithm"] == chosen].iloc[0]
-    naive_row = table[table["algorithm"] == "naive"].iloc[0]
+    bench = table.set_index("algorithm")["mase"]
     metrics = {k: float(row[k]) for k in ("mae", "rmse", "mape", "smape", "mase")}
     metrics.update(
-        mase_naive=float(naive_row["mase"]),
+        mase_naive=float(bench.get("naive", float("nan"))),
+        mase_seasonal_naive=float(bench.get("seasonal_naive", float("nan"))),
+        interval_scale={str(k): v for k, v in (interval_scale or {}).items()} or None,
         mase_m=MASE_PERIOD[freq],
         n_windows=len(cutoffs),
         horizon=horizon,
@@ -400,7 +496,14 @@ def fit_forecast(
         "scores": {r.algorithm: r.mase for r in table.itertuples() if r.candidate},
     }
     model_json = (
-        model_to_json(fitted, horizon=horizon, nonnegative=nonnegative, selection=_clean(selection), versions=versions)
+        model_to_json(
+            fitted,
+            horizon=horizon,
+            nonnegative=nonnegative,
+            selection=_clean(selection),
+            versions=versions,
+            interval_scale=interval_scale,
+        )
         if serialize
         else None
     )

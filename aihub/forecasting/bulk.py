@@ -11,8 +11,9 @@ import pandas as pd
 from aihub.errors import AihubError, TrainingError, ValidationError
 
 from .auto import _DEFAULT, fit_forecast, required_points, validate_params
+from .frequency import FREQUENCIES, freq_from_spacing, spacing_help
 from .models import LEVELS
-from .series import FREQUENCIES, check_choice, check_series, parse_dates, parse_numbers
+from .series import check_choice, check_series, parse_dates, parse_numbers
 
 #: Columns of :func:`forecast_many`'s output (and of ``aihub forecast``'s CSV).
 OUTPUT_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "yhat", "yhat_lower", "yhat_upper", "model")
@@ -27,18 +28,17 @@ def _infer_panel_freq(frame: pd.DataFrame) -> str:
             "Every series has a single date, so the frequency cannot be told; pass --freq.", field="freq"
         )
     step = float(steps.median())
-    for code, (low, high) in {"D": (0.9, 1.1), "W": (6.5, 7.5), "M": (27.5, 31.5)}.items():
-        if low <= step <= high:
-            return code
-    raise ValidationError(
-        f"Dates are {step:g} days apart (median); only daily, weekly and monthly series are supported. "
-        "Pass --freq D, W or M.",
-        field="freq",
-    )
+    code = freq_from_spacing(step)
+    if code is None:
+        raise ValidationError(
+            f"Dates are {step:g} days apart (median); {spacing_help()}. Pass --freq with one of them.",
+            field="freq",
+        )
+    return code
 
 
 def _one(
-    uid: str, frame: pd.DataFrame, kwargs: dict[str, Any], level: int, on_error: str
+    uid: str, frame: pd.DataFrame, kwargs: dict[str, Any], level: int, on_error: str, all_levels: bool = False
 ) -> tuple[pd.DataFrame | None, str | None]:
     from .models import quiet_library_logging
 
@@ -65,6 +65,10 @@ def _one(
             "model": model,
         }
     )
+    if all_levels:
+        for col in fc.columns:
+            if col.startswith("yhat_"):
+                out[col] = fc[col].to_numpy()
     return out, None
 
 
@@ -83,6 +87,7 @@ def forecast_many(
     n_windows: int = 3,
     on_error: str = "fail",
     n_jobs: int = -1,
+    all_levels: bool = False,
 ) -> pd.DataFrame:
     """Forecast every series of a long table, in parallel.
 
@@ -93,8 +98,9 @@ def forecast_many(
         Each series must be regular (no missing periods, one row per period).
     horizon : int
         Periods to forecast for every series.
-    freq : {"D", "W", "M"}, optional
-        Inferred from the median spacing of the dates when omitted.
+    freq : str, optional
+        A key of :data:`~aihub.forecasting.frequency.FREQUENCY_TABLE` (``"H"``, ``"D"``, ``"W"``, ...);
+        inferred from the median spacing of the dates when omitted.
     algorithm : str, default "auto"
         As in :func:`~aihub.forecasting.fit_forecast`, applied to each series separately.
     id_col, date_col, value_col : str
@@ -110,11 +116,13 @@ def forecast_many(
         twice the horizon fails either way (no model, naive included, is allowed on it).
     n_jobs : int, default -1
         Worker processes (joblib semantics; -1 = all cores).
+    all_levels : bool, default False
+        Also return ``yhat_lower_80``, ``yhat_upper_80``, ``yhat_lower_95`` and ``yhat_upper_95``.
 
     Returns
     -------
-    DataFrame with columns unique_id, ds, yhat, yhat_lower, yhat_upper, model;
-    ``horizon`` rows per series, series in input order.
+    DataFrame with columns unique_id, ds, yhat, yhat_lower, yhat_upper, model (and the
+    bounds of every level with ``all_levels``); ``horizon`` rows per series, series in input order.
 
     Raises
     ------
@@ -171,7 +179,7 @@ def forecast_many(
     for uid in order:
         try:
             s = check_series(groups[uid], freq, name=f"Series {uid!r}")
-            need = required_points(horizon)
+            need = required_points(horizon, freq)
             if len(s) < need:
                 raise TrainingError(
                     f"Series {uid!r} has only {len(s)} {FREQUENCIES[freq]} points; at least {need} are needed "
@@ -187,16 +195,17 @@ def forecast_many(
     tasks = [(uid, groups[uid]) for uid in order]
     workers = n_jobs if n_jobs != -1 else (os.cpu_count() or 1)
     if workers == 1 or len(tasks) == 1:
-        results = [_one(uid, g, kwargs, level, on_error) for uid, g in tasks]
+        results = [_one(uid, g, kwargs, level, on_error, all_levels) for uid, g in tasks]
     else:
         from joblib import Parallel, delayed
 
         results = Parallel(n_jobs=workers, batch_size=1)(
-            delayed(_one)(uid, g, kwargs, level, on_error) for uid, g in tasks
+            delayed(_one)(uid, g, kwargs, level, on_error, all_levels) for uid, g in tasks
         )
     failures = [err for _, err in results if err]
     if failures:
         more = f" ({len(failures) - 1} more series failed)" if len(failures) > 1 else ""
         raise TrainingError(failures[0] + more, details={"failures": failures[:50]})
     out = pd.concat([r for r, _ in results], ignore_index=True)
-    return out[list(OUTPUT_COLUMNS)]
+    extra = [c for c in out.columns if c not in OUTPUT_COLUMNS]
+    return out[list(OUTPUT_COLUMNS) + extra]

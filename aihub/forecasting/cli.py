@@ -18,8 +18,8 @@ from aihub.errors import AihubError, IngestError
 
 from .auto import ALGORITHMS, AUTO_CANDIDATES
 from .bulk import ON_ERROR, OUTPUT_COLUMNS
+from .frequency import FREQUENCIES
 from .models import LEVELS, MODEL_ALGORITHMS
-from .series import FREQUENCIES
 
 
 def _candidates(text: str) -> list[str]:
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--id-col", default="unique_id", help="series identifier column (default: %(default)s)")
     p.add_argument("--date-col", default="ds", help="date column (default: %(default)s)")
     p.add_argument("--value-col", default="y", help="value column (default: %(default)s)")
-    p.add_argument("--freq", choices=list(FREQUENCIES), help="D, W or M (default: inferred from the dates)")
+    p.add_argument("--freq", choices=list(FREQUENCIES), help=f"one of {', '.join(FREQUENCIES)} (default: inferred from the dates)")
     p.add_argument("--model", default="auto", choices=list(ALGORITHMS), help="algorithm (default: %(default)s)")
     p.add_argument(
         "--candidates",
@@ -72,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="fail",
         choices=list(ON_ERROR),
         help="series that cannot be forecast: fail the run or fall back to naive",
+    )
+    p.add_argument(
+        "--all-levels",
+        action="store_true",
+        help="also write yhat_lower_80, yhat_upper_80, yhat_lower_95 and yhat_upper_95",
     )
     p.add_argument("--n-jobs", type=int, default=-1, help="worker processes, -1 for all cores (default: %(default)s)")
     p.set_defaults(func=run_forecast)
@@ -113,6 +118,7 @@ def run_forecast(args: argparse.Namespace) -> int:
             candidates=args.candidates,
             on_error=args.on_error,
             n_jobs=args.n_jobs,
+            all_levels=args.all_levels,
             **kwargs,
         )
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ A stored model is one JSON object::
     {"format": "aihub.forecast.model", "format_version": 1,
      "algorithm": "arima", "freq": "W", "last_ds": "2019-12-30", "n_obs": 520,
      "horizon": 13, "nonnegative": true, "params": {...}, "selection": {...},
-     "library_versions": {...}, "state": {...}}
+     "library_versions": {...}, "state": {...}, "interval_scale": {"80": 1.1, "95": 1.3}}
 
 ``state`` holds, for Prophet, the string of :func:`prophet.serialize.model_to_json`
 (Prophet's own JSON format, which stores the history and fitted parameters); for
@@ -27,10 +27,10 @@ from typing import Any
 import pandas as pd
 
 from aihub.errors import ArtifactError, ValidationError
-
 from aihub.jsonsafe import from_jsonable, to_jsonable
-from .models import MODEL_ALGORITHMS, FittedModel, forecast_frame, rebuild_model
-from .series import FREQUENCIES
+
+from .frequency import FREQUENCIES
+from .models import LEVELS, MODEL_ALGORITHMS, FittedModel, forecast_frame, rebuild_model
 
 FORMAT = "aihub.forecast.model"
 FORMAT_VERSION = 1
@@ -59,8 +59,13 @@ def model_to_json(
     nonnegative: bool,
     selection: dict[str, Any] | None = None,
     versions: dict[str, str] | None = None,
+    interval_scale: dict[int, float] | None = None,
 ) -> str:
-    """Serialise a fitted model to the JSON string described in the module docstring."""
+    """Serialise a fitted model to the JSON string described in the module docstring.
+
+    ``interval_scale`` (level -> factor) is the conformal calibration of the intervals
+    (:mod:`aihub.forecasting.conformal`), applied again whenever the model forecasts.
+    """
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -74,6 +79,7 @@ def model_to_json(
         "selection": to_jsonable(selection or {}),
         "library_versions": versions or library_versions(),
         "state": to_jsonable(fitted.state()),
+        "interval_scale": {str(k): float(v) for k, v in (interval_scale or {}).items()},
     }
     return json.dumps(doc, allow_nan=False, separators=(",", ":"))
 
@@ -99,6 +105,9 @@ class StoredModel:
         self.params: dict[str, Any] = from_jsonable(doc.get("params", {}))
         self.selection: dict[str, Any] = from_jsonable(doc.get("selection", {}))
         self.library_versions: dict[str, str] = dict(doc.get("library_versions", {}))
+        self.interval_scale: dict[int, float] = {
+            int(k): float(v) for k, v in (doc.get("interval_scale") or {}).items() if int(k) in LEVELS
+        }
 
     def forecast(self, horizon: int | None = None) -> pd.DataFrame:
         """DataFrame with columns ds, yhat, yhat_lower_80, yhat_upper_80, yhat_lower_95, yhat_upper_95.
@@ -109,7 +118,7 @@ class StoredModel:
         if isinstance(h, bool) or not isinstance(h, int) or h < 1:
             raise ValidationError(f"horizon must be a positive integer; got {h!r}.", field="horizon")
         try:
-            return forecast_frame(self.fitted, h, nonnegative=self.nonnegative)
+            return forecast_frame(self.fitted, h, nonnegative=self.nonnegative, interval_scale=self.interval_scale)
         except Exception as exc:
             raise ArtifactError(
                 f"The stored {self.algorithm} model could not produce a forecast ({type(exc).__name__}: {exc}). "

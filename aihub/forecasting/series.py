@@ -1,11 +1,13 @@
 """Turn a raw table into a regular time series ``ds, y``.
 
-Calendar conventions (used everywhere in :mod:`aihub.forecasting`):
+Calendar conventions (used everywhere in :mod:`aihub.forecasting`; the numbers of
+each frequency live in :mod:`.frequency`):
 
+* ``"15min"``, ``"30min"``, ``"H"`` -- periods labelled by their start (``10:15``, ``10:00``).
 * ``"D"`` -- one row per calendar day, ``ds`` at midnight.
 * ``"W"`` -- ISO 8601 weeks, Monday to Sunday, labelled by their **Monday**
   (pandas period ``W-SUN``, grid alias ``W-MON``).
-* ``"M"`` -- calendar months labelled by their **first day** (pandas ``MS``).
+* ``"M"``, ``"Q"``, ``"Y"`` -- calendar months, quarters and years labelled by their **first day**.
 
 These are the conventions of Prophet's examples (month-start dates) and of
 the M4 weekly data shipped with the project (Monday dates).
@@ -24,28 +26,17 @@ import pandas as pd
 
 from aihub.errors import ValidationError
 
-#: Supported frequencies and their analyst-facing names.
-FREQUENCIES: dict[str, str] = {"D": "daily", "W": "weekly", "M": "monthly"}
-
-#: Singular period names used in messages ("a 12-month horizon").
-PERIOD_NAMES: dict[str, str] = {"D": "day", "W": "week", "M": "month"}
+from .frequency import FREQUENCIES, FREQUENCY_TABLE, freq_from_spacing, spacing_help
 
 #: Aggregations :func:`prepare_series` supports.
 AGGREGATIONS: tuple[str, ...] = ("sum", "mean")
 
-#: Seasonal period in observations (weekly data: 52 weeks a year).
-SEASON_LENGTH: dict[str, int] = {"D": 7, "W": 52, "M": 12}
+#: Smallest number of periods any aihub model is trained on (each frequency's own minimum,
+#: ``FREQUENCY_TABLE[freq].min_periods``, is at least this).
+MIN_PERIODS: int = 6
 
-#: Seasonal period used to scale MASE, following the M4 competition
-#: (Makridakis, Spiliotis & Assimakopoulos 2020, IJF 36(1)): 1 for daily and
-#: weekly data, 12 for monthly data. This matches ``forecast_eval.py --m 1``.
-MASE_PERIOD: dict[str, int] = {"D": 1, "W": 1, "M": 12}
-
-#: Smallest number of periods any aihub model is trained on.
-MIN_PERIODS: int = 8
-
-_GRID_ALIAS = {"D": "D", "W": "W-MON", "M": "MS"}
-_PERIOD_ALIAS = {"D": "D", "W": "W-SUN", "M": "M"}
+# pandas period aliases whose start labels a week (Monday), month, quarter or year.
+_PERIOD_ALIAS = {"W": "W-SUN", "M": "M", "Q": "Q-DEC", "Y": "Y-DEC"}
 
 # Formats tried, in order, when dates are not ISO 8601. Day-first and
 # month-first variants are both tried; ambiguity is resolved by ``dayfirst``.
@@ -248,7 +239,10 @@ def _apply_filters(df: pd.DataFrame, filters: Mapping[str, Any] | None) -> pd.Da
 
 
 def period_start(ds: pd.Series, freq: str) -> pd.Series:
-    """Map timestamps to the label of their period (day, Monday of the ISO week, first of month)."""
+    """Map timestamps to the label of their period (start of the 15 minutes or hour, the day, Monday of
+    the ISO week, first day of the month, quarter or year)."""
+    if FREQUENCY_TABLE[freq].intraday:
+        return ds.dt.floor(FREQUENCY_TABLE[freq].grid)
     if freq == "D":
         return ds.dt.normalize()
     return ds.dt.to_period(_PERIOD_ALIAS[freq]).dt.start_time
@@ -264,7 +258,7 @@ def prepare_series(
     filters: Mapping[str, Any] | None = None,
     dayfirst: bool | None = None,
     date_format: str | None = None,
-    min_periods: int = MIN_PERIODS,
+    min_periods: int | None = None,
 ) -> pd.DataFrame:
     """Aggregate a table of events or observations into a regular series.
 
@@ -277,9 +271,10 @@ def prepare_series(
         (see :func:`parse_dates`); already-parsed datetimes are used as they are.
     value_col : str
         Numeric column to aggregate (e.g. ``"Sales"``). Blank cells are ignored.
-    freq : {"D", "W", "M"}
-        Daily; weekly (ISO weeks Monday-Sunday labelled by their Monday);
-        monthly (labelled by the first day of the month).
+    freq : {"15min", "30min", "H", "D", "W", "M", "Q", "Y"}
+        A key of :data:`~aihub.forecasting.frequency.FREQUENCY_TABLE`: intraday periods labelled by
+        their start; days; ISO weeks Monday-Sunday labelled by their Monday; months, quarters and
+        years labelled by their first day.
     agg : {"sum", "mean"}
         ``"sum"``: periods with no rows are 0 (no sales that week).
         ``"mean"``: periods with no rows are linearly interpolated between their
@@ -291,8 +286,9 @@ def prepare_series(
         How to read ambiguous dates like ``03/01/19`` (see :func:`parse_dates`).
     date_format : str, optional
         Explicit ``strptime`` format for ``date_col``.
-    min_periods : int, default 8
-        Fewest periods accepted; fewer cannot train a model.
+    min_periods : int, optional
+        Fewest periods accepted; fewer cannot train a model. Default: the frequency's
+        ``min_periods`` in :data:`~aihub.forecasting.frequency.FREQUENCY_TABLE`.
 
     Returns
     -------
@@ -309,6 +305,8 @@ def prepare_series(
     """
     check_choice(freq, FREQUENCIES, "freq")
     check_choice(agg, AGGREGATIONS, "agg")
+    if min_periods is None:
+        min_periods = FREQUENCY_TABLE[freq].min_periods
     if not isinstance(df, pd.DataFrame):
         raise ValidationError(f"df must be a pandas DataFrame; got {type(df).__name__}.", field="df")
     _require_columns(df, [date_col, value_col])
@@ -328,7 +326,7 @@ def prepare_series(
             field=value_col,
         )
     grouped = frame.groupby("ds")["y"].agg(agg)
-    grid = pd.date_range(grouped.index.min(), grouped.index.max(), freq=_GRID_ALIAS[freq])
+    grid = pd.date_range(grouped.index.min(), grouped.index.max(), freq=FREQUENCY_TABLE[freq].grid)
     series = grouped.reindex(grid)
     if agg == "sum":
         series = series.fillna(0.0)
@@ -337,7 +335,7 @@ def prepare_series(
     out = pd.DataFrame({"ds": grid.astype("datetime64[ns]"), "y": series.to_numpy(dtype=float)})
     if len(out) < min_periods:
         raise ValidationError(
-            f"Only {len(out)} {FREQUENCIES[freq]} periods ({out.ds.iloc[0]:%Y-%m-%d} to {out.ds.iloc[-1]:%Y-%m-%d}) "
+            f"Only {len(out)} {FREQUENCIES[freq]} periods ({_stamp(out.ds.iloc[0])} to {_stamp(out.ds.iloc[-1])}) "
             f"have data after filtering; at least {min_periods} are needed to train a forecast. "
             "Use a finer frequency, a longer date range or fewer filters.",
             field=date_col,
@@ -348,29 +346,37 @@ def prepare_series(
 
 
 def infer_freq(ds: pd.Series | pd.DatetimeIndex, *, field: str = "ds") -> str:
-    """Guess ``"D"``, ``"W"`` or ``"M"`` from the median spacing of sorted dates.
+    """Guess the frequency from the median spacing of sorted dates.
+
+    Returns
+    -------
+    str
+        A key of :data:`~aihub.forecasting.frequency.FREQUENCY_TABLE`.
 
     Raises
     ------
     ValidationError
-        When fewer than two dates are given or the spacing is not about 1, 7 or 28-31 days.
+        When fewer than two dates are given or the spacing matches no supported frequency.
     """
     values = pd.DatetimeIndex(pd.Series(ds).sort_values().unique())
     if len(values) < 2:
         raise ValidationError("At least two dates are needed to tell the frequency; pass freq explicitly.", field=field)
     step = float(np.median(np.diff(values.asi8))) / 86_400e9
-    if 0.9 <= step <= 1.1:
-        return "D"
-    if 6.5 <= step <= 7.5:
-        return "W"
-    if 27.5 <= step <= 31.5:
-        return "M"
-    raise ValidationError(
-        f"Dates in {field!r} are {step:g} days apart; only daily, weekly and monthly series are supported. "
-        "Pass freq='D', 'W' or 'M' after aggregating with prepare_series.",
-        field=field,
-        details={"median_step_days": step},
-    )
+    code = freq_from_spacing(step)
+    if code is None:
+        raise ValidationError(
+            f"Dates in {field!r} are {step:g} days apart; {spacing_help()}. "
+            "Aggregate to one of them with prepare_series, or pass freq.",
+            field=field,
+            details={"median_step_days": step},
+        )
+    return code
+
+
+def _stamp(ts: pd.Timestamp) -> str:
+    """A period label for messages: the date, with the time of day when it has one."""
+    ts = pd.Timestamp(ts)
+    return f"{ts:%Y-%m-%d %H:%M}" if (ts.hour or ts.minute) else f"{ts:%Y-%m-%d}"
 
 
 def _month_anchor(ts: pd.Timestamp) -> str:
@@ -384,21 +390,20 @@ def _month_anchor(ts: pd.Timestamp) -> str:
 def future_dates(last: pd.Timestamp, horizon: int, freq: str) -> pd.DatetimeIndex:
     """The ``horizon`` period labels after ``last``, continuing its grid.
 
-    Weekly steps are 7 days from ``last`` (whatever its weekday). Monthly steps keep
-    month-start or month-end labels; other days of month step by calendar months.
+    Intraday, daily and weekly steps are fixed lengths from ``last`` (whatever its
+    weekday or minute). Monthly, quarterly and yearly steps keep month-start or
+    month-end labels; other days of month step by calendar months.
     """
     last = pd.Timestamp(last)
     steps = np.arange(1, horizon + 1)
-    if freq == "D":
-        return pd.DatetimeIndex(last + pd.to_timedelta(steps, unit="D"))
-    if freq == "W":
-        return pd.DatetimeIndex(last + pd.to_timedelta(7 * steps, unit="D"))
+    f = FREQUENCY_TABLE[freq]
+    if f.tick is not None:
+        return pd.DatetimeIndex(last + steps * f.tick)
     anchor = _month_anchor(last)
-    if anchor == "start":
-        return pd.date_range(last, periods=horizon + 1, freq="MS")[1:]
+    out = [last + pd.DateOffset(months=int(k) * f.months) for k in steps]
     if anchor == "end":
-        return pd.date_range(last, periods=horizon + 1, freq="ME")[1:]
-    return pd.DatetimeIndex([last + pd.DateOffset(months=int(k)) for k in steps])
+        out = [d + pd.offsets.MonthEnd(0) for d in out]
+    return pd.DatetimeIndex(out)
 
 
 def grid_dates(first: pd.Timestamp, periods: int, freq: str) -> pd.DatetimeIndex:
@@ -419,7 +424,8 @@ def check_series(series: pd.DataFrame, freq: str, *, name: str = "The series") -
     series : DataFrame with columns ds, y
         ``ds`` sorted or not, unique, on a regular ``freq`` grid with no gaps;
         ``y`` finite numbers. Typically the output of :func:`prepare_series`.
-    freq : {"D", "W", "M"}
+    freq : str
+        A key of :data:`~aihub.forecasting.frequency.FREQUENCY_TABLE`.
     name : str
         Used in messages (e.g. the series id in file mode).
 
@@ -444,7 +450,7 @@ def check_series(series: pd.DataFrame, freq: str, *, name: str = "The series") -
     if out["ds"].duplicated().any():
         dup = out.loc[out["ds"].duplicated(), "ds"].iloc[0]
         raise ValidationError(
-            f"{name} has more than one value for {dup:%Y-%m-%d}. "
+            f"{name} has more than one value for {_stamp(dup)}. "
             "Aggregate first (prepare_series) so each period has one value.",
             field="ds",
             details={"ds": str(dup)},
@@ -452,7 +458,7 @@ def check_series(series: pd.DataFrame, freq: str, *, name: str = "The series") -
     if not np.isfinite(out["y"].to_numpy()).all():
         bad = out.loc[~np.isfinite(out["y"].to_numpy()), "ds"].iloc[0]
         raise ValidationError(
-            f"{name} has a missing or infinite y at {bad:%Y-%m-%d}. Fill the gap (prepare_series fills sums with 0 "
+            f"{name} has a missing or infinite y at {_stamp(bad)}. Fill the gap (prepare_series fills sums with 0 "
             "and interpolates means) or drop that period.",
             field="y",
             details={"ds": str(bad)},
@@ -463,8 +469,8 @@ def check_series(series: pd.DataFrame, freq: str, *, name: str = "The series") -
         if mismatch.size:
             i = int(mismatch[0])
             raise ValidationError(
-                f"{name} is not a regular {FREQUENCIES[freq]} series: expected {expected[i]:%Y-%m-%d} after "
-                f"{out['ds'].iloc[i - 1]:%Y-%m-%d} but found {out['ds'].iloc[i]:%Y-%m-%d}. "
+                f"{name} is not a regular {FREQUENCIES[freq]} series: expected {_stamp(expected[i])} after "
+                f"{_stamp(out['ds'].iloc[i - 1])} but found {_stamp(out['ds'].iloc[i])}. "
                 "Periods must be consecutive with no gaps; aggregate with prepare_series or pass the right freq.",
                 field="ds",
                 details={"expected": str(expected[i]), "found": str(out["ds"].iloc[i])},

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import threading
 
-from aihub import events, queue, training, workflows
+from aihub import events, queue, workflows
 from aihub.runtime import worker
-from aihub.services import analytics, batch_predictions, insights, jobs, model_training, monitors
+from aihub.services import analytics, batch_predictions, forecasts, insights, jobs, model_training, monitors
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
-JOB_HANDLER_SERVICES = (training, model_training, analytics, batch_predictions)
+JOB_HANDLER_SERVICES = (forecasts, model_training, analytics, batch_predictions)
 
 _wired = False
 _lock = threading.Lock()
