@@ -15,6 +15,8 @@ from pages._common import call, flash, show_flash
 
 #: Seconds between two checks of the live insights within one browser session.
 LIVE_EVERY = 30.0
+#: Insights drawn at first; "Show more" adds as many again.
+PAGE_SIZE = 10
 p = ui.principal()
 st.title("Insights")
 st.caption("Findings computed from your data, forecasts, predictions and anomalies, best first. Each states its "
@@ -85,7 +87,10 @@ if not items:
 else:
     counts = pd.Series([i.priority for i in items]).value_counts()
     st.markdown(f"**{len(items)}** insight{'s' if len(items) != 1 else ''} · "
-                + " · ".join(f"{counts[x]} {x}" for x in reversed(PRIORITIES) if x in counts))
+                + " · ".join(f"{counts[x]} {x}" for x in reversed(PRIORITIES) if x in counts),
+                help="**Score** (0 to 100) ranks the findings: how sure the method is, the money or share at stake, "
+                     "and how useful you found this kind before. **Confidence** is how sure the method is that the "
+                     "finding is real and not chance.")
 
 
 def figure_rows(ins) -> list[tuple[str, str]]:
@@ -138,7 +143,8 @@ def feedback(ins) -> None:
                   icon=":material/block:")
 
 
-for rank, ins in enumerate(items, 1):
+shown_n = st.session_state.get("ins_shown", PAGE_SIZE)  # drawing every card (with its chart) costs time
+for rank, ins in enumerate(items[:shown_n], 1):
     with st.container(border=True):
         st.markdown(f"#### {rank}. {ins.title}")
         valid = f"{ins.valid_until:%d %b %Y}"
@@ -167,10 +173,15 @@ for rank, ins in enumerate(items, 1):
                 st.caption("No changes yet.")
             for e in events:
                 what = (f"{'useful' if e.useful else 'not useful'}" if e.action == "vote"
+                        else "" if e.action == "refreshed"
                         else f"{svc.STATUS_LABELS.get(e.from_status or '', e.from_status)} → "
                              f"{svc.STATUS_LABELS.get(e.to_status or '', e.to_status)}")
                 st.caption(f"{e.created_at:%Y-%m-%d %H:%M} · {e.actor or 'system'} · {e.action}: {what}"
                            + (f" · {e.note}" if e.note else ""))
+
+if len(items) > shown_n:
+    st.button(f"Show {min(PAGE_SIZE, len(items) - shown_n)} more of {len(items) - shown_n}", key="ins_more",
+              on_click=lambda: st.session_state.update(ins_shown=shown_n + PAGE_SIZE))
 
 # ------------------------------------------------------------------ data used
 _insight_roles_ui.panel(p)

@@ -47,3 +47,26 @@ def test_roles_of_a_plain_table_are_confirmed_and_read(admin):
     assert not at.exception, at.exception
     titles = [m.value for m in at.markdown if m.value.startswith("#### ")]
     assert any("driver of class = bad" in t for t in titles), titles
+
+
+def test_the_list_draws_ten_cards_then_more_on_demand(admin):
+    from datetime import UTC, datetime, timedelta
+
+    from aihub.db import insight_store
+    from aihub.db.session import tenant_session
+
+    now = datetime.now(UTC)
+    rows = [{"type": "trend", "category": "sales", "priority": "medium", "score": 60.0 - i, "confidence": 0.9,
+             "title": f"Finding {i}", "narrative": f"Finding {i} in words.", "recommended_actions": [],
+             "evidence": [], "figures": {}, "subject": f"s{i}", "period": "2026-11", "direction": "up",
+             "magnitude": None, "currency": None, "method": "test rows", "valid_from": now,
+             "valid_until": now + timedelta(days=7), "fingerprint": f"fp-{i}"} for i in range(13)]
+    with tenant_session(admin.tenant_id) as s:
+        insight_store.store_insights(s, tenant_id=admin.tenant_id, insights=rows, user_id=admin.user_id, now=now)
+    at = _page(admin)
+    cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert cards == [f"#### {i + 1}. Finding {i}" for i in range(10)]
+    at.button(key="ins_more").click()
+    at.run()
+    cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert len(cards) == 13 and "ins_more" not in {b.key for b in at.button}
