@@ -34,7 +34,7 @@ from aihub.db import workflow_store as wstore
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import Conflict, ConnectorError, NotFound, PermissionDenied, ValidationError
 from aihub.services import anomalies as anomaly_svc
-from aihub.services import jobs
+from aihub.services import insights, jobs
 from aihub.services import monitors as monitor_svc
 from aihub.workflows import actions as acts
 from tests.conftest import PASSWORD, new_tenant
@@ -773,7 +773,10 @@ def test_insight_and_monitor_steps_record_their_outcome(org):
     monitor_step, insights_step, bad_step = run.steps
     assert monitor_step["status"] == "succeeded" and monitor_step["output"]["anomalies_found"] >= 2
     assert monitor_step["output"]["points_scored"] > 0
-    assert insights_step["status"] == "succeeded" and insights_step["output"]["insights"] >= 0
+    assert insights_step["status"] == "succeeded"
+    stored = insights.list_insights(org, categories=["sales"], statuses=None, include_expired=True)
+    assert insights_step["output"]["insights"] == len(stored)  # the step generated every stored sales insight
+    assert set(insights_step["output"]["titles"]) <= {i.title for i in stored}
     assert run.status == "failed" and bad_step["status"] == "failed" and "astrology" in bad_step["error"]
     assert run.error.startswith("Step 3 (Generate insights) failed")
     assert wf.definition["actions"][1]["categories"] == ["sales"]
