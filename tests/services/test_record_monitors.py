@@ -111,3 +111,35 @@ def test_record_monitor_input_is_checked_and_rights_and_tenants_hold(tenant, pla
     with pytest.raises(NotFound):
         rm.delete_record_monitor(other, mon.id)
     assert rm.list_record_monitors(other) == []
+
+
+def test_a_sync_of_the_table_scores_it_again_and_keeps_the_decisions(tenant, monkeypatch):
+    import time
+
+    from aihub.services import sources
+    from tests.services.test_monitor_schedules_alerts import _start_api
+    from tests.test_sources import _rest
+
+    monkeypatch.setenv("AIHUB_JOB_BACKEND", "inline")
+    server = _start_api(monkeypatch)
+    server.rows = [{"day": f"2024-01-{d % 28 + 1:02d}", "region": ("West", "East")[d % 2], "sales": 100 + d % 17}
+                   for d in range(60)]
+    try:
+        src = sources.create_source(tenant, _rest(server))
+        assert sources.sync(tenant, src.id).status == "succeeded"
+        dataset_id = sources.get_source(tenant, src.id).dataset_id
+        mon = rm.create_record_monitor(tenant, {"name": "API orders", "params": {}}, dataset_id=dataset_id)
+        assert mon.rows_scored == 60
+        top = rm.list_scores(tenant, mon.id, limit=1)[0]
+        rm.decide(tenant, mon.id, [top.row_key], "confirmed")
+        server.rows = server.rows + [{"day": "2024-01-29", "region": "West", "sales": 5000}]  # a new, odd order
+        assert sources.sync(tenant, src.id).status == "succeeded"
+        deadline = time.time() + 60
+        while time.time() < deadline and rm.get_record_monitor(tenant, mon.id).rows_scored != 61:
+            time.sleep(0.3)
+        again = rm.get_record_monitor(tenant, mon.id)
+        assert again.rows_scored == 61 and again.confirmed == 1
+        assert rm.list_scores(tenant, mon.id, limit=1)[0].row["Sales"] == 5000  # the odd order now tops the list
+    finally:
+        server.shutdown()
+        server.server_close()
