@@ -37,13 +37,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.predictions_db import database, shared_dir  # noqa: E402  (sets AIHUB_DATA_DIR first)
+import httpx
 
-import httpx  # noqa: E402
-
-from aihub import apikeys, auth  # noqa: E402
-from aihub.runtime.wiring import wire  # noqa: E402
-from aihub.services import datasets, jobs, model_config, model_training, predictions, registry  # noqa: E402
+from aihub import apikeys, auth
+from aihub.runtime.wiring import wire
+from aihub.services import datasets, jobs, model_config, model_training, predictions, registry
+from benchmarks.predictions_db import database, shared_dir
 
 
 def _free_port() -> int:
