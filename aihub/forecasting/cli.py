@@ -122,7 +122,9 @@ def run_forecast(args: argparse.Namespace) -> int:
             **kwargs,
         )
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        exports.write_csv(out, args.output, date_format="%Y-%m-%d")
+        stamps = pd.to_datetime(out["ds"])
+        intraday = bool(((stamps.dt.hour != 0) | (stamps.dt.minute != 0)).any())
+        exports.write_csv(out, args.output, date_format="%Y-%m-%d %H:%M:%S" if intraday else "%Y-%m-%d")
     except AihubError as exc:
         print(f"aihub forecast: error: {exc}", file=sys.stderr)
         return 1

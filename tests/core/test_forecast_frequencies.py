@@ -169,3 +169,18 @@ def test_a_series_too_short_is_reported_and_the_others_go_on():
     assert result.forecast["series_key"].nunique() == 3
     with pytest.raises(ValidationError):
         prepare_panel(orders, "Order Date", "Sales", freq="M", split_by=[])
+
+
+def test_the_file_mode_command_infers_hourly_data_and_writes_hours(tmp_path):
+    from aihub.forecasting.cli import main
+
+    train = pd.read_csv(shared_file("m4_hourly", "train.csv"))
+    test = pd.read_csv(shared_file("m4_hourly", "test.csv"), parse_dates=["ds"])
+    keep = ["H1", "H2"]
+    src, out = tmp_path / "train.csv", tmp_path / "out.csv"
+    train[train["unique_id"].isin(keep)].to_csv(src, index=False)
+    assert main(["forecast", "--input", str(src), "--output", str(out), "--horizon", "48", "--all-levels"]) == 0
+    got = pd.read_csv(out, parse_dates=["ds"])
+    held = test[test["unique_id"].isin(keep)].merge(got, on=["unique_id", "ds"])
+    assert len(held) == 96  # every held-out hour has its forecast, matched on the timestamp
+    assert {"yhat_lower_80", "yhat_upper_95"} <= set(got.columns)
