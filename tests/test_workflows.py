@@ -788,16 +788,16 @@ def test_runs_go_to_the_worker_queue_and_fall_back_to_a_thread(org, receiver, mo
     workflows.create_workflow(org, _webhook_workflow(receiver.url))
     deferred = []
     monkeypatch.setenv("AIHUB_JOB_BACKEND", "worker")
-    monkeypatch.setattr(queue, "defer_to_worker",
-                        lambda name, options, kw: deferred.append((kw["tenant_id"], kw["run_id"])) or 4242)
+    monkeypatch.setattr(queue, "defer_for_tenant",
+                        lambda name, kw: deferred.append((kw["tenant_id"], kw["run_id"])) or 4242)
     (queued,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(1))
     assert deferred == [(org.tenant_id, queued)] and workflows.get_run(org, queued).status == "queued"
     assert workflows.execute_run(org.tenant_id, queued) == "succeeded"  # what the worker task runs
 
-    def refuse(name, options, kw):
+    def refuse(name, kw):
         raise NotImplementedError("the worker's app is open asynchronously")
 
-    monkeypatch.setattr(queue, "defer_to_worker", refuse)
+    monkeypatch.setattr(queue, "defer_for_tenant", refuse)
     (fallback,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(2))
     assert workflows.wait_for_run(org.tenant_id, fallback, timeout=RUN_TIMEOUT).status == "succeeded"
     assert len(receiver.deliveries) == 2

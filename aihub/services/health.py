@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -76,7 +76,7 @@ def check_drift(principal: Principal, model_id: int, *, window_days: int = 30,
     details = predictive.version_details(principal, version.id)
     features = [f["name"] for f in details.feature_schema]
     categorical = [f["name"] for f in details.feature_schema if f.get("kind") != "numeric"]
-    since = datetime.now(timezone.utc) - timedelta(days=window_days)
+    since = datetime.now(UTC) - timedelta(days=window_days)
     with tenant_session(principal.tenant_id) as s:
         inputs = health_store.recent_inputs(s, version.id, since, MAX_CURRENT_ROWS)
         dataset_version_id = health_store.version_dataset(s, version.id)
