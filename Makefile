@@ -7,7 +7,7 @@ PORT   ?= 8501
 API_PORT ?= 8000
 export AIHUB_DEMO ?= 1
 
-.PHONY: install run test browser benchmarks clean-data
+.PHONY: install run test lint browser benchmarks clean-data
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser test needs Debian's chromium: sudo apt-get install chromium"; fi; }
 
-test: install browser
+# Gates: ruff (its default rules plus a complexity ceiling of 15, pyproject.toml) and import-linter (the layers
+# in .importlinter: a new upward import fails). The import-cycle check is tests/core/test_import_cycles.py.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: install browser lint
 	$(BIN)/python -m pytest -q
 
 benchmarks: install

@@ -66,7 +66,7 @@ if principal is not None:
     with st.sidebar:
         st.caption(f"{principal.name} · {principal.role} · {principal.tenant_name}")
     try:
-        st.navigation(sections).run()
+        st.navigation(sections, expanded=True).run()  # every screen and "Log out" in view, none behind "View more"
     except PermissionDenied as exc:
         # A service call found the session revoked mid-run (logout elsewhere, deactivation): to the login page.
         if not login.session_ended(exc):

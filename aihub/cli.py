@@ -98,17 +98,10 @@ def _api(args: argparse.Namespace) -> int:
 
 def _key_admin(args: argparse.Namespace):
     """The admin ``aihub api-keys`` acts as: ``--admin`` of ``--tenant``, or its first active admin."""
-    from aihub import auth
     from aihub.db.engine import get_database
-    from aihub.errors import NotFound
 
     get_database()
-    tenant_id = auth.find_tenant(args.tenant)
-    if tenant_id is None:
-        raise NotFound(f"No organization named '{args.tenant}'.")
-    if args.admin:
-        return auth.principal_for(args.admin, tenant_id)
-    return auth.acting_principal(tenant_id)
+    return _insights_principal(argparse.Namespace(tenant=args.tenant, user=args.admin))
 
 
 def _api_keys_create(args: argparse.Namespace) -> int:

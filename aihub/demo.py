@@ -176,6 +176,7 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
                                  description="Generated order lines of a fictional shop (not real data).")
     monitor = monitor_svc.create_monitor(admin, DEMO_MONITOR, dataset_id=saved.version.dataset_id)
     run = monitor_svc.run_monitor(admin, monitor.id)
+    monitor_svc.set_schedule(admin, monitor.id, {"every": "daily", "at": "06:00"})  # the worker runs it each morning
     log.info("demo monitor %s: %s, %d anomalies", monitor.name, run.status, run.anomalies_found)
     if train:
         model, job = training.create_forecast_model(admin, {

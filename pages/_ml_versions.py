@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aihub.charts import predictions as predictive_charts
 from aihub.auth import Principal
+from aihub.charts import predictions as predictive_charts
 from aihub.services import health, model_config, model_training, outcomes, predictions, registry
 from pages import _common as ui
 

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from aihub.charts import analytics as charts
 from aihub import exports
+from aihub.charts import analytics as charts
 from aihub.pricing import PriceBounds
 from aihub.services import analytics_results as results
 from aihub.userconfig import limits

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from aihub.config import load_settings
-from aihub.runtime.wiring import wire
 from aihub.db import engine as dbengine
+from aihub.runtime.wiring import wire
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AIHUB_SHARED_DIR", REPO.parent / "shared"))
@@ -63,7 +63,7 @@ def _server_database(data_dir: Path):
     owner = base.set(database=name)
     try:
         dbengine.ensure_database(owner)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no PostgreSQL server at {base.render_as_string(hide_password=True)}: {exc}")

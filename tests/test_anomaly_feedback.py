@@ -146,7 +146,7 @@ def test_non_recurring_false_positive_raises_the_threshold_of_that_series_only()
 
 
 def test_conflicting_confirmation_blocks_a_pattern_rule():
-    base = dict(metric="m", anomaly_score=0.7, value=200.0, expected=100.0)
+    base = {"metric": "m", "anomaly_score": 0.7, "value": 200.0, "expected": 100.0}
     fps = [FeedbackEvent(f"2023-0{m}-15", "false_positive", "promotion", **base) for m in (1, 2, 3)]
     tp = FeedbackEvent("2023-04-15", "true_positive", **base)
     kinds = [r.kind for r in learn_from_feedback(fps + [tp])]

@@ -153,9 +153,8 @@ def test_tenant_a_sees_and_changes_nothing_of_tenant_b(use_db, two_tenants):
 
 def test_a_cannot_write_rows_into_b(use_db, two_tenants):
     a, b = two_tenants
-    with pytest.raises(DatabaseError, match="row-level security"):
-        with tenant_session(a.tenant_id) as s:
-            s.execute(sa.text("insert into datasets (tenant_id, name) values (:b, 'sneaky')"), {"b": b.tenant_id})
+    with pytest.raises(DatabaseError, match="row-level security"), tenant_session(a.tenant_id) as s:
+        s.execute(sa.text("insert into datasets (tenant_id, name) values (:b, 'sneaky')"), {"b": b.tenant_id})
 
 
 def test_without_a_tenant_nothing_is_seen_or_written(use_db, two_tenants):
@@ -163,10 +162,9 @@ def test_without_a_tenant_nothing_is_seen_or_written(use_db, two_tenants):
         for table in tenant_owned_tables():
             assert conn.execute(sa.text(f"select count(*) from {table}")).scalar() == 0, table
             assert conn.execute(sa.text(f"delete from {table}")).rowcount == 0, table
-    with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
-        with use_db.app.begin() as conn:
-            conn.execute(sa.text("insert into datasets (tenant_id, name) values (:t, 'x')"),
-                         {"t": two_tenants[0].tenant_id})
+    with pytest.raises(sa.exc.ProgrammingError, match="row-level security"), use_db.app.begin() as conn:
+        conn.execute(sa.text("insert into datasets (tenant_id, name) values (:t, 'x')"),
+                     {"t": two_tenants[0].tenant_id})
 
 
 def test_bootstrap_is_idempotent_and_keeps_data(use_db, two_tenants):
@@ -179,6 +177,5 @@ def test_bootstrap_is_idempotent_and_keeps_data(use_db, two_tenants):
 
 
 def test_tenant_session_rejects_a_bad_tenant_id(use_db):
-    with pytest.raises(DatabaseError, match="positive integer"):
-        with tenant_session(0):
-            pass
+    with pytest.raises(DatabaseError, match="positive integer"), tenant_session(0):
+        pass

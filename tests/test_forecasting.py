@@ -26,8 +26,8 @@ from aihub.forecasting import (
     load_model_json,
     prepare_series,
 )
-from aihub.jsonsafe import from_jsonable, to_jsonable
 from aihub.forecasting.cli import register
+from aihub.jsonsafe import from_jsonable, to_jsonable
 from tests.conftest import DATA
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -170,7 +170,7 @@ def test_cancel_a_queued_job_and_a_job_runs_once(tenant):
 
 def test_background_job_runs_off_the_request_path(tenant):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    model, job = training.create_forecast_model(tenant, {
+    _model, job = training.create_forecast_model(tenant, {
         "model_name": "bg", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "seasonal_naive", "horizon": 3})
     assert job.status == "queued"
@@ -208,7 +208,7 @@ def test_a_job_whose_runner_died_is_taken_over_and_completes_once(tenant, use_db
 
 def test_a_live_lease_is_respected_and_recovery_restarts_expired_ones(tenant, use_db):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    model, job = training.create_forecast_model(tenant, {
+    _model, job = training.create_forecast_model(tenant, {
         "model_name": "r", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "naive", "horizon": 3}, run=False)
     with use_db.owner.begin() as conn:

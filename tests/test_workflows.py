@@ -34,7 +34,7 @@ from aihub.db import workflow_store as wstore
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import Conflict, ConnectorError, NotFound, PermissionDenied, ValidationError
 from aihub.services import anomalies as anomaly_svc
-from aihub.services import jobs
+from aihub.services import insights, jobs
 from aihub.services import monitors as monitor_svc
 from aihub.workflows import actions as acts
 from tests.conftest import PASSWORD, new_tenant
@@ -773,7 +773,10 @@ def test_insight_and_monitor_steps_record_their_outcome(org):
     monitor_step, insights_step, bad_step = run.steps
     assert monitor_step["status"] == "succeeded" and monitor_step["output"]["anomalies_found"] >= 2
     assert monitor_step["output"]["points_scored"] > 0
-    assert insights_step["status"] == "succeeded" and insights_step["output"]["insights"] >= 0
+    assert insights_step["status"] == "succeeded"
+    stored = insights.list_insights(org, categories=["sales"], statuses=None, include_expired=True)
+    assert insights_step["output"]["insights"] == len(stored)  # the step generated every stored sales insight
+    assert set(insights_step["output"]["titles"]) <= {i.title for i in stored}
     assert run.status == "failed" and bad_step["status"] == "failed" and "astrology" in bad_step["error"]
     assert run.error.startswith("Step 3 (Generate insights) failed")
     assert wf.definition["actions"][1]["categories"] == ["sales"]
@@ -785,16 +788,16 @@ def test_runs_go_to_the_worker_queue_and_fall_back_to_a_thread(org, receiver, mo
     workflows.create_workflow(org, _webhook_workflow(receiver.url))
     deferred = []
     monkeypatch.setenv("AIHUB_JOB_BACKEND", "worker")
-    monkeypatch.setattr(queue, "defer_to_worker",
-                        lambda name, options, kw: deferred.append((kw["tenant_id"], kw["run_id"])) or 4242)
+    monkeypatch.setattr(queue, "defer_for_tenant",
+                        lambda name, kw: deferred.append((kw["tenant_id"], kw["run_id"])) or 4242)
     (queued,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(1))
     assert deferred == [(org.tenant_id, queued)] and workflows.get_run(org, queued).status == "queued"
     assert workflows.execute_run(org.tenant_id, queued) == "succeeded"  # what the worker task runs
 
-    def refuse(name, options, kw):
+    def refuse(name, kw):
         raise NotImplementedError("the worker's app is open asynchronously")
 
-    monkeypatch.setattr(queue, "defer_to_worker", refuse)
+    monkeypatch.setattr(queue, "defer_for_tenant", refuse)
     (fallback,) = workflows.emit(org.tenant_id, "anomaly_detected", _anomaly(2))
     assert workflows.wait_for_run(org.tenant_id, fallback, timeout=RUN_TIMEOUT).status == "succeeded"
     assert len(receiver.deliveries) == 2

@@ -30,8 +30,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -409,7 +410,7 @@ def _find_pattern(fps: list[FeedbackEvent], tps: list[FeedbackEvent], k: int):
                 cands.append((len(ds), -rank, -value, unit, value, vals))
     if not cands:
         return None
-    count, _, _, unit, value, vals = max(cands)
+    _count, _, _, unit, value, vals = max(cands)
     covered = [e for e, v in zip(fps, vals) if int(v) == value]
     direction = _direction(covered)
     for t in tps:

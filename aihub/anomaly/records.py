@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, model_validator
 
+from aihub import jsonsafe
 from aihub.anomaly.wording import format_compact
 from aihub.errors import ValidationError
 from aihub.userconfig import UserConfig, parse
@@ -765,7 +766,7 @@ class RecordScorer:
         return {
             "format": STATE_FORMAT, "version": STATE_VERSION,
             "params": self.params.model_dump(mode="json"),
-            "spec": _finite_json(spec),
+            "spec": jsonsafe.plain(spec),
             "calibration": [float(v) for v in self.calibration_],
             "forest": _dump_estimator(self.forest_),
             "supervised": None if self.supervised_ is None else _dump_estimator(self.supervised_),
@@ -801,16 +802,6 @@ class RecordScorer:
         self.n_labels_ = dict(state.get("n_labels") or {"confirmed": 0, "dismissed": 0})
         self.notes_ = list(state.get("notes") or [])
         return self
-
-
-def _finite_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _finite_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_json(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _nan_back(value: Any) -> Any:

@@ -14,8 +14,9 @@ raise an alarm (unless a cooldown or a feedback rule suppresses them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class SeverityThresholds:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "SeverityThresholds":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> SeverityThresholds:
         """Build from a mapping such as ``{"low": 0.5, "medium": 0.7, ...}``.
 
         Missing levels take their defaults; unknown keys are rejected.

@@ -80,6 +80,24 @@ def _loc(loc: tuple | list) -> str:
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document serves at the request's path (Starlette's 405 names one route's only)."""
+    import re
+
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        def pattern(path: str) -> str:  # ids are whole numbers (the routes' ``:int`` convertor)
+            path = re.sub(r"\\{[a-z_]+_id\\}", "[0-9]+", re.escape(path))
+            return "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", path) + "$"
+
+        table = [(re.compile(pattern(path)),
+                  sorted(m.upper() for m in ops))
+                 for path, ops in request.app.openapi().get("paths", {}).items()]
+        request.app.state.allowed_methods = table
+    found = sorted({m for regex, methods in table if regex.match(request.url.path) for m in methods})
+    return found or ["GET"]
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem response."""
 
@@ -115,7 +133,12 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No such resource: {request.url.path}"
-        return problem(exc.status_code, detail, code=code, request=request, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}."
+            headers = {"Allow": ", ".join(allowed)}
+        return problem(exc.status_code, detail, code=code, request=request, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

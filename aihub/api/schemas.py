@@ -19,7 +19,7 @@ class Model(BaseModel):
 class Body(BaseModel):
     """Base of every request body: an unknown field is refused (422 naming it), never silently dropped."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Page(Model, Generic[T]):
@@ -58,9 +58,11 @@ def _problem(description: str) -> dict[str, Any]:
 
 #: Error responses every authenticated route may give.
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _problem("The body cannot be parsed (not JSON, or a broken multipart form)."),
     401: _problem("No API key, or a malformed, unknown, revoked or expired one."),
     403: _problem("The key lacks the scope, or the user it acts for lacks the permission."),
     404: _problem("No such object in your organization (also for another organization's ids)."),
+    409: _problem("The object's state does not allow it now (e.g. nothing to roll back to, job already ended)."),
     422: _problem("A field, parameter or file is not valid; `field` names it."),
     429: _problem("Too many requests for this key; see `Retry-After`."),
 }
@@ -339,7 +341,7 @@ class AnomalyOut(Model):
     metric: str
     dimension: str
     slice: str
-    ts: datetime
+    ts: str = Field(description="The period, ISO 8601 in the data's own clock (no zone)")
     actual: float | None
     expected: float | None
     lower: float | None

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, defer
 
@@ -585,6 +586,29 @@ def anomaly_keys(s: Session, ids: list[int]) -> list[tuple[int, dict[str, Any]]]
     rows = s.execute(sa.select(Anomaly.id, Anomaly.metric, Anomaly.slice, Anomaly.ts, Anomaly.severity)
                      .where(Anomaly.id.in_(ids)).order_by(Anomaly.ts, Anomaly.id)).all()
     return [(int(i), {"metric": m, "slice": sl, "ts": ts, "severity": sev}) for i, m, sl, ts, sev in rows]
+
+
+def shapes_of(s: Session, monitor_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest anomalies of a monitor with their series and stored shape (to type them again)."""
+    rows = s.execute(sa.select(Anomaly.id, Anomaly.metric, Anomaly.root_cause["series"], Anomaly.slice, Anomaly.ts,
+                               Anomaly.root_cause["shape"])
+                     .where(Anomaly.monitor_id == monitor_id).order_by(Anomaly.ts.desc()).limit(limit)).all()
+    out = []
+    for i, metric, series, key, ts, shape in rows:
+        if isinstance(series, dict):
+            dim, sl = str(series.get("dimension", TOTAL)), str(series.get("slice", TOTAL))
+        else:
+            dim, sl = (TOTAL, TOTAL) if not key else tuple(key.split("=", 1))
+        out.append({"id": int(i), "metric": metric, "dimension": dim, "slice": sl, "ts": ts,
+                    "shape": shape if isinstance(shape, dict) else None})
+    return out
+
+
+def set_shape(s: Session, anomaly_id: int, shape: dict[str, Any]) -> None:
+    """Store an anomaly's new type and evidence (``root_cause.shape``)."""
+    s.execute(sa.update(Anomaly).where(Anomaly.id == anomaly_id).values(
+        root_cause=Anomaly.root_cause.op("||")(sa.cast(to_json({"shape": shape}), JSONB)),
+        updated_at=sa.func.now()))
 
 
 def _anomaly_select() -> sa.Select:

@@ -11,7 +11,7 @@ dataclasses to callers (the pattern of MLflow's SQLAlchemy store).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -46,7 +46,7 @@ class Base(DeclarativeBase):
     """Declarative base with the naming convention and JSONB for dicts."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONB, list[Any]: JSONB}
 
 
 def _now() -> Any:

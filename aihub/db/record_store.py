@@ -155,3 +155,18 @@ def set_labels(s: Session, monitor_id: int, row_keys: list[str], label: str | No
         label=label, labelled_by=user_id if label else None, labelled_at=sa.func.now() if label else None,
         note=note).returning(RecordScore.row_key)).all())
     return found
+
+
+def owner(s: Session, monitor_id: int) -> int | None:
+    """The user who created a record monitor (its scorings after a sync act for them)."""
+    return s.scalar(sa.select(RecordMonitor.created_by).where(RecordMonitor.id == monitor_id))
+
+
+def ids_of_dataset(s: Session, dataset_id: int) -> list[int]:
+    """Record monitors of a dataset."""
+    return list(s.scalars(sa.select(RecordMonitor.id).where(RecordMonitor.dataset_id == dataset_id)).all())
+
+
+def set_notes(s: Session, monitor_id: int, notes: list[str]) -> None:
+    """Replace a record monitor's notes (what the last scoring said)."""
+    s.execute(sa.update(RecordMonitor).where(RecordMonitor.id == monitor_id).values(notes=notes))

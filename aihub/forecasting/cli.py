@@ -18,7 +18,7 @@ from aihub.errors import AihubError, IngestError
 
 from .auto import ALGORITHMS, AUTO_CANDIDATES
 from .bulk import ON_ERROR, OUTPUT_COLUMNS
-from .frequency import FREQUENCIES
+from .frequency import DEFAULT_MAX_HISTORY, FREQUENCIES
 from .models import LEVELS, MODEL_ALGORITHMS
 
 
@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-history",
         type=int,
-        help="fit on at most this many latest periods; 0 for all (default: 260 weekly, 1095 daily, all monthly)",
+        help="fit on at most this many latest periods; 0 for all (default per frequency: "
+        + ", ".join(f"{k} {v or 'all'}" for k, v in DEFAULT_MAX_HISTORY.items())
+        + ")",
     )
     p.add_argument(
         "--on-error",
@@ -122,7 +124,9 @@ def run_forecast(args: argparse.Namespace) -> int:
             **kwargs,
         )
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        exports.write_csv(out, args.output, date_format="%Y-%m-%d")
+        stamps = pd.to_datetime(out["ds"])
+        intraday = bool(((stamps.dt.hour != 0) | (stamps.dt.minute != 0)).any())
+        exports.write_csv(out, args.output, date_format="%Y-%m-%d %H:%M:%S" if intraday else "%Y-%m-%d")
     except AihubError as exc:
         print(f"aihub forecast: error: {exc}", file=sys.stderr)
         return 1

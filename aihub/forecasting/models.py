@@ -653,18 +653,21 @@ def forecast_frame(
     *,
     nonnegative: bool = False,
     interval_scale: Mapping[int | str, float] | None = None,
+    prediction: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Forecast ``horizon`` periods as a DataFrame with columns :data:`FORECAST_COLUMNS`.
 
     ``interval_scale`` (level -> factor, from :func:`~aihub.forecasting.conformal.conformal_scales`)
     stretches each interval about the point forecast: ``yhat -/+ factor * (distance to the bound)``.
+    ``prediction`` is ``fitted.predict(horizon)`` when the caller has it already (Prophet samples
+    its intervals, so predicting twice costs a second sampling).
 
     Bounds are made monotone (``lower_95 <= lower_80 <= yhat <= upper_80 <= upper_95``):
     a sampled or combined bound that crosses the point forecast is moved onto it.
     With ``nonnegative`` every column is clipped at 0 (used when the history has no
     negative values, e.g. sales).
     """
-    p = fitted.predict(horizon)
+    p = dict(fitted.predict(horizon) if prediction is None else prediction)
     yhat = np.asarray(p["mean"], float)
     for level, factor in (interval_scale or {}).items():
         q = float(factor)

@@ -142,7 +142,9 @@ def prepare_panel(
         raise ValidationError(f"Column {date_col!r} has no dates in the selected rows.", field=date_col)
     ds = parse_dates(rows[date_col], date_col, dayfirst=dayfirst)
     y = parse_numbers(rows[value_col], value_col)
-    keys = rows[split].astype("string").fillna("(blank)").astype(str).agg(KEY_SEPARATOR.join, axis=1)
+    values = rows[split].astype("string").fillna("(blank)").astype(str)
+    keys = values[split[0]].str.cat([values[c] for c in split[1:]], sep=KEY_SEPARATOR) if len(split) > 1 \
+        else values[split[0]]
     frame = pd.DataFrame({"series_key": keys.to_numpy(), "ds": period_start(ds, freq).to_numpy(), "y": y.to_numpy()})
     frame = frame.dropna(subset=["y"])
     if frame.empty:
@@ -158,24 +160,34 @@ def prepare_panel(
             details={"series": n_all, "max_series": MAX_SERIES},
         )
     volume = volume.iloc[: top_n or MAX_SERIES]
-    last = grouped.index.get_level_values(1).max()
-    parts = []
-    grid_alias = FREQUENCY_TABLE[freq].grid
-    for key, g in grouped.loc[list(volume.index)].groupby(level=0, sort=False):
-        s = g.droplevel(0)
-        grid = pd.date_range(s.index.min(), last if agg == "sum" else s.index.max(), freq=grid_alias)
-        s = s.reindex(grid)
-        s = s.fillna(0.0) if agg == "sum" else s.interpolate(method="linear")
-        parts.append(pd.DataFrame({"series_key": key, "ds": grid.astype("datetime64[ns]"), "y": s.to_numpy(float)}))
-    first = rows.loc[:, split].astype("string").fillna("(blank)").astype(str)
-    dims_frame = first.assign(series_key=keys.to_numpy()).drop_duplicates("series_key").set_index("series_key")
+    frame = _regular(grouped, list(volume.index), FREQUENCY_TABLE[freq].grid, agg)
+    dims_frame = values.assign(series_key=keys.to_numpy()).drop_duplicates("series_key").set_index("series_key")
     dims = {k: {c: str(dims_frame.at[k, c]) for c in split} for k in volume.index}
     return Panel(
-        frame=pd.concat(parts, ignore_index=True),
+        frame=frame,
         dims=dims,
         volume={str(k): float(v) for k, v in volume.items()},
         dropped=n_all - len(volume),
     )
+
+
+def _regular(grouped: pd.Series, keys: list[str], grid_alias: str, agg: str) -> pd.DataFrame:
+    """Long ``series_key, ds, y`` with every period of each series from its first period to the table's last
+    (``sum``: no rows is 0) or to its own last (``mean``: gaps interpolated), in the order of ``keys``."""
+    ds = grouped.index.get_level_values(1)
+    grid = pd.date_range(ds.min(), ds.max(), freq=grid_alias)
+    position = pd.Series(np.arange(len(grid)), index=grid).reindex(ds).to_numpy()
+    by_key = pd.Series(position, index=grouped.index.get_level_values(0)).groupby(level=0)
+    first = by_key.min().reindex(keys).to_numpy(int)
+    last = np.full(len(keys), len(grid) - 1) if agg == "sum" else by_key.max().reindex(keys).to_numpy(int)
+    lengths = last - first + 1
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    positions = np.arange(lengths.sum()) - starts + np.repeat(first, lengths)
+    index = pd.MultiIndex.from_arrays([np.repeat(np.asarray(keys, dtype=object), lengths), grid[positions]])
+    y = grouped.reindex(index)
+    y = y.fillna(0.0) if agg == "sum" else y.groupby(level=0, sort=False).transform(lambda s: s.interpolate())
+    return pd.DataFrame({"series_key": index.get_level_values(0), "ds": grid[positions].astype("datetime64[ns]"),
+                         "y": y.to_numpy(float)})
 
 
 @dataclass(frozen=True)
@@ -221,13 +233,12 @@ def _fit_one(key: str, series: pd.DataFrame, kwargs: dict[str, Any]) -> tuple[st
         return key, exc.message
 
 
-def _summary(key: str, panel: Panel, n_obs: int, outcome: Any) -> dict[str, Any]:
-    base = {"series_key": key, "dims": panel.dims.get(key, {}), "n_obs": n_obs, "volume": panel.volume[key]}
+def _summary(key: str, panel: Panel, history: np.ndarray, outcome: Any) -> dict[str, Any]:
+    base = {"series_key": key, "dims": panel.dims.get(key, {}), "n_obs": len(history), "volume": panel.volume[key]}
     if isinstance(outcome, str):
         return {**base, "algorithm": None, "growth": None, "mase": None, "mase_naive": None,
                 "mase_seasonal_naive": None, "backtest": [], "error": outcome}
     m = outcome.metrics
-    history = panel.frame.loc[panel.frame["series_key"] == key, "y"].to_numpy(float)
     return {**base, "algorithm": outcome.algorithm, "growth": _growth(history, outcome.forecast["yhat"].to_numpy()),
             "mase": m.get("mase"), "mase_naive": m.get("mase_naive"),
             "mase_seasonal_naive": m.get("mase_seasonal_naive"), "backtest": m.get("candidates", []), "error": None}
@@ -306,7 +317,7 @@ def fit_panel(
         done += 1
         if progress is not None:
             progress(done, len(keys))
-    series = [_summary(k, panel, len(groups[k]), outcomes[k]) for k in keys]
+    series = [_summary(k, panel, groups[k]["y"].to_numpy(float), outcomes[k]) for k in keys]
     frames = [outcomes[k].forecast.assign(series_key=k) for k in keys if not isinstance(outcomes[k], str)]
     forecast = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series_key", "ds"])
     return PanelResult(forecast=forecast, series=series, seconds=time.perf_counter() - t0)

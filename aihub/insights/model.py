@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aihub import jsonsafe
 from aihub.insights.formatting import untraced_numbers
 
 #: Insight types, in the order of the issue.
@@ -79,22 +79,6 @@ def fingerprint(insight_type: str, subject: str, period: str) -> str:
         [insight_type, " ".join(str(subject).split()).lower(), str(period).strip()], ensure_ascii=False
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (datetime,)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 @dataclass
@@ -184,7 +168,7 @@ class Insight:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO 8601 text, NaN as None)."""
-        return _jsonable(asdict(self))
+        return jsonsafe.plain(asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Insight:

@@ -21,7 +21,16 @@ import threading
 
 from aihub import events, queue, workflows
 from aihub.runtime import worker
-from aihub.services import analytics, batch_predictions, forecasts, insights, jobs, model_training, monitors
+from aihub.services import (
+    analytics,
+    batch_predictions,
+    forecasts,
+    insights,
+    jobs,
+    model_training,
+    monitors,
+    record_monitors,
+)
 
 #: Services whose import registers job handlers (kept referenced so the import is not "unused").
 JOB_HANDLER_SERVICES = (forecasts, model_training, analytics, batch_predictions)
@@ -40,8 +49,10 @@ def wire() -> None:
         queue.register_inline("aihub.run_job", jobs.run_job)
         queue.register_inline("aihub.run_workflow", workflows.execute_run)
         queue.register_inline("aihub.run_monitor", monitors.run_scheduled)
+        queue.register_inline("aihub.score_record_monitor", record_monitors.score_scheduled)
         for event in events.EVENTS:
             events.subscribe(event, workflows.on_event)
         events.subscribe(events.SOURCE_SYNCED, monitors.on_source_synced)
+        events.subscribe(events.SOURCE_SYNCED, record_monitors.on_source_synced)
         events.subscribe(events.ANOMALY_TRIAGED, insights.on_anomalies_changed)
         _wired = True

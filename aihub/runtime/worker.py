@@ -33,7 +33,7 @@ import procrastinate
 from aihub import insights_service, queue, workflows
 from aihub.db.engine import get_database
 from aihub.queue import QUEUE_JOBS, QUEUE_MAINTENANCE, QUEUES, STALLED_AFTER_SECONDS
-from aihub.services import alerts, health, jobs, monitors, sources
+from aihub.services import alerts, health, jobs, monitors, record_monitors, sources
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,12 @@ def run_workflow_task(tenant_id: int, run_id: int) -> str:
 def run_monitor_task(tenant_id: int, monitor_id: int, trigger: str = "schedule") -> str:
     """Run one anomaly monitor on its schedule or after a sync (as the user who created it)."""
     return monitors.run_scheduled(tenant_id, monitor_id, trigger)
+
+
+@tasks.task(name="aihub.score_record_monitor", queue=QUEUE_JOBS, retry=RETRY)
+def score_record_monitor_task(tenant_id: int, monitor_id: int) -> int:
+    """Score a record monitor's table again after a sync (as the user who created it)."""
+    return record_monitors.score_scheduled(tenant_id, monitor_id)
 
 
 @tasks.periodic(cron="* * * * *")

@@ -58,6 +58,7 @@ class Detection:
     suppressed: int
     replayed: bool = False
     scored: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
 def _rules_fingerprint(rules: list[dict[str, Any]]) -> str:
@@ -137,7 +138,7 @@ def detect_anomalies(
                  "first_timestamp": iso(first_ts), "last_timestamp": iso(last_ts), "series": new_states}
     suppressed = int(scored["suppressed_by"].notna().sum()) if len(scored) else 0
     rows = _describe(config, frame, scored, rules, orders) if len(scored) else []
-    return Detection(rows, new_state, len(scored), suppressed, replayed, scored)
+    return Detection(rows, new_state, len(scored), suppressed, replayed, scored, frame)
 
 
 def _describe(cfg: core.MonitorConfig, frame: pd.DataFrame, scored: pd.DataFrame, rules: list[dict[str, Any]],
@@ -315,3 +316,42 @@ def _impact(cfg: core.MonitorConfig, frame: pd.DataFrame, r: Any) -> core.Busine
             return core.BusinessImpact(base.amount, cfg.currency, base.deviation, base.unit_value, metric,
                                        assumption, base.text)
     return core.impact_for(cfg, metric, actual, expected)
+
+
+#: Periods after an anomaly that settle whether a spike or drop was a pulse or a lasting shift.
+SETTLED_AFTER = 3
+
+
+def needs_retype(shape: dict[str, Any] | None) -> bool:
+    """Whether an anomaly's type may still change with later data (no type yet, or a spike/drop too recent to tell)."""
+    if not shape:
+        return True
+    return shape.get("type") in ("spike", "drop") and (shape.get("figures") or {}).get("periods_after", 0) < SETTLED_AFTER
+
+
+def retype(cfg: core.MonitorConfig, frame: pd.DataFrame, anomalies: list[dict[str, Any]]) -> dict[int, dict]:
+    """New types of earlier anomalies now that later periods arrived (a drop that lasts is a level shift).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The metric frame of the whole data (:func:`aihub.anomaly.build_metric_frame`).
+    anomalies : list of dict
+        ``id``, ``metric``, ``dimension``, ``slice``, ``ts`` and ``shape`` (the stored one).
+
+    Returns
+    -------
+    dict of int to dict
+        Anomaly id -> new shape, for those whose type or evidence changed.
+    """
+    out: dict[int, dict] = {}
+    for a in anomalies:
+        if not needs_retype(a.get("shape")) or a["metric"] not in frame.columns:
+            continue
+        part = frame[(frame["dimension"] == a["dimension"]) & (frame["slice"] == a["slice"])]
+        series = pd.DataFrame({"timestamp": part["timestamp"], "value": part[a["metric"]]})
+        shape = anomaly_shape(cfg, a["metric"], series, pd.Timestamp(a["ts"]))
+        old = a.get("shape") or {}
+        if shape is not None and (shape["type"] != old.get("type") or shape["evidence"] != old.get("evidence")):
+            out[int(a["id"])] = shape
+    return out

@@ -34,7 +34,7 @@ from aihub.auth import Principal, require
 from aihub.db import insight_store, owner_scans
 from aihub.db.insight_store import InsightEventRecord, InsightRecord
 from aihub.db.session import tenant_session
-from aihub.errors import NotFound, ValidationError
+from aihub.errors import AihubError, NotFound, ValidationError
 from aihub.insights import PRIORITIES, generate_insights
 from aihub.insights.model import LIVE_TYPES
 from aihub.insights.params import InsightParams, check_categories, check_choice, check_now
@@ -92,6 +92,18 @@ def _row(ins: Any) -> dict[str, Any]:
     }
 
 
+def _narrative_provider():
+    """The configured LLM narrative provider (``AIHUB_LLM_*``), or None: off by default, and a misconfigured one
+    is logged and skipped so the template narratives still come out."""
+    from aihub.insights import llm
+
+    try:
+        return llm.provider_from_env()
+    except AihubError as exc:
+        log.error("narrative provider not used: %s", exc)
+        return None
+
+
 def generate(
     principal: Principal,
     categories: str | Iterable[str] | None = None,
@@ -142,7 +154,8 @@ def generate(
         existing = insight_store.valid_fingerprints(s, now_utc)
         feedback = insight_store.feedback_counts(s)
     found = generate_insights(sources.inputs, categories=cats, min_priority=min_prio, limit=limit, now=now_utc,
-                              feedback=feedback, existing=existing, params=prm, types=types)
+                              feedback=feedback, existing=existing, params=prm, types=types,
+                              provider=_narrative_provider())
     with tenant_session(principal.tenant_id) as s:
         result = insight_store.store_insights(s, tenant_id=principal.tenant_id, insights=[_row(i) for i in found],
                                               user_id=principal.user_id, now=now_utc)

@@ -29,7 +29,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Self
 
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session
@@ -126,7 +126,7 @@ class _Heartbeat:
             except Exception:
                 log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -170,7 +170,7 @@ def run_job(tenant_id: int, job_id: int, *, worker: str | None = None) -> str:
     except AihubError as exc:
         _finish(tenant_id, job_id, "failed", str(exc))
         return "failed"
-    except Exception as exc:  # a bug or a library error: keep the reason, log the trace
+    except Exception as exc:  # noqa: BLE001 - a bug or a library error: keep the reason on the job, log the trace
         log.error("job %s failed:\n%s", job_id, traceback.format_exc())
         _finish(tenant_id, job_id, "failed", f"Training stopped on an unexpected error: {type(exc).__name__}: {exc}")
         return "failed"

@@ -39,7 +39,7 @@ from aihub.db import anomaly_store as astore
 from aihub.db.anomaly_store import MonitorRecord, MonitorRunRecord
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import AihubError, Conflict, PermissionDenied, ValidationError
-from aihub.services import alerts, usage
+from aihub.services import alerts, detection, usage
 from aihub.services.detection import detect_anomalies, finite, iso
 from aihub.services.monitor_config import complete_config, dataset_columns, parse_config_json  # noqa: F401 (the service API)
 
@@ -208,6 +208,7 @@ def run_monitor(principal: Principal, monitor_id: int, *, trigger: str = "manual
                                           rows=found.anomalies)
             astore.save_monitor_state(s, monitor_id, found.state)
             alerts.record_incidents(s, tenant_id=tid, monitor=mon, anomalies=astore.anomaly_keys(s, ids))
+            _retype(s, cfg, found, monitor_id, set(ids))
             done = astore.finish_run(s, run.id, status="succeeded", points_scored=found.points_scored,
                                      anomalies_found=len(ids), suppressed=found.suppressed)
         _emit_anomalies(tid, ids)
@@ -221,6 +222,15 @@ def run_monitor(principal: Principal, monitor_id: int, *, trigger: str = "manual
             message = f"Unexpected error ({type(exc).__name__}): {exc}"
         with tenant_session(tid) as s:
             return astore.finish_run(s, run.id, status="failed", error=message)
+
+
+def _retype(s: Any, cfg: core.MonitorConfig, found: Any, monitor_id: int, new_ids: set[int]) -> None:
+    """Type earlier anomalies again now that later periods arrived (a drop that lasted becomes a level shift)."""
+    if not found.points_scored or found.frame.empty:
+        return
+    earlier = [a for a in astore.shapes_of(s, monitor_id) if a["id"] not in new_ids]
+    for anomaly_id, shape in detection.retype(cfg, found.frame, earlier).items():
+        astore.set_shape(s, anomaly_id, shape)
 
 
 def _dispatch(tenant_id: int, monitor_id: int) -> None:

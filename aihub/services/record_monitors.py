@@ -25,12 +25,13 @@ from typing import Any
 
 import pandas as pd
 
+from aihub import queue
 from aihub.anomaly.records import BANDS, RecordParams, RecordScorer
-from aihub.auth import Principal, require
+from aihub.auth import Principal, acting_principal, require
 from aihub.db import record_store, store
 from aihub.db.record_store import RecordMonitorRecord, RecordScoreRecord
 from aihub.db.session import tenant_session
-from aihub.errors import ValidationError
+from aihub.errors import PermissionDenied, ValidationError
 from aihub.jsonsafe import plain
 from aihub.services.usage import record as record_usage
 from aihub.userconfig import parse
@@ -237,6 +238,38 @@ def decide(principal: Principal, monitor_id: int, row_keys: Iterable[str], decis
             raise ValidationError(f"Row(s) {missing[:5]} are not listed by this record monitor; score it again "
                                   "or choose listed rows.", field="row_keys")
         return len(found)
+
+
+def score_scheduled(tenant_id: int, monitor_id: int) -> int:
+    """Worker entry point: score a record monitor again as the user who created it (after a sync of its data).
+
+    Returns
+    -------
+    int
+        Rows scored (0 when the creator is no longer active: the note on the monitor says so).
+    """
+    with tenant_session(tenant_id) as s:
+        owner = record_store.owner(s, monitor_id)
+    try:
+        return score_record_monitor(acting_principal(tenant_id, owner), monitor_id).rows_scored
+    except PermissionDenied as exc:
+        log.warning("record monitor %s in tenant %s not scored after a sync: %s", monitor_id, tenant_id, exc)
+        with tenant_session(tenant_id) as s:
+            record_store.set_notes(s, monitor_id, [f"Not scored after the last sync: {exc}"])
+        return 0
+
+
+def on_source_synced(tenant_id: int, event: str, payload: Mapping[str, Any]) -> None:
+    """Subscriber of ``source_synced``: queue a new scoring of each record monitor of the synced dataset."""
+    version_id = payload.get("dataset_version_id")
+    if not isinstance(version_id, int):
+        return
+    with tenant_session(tenant_id) as s:
+        dataset_id = store.get_dataset_version(s, version_id).dataset_id
+        ids = record_store.ids_of_dataset(s, dataset_id)
+    for monitor_id in ids:
+        queue.defer("aihub.score_record_monitor", lock=f"aihub-record-monitor-{monitor_id}", tenant_id=tenant_id,
+                    monitor_id=monitor_id, inline_if_refused=True)
 
 
 def delete_record_monitor(principal: Principal, monitor_id: int) -> None:

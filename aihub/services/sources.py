@@ -12,7 +12,7 @@ and leaves the previous version serving.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aihub import audit, connectors, datasets, events
@@ -35,7 +35,7 @@ def _box() -> connectors.SecretBox:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse(raw: dict[str, Any]) -> tuple[connectors.SourceConfig, dict[str, Any]]:

@@ -21,9 +21,7 @@ mid-way runs again, and the actions are written so that a repeat does no harm
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -36,7 +34,7 @@ import sqlalchemy as sa
 from croniter import croniter
 from procrastinate.exceptions import AlreadyEnqueued
 
-from aihub import queue
+from aihub import jsonsafe, queue
 from aihub.auth import Principal, require
 from aihub.db import owner_scans
 from aihub.db import workflow_store as wstore
@@ -68,22 +66,6 @@ def _now() -> datetime:
 
 def _iso(dt: datetime | None = None) -> str:
     return (dt or _now()).isoformat()
-
-
-def _finite(obj: Any) -> Any:
-    """``obj`` with NaN and infinities replaced by None (PostgreSQL's JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _jsonable(payload: Any) -> Any:
-    """A JSON-safe copy: other types as text, non-finite numbers as None."""
-    return _finite(json.loads(json.dumps(payload, default=str)))
 
 
 # ====================================================================== owner principal
@@ -149,7 +131,7 @@ def emit(tenant_id: int, event_type: str, payload: dict[str, Any], *, run: bool 
     """
     if event_type not in EVENT_TYPES:
         raise ValidationError(f"Unknown event {event_type!r}; allowed: {', '.join(EVENT_TYPES)}.", field="event_type")
-    payload = _jsonable(dict(payload))
+    payload = jsonsafe.plain(dict(payload))
     key = dedupe_key(event_type, payload)
     with tenant_session(tenant_id) as s:
         candidates = wstore.list_workflows(s, trigger_type=event_type, enabled_only=True)
@@ -225,7 +207,7 @@ def _run_lock(run_id: int) -> Iterator[bool]:
 
 def _save(tenant_id: int, run_id: int, **values: Any) -> None:
     if "steps" in values:
-        values["steps"] = _jsonable(values["steps"])
+        values["steps"] = jsonsafe.plain(values["steps"])
     with tenant_session(tenant_id) as s:
         wstore.update_run(s, run_id, **values)
 
@@ -321,7 +303,7 @@ def _request_approval(tenant_id: int, run_id: int, steps: list[dict[str, Any]], 
         context = acts.approval_context(ctx, step["action"])
     except Exception as exc:  # noqa: BLE001 - the approver still gets the request, with the problem shown
         context = {"step": step["name"], "problem": f"The context could not be gathered: {exc}"}
-    context = _jsonable(context)
+    context = jsonsafe.plain(context)
     with tenant_session(tenant_id) as s:
         approval = wstore.create_approval(s, tenant_id=tenant_id, run_id=run_id, step_index=i,
                                           action=acts.public_action(step["action"]), context=context,

@@ -186,3 +186,21 @@ def test_validation_errors_name_the_field(api, org_a):
     assert bad_cursor.status_code == 422 and bad_cursor.json()["field"] == "cursor"
     assert no_name.status_code == 422 and no_name.json()["field"] == "name"
     assert bad_file.status_code == 422 and bad_file.json()["details"]["file"] == "orders.csv"
+
+
+def test_cli_creates_lists_and_revokes_keys(api, org_a, capsys):
+    from aihub import cli
+
+    assert cli.main(["api-keys", "create", "--tenant", org_a.tenant_name, "--name", "cli key",
+                     "--scopes", "read,ai_analytics:predict", "--expires", "2099-01-01T00:00:00+00:00"]) == 0
+    token = capsys.readouterr().out.strip()
+    with client(api, token) as c:
+        assert c.get("/datasets").status_code == 200
+    assert cli.main(["api-keys", "list", "--tenant", org_a.tenant_name]) == 0
+    listed = capsys.readouterr().out
+    key = apikeys.list_keys(org_a)[0]
+    assert "cli key" in listed and "read,predict" in listed and token not in listed
+    assert cli.main(["api-keys", "revoke", "--tenant", org_a.tenant_name, str(key.id)]) == 0
+    with client(api, token) as c:
+        assert c.get("/datasets").status_code == 401
+    assert cli.main(["api-keys", "create", "--tenant", org_a.tenant_name, "--name", "x", "--scopes", "nope"]) == 2

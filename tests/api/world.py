@@ -49,8 +49,9 @@ def build_world() -> dict:
         s.add_all([monitor, workflow])
         s.flush()
         run = m.MonitorRun(tenant_id=a.tenant_id, monitor_id=monitor.id, status="succeeded")
-        wf_run = m.WorkflowRun(tenant_id=a.tenant_id, workflow_id=workflow.id, trigger={}, status="waiting",
-                               steps=[])
+        wf_run = m.WorkflowRun(tenant_id=a.tenant_id, workflow_id=workflow.id, trigger={},
+                               status="waiting_approval",
+                               steps=[{"name": "Promote", "status": "waiting_approval", "needs_approval": True}])
         s.add_all([run, wf_run])
         s.flush()
         anomaly = m.Anomaly(tenant_id=a.tenant_id, monitor_id=monitor.id, run_id=run.id, metric="revenue",

@@ -127,7 +127,7 @@ def log_in(page, url: str, email: str, password: str) -> None:
     page.get_by_role("textbox", name="E-mail").fill(email)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Login").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard").first).to_be_visible()
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(1000)  # the run that writes the cookie finishes
 
@@ -138,7 +138,7 @@ def open_screen(page, name: str) -> None:
 
     heading = page.get_by_role("heading", name=name, exact=True)
     for attempt in range(3):
-        page.get_by_role("link", name=name, exact=True).click()
+        nav_link(page, name).click()
         try:
             expect(heading).to_be_visible(timeout=20_000)
             break
@@ -148,11 +148,21 @@ def open_screen(page, name: str) -> None:
     page.wait_for_timeout(1500)  # the page's widgets are live
 
 
+def nav_link(page, name: str):
+    """The sidebar navigation link ``name``, opening "View N more" first when the list is folded."""
+    link = page.get_by_role("link", name=name, exact=True)
+    more = page.locator("[data-testid='stSidebarNavViewButton']")
+    if not link.is_visible() and more.count() and more.inner_text().startswith("View ") \
+            and "less" not in more.inner_text():
+        more.click()
+    return link
+
+
 def log_out(page) -> None:
     """Log out through the navigation."""
     from playwright.sync_api import expect
 
-    page.get_by_role("link", name="Log out").click()
+    nav_link(page, "Log out").click()
     expect(page.get_by_text("You are logged out.").first).to_be_visible()
     page.wait_for_timeout(1500)
     again = page.get_by_role("button", name="Log in again")

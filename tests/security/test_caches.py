@@ -21,10 +21,10 @@ TENANT_WIDE = {
     "dashboard.filter_options", "dashboard.overview", "dashboard.summary", "dashboard.anomaly_summary",
     "training.forecast_view", "insights_service.list_insights", "insights.list_insights",
     "model_config.target_profile", "model_config.feature_warnings", "model_config.feature_plan",
-    "results.recommend_customers", "results.recommend_products",
+    "results.recommend_customers", "results.recommend_products", "svc.table_roles",
 }
-#: How a cached function reaches the principal: unhashed ``_principal``, or the page's own ``p`` (a closure).
-PRINCIPAL_NAMES = {"_principal", "p"}
+#: How a cached function reaches the principal: an unhashed ``_principal``/``_p``, or the page's ``p`` (a closure).
+PRINCIPAL_NAMES = {"_principal", "_p", "p"}
 
 
 def _cached_functions() -> list[tuple[Path, ast.FunctionDef]]:
@@ -79,7 +79,8 @@ def test_the_tenant_wide_services_filter_by_tenant_only():
 
     modules = {"dashboard": "aihub.services.dashboard", "training": "aihub.training",
                "insights_service": "aihub.insights_service", "insights": "aihub.services.insights",
-               "model_config": "aihub.services.model_config", "results": "aihub.services.analytics_results"}
+               "model_config": "aihub.services.model_config", "results": "aihub.services.analytics_results",
+               "svc": "aihub.services.insights"}
     checked = 0
     for entry in TENANT_WIDE:
         mod, name = entry.split(".")

@@ -134,12 +134,19 @@ def test_one_alert_per_incident_by_email_and_webhook(org, smtp_server, receiver)
     stored = monitor_svc.get_monitor(org, mon.id)
     assert stored.has_alert_secret and SECRET not in str(stored.alerting)
     first = monitor_svc.run_monitor(org, mon.id)  # history up to day 120: the outage begins
+    (onset,) = [a for a in anomaly_svc.list_anomalies(org, monitor_id=mon.id) if a.ts == datetime(2023, 5, 2)]
+    assert onset.kind == "drop" and "too little data after it" in onset.kind_evidence, onset.kind_evidence
     # the rest of the outage, then the spike, arrive in later versions
     for days in (150, 200):
         datasets.save_upload(org, "shop", "shop.csv", outage_csv(days))
-        monitor_svc.run_monitor(org, mon.id)
+        run = monitor_svc.run_monitor(org, mon.id)
+        assert run.status == "succeeded", run.error
     anomalies = anomaly_svc.list_anomalies(org, monitor_id=mon.id, statuses=[])
     incidents = monitor_svc.list_incidents(org, mon.id)
+    # with the later periods in, the onset is typed again from what followed it
+    settled = anomaly_svc.get_anomaly(org, onset.id)
+    print(f"outage onset typed {onset.kind!r} at first, then {settled.kind!r}: {settled.kind_evidence}")
+    assert "too little data" not in settled.kind_evidence
     print(f"outage + spike: {len(anomalies)} anomalies in {len(incidents)} incidents; "
           f"{len(smtp_server)} e-mails, {len(receiver.deliveries)} webhook calls; first run found "
           f"{first.anomalies_found}")

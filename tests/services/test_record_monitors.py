@@ -3,7 +3,7 @@ rows listed with reasons, and analysts' confirmations raising precision on later
 
 Frauds are planted by ``benchmarks/fraud_records.py``'s ``plant_superstore`` (four kinds, 0.5% of rows each,
 fixed seed); the measurement mirrors that benchmark through the service: the earlier 60% of days is the first
-dataset version, an analyst reviews the 100 riskiest listed rows (confirm a planted fraud, dismiss the rest),
+dataset version, an analyst reviews the 100 (or 400) riskiest listed rows (confirm a planted fraud, dismiss the rest),
 then the full table arrives as the next version and only the later orders are judged.
 """
 
@@ -46,18 +46,19 @@ def _precision_at_1(listed: list, truth: dict[str, int], later_ids: set[str], n_
     return float(np.mean([truth[r.row_key] for r in later[:k]]))
 
 
-def test_confirmations_raise_precision_on_later_orders(tenant, planted):
+@pytest.mark.parametrize("reviews", [100, 400])
+def test_confirmations_raise_precision_on_later_orders(tenant, planted, reviews):
     earlier, later = planted
     saved = datasets.save_upload(tenant, "orders", "orders.csv", _csv(earlier))
     mon = rm.create_record_monitor(tenant, {"name": "Order risk", "params": SUPERSTORE_SETTINGS},
                                    dataset_id=saved.version.dataset_id)
     assert mon.rows_scored == len(earlier) and mon.flagged > 0
-    top = rm.list_scores(tenant, mon.id, limit=100)
+    top = rm.list_scores(tenant, mon.id, limit=reviews)
     assert [r.score for r in top] == sorted((r.score for r in top), reverse=True)
     assert top[0].band in ("high", "critical") and top[0].reasons and "Row ID" in top[0].row
     truth = {str(k): int(v) for k, v in zip(pd.concat([earlier, later])["Row ID"], pd.concat([earlier,
                                                                                               later])["is_fraud"])}
-    # an analyst reviews the 100 riskiest rows: confirms the planted frauds, dismisses the rest
+    # an analyst reviews the riskiest rows: confirms the planted frauds, dismisses the rest
     confirm = [r.row_key for r in top if truth[r.row_key]]
     dismiss = [r.row_key for r in top if not truth[r.row_key]]
     assert rm.decide(tenant, mon.id, confirm, "confirmed") == len(confirm)
@@ -74,7 +75,7 @@ def test_confirmations_raise_precision_on_later_orders(tenant, planted):
     p_after = _precision_at_1(rm.list_scores(tenant, mon.id, limit=2000), truth, later_ids, len(later))
     print(f"record monitor on Superstore (seed 1, {len(later):,} later orders, fraud rate {rate:.3f}): "
           f"p@1% {p_before:.3f} without decisions -> {p_after:.3f} after {len(confirm)} confirmations and "
-          f"{len(dismiss)} dismissals of the 100 riskiest earlier rows")
+          f"{len(dismiss)} dismissals of the {len(top)} riskiest listed earlier rows (asked for {reviews})")
     assert p_before > 2 * rate  # far above the fraud rate with no labels at all
     assert p_after > p_before
     # the decisions stay on their rows across scorings
@@ -110,3 +111,35 @@ def test_record_monitor_input_is_checked_and_rights_and_tenants_hold(tenant, pla
     with pytest.raises(NotFound):
         rm.delete_record_monitor(other, mon.id)
     assert rm.list_record_monitors(other) == []
+
+
+def test_a_sync_of_the_table_scores_it_again_and_keeps_the_decisions(tenant, monkeypatch):
+    import time
+
+    from aihub.services import sources
+    from tests.services.test_monitor_schedules_alerts import _start_api
+    from tests.test_sources import _rest
+
+    monkeypatch.setenv("AIHUB_JOB_BACKEND", "inline")
+    server = _start_api(monkeypatch)
+    server.rows = [{"day": f"2024-01-{d % 28 + 1:02d}", "region": ("West", "East")[d % 2], "sales": 100 + d % 17}
+                   for d in range(60)]
+    try:
+        src = sources.create_source(tenant, _rest(server))
+        assert sources.sync(tenant, src.id).status == "succeeded"
+        dataset_id = sources.get_source(tenant, src.id).dataset_id
+        mon = rm.create_record_monitor(tenant, {"name": "API orders", "params": {}}, dataset_id=dataset_id)
+        assert mon.rows_scored == 60
+        top = rm.list_scores(tenant, mon.id, limit=1)[0]
+        rm.decide(tenant, mon.id, [top.row_key], "confirmed")
+        server.rows = server.rows + [{"day": "2024-01-29", "region": "West", "sales": 5000}]  # a new, odd order
+        assert sources.sync(tenant, src.id).status == "succeeded"
+        deadline = time.time() + 60
+        while time.time() < deadline and rm.get_record_monitor(tenant, mon.id).rows_scored != 61:
+            time.sleep(0.3)
+        again = rm.get_record_monitor(tenant, mon.id)
+        assert again.rows_scored == 61 and again.confirmed == 1
+        assert rm.list_scores(tenant, mon.id, limit=1)[0].row["Sales"] == 5000  # the odd order now tops the list
+    finally:
+        server.shutdown()
+        server.server_close()

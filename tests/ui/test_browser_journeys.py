@@ -47,6 +47,23 @@ def _log_in(page, email: str, then: str) -> None:
     page.wait_for_timeout(1500)  # the run that writes the cookie finishes
 
 
+def _click_until(page, button, shown) -> None:
+    """Click ``button`` until ``shown`` appears (a click during a busy rerun can be lost), at most three times."""
+    from playwright.sync_api import expect
+
+    expect(button).to_be_enabled()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1000)
+    for attempt in range(3):
+        button.click()
+        try:
+            expect(shown).to_be_visible(timeout=20_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
+
+
 def _open(page, name: str) -> None:
     from playwright.sync_api import expect
 
@@ -111,8 +128,8 @@ def test_journeys_in_the_browser(served_app, chromium):
     _open(page, "Insights")
     page.get_by_text("Data insights read").click()
     expect(page.get_by_text(re.compile(r"proposed roles, not confirmed yet"))).to_be_visible()
-    page.get_by_role("button", name="Confirm roles").click()
-    expect(page.get_by_text("Insights will read credit with the roles you confirmed.")).to_be_visible()
+    confirmed = page.get_by_text("Insights will read credit with the roles you confirmed.")
+    _click_until(page, page.get_by_role("button", name="Confirm roles"), confirmed)
     _no_traceback(page)
 
     # Log out, and in as the viewer: the viewer's role shows.

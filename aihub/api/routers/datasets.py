@@ -16,7 +16,7 @@ from aihub.services import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERRORS)
 DatasetId = Path(ge=1, le=2**62, description="Dataset id")
-Cursor = Query(None, max_length=100, description="next_cursor of the previous page")
+Cursor = Query(None, min_length=1, max_length=100, description="next_cursor of the previous page")
 Limit = Query(50, ge=1, le=500, description="Items per page")
 
 
@@ -46,12 +46,12 @@ def upload(p: Caller, idem: Idem,
     return idem.run("POST /datasets", [name, description, filename, sha256(data)], work)
 
 
-@router.get("/{dataset_id}", response_model=Dataset, summary="One dataset")
+@router.get("/{dataset_id:int}", response_model=Dataset, summary="One dataset")
 def get_dataset(p: Caller, dataset_id: int = DatasetId) -> Dataset:
     return Dataset.model_validate(datasets.get_dataset(p, dataset_id))
 
 
-@router.get("/{dataset_id}/versions", response_model=Page[DatasetVersion], summary="Versions of a dataset")
+@router.get("/{dataset_id:int}/versions", response_model=Page[DatasetVersion], summary="Versions of a dataset")
 def list_versions(p: Caller, dataset_id: int = DatasetId, cursor: str | None = Cursor, limit: int = Limit
                   ) -> Page[DatasetVersion]:
     from aihub.paging import paginate
@@ -61,7 +61,7 @@ def list_versions(p: Caller, dataset_id: int = DatasetId, cursor: str | None = C
                                 next_cursor=page.next_cursor)
 
 
-@router.get("/{dataset_id}/schema", response_model=DatasetSchema, summary="Column schema of a dataset version")
+@router.get("/{dataset_id:int}/schema", response_model=DatasetSchema, summary="Column schema of a dataset version")
 def get_schema(p: Caller, dataset_id: int = DatasetId,
                version: Annotated[int | None, Query(ge=1, le=2**31, description="Version number; "
                                                     "default the latest")] = None) -> DatasetSchema:

@@ -17,7 +17,7 @@ ModelId = Path(ge=1, le=2**62, description="Forecast model id")
 VersionQ = Query(ge=1, le=2**62, description="Version id; default the deployed one")
 
 
-@router.get("/{model_id}", response_model=ForecastOut, summary="The forecast with its 80 % and 95 % bands")
+@router.get("/{model_id:int}", response_model=ForecastOut, summary="The forecast with its 80 % and 95 % bands")
 def forecast(p: Caller, model_id: int = ModelId, version_id: Annotated[int | None, VersionQ] = None) -> ForecastOut:
     """Periods ``ds`` with ``yhat`` and the bands; ``actuals`` are values that fell inside the horizon since."""
     view = training.forecast_view(p, model_id, version_id)
@@ -30,7 +30,7 @@ def forecast(p: Caller, model_id: int = ModelId, version_id: Annotated[int | Non
                        points=points, actuals=actuals)
 
 
-@router.get("/{model_id}/forecast.csv", summary="The forecast as CSV",
+@router.get("/{model_id:int}/forecast.csv", summary="The forecast as CSV",
             responses={200: {"content": {"text/csv": {}}, "description": "ds, yhat and the bounds"}})
 def forecast_csv(p: Caller, model_id: int = ModelId, version_id: Annotated[int | None, VersionQ] = None
                  ) -> Response:

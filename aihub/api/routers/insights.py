@@ -31,7 +31,7 @@ def list_insights(
     status: Annotated[list[Status] | None, Query(max_length=5, description="Default: the open ones")] = None,
     min_priority: Annotated[Literal["low", "medium", "high", "critical"] | None, Query()] = None,
     include_expired: bool = False,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[InsightOut]:
     kwargs = {"statuses": status} if status else {}
@@ -50,23 +50,23 @@ def generate(p: Caller, body: GenerateInsights | None = None) -> list[InsightOut
     return [insight_out(i) for i in found]
 
 
-@router.get("/{insight_id}", response_model=InsightOut, summary="One insight")
+@router.get("/{insight_id:int}", response_model=InsightOut, summary="One insight")
 def get_insight(p: Caller, insight_id: InsightId) -> InsightOut:
     return insight_out(insights_service.get_insight(p, insight_id))
 
 
-@router.get("/{insight_id}/events", response_model=list[InsightEvent], summary="Status changes and votes")
+@router.get("/{insight_id:int}/events", response_model=list[InsightEvent], summary="Status changes and votes")
 def events(p: Caller, insight_id: InsightId) -> list[InsightEvent]:
     return [InsightEvent.model_validate(e) for e in insights_service.insight_events(p, insight_id)]
 
 
-@router.post("/{insight_id}/status", response_model=InsightOut, summary="Change an insight's status")
+@router.post("/{insight_id:int}/status", response_model=InsightOut, summary="Change an insight's status")
 def set_status(p: Caller, body: InsightStatus, insight_id: InsightId) -> InsightOut:
     """A dismissal needs a ``reason``. Needs ``ai_analytics:feedback``."""
     return insight_out(insights_service.set_status(p, insight_id, body.status, body.reason))
 
 
-@router.post("/{insight_id}/votes", response_model=InsightOut, summary="Vote useful or not useful")
+@router.post("/{insight_id:int}/votes", response_model=InsightOut, summary="Vote useful or not useful")
 def vote(p: Caller, body: Vote, insight_id: InsightId) -> InsightOut:
     """The caller's latest vote counts. Needs ``ai_analytics:feedback``."""
     return insight_out(insights_service.vote(p, insight_id, body.useful, body.note))

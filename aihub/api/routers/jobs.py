@@ -13,13 +13,13 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=ERRORS)
 JobId = Path(ge=1, le=2**62, description="Job id")
 
 
-@router.get("/{job_id}", response_model=Job, summary="Status of a job")
+@router.get("/{job_id:int}", response_model=Job, summary="Status of a job")
 def get_job(p: Caller, job_id: int = JobId) -> Job:
     """Poll until ``status`` is ``succeeded``, ``failed`` (see ``error``) or ``cancelled``."""
     return job_body(registry.get_job(p, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=Job, summary="Cancel a job")
+@router.post("/{job_id:int}/cancel", response_model=Job, summary="Cancel a job")
 def cancel_job(p: Caller, job_id: int = JobId) -> Job:
     """Ask a queued or running job to stop; a cancelled job saves nothing."""
     return job_body(registry.cancel_job(p, job_id))

@@ -30,7 +30,7 @@ from aihub.services import model_config, model_training, registry
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
 ModelId = Path(ge=1, le=2**62, description="Model id")
 VersionId = Path(ge=1, le=2**62, description="Model version id")
-Cursor = Query(None, max_length=100, description="next_cursor of the previous page")
+Cursor = Query(None, min_length=1, max_length=100, description="next_cursor of the previous page")
 Limit = Query(50, ge=1, le=500)
 
 
@@ -78,12 +78,12 @@ def template(p: Caller, template: Annotated[str, Path(max_length=60, description
     return plain(model_config.template_config(p, template, dataset_id))
 
 
-@router.get("/{model_id}", response_model=ModelOut, summary="One model")
+@router.get("/{model_id:int}", response_model=ModelOut, summary="One model")
 def get_model(p: Caller, model_id: int = ModelId) -> ModelOut:
     return model_out(registry.get_model(p, model_id))
 
 
-@router.post("/{model_id}/train", status_code=202, response_model=Job, summary="Train a new version")
+@router.post("/{model_id:int}/train", status_code=202, response_model=Job, summary="Train a new version")
 def retrain(p: Caller, idem: Idem, body: Retrain | None = None, model_id: int = ModelId) -> JSONResponse:
     """Trains on the dataset's newest version. Needs ``ai_analytics:create``."""
     config = body.config if body else None
@@ -97,28 +97,28 @@ def retrain(p: Caller, idem: Idem, body: Retrain | None = None, model_id: int = 
     return idem.run(f"POST /models/{model_id}/train", config, work)
 
 
-@router.get("/{model_id}/jobs", response_model=Page[Job], summary="Jobs of a model")
+@router.get("/{model_id:int}/jobs", response_model=Page[Job], summary="Jobs of a model")
 def list_jobs(p: Caller, model_id: int = ModelId, cursor: str | None = Cursor, limit: int = Limit) -> Page[Job]:
     registry.get_model(p, model_id)
     page = paginate(registry.list_jobs(p, model_id, limit=500), cursor, limit)
     return Page[Job](items=[job_body(j) for j in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{model_id}/versions", response_model=Page[VersionOut], summary="Versions of a model")
+@router.get("/{model_id:int}/versions", response_model=Page[VersionOut], summary="Versions of a model")
 def list_versions(p: Caller, model_id: int = ModelId, cursor: str | None = Cursor, limit: int = Limit
                   ) -> Page[VersionOut]:
     page = paginate(registry.list_versions(p, model_id), cursor, limit)
     return Page[VersionOut](items=[version_out(v) for v in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{model_id}/versions/{version_id}", response_model=VersionOut, summary="One version with its "
+@router.get("/{model_id:int}/versions/{version_id:int}", response_model=VersionOut, summary="One version with its "
             "feature schema and configuration")
 def get_version(p: Caller, model_id: int = ModelId, version_id: int = VersionId) -> VersionOut:
     version = registry.require_version_of(p, model_id, version_id)
     return version_out(version, model_training.version_details(p, version.id))
 
 
-@router.get("/{model_id}/compare", response_model=Comparison, summary="Test metrics of versions side by side")
+@router.get("/{model_id:int}/compare", response_model=Comparison, summary="Test metrics of versions side by side")
 def compare(p: Caller, model_id: int = ModelId,
             version_ids: Annotated[list[int] | None, Query(max_length=50, description="Default: all")] = None
             ) -> Comparison:
@@ -126,24 +126,24 @@ def compare(p: Caller, model_id: int = ModelId,
     return Comparison(rows=plain(frame.to_dict(orient="records")))
 
 
-@router.post("/{model_id}/deploy", response_model=ModelOut, summary="Deploy a version as the champion")
+@router.post("/{model_id:int}/deploy", response_model=ModelOut, summary="Deploy a version as the champion")
 def deploy(p: Caller, body: Deploy, model_id: int = ModelId) -> ModelOut:
     """Needs ``ai_analytics:update``."""
     return model_out(registry.deploy(p, model_id, body.version_id))
 
 
-@router.post("/{model_id}/rollback", response_model=ModelOut, summary="Roll back to the previous champion")
+@router.post("/{model_id:int}/rollback", response_model=ModelOut, summary="Roll back to the previous champion")
 def rollback(p: Caller, model_id: int = ModelId) -> ModelOut:
     """Needs ``ai_analytics:update``."""
     return model_out(registry.rollback(p, model_id))
 
 
-@router.put("/{model_id}/challenger", response_model=ModelOut, summary="Set or remove the challenger and its share")
+@router.put("/{model_id:int}/challenger", response_model=ModelOut, summary="Set or remove the challenger and its share")
 def set_challenger(p: Caller, body: Challenger, model_id: int = ModelId) -> ModelOut:
     """Needs ``ai_analytics:update``."""
     return model_out(registry.set_challenger(p, model_id, body.version_id, body.share))
 
 
-@router.post("/{model_id}/challenger/promote", response_model=ModelOut, summary="Make the challenger the champion")
+@router.post("/{model_id:int}/challenger/promote", response_model=ModelOut, summary="Make the challenger the champion")
 def promote(p: Caller, model_id: int = ModelId) -> ModelOut:
     return model_out(registry.promote_challenger(p, model_id))

@@ -14,7 +14,7 @@ from aihub.services import monitors as monitoring
 
 router = APIRouter(prefix="/monitors", tags=["monitors"], responses=ERRORS)
 MonitorId = Annotated[int, Path(ge=1, le=2**62, description="Monitor id")]
-Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=100, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -31,19 +31,19 @@ def list_monitors(p: Caller, dataset_id: Annotated[int | None, Query(ge=1, le=2*
     return Page[MonitorOut](items=[monitor_out(m) for m in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{monitor_id}", response_model=MonitorOut, summary="One monitor")
+@router.get("/{monitor_id:int}", response_model=MonitorOut, summary="One monitor")
 def get_monitor(p: Caller, monitor_id: MonitorId) -> MonitorOut:
     return monitor_out(monitoring.get_monitor(p, monitor_id))
 
 
-@router.post("/{monitor_id}/run", response_model=MonitorRun, summary="Run a monitor now")
+@router.post("/{monitor_id:int}/run", response_model=MonitorRun, summary="Run a monitor now")
 def run_now(p: Caller, monitor_id: MonitorId) -> MonitorRun:
     """Scores the periods since its last run (a run is streaming: seconds, not minutes) and answers with the run;
     a failed run says why in ``error``. Needs ``ai_analytics:detect``."""
     return MonitorRun.model_validate(monitoring.run_monitor(p, monitor_id))
 
 
-@router.get("/{monitor_id}/runs", response_model=Page[MonitorRun], summary="Runs of a monitor")
+@router.get("/{monitor_id:int}/runs", response_model=Page[MonitorRun], summary="Runs of a monitor")
 def list_runs(p: Caller, monitor_id: MonitorId, cursor: Cursor = None, limit: Limit = 50) -> Page[MonitorRun]:
     page = paginate(monitoring.list_runs(p, monitor_id, limit=1000), cursor, limit)
     return Page[MonitorRun](items=[MonitorRun.model_validate(r) for r in page.items], next_cursor=page.next_cursor)

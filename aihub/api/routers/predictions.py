@@ -35,7 +35,7 @@ def stored(r) -> StoredPrediction:
     return StoredPrediction.model_validate({**r.__dict__, "input": plain(r.input), "output": plain(r.output)})
 
 
-@router.post("/models/{model_id}/predictions", status_code=201, response_model=PredictionOut,
+@router.post("/models/{model_id:int}/predictions", status_code=201, response_model=PredictionOut,
              summary="Predict one row, with its reasons")
 def predict(p: Caller, body: PredictIn, idem: Idem, model_id: ModelId) -> JSONResponse:
     """The champion (or the challenger, for its share) answers; SHAP reasons in ``contributions`` and
@@ -49,16 +49,16 @@ def predict(p: Caller, body: PredictIn, idem: Idem, model_id: ModelId) -> JSONRe
     return idem.run(f"POST /models/{model_id}/predictions", body.model_dump(mode="json"), work)
 
 
-@router.get("/models/{model_id}/predictions", response_model=Page[StoredPrediction], summary="Prediction history")
+@router.get("/models/{model_id:int}/predictions", response_model=Page[StoredPrediction], summary="Prediction history")
 def history(p: Caller, model_id: ModelId,
             single_only: Annotated[bool, Query(description="Leave out batch rows")] = False,
-            cursor: Annotated[str | None, Query(max_length=100)] = None,
+            cursor: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Page[StoredPrediction]:
     page = predictions.page_predictions(p, model_id, cursor=cursor, limit=limit, single_only=single_only)
     return Page[StoredPrediction](items=[stored(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/models/{model_id}/batches", status_code=202, response_model=Job,
+@router.post("/models/{model_id:int}/batches", status_code=202, response_model=Job,
              summary="Predict a file of rows as a job")
 def batch(p: Caller, idem: Idem, model_id: ModelId,
           file: Annotated[UploadFile, File(description="CSV, Excel or JSON rows")],
@@ -70,7 +70,7 @@ def batch(p: Caller, idem: Idem, model_id: ModelId,
                     lambda: accepted(batch_predictions.submit_batch(p, model_id, filename, data, explain=explain)))
 
 
-@router.get("/predictions/batches/{batch_id}", response_model=Batch, summary="One batch: counts and failed rows")
+@router.get("/predictions/batches/{batch_id:int}", response_model=Batch, summary="One batch: counts and failed rows")
 def get_batch(p: Caller, batch_id: BatchId) -> Batch:
     return Batch.model_validate(plain_batch(batch_predictions.get_batch(p, batch_id)))
 
@@ -79,7 +79,7 @@ def plain_batch(b):
     return {**b.__dict__, "errors": plain(b.errors)}
 
 
-@router.get("/predictions/batches/{batch_id}/results.csv", summary="A batch's results as CSV",
+@router.get("/predictions/batches/{batch_id:int}/results.csv", summary="A batch's results as CSV",
             responses={200: {"content": {"text/csv": {}}, "description": "One row per input row"}})
 def batch_csv(p: Caller, batch_id: BatchId) -> Response:
     from aihub import exports
@@ -88,12 +88,12 @@ def batch_csv(p: Caller, batch_id: BatchId) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}.csv"'})
 
 
-@router.get("/predictions/{prediction_id}", response_model=StoredPrediction, summary="One stored prediction")
+@router.get("/predictions/{prediction_id:int}", response_model=StoredPrediction, summary="One stored prediction")
 def get_prediction(p: Caller, prediction_id: PredictionId) -> StoredPrediction:
     return stored(predictions.get_prediction(p, prediction_id))
 
 
-@router.put("/predictions/{prediction_id}/outcome", response_model=StoredPrediction,
+@router.put("/predictions/{prediction_id:int}/outcome", response_model=StoredPrediction,
             summary="Record what actually happened")
 def outcome(p: Caller, body: OutcomeIn, prediction_id: PredictionId) -> StoredPrediction:
     """Needs ``ai_analytics:feedback``."""

@@ -20,7 +20,7 @@ router = APIRouter(tags=["workflows"], responses=ERRORS)
 WorkflowId = Annotated[int, Path(ge=1, le=2**62, description="Workflow id")]
 RunId = Annotated[int, Path(ge=1, le=2**62, description="Run id")]
 ApprovalId = Annotated[int, Path(ge=1, le=2**62, description="Approval id")]
-Cursor = Annotated[str | None, Query(max_length=100)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=100)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -51,14 +51,14 @@ def list_workflows(p: Caller, cursor: Cursor = None, limit: Limit = 50) -> Page[
     return Page[WorkflowOut](items=[workflow_out(s) for s in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/workflows/{workflow_id}", response_model=WorkflowOut, summary="One workflow")
+@router.get("/workflows/{workflow_id:int}", response_model=WorkflowOut, summary="One workflow")
 def get_workflow(p: Caller, workflow_id: WorkflowId) -> WorkflowOut:
     wf = workflows.get_workflow(p, workflow_id)
     match = [s for s in workflows.list_workflows(p) if s.workflow.id == wf.id]
     return workflow_out(match[0])
 
 
-@router.post("/workflows/{workflow_id}/runs", status_code=202, response_model=Triggered,
+@router.post("/workflows/{workflow_id:int}/runs", status_code=202, response_model=Triggered,
              summary="Trigger a workflow now")
 def trigger(p: Caller, workflow_id: WorkflowId, idem: Idem) -> JSONResponse:
     """Starts a run (trigger ``manual``) in the background; poll ``/api/v1/workflow-runs/{id}``.
@@ -71,14 +71,14 @@ def trigger(p: Caller, workflow_id: WorkflowId, idem: Idem) -> JSONResponse:
     return idem.run(f"POST /workflows/{workflow_id}/runs", None, work)
 
 
-@router.get("/workflows/{workflow_id}/runs", response_model=Page[RunOut], summary="Runs of a workflow")
+@router.get("/workflows/{workflow_id:int}/runs", response_model=Page[RunOut], summary="Runs of a workflow")
 def list_runs(p: Caller, workflow_id: WorkflowId, cursor: Cursor = None, limit: Limit = 50) -> Page[RunOut]:
     workflows.get_workflow(p, workflow_id)
     page = paginate(workflows.list_runs(p, workflow_id, limit=1000), cursor, limit)
     return Page[RunOut](items=[run_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/workflow-runs/{run_id}", response_model=RunOut, summary="One run with its steps")
+@router.get("/workflow-runs/{run_id:int}", response_model=RunOut, summary="One run with its steps")
 def get_run(p: Caller, run_id: RunId) -> RunOut:
     return run_out(workflows.get_run(p, run_id))
 
@@ -90,12 +90,12 @@ def list_approvals(p: Caller, pending_only: bool = True, cursor: Cursor = None, 
     return Page[ApprovalOut](items=[approval_out(a) for a in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/approvals/{approval_id}", response_model=ApprovalOut, summary="One approval with its context")
+@router.get("/approvals/{approval_id:int}", response_model=ApprovalOut, summary="One approval with its context")
 def get_approval(p: Caller, approval_id: ApprovalId) -> ApprovalOut:
     return approval_out(workflows.get_approval(p, approval_id))
 
 
-@router.post("/approvals/{approval_id}/decision", response_model=ApprovalOut, summary="Approve or reject")
+@router.post("/approvals/{approval_id:int}/decision", response_model=ApprovalOut, summary="Approve or reject")
 def decide(p: Caller, body: Decision, approval_id: ApprovalId) -> ApprovalOut:
     """Approving continues the run; rejecting ends it. Needs ``ai_analytics:automation``."""
     return approval_out(workflows.decide(p, approval_id, body.approve, body.note))

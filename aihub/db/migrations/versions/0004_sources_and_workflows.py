@@ -6,8 +6,8 @@ Create Date: 2026-11-21
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from aihub.db.rls import disable_tenant_rls, enable_tenant_rls
