@@ -18,7 +18,7 @@ from aihub.errors import AihubError, IngestError
 
 from .auto import ALGORITHMS, AUTO_CANDIDATES
 from .bulk import ON_ERROR, OUTPUT_COLUMNS
-from .frequency import FREQUENCIES
+from .frequency import DEFAULT_MAX_HISTORY, FREQUENCIES
 from .models import LEVELS, MODEL_ALGORITHMS
 
 
@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-history",
         type=int,
-        help="fit on at most this many latest periods; 0 for all (default: 260 weekly, 1095 daily, all monthly)",
+        help="fit on at most this many latest periods; 0 for all (default per frequency: "
+        + ", ".join(f"{k} {v or 'all'}" for k, v in DEFAULT_MAX_HISTORY.items())
+        + ")",
     )
     p.add_argument(
         "--on-error",

@@ -127,7 +127,7 @@ def log_in(page, url: str, email: str, password: str) -> None:
     page.get_by_role("textbox", name="E-mail").fill(email)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Login").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard").first).to_be_visible()
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(1000)  # the run that writes the cookie finishes
 

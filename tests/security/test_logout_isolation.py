@@ -61,7 +61,7 @@ def test_the_next_user_in_the_same_tab_sees_nothing_of_the_previous_one(deployed
     page.get_by_role("textbox", name="E-mail").fill(viewer.username)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Login").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard").first).to_be_visible()
     page.wait_for_timeout(1500)  # the run that writes the cookie finishes
     open_screen(page, "Predictions")
     expect(page.get_by_text("Your role can view predictions but not make them.")).to_be_visible()
