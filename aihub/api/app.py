@@ -19,12 +19,11 @@ from aihub import __version__, apikeys
 from aihub.api import problems
 from aihub.api.middleware import RequestIdMiddleware
 from aihub.api.ratelimit import TokenBucketLimiter
-from aihub.api.settings import ApiSettings, load_api_settings
+from aihub.api.settings import PREFIX, ApiSettings, load_api_settings
 from aihub.runtime.wiring import wire
 
 log = logging.getLogger("aihub.api")
 
-PREFIX = "/api/v1"
 #: Seconds between writes of the keys' request counts and last-used times.
 USAGE_FLUSH_SECONDS = 5.0
 

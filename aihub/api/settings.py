@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from aihub.errors import ValidationError
 
+#: Path prefix of every API route (version 1).
+PREFIX = "/api/v1"
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 

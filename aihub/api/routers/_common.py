@@ -9,8 +9,8 @@ from fastapi import UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from aihub.api.app import PREFIX
 from aihub.api.schemas import Job
+from aihub.api.settings import PREFIX
 from aihub.config import load_settings
 from aihub.errors import ValidationError
 

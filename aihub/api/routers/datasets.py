@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 
-from aihub.api.app import PREFIX
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
 from aihub.api.routers._common import json_response, read_upload, sha256
 from aihub.api.schemas import ERRORS, Dataset, DatasetSchema, DatasetVersion, Page, Upload
+from aihub.api.settings import PREFIX
 from aihub.services import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERRORS)

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from aihub import workflows
-from aihub.api.app import PREFIX
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
 from aihub.api.routers._common import json_response
 from aihub.api.schemas import ERRORS, ApprovalOut, Decision, Page, RunOut, Triggered, WorkflowOut
+from aihub.api.settings import PREFIX
 from aihub.jsonsafe import plain
 from aihub.paging import paginate
 
