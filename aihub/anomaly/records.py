@@ -72,7 +72,7 @@ from aihub.anomaly.wording import format_compact
 from aihub.errors import ValidationError
 from aihub.userconfig import UserConfig, parse
 
-__all__ = ["BANDS", "RecordParams", "RecordScorer", "parse_labels", "score_records"]
+__all__ = ["BANDS", "RecordParams", "RecordScorer", "labels_from_column", "parse_labels", "score_records"]
 
 BANDS: tuple[str, ...] = ("low", "medium", "high", "critical")
 STATE_FORMAT = "aihub-record-scorer"
@@ -99,6 +99,11 @@ class RecordParams(UserConfig):
         ``strftime`` format of ``time_col`` (``"%d/%m/%y"``); else parsed by pandas.
     group_col : str, optional
         Order or transaction id grouping several rows; never a feature itself.
+    label_col : str, optional
+        Column of known outcomes where the table has them (1/true/yes/fraud
+        for a fraud, 0/false/no/normal for none, blank where unknown). Never
+        a feature; its known rows train the supervised model together with
+        analysts' decisions (see :func:`labels_from_column`).
     context_col : str, optional
         Category column whose levels set what is usual (Category in orders).
     auto_context : bool, default True
@@ -127,6 +132,7 @@ class RecordParams(UserConfig):
     time_col: str | None = None
     time_format: str | None = None
     group_col: str | None = None
+    label_col: str | None = None
     context_col: str | None = None
     auto_context: bool = True
     exclude: tuple[str, ...] = ()
@@ -152,7 +158,7 @@ class RecordParams(UserConfig):
     def roles(self) -> dict[str, str]:
         """Column -> role for every column named in the settings."""
         out = {c: "exclude" for c in self.exclude}
-        for role in ("id_col", "entity_col", "time_col", "group_col", "context_col"):
+        for role in ("id_col", "entity_col", "time_col", "group_col", "label_col", "context_col"):
             if getattr(self, role):
                 out[getattr(self, role)] = role
         return out
@@ -250,7 +256,7 @@ def _choose_columns(frame: pd.DataFrame, p: RecordParams, spec: _Spec) -> dict[s
                               f"{list(frame.columns)}.", field=role, details={"value": missing[0]})
     nums = {}
     for c in frame.columns:
-        if roles.get(c) in ("id_col", "entity_col", "time_col", "group_col", "exclude"):
+        if roles.get(c) in ("id_col", "entity_col", "time_col", "group_col", "label_col", "exclude"):
             continue
         col = frame[c]
         num = _numeric(col)
@@ -461,6 +467,44 @@ def parse_labels(labels: Any, id_col: str | None) -> pd.Series:
                                   "use 1/confirmed or 0/dismissed.", field="labels", details={"row": i + 2})
     s = pd.Series(out, index=series.index, dtype=int)
     return s[~s.index.duplicated(keep="last")]
+
+
+def labels_from_column(frame: pd.DataFrame, label_col: str, id_col: str | None) -> pd.Series:
+    """Known outcomes of a table's own label column as 0/1 indexed by row id.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The scored table; rows with a blank ``label_col`` are unknown and left out.
+    label_col : str
+        Column holding 1/true/yes/fraud/confirmed or 0/false/no/normal/dismissed.
+    id_col : str or None
+        Row id column; the frame's index (as text) when None, as in :meth:`RecordScorer.learn`.
+
+    Returns
+    -------
+    pandas.Series of int indexed by row id text (empty when no row is known).
+
+    Raises
+    ------
+    aihub.errors.ValidationError
+        ``field="label_col"``: the column is missing, or a value is neither
+        outcome (the message names the table row, counted from 2 for the header).
+    """
+    if label_col not in frame.columns:
+        raise ValidationError(f"Column '{label_col}' (label_col) is not in the table; its columns are "
+                              f"{list(frame.columns)}.", field="label_col", details={"value": label_col})
+    col = frame[label_col]
+    known = col.notna() & (col.astype(str).str.strip() != "")
+    ids = frame[id_col].astype(str) if id_col else pd.Series(frame.index.astype(str), index=frame.index)
+    try:
+        return parse_labels(pd.Series(col[known].to_numpy(), index=ids[known].to_numpy()), None)
+    except ValidationError as exc:
+        row = exc.details.get("row") if exc.details else None
+        table_row = int(np.flatnonzero(known.to_numpy())[row - 2]) + 2 if row else None
+        raise ValidationError(f"Column '{label_col}' row {table_row}: "
+                              f"{exc.message.split(': ', 1)[-1]}", field="label_col",
+                              details={"row": table_row}) from None
 
 
 # --------------------------------------------------------------------------- scorer

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from aihub import queue
-from aihub.anomaly.records import BANDS, RecordParams, RecordScorer
+from aihub.anomaly.records import BANDS, RecordParams, RecordScorer, labels_from_column, parse_labels
 from aihub.auth import Principal, acting_principal, require
 from aihub.db import record_store, store
 from aihub.db.record_store import RecordMonitorRecord, RecordScoreRecord
@@ -44,7 +44,7 @@ MAX_STORED = 2000
 TOP_SHARE = 0.05
 DECISIONS: tuple[str, ...] = ("confirmed", "dismissed")
 MAX_NOTE = 2000
-_ROLES = ("id_col", "entity_col", "time_col", "group_col", "context_col")
+_ROLES = ("id_col", "entity_col", "time_col", "group_col", "label_col", "context_col")
 
 
 def _check_params(raw: Any, columns: Iterable[str]) -> RecordParams:
@@ -110,6 +110,8 @@ def create_record_monitor(principal: Principal, raw: Mapping[str, Any], *, datas
     with tenant_session(principal.tenant_id) as s:
         version = store.get_dataset_version(s, store.latest_dataset_version_id(s, ds))
         params = _check_params(raw.get("params"), [c["name"] for c in version.column_schema])
+        if params.label_col:  # refuse a bad outcome value before anything is stored
+            _known_labels(store.load_dataset_frame(s, version.id), params, {})
         rec = record_store.create(s, tenant_id=principal.tenant_id, name=name.strip(), dataset_id=ds,
                                   params=params.model_dump(mode="json", exclude_defaults=True),
                                   user_id=principal.user_id)
@@ -128,6 +130,18 @@ def get_record_monitor(principal: Principal, monitor_id: int) -> RecordMonitorRe
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         return record_store.get(s, monitor_id)
+
+
+def _known_labels(frame: pd.DataFrame, params: RecordParams, decided: Mapping[str, str]) -> pd.Series:
+    """The table's own label column (if named) with the analysts' decisions on top (a decision wins)."""
+    try:
+        from_column = (labels_from_column(frame, params.label_col, params.id_col) if params.label_col
+                       else pd.Series(dtype=int))
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"params.{exc.field}", details=exc.details) from None
+    from_decisions = parse_labels(pd.Series(decided, dtype=object), None) if decided else pd.Series(dtype=int)
+    both = pd.concat([from_column, from_decisions])
+    return both[~both.index.duplicated(keep="last")]
 
 
 def score_record_monitor(principal: Principal, monitor_id: int) -> RecordMonitorRecord:
@@ -158,9 +172,10 @@ def score_record_monitor(principal: Principal, monitor_id: int) -> RecordMonitor
     params = _check_params(rec.params, frame.columns)
     scorer = RecordScorer(params).fit(frame)
     notes: list[str] = []
-    if decided:
+    labels = _known_labels(frame, params, decided)
+    if len(labels):
         try:
-            scorer.learn(frame, pd.Series(decided))
+            scorer.learn(frame, labels)
         except ValidationError as exc:  # decisions on rows the newest version no longer has
             notes.append(str(exc))
     notes += list(scorer.notes_)
