@@ -67,13 +67,13 @@ def test_viewer_cannot_upload_or_train(tenant):
 
 def test_forecast_spec_names_every_bad_field():
     errors = forecasts.ForecastSpec.check(
-        {"model_name": "", "dataset_id": 1, "date_column": "Sales", "value_column": "Nope", "freq": "Q",
+        {"model_name": "", "dataset_id": 1, "date_column": "Sales", "value_column": "Nope", "freq": "2W",
          "agg": "median", "horizon": 0, "algorithm": "magic"},
         {"Order Date": "date", "Sales": "number", "Region": "category"},
     )
     assert set(errors) == {"model_name", "date_column", "value_column", "freq", "agg", "horizon", "algorithm"}
     assert "Sales" in errors["date_column"] and "number" in errors["date_column"]
-    assert "Q" in errors["freq"] and "M" in errors["freq"]
+    assert "'2W'" in errors["freq"] and "M" in errors["freq"] and "Q" in errors["freq"]
     with pytest.raises(ValidationError) as err:
         forecasts.ForecastSpec.from_dict({"model_name": "ok", "dataset_id": 1, "date_column": "d",
                                          "value_column": "v", "horizon": 10_000})
