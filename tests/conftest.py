@@ -26,6 +26,10 @@ from aihub.config import load_settings
 from aihub.db import engine as dbengine
 from aihub.runtime.wiring import wire
 
+#: Shared fixtures (``receiver``, ``smtp_server``, ``api``, ``start_worker``) and helpers live in tests/fixtures.py;
+#: registering it here makes its fixtures visible in every folder (a conftest's own fixture of the same name wins).
+pytest_plugins = ["tests.fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AIHUB_SHARED_DIR", REPO.parent / "shared"))
 #: ../shared/data (AIHUB_SHARED_DIR may name the shared folder or its data folder).

@@ -11,7 +11,7 @@ import pytest
 
 from aihub.ingest import read_upload
 from aihub.insights import InsightInputs, TableInput, generate_insights, infer_roles
-from tests.core.table_fixtures import AVOCADO_DROP, avocado_csv, credit_csv, marketing_csv
+from tests.fixtures import AVOCADO_DROP, avocado_csv, credit_csv, marketing_csv
 
 
 def _pct(fraction: float) -> str:

@@ -10,8 +10,7 @@ from aihub.errors import ConnectorError, NotFound, ValidationError
 from aihub.services import datasets
 from aihub.services import monitors as monitor_svc
 from tests.conftest import new_tenant
-from tests.services.test_monitor_schedules_alerts import ONE_SERIES, outage_csv
-from tests.test_workflows import SECRET, receiver  # noqa: F401  (fixture)
+from tests.fixtures import ONE_SERIES, SECRET, outage_csv
 
 
 @pytest.fixture
@@ -44,7 +43,7 @@ def test_webhook_schemes_other_than_http_are_refused(monitor, monkeypatch, url):
     assert err.value.field == "alerting.webhook_url"
 
 
-def test_a_host_removed_from_the_allow_list_gets_nothing_and_the_delivery_says_why(monitor, receiver, monkeypatch):  # noqa: F811
+def test_a_host_removed_from_the_allow_list_gets_nothing_and_the_delivery_says_why(monitor, receiver, monkeypatch):
     tenant, mon = monitor
     monitor_svc.set_alerting(tenant, mon.id, {"webhook_url": receiver.url, "min_severity": "low"},
                              webhook_secret=SECRET)
@@ -56,7 +55,7 @@ def test_a_host_removed_from_the_allow_list_gets_nothing_and_the_delivery_says_w
     assert all("allow-list" in d.error and "Nothing was sent" in d.error for d in failed)
 
 
-def test_a_webhook_needs_a_secret_that_is_never_shown_back(monitor, receiver):  # noqa: F811
+def test_a_webhook_needs_a_secret_that_is_never_shown_back(monitor, receiver):
     tenant, mon = monitor
     with pytest.raises(ValidationError) as err:
         monitor_svc.set_alerting(tenant, mon.id, {"webhook_url": receiver.url})
@@ -70,7 +69,7 @@ def test_a_webhook_needs_a_secret_that_is_never_shown_back(monitor, receiver):  
                                     ).has_alert_secret
 
 
-def test_another_tenant_cannot_touch_a_monitors_alerting_or_schedule(monitor, receiver):  # noqa: F811
+def test_another_tenant_cannot_touch_a_monitors_alerting_or_schedule(monitor, receiver):
     tenant, mon = monitor
     other = new_tenant("intruder")
     with pytest.raises(NotFound):

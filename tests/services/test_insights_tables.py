@@ -12,7 +12,7 @@ from aihub.errors import ValidationError
 from aihub.services import datasets, insight_roles
 from aihub.services import insights as insights_service
 from tests.conftest import new_tenant
-from tests.core.table_fixtures import AVOCADO_DROP, avocado_csv, credit_csv
+from tests.fixtures import AVOCADO_DROP, avocado_csv, credit_csv
 
 
 @pytest.fixture

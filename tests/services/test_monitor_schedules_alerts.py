@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,26 +18,18 @@ from aihub.services import alerts, datasets
 from aihub.services import anomalies as anomaly_svc
 from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD
-from tests.test_monitoring import REGION_MONITOR, regional_csv
-from tests.test_worker import start_worker  # noqa: F401  (fixture)
-from tests.test_workflows import SECRET, receiver, smtp_server  # noqa: F401  (fixtures)
-
-ONE_SERIES = {"detection_name": "daily revenue", "anomaly_type": "revenue", "monitored_metrics": ["daily_revenue"]}
-
-
-def outage_csv(days: int) -> bytes:
-    """Daily revenue (weekly pattern, noise sd 10 on 1,000), the first ``days`` days from 2023-01-02.
-
-    Planted incidents: an outage from day 120 to day 124 (revenue -60% for five days in a row: one
-    incident over several periods) and a one-day spike of +500 on day 170.
-    """
-    rng = np.random.default_rng(3)
-    ts = pd.date_range("2023-01-02", periods=200, freq="D")
-    v = 1000 - 200 * ts.dayofweek.isin([5, 6]) + rng.normal(0, 10, 200)
-    v[120:125] *= 0.4
-    v[170] += 500
-    frame = pd.DataFrame({"date": ts.strftime("%Y-%m-%d"), "revenue": v.round(2)})
-    return frame.iloc[:days].to_csv(index=False).encode()
+from tests.fixtures import (
+    ONE_SERIES,
+    REGION_MONITOR,
+    SECRET,
+    _alive,
+    _rest,
+    _start_api,
+    _started,
+    _wait,
+    outage_csv,
+    regional_csv,
+)
 
 
 def _switch_off(tenant_id: int) -> None:
@@ -125,7 +116,7 @@ def test_a_failing_monitor_is_listed_with_its_reason_and_a_viewer_cannot_schedul
         monitor_svc.delete_monitor(viewer, mon.id, keep_history=True)
 
 
-def test_one_alert_per_incident_by_email_and_webhook(org, smtp_server, receiver):  # noqa: F811
+def test_one_alert_per_incident_by_email_and_webhook(org, smtp_server, receiver):
     saved = datasets.save_upload(org, "shop", "shop.csv", outage_csv(121))
     mon = monitor_svc.create_monitor(org, ONE_SERIES, dataset_id=saved.version.dataset_id)
     monitor_svc.set_alerting(org, mon.id, {"email": ["oncall@example.com"], "webhook_url": receiver.url,
@@ -162,7 +153,7 @@ def test_one_alert_per_incident_by_email_and_webhook(org, smtp_server, receiver)
     assert {d.status for d in sent} == {"sent"} and len(sent) == 2 * len(incidents)
 
 
-def test_digest_and_quiet_hours_hold_alerts_until_due(org, smtp_server):  # noqa: F811
+def test_digest_and_quiet_hours_hold_alerts_until_due(org, smtp_server):
     saved = datasets.save_upload(org, "shop", "shop.csv", outage_csv(200))
     mon = monitor_svc.create_monitor(org, ONE_SERIES, dataset_id=saved.version.dataset_id)
     monitor_svc.set_alerting(org, mon.id, {"email": "a@example.com, b@example.com", "min_severity": "low",
@@ -197,7 +188,6 @@ def test_a_monitor_runs_after_each_sync_of_its_source(org, monkeypatch):
     import time
 
     from aihub.services import sources
-    from tests.test_sources import _rest
 
     monkeypatch.setenv("AIHUB_JOB_BACKEND", "inline")
     server = _start_api(monkeypatch)
@@ -230,29 +220,16 @@ def test_a_monitor_runs_after_each_sync_of_its_source(org, monkeypatch):
         server.server_close()
 
 
-def _start_api(monkeypatch):
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from tests.test_sources import _Api
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    server.rows = [{"day": f"2024-01-0{i}", "region": "West" if i % 2 else "East", "sales": 100 + i}
-                   for i in range(1, 6)]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
-    return server
 
 
 def test_the_worker_process_runs_a_scheduled_monitor_and_mails_its_alert(
-        server_database, start_worker, smtp_server):  # noqa: F811
+        server_database, start_worker, smtp_server):
     """A real ``aihub worker`` process: its minute tick claims the due monitor, runs it, and the alert reaches SMTP."""
     import time
 
     import sqlalchemy as sa
 
     from tests.conftest import new_tenant
-    from tests.test_worker import _alive, _started, _wait
 
     tenant = new_tenant("monsched")
     try:

@@ -26,6 +26,8 @@ from tests.conftest import PASSWORD, REPO, new_tenant
 sys.path.insert(0, str(REPO / "benchmarks"))
 from fraud_records import SUPERSTORE_SETTINGS, plant_superstore, time_split
 
+from tests.fixtures import _rest, _start_api
+
 
 def _csv(frame: pd.DataFrame) -> bytes:
     return frame.drop(columns=["is_fraud", "fraud_kind"]).to_csv(index=False).encode()
@@ -118,8 +120,6 @@ def test_a_sync_of_the_table_scores_it_again_and_keeps_the_decisions(tenant, mon
     import time
 
     from aihub.services import sources
-    from tests.services.test_monitor_schedules_alerts import _start_api
-    from tests.test_sources import _rest
 
     monkeypatch.setenv("AIHUB_JOB_BACKEND", "inline")
     server = _start_api(monkeypatch)

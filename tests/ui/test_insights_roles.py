@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from aihub.services import datasets
 from aihub.services import insights as insights_service
 from tests.conftest import PASSWORD, REPO, new_tenant
-from tests.core.table_fixtures import credit_csv
+from tests.fixtures import credit_csv
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from aihub.services import datasets
 from aihub.services import monitors as monitor_svc
 from aihub.services import record_monitors as rm
 from tests.conftest import PASSWORD, new_tenant, shared_file
-from tests.test_monitoring import REGION_MONITOR, regional_csv
-from tests.test_pages import _app, _login, _texts
+from tests.fixtures import REGION_MONITOR, _app, _login, _texts, regional_csv
 
 ANOMALIES, MONITORS, RISK = "pages/anomalies.py", "pages/monitors.py", "pages/record_monitors.py"
 

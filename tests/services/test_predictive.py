@@ -35,10 +35,7 @@ from aihub.services import (
     registry,
 )
 from tests.conftest import PASSWORD, new_tenant, shared_file
-
-
-def _csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode()
+from tests.fixtures import _csv, _quick_model
 
 
 def _train(principal, model_id, config=None):
@@ -49,17 +46,6 @@ def _train(principal, model_id, config=None):
     return registry.list_versions(principal, model_id)[0]
 
 
-def _quick_model(principal, name="quick churn", n=600, deploy=True):
-    """A logistic-regression churn model on generated customers (about a second)."""
-    saved = datasets.save_upload(principal, f"customers {name}", "customers.csv", _csv(generate_customers(n)))
-    cfg = model_config.template_config(principal, "churn", saved.version.dataset_id, model_name=name,
-                                     algorithm="logistic_regression")
-    model, job = model_training.create_model(principal, cfg, saved.version.dataset_id, run=False)
-    assert jobs.run_job(principal.tenant_id, job.id) == "succeeded", registry.get_job(principal, job.id).error
-    version = registry.list_versions(principal, model.id)[0]
-    if deploy:
-        registry.deploy(principal, model.id, version.id)
-    return model, version
 
 
 # ------------------------------------------------------------- both backends

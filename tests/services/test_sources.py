@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
@@ -14,55 +12,7 @@ from aihub import auth
 from aihub.errors import PermissionDenied, ValidationError
 from aihub.services import datasets, sources
 from tests.conftest import PASSWORD
-
-TOKEN = "s3cret-bearer-token-123"
-
-
-class _Api(BaseHTTPRequestHandler):
-    """Paginated orders behind a bearer token; ``server.rows`` can change between syncs."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            self.send_response(401)
-            self.end_headers()
-            return
-        page = int(self.path.split("page=")[-1]) if "page=" in self.path else 1
-        rows = self.server.rows[(page - 1) * 2: page * 2]
-        body = json.dumps({"data": {"items": rows}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def api(monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    server.rows = [{"day": f"2024-01-0{i}", "region": "West" if i % 2 else "East", "sales": 100 + i}
-                   for i in range(1, 6)]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def _rest(server, name="Orders API", frequency="hourly", token=TOKEN):
-    return {
-        "source_name": name, "source_type": "rest_api", "description": "orders from the shop API",
-        "connection_config": {"base_url": f"http://127.0.0.1:{server.server_port}", "endpoints": ["orders"],
-                              "records_path": "data.items", "pagination": {"type": "page"}, "timeout_seconds": 5},
-        "authentication_config": {"type": "bearer", "token": token},
-        "data_schema": {"fields": [{"name": "Order Date", "type": "date"}, {"name": "Region", "type": "category"},
-                                   {"name": "Sales", "type": "number"}]},
-        "field_mapping": {"day": "Order Date", "region": "Region", "sales": "Sales"},
-        "sync_frequency": frequency,
-    }
+from tests.fixtures import TOKEN, _rest
 
 
 def test_rest_source_syncs_versions_only_when_data_changes(tenant, api, use_db):

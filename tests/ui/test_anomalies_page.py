@@ -11,8 +11,7 @@ from aihub.services import anomalies as anomaly_svc
 from aihub.services import datasets
 from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
-from tests.test_monitoring import regional_csv
-from tests.test_pages import _app, _login, _texts
+from tests.fixtures import _app, _login, _texts, regional_csv
 
 PAGE = "pages/anomalies.py"
 

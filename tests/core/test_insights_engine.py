@@ -3,59 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from aihub.charts.insights import chart_figure
 from aihub.errors import ValidationError
 from aihub.insights import (
-    AnomaliesInput,
-    ForecastInput,
     Insight,
-    InsightInputs,
     InsightParams,
     OrdersInput,
-    PredictionsInput,
     feedback_factor,
     fingerprint,
     generate_insights,
     priority_of,
     priority_score,
 )
-
-NOW = datetime(2023, 1, 10, tzinfo=UTC)
-
-
-def _inputs() -> InsightInputs:
-    """A forecast shortfall, a churn summary and an anomaly digest."""
-    hist = pd.DataFrame({"ds": pd.date_range("2020-01-01", periods=36, freq="MS"), "y": 100_000.0})
-    fc = pd.DataFrame(
-        {
-            "ds": pd.date_range("2023-01-01", periods=3, freq="MS"),
-            "yhat": 90_000.0,
-            "yhat_lower_80": 80_000.0,
-            "yhat_upper_80": 100_000.0,
-        }
-    )
-    pred = pd.DataFrame(
-        {
-            "customer": [f"C{i}" for i in range(10)],
-            "probability": np.linspace(0.1, 0.9, 10),
-            "revenue": 2_000.0,
-            "top_reasons": [[("recency_days", 0.2)]] * 10,
-        }
-    )
-    anomalies = pd.DataFrame(
-        {"id": [1, 2], "severity": ["critical", "high"], "status": ["new", "new"], "impact": [-4_000.0, -1_000.0]}
-    )
-    return InsightInputs(
-        forecasts=ForecastInput(fc, hist, model_id=1),
-        predictions=PredictionsInput(pred, model_id=2),
-        anomalies=AnomaliesInput(anomalies),
-    )
+from tests.fixtures import NOW, _inputs
 
 
 # ---------------------------------------------------------------- ranking

@@ -8,64 +8,16 @@ import subprocess
 import sys
 import time
 
-import pytest
 import sqlalchemy as sa
 
 from aihub import queue
 from aihub.runtime import worker
 from aihub.services import datasets, forecasts, registry, sources
 from tests.conftest import REPO, new_tenant, shared_file
-from tests.test_sources import _rest, api  # noqa: F401  (fixture)
+from tests.fixtures import _alive, _rest, _started, _wait
 
 
-def _wait(predicate, seconds: float, what: str):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {seconds} s waiting for {what}")
-
-
-@pytest.fixture
-def start_worker(server_database, data_dir, tmp_path):
-    procs = []
-
-    def start(name: str) -> subprocess.Popen:
-        env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
-               "AIHUB_DATA_DIR": str(data_dir), "AIHUB_ALLOWED_HOSTS": "127.0.0.1",
-               "AIHUB_JOB_BACKEND": "worker"}
-        log = (tmp_path / f"{name}.log").open("w")
-        # `aihub worker` with the tests' slow job handler registered beside the real ones.
-        code = "import sys, tests.slow_jobs; from aihub.cli import main; sys.exit(main(sys.argv[1:]))"
-        proc = subprocess.Popen([sys.executable, "-c", code, "worker", "--concurrency", "2"], cwd=REPO,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _alive(db) -> int:
-    with db.app.connect() as conn:
-        return conn.execute(sa.text("select count(*) from procrastinate_workers "
-                                    "where last_heartbeat > now() - interval '15 seconds'")).scalar()
-
-
-def _started(db, proc, before: int) -> bool:
-    assert proc.poll() is None, "the worker exited"
-    return _alive(db) > before
-
-
-def test_worker_runs_the_scheduled_sync(server_database, start_worker, api, monkeypatch):  # noqa: F811
+def test_worker_runs_the_scheduled_sync(server_database, start_worker, api, monkeypatch):
     tenant = new_tenant("sched")
     src = sources.create_source(tenant, _rest(api, frequency="hourly"))
     before = _alive(server_database)

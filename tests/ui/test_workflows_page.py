@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from aihub import auth, workflows
 from aihub.db.session import owner_session
 from tests.conftest import PASSWORD, new_tenant
-from tests.test_pages import _app, _login, _texts
-from tests.test_workflows import Receiver
+from tests.fixtures import Receiver, _app, _login, _texts
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Shared data is read from ``<repo>/../shared/data`` or ``$AIHUB_SHARED_DIR/data``.
 Golden files live in ``tests/golden``; regenerate them (after an intended change
-of the stored format) with ``AIHUB_REGENERATE_GOLDEN=1 pytest tests/test_forecasting.py -k golden``.
+of the stored format) with ``AIHUB_REGENERATE_GOLDEN=1 pytest tests/core/test_forecasting.py -k golden``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from aihub.forecasting.cli import register
 from aihub.jsonsafe import from_jsonable, to_jsonable
 from tests.conftest import DATA
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def _data(*parts: str) -> Path:

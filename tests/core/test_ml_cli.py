@@ -14,7 +14,7 @@ import pytest
 from aihub.ml.cli import main
 from tests.conftest import DATA
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ def _data_dir() -> Path:
     if env:
         p = Path(env)
         return p / "data" if (p / "data").is_dir() else p
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")

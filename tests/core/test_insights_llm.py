@@ -13,7 +13,7 @@ import pytest
 from aihub.errors import ConnectorError, ValidationError
 from aihub.insights import generate_insights
 from aihub.insights.llm import ChatCompletionsProvider, provider_from_env
-from tests.test_insights_engine import NOW, _inputs
+from tests.fixtures import NOW, _inputs
 
 
 class ChatServer:

@@ -14,15 +14,10 @@ waits with bounded loops.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import socket
 import threading
 import time
 from datetime import UTC, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
 
 import pytest
 import sqlalchemy as sa
@@ -38,105 +33,17 @@ from aihub.services import datasets, forecasts, insights, jobs, registry
 from aihub.services import monitors as monitor_svc
 from aihub.workflows import actions as acts
 from tests.conftest import PASSWORD, new_tenant
-from tests.test_monitoring import REGION_MONITOR, regional_csv
+from tests.fixtures import REGION_MONITOR, SECRET, Receiver, _free_port, _quick_model, regional_csv
 
-SECRET = "a-webhook-secret-of-32-characters!"
 RUN_TIMEOUT = 90.0
 
 
-# ====================================================================== servers on 127.0.0.1
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that checks signatures; ``fail_first`` answers 500 that many times."""
-
-    def __init__(self, secret: str = SECRET, fail_first: int = 0, status: int = 200) -> None:
-        self.secret, self.fail_first, self.status = secret, fail_first, status
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                sig = self.headers.get(notify.SIGNATURE_HEADER)
-                expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
-                with receiver.lock:
-                    receiver.requests.append({
-                        "body": body, "valid": hmac.compare_digest(expected, sig or ""),
-                        "timestamp": self.headers.get(notify.TIMESTAMP_HEADER),
-                        "delivery": self.headers.get(notify.DELIVERY_HEADER),
-                        "event": self.headers.get(notify.EVENT_HEADER)})
-                    failing = receiver.fail_first > 0
-                    if failing:
-                        receiver.fail_first -= 1
-                code = 500 if failing else (receiver.status if expected == sig else 401)
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}' if code == 200 else b'{"error": "no"}')
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    @property
-    def deliveries(self) -> list[dict]:
-        """Requests whose signature verified."""
-        with self.lock:
-            return [r for r in self.requests if r["valid"]]
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
-@pytest.fixture
-def receiver(monkeypatch):
-    monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
-    with Receiver() as r:
-        yield r
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-@pytest.fixture
-def smtp_server(monkeypatch):
-    """An aiosmtpd server on 127.0.0.1; yields the list of received messages."""
-    from aiosmtpd.controller import Controller
-
-    received: list[dict] = []
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                             "data": envelope.content.decode("utf-8", "replace")})
-            return "250 Message accepted for delivery"
-
-    port = _free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    monkeypatch.setenv("AIHUB_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("AIHUB_SMTP_PORT", str(port))
-    monkeypatch.setenv("AIHUB_SMTP_FROM", "hub@aihub.example.com")
-    monkeypatch.delenv("AIHUB_SMTP_USER", raising=False)
-    monkeypatch.delenv("AIHUB_SMTP_PASSWORD", raising=False)
-    try:
-        yield received
-    finally:
-        controller.stop()
 
 
 # ====================================================================== tenants and people
@@ -642,7 +549,6 @@ def test_critical_revenue_template_calls_the_webhook_and_assigns_the_on_call_ana
 
 
 def test_weekly_churn_template_retrains_a_challenger_and_promotes_it_on_roc_auc(org):
-    from tests.test_predictive import _quick_model
 
     analyst = _user(org, "analyst", "ana")
     model, v1 = _quick_model(analyst, "Churn")

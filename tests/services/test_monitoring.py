@@ -21,6 +21,7 @@ from aihub.services import anomalies as anomaly_svc
 from aihub.services import dashboard, datasets
 from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
+from tests.fixtures import REGION_MONITOR, regional_csv
 
 ISSUE_JSON = {
     "detection_name": "revenue_monitoring", "anomaly_type": "revenue_anomaly", "algorithm": "auto",
@@ -29,29 +30,8 @@ ISSUE_JSON = {
     "monitored_metrics": ["daily_revenue", "transaction_count", "average_order_value"],
     "detection_frequency": "daily",
 }
-REGION_MONITOR = {"detection_name": "Daily revenue by Region", "anomaly_type": "revenue",
-                  "monitored_metrics": ["daily_revenue"], "dimensions": ["Region"]}
 
 
-# ---------------------------------------------------------------- planted data
-def regional_csv(days: int = 200, incidents=((90, "West", -300), (150, "East", 400)), seed: int = 5) -> bytes:
-    """Daily revenue of three regions (one order row per region and day), weekends 20% lower, noise 2-3%.
-
-    Planted incidents ``(day index, region, delta)``: a West drop on day 90
-    (2023-04-02) and an East rise on day 150 (2023-06-01).
-    """
-    rng = np.random.default_rng(seed)
-    ts = pd.date_range("2023-01-02", periods=days, freq="D")
-    rows = []
-    for region, (mu, sd) in {"West": (400, 10), "East": (300, 8), "Central": (200, 6)}.items():
-        v = mu * (1 - 0.2 * ts.dayofweek.isin([5, 6])) + rng.normal(0, sd, days)
-        for day, reg, delta in incidents:
-            if reg == region:
-                v[day] += delta
-        rows += [(t.strftime("%Y-%m-%d"), region, round(float(v[i]), 2)) for i, t in enumerate(ts)]
-    frame = pd.DataFrame(rows, columns=["date", "Region", "revenue"])
-    frame.insert(0, "order_id", [f"O{i:06d}" for i in range(len(frame))])
-    return frame.to_csv(index=False).encode()
 
 
 PROMO_MONTHS = (2, 5, 8, 11)

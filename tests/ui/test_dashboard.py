@@ -13,6 +13,7 @@ from aihub.db.session import tenant_session
 from aihub.errors import PermissionDenied, ValidationError
 from aihub.services import dashboard
 from tests.conftest import PASSWORD, new_tenant
+from tests.fixtures import _app, _login, _texts
 
 
 def _at(day: int, hour: int = 12) -> datetime:
@@ -192,7 +193,6 @@ def page_admin(server_database):
 
 
 def test_the_page_renders_every_section_from_the_database(page_admin):
-    from tests.test_pages import _app, _login, _texts
 
     at = _login(_app(), page_admin.username, PASSWORD)
     assert not at.exception, at.exception

@@ -9,32 +9,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from aihub import auth
 from aihub.services import registry
-from tests.conftest import PASSWORD, REPO, new_tenant
-
-APP = str(REPO / "streamlit_app.py")
-
-
-def _app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=120)
-
-
-def _login(at: AppTest, username: str, password: str) -> AppTest:
-    at.run()
-    at.text_input[0].input(username)
-    at.text_input[1].input(password)
-    at.button[0].click()
-    at.run()
-    return at
-
-
-def _texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("title", "markdown", "success", "info", "error", "warning", "caption")
-             for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
+from tests.conftest import PASSWORD, new_tenant
+from tests.fixtures import _app, _login, _texts
 
 
 @pytest.fixture

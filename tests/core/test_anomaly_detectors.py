@@ -25,7 +25,7 @@ from aihub.errors import ValidationError
 
 def _data_dir() -> Path:
     env = os.environ.get("AIHUB_SHARED_DIR")
-    return (Path(env) if env else Path(__file__).resolve().parents[2] / "shared") / "data"
+    return (Path(env) if env else Path(__file__).resolve().parents[3] / "shared") / "data"
 
 
 NAB = _data_dir() / "nab"

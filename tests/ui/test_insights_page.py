@@ -8,7 +8,7 @@ from aihub import auth
 from aihub.services import datasets
 from aihub.services import insights as insights_service
 from tests.conftest import PASSWORD, new_tenant
-from tests.test_pages import _app, _login, _texts
+from tests.fixtures import _app, _login, _texts
 
 PAGE = "pages/insights.py"
 

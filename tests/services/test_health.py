@@ -11,6 +11,7 @@ from aihub.services.batch_predictions import predict_batch
 from aihub.services.model_config import template_config
 from aihub.services.model_training import create_model
 from tests.conftest import shared_file
+from tests.fixtures import _app, _login, _texts
 
 
 @pytest.fixture
@@ -64,7 +65,6 @@ def test_too_few_inputs_is_a_clear_error(tenant, churn_model):
 
 def test_models_page_shows_health_and_drift(server_database):
     from tests.conftest import PASSWORD, new_tenant
-    from tests.test_pages import _app, _login, _texts
 
     admin = new_tenant("healthpage")
     data = shared_file("telco_churn", "telco_customer_churn.csv").read_bytes()

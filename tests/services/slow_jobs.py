@@ -1,6 +1,6 @@
 """A job handler plug-in for the worker tests: a forecast training that takes a while.
 
-Imported by the worker processes of ``tests/test_worker.py`` before ``aihub worker`` starts; it
+Imported by the worker processes of ``tests/services/test_worker.py`` before ``aihub worker`` starts; it
 reports progress every second for ``payload["seconds"]`` seconds, then
 trains like the real forecast handler.
 """

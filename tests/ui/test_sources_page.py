@@ -6,11 +6,10 @@ import json
 
 from aihub.services import sources
 from tests.conftest import PASSWORD, new_tenant
-from tests.test_pages import _app, _login, _texts
-from tests.test_sources import _rest, api  # noqa: F401  (fixture)
+from tests.fixtures import _app, _login, _rest, _texts
 
 
-def test_connect_test_save_and_sync_a_rest_source(server_database, api):  # noqa: F811
+def test_connect_test_save_and_sync_a_rest_source(server_database, api):
     admin = new_tenant("srcpage")
     at = _login(_app(), admin.username, PASSWORD)
     at.switch_page("pages/data_sources.py").run()
