@@ -1,5 +1,5 @@
 """Tenant A's objects of every kind, for the isolation and scope tests (built through the services; the rows the
-services make only after long work are written in A's tenant session, as tests/test_db_platform.py does)."""
+services make only after long work are written in A's tenant session, as tests/db/test_db_platform.py does)."""
 
 from __future__ import annotations
 

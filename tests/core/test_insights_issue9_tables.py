@@ -1,4 +1,4 @@
-"""Issue 9's three uploads, rebuilt synthetically (tests/core/table_fixtures.py): insights now find what was planted,
+"""Issue 9's three uploads, rebuilt synthetically (tests/fixtures.py): insights now find what was planted,
 money is money only when confirmed, and random tables stay quiet."""
 
 from __future__ import annotations

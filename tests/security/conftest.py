@@ -1,7 +1,7 @@
 """Shared parts of the security tests: the served app, headless Chromium, and a clean login throttle.
 
 The app is served with ``streamlit run`` on a free port of 127.0.0.1 against
-the test database (as ``tests/test_browser.py`` does) and driven with
+the test database (as ``tests/ui/test_browser.py`` does) and driven with
 Playwright and Debian's ``chromium``.
 """
 

@@ -1,7 +1,7 @@
 """Monitors that run by themselves and alert (issue 13), through the services on real PostgreSQL.
 
 Alerts reach a real SMTP server (aiosmtpd) and a real HTTP receiver on 127.0.0.1 (the fixtures of
-tests/test_workflows.py). Planted data is described where it is made.
+tests/services/test_workflows.py). Planted data is described where it is made.
 """
 
 from __future__ import annotations

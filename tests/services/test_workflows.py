@@ -5,7 +5,7 @@
   before answering 200, to prove retries;
 * an SMTP server (aiosmtpd's ``Controller``) that keeps what it receives;
 * anomaly detection on an uploaded dataset with planted incidents (the
-  generator of ``tests/test_monitoring.py``) starting a workflow whose retrain
+  generator of ``tests/services/test_monitoring.py``) starting a workflow whose retrain
   step waits for approval, then retrains a forecast model and promotes it.
 
 Everything binds 127.0.0.1, runs inline (``AIHUB_JOB_BACKEND=inline``) and
