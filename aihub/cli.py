@@ -168,9 +168,9 @@ def _insights_principal(args: argparse.Namespace):
 
 
 def _insights_generate(args: argparse.Namespace) -> int:
-    from aihub import insights_service
     from aihub.db.engine import get_database
     from aihub.insights.cli import filter_kwargs
+    from aihub.services import insights as insights_service
 
     get_database()
     p = _insights_principal(args)

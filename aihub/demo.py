@@ -17,9 +17,18 @@ import os
 import numpy as np
 import pandas as pd
 
-from aihub import auth, datasets, demo_analytics, registry, training
+from aihub import auth, demo_analytics
 from aihub.auth import Principal
-from aihub.services import batch_predictions, jobs, model_config, model_training, outcomes
+from aihub.services import (
+    batch_predictions,
+    datasets,
+    forecasts,
+    jobs,
+    model_config,
+    model_training,
+    outcomes,
+    registry,
+)
 from aihub.services import monitors as monitor_svc
 
 log = logging.getLogger(__name__)
@@ -179,7 +188,7 @@ def seed_demo(password: str | None = None, *, train: bool = True) -> Principal:
     monitor_svc.set_schedule(admin, monitor.id, {"every": "daily", "at": "06:00"})  # the worker runs it each morning
     log.info("demo monitor %s: %s, %d anomalies", monitor.name, run.status, run.anomalies_found)
     if train:
-        model, job = training.create_forecast_model(admin, {
+        model, job = forecasts.create_forecast_model(admin, {
             "model_name": "Demo monthly sales", "dataset_id": saved.version.dataset_id,
             "date_column": "Order Date", "value_column": "Sales", "freq": "M", "agg": "sum",
             "horizon": 6, "algorithm": "auto",
@@ -199,8 +208,8 @@ def seed_insights(admin: Principal, *, trained: bool = True) -> int:
     Returns how many insights were stored (0 if generation failed; seeding
     never fails because of it).
     """
-    from aihub import insights_service
     from aihub.errors import AihubError
+    from aihub.services import insights as insights_service
     from aihub.services import usage
 
     for feature, action in (("data", "upload"), ("detect", "run"), *((("train", "forecast"), ("train", "ml"),

@@ -17,9 +17,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from aihub import datasets, registry
 from aihub.auth import Principal
-from aihub.services import analytics, jobs
+from aihub.services import analytics, datasets, jobs, registry
 
 log = logging.getLogger(__name__)
 

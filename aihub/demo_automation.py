@@ -13,10 +13,10 @@ import logging
 
 import numpy as np
 
-from aihub import auth, demo, demo_sources, registry, workflows
+from aihub import auth, demo, demo_sources, workflows
 from aihub.auth import Principal
 from aihub.errors import AihubError
-from aihub.services import batch_predictions, health
+from aihub.services import batch_predictions, health, registry
 
 log = logging.getLogger(__name__)
 

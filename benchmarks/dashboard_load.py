@@ -201,8 +201,8 @@ def _timed(fn, repeat: int) -> tuple[float, float]:
 
 
 def time_queries(p, repeat: int) -> dict[str, tuple[float, float]]:
-    from aihub import insights_service
     from aihub.services import dashboard
+    from aihub.services import insights as insights_service
 
     opts = dashboard.filter_options(p)
     full = dashboard.Filters(opts.first_day, opts.last_day)

@@ -43,13 +43,17 @@ def main() -> None:
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from aihub import auth, predictive, registry
+    from aihub import auth
+    from aihub.services import registry
+    from aihub.services.model_cache import forget as forget_models
+    from aihub.services.model_config import template_config
+    from aihub.services.model_training import create_model
+    from aihub.services.predictions import predict_one
 
     try:  # services moved under aihub.services
         from aihub.services import datasets, jobs
     except ImportError:
-        from aihub import datasets
-        from aihub.services import jobs
+        from aihub.services import datasets, jobs
     from aihub.config import load_settings
     from aihub.db import engine as dbengine
 
@@ -70,8 +74,8 @@ def main() -> None:
         admin = auth.create_tenant(f"bench-{name}", f"admin@{name}.example.com", "correct-horse-battery")
         saved = datasets.save_upload(admin, "telco", "telco.csv", telco)
         dsid = saved.version.dataset_id
-        cfg = predictive.template_config(admin, "churn", dsid, model_name="churn", algorithm="logistic_regression")
-        model, job = predictive.create_model(admin, cfg, dsid, run=False)
+        cfg = template_config(admin, "churn", dsid, model_name="churn", algorithm="logistic_regression")
+        model, job = create_model(admin, cfg, dsid, run=False)
         assert jobs.run_job(admin.tenant_id, job.id) == "succeeded", registry.get_job(admin, job.id).error
         registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
         rows = pd.read_csv(data / "telco_churn" / "telco_customer_churn.csv").head(3).to_dict("records")
@@ -83,14 +87,14 @@ def main() -> None:
 
         for engine in (db.app, db.owner):
             sa.event.listen(engine, "begin", begun)
-        predictive._forget_models()
-        print(f"tree: {args.tree} (aihub from {Path(predictive.__file__).parents[1]})")
+        forget_models()
+        print(f"tree: {args.tree} (aihub from {Path(importlib.import_module('aihub').__file__).parents[1]})")
         print(f"{'call':<44}{'transactions':>13}{'ms':>9}")
         for label, row in (("fresh input, model not in memory", rows[0]), ("fresh input, model in memory", rows[1]),
                            ("repeated input (stored output)", rows[1])):
             counts["n"] = 0
             t0 = time.perf_counter()
-            out = predictive.predict_one(admin, model.id, row)
+            out = predict_one(admin, model.id, row)
             ms = (time.perf_counter() - t0) * 1000
             print(f"{label:<44}{counts['n']:>13}{ms:>9.0f}" + ("  (cache hit)" if out.cache_hit else ""))
     finally:

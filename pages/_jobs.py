@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from aihub import registry
 from aihub.auth import Principal
+from aihub.services import registry
 from pages import _common as ui
 
 

@@ -11,10 +11,9 @@ import json
 
 import streamlit as st
 
-from aihub import datasets
 from aihub.auth import Principal
 from aihub.errors import ValidationError
-from aihub.services import model_config, model_training
+from aihub.services import datasets, model_config, model_training
 from pages import _common as ui
 from pages import _ml_widgets as w
 

@@ -7,11 +7,11 @@ import json
 
 import streamlit as st
 
-from aihub import anomaly, datasets
+from aihub import anomaly
 from aihub.anomaly.config import MAX_SPLIT_VALUES
 from aihub.anomaly.severity import SEVERITIES, SeverityThresholds
 from aihub.errors import AihubError, ValidationError
-from aihub.services import monitor_config
+from aihub.services import datasets, monitor_config
 from aihub.services import monitors as monitor_svc
 from pages import _common as ui
 

@@ -8,11 +8,11 @@ import secrets
 
 import streamlit as st
 
-from aihub import datasets, registry, workflows
+from aihub import workflows
 from aihub.anomaly import SEVERITIES
 from aihub.errors import AihubError
+from aihub.services import datasets, registry, sources
 from aihub.services import monitors as monitor_svc
-from aihub.services import sources
 from aihub.workflows import forms
 from pages import _common as ui
 from pages._common import call, flash

@@ -6,8 +6,7 @@ import typing
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets, registry
-from aihub.services import analytics
+from aihub.services import analytics, datasets, registry
 from aihub.services.analytics_specs import KINDS, TEMPLATES
 from aihub.userconfig import limits
 from pages import _common as ui

@@ -10,10 +10,11 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from aihub import insights_service, training
 from aihub.charts import dashboard as dashboard_charts
 from aihub.charts import forecasts as charts
 from aihub.services import dashboard
+from aihub.services import forecasts as forecast_service
+from aihub.services import insights as insights_service
 from pages import _common as ui
 
 p = ui.principal()
@@ -44,8 +45,8 @@ def load_anomalies(tenant_id: int, _principal):
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_view(tenant_id: int, model_id: int, version_id: int, _principal) -> training.ForecastView:
-    return training.forecast_view(_principal, model_id, version_id)
+def load_view(tenant_id: int, model_id: int, version_id: int, _principal) -> forecast_service.ForecastView:
+    return forecast_service.forecast_view(_principal, model_id, version_id)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

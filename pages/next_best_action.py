@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from aihub import datasets, exports
+from aihub import exports
 from aihub.charts import analytics as charts
 from aihub.services import analytics_results as results
-from aihub.services import model_training, predictions
+from aihub.services import datasets, model_training, predictions
 from pages import _common as ui
 
 p = ui.principal()

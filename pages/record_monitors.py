@@ -4,7 +4,7 @@ confirm or dismiss the riskiest rows, and the next scoring learns from those dec
 import pandas as pd
 import streamlit as st
 
-from aihub import datasets
+from aihub.services import datasets
 from aihub.services import record_monitors as rm
 from pages import _common as ui
 

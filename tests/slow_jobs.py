@@ -7,8 +7,7 @@ trains like the real forecast handler.
 
 import time
 
-from aihub import training
-from aihub.services import jobs
+from aihub.services import forecasts, jobs
 
 
 @jobs.register("slow_forecast")
@@ -16,4 +15,4 @@ def slow_forecast(job, control):
     for i in range(int(job.payload.get("seconds", 10))):
         control.progress(0.05 + 0.01 * i, f"warming up {i}")
         time.sleep(1)
-    return training._train_forecast(job, control)
+    return forecasts._train_forecast(job, control)

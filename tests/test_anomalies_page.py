@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from aihub import auth, datasets
+from aihub import auth
 from aihub.services import anomalies as anomaly_svc
+from aihub.services import datasets
 from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
 from tests.test_monitoring import regional_csv

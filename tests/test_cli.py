@@ -52,7 +52,7 @@ def test_embedded_database_survives_a_restart():
     assert second.returncode == 0, second.stderr
     check = subprocess.run(
         [sys.executable, "-c",
-         ("from aihub import auth, datasets; from aihub.db.engine import get_database; get_database(); "
+         ("from aihub import auth; from aihub.services import datasets; from aihub.db.engine import get_database; get_database(); "
           "p = auth.principal_for('demo@example.com'); d = {x.name: x for x in datasets.list_datasets(p)}; "
           "o = d['Demo orders']; print(o.versions, o.row_count > 1000, p.tenant_name)")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)

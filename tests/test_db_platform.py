@@ -108,14 +108,13 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
 @pytest.fixture
 def two_tenants(use_db, superstore_bytes):
     """Tenants A and B, with B holding rows in every tenant-owned table."""
-    from aihub import datasets, registry, training
-    from aihub.services import jobs
+    from aihub.services import datasets, forecasts, jobs, registry
 
     a, b = new_tenant("a"), new_tenant("b")
     csv = b"ds,y\n" + b"".join(f"2020-{m:02d}-01,{100 + m * 3 + (m % 3)}\n".encode() for m in range(1, 13)) \
         + b"".join(f"2021-{m:02d}-01,{140 + m * 3 + (m % 4)}\n".encode() for m in range(1, 13))
     saved = datasets.save_upload(b, "series", "series.csv", csv)
-    model, job = training.create_forecast_model(b, {
+    model, job = forecasts.create_forecast_model(b, {
         "model_name": "b-forecast", "dataset_id": saved.version.dataset_id, "date_column": "ds",
         "value_column": "y", "freq": "M", "horizon": 3, "algorithm": "naive"}, run=False)
     assert jobs.run_job(b.tenant_id, job.id) == "succeeded"

@@ -6,10 +6,11 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 
-from aihub import datasets, demo, demo_automation, demo_sources, insights_service, registry, workflows
+from aihub import demo, demo_automation, demo_sources, workflows
 from aihub.db import engine as dbengine
 from aihub.services import anomalies as anomaly_svc
-from aihub.services import health, sources
+from aihub.services import datasets, health, registry, sources
+from aihub.services import insights as insights_service
 
 
 def test_the_demo_tenant_is_complete_and_seeding_twice_loses_nothing(server_database, monkeypatch):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from http.server import ThreadingHTTPServer
 
-from aihub import datasets, demo_sources
-from aihub.services import sources
+from aihub import demo_sources
+from aihub.services import datasets, sources
 from tests.conftest import new_tenant
 
 

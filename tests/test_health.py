@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aihub import datasets, predictive, registry
 from aihub.errors import ValidationError
-from aihub.services import health, jobs
+from aihub.services import datasets, health, jobs, registry
+from aihub.services.batch_predictions import predict_batch
+from aihub.services.model_config import template_config
+from aihub.services.model_training import create_model
 from tests.conftest import shared_file
 
 
@@ -15,16 +17,16 @@ from tests.conftest import shared_file
 def churn_model(tenant):
     data = shared_file("telco_churn", "telco_customer_churn.csv").read_bytes()
     saved = datasets.save_upload(tenant, "telco", "telco.csv", data)
-    cfg = predictive.template_config(tenant, "churn", saved.version.dataset_id)
+    cfg = template_config(tenant, "churn", saved.version.dataset_id)
     cfg.update({"model_name": "churn", "algorithm": "logistic_regression"})
-    model, job = predictive.create_model(tenant, cfg, saved.version.dataset_id, run=False)
+    model, job = create_model(tenant, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(tenant.tenant_id, job.id) == "succeeded", registry.get_job(tenant, job.id).error
     registry.deploy(tenant, model.id, registry.list_versions(tenant, model.id)[0].id)
     return model, datasets.load_frame(tenant, saved.version.id)
 
 
 def _predict(tenant, model_id, rows: pd.DataFrame) -> None:
-    predictive.predict_batch(tenant, model_id, "recent.csv", rows.to_csv(index=False).encode())
+    predict_batch(tenant, model_id, "recent.csv", rows.to_csv(index=False).encode())
 
 
 def test_no_drift_on_customers_like_the_training_data(tenant, churn_model):
@@ -67,9 +69,9 @@ def test_models_page_shows_health_and_drift(server_database):
     admin = new_tenant("healthpage")
     data = shared_file("telco_churn", "telco_customer_churn.csv").read_bytes()
     saved = datasets.save_upload(admin, "telco", "telco.csv", data)
-    cfg = predictive.template_config(admin, "churn", saved.version.dataset_id)
+    cfg = template_config(admin, "churn", saved.version.dataset_id)
     cfg.update({"model_name": "churn", "algorithm": "logistic_regression"})
-    model, job = predictive.create_model(admin, cfg, saved.version.dataset_id, run=False)
+    model, job = create_model(admin, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(admin.tenant_id, job.id) == "succeeded"
     registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
     frame = datasets.load_frame(admin, saved.version.id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aihub import auth, datasets, insights_service
+from aihub import auth
+from aihub.services import datasets
+from aihub.services import insights as insights_service
 from tests.conftest import PASSWORD, new_tenant
 from tests.test_pages import _app, _login, _texts
 

@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets, insights_service
+from aihub import auth
 from aihub.db.models import InsightEvent, UsageEvent
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, PermissionDenied, ValidationError
 from aihub.insights import feedback_factor
+from aihub.services import datasets
+from aihub.services import insights as insights_service
 from tests.conftest import PASSWORD, new_tenant
 
 NOW = datetime(2021, 1, 10, tzinfo=UTC)  # last complete quarter: Q4 2020

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import auth, datasets
+from aihub import auth
 from aihub.anomaly import ANOMALY_SHAPES, SEVERITIES
 from aihub.charts.anomalies import snapshot_figure
 from aihub.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from aihub.services import anomalies as anomaly_svc
-from aihub.services import dashboard
+from aihub.services import dashboard, datasets
 from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
 

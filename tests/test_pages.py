@@ -11,7 +11,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import auth, registry
+from aihub import auth
+from aihub.services import registry
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 APP = str(REPO / "streamlit_app.py")

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets, registry, training
+from aihub import auth
 from aihub.db import engine as dbengine
 from aihub.errors import Conflict, IngestError, NotFound, PermissionDenied, ValidationError
-from aihub.services import dashboard, jobs
+from aihub.services import dashboard, datasets, forecasts, jobs, registry
 from tests.conftest import PASSWORD, new_tenant
 
 
@@ -29,7 +29,7 @@ def test_superstore_upload_is_a_faithful_version(tenant, superstore_bytes):
     assert round(float(frame["Sales"].sum()), 2) == 2_326_534.35
     assert frame["Order Date"].min() == pd.Timestamp("2019-01-03")
     assert frame["Order Date"].max() == pd.Timestamp("2022-12-30")
-    kinds = training.dataset_columns(v)
+    kinds = forecasts.dataset_columns(v)
     assert kinds["Order Date"] == "date" and kinds["Sales"] == "number"
 
 
@@ -58,7 +58,7 @@ def test_viewer_cannot_upload_or_train(tenant):
         datasets.save_upload(viewer, "x", "x.csv", _monthly_csv())
     saved = datasets.save_upload(tenant, "x", "x.csv", _monthly_csv())
     with pytest.raises(PermissionDenied):
-        training.create_forecast_model(viewer, {"model_name": "m", "dataset_id": saved.version.dataset_id,
+        forecasts.create_forecast_model(viewer, {"model_name": "m", "dataset_id": saved.version.dataset_id,
                                                 "date_column": "ds", "value_column": "y"})
     assert datasets.list_datasets(viewer)[0].name == "x"
     with pytest.raises(PermissionDenied):
@@ -66,16 +66,16 @@ def test_viewer_cannot_upload_or_train(tenant):
 
 
 def test_forecast_spec_names_every_bad_field():
-    errors = training.ForecastSpec.check(
-        {"model_name": "", "dataset_id": 1, "date_column": "Sales", "value_column": "Nope", "freq": "Q",
+    errors = forecasts.ForecastSpec.check(
+        {"model_name": "", "dataset_id": 1, "date_column": "Sales", "value_column": "Nope", "freq": "2W",
          "agg": "median", "horizon": 0, "algorithm": "magic"},
         {"Order Date": "date", "Sales": "number", "Region": "category"},
     )
     assert set(errors) == {"model_name", "date_column", "value_column", "freq", "agg", "horizon", "algorithm"}
     assert "Sales" in errors["date_column"] and "number" in errors["date_column"]
-    assert "Q" in errors["freq"] and "M" in errors["freq"]
+    assert "'2W'" in errors["freq"] and "M" in errors["freq"] and "Q" in errors["freq"]
     with pytest.raises(ValidationError) as err:
-        training.ForecastSpec.from_dict({"model_name": "ok", "dataset_id": 1, "date_column": "d",
+        forecasts.ForecastSpec.from_dict({"model_name": "ok", "dataset_id": 1, "date_column": "d",
                                          "value_column": "v", "horizon": 10_000})
     assert err.value.field == "horizon"
 
@@ -83,7 +83,7 @@ def test_forecast_spec_names_every_bad_field():
 def _train(principal, dataset_id, **extra):
     raw = {"model_name": extra.pop("model_name", "sales"), "dataset_id": dataset_id, "date_column": "Order Date",
            "value_column": "Sales", "freq": "M", "agg": "sum", "horizon": 6, "algorithm": "auto", **extra}
-    model, job = training.create_forecast_model(principal, raw, run=False)
+    model, job = forecasts.create_forecast_model(principal, raw, run=False)
     status = jobs.run_job(principal.tenant_id, job.id)
     return model, registry.get_job(principal, job.id), status
 
@@ -98,19 +98,19 @@ def test_monthly_superstore_forecast_trains_deploys_and_rolls_back(tenant, super
         assert v1.metrics[key] > 0, key
     assert v1.library_versions["prophet"]
     assert len(v1.training_data_hash) == 64
-    view = training.forecast_view(tenant, model.id, v1.id)
+    view = forecasts.forecast_view(tenant, model.id, v1.id)
     assert len(view.history) == 48 and view.history["y"].sum() == pytest.approx(2_326_534.35, abs=0.01)
     fc = view.forecast
     assert len(fc) == 6 and fc["ds"].min() > view.history["ds"].max()
     assert (fc["yhat_lower_95"] <= fc["yhat_lower_80"]).all() and (fc["yhat_lower_80"] <= fc["yhat"]).all()
     assert (fc["yhat"] <= fc["yhat_upper_80"]).all() and (fc["yhat_upper_80"] <= fc["yhat_upper_95"]).all()
-    csv = training.forecast_csv(tenant, model.id, v1.id).decode()
+    csv = forecasts.forecast_csv(tenant, model.id, v1.id).decode()
     assert csv.splitlines()[0].startswith("ds,yhat,")
 
     with pytest.raises(NotFound, match="no deployed version"):
-        training.forecast_view(tenant, model.id)
+        forecasts.forecast_view(tenant, model.id)
     registry.deploy(tenant, model.id, v1.id)
-    job2 = training.train(tenant, model.id, run=False)
+    job2 = forecasts.train(tenant, model.id, run=False)
     assert jobs.run_job(tenant.tenant_id, job2.id) == "succeeded"
     v2 = registry.list_versions(tenant, model.id)[0]
     registry.deploy(tenant, model.id, v2.id)
@@ -129,7 +129,7 @@ def test_region_filter_forecasts_only_west(tenant, superstore_bytes):
     assert status == "succeeded", job.error
     frame = datasets.load_frame(tenant, saved.version.id)
     west = frame.loc[frame["Region"] == "West", "Sales"].sum()
-    view = training.forecast_view(tenant, model.id, registry.list_versions(tenant, model.id)[0].id)
+    view = forecasts.forecast_view(tenant, model.id, registry.list_versions(tenant, model.id)[0].id)
     assert view.history["y"].sum() == pytest.approx(west, rel=1e-9)
 
 
@@ -137,12 +137,12 @@ def test_a_failed_training_says_why_and_keeps_earlier_versions(tenant):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
     raw = {"model_name": "m", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
            "freq": "M", "horizon": 3, "algorithm": "naive"}
-    model, job = training.create_forecast_model(tenant, raw, run=False)
+    model, job = forecasts.create_forecast_model(tenant, raw, run=False)
     assert jobs.run_job(tenant.tenant_id, job.id) == "succeeded"
     v1 = registry.list_versions(tenant, model.id)[0]
     registry.deploy(tenant, model.id, v1.id)
     datasets.save_upload(tenant, "series", "short.csv", _monthly_csv(2))
-    job2 = training.train(tenant, model.id, run=False)
+    job2 = forecasts.train(tenant, model.id, run=False)
     assert jobs.run_job(tenant.tenant_id, job2.id) == "failed"
     failed = registry.get_job(tenant, job2.id)
     assert failed.status == "failed" and failed.finished_at is not None
@@ -154,7 +154,7 @@ def test_a_failed_training_says_why_and_keeps_earlier_versions(tenant):
 
 def test_cancel_a_queued_job_and_a_job_runs_once(tenant):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    model, job = training.create_forecast_model(tenant, {
+    model, job = forecasts.create_forecast_model(tenant, {
         "model_name": "m", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "naive", "horizon": 3}, run=False)
     cancelled = registry.cancel_job(tenant, job.id)
@@ -162,7 +162,7 @@ def test_cancel_a_queued_job_and_a_job_runs_once(tenant):
     assert jobs.run_job(tenant.tenant_id, job.id) == "skipped"
     with pytest.raises(Conflict):
         registry.cancel_job(tenant, job.id)
-    job2 = training.train(tenant, model.id, run=False)
+    job2 = forecasts.train(tenant, model.id, run=False)
     assert jobs.run_job(tenant.tenant_id, job2.id) == "succeeded"
     assert jobs.run_job(tenant.tenant_id, job2.id) == "skipped"
     assert len(registry.list_versions(tenant, model.id)) == 1
@@ -170,7 +170,7 @@ def test_cancel_a_queued_job_and_a_job_runs_once(tenant):
 
 def test_background_job_runs_off_the_request_path(tenant):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    _model, job = training.create_forecast_model(tenant, {
+    _model, job = forecasts.create_forecast_model(tenant, {
         "model_name": "bg", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "seasonal_naive", "horizon": 3})
     assert job.status == "queued"
@@ -193,7 +193,7 @@ def _wait_done(principal, job_id, seconds=60):
 
 def test_a_job_whose_runner_died_is_taken_over_and_completes_once(tenant, use_db):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    model, job = training.create_forecast_model(tenant, {
+    model, job = forecasts.create_forecast_model(tenant, {
         "model_name": "r", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "naive", "horizon": 3}, run=False)
     with use_db.owner.begin() as conn:  # as if a worker claimed it and died a minute ago
@@ -208,7 +208,7 @@ def test_a_job_whose_runner_died_is_taken_over_and_completes_once(tenant, use_db
 
 def test_a_live_lease_is_respected_and_recovery_restarts_expired_ones(tenant, use_db):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    _model, job = training.create_forecast_model(tenant, {
+    _model, job = forecasts.create_forecast_model(tenant, {
         "model_name": "r", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "naive", "horizon": 3}, run=False)
     with use_db.owner.begin() as conn:
@@ -224,7 +224,7 @@ def test_a_live_lease_is_respected_and_recovery_restarts_expired_ones(tenant, us
 
 def test_a_job_interrupted_too_often_is_given_up(tenant, use_db):
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    model, job = training.create_forecast_model(tenant, {
+    model, job = forecasts.create_forecast_model(tenant, {
         "model_name": "r", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "algorithm": "naive", "horizon": 3}, run=False)
     with use_db.owner.begin() as conn:
@@ -243,7 +243,7 @@ def test_other_tenants_objects_are_not_found(tenant):
     with pytest.raises(NotFound):
         datasets.load_frame(tenant, saved.version.id)
     with pytest.raises(NotFound):
-        training.create_forecast_model(tenant, {"model_name": "steal", "dataset_id": saved.version.dataset_id,
+        forecasts.create_forecast_model(tenant, {"model_name": "steal", "dataset_id": saved.version.dataset_id,
                                                 "date_column": "ds", "value_column": "y"})
 
 
@@ -267,7 +267,7 @@ def test_uses_of_ai_features_are_recorded_for_the_usage_dashboard(tenant):
     from aihub.db.session import tenant_session
 
     saved = datasets.save_upload(tenant, "series", "s.csv", _monthly_csv(30))
-    training.create_forecast_model(tenant, {"model_name": "u", "dataset_id": saved.version.dataset_id,
+    forecasts.create_forecast_model(tenant, {"model_name": "u", "dataset_id": saved.version.dataset_id,
                                             "date_column": "ds", "value_column": "y", "algorithm": "naive",
                                             "horizon": 3}, run=False)
     with tenant_session(tenant.tenant_id) as s:

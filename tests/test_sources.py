@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets
+from aihub import auth
 from aihub.errors import PermissionDenied, ValidationError
-from aihub.services import sources
+from aihub.services import datasets, sources
 from tests.conftest import PASSWORD
 
 TOKEN = "s3cret-bearer-token-123"

@@ -11,9 +11,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from aihub import datasets, queue, registry, training
+from aihub import queue
 from aihub.runtime import worker
-from aihub.services import sources
+from aihub.services import datasets, forecasts, registry, sources
 from tests.conftest import REPO, new_tenant, shared_file
 from tests.test_sources import _rest, api  # noqa: F401  (fixture)
 
@@ -85,7 +85,7 @@ def test_killing_a_worker_mid_job_loses_nothing(server_database, start_worker, m
     tenant = new_tenant("kill")
     data = shared_file("prophet_examples", "example_retail_sales.csv").read_bytes()
     saved = datasets.save_upload(tenant, "retail", "example_retail_sales.csv", data)
-    model, first = training.create_forecast_model(tenant, {
+    model, first = forecasts.create_forecast_model(tenant, {
         "model_name": "retail", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "freq": "M", "horizon": 6, "algorithm": "naive"}, run=False)
     registry.cancel_job(tenant, first.id)
@@ -159,7 +159,7 @@ def test_defer_from_a_fresh_process_binds_the_task_first(server_database, data_d
     tenant = new_tenant("fresh")
     data = shared_file("prophet_examples", "example_retail_sales.csv").read_bytes()
     saved = datasets.save_upload(tenant, "retail", "example_retail_sales.csv", data)
-    _, job = training.create_forecast_model(tenant, {
+    _, job = forecasts.create_forecast_model(tenant, {
         "model_name": "retail", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "freq": "M", "horizon": 6, "algorithm": "naive"}, run=False)
     workflows.create_workflow(tenant, {"name": "On anomaly", "trigger": {"type": "anomaly_detected"},

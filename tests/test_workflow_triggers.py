@@ -7,18 +7,23 @@ import time
 import pandas as pd
 import pytest
 
-from aihub import datasets, predictive, registry, workflows
+from aihub import workflows
 from aihub.demo import generate_customers
-from aihub.services import jobs
+from aihub.services import datasets, jobs, registry
+from aihub.services.batch_predictions import predict_batch
+from aihub.services.model_config import template_config
+from aihub.services.model_training import create_model
+from aihub.services.outcomes import live_accuracy, record_outcomes
+from aihub.services.predictions import predict_one
 
 
 @pytest.fixture
 def churn(tenant):
     saved = datasets.save_upload(tenant, "customers", "customers.csv",
                                  generate_customers(600).to_csv(index=False).encode())
-    cfg = predictive.template_config(tenant, "churn", saved.version.dataset_id, model_name="churn",
+    cfg = template_config(tenant, "churn", saved.version.dataset_id, model_name="churn",
                                      algorithm="logistic_regression")
-    model, job = predictive.create_model(tenant, cfg, saved.version.dataset_id, run=False)
+    model, job = create_model(tenant, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(tenant.tenant_id, job.id) == "succeeded"
     registry.deploy(tenant, model.id, registry.list_versions(tenant, model.id)[0].id)
     return model
@@ -43,12 +48,12 @@ def test_a_high_churn_risk_prediction_starts_a_workflow(tenant, churn):
     risky = generate_customers(1, seed=5).drop(columns="Churned").iloc[0].to_dict()
     risky.update({"Contract": "Month-to-month", "Tenure Months": 1, "Support Calls": 6,
                   "Internet Service": "Fiber optic", "Payment Method": "Electronic check"})
-    out = predictive.predict_one(tenant, churn.id, risky, explain=False)
+    out = predict_one(tenant, churn.id, risky, explain=False)
     assert out.probability > 0.5
     assert [t.title for t in _tasks(tenant)] == ["Call customer (risk high)"]
     safe = dict(risky, **{"Contract": "Two year", "Tenure Months": 70, "Support Calls": 0,
                           "Internet Service": "DSL", "Payment Method": "Credit card"})
-    assert predictive.predict_one(tenant, churn.id, safe, explain=False).probability < 0.5
+    assert predict_one(tenant, churn.id, safe, explain=False).probability < 0.5
     time.sleep(1)
     assert len(workflows.list_tasks(tenant)) == 1
 
@@ -58,13 +63,13 @@ def test_a_live_accuracy_drop_starts_a_workflow_once(tenant, churn):
         "name": "Accuracy watch", "trigger": {"type": "accuracy_drop", "model_id": churn.id, "tolerance": 0.05},
         "actions": [{"type": "create_task", "assignee": tenant.username, "title": "Check the churn model"}]})
     new = generate_customers(60, seed=9, start=7000)
-    batch = predictive.predict_batch(tenant, churn.id, "new.csv", new.drop(columns="Churned").to_csv(index=False).encode())
+    batch = predict_batch(tenant, churn.id, "new.csv", new.drop(columns="Churned").to_csv(index=False).encode())
     wrong = batch.results["prediction"].map({"Yes": "No", "No": "Yes"})
     outcomes = pd.DataFrame({"prediction_id": batch.results["prediction_id"], "actual": wrong})
-    predictive.record_outcomes(tenant, "outcomes.csv", outcomes.to_csv(index=False).encode())
-    (acc,) = [a for a in predictive.live_accuracy(tenant, churn.id) if a.role == "champion"]
+    record_outcomes(tenant, "outcomes.csv", outcomes.to_csv(index=False).encode())
+    (acc,) = [a for a in live_accuracy(tenant, churn.id) if a.role == "champion"]
     assert acc.flagged and acc.live_accuracy == 0.0
     assert [t.title for t in _tasks(tenant)] == ["Check the churn model"]
-    predictive.record_outcomes(tenant, "outcomes.csv", outcomes.to_csv(index=False).encode())
+    record_outcomes(tenant, "outcomes.csv", outcomes.to_csv(index=False).encode())
     time.sleep(1)
     assert len(workflows.list_tasks(tenant)) == 1, "the same drop starts the workflow once"

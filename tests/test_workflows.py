@@ -27,14 +27,14 @@ from typing import Self
 import pytest
 import sqlalchemy as sa
 
-from aihub import auth, datasets, notify, registry, training, workflows
+from aihub import auth, notify, workflows
 from aihub.connectors.config import MASK
 from aihub.db import store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import Conflict, ConnectorError, NotFound, PermissionDenied, ValidationError
 from aihub.services import anomalies as anomaly_svc
-from aihub.services import insights, jobs
+from aihub.services import datasets, forecasts, insights, jobs, registry
 from aihub.services import monitors as monitor_svc
 from aihub.workflows import actions as acts
 from tests.conftest import PASSWORD, new_tenant
@@ -460,7 +460,7 @@ def _daily_csv(days: int = 120, seed: int = 3) -> bytes:
 def _forecast_model(principal, data: bytes, name: str = "Revenue forecast", dataset: str = "daily"):
     """A deployed naive forecast model (trained synchronously)."""
     saved = datasets.save_upload(principal, dataset, f"{dataset}.csv", data)
-    model, job = training.create_forecast_model(principal, {
+    model, job = forecasts.create_forecast_model(principal, {
         "model_name": name, "dataset_id": saved.version.dataset_id, "date_column": "date",
         "value_column": "revenue", "freq": "D", "horizon": 7, "algorithm": "naive"}, run=False)
     assert jobs.run_job(principal.tenant_id, job.id) == "succeeded", registry.get_job(principal, job.id).error

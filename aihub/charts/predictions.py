@@ -1,6 +1,6 @@
 """Plotly figures of predictive models: evaluation curves, segments, explanations, comparisons.
 
-Built from the plain dicts and frames :mod:`aihub.predictive` returns (version
+Built from the plain dicts and frames :mod:`aihub.services` prediction modules return (version
 metrics, prediction outputs, comparisons), so pages only place them.
 """
 
@@ -133,7 +133,7 @@ def comparison_figure(table: pd.DataFrame, label: str = "Prediction") -> go.Figu
 
 
 def versions_figure(table: pd.DataFrame, metrics: list[str]) -> go.Figure:
-    """Grouped bars of test metrics per version (rows of :func:`aihub.predictive.compare_versions`)."""
+    """Grouped bars of test metrics per version (rows of :func:`aihub.services.model_training.compare_versions`)."""
     fig = go.Figure()
     for key in metrics:
         if key in table.columns:

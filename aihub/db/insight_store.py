@@ -3,7 +3,7 @@
 Like :mod:`aihub.db.store`, every function takes a tenant-bound
 :class:`~sqlalchemy.orm.Session` (row-level security limits it to one
 tenant), returns frozen dataclasses or plain values, and checks no
-permission: :mod:`aihub.insights_service` does.
+permission: :mod:`aihub.services.insights` does.
 
 One row per tenant and fingerprint (``uq_insights_tenant_id_fingerprint``):
 a finding that is still valid is never stored twice, and one that expired

@@ -3,7 +3,7 @@
 Like :mod:`aihub.db.store`, every function takes a tenant-bound
 :class:`~sqlalchemy.orm.Session` (row-level security limits it to one
 tenant), returns frozen dataclasses or plain values, and checks no
-permission: :mod:`aihub.predictive` does.
+permission: :mod:`aihub.services.predictions` and its siblings do.
 
 Bulk writes
 -----------

@@ -24,10 +24,6 @@ OUTPUT_LABELS = {
     "price": "Predicted price",
 }
 
-#: Deprecated name of :func:`aihub.jsonsafe.plain`, kept while ``aihub.predictive`` imports it from here.
-jsonable = plain
-
-
 _CONTROLLER = None
 
 

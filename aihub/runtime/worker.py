@@ -30,10 +30,11 @@ import time
 
 import procrastinate
 
-from aihub import insights_service, queue, workflows
+from aihub import queue, workflows
 from aihub.db.engine import get_database
 from aihub.queue import QUEUE_JOBS, QUEUE_MAINTENANCE, QUEUES, STALLED_AFTER_SECONDS
 from aihub.services import alerts, health, jobs, monitors, record_monitors, sources
+from aihub.services import insights as insights_service
 
 log = logging.getLogger(__name__)
 

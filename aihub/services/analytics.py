@@ -4,7 +4,7 @@ Recommendations, pricing, inventory, sentiment and lifetime value are models
 of kinds :data:`aihub.services.analytics_specs.KINDS` in the same ``models``,
 ``model_versions`` and ``training_jobs`` tables as forecasts and predictive
 models, so they share jobs (progress, cancel, failure reasons), versions,
-deploy and rollback (:mod:`aihub.registry`) and usage events.
+deploy and rollback (:mod:`aihub.services.registry`) and usage events.
 
 A version's artifact is the fitted state as strict JSON (:mod:`aihub.jsonsafe`,
 never pickle), HMAC-SHA256-signed with the artifact key
@@ -30,13 +30,13 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from aihub import events, jsonsafe, registry
+from aihub import events, jsonsafe
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import ArtifactError, ValidationError
-from aihub.services import jobs, usage
+from aihub.services import jobs, registry, usage
 from aihub.services.analytics_specs import KINDS, TEMPLATES, check_spec, require_fitted_rows, suggest_columns, template
 
 #: ``model_versions.artifact_format`` of analytics: a 32-byte HMAC-SHA256 tag, then the state's JSON.

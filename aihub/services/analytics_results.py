@@ -302,7 +302,7 @@ def next_best_actions(principal: Principal, model_id: int, dataset_id: int, acti
     from aihub.services import model_cache
 
     require(principal, "predict")
-    from aihub import registry
+    from aihub.services import registry
 
     version = registry.require_version_of(principal, model_id, None)
     model = model_cache.load(principal.tenant_id, version.id)
@@ -335,9 +335,10 @@ def publish_actions(principal: Principal, model_id: int, actions: pd.DataFrame) 
     """
     import datetime as dt
 
-    from aihub import events, jsonsafe, registry
+    from aihub import events, jsonsafe
     from aihub.frames import require_columns
     from aihub.nba.core import OUTPUT_COLUMNS
+    from aihub.services import registry
 
     require(principal, "automation")
     registry.get_model(principal, model_id)  # in the caller's organization

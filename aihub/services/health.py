@@ -19,13 +19,13 @@ from typing import Any
 
 import pandas as pd
 
-from aihub import audit, events, registry
+from aihub import audit, events
 from aihub.auth import Principal, acting_principal, require
 from aihub.db import health_store, owner_scans, store
 from aihub.db.session import tenant_session
 from aihub.errors import NotFound, PermissionDenied, ValidationError
 from aihub.ml import drift
-from aihub.services import model_training, outcomes, predictions
+from aihub.services import model_training, outcomes, predictions, registry
 
 log = logging.getLogger(__name__)
 

@@ -150,18 +150,18 @@ def _anomalies_input(s: Any, params: InsightParams) -> AnomaliesInput | None:
 
 
 def _forecast_inputs(principal: Principal, s: Any) -> tuple[list[ForecastInput], list[str], list[str]]:
-    from aihub import training
+    from aihub.services import forecasts as forecast_service
 
     used, skipped, out = [], [], []
-    for m in store.list_models(s, training.FORECAST_KIND):
+    for m in store.list_models(s, forecast_service.FORECAST_KIND):
         if not m.active_version_id:
             continue
-        spec = training.ForecastSpec(**m.config)
+        spec = forecast_service.ForecastSpec(**m.config)
         if spec.agg != "sum":
             skipped.append(f"forecast {m.name}: averages per period have no total to compare")
             continue
         try:
-            view = training.forecast_view(principal, m.id)
+            view = forecast_service.forecast_view(principal, m.id)
             metric = _norm(spec.value_column) or "value"
             if spec.filters:
                 metric += " (" + "; ".join(f"{k} = {', '.join(v)}" for k, v in spec.filters.items()) + ")"

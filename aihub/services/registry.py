@@ -1,7 +1,7 @@
 """Model registry service: models, versions, training jobs, deploy, rollback and champion/challenger.
 
 Kind-specific work (what a forecast model's configuration is, how it trains)
-lives in :mod:`aihub.training`; this module is what every model kind shares.
+lives in :mod:`aihub.services.forecasts`; this module is what every model kind shares.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aihub import audit, connectors, datasets, events
+from aihub import audit, connectors, events
 from aihub.auth import Principal, acting_principal, require
 from aihub.config import load_settings
 from aihub.db import owner_scans, source_store
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, PermissionDenied
-from aihub.services import usage
+from aihub.services import datasets, usage
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ a crash are written so a repeat does no harm: a retrain resumes the training
 job it started (kept with :meth:`StepContext.checkpoint`), a task is created
 once per run and title, a webhook carries the same ``X-AIHub-Delivery`` id.
 
-Model actions call the model registry: ``aihub.registry.set_challenger`` and
+Model actions call the model registry: ``aihub.services.registry.set_challenger`` and
 ``promote_challenger`` when the installed registry has them (champion and
 challenger), else the workflow store's own challenger pointer and
 ``registry.deploy``. Training goes through the hub's job runner
@@ -15,9 +15,9 @@ challenger), else the workflow store's own challenger pointer and
 the worker does not wait on another worker slot.
 
 The services a step calls: :func:`aihub.services.model_training.train` (retrain a
-predictive model; forecast models use :func:`aihub.training.train`),
+predictive model; forecast models use :func:`aihub.services.forecasts.train`),
 :func:`aihub.services.batch_predictions.predict_batch` (scores the newest version of a dataset
-as CSV) and :func:`aihub.insights_service.generate`.
+as CSV) and :func:`aihub.services.insights.generate`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aihub import datasets, insights_service, notify, registry, training
+from aihub import notify
 from aihub.auth import Principal, require
 from aihub.config import load_settings
 from aihub.connectors import SecretBox
@@ -37,7 +37,8 @@ from aihub.db import workflow_store as wstore
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, Conflict, NotFound, ValidationError
 from aihub.services import anomalies as anomaly_svc
-from aihub.services import batch_predictions, jobs, model_training
+from aihub.services import batch_predictions, datasets, forecasts, jobs, model_training, registry
+from aihub.services import insights as insights_service
 from aihub.services import monitors as monitor_svc
 from aihub.workflows.definition import ACTION_LABELS, get_path, render
 
@@ -205,7 +206,7 @@ def _challenger_id(ctx: StepContext, model: store.ModelRecord) -> int | None:
 # ====================================================================== model actions
 def _start_training(principal: Principal, model: store.ModelRecord) -> store.JobRecord:
     if model.kind == "forecast":
-        return training.train(principal, model.id, run=False)
+        return forecasts.train(principal, model.id, run=False)
     return model_training.train(principal, model.id, run=False)
 
 
@@ -322,7 +323,7 @@ def retrain_context(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, An
 
 
 def batch_prediction(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
-    """Score the newest version of a dataset with the model's champion (extension point: aihub.predictive)."""
+    """Score the newest version of a dataset with the model's champion (extension point: aihub.services.batch_predictions)."""
     model = registry.get_model(ctx.principal, ctx.model_id(action))
     if model.kind == "forecast":
         raise StepError(f"'{model.name}' is a forecast model: each trained version already stores its forecast. "
@@ -359,7 +360,7 @@ def run_monitor(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def generate_insights(ctx: StepContext, action: Mapping[str, Any]) -> dict[str, Any]:
-    """Generate insights with :func:`aihub.insights_service.generate` (the categories the step names, else all)."""
+    """Generate insights with :func:`aihub.services.insights.generate` (the categories the step names, else all)."""
     result = insights_service.generate(ctx.principal, list(action.get("categories") or []) or None)
     out: dict[str, Any] = {"type": "generate_insights", "categories": list(action.get("categories") or [])}
     if isinstance(result, list | tuple):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aihub import training
 from aihub.db import models as m
 from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
@@ -13,6 +12,7 @@ from aihub.services import (
     analytics,
     batch_predictions,
     datasets,
+    forecasts,
     jobs,
     model_config,
     model_training,
@@ -44,7 +44,7 @@ def build_world() -> dict:
     series = b"ds,y\n" + b"".join(f"20{20 + i // 12}-{i % 12 + 1:02d}-01,{100 + i * 3 + i % 4}\n".encode()
                                   for i in range(30))
     sv = datasets.save_upload(a, "series", "series.csv", series)
-    fmodel, fjob = training.create_forecast_model(a, {
+    fmodel, fjob = forecasts.create_forecast_model(a, {
         "model_name": "iso forecast", "dataset_id": sv.version.dataset_id, "date_column": "ds",
         "value_column": "y", "freq": "M", "horizon": 3, "algorithm": "naive"}, run=False)
     assert jobs.run_job(a.tenant_id, fjob.id) == "succeeded"

@@ -19,7 +19,7 @@ from tests.conftest import REPO
 #: each: they filter by tenant only, never by role or user). A cached call of anything else must be keyed by user.
 TENANT_WIDE = {
     "dashboard.filter_options", "dashboard.overview", "dashboard.summary", "dashboard.anomaly_summary",
-    "training.forecast_view", "insights_service.list_insights", "insights.list_insights",
+    "forecast_service.forecast_view", "insights_service.list_insights", "insights.list_insights",
     "model_config.target_profile", "model_config.feature_warnings", "model_config.feature_plan",
     "results.recommend_customers", "results.recommend_products", "svc.table_roles",
 }
@@ -77,8 +77,8 @@ def test_the_tenant_wide_services_filter_by_tenant_only():
     import importlib
     import inspect
 
-    modules = {"dashboard": "aihub.services.dashboard", "training": "aihub.training",
-               "insights_service": "aihub.insights_service", "insights": "aihub.services.insights",
+    modules = {"dashboard": "aihub.services.dashboard", "forecast_service": "aihub.services.forecasts",
+               "insights_service": "aihub.services.insights", "insights": "aihub.services.insights",
                "model_config": "aihub.services.model_config", "results": "aihub.services.analytics_results",
                "svc": "aihub.services.insights"}
     checked = 0

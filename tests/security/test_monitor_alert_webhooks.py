@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from aihub import datasets
 from aihub.errors import ConnectorError, NotFound, ValidationError
+from aihub.services import datasets
 from aihub.services import monitors as monitor_svc
 from tests.conftest import new_tenant
 from tests.services.test_monitor_schedules_alerts import ONE_SERIES, outage_csv

@@ -14,15 +14,16 @@ import pytest
 import sqlalchemy as sa
 from procrastinate.exceptions import AlreadyEnqueued
 
-from aihub import datasets, queue, training
+from aihub import queue
 from aihub.db.session import tenant_session
+from aihub.services import datasets, forecasts
 from tests.conftest import new_tenant, shared_file
 
 
 def _job(tenant) -> int:
     data = shared_file("prophet_examples", "example_retail_sales.csv").read_bytes()
     saved = datasets.save_upload(tenant, "retail", "example_retail_sales.csv", data)
-    _, job = training.create_forecast_model(tenant, {
+    _, job = forecasts.create_forecast_model(tenant, {
         "model_name": "retail", "dataset_id": saved.version.dataset_id, "date_column": "ds", "value_column": "y",
         "freq": "M", "horizon": 6, "algorithm": "naive"}, run=False)
     return job.id

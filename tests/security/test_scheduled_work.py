@@ -17,9 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from aihub import auth, datasets, predictive, registry
+from aihub import auth
 from aihub.errors import PermissionDenied
-from aihub.services import health, jobs, sources
+from aihub.services import datasets, health, jobs, registry, sources
+from aihub.services.batch_predictions import predict_batch
+from aihub.services.model_config import template_config
+from aihub.services.model_training import create_model
 from tests.conftest import PASSWORD, shared_file
 
 TOKEN = "scheduled-token-5a4b3c2d1e"
@@ -110,14 +113,14 @@ def test_a_deactivated_creators_drift_check_is_skipped_and_recorded(tenant):
     user, analyst = _analyst(tenant)
     data = shared_file("telco_churn", "telco_customer_churn.csv").read_bytes()
     saved = datasets.save_upload(analyst, "telco", "telco.csv", data)
-    cfg = predictive.template_config(analyst, "churn", saved.version.dataset_id)
+    cfg = template_config(analyst, "churn", saved.version.dataset_id)
     cfg.update({"model_name": "churn", "algorithm": "logistic_regression"})
-    model, job = predictive.create_model(analyst, cfg, saved.version.dataset_id, run=False)
+    model, job = create_model(analyst, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(tenant.tenant_id, job.id) == "succeeded", registry.get_job(tenant, job.id).error
     registry.deploy(analyst, model.id, registry.list_versions(analyst, model.id)[0].id)
     frame: pd.DataFrame = datasets.load_frame(analyst, saved.version.id)
     rows = frame.sample(300, random_state=3).drop(columns=["Churn"])
-    predictive.predict_batch(analyst, model.id, "recent.csv", rows.to_csv(index=False).encode())
+    predict_batch(analyst, model.id, "recent.csv", rows.to_csv(index=False).encode())
     assert health.check_scheduled(tenant.tenant_id, model.id, user.id) == "checked"
     assert health.latest_drift(tenant, model.id) is not None
     first = health.latest_drift(tenant, model.id).id

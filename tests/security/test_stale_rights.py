@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from aihub import auth, datasets
+from aihub import auth
 from aihub.errors import PermissionDenied
+from aihub.services import datasets
 from tests.conftest import PASSWORD, new_tenant
 from tests.security.conftest import land, log_in, new_page, open_screen, shows_traceback
 

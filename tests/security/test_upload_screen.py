@@ -13,8 +13,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import datasets
 from aihub.errors import IngestError
+from aihub.services import datasets
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 NESTED = json.dumps({"meta": {"page": 1}, "data": {

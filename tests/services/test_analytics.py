@@ -14,13 +14,15 @@ import pytest
 import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
-from aihub import auth, datasets, predictive, registry, workflows
+from aihub import auth, workflows
 from aihub.db.session import owner_session
 from aihub.errors import ArtifactError, NotFound, PermissionDenied, ValidationError
 from aihub.insights import generate_insights
-from aihub.services import analytics, insights, jobs
+from aihub.services import analytics, datasets, insights, jobs, registry
 from aihub.services import analytics_results as results
 from aihub.services.insight_sources import collect_sources
+from aihub.services.model_config import template_config
+from aihub.services.model_training import create_model
 from tests.conftest import PASSWORD, new_tenant, shared_file
 
 
@@ -195,8 +197,8 @@ def test_inventory_on_superstore_and_the_reorder_trigger(org):
 def test_next_best_actions_on_telco(org):
     telco = pd.read_csv(shared_file("telco_churn", "telco_customer_churn.csv")).iloc[:2500]
     ds = _upload(org, "telco", telco)
-    config = predictive.template_config(org, "churn", ds, model_name="Churn", algorithm="logistic_regression")
-    model, job = predictive.create_model(org, config, ds, run=False)
+    config = template_config(org, "churn", ds, model_name="Churn", algorithm="logistic_regression")
+    model, job = create_model(org, config, ds, run=False)
     assert jobs.run_job(org.tenant_id, job.id) == "succeeded"
     registry.deploy(org, model.id, registry.list_versions(org, model.id)[0].id)
     out = results.next_best_actions(org, model.id, ds, {"Contract": ["One year", "Two year"]}, use_training=False)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import datasets
 from aihub.anomaly.config import OTHER_SLICE
 from aihub.services import anomalies as anomaly_svc
+from aihub.services import datasets
 from aihub.services import monitors as monitor_svc
 
 

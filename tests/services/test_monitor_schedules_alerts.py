@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import datasets
 from aihub.anomaly import schedule
 from aihub.db.session import owner_session
 from aihub.errors import NotFound, PermissionDenied, ValidationError
-from aihub.services import alerts
+from aihub.services import alerts, datasets
 from aihub.services import anomalies as anomaly_svc
 from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aihub import auth, datasets
+from aihub import auth
 from aihub.errors import NotFound, PermissionDenied, ValidationError
+from aihub.services import datasets
 from aihub.services import record_monitors as rm
 from tests.conftest import PASSWORD, REPO, new_tenant
 

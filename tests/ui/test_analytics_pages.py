@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import auth, datasets, demo, demo_analytics, registry
-from aihub.services import analytics
+from aihub import auth, demo, demo_analytics
+from aihub.services import analytics, datasets, registry
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 

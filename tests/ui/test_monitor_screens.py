@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from aihub import auth, datasets
+from aihub import auth
 from aihub.services import anomalies as anomaly_svc
+from aihub.services import datasets
 from aihub.services import monitors as monitor_svc
 from aihub.services import record_monitors as rm
 from tests.conftest import PASSWORD, new_tenant, shared_file

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aihub import predictive, registry
-from aihub.services import datasets, jobs
+from aihub.services import datasets, jobs, registry
+from aihub.services.model_config import template_config
+from aihub.services.model_training import create_model
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 
@@ -24,9 +25,9 @@ def _credit_csv(n: int = 400) -> bytes:
 def deployed(server_database):
     admin = new_tenant("prednone")
     saved = datasets.save_upload(admin, "credit", "credit.csv", _credit_csv())
-    cfg = predictive.template_config(admin, "churn", saved.version.dataset_id, model_name="Credit", target="class",
+    cfg = template_config(admin, "churn", saved.version.dataset_id, model_name="Credit", target="class",
                                      algorithm="random_forest", hyperparameters={"n_estimators": 20})
-    model, job = predictive.create_model(admin, cfg, saved.version.dataset_id, run=False)
+    model, job = create_model(admin, cfg, saved.version.dataset_id, run=False)
     assert jobs.run_job(admin.tenant_id, job.id) == "succeeded", registry.get_job(admin, job.id).error
     registry.deploy(admin, model.id, registry.list_versions(admin, model.id)[0].id)
     return admin, model

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from aihub import training
 from aihub.api.deps import Caller
 from aihub.api.schemas import ERRORS, ForecastOut, ForecastPoint
 from aihub.jsonsafe import plain
+from aihub.services import forecasts as forecast_service
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"], responses=ERRORS)
 ModelId = Path(ge=1, le=2**62, description="Forecast model id")
@@ -20,7 +20,7 @@ VersionQ = Query(ge=1, le=2**62, description="Version id; default the deployed o
 @router.get("/{model_id:int}", response_model=ForecastOut, summary="The forecast with its 80 % and 95 % bands")
 def forecast(p: Caller, model_id: int = ModelId, version_id: Annotated[int | None, VersionQ] = None) -> ForecastOut:
     """Periods ``ds`` with ``yhat`` and the bands; ``actuals`` are values that fell inside the horizon since."""
-    view = training.forecast_view(p, model_id, version_id)
+    view = forecast_service.forecast_view(p, model_id, version_id)
     points = [ForecastPoint.model_validate(plain({**r, "ds": str(r["ds"])[:19]}))
               for r in view.forecast.to_dict(orient="records")]
     actuals = plain([{"ds": str(r["ds"])[:19], "y": r["y"]} for r in view.actuals.to_dict(orient="records")])
@@ -34,5 +34,5 @@ def forecast(p: Caller, model_id: int = ModelId, version_id: Annotated[int | Non
             responses={200: {"content": {"text/csv": {}}, "description": "ds, yhat and the bounds"}})
 def forecast_csv(p: Caller, model_id: int = ModelId, version_id: Annotated[int | None, VersionQ] = None
                  ) -> Response:
-    return Response(training.forecast_csv(p, model_id, version_id), media_type="text/csv",
+    return Response(forecast_service.forecast_csv(p, model_id, version_id), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="forecast-{model_id}.csv"'})

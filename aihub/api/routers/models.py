@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from aihub import training
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
 from aihub.api.routers._common import accepted, job_body
@@ -25,7 +24,7 @@ from aihub.api.schemas import (
 )
 from aihub.jsonsafe import plain
 from aihub.paging import paginate
-from aihub.services import model_config, model_training, registry
+from aihub.services import forecasts, model_config, model_training, registry
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
 ModelId = Path(ge=1, le=2**62, description="Model id")
@@ -61,7 +60,7 @@ def create_model(p: Caller, body: CreateModel, idem: Idem) -> JSONResponse:
     """Needs ``ai_analytics:create``. Answers 202 with the training job (``Location: /api/v1/jobs/{id}``)."""
     def work() -> JSONResponse:
         if body.kind == "forecast":
-            _, job = training.create_forecast_model(p, {**body.config, "dataset_id": body.dataset_id})
+            _, job = forecasts.create_forecast_model(p, {**body.config, "dataset_id": body.dataset_id})
         else:
             _, job = model_training.create_model(p, body.config, body.dataset_id)
         return accepted(job)
@@ -90,8 +89,8 @@ def retrain(p: Caller, idem: Idem, body: Retrain | None = None, model_id: int = 
 
     def work() -> JSONResponse:
         model = registry.get_model(p, model_id)
-        if model.kind == training.FORECAST_KIND:
-            return accepted(training.train(p, model_id))
+        if model.kind == forecasts.FORECAST_KIND:
+            return accepted(forecasts.train(p, model_id))
         return accepted(model_training.train(p, model_id, config))
 
     return idem.run(f"POST /models/{model_id}/train", config, work)

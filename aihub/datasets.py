@@ -1,7 +1,0 @@
-"""Moved to :mod:`aihub.services.datasets`; this name stays for callers not yet moved (the same module object)."""
-
-import sys
-
-from aihub.services import datasets as _moved
-
-sys.modules[__name__] = _moved
