@@ -161,6 +161,21 @@ def train(principal: Principal, model_id: int, *, run: bool = True) -> store.Job
                               {"config": model.config, "dataset_version_id": version_id}, run=run)
 
 
+def get_analytic(principal: Principal, model_id: int) -> store.ModelRecord:
+    """One analytic of the caller's organization. Needs ``read``.
+
+    Raises
+    ------
+    NotFound
+        No such model in the organization.
+    ValidationError
+        The model is a prediction or forecast model, not an analytic (``field="model_id"``).
+    """
+    model = registry.get_model(principal, model_id)
+    _require_analytic(model)
+    return model
+
+
 def list_analytics(principal: Principal, kind: str | None = None) -> list[store.ModelRecord]:
     """Analytics of the caller's organization (one kind, or all), newest first. Needs ``read``."""
     if kind is not None:

@@ -76,6 +76,12 @@ ROUTES: list[tuple[str, str, dict | None, dict | None, str]] = [
     ("GET", "/approvals/{approval_id}", None, None, "read"),
     ("POST", "/approvals/{approval_id}/decision", {"approve": False, "note": "no"}, None, "automation"),
     ("GET", "/dashboard", None, None, "read"),
+    ("GET", "/analytics", None, None, "read"),
+    ("GET", "/analytics/{analytic_id}/recommendations?customer=u1", None, None, "read"),
+    ("GET", "/analytics/{analytic_id}/also-bought?product=p1", None, None, "read"),
+    ("GET", "/analytics/{analytic_id}/results", None, None, "read"),
+    ("POST", "/models/{model_id}/next-best-actions", {"dataset_id": "{dataset_id}", "actionable": {"Contract": None}},
+     None, "predict"),
 ]
 #: A bulk route reports each unknown id by its position instead of failing the whole request.
 BULK = ("POST", "/predictions/outcomes")

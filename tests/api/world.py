@@ -9,6 +9,7 @@ from aihub.db import models as m
 from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.services import (
+    analytics,
     batch_predictions,
     datasets,
     forecasts,
@@ -50,6 +51,13 @@ def build_world() -> dict:
     fversion = registry.list_versions(a, fmodel.id)[0]
     registry.deploy(a, fmodel.id, fversion.id)
 
+    orders = "".join(f"u{u},p{(u * 7 + j) % 10},2021-0{1 + j % 9}-1{u % 10}\n" for u in range(40) for j in range(4))
+    ov = datasets.save_upload(a, "orders", "orders.csv", b"customer,product,date\n" + orders.encode())
+    analytic, ajob = analytics.create_analytic(a, "recommend", {
+        "model_name": "iso recommendations", "dataset_id": ov.version.dataset_id, "user_column": "customer",
+        "item_column": "product", "time_column": "date"}, run=False)
+    assert jobs.run_job(a.tenant_id, ajob.id) == "succeeded", registry.get_job(a, ajob.id).error
+
     with tenant_session(a.tenant_id) as s:
         monitor = m.Monitor(tenant_id=a.tenant_id, name="iso monitor", dataset_id=dsid, config={})
         workflow = m.Workflow(tenant_id=a.tenant_id, name="iso wf", definition={
@@ -76,5 +84,6 @@ def build_world() -> dict:
         ids = {"monitor_id": monitor.id, "workflow_id": workflow.id, "run_id": wf_run.id, "anomaly_id": anomaly.id,
                "approval_id": approval.id, "insight_id": insight.id}
     ids.update(dataset_id=dsid, model_id=model.id, version_id=version.id, job_id=job.id, prediction_id=pred.id,
-               batch_id=batch.batch.id, forecast_id=fmodel.id, forecast_version_id=fversion.id)
+               batch_id=batch.batch.id, forecast_id=fmodel.id, forecast_version_id=fversion.id,
+               analytic_id=analytic.id)
     return {"a": a, "b": b, "ids": ids, "row": row}

@@ -1,6 +1,7 @@
 """Routers, one per resource; :data:`ROUTERS` is what :func:`aihub.api.app.create_app` mounts."""
 
 from aihub.api.routers import (
+    analytics,
     anomalies,
     dashboard,
     datasets,
@@ -15,4 +16,5 @@ from aihub.api.routers import (
 )
 
 ROUTERS = [health.router, datasets.router, jobs.router, models.router, predictions.router, forecasts.router,
-           monitors.router, anomalies.router, insights.router, workflows.router, dashboard.router]
+           monitors.router, anomalies.router, insights.router, workflows.router, dashboard.router,
+           analytics.router]
