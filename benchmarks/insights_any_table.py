@@ -9,7 +9,7 @@ safeguards (no robust scale, no multiple-testing correction, no held-out rows):
   Naive: shifts by a classic z-score (mean and sd of the earlier changes) beyond 3; outliers by |z| > 3 on the
   raw scale; drivers by an uncorrected chi-square p < 0.05; segments by the best depth-2 tree leaf with a
   lift of 1.5 measured on the rows it was grown on.
-* ``avocado``: weekly volumes by region and type (tests/core/table_fixtures.py), half with a planted 55% drop
+* ``avocado``: weekly volumes by region and type (tests/fixtures.py), half with a planted 55% drop
   of one region's conventional volume in the last week. Printed: drops found in the right region, and shifts
   reported when nothing was planted.
 * ``marketing``: customers whose response rate is planted higher for Income >= 71,000 and Teenhome = 0.
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from aihub.ingest import read_upload
 from aihub.insights import InsightInputs, TableInput, generate_insights, infer_roles
 from aihub.insights.table_rules import rule_mask
-from tests.core.table_fixtures import AVOCADO_DROP, avocado_csv, marketing_csv
+from tests.fixtures import AVOCADO_DROP, avocado_csv, marketing_csv
 
 TYPES = ("outcome_drivers", "outcome_segments", "period_shift", "outliers")
 ROLES = {"outcome": "y", "date": "day", "dimensions": ["g1", "g2", "g3"], "measures": ["a", "b", "c", "q"]}
