@@ -16,7 +16,7 @@ from tests.conftest import PASSWORD, new_tenant, shared_file
 from tests.test_monitoring import REGION_MONITOR, regional_csv
 from tests.test_pages import _app, _login, _texts
 
-ANOMALIES, MONITORS, RISK = "pages/anomalies.py", "pages/monitors.py", "pages/record_monitors.py"
+ANOMALIES, MONITORS, RISK = "app_pages/anomalies.py", "app_pages/monitors.py", "app_pages/record_monitors.py"
 
 
 @pytest.fixture
