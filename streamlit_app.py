@@ -1,7 +1,7 @@
 """AI Analytics Hub: entrypoint and router.
 
 Configures the page, checks the login session on every run (or resumes it
-from the re-login cookie, see ``pages/_login.py``) and builds the navigation
+from the re-login cookie, see ``app_pages/_login.py``) and builds the navigation
 from the pages the user's role may see.
 """
 
@@ -11,8 +11,8 @@ from aihub import webauth
 from aihub.config import load_settings
 from aihub.errors import AihubError, PermissionDenied
 from aihub.runtime.wiring import wire
-from pages import _common as ui
-from pages import _login as login
+from app_pages import _common as ui
+from app_pages import _login as login
 
 st.set_page_config(page_title="AI Analytics Hub", page_icon=":material/insights:", layout="wide")
 wire()  # tasks, job handlers and event subscriptions of this process (once; later runs return at once)
@@ -31,29 +31,29 @@ principal = login.gate(key)
 #: Every screen: (section, script, title, icon, permission it needs or None). Its URL is the script's name
 #: (/models), also before log-in.
 SCREENS = (
-    ("Overview", "pages/dashboard.py", "Dashboard", ":material/dashboard:", None),
-    ("Work", "pages/data_sources.py", "Data sources", ":material/database:", None),
-    ("Work", "pages/forecasts.py", "Forecasts", ":material/timeline:", None),
-    ("Work", "pages/models.py", "Models", ":material/model_training:", None),
-    ("Work", "pages/predictions.py", "Predictions", ":material/online_prediction:", None),
-    ("Work", "pages/anomalies.py", "Anomalies", ":material/crisis_alert:", None),
-    ("Work", "pages/monitors.py", "Monitors", ":material/monitor_heart:", None),
-    ("Work", "pages/record_monitors.py", "Risk scores", ":material/policy:", None),
-    ("Work", "pages/workflows.py", "Workflows", ":material/account_tree:", None),
-    ("Work", "pages/insights.py", "Insights", ":material/lightbulb:", None),
-    ("Analytics", "pages/analytics.py", "Analytics", ":material/auto_awesome:", None),
-    ("Analytics", "pages/recommendations.py", "Recommendations", ":material/shopping_cart:", None),
-    ("Analytics", "pages/pricing.py", "Pricing", ":material/sell:", None),
-    ("Analytics", "pages/inventory.py", "Inventory", ":material/inventory_2:", None),
-    ("Analytics", "pages/sentiment.py", "Sentiment", ":material/sentiment_satisfied:", None),
-    ("Analytics", "pages/customer_value.py", "Customer value", ":material/savings:", None),
-    ("Analytics", "pages/next_best_action.py", "Next best action", ":material/recommend:", "predict"),
-    ("Admin", "pages/admin.py", "Admin", ":material/admin_panel_settings:", "manage"),
+    ("Overview", "app_pages/dashboard.py", "Dashboard", ":material/dashboard:", None),
+    ("Work", "app_pages/data_sources.py", "Data sources", ":material/database:", None),
+    ("Work", "app_pages/forecasts.py", "Forecasts", ":material/timeline:", None),
+    ("Work", "app_pages/models.py", "Models", ":material/model_training:", None),
+    ("Work", "app_pages/predictions.py", "Predictions", ":material/online_prediction:", None),
+    ("Work", "app_pages/anomalies.py", "Anomalies", ":material/crisis_alert:", None),
+    ("Work", "app_pages/monitors.py", "Monitors", ":material/monitor_heart:", None),
+    ("Work", "app_pages/record_monitors.py", "Risk scores", ":material/policy:", None),
+    ("Work", "app_pages/workflows.py", "Workflows", ":material/account_tree:", None),
+    ("Work", "app_pages/insights.py", "Insights", ":material/lightbulb:", None),
+    ("Analytics", "app_pages/analytics.py", "Analytics", ":material/auto_awesome:", None),
+    ("Analytics", "app_pages/recommendations.py", "Recommendations", ":material/shopping_cart:", None),
+    ("Analytics", "app_pages/pricing.py", "Pricing", ":material/sell:", None),
+    ("Analytics", "app_pages/inventory.py", "Inventory", ":material/inventory_2:", None),
+    ("Analytics", "app_pages/sentiment.py", "Sentiment", ":material/sentiment_satisfied:", None),
+    ("Analytics", "app_pages/customer_value.py", "Customer value", ":material/savings:", None),
+    ("Analytics", "app_pages/next_best_action.py", "Next best action", ":material/recommend:", "predict"),
+    ("Admin", "app_pages/admin.py", "Admin", ":material/admin_panel_settings:", "manage"),
 )
 
 
 def _url(script: str) -> str:
-    return script.removeprefix("pages/").removesuffix(".py")
+    return script.removeprefix("app_pages/").removesuffix(".py")
 
 
 if principal is not None:

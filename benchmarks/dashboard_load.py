@@ -19,7 +19,7 @@ What it does
 4. Times, for both tenants, each dashboard query through :mod:`aihub.services.dashboard`
    as the app role under row-level security (first call and median of the
    next ``--repeat``), and the page render with Streamlit's AppTest of
-   ``pages/dashboard.py`` (run through ``streamlit_app.py``, whose default page
+   ``app_pages/dashboard.py`` (run through ``streamlit_app.py``, whose default page
    it is, with the tenant's admin as the logged-in principal): first render
    with empty caches, then the median of cached re-renders, which is what a
    user sees after the first load.

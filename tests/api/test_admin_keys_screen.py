@@ -19,7 +19,7 @@ def test_admin_creates_sees_and_revokes_a_key(api, server_database):
     at.text_input[1].input(PASSWORD)
     at.button[0].click()
     at.run()
-    at.switch_page("pages/admin.py").run()
+    at.switch_page("app_pages/admin.py").run()
     assert not at.exception, at.exception
 
     at.text_input(key="api_key_name").input("BI export")

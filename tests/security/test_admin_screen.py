@@ -19,7 +19,7 @@ def _admin_screen(email: str) -> AppTest:
     at.text_input[1].input(PASSWORD)
     at.button[0].click()
     at.run()
-    at.switch_page("pages/admin.py").run()
+    at.switch_page("app_pages/admin.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -29,7 +29,7 @@ PRINCIPAL_NAMES = {"_principal", "_p", "p"}
 
 def _cached_functions() -> list[tuple[Path, ast.FunctionDef]]:
     found = []
-    for path in [REPO / "streamlit_app.py", *sorted((REPO / "pages").glob("*.py"))]:
+    for path in [REPO / "streamlit_app.py", *sorted((REPO / "app_pages").glob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and any("cache_data" in ast.unparse(d) for d in node.decorator_list):
                 found.append((path, node))
@@ -61,7 +61,7 @@ def test_every_cached_result_is_keyed_by_tenant_and_by_user_when_it_is_per_user(
             "checking it filters by tenant only")
 
     # Every call site passes the logged-in principal's own tenant as the key.
-    for path in [REPO / "streamlit_app.py", *sorted((REPO / "pages").glob("*.py"))]:
+    for path in [REPO / "streamlit_app.py", *sorted((REPO / "app_pages").glob("*.py"))]:
         for call in _calls(ast.parse(path.read_text())):
             args = call.args
             if ast.unparse(call.func) == "ui.attempt" and args:

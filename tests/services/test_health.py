@@ -79,7 +79,7 @@ def test_models_page_shows_health_and_drift(server_database):
 
     at = _login(_app(), admin.username, PASSWORD)
     at.session_state["models_tab"] = "Models and versions"
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     assert not at.exception, at.exception
     assert "Input drift has not been checked yet." in _texts(at)
     at.button(key="check_drift").click().run()

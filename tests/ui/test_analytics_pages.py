@@ -57,7 +57,7 @@ def _metric(at: AppTest, label: str) -> str:
 
 def test_analytics_page_lists_templates_and_versions(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/analytics.py")
+    at = _open(admin.username, "app_pages/analytics.py")
     assert "Analytics" in [t.value for t in at.title]
     assert at.radio(key="an_kind").options == ["Product recommendations", "Price optimization",
                                                "Inventory optimization", "Sentiment analysis",
@@ -71,7 +71,7 @@ def test_analytics_page_lists_templates_and_versions(seeded):
 
 def test_a_bad_json_setting_is_named_and_nothing_is_stored(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/analytics.py")
+    at = _open(admin.username, "app_pages/analytics.py")
     at.radio(key="an_kind").set_value("clv").run()
     at.text_area(key="an_json_clv").input('{"model_name": "x", "dataset_id": 1, "customer_column": "a", '
                                           '"date_column": "b", "amount_column": "c", "horizon_days": -5}').run()
@@ -83,7 +83,7 @@ def test_a_bad_json_setting_is_named_and_nothing_is_stored(seeded):
 
 def test_recommendations_for_a_customer_and_also_bought(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/recommendations.py")
+    at = _open(admin.username, "app_pages/recommendations.py")
     assert at.selectbox(key="rec_customer").value == "C0001"
     assert "item_item" in set(at.dataframe[0].value["method"])  # how the method was chosen
     recs = at.dataframe[1].value
@@ -98,7 +98,7 @@ def test_recommendations_for_a_customer_and_also_bought(seeded):
 
 def test_pricing_shows_intervals_and_the_no_estimate_case(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/pricing.py")
+    at = _open(admin.username, "app_pages/pricing.py")
     assert _metric(at, "Cannot support an estimate") == "2"
     table = at.dataframe[0].value
     assert len(table) == 24 and (table["elasticity_lower"] <= table["elasticity_upper"]).all()
@@ -110,7 +110,7 @@ def test_pricing_shows_intervals_and_the_no_estimate_case(seeded):
 
 def test_inventory_lists_what_to_order(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/inventory.py")
+    at = _open(admin.username, "app_pages/inventory.py")
     assert _metric(at, "Need an order now") == "2"
     due = at.dataframe[0].value
     assert set(due["product"]) == {"Coffee beans 1kg", "Stand mixer"}
@@ -120,7 +120,7 @@ def test_inventory_lists_what_to_order(seeded):
 
 def test_sentiment_shows_the_drop_and_negative_texts(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/sentiment.py")
+    at = _open(admin.username, "app_pages/sentiment.py")
     assert any("Sentiment dropped for Espresso machine" in e.value for e in at.error)
     neg = at.dataframe[0].value
     assert (neg["score"] < 0).all() and len(neg) == 10
@@ -128,9 +128,9 @@ def test_sentiment_shows_the_drop_and_negative_texts(seeded):
 
 def test_customer_value_and_the_predictions_lookup(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/customer_value.py")
+    at = _open(admin.username, "app_pages/customer_value.py")
     assert _metric(at, "Customers") == "300"
-    at = _open(admin.username, "pages/predictions.py")
+    at = _open(admin.username, "app_pages/predictions.py")
     at.text_input(key="lookup_customer").input("C0002").run()
     assert not at.exception, at.exception
     looked = at.dataframe[0].value
@@ -139,7 +139,7 @@ def test_customer_value_and_the_predictions_lookup(seeded):
 
 def test_next_best_action_on_the_demo_churn_model(seeded):
     admin, _, _ = seeded
-    at = _open(admin.username, "pages/next_best_action.py")
+    at = _open(admin.username, "app_pages/next_best_action.py")
     ds = next(d.id for d in datasets.list_datasets(admin) if d.name == "Demo customers")
     at.selectbox(key="nba_dataset").set_value(ds).run()
     at.multiselect(key="nba_features").set_value(["Contract"]).run()
@@ -153,17 +153,17 @@ def test_next_best_action_on_the_demo_churn_model(seeded):
 def test_viewer_reads_but_cannot_train_or_act(seeded):
     admin, _, _ = seeded
     viewer = f"viewer-{admin.tenant_id}@anpages.example.com"
-    at = _open(viewer, "pages/analytics.py")
+    at = _open(viewer, "app_pages/analytics.py")
     assert at.button(key="an_train").disabled
     assert "Your role can view analytics but not create them." in _texts(at)
-    at.switch_page("pages/recommendations.py").run()
+    at.switch_page("app_pages/recommendations.py").run()
     assert not at.exception and len(at.dataframe[1].value) == 10
 
 
 def test_the_template_form_trains_a_new_analytic(seeded, monkeypatch):
     admin, _, _ = seeded
     monkeypatch.setenv("AIHUB_JOB_BACKEND", "inline")
-    at = _open(admin.username, "pages/analytics.py")
+    at = _open(admin.username, "app_pages/analytics.py")
     at.radio(key="an_kind").set_value("clv").run()
     shop = next(d.id for d in datasets.list_datasets(admin) if d.name == "Demo shop order lines")
     at.selectbox(key="an_clv_dataset").set_value(shop).run()

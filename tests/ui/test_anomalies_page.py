@@ -13,7 +13,7 @@ from aihub.services import monitors as monitor_svc
 from tests.conftest import PASSWORD, new_tenant
 from tests.fixtures import _app, _login, _texts, regional_csv
 
-PAGE = "pages/anomalies.py"
+PAGE = "app_pages/anomalies.py"
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def _apply_status(at, status: str, **fields):
     return at
 
 
-MONITORS = "pages/monitors.py"
+MONITORS = "app_pages/monitors.py"
 
 
 def _new_monitor_view(at):
@@ -146,7 +146,7 @@ def test_create_run_open_and_triage_an_anomaly(admin):
     assert {anomaly_svc.get_anomaly(admin, i).status for i in open_ids} == {"acknowledged"}
 
     # the dashboard: open anomalies by severity, time to resolve, false-positive rate per monitor
-    at.switch_page("pages/dashboard.py").run()
+    at.switch_page("app_pages/dashboard.py").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     open_now = anomaly_svc.list_anomalies(admin, statuses=list(anomaly_svc.OPEN_STATUSES))

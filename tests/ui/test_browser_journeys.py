@@ -87,12 +87,12 @@ def test_journeys_in_the_browser(served_app, chromium):
     page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(60_000)
 
-    # The server's first run goes through Streamlit's legacy pages/ discovery, which runs a deep-linked page
-    # script without the router (renaming pages/ to app_pages/ ends that; not done while many branches edit pages/).
-    page.goto(served_app)
-    expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=120_000)
-    # A deep link opens the log-in form under its own URL and lands on its page after log-in.
+    # A deep link as the server's very first request (screens live in app_pages/, so Streamlit's legacy pages/
+    # discovery never runs a screen without the router) opens the log-in form under its own URL and lands on its
+    # page after log-in.
     page.goto(f"{served_app}/data_sources")
+    expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=120_000)
+    assert not page.get_by_text("schema ui").count() and not page.get_by_text("sources ui").count()
     _log_in(page, admin.username, then="Data sources")
     assert page.url.rstrip("/").endswith("/data_sources")
     _no_traceback(page)

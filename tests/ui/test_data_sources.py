@@ -30,7 +30,7 @@ def _page(admin) -> AppTest:
     at.text_input[1].input(PASSWORD)
     at.button[0].click()
     at.run()
-    at.switch_page("pages/data_sources.py").run()
+    at.switch_page("app_pages/data_sources.py").run()
     assert not at.exception, at.exception
     return at
 

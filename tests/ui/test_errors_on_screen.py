@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from aihub.services import insights
-from pages._common import message
+from app_pages._common import message
 from tests.conftest import PASSWORD, REPO, new_tenant
 
 
@@ -46,7 +46,7 @@ def test_messages_read_as_sentences():
 
 def test_large_numbers_are_shown_compactly_by_the_one_rule():
     from aihub.insights.formatting import format_compact
-    from pages._common import compact
+    from app_pages._common import compact
 
     assert compact(138_459_571.23) == "138.5 M" == format_compact(138_459_571.23)  # was cut off as "138,459,571…"
     assert compact(46_090_211.02) == "46.1 M" and compact(31) == "31" and compact(None) == "—"

@@ -26,7 +26,7 @@ def _page(username: str) -> AppTest:
     at.text_input[1].input(PASSWORD)
     at.button[0].click()
     at.run()
-    at.switch_page("pages/forecasts.py").run()
+    at.switch_page("app_pages/forecasts.py").run()
     assert not at.exception, at.exception
     return at
 

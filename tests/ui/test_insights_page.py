@@ -10,7 +10,7 @@ from aihub.services import insights as insights_service
 from tests.conftest import PASSWORD, new_tenant
 from tests.fixtures import _app, _login, _texts
 
-PAGE = "pages/insights.py"
+PAGE = "app_pages/insights.py"
 
 
 @pytest.fixture

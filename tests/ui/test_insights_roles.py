@@ -23,7 +23,7 @@ def _page(admin) -> AppTest:
     at.text_input[1].input(PASSWORD)
     at.button[0].click()
     at.run()
-    at.switch_page("pages/insights.py").run()
+    at.switch_page("app_pages/insights.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -25,7 +25,7 @@ def _login(username: str) -> AppTest:
     at.text_input[1].input(PASSWORD)
     at.button[0].click()
     at.run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     assert not at.error, [e.value for e in at.error]  # nothing red before anything is touched
     at.session_state["models_tab"] = "New prediction model"
     at.run()
@@ -85,7 +85,7 @@ def test_a_0_1_target_trains_through_the_form_and_predicts_with_a_named_score(se
     assert "Version 1 of **Churn prediction on Heart** is deployed" in _texts(at)
     assert registry.get_model(admin, model.id).active_version == 1
 
-    at.switch_page("pages/predictions.py").run()
+    at.switch_page("app_pages/predictions.py").run()
     at.button(key="predict_one").click()
     at.run()
     assert not at.exception, at.exception

@@ -15,7 +15,7 @@ from aihub.services import record_monitors as rm
 from tests.conftest import PASSWORD, new_tenant, shared_file
 from tests.fixtures import REGION_MONITOR, _app, _login, _texts, regional_csv
 
-ANOMALIES, MONITORS, RISK = "pages/anomalies.py", "pages/monitors.py", "pages/record_monitors.py"
+ANOMALIES, MONITORS, RISK = "app_pages/anomalies.py", "app_pages/monitors.py", "app_pages/record_monitors.py"
 
 
 @pytest.fixture

@@ -33,20 +33,20 @@ def test_navigation_follows_the_role(admin):
     assert not at.exception, at.exception
     assert at.session_state["principal"].tenant_id == admin.tenant_id
     assert "Dashboard" in [t.value for t in at.title]
-    at.switch_page("pages/admin.py").run()
+    at.switch_page("app_pages/admin.py").run()
     assert "Admin" in [t.value for t in at.title]
 
     auth.add_user(admin, "viewer-pages@example.com", "Viewer", "viewer", PASSWORD)
     viewer = _login(_app(), "viewer-pages@example.com", PASSWORD)
     assert viewer.session_state["principal"].role == "viewer"
-    viewer.switch_page("pages/data_sources.py").run()
+    viewer.switch_page("app_pages/data_sources.py").run()
     assert not viewer.exception
     assert "Your role can view datasets but not upload them." in _texts(viewer)
 
 
 def test_upload_train_deploy_and_see_the_forecast(admin, superstore_bytes):
     at = _login(_app(), admin.username, PASSWORD)
-    at.switch_page("pages/data_sources.py").run()
+    at.switch_page("app_pages/data_sources.py").run()
     at.file_uploader(key="upload_file").set_value(("superstore_orders.csv", superstore_bytes, "text/csv"))
     at.run()
     assert not at.exception, at.exception
@@ -56,7 +56,7 @@ def test_upload_train_deploy_and_see_the_forecast(admin, superstore_bytes):
     at.run()
     assert "Saved **Superstore** version 1: 10,194 rows." in _texts(at)
 
-    at.switch_page("pages/forecasts.py").run()
+    at.switch_page("app_pages/forecasts.py").run()
     assert not at.exception, at.exception
     at.selectbox(key="fc_dataset").select("Superstore")
     at.run()
@@ -86,7 +86,7 @@ def test_upload_train_deploy_and_see_the_forecast(admin, superstore_bytes):
     assert registry.get_model(admin, model.id).active_version == 1
     assert any(c.proto.spec for c in at.get("plotly_chart")), "forecast chart expected"
 
-    at.switch_page("pages/dashboard.py").run()
+    at.switch_page("app_pages/dashboard.py").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Datasets"] == "1" and metrics["Active models"] == "1"

@@ -40,7 +40,7 @@ def _login(admin) -> AppTest:
     at.text_input[1].input(PASSWORD)
     at.button[0].click()
     at.run()
-    at.switch_page("pages/predictions.py").run()
+    at.switch_page("app_pages/predictions.py").run()
     assert not at.exception, at.exception
     return at
 

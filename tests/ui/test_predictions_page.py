@@ -60,7 +60,7 @@ def deployed(srv):
 def test_single_prediction_batch_outcomes_and_statistics(deployed):
     admin, model = deployed
     at = _login(admin.username)
-    at.switch_page("pages/predictions.py").run()
+    at.switch_page("app_pages/predictions.py").run()
     assert not at.exception, at.exception
     assert "Predictions" in [t.value for t in at.title]
     assert "Champion: version 1" in _texts(at)
@@ -123,7 +123,7 @@ def test_a_viewer_sees_the_page_but_cannot_predict(deployed):
     admin, _ = deployed
     auth.add_user(admin, f"viewer-{admin.tenant_id}@ex.com", "V", "viewer", PASSWORD)
     at = _login(f"viewer-{admin.tenant_id}@ex.com")
-    at.switch_page("pages/predictions.py").run()
+    at.switch_page("app_pages/predictions.py").run()
     assert not at.exception, at.exception
     assert "Your role can view predictions but not make them." in _texts(at)
     assert at.button(key="predict_one").disabled
@@ -140,7 +140,7 @@ def test_models_page_trains_from_a_template_compares_and_sets_a_challenger(srv):
     admin = new_tenant("mlpage")
     datasets.save_upload(admin, "Customers", "customers.csv", _csv(generate_customers(800)))
     at = _login(admin.username)
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     at.session_state["models_tab"] = "New prediction model"
     at.run()
     assert not at.exception, at.exception
@@ -216,7 +216,7 @@ def test_rfm_template_asks_for_the_orders_columns(srv, superstore_bytes):
     admin = new_tenant("rfmpage")
     datasets.save_upload(admin, "Superstore", "superstore_orders.csv", superstore_bytes)
     at = _login(admin.username)
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     at.session_state["models_tab"] = "New prediction model"
     at.run()
     at.selectbox(key="ml_template").select("rfm_segmentation")

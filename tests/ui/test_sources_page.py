@@ -12,7 +12,7 @@ from tests.fixtures import _app, _login, _rest, _texts
 def test_connect_test_save_and_sync_a_rest_source(server_database, api):
     admin = new_tenant("srcpage")
     at = _login(_app(), admin.username, PASSWORD)
-    at.switch_page("pages/data_sources.py").run()
+    at.switch_page("app_pages/data_sources.py").run()
     assert not at.exception, at.exception
     at.radio(key="src_mode").set_value("JSON").run()
     at.text_area(key="src_json").input(json.dumps(_rest(api))).run()

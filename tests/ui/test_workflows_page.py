@@ -30,7 +30,7 @@ def admin(server_database, monkeypatch):
 
 def _page(username: str):
     at = _login(_app(), username, PASSWORD)
-    at.switch_page("pages/workflows.py").run()
+    at.switch_page("app_pages/workflows.py").run()
     assert not at.exception, at.exception
     return at
 

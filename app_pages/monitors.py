@@ -11,8 +11,8 @@ from aihub.anomaly.severity import SEVERITIES
 from aihub.errors import AihubError
 from aihub.services import anomalies as anomaly_svc
 from aihub.services import monitors as monitor_svc
-from pages import _common as ui
-from pages._monitor_form import announce_run, new_monitor_form
+from app_pages import _common as ui
+from app_pages._monitor_form import announce_run, new_monitor_form
 
 p = ui.principal()
 st.title("Monitors")

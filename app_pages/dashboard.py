@@ -15,7 +15,7 @@ from aihub.charts import forecasts as charts
 from aihub.services import dashboard
 from aihub.services import forecasts as forecast_service
 from aihub.services import insights as insights_service
-from pages import _common as ui
+from app_pages import _common as ui
 
 p = ui.principal()
 SEVERITIES = dashboard.SEVERITIES
@@ -107,7 +107,7 @@ if top:
         st.markdown("**Top open insights**")
         for ins in top:
             st.markdown(f"- **{ins.title}** · {ins.priority} · {ins.category}")
-        st.page_link("pages/insights.py", label="All insights", icon=":material/lightbulb:")
+        st.page_link("app_pages/insights.py", label="All insights", icon=":material/lightbulb:")
 
 # ------------------------------------------------------------------ model performance
 st.subheader("Model performance")

@@ -11,7 +11,7 @@ import streamlit as st
 from aihub.auth import Principal
 from aihub.charts import predictions as predictive_charts
 from aihub.services import health, model_config, model_training, outcomes, predictions, registry
-from pages import _common as ui
+from app_pages import _common as ui
 
 
 def _fmt(v) -> str:

@@ -6,7 +6,7 @@ from aihub import exports
 from aihub.charts import analytics as charts
 from aihub.services import analytics_results as results
 from aihub.services import datasets, model_training, predictions
-from pages import _common as ui
+from app_pages import _common as ui
 
 p = ui.principal()
 st.title("Next best action")

@@ -9,9 +9,9 @@ from aihub.charts.insights import chart_figure
 from aihub.errors import AihubError
 from aihub.insights import CATEGORIES, PRIORITIES
 from aihub.services import insights as svc
-from pages import _common as ui
-from pages import _insight_roles_ui
-from pages._common import call, flash, show_flash
+from app_pages import _common as ui
+from app_pages import _insight_roles_ui
+from app_pages._common import call, flash, show_flash
 
 #: Seconds between two checks of the live insights within one browser session.
 LIVE_EVERY = 30.0
@@ -111,13 +111,13 @@ def evidence(ins) -> None:
     for e in ins.evidence:
         kind = e.get("kind")
         if kind == "model":
-            links.append(("pages/models.py", f"Model {e.get('name') or e.get('id')}", ":material/model_training:"))
+            links.append(("app_pages/models.py", f"Model {e.get('name') or e.get('id')}", ":material/model_training:"))
         elif kind == "dataset":
-            links.append(("pages/data_sources.py", f"Dataset {e.get('name') or e.get('id')}", ":material/database:"))
+            links.append(("app_pages/data_sources.py", f"Dataset {e.get('name') or e.get('id')}", ":material/database:"))
     anomalies = [e for e in ins.evidence if e.get("kind") == "anomaly"]
     if anomalies:
         ids = ", ".join(f"#{e['id']}" for e in anomalies[:8]) + (" ..." if len(anomalies) > 8 else "")
-        links.append(("pages/anomalies.py", f"Anomalies {ids}", ":material/crisis_alert:"))
+        links.append(("app_pages/anomalies.py", f"Anomalies {ids}", ":material/crisis_alert:"))
     for k, (page, label, icon) in enumerate(dict.fromkeys(links)):
         st.page_link(page, label=label, icon=icon)
 

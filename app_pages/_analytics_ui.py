@@ -7,7 +7,7 @@ import streamlit as st
 from aihub.auth import Principal
 from aihub.services import analytics
 from aihub.services.analytics_specs import TEMPLATES
-from pages import _common as ui
+from app_pages import _common as ui
 
 
 @st.cache_data(ttl=10, show_spinner=False)

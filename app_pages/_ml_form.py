@@ -14,8 +14,8 @@ import streamlit as st
 from aihub.auth import Principal
 from aihub.errors import ValidationError
 from aihub.services import datasets, model_config, model_training
-from pages import _common as ui
-from pages import _ml_widgets as w
+from app_pages import _common as ui
+from app_pages import _ml_widgets as w
 
 NO_TYPE = "(general)"
 #: Button keys (their state cannot be set).

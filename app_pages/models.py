@@ -1,15 +1,15 @@
 """Models: prediction models through a guided form; training, versions, comparison and serving.
 
-Forecasts have their own screen, ``pages/forecasts.py``. The form is
-``pages/_ml_form.py``, one version's panels ``pages/_ml_versions.py``.
+Forecasts have their own screen, ``app_pages/forecasts.py``. The form is
+``app_pages/_ml_form.py``, one version's panels ``app_pages/_ml_versions.py``.
 """
 
 import pandas as pd
 import streamlit as st
 
 from aihub.services import model_config, model_training, registry
-from pages import _common as ui
-from pages import _jobs, _ml_form, _ml_versions
+from app_pages import _common as ui
+from app_pages import _jobs, _ml_form, _ml_versions
 
 p = ui.principal()
 st.title("Models")

@@ -9,8 +9,8 @@ import streamlit as st
 from aihub import ingest
 from aihub.errors import IngestError
 from aihub.services import datasets
-from pages import _common as ui
-from pages import _schema_ui, _sources_ui
+from app_pages import _common as ui
+from app_pages import _schema_ui, _sources_ui
 
 p = ui.principal()
 st.title("Data sources")

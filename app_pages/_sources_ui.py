@@ -13,7 +13,7 @@ import streamlit as st
 from aihub import connectors
 from aihub.auth import Principal
 from aihub.services import sources
-from pages import _common as ui
+from app_pages import _common as ui
 
 EXAMPLE = {
     "source_name": "Shop orders API", "source_type": "rest_api", "description": "Orders from the shop's API",

@@ -10,7 +10,7 @@ from aihub import anomaly
 from aihub.charts import anomalies as anomaly_charts
 from aihub.services import anomalies as anomaly_svc
 from aihub.services import monitors as monitor_svc
-from pages import _common as ui
+from app_pages import _common as ui
 
 p = ui.principal()
 st.title("Anomalies")

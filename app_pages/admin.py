@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from aihub import audit, auth
-from pages import _api_keys_ui
-from pages import _common as ui
-from pages._login import client
+from app_pages import _api_keys_ui
+from app_pages import _common as ui
+from app_pages._login import client
 
 p = ui.principal()
 st.title("Admin")

@@ -13,7 +13,7 @@ from aihub.anomaly.severity import SEVERITIES, SeverityThresholds
 from aihub.errors import AihubError, ValidationError
 from aihub.services import datasets, monitor_config
 from aihub.services import monitors as monitor_svc
-from pages import _common as ui
+from app_pages import _common as ui
 
 FIELD_LABELS = {"detection_name": "Monitor name", "timestamp_column": "Date column", "anomaly_type": "Anomaly type",
                 "dimensions[0]": "Split by", "detection_frequency": "Frequency", "algorithm": "Algorithm",

@@ -6,7 +6,7 @@ import streamlit as st
 
 from aihub.services import datasets
 from aihub.services import record_monitors as rm
-from pages import _common as ui
+from app_pages import _common as ui
 
 p = ui.principal()
 st.title("Risk scores")

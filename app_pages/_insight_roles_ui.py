@@ -13,7 +13,7 @@ import streamlit as st
 from aihub.auth import Principal
 from aihub.insights.roles import Currency
 from aihub.services import insights as svc
-from pages._common import attempt, call, flash
+from app_pages._common import attempt, call, flash
 
 ROLE_LABELS = {"date": "Date", "amount": "Amount (money)", "customer": "Customer id", "customer_name": "Customer name",
                "product": "Product", "order": "Order id"}

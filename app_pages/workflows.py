@@ -6,9 +6,9 @@ import streamlit as st
 
 from aihub import workflows
 from aihub.errors import AihubError
-from pages import _common as ui
-from pages import _workflow_form as workflow_form
-from pages._common import call, flash, show_flash
+from app_pages import _common as ui
+from app_pages import _workflow_form as workflow_form
+from app_pages._common import call, flash, show_flash
 
 p = ui.principal()
 st.title("Workflows")

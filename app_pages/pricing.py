@@ -8,8 +8,8 @@ from aihub.charts import analytics as charts
 from aihub.pricing import PriceBounds
 from aihub.services import analytics_results as results
 from aihub.userconfig import limits
-from pages import _analytics_ui as aui
-from pages import _common as ui
+from app_pages import _analytics_ui as aui
+from app_pages import _common as ui
 
 p = ui.principal()
 st.title("Pricing")

@@ -12,7 +12,7 @@ from aihub import forecasting
 from aihub.auth import Principal
 from aihub.services import datasets
 from aihub.services import forecasts as training
-from pages import _common as ui
+from app_pages import _common as ui
 
 NO_FILTER = "(no filter)"
 NO_HOLIDAYS = "(no holidays)"

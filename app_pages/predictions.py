@@ -6,8 +6,8 @@ import streamlit as st
 from aihub import exports
 from aihub.charts import predictions as predictive_charts
 from aihub.services import batch_predictions, model_training, outcomes, predictions
-from pages import _analytics_ui as aui
-from pages import _common as ui
+from app_pages import _analytics_ui as aui
+from app_pages import _common as ui
 
 p = ui.principal()
 st.title("Predictions")

@@ -9,14 +9,14 @@ import streamlit as st
 from aihub.services import analytics, datasets, registry
 from aihub.services.analytics_specs import KINDS, TEMPLATES
 from aihub.userconfig import limits
-from pages import _common as ui
-from pages import _jobs
+from app_pages import _common as ui
+from app_pages import _jobs
 
 p = ui.principal()
 st.title("Analytics")
 ui.show_flash()
-RESULT_PAGES = {"recommend": "pages/recommendations.py", "pricing": "pages/pricing.py",
-                "inventory": "pages/inventory.py", "sentiment": "pages/sentiment.py", "clv": "pages/customer_value.py"}
+RESULT_PAGES = {"recommend": "app_pages/recommendations.py", "pricing": "app_pages/pricing.py",
+                "inventory": "app_pages/inventory.py", "sentiment": "app_pages/sentiment.py", "clv": "app_pages/customer_value.py"}
 NONE = "(none)"
 
 

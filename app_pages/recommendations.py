@@ -5,8 +5,8 @@ import streamlit as st
 
 from aihub.charts import analytics as charts
 from aihub.services import analytics_results as results
-from pages import _analytics_ui as aui
-from pages import _common as ui
+from app_pages import _analytics_ui as aui
+from app_pages import _common as ui
 
 p = ui.principal()
 st.title("Recommendations")

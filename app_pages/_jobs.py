@@ -8,7 +8,7 @@ import streamlit as st
 
 from aihub.auth import Principal
 from aihub.services import registry
-from pages import _common as ui
+from app_pages import _common as ui
 
 
 @st.fragment(run_every=2)

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from aihub import apikeys, auth
-from pages import _common as ui
-from pages._login import client
+from app_pages import _common as ui
+from app_pages._login import client
 
 
 def _create(p: auth.Principal) -> None:

@@ -14,8 +14,8 @@ from aihub.errors import AihubError
 from aihub.services import datasets, registry, sources
 from aihub.services import monitors as monitor_svc
 from aihub.workflows import forms
-from pages import _common as ui
-from pages._common import call, flash
+from app_pages import _common as ui
+from app_pages._common import call, flash
 
 EXAMPLE_JSON = {
     "name": "Critical revenue anomaly to the on-call channel",

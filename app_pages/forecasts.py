@@ -6,9 +6,9 @@ import streamlit as st
 from aihub.charts import forecasts as charts
 from aihub.services import forecasts as training
 from aihub.services import registry
-from pages import _common as ui
-from pages import _jobs
-from pages._forecast_form import guided_form
+from app_pages import _common as ui
+from app_pages import _jobs
+from app_pages._forecast_form import guided_form
 
 p = ui.principal()
 st.title("Forecasts")
