@@ -314,7 +314,7 @@ class Monitor(TenantOwned, Base):
     created_at: Mapped[datetime] = _now()
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     schedule: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
-    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     alerting: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     alert_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

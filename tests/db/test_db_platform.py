@@ -103,6 +103,15 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
         s.flush()
         s.add(m.InsightEvent(tenant_id=b.tenant_id, insight_id=insight.id, insight_type="trend", action="status",
                              to_status="acknowledged"))
+        incident = m.MonitorIncident(tenant_id=b.tenant_id, monitor_id=monitor.id, metric="revenue",
+                                     first_ts=datetime(2021, 1, 1), last_ts=datetime(2021, 1, 2), severity="high")
+        record_monitor = m.RecordMonitor(tenant_id=b.tenant_id, name="risk", dataset_id=dataset_id, params={})
+        s.add_all([incident, record_monitor])
+        s.flush()
+        s.add_all([m.AlertDelivery(tenant_id=b.tenant_id, monitor_id=monitor.id, channel="email", target="b@x.org",
+                                   incident_ids=[incident.id], due_at=datetime(2021, 1, 2), delivery_key="k" * 64),
+                   m.RecordScore(tenant_id=b.tenant_id, record_monitor_id=record_monitor.id, row_key="1", score=0.9,
+                                 unsupervised=0.9, band="high")])
 
 
 @pytest.fixture
