@@ -121,7 +121,7 @@ def test_defer_from_a_fresh_process_binds_the_task_first(server_database, data_d
                                run=False)
     env = {**os.environ, "AIHUB_DATABASE_URL": server_database.owner_url.render_as_string(hide_password=False),
            "AIHUB_DATA_DIR": str(data_dir), "AIHUB_JOB_BACKEND": "worker"}
-    code = ("from aihub import jobs, workflows\n"
+    code = ("from aihub import workflows\nfrom aihub.services import jobs\n"
             f"print(jobs.dispatch({tenant.tenant_id}, {job.id}))\n"
             f"print(workflows.enqueue_run({tenant.tenant_id}, {run_id}))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
