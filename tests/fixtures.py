@@ -43,7 +43,7 @@ from aihub import notify
 from aihub.demo import generate_customers
 from aihub.insights import AnomaliesInput, ForecastInput, InsightInputs, PredictionsInput
 from aihub.services import datasets, jobs, model_config, model_training, registry
-from tests.conftest import REPO
+from tests.conftest import REPO, shared_file
 
 AVOCADO_REGIONS = (
     "Albany",
@@ -612,3 +612,22 @@ def start_scoring_server(pipeline, categorical: list[str]) -> ThreadingHTTPServe
     server.lock = threading.Lock()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+TELCO_ROWS = 1500
+
+
+def telco_world(principal, monkeypatch, **config):
+    """Telco dataset saved in the hub, a pipeline trained on it, its scoring server, and the endpoint config."""
+    raw = pd.read_csv(shared_file("telco_churn", "telco_customer_churn.csv")).head(TELCO_ROWS)
+    saved = datasets.save_upload(principal, "telco", "telco.csv", raw.to_csv(index=False).encode())
+    _, frame = model_config.dataset_frame(principal, saved.version.dataset_id)
+    features = [c for c in frame.columns if c not in ("customerID", "Churn")]
+    pipeline = telco_pipeline(frame, features)
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    server = start_scoring_server(pipeline, categorical)
+    monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
+    cfg = {"url": f"http://127.0.0.1:{server.server_port}/invocations", "task": "classification",
+           "target": "Churn", "features": features, "input": {"format": "mlflow_split"},
+           "output": {"prediction_key": "prediction", "probabilities_key": "probabilities"}, **config}
+    return saved.version.dataset_id, frame, features, pipeline, server, cfg

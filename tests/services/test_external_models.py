@@ -15,7 +15,6 @@ import pytest
 from aihub.connectors import endpoint
 from aihub.errors import ConnectorError
 from aihub.services import (
-    datasets,
     external_models,
     jobs,
     model_cache,
@@ -24,26 +23,8 @@ from aihub.services import (
     predictions,
     registry,
 )
-from tests.conftest import new_tenant, shared_file
-from tests.fixtures import SCORING_TOKEN, start_scoring_server, telco_pipeline
-
-ROWS = 1500
-
-
-def telco_world(principal, monkeypatch, **config):
-    """Telco dataset saved in the hub, a pipeline trained on it, its scoring server, and the endpoint config."""
-    raw = pd.read_csv(shared_file("telco_churn", "telco_customer_churn.csv")).head(ROWS)
-    saved = datasets.save_upload(principal, "telco", "telco.csv", raw.to_csv(index=False).encode())
-    _, frame = model_config.dataset_frame(principal, saved.version.dataset_id)
-    features = [c for c in frame.columns if c not in ("customerID", "Churn")]
-    pipeline = telco_pipeline(frame, features)
-    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
-    server = start_scoring_server(pipeline, categorical)
-    monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
-    cfg = {"url": f"http://127.0.0.1:{server.server_port}/invocations", "task": "classification",
-           "target": "Churn", "features": features, "input": {"format": "mlflow_split"},
-           "output": {"prediction_key": "prediction", "probabilities_key": "probabilities"}, **config}
-    return saved.version.dataset_id, frame, features, pipeline, server, cfg
+from tests.conftest import new_tenant
+from tests.fixtures import SCORING_TOKEN, telco_world
 
 
 @pytest.fixture
