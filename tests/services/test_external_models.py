@@ -140,3 +140,28 @@ def test_champion_internal_challenger_external(org, monkeypatch):
         assert registry.get_model(org, model.id).active_version_id == internal.id
     finally:
         server.shutdown()
+
+
+def test_cli_registers_and_deploys_an_external_version(org, monkeypatch, tmp_path, capsys):
+    import json
+
+    from aihub import cli
+
+    ds, frame, features, _, server, cfg = telco_world(org, monkeypatch)
+    try:
+        path = tmp_path / "endpoint.json"
+        path.write_text(json.dumps({**cfg, "output": {**cfg["output"], "classes": ["No", "Yes", "Maybe"],
+                                                      "positive_class": "Perhaps"}}))
+        args = ["models", "external", "--tenant", org.tenant_name, "--dataset-id", str(ds), "--config", str(path),
+                "--name", "CLI external", "--auth-header-env", "SCORING_AUTH", "--deploy"]
+        monkeypatch.setenv("SCORING_AUTH", SCORING_TOKEN)
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert "output.positive_class" in err and "Perhaps" in err and SCORING_TOKEN not in err
+        path.write_text(json.dumps(cfg))
+        assert cli.main(args) == 0, capsys.readouterr().err
+        model = next(m for m in registry.list_models(org) if m.name == "CLI external")
+        out = predictions.predict_one(org, model.id, _values(frame, features, 0), explain=False)
+        assert out.version_id == model.active_version_id and out.probability is not None
+    finally:
+        server.shutdown()
