@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from aihub.errors import ValidationError
+from aihub.ml import external
 from aihub.ml.explain import explain as _explain
 from aihub.ml.explain import format_contributions, summarize
 from aihub.ml.intervals import interval_bounds
@@ -182,6 +183,8 @@ def predict(
     ValidationError
         Missing feature columns, or ``positive_class`` not a class.
     """
+    if isinstance(model, external.ExternalModel):  # served from outside: the endpoint predicts
+        return external.predict(model, frame, explain=explain, top_k=top_k, positive_class=positive_class)
     frame = prepare_input(model, frame)
     return _predict_validated(model, frame, *validate(model, frame), positive_class=positive_class, explain=explain,
                               top_k=top_k)
@@ -225,6 +228,8 @@ def predict_one(model: TrainedModel, values: dict[str, Any], *, explain: bool = 
     ValidationError
         The row is invalid (``field`` is the offending feature).
     """
+    if isinstance(model, external.ExternalModel):  # served from outside: the endpoint predicts
+        return external.predict_one(model, values, explain=explain)
     frame = pd.DataFrame([{f: values.get(f) for f in model.features}])
     ok, issues, clean = validate(model, frame)
     if not ok[0]:
