@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from aihub.connectors import endpoint
-from aihub.errors import ConnectorError
+from aihub.errors import ConnectorError, ValidationError
 from aihub.services import (
     external_models,
     jobs,
@@ -76,6 +76,9 @@ def test_external_version_predicts_as_the_local_model_with_bounded_reasons(org, 
         assert again.cache_hit and server.calls - before == 1 + cost["calls"]
         stats = predictions.serving_stats(org, version.model_id)
         assert stats.count >= 27 and stats.error_rate == 0
+        with pytest.raises(ValidationError, match="external endpoint"):
+            predictions.compare_predictions(org, version.model_id, _values(frame, features, 1),
+                                            _values(frame, features, 2))
     finally:
         server.shutdown()
 
