@@ -37,6 +37,7 @@ from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, ConnectorError, NotFound, ValidationError
 from aihub.jsonsafe import plain
+from aihub.ml.external import ExternalModel
 from aihub.paging import Page, check_limit, decode_cursor, page_of
 from aihub.services import model_cache, usage
 from aihub.services.model_config import library_failure, require_ml, sentence
@@ -329,6 +330,10 @@ def compare_predictions(principal: Principal, model_id: int, values_a: dict[str,
         if info.active_version_id is None:
             raise NotFound(f"Model '{info.name}' has no deployed version yet; deploy one on the Models page first.")
         model = model_cache.load_in(s, principal.tenant_id, info.active_version_id)
+    if isinstance(model, ExternalModel):
+        raise ValidationError("Comparing two customers is not available while an external endpoint is the champion "
+                              "(its exact attribution would need many calls); predict each one with its reasons.",
+                              field="model_id")
     return ml.compare_predictions(model, clean_values(model, values_a), clean_values(model, values_b))
 
 
