@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from aihub.connectors import endpoint
-from aihub.errors import ConnectorError
+from aihub.errors import ConnectorError, ValidationError
 from aihub.services import (
     external_models,
     jobs,
@@ -76,6 +76,9 @@ def test_external_version_predicts_as_the_local_model_with_bounded_reasons(org, 
         assert again.cache_hit and server.calls - before == 1 + cost["calls"]
         stats = predictions.serving_stats(org, version.model_id)
         assert stats.count >= 27 and stats.error_rate == 0
+        with pytest.raises(ValidationError, match="external endpoint"):
+            predictions.compare_predictions(org, version.model_id, _values(frame, features, 1),
+                                            _values(frame, features, 2))
     finally:
         server.shutdown()
 
@@ -163,5 +166,39 @@ def test_cli_registers_and_deploys_an_external_version(org, monkeypatch, tmp_pat
         model = next(m for m in registry.list_models(org) if m.name == "CLI external")
         out = predictions.predict_one(org, model.id, _values(frame, features, 0), explain=False)
         assert out.version_id == model.active_version_id and out.probability is not None
+    finally:
+        server.shutdown()
+
+
+def test_batches_outcomes_and_drift_work_for_an_external_version(org, monkeypatch):
+    from aihub.services import batch_predictions, health, outcomes
+
+    ds, frame, features, pipeline, server, cfg = telco_world(org, monkeypatch, calls={"max_rows_per_call": 25})
+    try:
+        version = external_models.register(org, cfg, dataset_id=ds, auth_header=SCORING_TOKEN, model_name="batch")
+        registry.deploy(org, version.model_id, version.id)
+        rows = frame.iloc[:60][["customerID", *features, "Churn"]].astype({"tenure": object})
+        rows.loc[rows.index[3], "tenure"] = "lots"  # a bad row is reported by number, the rest predicted
+        batch = batch_predictions.predict_batch(org, version.model_id, "customers.csv",
+                                                rows.to_csv(index=False).encode())
+        assert batch.batch.rows_total == 60 and batch.batch.rows_failed == 1
+        assert any(e.get("row") == 4 for e in batch.errors), batch.errors
+        assert server.calls == 3  # 59 valid rows in calls of at most 25
+        yes = list(pipeline.classes_).index("Yes")
+        good = rows.drop(index=rows.index[3])
+        local = pipeline.predict_proba(good[features].astype({c: str for c in features
+                                                              if not pd.api.types.is_numeric_dtype(frame[c])}))
+        got = batch.results.drop(index=batch.results.index[3])["probability"].to_numpy(dtype=float)
+        assert np.allclose(got, local[:, yes], atol=1e-9)
+
+        stored = predictions.list_predictions(org, version.model_id, limit=100)
+        done = outcomes.record_outcome_list(org, [(r.id, frame.loc[r.row_number - 1, "Churn"])
+                                                  for r in stored if r.error is None and r.row_number])
+        assert done.updated == 59, done.errors
+        live = next(a for a in outcomes.live_accuracy(org, version.model_id) if a.version_id == version.id)
+        assert live.live_n == 59 and 0.5 < live.live_accuracy <= 1
+
+        report = health.check_drift(org, version.model_id)
+        assert report.current_rows == 59 and report.report["features"]
     finally:
         server.shutdown()
