@@ -7,9 +7,12 @@ stored prediction records ``served_by`` and its version.
 A fresh single prediction is one read transaction (permission, routing, the
 artifact when this process does not hold the model yet, and the stored
 output of an identical earlier input) and one write transaction (the
-prediction and the usage event). An input already predicted by the same
-version is answered from the stored output (``cache_hit``), explanation
-included. A fresh prediction publishes :data:`aihub.events.PREDICTION_MADE`. Binary scores are named after the positive class (``"P(bad)"``,
+prediction, the usage event and :data:`aihub.events.PREDICTION_MADE`, which
+workflows match inside that same transaction through
+:func:`aihub.events.publish_in`, inserting the runs it starts; a matching run
+is handed to a runner after the commit). An input already predicted by the
+same version is answered from the stored output (``cache_hit``), explanation
+included. Binary scores are named after the positive class (``"P(bad)"``,
 or the user's own label), never after the template.
 """
 
@@ -295,15 +298,18 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
     row.update(output=json.dumps(output), prediction=prediction_text(model.task, output) if output else "",
                probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,
                cache_hit=hit, error=None if error is None else str(error))
-    with tenant_session(tenant) as s:  # the one write transaction
+    after_commit = None
+    with tenant_session(tenant) as s:  # the one write transaction: result, usage and the event
         (pid, _), = insert(s, principal, model_id, {c: [row.get(c)] for c in ps.RESULT_ARRAYS})
         usage.record_in(s, principal, "predict", "single")
+        if error is None and not hit:
+            after_commit = events.publish_in(s, tenant, events.PREDICTION_MADE, {
+                "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
+                "prediction": output.get("prediction"), "probability": output.get("probability")})
     if error is not None:
         raise error
-    if not hit:
-        events.publish(tenant, events.PREDICTION_MADE, {
-            "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
-            "prediction": output.get("prediction"), "probability": output.get("probability")})
+    if after_commit is not None:
+        after_commit()
     return _outcome(pid, model_id, vid, number, served_by, model, output, hit, ms)
 
 
