@@ -197,7 +197,7 @@ def _output_dict(model: ml.TrainedModel, res: dict[str, Any], explained: bool, n
     if notes:
         out["warning"] = "; ".join([*([out["warning"]] if out.get("warning") else []), *notes])
     out.update(task=model.task, label=model.output_label, positive_class=model.positive_class,
-               explained=bool(explained and model.task != "clustering"))
+               explained=bool(explained and model.task != "clustering" and res.get("explained", True)))
     contributions = out.get("contributions")
     if contributions:
         total = float(sum(c["contribution"] for c in contributions))

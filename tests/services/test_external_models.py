@@ -72,8 +72,17 @@ def test_external_version_predicts_as_the_local_model_with_bounded_reasons(org, 
         assert out.output["base_value"] + total == pytest.approx(out.probability, abs=1e-6)  # SHAP efficiency
         assert server.headers_seen.get("Authorization") == SCORING_TOKEN
 
+        server.max_rows = 1  # the endpoint refuses the explanation's batches: the prediction still stands
+        lone = predictions.predict_one(org, version.model_id, _values(frame, features, 31), explain=True)
+        assert lone.probability is not None and not lone.contributions
+        assert lone.explanation.startswith("No reasons: the endpoint failed") and "413" in lone.explanation
+        server.max_rows = None
+        retried = predictions.predict_one(org, version.model_id, _values(frame, features, 31), explain=True)
+        assert not retried.cache_hit and retried.contributions  # a failed explanation is not served from the cache
+        before = server.calls
+
         again = predictions.predict_one(org, version.model_id, _values(frame, features, 30), explain=True)
-        assert again.cache_hit and server.calls - before == 1 + cost["calls"]
+        assert again.cache_hit and server.calls == before
         stats = predictions.serving_stats(org, version.model_id)
         assert stats.count >= 27 and stats.error_rate == 0
         with pytest.raises(ValidationError, match="external endpoint"):
