@@ -202,8 +202,11 @@ def post_json(url: str, body: Any, *, name: str, key: str, limits: Limits, heade
     t0 = time.perf_counter()
     try:
         result = _attempts(url, content, name, limits, dict(headers or {}), sleep, stats)
-    except ConnectorError as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure counts for the breaker (a trial call must end)
         stats.seconds = time.perf_counter() - t0
+        if not isinstance(exc, ConnectorError):
+            exc = ConnectorError(f"{name}: the call failed ({type(exc).__name__}: {exc}).", kind="http_error",
+                                 details={"source": name})
         message = scrub(str(exc), secrets)
         b.failure(message)
         raise ConnectorError(message, kind=exc.kind, details={**exc.details, "attempts": stats.attempts,

@@ -209,5 +209,12 @@ def test_batches_outcomes_and_drift_work_for_an_external_version(org, monkeypatc
 
         report = health.check_drift(org, version.model_id)
         assert report.current_rows == 59 and report.report["features"]
+
+        server.fail = 100  # the endpoint is down: the batch job fails with the reason and stores nothing
+        job = batch_predictions.submit_batch(org, version.model_id, "again.csv", rows.to_csv(index=False).encode(),
+                                             run=False)
+        assert jobs.run_job(org.tenant_id, job.id) == "failed"
+        assert "HTTP 503" in registry.get_job(org, job.id).error and SCORING_TOKEN not in registry.get_job(
+            org, job.id).error
     finally:
         server.shutdown()
