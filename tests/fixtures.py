@@ -43,7 +43,7 @@ from aihub import notify
 from aihub.demo import generate_customers
 from aihub.insights import AnomaliesInput, ForecastInput, InsightInputs, PredictionsInput
 from aihub.services import datasets, jobs, model_config, model_training, registry
-from tests.conftest import REPO
+from tests.conftest import REPO, shared_file
 
 AVOCADO_REGIONS = (
     "Albany",
@@ -536,6 +536,7 @@ class _Scoring(BaseHTTPRequestHandler):
     ``dataframe_records`` in, ``{"predictions": [{"prediction", "probabilities"}]}`` out).
 
     Knobs on the server: ``delay`` (seconds before answering), ``fail`` (answer the next N calls with HTTP 503),
+    ``max_rows`` (answer HTTP 413 to a larger request),
     ``calls`` and ``rows`` (counted), ``bodies_seen`` (the last request's headers)."""
 
     def log_message(self, *args):
@@ -568,6 +569,8 @@ class _Scoring(BaseHTTPRequestHandler):
             frame = pd.DataFrame(body["dataframe_split"]["data"], columns=body["dataframe_split"]["columns"])
         else:
             frame = pd.DataFrame(body["dataframe_records"])
+        if server.max_rows is not None and len(frame) > server.max_rows:
+            return self._send(413, {"error_code": "REQUEST_TOO_LARGE"})
         server.rows += len(frame)
         proba = server.model.predict_proba(frame)
         labels = server.model.classes_[proba.argmax(axis=1)]
@@ -609,6 +612,26 @@ def start_scoring_server(pipeline, categorical: list[str]) -> ThreadingHTTPServe
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scoring)
     server.model = _CategoricalAsText(pipeline, categorical)
     server.delay, server.fail, server.calls, server.rows, server.headers_seen = 0.0, 0, 0, 0, {}
+    server.max_rows = None
     server.lock = threading.Lock()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+TELCO_ROWS = 1500
+
+
+def telco_world(principal, monkeypatch, **config):
+    """Telco dataset saved in the hub, a pipeline trained on it, its scoring server, and the endpoint config."""
+    raw = pd.read_csv(shared_file("telco_churn", "telco_customer_churn.csv")).head(TELCO_ROWS)
+    saved = datasets.save_upload(principal, "telco", "telco.csv", raw.to_csv(index=False).encode())
+    _, frame = model_config.dataset_frame(principal, saved.version.dataset_id)
+    features = [c for c in frame.columns if c not in ("customerID", "Churn")]
+    pipeline = telco_pipeline(frame, features)
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    server = start_scoring_server(pipeline, categorical)
+    monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
+    cfg = {"url": f"http://127.0.0.1:{server.server_port}/invocations", "task": "classification",
+           "target": "Churn", "features": features, "input": {"format": "mlflow_split"},
+           "output": {"prediction_key": "prediction", "probabilities_key": "probabilities"}, **config}
+    return saved.version.dataset_id, frame, features, pipeline, server, cfg

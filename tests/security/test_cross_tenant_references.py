@@ -1,7 +1,7 @@
 """A row of one tenant can never point at another tenant's row: the database refuses it.
 
 Foreign-key checks are not filtered by row-level security, so before migration
-0020 tenant A could store a row whose ``dataset_id`` or ``user_id`` was tenant
+0022 tenant A could store a row whose ``dataset_id`` or ``user_id`` was tenant
 B's (the referenced row exists, so a plain ``id`` key accepted it) and, e.g.,
 make an API key of its own act for B's admin. Every reference between tenant
 tables now goes through ``(tenant_id, x_id)``.

@@ -27,20 +27,21 @@ Creating the composite foreign keys checks every existing row; a row that
 points at another tenant's row (which row-level security should have made
 impossible) stops the upgrade with the constraint's name.
 
-Revision ID: 0020
-Revises: 0016
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-06
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0020"
-down_revision = "0016"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
-#: Tenant-owned tables at this revision (every table with a ``tenant_id``).
+#: Tenant-owned tables at this revision whose primary key was ``(id)`` (the rollup tables of 0021 lead with
+#: ``tenant_id`` already).
 TABLES = (
     "alert_deliveries", "anomalies", "anomaly_events", "api_idempotency", "api_keys", "approvals", "audit_log",
     "data_sources", "dataset_versions", "datasets", "deployments", "drift_reports", "feedback_rules",
@@ -88,11 +89,15 @@ FOREIGN_KEYS = (
     ("models", "challenger_version_id", "model_versions", "SET NULL"),
     ("models", "created_by", "users", "SET NULL"),
     ("models", "dataset_id", "datasets", "SET NULL"),
+    ("outcome_daily", "model_id", "models", "CASCADE"),
+    ("outcome_daily", "model_version_id", "model_versions", "CASCADE"),
     ("monitor_incidents", "monitor_id", "monitors", "CASCADE"),
     ("monitor_runs", "monitor_id", "monitors", "CASCADE"),
     ("monitors", "created_by", "users", "SET NULL"),
     ("monitors", "dataset_id", "datasets", "SET NULL"),
     ("prediction_batches", "created_by", "users", "SET NULL"),
+    ("prediction_daily", "model_id", "models", "CASCADE"),
+    ("prediction_daily", "model_version_id", "model_versions", "CASCADE"),
     ("prediction_batches", "model_id", "models", "CASCADE"),
     ("prediction_results", "batch_id", "prediction_batches", "CASCADE"),
     ("prediction_results", "feedback_by", "users", "SET NULL"),
