@@ -2,7 +2,7 @@
 
 A key is found by its public ``key_id`` before the tenant is known, through
 the SECURITY DEFINER functions ``aihub_api_key_lookup`` (migration 0010) and
-``aihub_api_key_auth`` (migration 0022, the key with its user and
+``aihub_api_key_auth`` (migration 0023, the key with its user and
 organization in one round trip): they return that one key, never a list. Everything else runs in the tenant's
 session under row-level security.
 """

@@ -1,4 +1,4 @@
-"""``aihub_api_key_auth`` (migration 0022) reads past row-level security: it must return one key, never a list.
+"""``aihub_api_key_auth`` (migration 0023) reads past row-level security: it must return one key, never a list.
 
 The app role calls it before the tenant is known. Asked for a pattern, an empty or an unknown key id it
 returns nothing; asked for a real key id it returns that key's own organization and user only.

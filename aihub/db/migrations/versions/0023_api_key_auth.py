@@ -7,16 +7,16 @@ name) and the organization's name. Before, the API read the key through the look
 organization in a tenant transaction: two round trips and two transactions per request. The secret's hash
 is still compared in the application, in constant time.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-06
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
