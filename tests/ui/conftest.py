@@ -157,8 +157,9 @@ class AppPage:
             state = self.page.evaluate("() => [window.__aihub, performance.now()]")
             raise AssertionError(f"the app did not settle after run {since}: {state}") from exc
 
-    def goto(self, path: str = "", timeout: float = 120_000) -> None:
-        """Open ``path`` of the app (the first request of a fresh server imports a lot) and wait until it settles."""
+    def goto(self, path: str = "", timeout: float = 300_000) -> None:
+        """Open ``path`` of the app and wait until it settles (the first run of a fresh server imports the whole
+        hub: minutes on a loaded machine)."""
         self.page.goto(f"{self.url}/{path.lstrip('/')}")
         self.settle(timeout=timeout)
 
@@ -207,20 +208,27 @@ class AppPage:
         self.settle(since=before)
 
     def choose(self, label: str, option: str) -> None:
-        """Pick ``option`` in the select box labelled ``label`` and wait for the run it starts."""
+        """Pick ``option`` in the select box or multiselect labelled ``label`` and wait for the run it starts."""
         self.settle()
         before = self.runs()
         self.page.get_by_role("combobox", name=label).click()
         self.page.get_by_role("option", name=option, exact=True).click()
+        self.close_list()
         self.settle(since=before)
+
+    def close_list(self) -> None:
+        """Close a select box's open list (a multiselect's stays open) by clicking the page's title; not with
+        Escape, which empties a select box that may be empty."""
+        if self.page.get_by_role("listbox").count():
+            self.page.locator("h1").first.click()
 
     def log_in(self, email: str, password: str, then: str) -> None:
         """Log in on the log-in form and wait for the heading ``then`` and the run the session cookie causes."""
         from playwright.sync_api import expect
 
         page = self.page
-        expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=120_000)
-        self.settle()
+        expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=300_000)
+        self.settle(timeout=300_000)
         page.get_by_role("textbox", name="E-mail").fill(email)
         page.get_by_role("textbox", name="Password").fill(password)
         self.click(page.get_by_role("button", name="Login"))
@@ -228,6 +236,24 @@ class AppPage:
         # The cookie component writes the session cookie in the browser after the page is drawn, then reruns.
         page.wait_for_function("() => document.cookie.includes('aihub_auth=')", polling=100, timeout=self.TIMEOUT)
         self.settle()
+        self.no_traceback()
+
+    def log_out(self) -> None:
+        """Log out from the sidebar and wait for the log-in form.
+
+        The cookie component deletes the session cookie after the logout page is drawn and then usually reruns
+        to the log-in form; without that rerun the page offers "Log in again".
+        """
+        from playwright.sync_api import expect
+
+        page = self.page
+        self.click(page.get_by_role("link", name="Log out"))
+        expect(page.get_by_text("You are logged out.").first).to_be_visible()
+        page.wait_for_function("() => !document.cookie.includes('aihub_auth=')", polling=100, timeout=self.TIMEOUT)
+        self.settle()
+        if not page.get_by_role("textbox", name="E-mail").count():
+            self.click(page.get_by_role("button", name="Log in again"))
+        expect(page.get_by_role("textbox", name="E-mail")).to_be_visible()
         self.no_traceback()
 
     def heading(self, name: str):

@@ -1,0 +1,227 @@
+"""Work in progress (issue 9): the three remaining browser journeys, NOT collected by pytest (no test_ prefix).
+
+Last run (03:25 UTC, loaded machine): the forecast journey trained and drew its chart and failed only on an
+ambiguous locator (fixed since, its history assertion not yet seen passing); the model journey reached the
+Predictions screen in an earlier run and now stops at picking the algorithm option; the monitor journey does
+not find the "Monitor name" box (the form is probably behind a tab). Move them into test_browser_journeys.py once
+green.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import PASSWORD, new_tenant, shared_file
+
+pytestmark = pytest.mark.browser
+
+
+def _loan_files(tmp_path) -> tuple[Path, Path]:
+    """The first 240 rows of the shared loan-approval table (0/1 ``Loan_Status``) to train on, and the next 30
+    without the target as a batch, where 3 rows carry an unseen ``Property_Area`` and 2 an unseen ``Education``."""
+    with shared_file("tables", "loan_approval.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    assert header[-1] == "Loan_Status"
+    train, batch = tmp_path / "loans.csv", tmp_path / "new_loans.csv"
+    with train.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *body[:240]])
+    area, education = header.index("Property_Area"), header.index("Education")
+    new = [r[:-1] for r in body[240:270]]
+    for r in new[:3]:
+        r[area] = "Lunar"
+    for r in new[3:5]:
+        r[education] = "Self-taught"
+    with batch.open("w", newline="") as f:
+        csv.writer(f).writerows([header[:-1], *new])
+    return train, batch
+
+
+def test_train_deploy_and_predict_in_the_browser(app_page, tmp_path):
+    """Upload a shared table with a 0/1 target, train a model through the form (the job runs on the worker),
+    deploy it, predict one row with its reasons and a score named after the outcome, then a file in batch."""
+    from playwright.sync_api import expect
+
+    admin = new_tenant("mljourney")
+    train, batch = _loan_files(tmp_path)
+    page = app_page.page
+    app_page.goto()
+    app_page.log_in(admin.username, PASSWORD, then="Dashboard")
+
+    app_page.open("Data sources")
+    app_page.upload(str(train))
+    expect(page.get_by_text(re.compile(r"Read loans\.csv: 240 rows"))).to_be_visible()
+    app_page.click(page.get_by_role("button", name="Save dataset"))
+    expect(page.get_by_text("Saved loans version 1: 240 rows.")).to_be_visible()
+    app_page.no_traceback()
+
+    app_page.open("Models")
+    app_page.choose("Target: the outcome to predict", "Loan_Status")
+    expect(page.get_by_text(re.compile(r"Default: 1, because"))).to_be_visible()
+    app_page.choose("Algorithm", "logistic_regression")
+    app_page.fill(page.get_by_role("textbox", name="Model name"), "Loan approval")
+    app_page.no_traceback()
+    app_page.click(page.get_by_role("button", name="Train model"))
+    expect(page.get_by_text("Training of Loan approval finished in", exact=False)).to_be_visible(timeout=180_000)
+    app_page.settle()
+    app_page.no_traceback()
+    app_page.click(page.get_by_role("button", name="Deploy version 1"))
+    expect(page.get_by_text(re.compile(r"Version 1 of Loan approval is deployed"))).to_be_visible()
+    app_page.no_traceback()
+
+    app_page.open("Predictions")
+    expect(page.get_by_text(re.compile(r"Champion: version 1 .* output: P\(Loan_Status\)"))).to_be_visible()
+    app_page.click(page.get_by_role("button", name="Predict"))
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="P(Loan_Status)")).to_be_visible()
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="Prediction")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"P\(Loan_Status\) \d\.\d\d .*is driven (up|down) by"))).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()  # the reasons' waterfall
+    assert "Churn" not in page.inner_text("[data-testid=stMain]")
+    app_page.no_traceback()
+
+    page.get_by_role("tab", name="Batch").click()
+    app_page.settle()
+    expect(page.get_by_role("button", name="Predict file")).to_be_visible()
+    app_page.upload(str(batch))
+    app_page.click(page.get_by_role("button", name="Predict file"))
+    expect(page.get_by_text(re.compile(r"Predicted 30 of 30 rows of new_loans\.csv"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^3 rows: .*Property_Area = 'Lunar' was not seen in training"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^2 rows: .*Education = 'Self-taught' was not seen in training"))).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download results CSV").click()
+    results = pd.read_csv(download.value.path())
+    assert len(results) == 30 and "prediction" in results.columns, results.columns
+    assert results["warning"].fillna("").str.contains("Lunar").sum() == 3
+    app_page.no_traceback()
+
+
+def test_two_filter_forecast_in_the_browser(app_page, tmp_path):
+    """A monthly Sales forecast of Superstore's West region and Furniture category together (two filters),
+    trained on the worker and shown with its chart; its history is exactly the filtered orders' monthly sums."""
+    from playwright.sync_api import expect
+
+    from aihub.services import forecasts, registry
+
+    admin = new_tenant("fcjourney")
+    orders = shared_file("superstore", "superstore_orders.csv")
+    page = app_page.page
+    app_page.goto()
+    app_page.log_in(admin.username, PASSWORD, then="Dashboard")
+    app_page.open("Data sources")
+    app_page.upload(str(orders))
+    app_page.fill(page.get_by_role("textbox", name="Dataset name"), "Superstore")
+    app_page.click(page.get_by_role("button", name="Save dataset"))
+    expect(page.get_by_text("Saved Superstore version 1")).to_be_visible()
+
+    app_page.open("Forecasts")
+    app_page.choose("Filter 1 (optional)", "Region")
+    app_page.choose("Keep Region", "West")
+    app_page.choose("Filter 2 (optional)", "Category")
+    app_page.choose("Keep Category", "Furniture")
+    app_page.choose("Algorithm", "ets")
+    app_page.fill(page.get_by_role("textbox", name="Model name"), "West furniture sales")
+    app_page.no_traceback()
+    app_page.click(page.get_by_role("button", name="Train forecast"))
+    expect(page.get_by_text("Training of West furniture sales finished in", exact=False)).to_be_visible(
+        timeout=180_000)
+    app_page.settle()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    expect(page.get_by_text("Backtest MASE", exact=True)).to_be_visible()
+    app_page.no_traceback()
+
+    (model,) = registry.list_models(admin, forecasts.FORECAST_KIND)
+    (version,) = registry.list_versions(admin, model.id)
+    view = forecasts.forecast_view(admin, model.id, version.id)
+    frame = pd.read_csv(orders)
+    kept = frame[(frame["Region"] == "West") & (frame["Category"] == "Furniture")]
+    assert 0 < len(kept) < len(frame) / 10
+    assert view.history["y"].sum() == pytest.approx(kept["Sales"].sum(), rel=1e-6)
+
+
+def _orders_with_a_spike(tmp_path) -> tuple[Path, str]:
+    """Superstore's orders of its last 300 days, where every order of one day 40 days before the end has a
+    quantity of 40 (usually 1 to 14): a spike of the daily average quantity. Returns the file and that day."""
+    frame = pd.read_csv(shared_file("superstore", "superstore_orders.csv"), dtype=str, keep_default_na=False)
+    day = pd.to_datetime(frame["Order Date"], format="%d/%m/%y")
+    frame = frame[day > day.max() - pd.Timedelta(days=300)]
+    day = day[frame.index]
+    spike = day[day < day.max() - pd.Timedelta(days=40)].max()
+    frame.loc[day == spike, "Quantity"] = "40"
+    path = tmp_path / "recent_orders.csv"
+    frame.to_csv(path, index=False)
+    return path, f"{pd.Timestamp(spike):%Y-%m-%d}"
+
+
+def test_monitor_a_quantity_and_triage_in_the_browser(app_page, tmp_path):
+    """A monitor of the daily average Quantity (not revenue, no money value) finds the planted spike; the
+    anomaly is acknowledged, assigned and resolved with one note field, and stays resolved after a reload."""
+    from playwright.sync_api import expect
+
+    from aihub.services import anomalies, monitors
+
+    admin = new_tenant("monjourney")
+    orders, spike = _orders_with_a_spike(tmp_path)
+    page = app_page.page
+    app_page.goto()
+    app_page.log_in(admin.username, PASSWORD, then="Dashboard")
+    app_page.open("Data sources")
+    app_page.upload(str(orders))
+    app_page.click(page.get_by_role("button", name="Save dataset"))
+    expect(page.get_by_text("Saved recent_orders version 1")).to_be_visible()
+
+    app_page.open("Monitors")
+    app_page.fill(page.get_by_role("textbox", name="Monitor name"), "Units per order")
+    app_page.choose("Anomaly type", "operational")
+    app_page.choose("Column 1", "Quantity")
+    app_page.choose("Aggregation", "average")
+    app_page.fill(page.get_by_role("textbox", name="Money per unit").first, "")
+    app_page.no_traceback()
+    app_page.click(page.get_by_role("button", name="Create monitor"))
+    expect(page.get_by_text("Created monitor Units per order")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Run finished in .* found [1-9]\d* new anomal"))).to_be_visible()
+    app_page.no_traceback()
+    assert len(monitors.list_monitors(admin)) == 1
+    found = [a for a in anomalies.list_anomalies(admin) if f"{a.ts:%Y-%m-%d}" == spike]
+    assert found, [(a.ts, a.series_label, a.metric) for a in anomalies.list_anomalies(admin)]
+    found = found[0]
+    assert "quantity" in found.metric.lower() and "revenue" not in found.metric.lower(), found.metric
+    assert found.impact is None  # no money value per unit: no money impact
+
+    app_page.open("Anomalies")
+    app_page.choose("Open an anomaly", next(o for o in _options(page, app_page, "Open an anomaly") if spike in o))
+    expect(page.get_by_text(re.compile(rf"{found.metric} · .* · {spike}"))).to_be_visible()
+    app_page.choose("Move to", "acknowledged")
+    app_page.click(page.get_by_role("button", name="Update status"))
+    expect(page.get_by_text(f"Anomaly {found.id} is now acknowledged.")).to_be_visible()
+    app_page.choose("Assign to", admin.username)
+    app_page.click(page.get_by_role("button", name="Assign"))
+    expect(page.get_by_text(re.compile(rf"Anomaly {found.id} is assigned to "))).to_be_visible()
+    app_page.choose("Move to", "resolved")
+    assert page.get_by_role("textbox", name="Note (optional)").count() == 0  # one note field when resolving
+    page.get_by_role("textbox", name="Resolution notes (required)").fill("A bulk order of one client.")
+    app_page.click(page.get_by_role("button", name="Update status"))
+    expect(page.get_by_text(f"Anomaly {found.id} is now resolved.")).to_be_visible()
+    app_page.no_traceback()
+
+    app_page.reload()
+    expect(app_page.heading("Anomalies")).to_be_visible()
+    app_page.choose("Status", "resolved")
+    app_page.choose("Open an anomaly", next(o for o in _options(page, app_page, "Open an anomaly") if spike in o))
+    expect(page.get_by_text(re.compile(r"status resolved · assigned to"))).to_be_visible()
+    expect(page.get_by_text("A bulk order of one client.").first).to_be_visible()
+    assert anomalies.get_anomaly(admin, found.id).status == "resolved"
+    app_page.no_traceback()
+
+
+def _options(page, app_page, label: str) -> list[str]:
+    """The options a select box offers (opened and closed again, which starts no run)."""
+    app_page.settle()
+    page.get_by_role("combobox", name=label).click()
+    texts = page.get_by_role("option").all_inner_texts()
+    app_page.close_list()
+    return texts
