@@ -249,6 +249,7 @@ class StoredPrediction(Model):
     created_at: datetime
     actual: str | None
     actual_at: datetime | None
+    warning: str | None = None
 
 
 class Batch(Model):
@@ -262,6 +263,8 @@ class Batch(Model):
     seconds: float
     created_by: str | None
     created_at: datetime
+    status: str = "succeeded"
+    error: str | None = None
 
 
 class OutcomeIn(Body):

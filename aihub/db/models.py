@@ -259,10 +259,19 @@ class PredictionBatch(TenantOwned, Base):
     seconds: Mapped[float] = mapped_column(Float)
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
+    status: Mapped[str] = mapped_column(String(12), default="succeeded", server_default="succeeded")
+    error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("training_jobs.id", ondelete="SET NULL"), index=True
+    )
 
 
 class PredictionResult(TenantOwned, Base):
-    """One served prediction: input, output, confidence, version, latency, who asked, and its outcome."""
+    """One served prediction: input, typed outputs, version, latency, who asked, and its outcome.
+
+    ``input`` is the row as JSONB; ``output`` holds only what has no typed column (explanations, intervals,
+    per-class probabilities), NULL for a plain batch row.
+    """
 
     __tablename__ = "prediction_results"
     __table_args__ = (
@@ -285,13 +294,14 @@ class PredictionResult(TenantOwned, Base):
     row_number: Mapped[int | None] = mapped_column(Integer)
     input: Mapped[dict[str, Any]]
     input_hash: Mapped[str] = mapped_column(String(64))
-    output: Mapped[dict[str, Any]]
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     prediction: Mapped[str] = mapped_column(Text)
     probability: Mapped[float | None] = mapped_column(Float)
     confidence: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     error: Mapped[str | None] = mapped_column(Text)
+    warning: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
     actual: Mapped[str | None] = mapped_column(Text)

@@ -291,7 +291,7 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
     ms = (time.perf_counter() - t0) * 1000
     row.update(output=json.dumps(output), prediction=prediction_text(model.task, output) if output else "",
                probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,
-               cache_hit=hit, error=None if error is None else str(error))
+               cache_hit=hit, error=None if error is None else str(error), warning=output.get("warning") or None)
     with tenant_session(tenant) as s:  # the one write transaction
         (pid, _), = insert(s, principal, model_id, {c: [row.get(c)] for c in ps.RESULT_ARRAYS})
         usage.record_in(s, principal, "predict", "single")
