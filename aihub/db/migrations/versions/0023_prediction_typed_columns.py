@@ -7,13 +7,14 @@
   row of a binary classifier stores ``output`` NULL. Single predictions keep their full output (the cache
   answers from it).
 * ``prediction_batches.status`` (running, succeeded, failed), ``error`` (why it failed) and ``job_id`` (the job
-  that made it, so a retried job finds its own batch).
+  that made it, so a retried job finds its own batch; ``(tenant_id, job_id)`` references the job of the same
+  tenant, as every reference between tenant rows since 0022).
 
 Backfill: ``warning`` from ``output ->> 'warning'``; batch rows lose the output keys now typed (and
 ``positive_class``; a numeric ``prediction`` stays, so a number reads back as a number), NULL when nothing is left. Existing batches are ``succeeded``.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-06
 """
 from __future__ import annotations
@@ -22,8 +23,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
@@ -44,14 +45,14 @@ def upgrade() -> None:
                                                   nullable=False))
     op.add_column("prediction_batches", sa.Column("error", sa.Text(), nullable=True))
     op.add_column("prediction_batches", sa.Column("job_id", sa.BigInteger(), nullable=True))
-    op.create_foreign_key(op.f("fk_prediction_batches_job_id_training_jobs"), "prediction_batches", "training_jobs",
-                          ["job_id"], ["id"], ondelete="SET NULL")
+    op.create_foreign_key("fk_prediction_batches_job_id_training_jobs", "prediction_batches", "training_jobs",
+                          ["tenant_id", "job_id"], ["tenant_id", "id"], ondelete="SET NULL (job_id)")
     op.create_index(op.f("ix_prediction_batches_job_id"), "prediction_batches", ["job_id"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_prediction_batches_job_id"), table_name="prediction_batches")
-    op.drop_constraint(op.f("fk_prediction_batches_job_id_training_jobs"), "prediction_batches", type_="foreignkey")
+    op.drop_constraint("fk_prediction_batches_job_id_training_jobs", "prediction_batches", type_="foreignkey")
     op.drop_column("prediction_batches", "job_id")
     op.drop_column("prediction_batches", "error")
     op.drop_column("prediction_batches", "status")
