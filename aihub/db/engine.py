@@ -261,6 +261,7 @@ def ensure_app_role(owner: Engine, role: str, password: str) -> None:
         conn.execute(sa.text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
         conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_login_lookup(text) TO {role}"))
         conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_api_key_lookup(text) TO {role}"))
+        conn.execute(sa.text(f"GRANT EXECUTE ON FUNCTION aihub_api_key_auth(text) TO {role}"))
         seqs, funcs = _queue_objects(conn)
         conn.execute(sa.text(f"REVOKE ALL ON TABLE {', '.join(QUEUE_TABLES)} FROM {role}"))
         for name in seqs:
