@@ -55,3 +55,10 @@ def discard_batch(s: Session, batch_id: int) -> int:
     n = s.execute(sa.delete(PredictionResult).where(PredictionResult.batch_id == batch_id)).rowcount
     s.execute(sa.delete(PredictionBatch).where(PredictionBatch.id == batch_id))
     return int(n or 0)
+
+
+def role_bypasses_rls(engine: sa.Engine) -> bool:
+    """Whether ``engine`` connects as a superuser or a ``BYPASSRLS`` role (the owner), for which RLS does not apply."""
+    with engine.connect() as conn:
+        return bool(conn.execute(sa.text(
+            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")).scalar())

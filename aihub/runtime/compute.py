@@ -124,7 +124,7 @@ def worker_app_engine() -> Any:
     Raises
     ------
     ValidationError
-        No app database URL in the environment, or the URL is the owner's (``AIHUB_DATABASE_URL``).
+        No app database URL in the environment, or it connects as a superuser or ``BYPASSRLS`` role.
     """
     global _engine
     with _engine_lock:
@@ -139,8 +139,13 @@ def worker_app_engine() -> Any:
             raise ValidationError(f"This Dask worker has no {WORKER_DB_ENV}: start it with the app role's "
                                   "connection in its environment (README, 'Running heavy work on a Dask "
                                   "cluster').", field=WORKER_DB_ENV)
-        if url == os.environ.get("AIHUB_DATABASE_URL"):
-            raise ValidationError(f"{WORKER_DB_ENV} on a worker must be the app role (aihub_app), not the "
-                                  "owner's connection.", field=WORKER_DB_ENV)
-        _engine = dbengine.make_engine(url, pool_size=2, max_overflow=2)
+        from aihub.db.partition_store import role_bypasses_rls
+
+        engine = dbengine.make_engine(url, pool_size=2, max_overflow=2)
+        if role_bypasses_rls(engine):
+            engine.dispose()
+            raise ValidationError(f"{WORKER_DB_ENV} on a worker must be the app role (aihub_app), not a superuser "
+                                  "or BYPASSRLS role such as the owner: row-level security must apply to what "
+                                  "workers write.", field=WORKER_DB_ENV)
+        _engine = engine
         return _engine
