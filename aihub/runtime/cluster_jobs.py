@@ -23,6 +23,7 @@ when the job still fails, every row it stored is deleted with its batch, and the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from aihub.forecasting.series import parse_dates, parse_numbers
 from aihub.jsonsafe import plain
 from aihub.runtime.compute import dask_client, n_workers_of, worker_app_engine
 from aihub.services import model_cache, record_monitors
-from aihub.services.batch_predictions import MAX_BATCH_ERRORS, _columns
+from aihub.services.batch_predictions import MAX_BATCH_ERRORS
 
 #: Rows per partition of a scored table (one transaction each when stored).
 PARTITION_ROWS = 50_000
@@ -137,6 +138,35 @@ class PartitionTask:
     first_row: int
 
 
+def _result_columns(result: pd.DataFrame, part: pd.DataFrame, task: str, out_cols: list[str], per_row_ms: float
+                    ) -> dict[str, list]:
+    """The arrays :func:`aihub.db.prediction_store.insert_results` stores, one entry per row of ``result``."""
+    inputs = part.to_json(orient="records", lines=True, date_format="iso").splitlines() if len(part) else []
+    outputs = result[out_cols].to_json(orient="records", lines=True, date_format="iso").splitlines()
+    if task == "clustering":
+        preds = result["segment"]
+    elif task == "regression":
+        preds = result["prediction"].map(lambda v: "" if v is None or pd.isna(v) else repr(float(v)))
+    else:
+        preds = result["prediction"]
+    preds = ["" if p is None or (isinstance(p, float) and math.isnan(p)) else str(p) for p in preds]
+
+    def floats(col: str) -> list[float | None]:
+        if col not in result.columns:
+            return [None] * len(result)
+        return [None if pd.isna(v) else float(v) for v in result[col].to_numpy(dtype=float, na_value=np.nan)]
+
+    n = len(result)
+    return {
+        "model_version_id": result["model_version_id"].astype(int).tolist(),
+        "served_by": result["served_by"].tolist(), "row_number": result["row"].astype(int).tolist(),
+        "input": inputs, "input_hash": [hashlib.sha256(x.encode()).hexdigest() for x in inputs],
+        "output": outputs, "prediction": preds, "probability": floats("probability"),
+        "confidence": floats("confidence"), "latency_ms": [per_row_ms] * n, "cache_hit": [False] * n,
+        "error": [None if pd.isna(e) else str(e) for e in result["error"]],
+    }
+
+
 def score_partition(task: PartitionTask, part: pd.DataFrame, model: Any) -> dict[str, Any]:
     """Validate and predict one partition, and store its rows in one transaction (runs on a worker).
 
@@ -171,7 +201,7 @@ def score_partition(task: PartitionTask, part: pd.DataFrame, model: Any) -> dict
         return out
     meta = {"row", "served_by", "model_version_id", "version", "error", "warning", "customer"}
     out_cols = [c for c in result.columns if c not in meta]
-    columns = _columns(result, part, model.task, out_cols, (time.perf_counter() - t0) * 1000 / max(1, len(part)))
+    columns = _result_columns(result, part, model.task, out_cols, (time.perf_counter() - t0) * 1000 / max(1, len(part)))
     with tenant_session(task.tenant_id, engine=worker_app_engine()) as s:
         if partition_store.claim_partition(s, task.batch_id, task.first_row):
             ps.insert_results(s, tenant_id=task.tenant_id, model_id=task.model_id, batch_id=task.batch_id,

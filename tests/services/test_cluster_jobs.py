@@ -41,9 +41,6 @@ from tests.fixtures import _quick_model
 # The slow partition below is pickled by value, so workers need not import this test module.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-SLOW_SECONDS = 2.0
-
-
 def _cluster(**config) -> tuple[LocalCluster, Client]:
     with dask.config.set(config):
         cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
@@ -135,9 +132,12 @@ def test_batch_scores_written_per_partition_equal_the_local_path(server_database
 
 
 def slow_partition(task, part, model):
-    """The real partition function; the batch's first partition pauses first, so its worker can be killed
-    while it holds the partition and after other partitions were stored."""
-    time.sleep(SLOW_SECONDS * 3 if task.first_row == 1 else 0.1)
+    """The real partition function; the batch's first partition first waits until the test releases it, so its
+    worker can be killed while it holds the partition and after other partitions were stored."""
+    if task.first_row == 1:
+        from distributed import Event
+
+        Event(f"aihub-test-release-{task.batch_id}").wait(timeout=300)
     return cj.score_partition(task, part, model)
 
 
@@ -153,15 +153,21 @@ def _rows_of_new_batch(tenant_id: int, before: set[int]) -> int:
 
 
 def _kill_the_first_partitions_worker(client: Client, tenant_id: int, before: set[int], box: dict,
-                                      deadline: float = 240.0) -> int:
-    """Once another partition of the new batch is stored, SIGKILL the worker holding its first partition."""
+                                      deadline: float = 300.0) -> int:
+    """Once another partition of the new batch is stored, SIGKILL the worker holding its first partition (which
+    waits for its release meanwhile), then release the partition for its next run."""
+    from distributed import Event
+
     pids = client.run(os.getpid)
     end = time.monotonic() + deadline
     while time.monotonic() < end and not box:
         busy = [a for a, keys in client.processing().items() if any(str(k).endswith("-1") and "aihub-score-" in
                                                                     str(k) for k in keys)]
         if busy and _rows_of_new_batch(tenant_id, before) > 0:
+            time.sleep(0.5)  # the worker is inside the partition's wait
             os.kill(pids[busy[0]], signal.SIGKILL)
+            (new,) = _batch_ids(tenant_id) - before
+            Event(f"aihub-test-release-{new}", client=client).set()
             return pids[busy[0]]
         time.sleep(0.05)
     raise AssertionError(f"the first partition never ran beside a stored one: {box}")
