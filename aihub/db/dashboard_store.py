@@ -131,10 +131,20 @@ def _day_range(days: tuple[date | None, date | None], column: str, params: dict[
     return " AND ".join(parts) or "TRUE"
 
 
-#: Raw rows of the marked days of ``kind``: ``p`` joined to ``dirty(day)`` on the UTC day of ``column``.
-def _in_dirty_day(column: str) -> str:
-    return (f"{column} >= d.day::timestamp AT TIME ZONE 'UTC' "
-            f"AND {column} < (d.day + 1)::timestamp AT TIME ZONE 'UTC'")
+def _dirty(kind: str, in_range: str) -> str:
+    """CTE ``dirty(day, lo, hi)``: the marked days of ``kind`` with their bounds as ``timestamptz`` (UTC midnights)
+    and ``timestamp``. MATERIALIZED, so the raw rows are joined on plain columns: under row-level security a join
+    condition may drive an index scan only if it applies leakproof operators to Vars, and casts, ``date + 1`` and
+    ``AT TIME ZONE`` on the marked day are not leakproof (the planner then scanned every row of the tenant)."""
+    return (f"dirty AS MATERIALIZED (SELECT day, day::timestamp AT TIME ZONE 'UTC' AS lo, "
+            f"(day + 1)::timestamp AT TIME ZONE 'UTC' AS hi, day::timestamp AS nlo, (day + 1)::timestamp AS nhi "
+            f"FROM (SELECT DISTINCT day FROM rollup_marks WHERE kind = '{kind}' AND {in_range}) m)")
+
+
+def _in_dirty_day(column: str, naive: bool = False) -> str:
+    """``column`` within the marked day ``d`` (see :func:`_dirty`)."""
+    lo, hi = ("nlo", "nhi") if naive else ("lo", "hi")
+    return f"{column} >= d.{lo} AND {column} < d.{hi}"
 
 
 _PERIOD_UTC = "date_trunc(:unit, day::timestamp) AT TIME ZONE 'UTC'"
@@ -150,7 +160,7 @@ def prediction_volume(s: Session, unit: str, days: tuple[date | None, date | Non
     in_range = _day_range(days, "day", params)
     by_model = _by_model(model_ids, params)
     rows = s.execute(sa.text(f"""
-        WITH dirty AS (SELECT DISTINCT day FROM rollup_marks WHERE kind = 'predictions' AND {in_range}),
+        WITH {_dirty("predictions", in_range)},
         raw AS (
             SELECT (p.created_at AT TIME ZONE 'UTC')::date AS day, p.model_id, count(*) AS n,
                    count(*) FILTER (WHERE p.error IS NOT NULL) AS errors
@@ -179,7 +189,7 @@ def outcome_accuracy(s: Session, unit: str, days: tuple[date | None, date | None
     in_range = _day_range(days, "day", params)
     by_model = _by_model(model_ids, params)
     return s.execute(sa.text(f"""
-        WITH dirty AS (SELECT DISTINCT day FROM rollup_marks WHERE kind = 'outcomes' AND {in_range}),
+        WITH {_dirty("outcomes", in_range)},
         raw AS (
             SELECT (p.actual_at AT TIME ZONE 'UTC')::date AS day, p.model_id, p.model_version_id,
                    {OUTCOME_SUMS}
@@ -240,11 +250,10 @@ def anomalies(s: Session, unit: str, days: tuple[date | None, date | None], seve
     if metrics:
         filters.append("a.metric = ANY(:metrics)")
     agg = s.execute(sa.text(f"""
-        WITH dirty AS (SELECT DISTINCT day FROM rollup_marks WHERE kind = 'anomalies' AND
-                       {_day_range(days, "day", params)}),
+        WITH {_dirty("anomalies", _day_range(days, "day", params))},
         raw AS (
             SELECT a.ts::date AS day, a.severity, a.status, count(*) AS n
-            FROM dirty d JOIN anomalies a ON a.ts >= d.day::timestamp AND a.ts < (d.day + 1)::timestamp
+            FROM dirty d JOIN anomalies a ON {_in_dirty_day("a.ts", naive=True)}
             WHERE {where} GROUP BY 1, 2, 3),
         rolled AS (
             SELECT a.day, a.severity, a.status, sum(a.anomalies) AS n FROM anomaly_daily a
@@ -310,38 +319,55 @@ def refresh_rollups(s: Session) -> dict[str, int]:
     s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended("
                       "'aihub.rollups:' || current_setting('app.tenant_id', true), 0))"))
     taken = s.execute(sa.text("DELETE FROM rollup_marks RETURNING kind, day")).all()
-    days: dict[str, list[date]] = {}
+    days: dict[str, set[date]] = {}
     for kind, day in taken:
-        days.setdefault(kind, [])
-        if day not in days[kind]:
-            days[kind].append(day)
+        days.setdefault(kind, set()).add(day)
     for kind, sql in _REBUILD.items():
-        if days.get(kind):
-            s.execute(sa.text(f"DELETE FROM {_ROLLUP_TABLE[kind]} WHERE day = ANY(:days)"), {"days": days[kind]})
-            s.execute(sa.text(sql), {"days": days[kind]})
-    return {kind: len(days.get(kind, [])) for kind in _REBUILD}
+        for first, last in _runs(days.get(kind, set())):
+            bounds = {"d0": first, "d1": last, **_bounds(first, last)}
+            s.execute(sa.text(f"DELETE FROM {_ROLLUP_TABLE[kind]} WHERE day >= :d0 AND day <= :d1"), bounds)
+            s.execute(sa.text(sql), bounds)
+    return {kind: len(days.get(kind, ())) for kind in _REBUILD}
+
+
+def _runs(days: set[date]) -> list[tuple[date, date]]:
+    """Consecutive days as ``(first, last)`` runs: one range scan each (one day is an index range, a whole
+    history one sequential scan), with the bounds bound as values so the planner sees how wide the range is."""
+    runs: list[list[date]] = []
+    for d in sorted(days):
+        if runs and d == runs[-1][1] + timedelta(days=1):
+            runs[-1][1] = d
+        else:
+            runs.append([d, d])
+    return [(a, b) for a, b in runs]
+
+
+def _bounds(first: date, last: date) -> dict[str, datetime]:
+    end = last + timedelta(days=1)
+    return {"lo": datetime(first.year, first.month, first.day, tzinfo=UTC),
+            "hi": datetime(end.year, end.month, end.day, tzinfo=UTC),
+            "nlo": datetime(first.year, first.month, first.day), "nhi": datetime(end.year, end.month, end.day)}
 
 
 _ROLLUP_TABLE = {"predictions": "prediction_daily", "outcomes": "outcome_daily", "anomalies": "anomaly_daily"}
-_DAYS = "unnest(CAST(:days AS date[])) AS d(day)"
 _REBUILD = {
-    "predictions": f"""
+    "predictions": """
         INSERT INTO prediction_daily (tenant_id, day, model_id, model_version_id, predictions, errors)
-        SELECT p.tenant_id, d.day, p.model_id, p.model_version_id, count(*),
+        SELECT p.tenant_id, (p.created_at AT TIME ZONE 'UTC')::date, p.model_id, p.model_version_id, count(*),
                count(*) FILTER (WHERE p.error IS NOT NULL)
-        FROM {_DAYS} JOIN prediction_results p ON {_in_dirty_day("p.created_at")}
+        FROM prediction_results p WHERE p.created_at >= :lo AND p.created_at < :hi
         GROUP BY 1, 2, 3, 4""",
     "outcomes": f"""
         INSERT INTO outcome_daily (tenant_id, day, model_id, model_version_id, outcomes, correct, abs_error_sum,
                                    abs_error_n)
-        SELECT p.tenant_id, d.day, p.model_id, p.model_version_id, {OUTCOME_SUMS}
-        FROM {_DAYS} JOIN prediction_results p ON {_in_dirty_day("p.actual_at")}
-        WHERE p.actual IS NOT NULL AND p.error IS NULL
+        SELECT p.tenant_id, (p.actual_at AT TIME ZONE 'UTC')::date, p.model_id, p.model_version_id, {OUTCOME_SUMS}
+        FROM prediction_results p
+        WHERE p.actual IS NOT NULL AND p.error IS NULL AND p.actual_at >= :lo AND p.actual_at < :hi
         GROUP BY 1, 2, 3, 4""",
-    "anomalies": f"""
+    "anomalies": """
         INSERT INTO anomaly_daily (tenant_id, day, metric, severity, status, anomalies)
-        SELECT a.tenant_id, d.day, a.metric, a.severity, a.status, count(*)
-        FROM {_DAYS} JOIN anomalies a ON a.ts >= d.day::timestamp AND a.ts < (d.day + 1)::timestamp
+        SELECT a.tenant_id, a.ts::date, a.metric, a.severity, a.status, count(*)
+        FROM anomalies a WHERE a.ts >= :nlo AND a.ts < :nhi
         GROUP BY 1, 2, 3, 4, 5""",
 }
 

@@ -197,7 +197,7 @@ def _output_dict(model: ml.TrainedModel, res: dict[str, Any], explained: bool, n
     if notes:
         out["warning"] = "; ".join([*([out["warning"]] if out.get("warning") else []), *notes])
     out.update(task=model.task, label=model.output_label, positive_class=model.positive_class,
-               explained=bool(explained and model.task != "clustering"))
+               explained=bool(explained and model.task != "clustering" and res.get("explained", True)))
     contributions = out.get("contributions")
     if contributions:
         total = float(sum(c["contribution"] for c in contributions))
@@ -275,7 +275,12 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
         model = model_cache.load_in(s, tenant, vid)
         clean = clean_values(model, values)
         digest = _input_hash(clean)
-        cached = ps.find_cached(s, vid, digest, explained=explain and model.task != "clustering")
+        explained = explain and model.task != "clustering"
+        cached = model_cache.cached_output(tenant, vid, digest, explained=explained)
+        if cached is None:  # not in memory or Redis: the stored predictions are the durable cache
+            cached = ps.find_cached(s, vid, digest, explained=explained)
+            if cached is not None:
+                model_cache.remember_output(tenant, vid, digest, cached)
     row = {"model_version_id": vid, "served_by": served_by, "row_number": None,
            "input": json.dumps(clean, default=str), "input_hash": digest}
     error: AihubError | None = None
@@ -308,6 +313,8 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
                 "prediction": output.get("prediction"), "probability": output.get("probability")})
     if error is not None:
         raise error
+    if not hit:
+        model_cache.remember_output(tenant, vid, digest, output)
     if after_commit is not None:
         after_commit()
     return _outcome(pid, model_id, vid, number, served_by, model, output, hit, ms)

@@ -4,6 +4,9 @@ formats, reading answers, and the configuration's errors."""
 from __future__ import annotations
 
 import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
@@ -139,3 +142,38 @@ def test_prepare_fills_blanks_and_names_a_bad_number():
     with pytest.raises(ValidationError) as caught:
         external.prepare(m, pd.DataFrame({"tenure": [1]}))
     assert caught.value.field == "Contract"
+
+
+class _BadGzip(BaseHTTPRequestHandler):
+    """Claims a gzip body and sends plain bytes: httpx fails decoding, an error outside the transport ones."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", "7")
+        self.end_headers()
+        self.wfile.write(b"not gz!")
+
+
+def test_an_unexpected_failure_still_counts_and_ends_a_half_open_trial():
+    from aihub.connectors import endpoint
+
+    endpoint.forget_breakers()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BadGzip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/score"
+    limits = endpoint.Limits(retries=0, breaker_failures=1, breaker_cooldown=0.05)
+    try:
+        for _ in range(2):
+            with pytest.raises(ConnectorError, match="DecodingError"):
+                endpoint.post_json(url, {}, name="m", key="gz", limits=limits, allowed_hosts=["127.0.0.1"])
+            b = endpoint.breaker("gz", 1, 0.05)
+            assert b.state == "open" and not b.trial_running
+            time.sleep(0.06)  # half-open: the next call is the trial, and it fails the same way
+    finally:
+        server.shutdown()

@@ -72,8 +72,17 @@ def test_external_version_predicts_as_the_local_model_with_bounded_reasons(org, 
         assert out.output["base_value"] + total == pytest.approx(out.probability, abs=1e-6)  # SHAP efficiency
         assert server.headers_seen.get("Authorization") == SCORING_TOKEN
 
+        server.max_rows = 1  # the endpoint refuses the explanation's batches: the prediction still stands
+        lone = predictions.predict_one(org, version.model_id, _values(frame, features, 31), explain=True)
+        assert lone.probability is not None and not lone.contributions
+        assert lone.explanation.startswith("No reasons: the endpoint failed") and "413" in lone.explanation
+        server.max_rows = None
+        retried = predictions.predict_one(org, version.model_id, _values(frame, features, 31), explain=True)
+        assert not retried.cache_hit and retried.contributions  # a failed explanation is not served from the cache
+        before = server.calls
+
         again = predictions.predict_one(org, version.model_id, _values(frame, features, 30), explain=True)
-        assert again.cache_hit and server.calls - before == 1 + cost["calls"]
+        assert again.cache_hit and server.calls == before
         stats = predictions.serving_stats(org, version.model_id)
         assert stats.count >= 27 and stats.error_rate == 0
         with pytest.raises(ValidationError, match="external endpoint"):
@@ -200,5 +209,12 @@ def test_batches_outcomes_and_drift_work_for_an_external_version(org, monkeypatc
 
         report = health.check_drift(org, version.model_id)
         assert report.current_rows == 59 and report.report["features"]
+
+        server.fail = 100  # the endpoint is down: the batch job fails with the reason and stores nothing
+        job = batch_predictions.submit_batch(org, version.model_id, "again.csv", rows.to_csv(index=False).encode(),
+                                             run=False)
+        assert jobs.run_job(org.tenant_id, job.id) == "failed"
+        assert "HTTP 503" in registry.get_job(org, job.id).error and SCORING_TOKEN not in registry.get_job(
+            org, job.id).error
     finally:
         server.shutdown()

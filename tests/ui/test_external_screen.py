@@ -1,5 +1,5 @@
-"""The Models screen registers an external endpoint and shows its version (AppTest on PostgreSQL, a real scoring
-server on 127.0.0.1)."""
+"""The Models screen registers an external endpoint and shows its version; the Predictions screen states what its
+reasons cost (AppTest on PostgreSQL, a real scoring server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ def test_register_an_endpoint_on_the_models_screen_then_deploy_and_predict(serve
         at.button(key="deploy").click()
         at.run()
         assert registry.get_model(admin, model.id).active_version_id == version.id
+        at.switch_page("app_pages/predictions.py").run()
+        next(b for b in at.button if b.label == "Predict").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        shown = " ".join(str(i.value) for i in at.info)
+        assert "Reasons estimated by SHAP's KernelExplainer from" in shown and "at most 4 calls" in shown
         values = {f: frame.iloc[0][f] for f in frame.columns if f not in ("customerID", "Churn")}
         out = predictions.predict_one(admin, model.id, values, explain=False)
         assert out.probability is not None and server.calls >= 1
