@@ -9,6 +9,7 @@ and nothing stored. Workers connect with the app role from their environment and
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import signal
@@ -207,6 +208,8 @@ def test_a_worker_killed_without_retries_fails_the_job_with_its_reason_and_keeps
     principal, model, _ = scored_model
     local_cluster, client = _cluster(**{"distributed.scheduler.allowed-failures": 0})
     try:
+        # fresh workers import the hub first (minutes on a loaded machine), outside the kill's deadline
+        client.run(importlib.import_module, "aihub.runtime.cluster_jobs")
         frame = generate_customers(600, seed=13)
         before = _batch_ids(principal.tenant_id)
         th, box = _run_in_thread(cj.score_table_on_cluster, principal, model.id, frame, filename="lost.csv",
