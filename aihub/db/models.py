@@ -174,7 +174,8 @@ class TrainingJob(TenantOwned, Base):
 
     __tablename__ = "training_jobs"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    #: None for a job of no model (a monitor run or an insight generation queued through the API).
+    model_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), index=True)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import accepted, job_body
+from aihub.api.routers._common import accepted, job_body, keyset
 from aihub.api.schemas import (
     ERRORS,
     Challenger,
@@ -99,7 +99,7 @@ def retrain(p: Caller, idem: Idem, body: Retrain | None = None, model_id: int = 
 @router.get("/{model_id:int}/jobs", response_model=Page[Job], summary="Jobs of a model")
 def list_jobs(p: Caller, model_id: int = ModelId, cursor: str | None = Cursor, limit: int = Limit) -> Page[Job]:
     registry.get_model(p, model_id)
-    page = paginate(registry.list_jobs(p, model_id, limit=500), cursor, limit)
+    page = keyset(lambda before, n: registry.list_jobs(p, model_id, n, before_id=before), cursor, limit)
     return Page[Job](items=[job_body(j) for j in page.items], next_cursor=page.next_cursor)
 
 

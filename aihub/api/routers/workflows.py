@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from aihub import workflows
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import json_response
+from aihub.api.routers._common import json_response, keyset
 from aihub.api.schemas import ERRORS, ApprovalOut, Decision, Page, RunOut, Triggered, WorkflowOut
 from aihub.api.settings import PREFIX
 from aihub.jsonsafe import plain
@@ -74,7 +74,8 @@ def trigger(p: Caller, workflow_id: WorkflowId, idem: Idem) -> JSONResponse:
 @router.get("/workflows/{workflow_id:int}/runs", response_model=Page[RunOut], summary="Runs of a workflow")
 def list_runs(p: Caller, workflow_id: WorkflowId, cursor: Cursor = None, limit: Limit = 50) -> Page[RunOut]:
     workflows.get_workflow(p, workflow_id)
-    page = paginate(workflows.list_runs(p, workflow_id, limit=1000), cursor, limit)
+    page = keyset(lambda before, n: workflows.list_runs(p, workflow_id, limit=n, before_id=before, by_id=True),
+                  cursor, limit)
     return Page[RunOut](items=[run_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
@@ -86,7 +87,8 @@ def get_run(p: Caller, run_id: RunId) -> RunOut:
 @router.get("/approvals", response_model=Page[ApprovalOut], summary="The approvals queue")
 def list_approvals(p: Caller, pending_only: bool = True, cursor: Cursor = None, limit: Limit = 50
                    ) -> Page[ApprovalOut]:
-    page = paginate(workflows.list_approvals(p, pending_only=pending_only, limit=1000), cursor, limit)
+    page = keyset(lambda before, n: workflows.list_approvals(p, pending_only=pending_only, limit=n,
+                                                             before_id=before, by_id=True), cursor, limit)
     return Page[ApprovalOut](items=[approval_out(a) for a in page.items], next_cursor=page.next_cursor)
 
 
