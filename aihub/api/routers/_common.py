@@ -93,3 +93,32 @@ def keyset(fetch: Callable[[int | None, int], Sequence[T]], cursor: str | None, 
     """
     before, n = decode_cursor(cursor), check_limit(limit)
     return page_of(fetch(before, n + 1), n)
+
+
+def link(method: str, path: str, *, body: dict[str, Any] | None = None, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation ``method path`` (``path`` under ``/api/v1``).
+
+    ``parameters`` map the target's parameter names to runtime expressions
+    (``"$response.body#/id"``); ``body`` is the target's request body, whose
+    values may be expressions too. Clients and stateful testers (schemathesis)
+    follow links from a response to the operations that use what it returned.
+    """
+    pointer = (PREFIX + path).replace("~", "~0").replace("/", "~1")
+    out: dict[str, Any] = {"operationRef": f"#/paths/{pointer}/{method.lower()}"}
+    if parameters:
+        out["parameters"] = parameters
+    if body is not None:
+        out["requestBody"] = body
+    return out
+
+
+def links(status: int, **named: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route whose ``status`` answer links to ``named`` operations (see :func:`link`)."""
+    return {status: {"links": named}}
+
+
+#: The id of the first item of a page (a list's link to its items).
+FIRST_ID = "$response.body#/items/0/id"
+#: Links of an answer that is a job (202): its status and its cancel.
+JOB_LINKS = {"GetJob": link("GET", "/jobs/{job_id}", job_id="$response.body#/id"),
+             "CancelJob": link("POST", "/jobs/{job_id}/cancel", job_id="$response.body#/id")}

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import accepted, job_body
+from aihub.api.routers._common import FIRST_ID, JOB_LINKS, accepted, job_body, link, links
 from aihub.api.schemas import (
     ERRORS,
     GenerateInsights,
@@ -36,7 +36,9 @@ def insight_out(i) -> InsightOut:
                                       "created_at": i.created_at, "updated_at": i.updated_at})
 
 
-@router.get("", response_model=Page[InsightOut], summary="List insights, newest first")
+@router.get("", response_model=Page[InsightOut], summary="List insights, newest first",
+            responses=links(200, GetInsight=link("GET", "/insights/{insight_id}", insight_id=FIRST_ID),
+                            ListEvents=link("GET", "/insights/{insight_id}/events", insight_id=FIRST_ID)))
 def list_insights(
     p: Caller,
     category: Annotated[list[Category] | None, Query(max_length=4)] = None,
@@ -53,6 +55,7 @@ def list_insights(
 
 
 @router.post("/generate", status_code=202, response_model=Job, summary="Generate insights now",
+             responses=links(202, **JOB_LINKS),
              response_description="The generation job; poll its Location")
 def generate(p: Caller, idem: Idem, body: GenerateInsights | None = None) -> JSONResponse:
     """Queues a run of the detectors on the organization's data for the worker and answers 202 with its job

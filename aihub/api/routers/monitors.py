@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from aihub.anomaly import schedule as schedules
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import accepted
+from aihub.api.routers._common import FIRST_ID, JOB_LINKS, accepted, link, links
 from aihub.api.schemas import (
     ERRORS,
     AlertingIn,
@@ -52,7 +52,10 @@ def alerting_out(m) -> AlertingOut:
     return AlertingOut.model_validate({**settings.model_dump(mode="json"), "has_webhook_secret": m.has_alert_secret})
 
 
-@router.get("", response_model=Page[MonitorOut], summary="List monitors")
+@router.get("", response_model=Page[MonitorOut], summary="List monitors",
+            responses=links(200, **{name: link("GET", f"/monitors/{{monitor_id}}{tail}", monitor_id=FIRST_ID)
+                                    for name, tail in (("GetMonitor", ""), ("ListRuns", "/runs"),
+                                                       ("GetSchedule", "/schedule"), ("GetAlerting", "/alerting"))}))
 def list_monitors(p: Caller, dataset_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
                   cursor: Cursor = None, limit: Limit = 50) -> Page[MonitorOut]:
     rows = [m for m in monitoring.list_monitors(p) if dataset_id in (None, m.dataset_id)]
@@ -66,6 +69,7 @@ def get_monitor(p: Caller, monitor_id: MonitorId) -> MonitorOut:
 
 
 @router.post("/{monitor_id:int}/run", status_code=202, response_model=Job, summary="Run a monitor now",
+             responses=links(202, **JOB_LINKS),
              response_description="The run's job; poll its Location")
 def run_now(p: Caller, monitor_id: MonitorId, idem: Idem) -> JSONResponse:
     """Queues a run for the worker and answers 202 with its job (``Location: /api/v1/jobs/{id}``). The run scores
@@ -75,7 +79,9 @@ def run_now(p: Caller, monitor_id: MonitorId, idem: Idem) -> JSONResponse:
                     lambda: accepted(monitoring.queue_run(p, monitor_id)))
 
 
-@router.get("/{monitor_id:int}/runs", response_model=Page[MonitorRun], summary="Runs of a monitor")
+@router.get("/{monitor_id:int}/runs", response_model=Page[MonitorRun], summary="Runs of a monitor",
+            responses=links(200, GetRun=link("GET", "/monitors/{monitor_id}/runs/{run_id}",
+                                             monitor_id="$request.path.monitor_id", run_id=FIRST_ID)))
 def list_runs(p: Caller, monitor_id: MonitorId, cursor: Cursor = None, limit: Limit = 50) -> Page[MonitorRun]:
     page = monitoring.page_runs(p, monitor_id, cursor=cursor, limit=limit)
     return Page[MonitorRun](items=[MonitorRun.model_validate(r) for r in page.items], next_cursor=page.next_cursor)
