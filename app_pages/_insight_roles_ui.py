@@ -151,6 +151,12 @@ def table_roles_panel(p: Principal, records: list[svc.DatasetRoles]) -> None:
         _table_form(p, view)
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def _cached_roles(tenant_id: int, _p: Principal) -> list[svc.DatasetRoles]:
+    """The roles of every dataset (a read of each dataset's latest version: kept between reruns)."""
+    return svc.dataset_roles(_p)
+
+
 def panel(p: Principal) -> None:
     """The whole "Data insights read" expander."""
     with st.expander("Data insights read"):
@@ -158,7 +164,7 @@ def panel(p: Principal) -> None:
                    "segment insights, category columns (region, category, ...) explain changes. Other tables are "
                    "read by the roles of their columns, below. Active forecasts, open anomalies and churn "
                    "predictions are read as they are.")
-        roles = attempt(svc.dataset_roles, p) or []
+        roles = attempt(_cached_roles, p.tenant_id, p) or []
         if not roles:
             st.caption("No datasets yet.")
         for rec in roles:

@@ -4,8 +4,11 @@
 principal's server-side session (so a logout elsewhere, a deactivation or a
 role or password change ends this tab at its next run), or resumes a session
 from the re-login cookie. Whenever the user changes (log-in, logout, an ended
-session) every per-user value in ``st.session_state`` and every
-``st.cache_data`` entry is dropped, so nothing of one user reaches the next.
+session) every per-user value in ``st.session_state`` is dropped, so nothing
+of one user reaches the next. ``st.cache_data`` entries stay: each is keyed by
+the organization (and by the user when its result depends on the user; held by
+``tests/security/test_caches.py``), so the next user of the same organization
+starts from warm figures instead of recomputing every screen after log-in.
 
 The cookie is written and deleted in the browser by streamlit-authenticator's
 cookie component (:class:`SessionCookie`); it carries a signed session token
@@ -66,12 +69,17 @@ def client() -> str:
 
 
 def _reset_user_state() -> None:
-    """Drop every per-user value of this tab and every cached result (cache keys do not name the user)."""
+    """Drop every per-user value of this tab.
+
+    Cached results are not cleared: their keys name the organization (and the
+    user where the result is the user's own), so another user never reaches
+    them, and clearing them made every log-in redraw the Dashboard cold (and
+    cooled every other session's screens too).
+    """
     keep = {k: st.session_state[k] for k in _KEEP if k in st.session_state}
     for k in list(st.session_state.keys()):
         del st.session_state[k]
     st.session_state.update(keep)
-    st.cache_data.clear()
 
 
 def _end(cookie: SessionCookie, notice: str | None) -> None:

@@ -144,6 +144,8 @@ def feedback(ins) -> None:
 
 
 shown_n = st.session_state.get("ins_shown", PAGE_SIZE)  # drawing every card (with its chart) costs time
+# One read for the history of every card drawn (a read per card cost a permission check and two queries each).
+histories = ui.attempt(svc.insight_histories, p, [i.id for i in items[:shown_n]]) or {}
 for rank, ins in enumerate(items[:shown_n], 1):
     with st.container(border=True):
         st.markdown(f"#### {rank}. {ins.title}")
@@ -168,7 +170,7 @@ for rank, ins in enumerate(items[:shown_n], 1):
         if p.can("feedback"):
             feedback(ins)
         with st.expander("History"):
-            events = ui.attempt(svc.insight_events, p, ins.id) or []
+            events = histories.get(ins.id, [])
             if not events:
                 st.caption("No changes yet.")
             for e in events:

@@ -43,7 +43,7 @@ from aihub import notify
 from aihub.demo import generate_customers
 from aihub.insights import AnomaliesInput, ForecastInput, InsightInputs, PredictionsInput
 from aihub.services import datasets, jobs, model_config, model_training, registry
-from tests.conftest import REPO
+from tests.conftest import REPO, shared_file
 
 AVOCADO_REGIONS = (
     "Albany",
@@ -525,3 +525,109 @@ def _texts(at: AppTest) -> str:
     parts = [e.value for kind in ("title", "markdown", "success", "info", "error", "warning", "caption")
              for e in getattr(at, kind)]
     return "\n".join(str(p) for p in parts)
+
+
+# from tests/services/test_external_models.py
+SCORING_TOKEN = "Bearer scoring-secret-7f3a9c"
+
+
+class _Scoring(BaseHTTPRequestHandler):
+    """A scikit-learn model behind MLflow's ``/invocations`` protocol (``dataframe_split`` or
+    ``dataframe_records`` in, ``{"predictions": [{"prediction", "probabilities"}]}`` out).
+
+    Knobs on the server: ``delay`` (seconds before answering), ``fail`` (answer the next N calls with HTTP 503),
+    ``calls`` and ``rows`` (counted), ``bodies_seen`` (the last request's headers)."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self):
+        server = self.server
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with server.lock:
+            server.calls += 1
+            failing = server.fail > 0
+            server.fail -= 1 if failing else 0
+        server.headers_seen = dict(self.headers)
+        if self.headers.get("Authorization") != SCORING_TOKEN:
+            return self._send(401, {"error_code": "UNAUTHENTICATED"})
+        if server.delay:
+            time.sleep(server.delay)
+        if failing:
+            return self._send(503, {"error_code": "TEMPORARILY_UNAVAILABLE"})
+        body = json.loads(raw)
+        if "dataframe_split" in body:
+            frame = pd.DataFrame(body["dataframe_split"]["data"], columns=body["dataframe_split"]["columns"])
+        else:
+            frame = pd.DataFrame(body["dataframe_records"])
+        server.rows += len(frame)
+        proba = server.model.predict_proba(frame)
+        labels = server.model.classes_[proba.argmax(axis=1)]
+        self._send(200, {"predictions": [{"prediction": str(lab), "probabilities": [float(x) for x in p]}
+                                         for lab, p in zip(labels, proba)]})
+
+
+def telco_pipeline(frame: pd.DataFrame, features: list[str], target: str = "Churn"):
+    """Logistic regression on Telco churn: numbers imputed and scaled, categories one-hot encoded."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in features if pd.api.types.is_numeric_dtype(frame[c])]
+    categorical = [c for c in features if c not in numeric]
+    prep = ColumnTransformer([("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+                              ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])
+    X = frame[features].copy()
+    X[categorical] = X[categorical].astype(str)
+    return Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=2000))]).fit(X, frame[target].astype(str))
+
+
+class _CategoricalAsText:
+    """Wraps a pipeline so categories arrive as text, as the scoring server's JSON gives them."""
+
+    def __init__(self, pipeline, categorical: list[str]):
+        self.pipeline, self.categorical, self.classes_ = pipeline, categorical, pipeline.classes_
+
+    def predict_proba(self, frame: pd.DataFrame):
+        frame = frame.copy()
+        frame[self.categorical] = frame[self.categorical].astype(str)
+        return self.pipeline.predict_proba(frame)
+
+
+def start_scoring_server(pipeline, categorical: list[str]) -> ThreadingHTTPServer:
+    """A real scoring server on 127.0.0.1 (an ephemeral port) serving ``pipeline``; call ``shutdown()`` after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scoring)
+    server.model = _CategoricalAsText(pipeline, categorical)
+    server.delay, server.fail, server.calls, server.rows, server.headers_seen = 0.0, 0, 0, 0, {}
+    server.lock = threading.Lock()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+TELCO_ROWS = 1500
+
+
+def telco_world(principal, monkeypatch, **config):
+    """Telco dataset saved in the hub, a pipeline trained on it, its scoring server, and the endpoint config."""
+    raw = pd.read_csv(shared_file("telco_churn", "telco_customer_churn.csv")).head(TELCO_ROWS)
+    saved = datasets.save_upload(principal, "telco", "telco.csv", raw.to_csv(index=False).encode())
+    _, frame = model_config.dataset_frame(principal, saved.version.dataset_id)
+    features = [c for c in frame.columns if c not in ("customerID", "Churn")]
+    pipeline = telco_pipeline(frame, features)
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    server = start_scoring_server(pipeline, categorical)
+    monkeypatch.setenv("AIHUB_ALLOWED_HOSTS", "127.0.0.1")
+    cfg = {"url": f"http://127.0.0.1:{server.server_port}/invocations", "task": "classification",
+           "target": "Churn", "features": features, "input": {"format": "mlflow_split"},
+           "output": {"prediction_key": "prediction", "probabilities_key": "probabilities"}, **config}
+    return saved.version.dataset_id, frame, features, pipeline, server, cfg

@@ -599,3 +599,22 @@ class DashboardOut(Model):
     active_forecasts: list[dict[str, Any]]
     anomalies: dict[str, Any]
     model_performance: dict[str, Any]
+
+
+# ---------------------------------------------------------------- external model versions
+class ExternalVersionIn(Body):
+    """A model version served by an external endpoint (see :class:`aihub.ml.external_config.ExternalConfig`)."""
+
+    dataset_id: int = Field(ge=1, le=2**62, description="Reference data: feature columns, explanations' "
+                                                         "background, drift baseline")
+    config: dict[str, Any] = Field(description="url, task, target, features, input, output, calls, explain")
+    auth_header: str | None = Field(None, max_length=4000, json_schema_extra={"writeOnly": True},
+                                    description="Value of config.auth_header_name; stored encrypted, never returned")
+    model_name: str | None = Field(None, max_length=200, description="Name of the new model (POST /models/external)")
+
+
+class CircuitOut(Model):
+    state: Literal["closed", "open", "half_open"]
+    consecutive_failures: int
+    last_error: str | None
+    retry_in_seconds: float

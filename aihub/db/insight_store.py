@@ -340,17 +340,26 @@ def get_insight(s: Session, insight_id: int, *, lock: bool = False) -> InsightRe
 
 def list_events(s: Session, insight_id: int) -> list[InsightEventRecord]:
     """Status changes and votes of one insight, oldest first."""
+    return list_events_of(s, [insight_id]).get(insight_id, [])
+
+
+def list_events_of(s: Session, insight_ids: list[int]) -> dict[int, list[InsightEventRecord]]:
+    """Status changes and votes of several insights in one query: ``{insight id: events oldest first}``.
+
+    Insights without events (or of another tenant: row-level security) are absent.
+    """
     q = (
         sa.select(InsightEvent, User.username)
         .outerjoin(User, User.id == InsightEvent.actor_id)
-        .where(InsightEvent.insight_id == insight_id)
+        .where(InsightEvent.insight_id.in_(list(insight_ids)))
         .order_by(InsightEvent.created_at, InsightEvent.id)
     )
-    return [
-        InsightEventRecord(e.id, e.insight_id, e.insight_type, e.actor_id, who, e.action, e.from_status,
-                           e.to_status, e.useful, e.note, e.created_at)
-        for e, who in s.execute(q).all()
-    ]
+    out: dict[int, list[InsightEventRecord]] = {}
+    for e, who in s.execute(q).all():
+        out.setdefault(e.insight_id, []).append(
+            InsightEventRecord(e.id, e.insight_id, e.insight_type, e.actor_id, who, e.action, e.from_status,
+                               e.to_status, e.useful, e.note, e.created_at))
+    return out
 
 
 # ------------------------------------------------------------------ feedback

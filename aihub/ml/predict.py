@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from aihub.errors import ValidationError
+from aihub.ml import external
 from aihub.ml.explain import explain as _explain
 from aihub.ml.explain import format_contributions, summarize
 from aihub.ml.intervals import interval_bounds
@@ -161,6 +162,8 @@ def predict(
     ValidationError
         Missing feature columns, or ``positive_class`` not a class.
     """
+    if isinstance(model, external.ExternalModel):  # served from outside: the endpoint predicts
+        return external.predict(model, frame, explain=explain, top_k=top_k, positive_class=positive_class)
     frame = prepare_input(model, frame)
     ok, issues, clean = validate(model, frame)
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)}, index=frame.index)
@@ -197,6 +200,8 @@ def predict_one(model: TrainedModel, values: dict[str, Any], *, explain: bool = 
     ValidationError
         The row is invalid (``field`` is the offending feature).
     """
+    if isinstance(model, external.ExternalModel):  # served from outside: the endpoint predicts
+        return external.predict_one(model, values, explain=explain)
     frame = pd.DataFrame([{f: values.get(f) for f in model.features}])
     res = predict(model, frame, explain=False).iloc[0].to_dict()
     if res.get("error"):

@@ -20,6 +20,8 @@ from aihub.db import store
 from aihub.db.engine import get_database
 from aihub.db.session import tenant_session
 from aihub.errors import ArtifactError, ValidationError
+from aihub.ml.external_config import EXTERNAL_FORMAT
+from aihub.services import external_models
 from aihub.services.model_config import ARTIFACT_FORMAT
 
 #: Loaded models kept in memory per process.
@@ -65,12 +67,24 @@ def load_in(s: Session, tenant_id: int, version_id: int) -> ml.TrainedModel:
     if model is not None:
         return model
     fmt, blob = store.get_artifact(s, version_id)
-    if fmt != ARTIFACT_FORMAT:
+    if fmt == EXTERNAL_FORMAT:  # served from outside: its signed endpoint description
+        model = external_models.load_in(s, tenant_id, version_id, blob, artifact_key())
+    elif fmt != ARTIFACT_FORMAT:
         number = store.get_model_version(s, version_id).version
         raise ValidationError(f"Version {number} is not a predictive model (its artifact is {fmt}).",
                               field="model_id")
+    else:
+        model = _verified(s, version_id, blob)
+    with _cache_lock:
+        _cache[_key(tenant_id, version_id)] = model
+        while len(_cache) > MODEL_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model
+
+
+def _verified(s: Session, version_id: int, blob: bytes) -> ml.TrainedModel:
     try:
-        model = ml.load_artifact(blob, artifact_key())
+        return ml.load_artifact(blob, artifact_key())
     except ArtifactError as exc:
         number = store.get_model_version(s, version_id).version
         raise ArtifactError(
@@ -79,11 +93,6 @@ def load_in(s: Session, tenant_id: int, version_id: int) -> ml.TrainedModel:
             "since it was trained. Restore the key, or retrain and deploy a new version.",
             details={"version_id": version_id, **exc.details},
         ) from exc
-    with _cache_lock:
-        _cache[_key(tenant_id, version_id)] = model
-        while len(_cache) > MODEL_CACHE_SIZE:
-            _cache.popitem(last=False)
-    return model
 
 
 def load(tenant_id: int, version_id: int) -> ml.TrainedModel:

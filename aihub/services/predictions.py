@@ -32,7 +32,7 @@ from aihub.auth import Principal, require, require_in
 from aihub.db import prediction_store as ps
 from aihub.db import store
 from aihub.db.session import tenant_session
-from aihub.errors import AihubError, NotFound, ValidationError
+from aihub.errors import AihubError, ConnectorError, NotFound, ValidationError
 from aihub.jsonsafe import plain
 from aihub.paging import Page, check_limit, decode_cursor, page_of
 from aihub.services import model_cache, usage
@@ -285,6 +285,8 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
         except ValidationError as exc:
             error, output = ValidationError(sentence(_ROW.sub("", str(exc))), field=exc.field,
                                             details=exc.details), {}
+        except ConnectorError as exc:  # an external endpoint failed: its reason is the stored error
+            error, output = exc, {}
         except Exception:  # noqa: BLE001 - a library error: the trace to the log, a reference to the analyst
             error, output = library_failure(log, "This prediction could not be made", "Check the values, or "
                                             "deploy another version.", f"prediction of model {model_id}"), {}

@@ -21,7 +21,7 @@ TENANT_WIDE = {
     "dashboard.filter_options", "dashboard.overview", "dashboard.summary", "dashboard.anomaly_summary",
     "forecast_service.forecast_view", "insights_service.list_insights", "insights.list_insights",
     "model_config.target_profile", "model_config.feature_warnings", "model_config.feature_plan",
-    "results.recommend_customers", "results.recommend_products", "svc.table_roles",
+    "results.recommend_customers", "results.recommend_products", "svc.table_roles", "svc.dataset_roles",
 }
 #: How a cached function reaches the principal: an unhashed ``_principal``/``_p``, or the page's ``p`` (a closure).
 PRINCIPAL_NAMES = {"_principal", "_p", "p"}

@@ -163,6 +163,11 @@ def test_statuses_need_a_reason_to_dismiss_and_every_change_is_recorded(store):
     assert [(e.from_status, e.to_status, e.actor) for e in events] == [
         ("new", "acknowledged", analyst.username), ("acknowledged", "in_progress", analyst.username),
         ("in_progress", "implemented", admin.username)]
+    # the page's one read for every card's history gives the same events, and an empty list for a quiet insight
+    quiet = next(i for i in out if i.id not in (ins.id, out[1].id))
+    histories = insights_service.insight_histories(viewer, [ins.id, out[1].id, quiet.id])
+    assert histories[ins.id] == events and histories[quiet.id] == []
+    assert [e.to_status for e in histories[out[1].id]] == ["dismissed"]
     # open insights by default; implemented and dismissed ones on request
     open_ids = {i.id for i in insights_service.list_insights(viewer, now=NOW)}
     assert ins.id not in open_ids and out[1].id not in open_ids
@@ -219,9 +224,12 @@ def test_tenants_see_and_change_only_their_own_insights(use_db, superstore_bytes
                  lambda: insights_service.insight_events(b, ins.id)):
         with pytest.raises(NotFound):
             call()
+    insights_service.set_status(a, ins.id, "acknowledged")
+    assert insights_service.insight_histories(b, [ins.id]) == {ins.id: []}  # a's events never reach b
+    assert len(insights_service.insight_histories(a, [ins.id])[ins.id]) == 1
     with tenant_session(b.tenant_id) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(InsightEvent)) == 0
-    assert insights_service.get_insight(a, ins.id).status == "new"
+    assert insights_service.get_insight(a, ins.id).status == "acknowledged"
 
 
 def seed_anomalies(principal, rows) -> list[int]:

@@ -5,6 +5,7 @@ from aihub.api.routers import (
     anomalies,
     dashboard,
     datasets,
+    external,
     forecasts,
     health,
     insights,
@@ -15,6 +16,6 @@ from aihub.api.routers import (
     workflows,
 )
 
-ROUTERS = [health.router, datasets.router, jobs.router, models.router, predictions.router, forecasts.router,
+ROUTERS = [health.router, datasets.router, jobs.router, external.router, models.router, predictions.router, forecasts.router,
            monitors.router, anomalies.router, insights.router, workflows.router, dashboard.router,
            analytics.router]
