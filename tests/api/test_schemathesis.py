@@ -25,8 +25,8 @@ def fuzz_world(_server_database_session, live_api):
 #: The document the app serves at /api/v1/openapi.json (built without a server at collection time; the first
 #: test checks the served one is the same). schemathesis' lazy fixture loader does not run on this pytest.
 DOCUMENT = create_app(ApiSettings()).openapi()
-#: Scenarios of the stateful test (each up to 6 calls): about a minute on a loaded 2-core machine.
-STATEFUL_EXAMPLES = 60
+#: Scenarios of the stateful test (each up to 6 calls): 30 to 80 s on the shared 2-core machine.
+STATEFUL_EXAMPLES = 40
 STATEFUL_STEPS = 6
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
@@ -85,8 +85,14 @@ def test_stateful_sequences_follow_the_links(server_database, live_api, fuzz_wor
 
     from hypothesis import Phase
     from hypothesis.errors import Flaky
+    from schemathesis import GenerationMode
 
-    base = schema.as_state_machine()
+    stateful_schema = schemathesis.openapi.from_dict(DOCUMENT)
+    # Schema-valid requests only: an invalid one ends its chain at a 422, and its "missing Authorization" variant
+    # is sent with the key anyway (get_call_kwargs), which schemathesis would then call an accepted invalid request.
+    stateful_schema.config.generation.modes = [GenerationMode.POSITIVE]
+    stateful_schema.config.phases.stateful.generation.modes = [GenerationMode.POSITIVE]
+    base = stateful_schema.as_state_machine()
     labels = {f"{m.upper()} {p}" for p, ops in DOCUMENT["paths"].items() for m in ops}
     seen: dict[str, set] = {"operations": set(), "links": set(), "declared": set()}
     calls = [0]
@@ -130,4 +136,5 @@ def test_stateful_sequences_follow_the_links(server_database, live_api, fuzz_wor
           f"{len(seen['links'])} links followed with extracted values ({len(seen['declared'])} declared, the rest "
           f"inferred by schemathesis), {seconds:.1f} s{'; a replay met another server state' if flaky[0] else ''}")
     assert not failures, "\n".join(failures[:5])
-    assert len(seen["links"]) >= 10 and len(seen["operations"]) >= 20, seen
+    # The chains reach deep enough: operations fed ids by an earlier answer, declared links among them.
+    assert len(seen["links"]) >= 5 and seen["declared"] and len(seen["operations"]) >= 20, seen
