@@ -186,9 +186,37 @@ def _insights_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_external(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aihub.db.engine import get_database
+    from aihub.errors import ValidationError
+    from aihub.services import external_models, registry
+
+    get_database()
+    p = _insights_principal(args)
+    text = sys.stdin.read() if args.config == "-" else Path(args.config).read_text(encoding="utf-8")
+    auth = None
+    if args.auth_header_env:
+        auth = os.environ.get(args.auth_header_env)
+        if not auth:
+            raise ValidationError(f"--auth-header-env names {args.auth_header_env}, which is not set.",
+                                  field="auth_header_env")
+    version = external_models.register(p, text, dataset_id=args.dataset_id, auth_header=auth,
+                                       model_id=args.model_id, model_name=args.name)
+    print(f"Registered external version {version.version} (id {version.id}) of model {version.model_id}.")
+    if args.deploy:
+        registry.deploy(p, version.model_id, version.id)
+        print(f"Version {version.version} now serves as the champion.")
+    elif args.challenger is not None:
+        registry.set_challenger(p, version.model_id, version.id, args.challenger)
+        print(f"Version {version.version} serves {args.challenger:.0%} of predictions as the challenger.")
+    return 0
+
+
 #: Commands that use the hub's database; they run :func:`aihub.runtime.wiring.wire` first (file-mode commands
 #: need none of it and start faster without importing every service).
-HUB_COMMANDS = frozenset({"init", "db", "demo", "demo-api", "jobs", "worker", "insights"})
+HUB_COMMANDS = frozenset({"init", "db", "demo", "demo-api", "jobs", "worker", "insights", "models"})
 
 #: File-mode commands of the issue-15 analytics, each registered by its package's ``register``.
 ANALYTICS_CLIS: tuple[str, ...] = (
@@ -263,6 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="act as this user (default: the organization's first active admin)")
     add_filter_arguments(p)
     p.set_defaults(func=_insights_generate)
+
+    models = sub.add_parser("models", help="model versions of an organization").add_subparsers(
+        dest="models_command", required=True)
+    p = models.add_parser("external", help="register an external scoring endpoint as a model version")
+    p.add_argument("--tenant", required=True, help="organization name")
+    p.add_argument("--user", help="act as this user (default: the organization's first active admin)")
+    p.add_argument("--dataset-id", type=int, required=True, help="reference dataset (features, background, drift)")
+    p.add_argument("--config", required=True, help="JSON file of the endpoint configuration, or - for stdin")
+    p.add_argument("--auth-header-env", help="environment variable holding the auth header's value (never an "
+                                             "argument: others can read a command line)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model-id", type=int, help="add the version to this model")
+    target.add_argument("--name", help="create a new model of this name")
+    serve = p.add_mutually_exclusive_group()
+    serve.add_argument("--deploy", action="store_true", help="make it the champion")
+    serve.add_argument("--challenger", type=float, metavar="SHARE", help="let it serve this share (0 to 1)")
+    p.set_defaults(func=_models_external)
 
     for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli", "aihub.anomaly.records_cli",
                    *ANALYTICS_CLIS):

@@ -12,6 +12,7 @@ from aihub.auth import Principal
 from aihub.charts import predictions as predictive_charts
 from aihub.services import health, model_config, model_training, outcomes, predictions, registry
 from app_pages import _common as ui
+from app_pages import _external_ui
 
 
 def _fmt(v) -> str:
@@ -211,7 +212,10 @@ def details(p: Principal, model, version) -> None:
 def render(p: Principal, model, versions, version) -> None:
     """Everything about one version of a prediction model."""
     task = version.params.get("task", "")
-    summary(version)
+    if _external_ui.is_external(version):
+        _external_ui.version_panel(p, version)
+    else:
+        summary(version)
     compare(p, model, versions, task)
     champion_challenger(p, model, version)
     live(p, model, version, task)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from aihub.services import model_config, model_training, registry
 from app_pages import _common as ui
-from app_pages import _jobs, _ml_form, _ml_versions
+from app_pages import _external_ui, _jobs, _ml_form, _ml_versions
 
 p = ui.principal()
 st.title("Models")
@@ -84,14 +84,17 @@ def model_panel() -> None:
 
 _jobs.show_jobs(p, [model_config.ML_KIND])
 
-TABS = ["New prediction model", "Models and versions"]
+TABS = ["New prediction model", "External endpoint", "Models and versions"]
 if st.session_state.pop("_show_models_tab", False):
     st.session_state["models_tab"] = TABS[-1]
-tab_ml, tab_models = st.tabs(TABS, key="models_tab", on_change="rerun")
+tab_ml, tab_ext, tab_models = st.tabs(TABS, key="models_tab", on_change="rerun")
 # Lazy tabs (on_change="rerun"): only the open tab's content runs.
 with tab_ml:
     if tab_ml.open:
         _ml_form.render(p)
+with tab_ext:
+    if tab_ext.open:
+        _external_ui.render(p)
 with tab_models:
     if tab_models.open:
         model_panel()

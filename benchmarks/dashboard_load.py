@@ -8,7 +8,7 @@ What it does
    (``--keep`` keeps it).
 2. Seeds the demo tenant with :func:`aihub.demo.seed_demo` (generated orders,
    a run revenue monitor, a trained forecast and churn model, its insights).
-3. Fills a second tenant, "Bench big", with 1,000,000 prediction rows (10%
+3. Fills a second tenant, "Bench big", with 10,000,000 prediction rows (10%
    with a recorded outcome) over 180 days for 6 deployed models, 100,000
    anomalies over 5 monitors, 1,000 insights, 20,000 usage events and a few
    deployments. **The fill bypasses the app**: it runs set-based ``INSERT ...
@@ -16,6 +16,10 @@ What it does
    role would take minutes row by row), then ``VACUUM ANALYZE`` so the planner
    has statistics and the visibility map allows index-only scans, as
    autovacuum would after a real load. Only the filling bypasses the app.
+   The predictions go in chunks of 1,000,000 rows per statement; the rollup
+   triggers mark the days they touch, then the worker's rollup step
+   (:func:`aihub.services.dashboard.refresh_rollups`, as the app role) builds
+   the daily rollups; its time is printed.
 4. Times, for both tenants, each dashboard query through :mod:`aihub.services.dashboard`
    as the app role under row-level security (first call and median of the
    next ``--repeat``), and the page render with Streamlit's AppTest of
@@ -23,10 +27,17 @@ What it does
    it is, with the tenant's admin as the logged-in principal): first render
    with empty caches, then the median of cached re-renders, which is what a
    user sees after the first load.
+5. **Same-run baseline**: the raw aggregates the dashboard ran before the
+   rollups (:data:`RAW_QUERIES`: predictions per period and model, failed
+   predictions, outcomes per period and version, anomalies per period,
+   severity and status over every row of the range), timed as the app role
+   under row-level security next to the rollup reads, all rolled up and with
+   today's day still marked (a prediction arrived since the last rollup step:
+   that day is read raw).
 
 Figures only, no pass/fail asserts. Usage::
 
-    python benchmarks/dashboard_load.py [--embedded] [--predictions 1000000] [--anomalies 100000]
+    python benchmarks/dashboard_load.py [--embedded] [--predictions 10000000] [--anomalies 100000]
         [--insights 1000] [--repeat 5] [--keep] [--explain]
 """
 
@@ -51,6 +62,7 @@ from sqlalchemy.engine import make_url
 
 SERVER_URL = os.environ.get("AIHUB_BENCH_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BIG_TENANT = "Bench big"
+CHUNK = 1_000_000
 PASSWORD = "bench-password"
 
 
@@ -128,7 +140,7 @@ FILL = [
                CASE WHEN g % 997 = 0 THEN 'bad row' END, ts,
                CASE WHEN g % 10 = 0 THEN CASE WHEN g % 7 = 0 THEN 'Yes' ELSE 'No' END END,
                CASE WHEN g % 10 = 0 THEN ts + interval '1 day' END
-        FROM generate_series(1, :n_pred) g
+        FROM generate_series(:g0, :g1) g
         JOIN LATERAL (SELECT now() - (g % 180) * interval '1 day' - (g % 86400) * interval '1 second' AS ts) t ON TRUE
         JOIN (SELECT id, active_version_id, row_number() OVER (ORDER BY id) - 1 AS k
               FROM models WHERE tenant_id = :t) m ON m.k = g % 6"""),
@@ -172,19 +184,89 @@ def fill_big_tenant(db, args) -> object:
     params = {"t": admin.tenant_id, "n_pred": args.predictions, "n_anom": args.anomalies, "n_ins": args.insights,
               "n_usage": args.usage}
     print(f"filling tenant '{BIG_TENANT}' as the owner (set-based SQL; bypasses the app for filling only)")
-    with db.owner.begin() as conn:
-        conn.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(admin.tenant_id)})
-        for label, sql in FILL:
-            t0 = time.perf_counter()
-            n = conn.execute(sa.text(sql), params).rowcount
-            print(f"  {label:<20} {n:>10,} rows  {time.perf_counter() - t0:6.1f} s")
+    for label, sql in FILL:
+        chunks = [(lo, min(lo + CHUNK - 1, args.predictions)) for lo in range(1, args.predictions + 1, CHUNK)] \
+            if label == "prediction_results" else [(0, 0)]
+        t0 = time.perf_counter()
+        n = 0
+        for g0, g1 in chunks:  # one transaction per chunk: bounded transition tables and WAL per statement
+            with db.owner.begin() as conn:
+                conn.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(admin.tenant_id)})
+                n += conn.execute(sa.text(sql), {**params, "g0": g0, "g1": g1}).rowcount
+        print(f"  {label:<20} {n:>10,} rows  {time.perf_counter() - t0:6.1f} s")
     t0 = time.perf_counter()
     with db.owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("models", "model_versions", "deployments", "prediction_results", "monitors", "anomalies",
-                      "insights", "usage_events"):
+                      "insights", "usage_events", "rollup_marks"):
             conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
     print(f"  {'VACUUM ANALYZE':<20} {'':>10}       {time.perf_counter() - t0:6.1f} s")
     return admin
+
+
+def build_rollups(db, tenant_id: int) -> None:
+    """The worker's rollup step for the big tenant (as the app role), timed; then ANALYZE of the rollup tables."""
+    from aihub.services import dashboard
+
+    t0 = time.perf_counter()
+    days = dashboard.refresh_rollups(tenant_id)
+    print(f"  {'rollup step':<20} {sum(days.values()):>10,} days  {time.perf_counter() - t0:6.1f} s  "
+          f"(predictions {days['predictions']}, outcomes {days['outcomes']}, anomalies {days['anomalies']} days)")
+    with db.owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in ("prediction_daily", "outcome_daily", "anomaly_daily", "rollup_marks"):
+            conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
+
+
+def mark_today(tenant_id: int) -> None:
+    """One prediction arrives after the rollup step (as the app role): today is marked, so read raw."""
+    from aihub.db.session import tenant_session
+
+    with tenant_session(tenant_id) as s:
+        s.execute(sa.text("""
+            INSERT INTO prediction_results (tenant_id, model_id, model_version_id, served_by, input, input_hash,
+                                            output, prediction, latency_ms)
+            SELECT tenant_id, id, active_version_id, 'champion', '{}'::jsonb, md5('late'), '{}'::jsonb, 'No', 1.0
+            FROM models WHERE active_version_id IS NOT NULL ORDER BY id LIMIT 1"""))
+
+
+#: The dashboard's aggregates before the rollups (migration 0021): every row of the range, as the app role.
+RAW_QUERIES = {
+    "raw: predictions per period": """
+        SELECT date_trunc(:unit, p.created_at) AS period, p.model_id, count(*) FROM prediction_results p
+        WHERE p.created_at >= :d0 AND p.created_at < :d1 GROUP BY 1, 2 ORDER BY 1, 2""",
+    "raw: failed predictions": """
+        SELECT count(*) FROM prediction_results p
+        WHERE p.created_at >= :d0 AND p.created_at < :d1 AND p.error IS NOT NULL""",
+    "raw: outcomes per period": """
+        SELECT date_trunc(:unit, p.actual_at) AS period, p.model_id, p.model_version_id, count(*),
+               count(*) FILTER (WHERE lower(btrim(p.actual)) = lower(btrim(p.prediction)))
+        FROM prediction_results p
+        WHERE p.actual IS NOT NULL AND p.error IS NULL AND p.actual_at >= :d0 AND p.actual_at < :d1
+        GROUP BY 1, 2, 3 ORDER BY 1""",
+    "raw: anomalies per period": """
+        SELECT date_trunc(:unit, a.ts) AS period, a.severity, a.status, count(*) FROM anomalies a
+        WHERE a.ts >= :n0 AND a.ts < :n1 GROUP BY 1, 2, 3 ORDER BY 1""",
+}
+
+
+def time_raw(p, repeat: int) -> dict[str, tuple[float, float]]:
+    """The same-run baseline: :data:`RAW_QUERIES` over the tenant's whole span, by month (as the overview)."""
+    from datetime import UTC, datetime
+
+    from aihub.db.session import tenant_session
+    from aihub.services import dashboard
+
+    opts = dashboard.filter_options(p)
+    lo, hi = opts.first_day, opts.last_day + timedelta(days=1)
+    params = {"unit": "month", "d0": datetime(lo.year, lo.month, lo.day, tzinfo=UTC),
+              "d1": datetime(hi.year, hi.month, hi.day, tzinfo=UTC),
+              "n0": datetime(lo.year, lo.month, lo.day), "n1": datetime(hi.year, hi.month, hi.day)}
+    out = {}
+    for label, sql in RAW_QUERIES.items():
+        def run(sql=sql):
+            with tenant_session(p.tenant_id) as s:
+                s.execute(sa.text(sql), params).all()
+        out[label] = _timed(run, repeat)
+    return out
 
 
 # ---------------------------------------------------------------------------- timing
@@ -262,7 +344,7 @@ def explain(db, p) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--embedded", action="store_true", help="use a throw-away embedded PostgreSQL")
-    ap.add_argument("--predictions", type=int, default=1_000_000)
+    ap.add_argument("--predictions", type=int, default=10_000_000)
     ap.add_argument("--anomalies", type=int, default=100_000)
     ap.add_argument("--insights", type=int, default=1_000)
     ap.add_argument("--usage", type=int, default=20_000)
@@ -279,19 +361,33 @@ def main() -> int:
         demo_admin = demo.seed_demo()
         print(f"seeded the demo tenant in {time.perf_counter() - t0:.1f} s")
         big = fill_big_tenant(db, args)
+        build_rollups(db, big.tenant_id)
+        from aihub.services import dashboard
+
+        dashboard.refresh_rollups(demo_admin.tenant_id)
         if args.explain:
             explain(db, big)
         results = {}
         for label, p in (("demo", demo_admin), ("big", big)):
             results[label] = (time_queries(p, args.repeat), time_page(p, args.repeat))
+        mark_today(big.tenant_id)
+        marked = time_queries(big, args.repeat)
+        raw = time_raw(big, args.repeat)
 
         print(f"\nbackend: {'embedded' if args.embedded else 'server'} PostgreSQL; big tenant: "
               f"{args.predictions:,} predictions, {args.anomalies:,} anomalies, {args.insights:,} insights, "
               f"{args.usage:,} usage events")
-        print(f"{'seconds':<32}{'demo first':>12}{'demo warm':>12}{'big first':>12}{'big warm':>12}")
+        print(f"{'seconds':<32}{'demo first':>12}{'demo warm':>12}{'big first':>12}{'big warm':>12}"
+              f"{'big+today':>12}")
         for key in results["demo"][0]:
-            d, b = results["demo"][0][key], results["big"][0][key]
-            print(f"{key:<32}{d[0]:>12.3f}{d[1]:>12.3f}{b[0]:>12.3f}{b[1]:>12.3f}")
+            d, b, t = results["demo"][0][key], results["big"][0][key], marked[key]
+            print(f"{key:<32}{d[0]:>12.3f}{d[1]:>12.3f}{b[0]:>12.3f}{b[1]:>12.3f}{t[1]:>12.3f}")
+        print(f"{'same-run baseline: the raw aggregates without rollups (big tenant, all dates, by month)':<32}")
+        for key, (first, warm) in raw.items():
+            print(f"{key:<32}{'':>12}{'':>12}{first:>12.3f}{warm:>12.3f}")
+        print(f"{'raw: sum of the four':<32}{'':>12}{'':>12}{sum(v[0] for v in raw.values()):>12.3f}"
+              f"{sum(v[1] for v in raw.values()):>12.3f}")
+        print("'big+today': warm median after one prediction arrived since the rollup step (today read raw)")
         dp, bp = results["demo"][1], results["big"][1]
         print(f"{'page render (AppTest)':<32}{dp[0]:>12.3f}{dp[1]:>12.3f}{bp[0]:>12.3f}{bp[1]:>12.3f}")
         print(f"charts on the page: demo {dp[2]}, big {bp[2]}; 'warm' = median of {args.repeat} runs with the "

@@ -536,6 +536,7 @@ class _Scoring(BaseHTTPRequestHandler):
     ``dataframe_records`` in, ``{"predictions": [{"prediction", "probabilities"}]}`` out).
 
     Knobs on the server: ``delay`` (seconds before answering), ``fail`` (answer the next N calls with HTTP 503),
+    ``max_rows`` (answer HTTP 413 to a larger request),
     ``calls`` and ``rows`` (counted), ``bodies_seen`` (the last request's headers)."""
 
     def log_message(self, *args):
@@ -568,6 +569,8 @@ class _Scoring(BaseHTTPRequestHandler):
             frame = pd.DataFrame(body["dataframe_split"]["data"], columns=body["dataframe_split"]["columns"])
         else:
             frame = pd.DataFrame(body["dataframe_records"])
+        if server.max_rows is not None and len(frame) > server.max_rows:
+            return self._send(413, {"error_code": "REQUEST_TOO_LARGE"})
         server.rows += len(frame)
         proba = server.model.predict_proba(frame)
         labels = server.model.classes_[proba.argmax(axis=1)]
@@ -609,6 +612,7 @@ def start_scoring_server(pipeline, categorical: list[str]) -> ThreadingHTTPServe
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scoring)
     server.model = _CategoricalAsText(pipeline, categorical)
     server.delay, server.fail, server.calls, server.rows, server.headers_seen = 0.0, 0, 0, 0, {}
+    server.max_rows = None
     server.lock = threading.Lock()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from aihub import __version__, apikeys
 from aihub.api import problems
 from aihub.api.middleware import RequestIdMiddleware
-from aihub.api.ratelimit import TokenBucketLimiter
+from aihub.api.ratelimit import make_limiter
 from aihub.api.settings import PREFIX, ApiSettings, load_api_settings
 from aihub.runtime.wiring import wire
 
@@ -85,7 +85,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None,
                   lifespan=lifespan)
     app.state.settings = settings
-    app.state.limiter = TokenBucketLimiter(settings.rate_requests, settings.rate_seconds)
+    app.state.limiter = make_limiter(settings.rate_requests, settings.rate_seconds)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX)

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -202,8 +203,11 @@ def post_json(url: str, body: Any, *, name: str, key: str, limits: Limits, heade
     t0 = time.perf_counter()
     try:
         result = _attempts(url, content, name, limits, dict(headers or {}), sleep, stats)
-    except ConnectorError as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure counts for the breaker (a trial call must end)
         stats.seconds = time.perf_counter() - t0
+        if not isinstance(exc, ConnectorError):
+            exc = ConnectorError(f"{name}: the call failed ({type(exc).__name__}: {exc}).", kind="http_error",
+                                 details={"source": name})
         message = scrub(str(exc), secrets)
         b.failure(message)
         raise ConnectorError(message, kind=exc.kind, details={**exc.details, "attempts": stats.attempts,
@@ -217,15 +221,22 @@ def post_json(url: str, body: Any, *, name: str, key: str, limits: Limits, heade
 _clients: dict[tuple[float, float], httpx.Client] = {}
 
 
+def _no_cookies() -> CookieJar:
+    """A jar that keeps no cookie: the pooled client serves every tenant, so a cookie one endpoint sets must
+    never ride along on another tenant's call."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 def _client(limits: Limits) -> httpx.Client:
-    """One pooled client per pair of timeouts (building one costs tens of milliseconds: its TLS context)."""
+    """One pooled client per pair of timeouts (building one costs tens of milliseconds: its TLS context),
+    shared by every tenant and version: it keeps no cookies and sends only the headers each call gives."""
     key = (limits.connect_timeout, limits.read_timeout)
     with _breakers_lock:
         client = _clients.get(key)
         if client is None:
             client = _clients[key] = httpx.Client(
                 timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout), follow_redirects=False,
-                trust_env=False, headers={"User-Agent": _USER_AGENT})
+                trust_env=False, headers={"User-Agent": _USER_AGENT}, cookies=_no_cookies())
         return client
 
 

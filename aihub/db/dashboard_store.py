@@ -5,6 +5,14 @@ row-level security limits each query to that tenant. Date bounds are bound as
 date-times of the column's own type (see :func:`_range`), so the tenant-leading
 indexes stay usable under row-level security. Rows come back as tuples; the
 dashboard service (:mod:`aihub.services.dashboard`) shapes them.
+
+Predictions, outcomes and anomalies are read from daily rollups
+(``prediction_daily``, ``outcome_daily``, ``anomaly_daily``; migration 0021):
+the rollup rows of clean days plus the raw rows of days still marked in
+``rollup_marks`` (written by triggers on every insert, update and delete), in
+one statement and so one snapshot. The figures equal the raw aggregate at any
+moment; :func:`refresh_rollups` (the worker, every minute) keeps the raw part
+small. Days are UTC days.
 """
 
 from __future__ import annotations
@@ -22,6 +30,12 @@ from aihub.db.models import Dataset, Model, TrainingJob
 MODEL_TYPE_SQL = ("COALESCE(NULLIF(m.config -> 'training' ->> 'model_type', ''), NULLIF(m.config ->> 'model_type', ''), "
                   "NULLIF(m.config -> 'training' ->> 'task', ''), m.kind)")
 _NUMERIC_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+#: Per group of rows with an outcome: outcomes, correct ones (case and spaces ignored), and the sum and count of
+#: absolute errors where both the outcome and the prediction are numbers.
+_ABS_ERROR = (f"abs(CASE WHEN p.actual ~ '{_NUMERIC_RE}' AND p.prediction ~ '{_NUMERIC_RE}' "
+              "THEN p.actual::float8 - p.prediction::float8 END)")
+OUTCOME_SUMS = (f"count(*) AS outcomes, count(*) FILTER (WHERE lower(btrim(p.actual)) = lower(btrim(p.prediction))) "
+                f"AS correct, coalesce(sum({_ABS_ERROR}), 0) AS abs_error_sum, count({_ABS_ERROR}) AS abs_error_n")
 
 
 def _range(days: tuple[date | None, date | None], column: str, params: dict[str, Any], *, aware: bool = True) -> str:
@@ -105,22 +119,63 @@ def _by_model(model_ids: list[int] | None, params: dict[str, Any]) -> str:
     return "p.model_id = ANY(:ids)"
 
 
+def _day_range(days: tuple[date | None, date | None], column: str, params: dict[str, Any]) -> str:
+    """``column`` (a date) within ``days``, inclusive; ``date`` comparisons are leakproof (usable under RLS)."""
+    first, last = days
+    parts = []
+    if first is not None:
+        parts.append(f"{column} >= :day0")
+        params["day0"] = first
+    if last is not None:
+        parts.append(f"{column} <= :day1")
+        params["day1"] = last
+    return " AND ".join(parts) or "TRUE"
+
+
+def _dirty(kind: str, in_range: str) -> str:
+    """CTE ``dirty(day, lo, hi)``: the marked days of ``kind`` with their bounds as ``timestamptz`` (UTC midnights)
+    and ``timestamp``. MATERIALIZED, so the raw rows are joined on plain columns: under row-level security a join
+    condition may drive an index scan only if it applies leakproof operators to Vars, and casts, ``date + 1`` and
+    ``AT TIME ZONE`` on the marked day are not leakproof (the planner then scanned every row of the tenant)."""
+    return (f"dirty AS MATERIALIZED (SELECT day, day::timestamp AT TIME ZONE 'UTC' AS lo, "
+            f"(day + 1)::timestamp AT TIME ZONE 'UTC' AS hi, day::timestamp AS nlo, (day + 1)::timestamp AS nhi "
+            f"FROM (SELECT DISTINCT day FROM rollup_marks WHERE kind = '{kind}' AND {in_range}) m)")
+
+
+def _in_dirty_day(column: str, naive: bool = False) -> str:
+    """``column`` within the marked day ``d`` (see :func:`_dirty`)."""
+    lo, hi = ("nlo", "nhi") if naive else ("lo", "hi")
+    return f"{column} >= d.{lo} AND {column} < d.{hi}"
+
+
+_PERIOD_UTC = "date_trunc(:unit, day::timestamp) AT TIME ZONE 'UTC'"
+
+
 def prediction_volume(s: Session, unit: str, days: tuple[date | None, date | None],
                       model_ids: list[int] | None) -> tuple[list[tuple], int]:
-    """``([(period, model id, predictions)], failed predictions)``: one pass over ``(tenant_id, created_at, model_id)``.
+    """``([(period, model id, predictions)], failed predictions)`` from ``prediction_daily`` and marked days' raw rows.
 
-    ``model_ids`` None means every model.
+    ``model_ids`` None means every model. Periods are UTC (``timestamptz``).
     """
     params: dict[str, Any] = {"unit": unit}
-    where = f"{_range(days, 'p.created_at', params)} AND {_by_model(model_ids, params)}"
-    vol = s.execute(sa.text(f"""
-        SELECT date_trunc(:unit, p.created_at) AS period, p.model_id, count(*)
-        FROM prediction_results p WHERE {where}
-        GROUP BY 1, 2 ORDER BY 1, 2
+    in_range = _day_range(days, "day", params)
+    by_model = _by_model(model_ids, params)
+    rows = s.execute(sa.text(f"""
+        WITH {_dirty("predictions", in_range)},
+        raw AS (
+            SELECT (p.created_at AT TIME ZONE 'UTC')::date AS day, p.model_id, count(*) AS n,
+                   count(*) FILTER (WHERE p.error IS NOT NULL) AS errors
+            FROM dirty d JOIN prediction_results p ON {_in_dirty_day("p.created_at")}
+            WHERE {by_model} GROUP BY 1, 2),
+        rolled AS (
+            SELECT p.day, p.model_id, sum(p.predictions) AS n, sum(p.errors) AS errors FROM prediction_daily p
+            WHERE {_day_range(days, "p.day", params)} AND {by_model} AND p.day NOT IN (SELECT day FROM dirty)
+            GROUP BY 1, 2),
+        both_parts AS (SELECT * FROM raw UNION ALL SELECT * FROM rolled)
+        SELECT {_PERIOD_UTC} AS period, model_id, sum(n)::bigint, sum(errors)::bigint
+        FROM both_parts GROUP BY 1, 2 ORDER BY 1, 2
     """), params).all()
-    errors = s.scalar(sa.text(f"SELECT count(*) FROM prediction_results p WHERE {where} AND p.error IS NOT NULL"),
-                      params) or 0
-    return vol, int(errors)
+    return [(period, mid, int(n)) for period, mid, n, _ in rows], sum(int(e) for *_, e in rows)
 
 
 def outcome_accuracy(s: Session, unit: str, days: tuple[date | None, date | None], model_ids: list[int] | None,
@@ -132,16 +187,24 @@ def outcome_accuracy(s: Session, unit: str, days: tuple[date | None, date | None
     (deployed versions whose headline is an error, i.e. regression).
     """
     params: dict[str, Any] = {"unit": unit, "mae_versions": list(mae_versions)}
-    where = f"{_range(days, 'p.actual_at', params)} AND {_by_model(model_ids, params)}"
+    in_range = _day_range(days, "day", params)
+    by_model = _by_model(model_ids, params)
     return s.execute(sa.text(f"""
-        SELECT date_trunc(:unit, p.actual_at) AS period, p.model_id, p.model_version_id, count(*),
-               count(*) FILTER (WHERE lower(btrim(p.actual)) = lower(btrim(p.prediction))),
-               avg(abs(CASE WHEN p.actual ~ '{_NUMERIC_RE}' AND p.prediction ~ '{_NUMERIC_RE}'
-                            THEN p.actual::float8 - p.prediction::float8 END))
-                   FILTER (WHERE p.model_version_id = ANY(:mae_versions))
-        FROM prediction_results p
-        WHERE p.actual IS NOT NULL AND p.error IS NULL AND {where}
-        GROUP BY 1, 2, 3 ORDER BY 1
+        WITH {_dirty("outcomes", in_range)},
+        raw AS (
+            SELECT (p.actual_at AT TIME ZONE 'UTC')::date AS day, p.model_id, p.model_version_id,
+                   {OUTCOME_SUMS}
+            FROM dirty d JOIN prediction_results p ON {_in_dirty_day("p.actual_at")}
+            WHERE p.actual IS NOT NULL AND p.error IS NULL AND {by_model} GROUP BY 1, 2, 3),
+        rolled AS (
+            SELECT p.day, p.model_id, p.model_version_id, p.outcomes, p.correct, p.abs_error_sum, p.abs_error_n
+            FROM outcome_daily p
+            WHERE {_day_range(days, "p.day", params)} AND {by_model} AND p.day NOT IN (SELECT day FROM dirty)),
+        both_parts AS (SELECT * FROM raw UNION ALL SELECT * FROM rolled)
+        SELECT {_PERIOD_UTC} AS period, model_id, model_version_id, sum(outcomes)::bigint, sum(correct)::bigint,
+               CASE WHEN model_version_id = ANY(:mae_versions) AND sum(abs_error_n) > 0
+                    THEN sum(abs_error_sum) / sum(abs_error_n) END
+        FROM both_parts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """), params).all()
 
 
@@ -182,9 +245,23 @@ def anomalies(s: Session, unit: str, days: tuple[date | None, date | None], seve
     """
     params: dict[str, Any] = {"unit": unit}
     where = _anomaly_where(days, severities, metrics, params)
+    filters = [_day_range(days, "a.day", params)]
+    if severities:
+        filters.append("a.severity = ANY(:sev)")
+    if metrics:
+        filters.append("a.metric = ANY(:metrics)")
     agg = s.execute(sa.text(f"""
-        SELECT date_trunc(:unit, a.ts) AS period, a.severity, a.status, count(*)
-        FROM anomalies a WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1
+        WITH {_dirty("anomalies", _day_range(days, "day", params))},
+        raw AS (
+            SELECT a.ts::date AS day, a.severity, a.status, count(*) AS n
+            FROM dirty d JOIN anomalies a ON {_in_dirty_day("a.ts", naive=True)}
+            WHERE {where} GROUP BY 1, 2, 3),
+        rolled AS (
+            SELECT a.day, a.severity, a.status, sum(a.anomalies) AS n FROM anomaly_daily a
+            WHERE {" AND ".join(filters)} AND a.day NOT IN (SELECT day FROM dirty) GROUP BY 1, 2, 3),
+        both_parts AS (SELECT * FROM raw UNION ALL SELECT * FROM rolled)
+        SELECT date_trunc(:unit, day::timestamp) AS period, severity, status, sum(n)::bigint
+        FROM both_parts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """), params).all()
     latest = s.execute(sa.text(f"""
         SELECT a.id, a.ts, a.metric, a.slice, a.severity, a.status, a.impact, mo.name
@@ -222,3 +299,80 @@ def usage(s: Session, unit: str, days: tuple[date | None, date | None]) -> tuple
     """), params).all()
     users = s.scalar(sa.text(f"SELECT count(DISTINCT e.user_id) FROM usage_events e WHERE {where}"), params) or 0
     return by_period, by_feature, int(users)
+
+
+# ------------------------------------------------------------------ rollup maintenance (the worker)
+def refresh_rollups(s: Session) -> dict[str, int]:
+    """Recompute the rollup rows of every day marked in ``rollup_marks`` for the session's tenant.
+
+    Takes (deletes) the marks committed so far, then rebuilds those days of
+    ``prediction_daily``, ``outcome_daily`` and ``anomaly_daily`` from the raw
+    rows, in the caller's transaction. A mark committed after this
+    statement's snapshot stays for the next call, so a row that arrives
+    meanwhile (late or not) is never lost. A per-tenant advisory lock keeps
+    two workers from rebuilding the same tenant at once.
+
+    Returns
+    -------
+    dict of str to int
+        Days recomputed per kind (``predictions``, ``outcomes``, ``anomalies``).
+    """
+    s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended("
+                      "'aihub.rollups:' || current_setting('app.tenant_id', true), 0))"))
+    taken = s.execute(sa.text("DELETE FROM rollup_marks RETURNING kind, day")).all()
+    days: dict[str, set[date]] = {}
+    for kind, day in taken:
+        days.setdefault(kind, set()).add(day)
+    for kind, sql in _REBUILD.items():
+        for first, last in _runs(days.get(kind, set())):
+            bounds = {"d0": first, "d1": last, **_bounds(first, last)}
+            s.execute(sa.text(f"DELETE FROM {_ROLLUP_TABLE[kind]} WHERE day >= :d0 AND day <= :d1"), bounds)
+            s.execute(sa.text(sql), bounds)
+    return {kind: len(days.get(kind, ())) for kind in _REBUILD}
+
+
+def _runs(days: set[date]) -> list[tuple[date, date]]:
+    """Consecutive days as ``(first, last)`` runs: one range scan each (one day is an index range, a whole
+    history one sequential scan), with the bounds bound as values so the planner sees how wide the range is."""
+    runs: list[list[date]] = []
+    for d in sorted(days):
+        if runs and d == runs[-1][1] + timedelta(days=1):
+            runs[-1][1] = d
+        else:
+            runs.append([d, d])
+    return [(a, b) for a, b in runs]
+
+
+def _bounds(first: date, last: date) -> dict[str, datetime]:
+    end = last + timedelta(days=1)
+    return {"lo": datetime(first.year, first.month, first.day, tzinfo=UTC),
+            "hi": datetime(end.year, end.month, end.day, tzinfo=UTC),
+            "nlo": datetime(first.year, first.month, first.day), "nhi": datetime(end.year, end.month, end.day)}
+
+
+_ROLLUP_TABLE = {"predictions": "prediction_daily", "outcomes": "outcome_daily", "anomalies": "anomaly_daily"}
+_REBUILD = {
+    "predictions": """
+        INSERT INTO prediction_daily (tenant_id, day, model_id, model_version_id, predictions, errors)
+        SELECT p.tenant_id, (p.created_at AT TIME ZONE 'UTC')::date, p.model_id, p.model_version_id, count(*),
+               count(*) FILTER (WHERE p.error IS NOT NULL)
+        FROM prediction_results p WHERE p.created_at >= :lo AND p.created_at < :hi
+        GROUP BY 1, 2, 3, 4""",
+    "outcomes": f"""
+        INSERT INTO outcome_daily (tenant_id, day, model_id, model_version_id, outcomes, correct, abs_error_sum,
+                                   abs_error_n)
+        SELECT p.tenant_id, (p.actual_at AT TIME ZONE 'UTC')::date, p.model_id, p.model_version_id, {OUTCOME_SUMS}
+        FROM prediction_results p
+        WHERE p.actual IS NOT NULL AND p.error IS NULL AND p.actual_at >= :lo AND p.actual_at < :hi
+        GROUP BY 1, 2, 3, 4""",
+    "anomalies": """
+        INSERT INTO anomaly_daily (tenant_id, day, metric, severity, status, anomalies)
+        SELECT a.tenant_id, a.ts::date, a.metric, a.severity, a.status, count(*)
+        FROM anomalies a WHERE a.ts >= :nlo AND a.ts < :nhi
+        GROUP BY 1, 2, 3, 4, 5""",
+}
+
+
+def tenants_with_marks(s: Session) -> list[int]:
+    """Tenants with days to roll up (an owner session: reads across tenants; see :mod:`aihub.db.owner_scans`)."""
+    return [int(t) for t in s.scalars(sa.text("SELECT DISTINCT tenant_id FROM rollup_marks ORDER BY 1"))]

@@ -10,15 +10,17 @@ dataclasses to callers (the pattern of MLflow's SQLAlchemy store).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -761,6 +763,66 @@ class LoginThrottle(Base):
     window_started_at: Mapped[datetime] = _now()
     last_attempt_at: Mapped[datetime] = _now()
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------- dashboard rollups (migration 0021)
+def _tenant_key() -> Mapped[int]:
+    """``tenant_id`` leading a rollup table's primary key (the tenant's own index)."""
+    return mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+
+
+class RollupMark(Base):
+    """A day whose rollup must be recomputed: written by triggers on ``prediction_results`` and ``anomalies``.
+
+    ``kind`` is ``predictions``, ``outcomes`` or ``anomalies``; insert-only (one
+    row per statement and day), taken by :func:`aihub.db.dashboard_store.refresh_rollups`.
+    """
+
+    __tablename__ = "rollup_marks"
+    tenant_id: Mapped[int] = _tenant_key()
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    day: Mapped[date] = mapped_column(Date)
+
+
+class PredictionDaily(Base):
+    """Predictions and failed predictions per UTC day, model and version."""
+
+    __tablename__ = "prediction_daily"
+    tenant_id: Mapped[int] = _tenant_key()
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    predictions: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutcomeDaily(Base):
+    """Recorded outcomes per UTC day of the outcome, model and version: count, correct, absolute errors."""
+
+    __tablename__ = "outcome_daily"
+    tenant_id: Mapped[int] = _tenant_key()
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    outcomes: Mapped[int] = mapped_column(BigInteger)
+    correct: Mapped[int] = mapped_column(BigInteger)
+    abs_error_sum: Mapped[float] = mapped_column(Float)
+    abs_error_n: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnomalyDaily(Base):
+    """Anomalies per day of the period they describe, metric, severity and triage status."""
+
+    __tablename__ = "anomaly_daily"
+    tenant_id: Mapped[int] = _tenant_key()
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(200), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(10), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    anomalies: Mapped[int] = mapped_column(BigInteger)
 
 
 def tenant_owned_tables() -> list[str]:

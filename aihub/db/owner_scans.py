@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from aihub.db import health_store, insight_store, queue_store, source_store, user_store
+from aihub.db import dashboard_store, health_store, insight_store, queue_store, source_store, user_store
 from aihub.db import workflow_store as wstore
 from aihub.db.session import owner_session
 
@@ -94,3 +94,9 @@ def stale_workflow_runs(older_than_seconds: float) -> list[tuple[int, int]]:
     """``(tenant_id, run_id)`` of queued or running workflow runs untouched for ``older_than_seconds``."""
     with owner_session() as s:
         return wstore.owner_stale_runs(s, older_than_seconds)
+
+
+def rollup_tenants() -> list[int]:
+    """Tenants with days marked for the dashboard's rollups (the worker's rollup step visits each)."""
+    with owner_session() as s:
+        return dashboard_store.tenants_with_marks(s)

@@ -319,6 +319,71 @@ if _HAVE_NUMBA:
             total += outs[c]
         return np.ascontiguousarray(total.T)
 
+    @njit(cache=True)
+    def _leaf_row(mask, s0, d, v, ztot, lz, U, W, W0, PW, r, pre, acc, ones, out_row, lf):
+        """:func:`_pattern_values` of one leaf for one row, added into ``out_row``; the ratios
+        ``(1 - z) / z`` are computed once per leaf instead of once per quadrature node."""
+        m1 = 0
+        for k in range(d):
+            if (mask >> k) & 1:
+                ones[m1] = k
+                z = lz[s0 + k]
+                r[m1] = (1.0 - z) / z
+                acc[m1] = 0.0
+                m1 += 1
+        m0 = d - m1
+        q = (d + 1) // 2
+        c0 = 0.0
+        for a in range(q):
+            u = U[q, a]
+            pre[0] = ztot * PW[q, a, m0]
+            for b in range(m1):
+                pre[b + 1] = pre[b] * (1.0 + u * r[b])
+            c0 += W0[q, a] * pre[m1]
+            suf = W[q, a]
+            for b in range(m1 - 1, -1, -1):
+                acc[b] += pre[b] * suf
+                suf *= 1.0 + u * r[b]
+        c0 = -v * c0
+        for k in range(d):
+            out_row[lf[s0 + k]] += c0
+        for b in range(m1):
+            out_row[lf[s0 + ones[b]]] += v * r[b] * acc[b] - c0
+
+    @njit(cache=True)
+    def _kernel_rows(X, leaf_start, leaf_v, lf, llo, lhi, lz, U, W, W0, PW, max_len):
+        """Serial kernel for a few rows (a single prediction): no threads to start or wait for, no pattern table.
+
+        The maths of :func:`_pattern_values` leaf by leaf and row by row; equal to :func:`_kernel` up to
+        rounding (1e-12).
+        """
+        n = X.shape[0]
+        out = np.zeros((n, X.shape[1]))
+        r = np.empty(max_len + 1)
+        pre = np.empty(max_len + 2)
+        acc = np.empty(max_len + 1)
+        ones = np.empty(max_len + 1, np.int64)
+        for leaf in range(leaf_v.shape[0]):
+            s0 = leaf_start[leaf]
+            d = leaf_start[leaf + 1] - s0
+            if d == 0:
+                continue
+            v = leaf_v[leaf]
+            ztot = 1.0
+            for k in range(d):
+                ztot *= lz[s0 + k]
+            for i in range(n):
+                mask = 0
+                for k in range(d):
+                    xv = X[i, lf[s0 + k]]
+                    mask |= np.int64((llo[s0 + k] < xv) & (xv <= lhi[s0 + k])) << k
+                _leaf_row(mask, s0, d, v, ztot, lz, U, W, W0, PW, r, pre, acc, ones, out[i], lf)
+        return out
+
+
+#: Up to this many rows :func:`forest_shap` runs the serial kernel (starting threads costs more than it saves).
+FEW_ROWS = 4
+
 
 def _flatten(forest, output_index: int):
     """Concatenate the trees of ``forest`` into flat arrays with global node ids."""
@@ -412,6 +477,10 @@ def forest_shap(forest, X: np.ndarray, output_index: int = 0, tables: tuple | No
     if np.isnan(Xf).any():
         raise ValueError("X contains NaN; impute before explaining")
     max_len = int(np.max(np.diff(leaf_start))) if len(leaf_v) else 1
+    if Xf.shape[0] <= FEW_ROWS:  # serial and thread-free: no lock needed
+        out = _kernel_rows(Xf, leaf_start, leaf_v, lf, llo, lhi, lz, _U, _W, _W0, _PW, max(max_len, 1))
+        out /= n_trees
+        return out, base
     n_chunks = max(1, int(numba.get_num_threads()))
     with _LOCK:
         out = _kernel(Xf, leaf_start, leaf_v, lf, llo, lhi, lz, _U, _W, _W0, _PW, n_chunks, max(max_len, 1))

@@ -186,7 +186,8 @@ def _calibrated(model: TrainedModel) -> bool:
     return (model.calibration or {}).get("method", "none") != "none"
 
 
-def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", target_class: Any = None) -> Explanation:
+def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", target_class: Any = None,
+            transformed: np.ndarray | None = None) -> Explanation:
     """SHAP contributions for each row of ``frame``.
 
     Parameters
@@ -200,6 +201,9 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
     target_class : optional
         Classification: class whose probability is explained (default the
         positive class).
+    transformed : ndarray of shape (n_rows, n_transformed), optional
+        ``model.transform`` of these rows, which the caller already validated
+        (:func:`aihub.ml.predict.predict_one`): neither is done again.
 
     Returns
     -------
@@ -220,7 +224,7 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
     if chosen not in ("tree_path_dependent", "tree_path_dependent_shap", "linear", "permutation"):
         raise ValidationError(f"method must be auto or permutation; got {method!r}", field="method")
     frame = strip_columns(frame)
-    ok, issues = validate_rows(model, frame)
+    ok, issues = validate_rows(model, frame) if transformed is None else (np.ones(len(frame), dtype=bool), [])
     if not ok.all():
         bad = [i for i in issues if i.fatal]
         raise ValidationError("cannot explain invalid rows: " + "; ".join(i.message for i in bad[:5]), field=bad[0].column, details={"rows": sorted({i.row for i in bad})})
@@ -233,7 +237,8 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
         if chosen == "permutation":
             contrib, base, space = _permutation(model, X, target[0])
         else:
-            phi, base, space = _transformed_shap(model, chosen, model.transform(X), target[1])
+            Xt = model.transform(X) if transformed is None else transformed
+            phi, base, space = _transformed_shap(model, chosen, Xt, target[1])
             contrib, base = _calibrate_contributions(model, phi @ _group_matrix(model), base, space, target[0])
     output = base + contrib.sum(axis=1)
     prediction = 1.0 / (1.0 + np.exp(-output)) if space == "log-odds" else output

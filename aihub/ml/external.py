@@ -453,8 +453,10 @@ def predict_one(model: ExternalModel, values: dict[str, Any], *, explain: bool =
     res = _decide(model, call(model, data)[0])
     res["warning"] = warns[0]
     if explain and model.endpoint.explain.enabled:
-        ex, cost = explain_row(model, data, res)
+        ex, cost = _explain_or_why_not(model, data, res)
         res["explanation_cost"] = cost
+        if cost.get("error"):
+            res["explained"] = False  # not stored as explained: the next identical request tries again
         if ex is not None:
             res["explanation"] = summarize(ex, 0) + " " + cost["statement"]
             res["contributions"] = ex.for_row(0).to_dict("records")
@@ -465,6 +467,18 @@ def predict_one(model: ExternalModel, values: dict[str, Any], *, explain: bool =
 
 
 # ------------------------------------------------------------------ explaining
+def _explain_or_why_not(model: ExternalModel, row: pd.DataFrame, res: dict[str, Any]
+                        ) -> tuple[Explanation | None, dict[str, Any]]:
+    """:func:`explain_row`, or no reasons with the failure's reason: a prediction made is not lost to its reasons."""
+    try:
+        return explain_row(model, row, res)
+    except ConnectorError as exc:
+        lim = model.endpoint.explain
+        return None, {"calls": None, "rows": None, "nsamples": 0, "background": len(model.background),
+                      "max_calls": lim.max_calls, "error": str(exc),
+                      "statement": f"No reasons: the endpoint failed while they were estimated ({exc})"}
+
+
 def _explained_value(model: ExternalModel, res: dict[str, Any]) -> float | None:
     if model.task == "regression":
         return float(res["prediction"])

@@ -223,9 +223,20 @@ class TrainedModel:
         return self.pipeline.named_steps["model"]
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """Raw feature frame -> preprocessed matrix of shape (n_rows, n_transformed)."""
+        """Raw feature frame -> preprocessed matrix of shape (n_rows, n_transformed).
+
+        A form row (up to 16 rows) skips ``ColumnTransformer.transform``'s own checks and dispatch, which cost
+        more than the work for one row: its fitted blocks run one after the other and are stacked, which is
+        what the column transformer does (dense output, ``remainder="drop"``).
+        """
         X = self.pipeline.named_steps["prepare"].transform(frame)
-        return self.pipeline.named_steps["preprocess"].transform(X)
+        pre = self.pipeline.named_steps["preprocess"]
+        fitted = getattr(pre, "transformers_", None)
+        if len(X) > 16 or not fitted or any(isinstance(t, str) and t != "drop" for _, t, _ in fitted):
+            return pre.transform(X)
+        blocks = [np.asarray(trans.transform(X[cols]), dtype=np.float64) for _, trans, cols in fitted
+                  if not (isinstance(trans, str) or (not isinstance(cols, str) and len(cols) == 0))]
+        return np.hstack(blocks) if blocks else pre.transform(X)
 
     # -- metadata -----------------------------------------------------------
 

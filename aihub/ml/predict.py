@@ -39,13 +39,33 @@ def _band(score: float, bands: dict[str, float]) -> str:
     return "cold"
 
 
-def _classify(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray, positive_class: Any) -> None:
+def _estimator_proba(est: Any, Xt: np.ndarray) -> np.ndarray:
+    """``est.predict_proba(Xt)`` on preprocessed rows; a random forest sums its trees here directly.
+
+    For a row or two, scikit-learn's forest spends most of its time dispatching each tree through joblib;
+    adding the trees' ``predict_proba(check_input=False)`` in tree order, then dividing by their number, is
+    what the forest does itself (``sklearn.ensemble._forest._accumulate_prediction``), so the figures are
+    identical.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    if not isinstance(est, RandomForestClassifier) or est.n_outputs_ != 1 or len(Xt) > 4:
+        return est.predict_proba(Xt)
+    X32 = np.ascontiguousarray(Xt, dtype=np.float32)
+    total = np.zeros((len(X32), len(est.classes_)))
+    for tree in est.estimators_:
+        total += tree.predict_proba(X32, check_input=False)
+    return total / len(est.estimators_)
+
+
+def _classify(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray, positive_class: Any,
+              Xt: np.ndarray | None = None) -> None:
     classes = list(model.classes)
     n = len(out)
     proba = np.full((n, len(classes)), np.nan)
     pred = np.full(n, None, dtype=object)
     if valid is not None:
-        proba[ok] = model.predict_proba(valid)
+        proba[ok] = model.predict_proba(valid) if Xt is None else model.calibrate(_estimator_proba(model.estimator, Xt))
         pred[ok] = model.decide(proba[ok])
     out["prediction"] = pred
     if len(classes) == 2:
@@ -63,10 +83,11 @@ def _classify(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None
         out["band"] = [None if np.isnan(s) else _band(s, model.config.score_bands) for s in score]
 
 
-def _regress(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray) -> None:
+def _regress(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray,
+             Xt: np.ndarray | None = None) -> None:
     pred = np.full(len(out), np.nan)
     if valid is not None:
-        pred[ok] = model.pipeline.predict(valid)
+        pred[ok] = model.pipeline.predict(valid) if Xt is None else model.estimator.predict(Xt)
     out["prediction"] = pred
     if model.interval is not None:
         out["lower"], out["upper"] = interval_bounds(pred, model.interval)
@@ -165,16 +186,23 @@ def predict(
     if isinstance(model, external.ExternalModel):  # served from outside: the endpoint predicts
         return external.predict(model, frame, explain=explain, top_k=top_k, positive_class=positive_class)
     frame = prepare_input(model, frame)
-    ok, issues, clean = validate(model, frame)
+    return _predict_validated(model, frame, *validate(model, frame), positive_class=positive_class, explain=explain,
+                              top_k=top_k)
+
+
+def _predict_validated(model: TrainedModel, frame: pd.DataFrame, ok: np.ndarray, issues: list[RowIssue],
+                       clean: pd.DataFrame, *, positive_class: Any = None, explain: bool = False, top_k: int = 3,
+                       Xt: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`predict` after :func:`~aihub.ml.validate.validate`; ``Xt``: the valid rows already preprocessed."""
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)}, index=frame.index)
     if model.config.data_prep is not None and "customer" in frame.columns:
         out.insert(0, "customer", frame["customer"].to_numpy())
     valid = clean.iloc[np.flatnonzero(ok)] if ok.any() else None
     with thread_limit(model.config.n_jobs):
         if model.task == "classification":
-            _classify(model, out, valid, ok, positive_class)
+            _classify(model, out, valid, ok, positive_class, Xt)
         elif model.task == "regression":
-            _regress(model, out, valid, ok)
+            _regress(model, out, valid, ok, Xt)
         else:
             _segment(model, out, valid, ok)
     if explain and model.task != "clustering" and valid is not None:
@@ -203,13 +231,15 @@ def predict_one(model: TrainedModel, values: dict[str, Any], *, explain: bool = 
     if isinstance(model, external.ExternalModel):  # served from outside: the endpoint predicts
         return external.predict_one(model, values, explain=explain)
     frame = pd.DataFrame([{f: values.get(f) for f in model.features}])
-    res = predict(model, frame, explain=False).iloc[0].to_dict()
-    if res.get("error"):
-        _, issues = validate_rows(model, frame)
+    ok, issues, clean = validate(model, frame)
+    if not ok[0]:
         fatal = [i for i in issues if i.fatal]
         raise ValidationError(fatal[0].message.replace("row 1: ", ""), field=fatal[0].column)
+    # the row is validated and preprocessed once; prediction and SHAP both read this matrix
+    Xt = model.transform(clean) if model.config.data_prep is None else None
+    res = _predict_validated(model, frame, ok, issues, clean, Xt=Xt).iloc[0].to_dict()
     if explain and model.task != "clustering":
-        ex = _explain(model, frame[model.features])
+        ex = _explain(model, frame[model.features], transformed=Xt)
         res["explanation"] = summarize(ex, 0)
         res["contributions"] = ex.for_row(0).to_dict("records")
         res["output_space"] = ex.output_space

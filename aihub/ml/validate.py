@@ -16,7 +16,7 @@ import pandas as pd
 from aihub.errors import ValidationError
 from aihub.ml.features import parse_date_values
 from aihub.ml.model import TrainedModel
-from aihub.ml.preprocess import parse_numeric, to_category_strings
+from aihub.ml.preprocess import SMALL_FRAME, parse_numeric, to_category_strings
 from aihub.ml.rfm import apply_data_prep
 
 
@@ -133,6 +133,8 @@ class _Checker:
 
     def categorical(self, spec) -> np.ndarray:
         cats = to_category_strings(self.frame[spec.name])
+        if len(cats) <= SMALL_FRAME:
+            return self._few_categories(spec, cats.to_numpy(dtype=object))
         blank = cats.isna().to_numpy()
         self.blanks(spec.name, blank)
         allowed = self.known.get(spec.name)
@@ -140,6 +142,17 @@ class _Checker:
             for i in np.flatnonzero(~blank & ~cats.isin(allowed).to_numpy()):
                 self.warn(i, spec.name, cats.iloc[i], f"{spec.name} = {cats.iloc[i]!r} was not seen in training; predicted as an unknown value")
         return cats.to_numpy(dtype=object)
+
+    def _few_categories(self, spec, values: np.ndarray) -> np.ndarray:
+        """:meth:`categorical` cell by cell for a form row (same issues, in the same order)."""
+        allowed = self.known.get(spec.name)
+        for i, v in enumerate(values):
+            if not isinstance(v, str):  # blank
+                if self.drop_mode:
+                    self.fatal(i, spec.name, None, f"{spec.name} is blank and this model needs a value")
+            elif allowed and v not in allowed:
+                self.warn(i, spec.name, v, f"{spec.name} = {v!r} was not seen in training; predicted as an unknown value")
+        return values
 
     def date(self, spec) -> np.ndarray:
         col = self.frame[spec.name]

@@ -52,6 +52,9 @@ def wire() -> None:
         queue.register_inline("aihub.score_record_monitor", record_monitors.score_scheduled)
         for event in events.EVENTS:
             events.subscribe(event, workflows.on_event)
+        # a single prediction publishes inside its write transaction: workflows match and queue runs there
+        events.unsubscribe(events.PREDICTION_MADE, workflows.on_event)
+        events.subscribe_in_transaction(events.PREDICTION_MADE, workflows.on_event_in)
         events.subscribe(events.SOURCE_SYNCED, monitors.on_source_synced)
         events.subscribe(events.SOURCE_SYNCED, record_monitors.on_source_synced)
         events.subscribe(events.ANOMALY_TRIAGED, insights.on_anomalies_changed)

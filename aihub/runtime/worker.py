@@ -33,7 +33,7 @@ import procrastinate
 from aihub import queue, workflows
 from aihub.db.engine import get_database
 from aihub.queue import QUEUE_JOBS, QUEUE_MAINTENANCE, QUEUES, STALLED_AFTER_SECONDS
-from aihub.services import alerts, health, jobs, monitors, record_monitors, sources
+from aihub.services import alerts, dashboard, health, jobs, monitors, record_monitors, sources
 from aihub.services import insights as insights_service
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,13 @@ def tick(timestamp: int) -> dict:
                               {"tenant_id": tenant_id, "monitor_id": monitor_id, "trigger": "schedule"})
     return {"syncs_queued": len(due), "monitor_runs_queued": len(runs), **alerts.dispatch_all_due(),
             **workflows.tick()}
+
+
+@tasks.periodic(cron="* * * * *")
+@tasks.task(name="aihub.dashboard_rollups", queue=QUEUE_MAINTENANCE, queueing_lock="aihub.dashboard_rollups")
+def dashboard_rollups(timestamp: int) -> dict:
+    """Every minute: rebuild the days of the dashboard's daily rollups that new, changed or late rows marked."""
+    return dashboard.refresh_all_rollups()
 
 
 @tasks.periodic(cron="0 5 * * *")

@@ -8,7 +8,7 @@ from typing import Any
 
 from aihub.anomaly.severity import SEVERITIES as ANOMALY_SEVERITIES
 from aihub.auth import Principal, require
-from aihub.db import anomaly_store, dashboard_store, store
+from aihub.db import anomaly_store, dashboard_store, owner_scans, store
 from aihub.db import prediction_store as ps
 from aihub.db.session import tenant_session
 from aihub.errors import ValidationError
@@ -391,6 +391,32 @@ def overview(principal: Principal, filters: Filters | None = None) -> Overview:
         anomalies_by_status=by_status, anomaly_trend=[tuple(r) for r in agg],
         usage=[tuple(r) for r in usage], usage_by_feature=[tuple(r) for r in usage_features], usage_users=int(users),
     )
+
+
+# ====================================================================== rollups (the worker)
+def refresh_rollups(tenant_id: int) -> dict[str, int]:
+    """Rebuild the marked days of one organization's dashboard rollups (system task: no principal).
+
+    Run by the worker (:func:`refresh_all_rollups`); the dashboard's figures are
+    exact without it (marked days are read raw), it only keeps them fast. See
+    :func:`aihub.db.dashboard_store.refresh_rollups`.
+
+    Returns
+    -------
+    dict of str to int
+        Days recomputed per kind.
+    """
+    with tenant_session(tenant_id) as s:
+        return dashboard_store.refresh_rollups(s)
+
+
+def refresh_all_rollups() -> dict[str, int]:
+    """:func:`refresh_rollups` for every organization with marked days; ``{"rollup_tenants", "rollup_days"}``."""
+    tenants = owner_scans.rollup_tenants()
+    days = 0
+    for tenant_id in tenants:
+        days += sum(refresh_rollups(tenant_id).values())
+    return {"rollup_tenants": len(tenants), "rollup_days": days}
 
 
 def _series_label(slice_key: str) -> str:

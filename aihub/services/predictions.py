@@ -7,9 +7,12 @@ stored prediction records ``served_by`` and its version.
 A fresh single prediction is one read transaction (permission, routing, the
 artifact when this process does not hold the model yet, and the stored
 output of an identical earlier input) and one write transaction (the
-prediction and the usage event). An input already predicted by the same
-version is answered from the stored output (``cache_hit``), explanation
-included. A fresh prediction publishes :data:`aihub.events.PREDICTION_MADE`. Binary scores are named after the positive class (``"P(bad)"``,
+prediction, the usage event and :data:`aihub.events.PREDICTION_MADE`, which
+workflows match inside that same transaction through
+:func:`aihub.events.publish_in`, inserting the runs it starts; a matching run
+is handed to a runner after the commit). An input already predicted by the
+same version is answered from the stored output (``cache_hit``), explanation
+included. Binary scores are named after the positive class (``"P(bad)"``,
 or the user's own label), never after the template.
 """
 
@@ -34,6 +37,7 @@ from aihub.db import store
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, ConnectorError, NotFound, ValidationError
 from aihub.jsonsafe import plain
+from aihub.ml.external import ExternalModel
 from aihub.paging import Page, check_limit, decode_cursor, page_of
 from aihub.services import model_cache, usage
 from aihub.services.model_config import library_failure, require_ml, sentence
@@ -193,7 +197,7 @@ def _output_dict(model: ml.TrainedModel, res: dict[str, Any], explained: bool, n
     if notes:
         out["warning"] = "; ".join([*([out["warning"]] if out.get("warning") else []), *notes])
     out.update(task=model.task, label=model.output_label, positive_class=model.positive_class,
-               explained=bool(explained and model.task != "clustering"))
+               explained=bool(explained and model.task != "clustering" and res.get("explained", True)))
     contributions = out.get("contributions")
     if contributions:
         total = float(sum(c["contribution"] for c in contributions))
@@ -271,7 +275,12 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
         model = model_cache.load_in(s, tenant, vid)
         clean = clean_values(model, values)
         digest = _input_hash(clean)
-        cached = ps.find_cached(s, vid, digest, explained=explain and model.task != "clustering")
+        explained = explain and model.task != "clustering"
+        cached = model_cache.cached_output(tenant, vid, digest, explained=explained)
+        if cached is None:  # not in memory or Redis: the stored predictions are the durable cache
+            cached = ps.find_cached(s, vid, digest, explained=explained)
+            if cached is not None:
+                model_cache.remember_output(tenant, vid, digest, cached)
     row = {"model_version_id": vid, "served_by": served_by, "row_number": None,
            "input": json.dumps(clean, default=str), "input_hash": digest}
     error: AihubError | None = None
@@ -294,15 +303,20 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
     row.update(output=json.dumps(output), prediction=prediction_text(model.task, output) if output else "",
                probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,
                cache_hit=hit, error=None if error is None else str(error))
-    with tenant_session(tenant) as s:  # the one write transaction
+    after_commit = None
+    with tenant_session(tenant) as s:  # the one write transaction: result, usage and the event
         (pid, _), = insert(s, principal, model_id, {c: [row.get(c)] for c in ps.RESULT_ARRAYS})
         usage.record_in(s, principal, "predict", "single")
+        if error is None and not hit:
+            after_commit = events.publish_in(s, tenant, events.PREDICTION_MADE, {
+                "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
+                "prediction": output.get("prediction"), "probability": output.get("probability")})
     if error is not None:
         raise error
     if not hit:
-        events.publish(tenant, events.PREDICTION_MADE, {
-            "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
-            "prediction": output.get("prediction"), "probability": output.get("probability")})
+        model_cache.remember_output(tenant, vid, digest, output)
+    if after_commit is not None:
+        after_commit()
     return _outcome(pid, model_id, vid, number, served_by, model, output, hit, ms)
 
 
@@ -323,6 +337,10 @@ def compare_predictions(principal: Principal, model_id: int, values_a: dict[str,
         if info.active_version_id is None:
             raise NotFound(f"Model '{info.name}' has no deployed version yet; deploy one on the Models page first.")
         model = model_cache.load_in(s, principal.tenant_id, info.active_version_id)
+    if isinstance(model, ExternalModel):
+        raise ValidationError("Comparing two customers is not available while an external endpoint is the champion "
+                              "(its exact attribution would need many calls); predict each one with its reasons.",
+                              field="model_id")
     return ml.compare_predictions(model, clean_values(model, values_a), clean_values(model, values_b))
 
 

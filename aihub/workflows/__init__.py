@@ -41,6 +41,7 @@ from aihub.workflows.engine import (
     enqueue_run,
     execute_run,
     on_event,
+    on_event_in,
     tick,
     wait_for_run,
 )
@@ -81,6 +82,6 @@ __all__ = [
     "assignable_users", "complete_task", "create_from_template", "create_workflow", "cron_in_words", "decide", "delete_workflow",
     "describe_trigger", "disable_workflow", "due_time", "emit", "enable_workflow", "enqueue_run", "execute_run",
     "get_approval", "get_run", "get_workflow", "list_approvals", "list_runs", "list_tasks", "list_templates",
-    "list_workflows", "normalize", "on_event", "parse_conditions", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",
+    "list_workflows", "normalize", "on_event", "on_event_in", "parse_conditions", "parse_json", "run_now", "set_enabled", "template_workflow", "tick",
     "update_workflow", "validate_workflow", "wait_for_run", "workflow_json",
 ]

@@ -161,6 +161,33 @@ def on_event(tenant_id: int, event_type: str, payload: dict[str, Any]) -> list[i
     return emit(tenant_id, event_type, payload)
 
 
+def on_event_in(s: Any, tenant_id: int, event_type: str, payload: dict[str, Any]) -> Any:
+    """The workflows' subscriber inside a publisher's write transaction (:func:`aihub.events.publish_in`).
+
+    Matches the tenant's enabled workflows of this trigger type and inserts their queued runs in the
+    publisher's session ``s`` (so the event and its runs commit with the prediction, in the same transaction);
+    returns the action that hands the new runs to a runner after the commit, or None when nothing matched.
+    Same matching and dedupe as :func:`emit`.
+    """
+    if event_type not in EVENT_TYPES:
+        return None
+    payload = jsonsafe.plain(dict(payload))
+    key = dedupe_key(event_type, payload)
+    run_ids = []
+    for wf in wstore.list_workflows(s, trigger_type=event_type, enabled_only=True):
+        if not trigger_matches(wf.definition.get("trigger") or {}, event_type, payload, wf.id):
+            continue
+        if not conditions_hold(wf.definition.get("conditions") or [], payload):
+            continue
+        rid = create_run(s, tenant_id, wf, event_type, payload, key)
+        if rid is not None:
+            log.info("workflow %s (%s) run %s started by %s", wf.id, wf.name, rid, key)
+            run_ids.append(rid)
+    if not run_ids:
+        return None
+    return lambda: [enqueue_run(tenant_id, rid) for rid in run_ids]
+
+
 # ====================================================================== dispatch
 def enqueue_run(tenant_id: int, run_id: int) -> Future | int | None:
     """Hand a run to a runner through :mod:`aihub.queue`: the worker when workers run, else a thread here.

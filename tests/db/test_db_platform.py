@@ -63,7 +63,8 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
         s.flush()
         s.add(m.PredictionResult(tenant_id=b.tenant_id, model_id=model_id, model_version_id=version_id,
                                  served_by="champion", batch_id=batch.id, input={"x": 1}, input_hash="0" * 64,
-                                 output={"prediction": "1"}, prediction="1", latency_ms=1.0))
+                                 output={"prediction": "1"}, prediction="1", latency_ms=1.0, actual="1",
+                                 actual_at=datetime(2021, 1, 3)))
         run = m.MonitorRun(tenant_id=b.tenant_id, monitor_id=monitor.id, status="succeeded")
         s.add(run)
         s.add(m.FeedbackRule(tenant_id=b.tenant_id, monitor_id=monitor.id, rule={}, description="r"))
@@ -131,7 +132,12 @@ def two_tenants(use_db, superstore_bytes):
     registry.deploy(b, model.id, version_id)
     _seed_predictions_and_anomalies(b, model.id, version_id, saved.version.dataset_id)
     from aihub import apikeys
+    from aihub.services import dashboard
 
+    dashboard.refresh_rollups(b.tenant_id)  # B's rows in the dashboard's daily rollups
+    with tenant_session(b.tenant_id) as s:  # and a day still marked
+        s.execute(sa.text("INSERT INTO rollup_marks (tenant_id, kind, day) VALUES (:b, 'predictions', '2021-01-02')"),
+                  {"b": b.tenant_id})
     b_key = apikeys.authenticate(apikeys.create_key(b, "b-key", ["read"])[1])
     apikeys.claim_idempotency(b_key, "seed", "0" * 64)
     with use_db.owner.connect() as conn:

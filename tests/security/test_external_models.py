@@ -135,3 +135,37 @@ def test_the_auth_header_never_appears_in_records_messages_or_logs(org, monkeypa
         assert rows and not [r for r in rows if token.encode() in bytes(r[0]) or token in r[1] + r[2]]
     finally:
         server.shutdown()
+
+
+class _Cookies(BaseHTTPRequestHandler):
+    """Sets a session cookie on every answer and records the Cookie header each request brings."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.seen.append(self.headers.get("Cookie"))
+        body = b'{"predictions": [0.5]}'
+        self.send_response(200)
+        self.send_header("Set-Cookie", "session=tenant-a-session; Path=/")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_shared_http_client_carries_no_cookie_from_one_call_to_the_next():
+    """Calls of every tenant share one pooled client: a cookie set by an answer must not ride along."""
+    endpoint.forget_breakers()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Cookies)
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/score"
+        for key in ("tenant-a", "tenant-b", "tenant-b"):
+            endpoint.post_json(url, {"rows": []}, name=key, key=key, limits=endpoint.Limits(),
+                               allowed_hosts=["127.0.0.1"])
+        assert server.seen == [None, None, None]
+    finally:
+        server.shutdown()

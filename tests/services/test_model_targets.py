@@ -253,17 +253,21 @@ def test_a_library_failure_is_worded_for_the_analyst_and_logged_with_a_reference
 
 # --------------------------------------------------------------- serving: transactions and batch warnings
 def test_a_fresh_single_prediction_is_one_read_and_one_write_transaction(server_database):
+    """With workflows wired as every process wires them: they match inside the write transaction (issue 16)."""
+    from aihub.runtime.wiring import wire
+
+    wire()
     admin = new_tenant("tx")
     dsid = _credit(admin)
     model, _ = _train(admin, dsid, {"model_name": "credit", "task": "classification", "target": "target",
                                     "algorithm": "logistic_regression"})
     heard = []
-    events.unsubscribe(events.PREDICTION_MADE, workflows.on_event)  # count the service's own transactions
 
     def listener(tenant_id, event, payload):
         heard.append(payload["prediction_id"])
 
     events.subscribe(events.PREDICTION_MADE, listener)
+    assert workflows.on_event_in in events._tx_subscribers[events.PREDICTION_MADE]
     begun = []
 
     def count(*_):
@@ -280,7 +284,6 @@ def test_a_fresh_single_prediction_is_one_read_and_one_write_transaction(server_
     finally:
         sa.event.remove(server_database.app, "begin", count)
         events.unsubscribe(events.PREDICTION_MADE, listener)
-        events.subscribe(events.PREDICTION_MADE, workflows.on_event)
 
 
 def test_batch_warnings_are_counted_by_kind_and_the_score_is_named(server_database):
