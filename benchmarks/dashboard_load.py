@@ -376,7 +376,7 @@ def main() -> int:
 
         print(f"\nbackend: {'embedded' if args.embedded else 'server'} PostgreSQL; big tenant: "
               f"{args.predictions:,} predictions, {args.anomalies:,} anomalies, {args.insights:,} insights, "
-              f"{args.usage:,} usage events")
+              f"{args.usage:,} usage events; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"{'seconds':<32}{'demo first':>12}{'demo warm':>12}{'big first':>12}{'big warm':>12}"
               f"{'big+today':>12}")
         for key in results["demo"][0]:

@@ -305,7 +305,8 @@ def main() -> int:
         demo.seed_demo()
         print(f"seeded the demo tenant in {time.perf_counter() - t0:.1f} s")
         print(f"\nbackend: {'embedded' if args.embedded else 'server'} PostgreSQL; revisit = median of "
-              f"{args.repeat}; target {TARGET_SECONDS} s per screen change")
+              f"{args.repeat}; target {TARGET_SECONDS} s per screen change; load average {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} cores (other work on the machine slows every screen but not the baseline)")
         if not args.no_apptest:
             floor = time_floor(args.repeat)
             users = {"admin": "demo@example.com", "viewer": "viewer@example.com"}
@@ -314,6 +315,7 @@ def main() -> int:
         if args.browser:
             floor, results = time_browser(args.repeat)
             _print("headless Chromium, served app", floor, results)
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         cleanup(args.keep)
     return 0

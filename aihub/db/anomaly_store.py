@@ -575,7 +575,7 @@ def insert_anomalies(
     stmt = (
         pg_insert(Anomaly)
         .values(values)
-        .on_conflict_do_nothing(index_elements=["monitor_id", "metric", "slice", "ts"])
+        .on_conflict_do_nothing(index_elements=["tenant_id", "monitor_id", "metric", "slice", "ts"])
         .returning(Anomaly.id)
     )
     ids = [int(i) for i in s.execute(stmt).scalars().all()]

@@ -20,11 +20,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -32,14 +34,15 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 #: Constraint names Alembic can find again (Alembic docs, "The Importance of Naming Constraints").
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(reference_name)s_%(referred_table_name)s",
+    "reference_name": lambda constraint, table: _reference_column(constraint),
     "pk": "pk_%(table_name)s",
 }
 
@@ -56,11 +59,52 @@ def _now() -> Any:
 
 
 class TenantOwned:
-    """Mixin for tables a tenant owns: a non-null, indexed ``tenant_id``."""
+    """Mixin for tables a tenant owns: a non-null ``tenant_id`` that leads the primary key.
+
+    The table's primary key is ``(tenant_id, id)`` (what a database distributed
+    by ``tenant_id`` needs, see ``docs/scaling.md``); ``id`` alone stays the ORM
+    identity (ids come from one sequence per table, so ``session.get(Model, id)``
+    keeps working). References to other tenant tables are declared with
+    :func:`_tenant_fk`, never with a plain ``ForeignKey``.
+    """
 
     tenant_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+        BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, sort_order=-1
     )
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"primary_key": [cls.__table__.c.id]}
+
+
+def _tenant_fk(column: str, parent: str, ondelete: str, *, use_alter: bool = False) -> ForeignKeyConstraint:
+    """A reference from this tenant table to ``parent``'s row of the same tenant.
+
+    ``(tenant_id, column) -> parent (tenant_id, id)``, so the database refuses a
+    row that points at another tenant's row. ``ondelete="SET NULL"`` clears
+    only ``column`` (PostgreSQL 15's ``SET NULL (column)``): ``tenant_id`` is
+    never nulled.
+
+    Parameters
+    ----------
+    column : str
+        The referencing column of this table (e.g. ``"created_by"``).
+    parent : str
+        The referenced tenant table (e.g. ``"users"``); its key is ``(tenant_id, id)``.
+    ondelete : str
+        ``"CASCADE"`` or ``"SET NULL"``.
+    use_alter : bool
+        Create the constraint after both tables (a cycle: ``models`` and ``model_versions``).
+    """
+    action = f"SET NULL ({column})" if ondelete == "SET NULL" else ondelete
+    return ForeignKeyConstraint(["tenant_id", column], [f"{parent}.tenant_id", f"{parent}.id"], ondelete=action,
+                                use_alter=use_alter)
+
+
+def _reference_column(constraint: Any) -> str:
+    """The column a foreign key is named after: the one besides ``tenant_id`` (``tenant_id`` for a tenant's own)."""
+    names = [c for c in constraint.column_keys if c != "tenant_id"]
+    return names[0] if names else "tenant_id"
 
 
 class Tenant(Base):
@@ -83,7 +127,7 @@ class User(TenantOwned, Base):
 
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("tenant_id", "username"), Index("ix_users_username", "username"))
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200))
@@ -98,12 +142,13 @@ class Dataset(TenantOwned, Base):
     """A named table of tenant data; its content lives in versions."""
 
     __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     insight_roles: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
 
 
@@ -111,9 +156,11 @@ class DatasetVersion(TenantOwned, Base):
     """One saved upload or sync: original bytes, typed Parquet and schema."""
 
     __tablename__ = "dataset_versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "dataset_id", "version"),
+                      _tenant_fk("dataset_id", "datasets", "CASCADE"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(BigInteger, index=True)
     version: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -121,7 +168,7 @@ class DatasetVersion(TenantOwned, Base):
     column_schema: Mapped[list[Any]]
     raw_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     parquet: Mapped[bytes] = mapped_column(LargeBinary)
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
 
 
@@ -129,20 +176,20 @@ class Model(TenantOwned, Base):
     """A model an analyst configured; ``active_version_id`` is the one that serves."""
 
     __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),
+                      _tenant_fk("dataset_id", "datasets", "SET NULL"),
+                      _tenant_fk("active_version_id", "model_versions", "SET NULL", use_alter=True),
+                      _tenant_fk("challenger_version_id", "model_versions", "SET NULL", use_alter=True),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
-    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger)
     config: Mapped[dict[str, Any]]
-    active_version_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("model_versions.id", ondelete="SET NULL", use_alter=True)
-    )
-    challenger_version_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("model_versions.id", ondelete="SET NULL", use_alter=True)
-    )
+    active_version_id: Mapped[int | None] = mapped_column(BigInteger)
+    challenger_version_id: Mapped[int | None] = mapped_column(BigInteger)
     challenger_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
 
 
@@ -150,13 +197,14 @@ class ModelVersion(TenantOwned, Base):
     """A trained version: algorithm, parameters, metrics and its artifact."""
 
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("model_id", "version"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "model_id", "version"),
+                      _tenant_fk("model_id", "models", "CASCADE"),
+                      _tenant_fk("dataset_version_id", "dataset_versions", "SET NULL"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, index=True)
     version: Mapped[int] = mapped_column(Integer)
-    dataset_version_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("dataset_versions.id", ondelete="SET NULL")
-    )
+    dataset_version_id: Mapped[int | None] = mapped_column(BigInteger)
     algorithm: Mapped[str] = mapped_column(String(60))
     params: Mapped[dict[str, Any]]
     metrics: Mapped[dict[str, Any]]
@@ -167,7 +215,7 @@ class ModelVersion(TenantOwned, Base):
     feature_schema: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     training_seconds: Mapped[float] = mapped_column(Float)
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
 
 
@@ -175,9 +223,12 @@ class TrainingJob(TenantOwned, Base):
     """Long work off the request path: queued, running, succeeded, failed or cancelled."""
 
     __tablename__ = "training_jobs"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
+                      _tenant_fk("model_version_id", "model_versions", "SET NULL"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     #: None for a job of no model (a monitor run or an insight generation queued through the API).
-    model_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), index=True)
@@ -185,10 +236,8 @@ class TrainingJob(TenantOwned, Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     message: Mapped[str] = mapped_column(Text, default="", server_default="")
     error: Mapped[str | None] = mapped_column(Text)
-    model_version_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("model_versions.id", ondelete="SET NULL")
-    )
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    model_version_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     queued_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -201,11 +250,10 @@ class ForecastPoint(TenantOwned, Base):
     """One forecast period of a model version, with its 80% and 95% intervals."""
 
     __tablename__ = "forecast_points"
-    __table_args__ = (Index("ix_forecast_points_version_series", "model_version_id", "series_key"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
-    )
+    __table_args__ = (Index("ix_forecast_points_version_series", "model_version_id", "series_key"),
+                      _tenant_fk("model_version_id", "model_versions", "CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, index=True)
     #: The series of a model with many (``forecast_series.series_key``); None for a model of one series.
     series_key: Mapped[str | None] = mapped_column(String(500))
     ds: Mapped[datetime] = mapped_column(DateTime(timezone=False))
@@ -220,9 +268,10 @@ class ForecastSeries(TenantOwned, Base):
     """One series of a forecast version with many: its chosen algorithm, size, growth and backtest."""
 
     __tablename__ = "forecast_series"
-    __table_args__ = (UniqueConstraint("model_version_id", "series_key"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    __table_args__ = (UniqueConstraint("tenant_id", "model_version_id", "series_key"),
+                      _tenant_fk("model_version_id", "model_versions", "CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger)
     series_key: Mapped[str] = mapped_column(String(500))
     dims: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     algorithm: Mapped[str | None] = mapped_column(String(40))
@@ -240,11 +289,14 @@ class Deployment(TenantOwned, Base):
     """Audit row of a deploy or rollback: which version became active, by whom."""
 
     __tablename__ = "deployments"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
-    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
+                      _tenant_fk("model_version_id", "model_versions", "CASCADE"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(20))
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
 
 
@@ -252,15 +304,17 @@ class PredictionBatch(TenantOwned, Base):
     """One batch-prediction upload: counts, failed rows and timing."""
 
     __tablename__ = "prediction_batches"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, index=True)
     filename: Mapped[str] = mapped_column(String(500))
     rows_total: Mapped[int] = mapped_column(Integer)
     rows_predicted: Mapped[int] = mapped_column(Integer)
     rows_failed: Mapped[int] = mapped_column(Integer)
     errors: Mapped[list[Any]]
     seconds: Mapped[float] = mapped_column(Float)
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
 
 
@@ -277,14 +331,17 @@ class PredictionResult(TenantOwned, Base):
               postgresql_where=text("actual IS NOT NULL AND error IS NULL")),
         Index("ix_prediction_results_tenant_errors", "tenant_id", "created_at",
               postgresql_where=text("error IS NOT NULL")),
+        _tenant_fk("model_id", "models", "CASCADE"),
+        _tenant_fk("model_version_id", "model_versions", "CASCADE"),
+        _tenant_fk("batch_id", "prediction_batches", "CASCADE"),
+        _tenant_fk("requested_by", "users", "SET NULL"),
+        _tenant_fk("feedback_by", "users", "SET NULL"),
     )
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"))
-    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(BigInteger)
+    model_version_id: Mapped[int] = mapped_column(BigInteger)
     served_by: Mapped[str] = mapped_column(String(12))
-    batch_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("prediction_batches.id", ondelete="CASCADE"), index=True
-    )
+    batch_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     row_number: Mapped[int | None] = mapped_column(Integer)
     input: Mapped[dict[str, Any]]
     input_hash: Mapped[str] = mapped_column(String(64))
@@ -295,25 +352,27 @@ class PredictionResult(TenantOwned, Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     error: Mapped[str | None] = mapped_column(Text)
-    requested_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    requested_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     actual: Mapped[str | None] = mapped_column(Text)
     actual_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    feedback_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    feedback_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Monitor(TenantOwned, Base):
     """An anomaly monitor (detector configuration) over a dataset, with its detector state."""
 
     __tablename__ = "monitors"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),
+                      _tenant_fk("dataset_id", "datasets", "SET NULL"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
-    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger)
     config: Mapped[dict[str, Any]]
     state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     schedule: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
@@ -328,9 +387,10 @@ class MonitorIncident(TenantOwned, Base):
     """An ongoing problem on one series of a monitor: its anomalies, worst severity and whether it alerted."""
 
     __tablename__ = "monitor_incidents"
-    __table_args__ = (Index("ix_monitor_incidents_series", "monitor_id", "metric", "slice", "last_ts"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"))
+    __table_args__ = (Index("ix_monitor_incidents_series", "monitor_id", "metric", "slice", "last_ts"),
+                      _tenant_fk("monitor_id", "monitors", "CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger)
     metric: Mapped[str] = mapped_column(String(200))
     slice: Mapped[str] = mapped_column(String(300), default="", server_default="")
     first_ts: Mapped[datetime] = mapped_column(DateTime(timezone=False))
@@ -346,9 +406,10 @@ class AlertDelivery(TenantOwned, Base):
     """One alert message to one channel (e-mail or webhook): the incidents it carries, when due, and the outcome."""
 
     __tablename__ = "alert_deliveries"
-    __table_args__ = (Index("ix_alert_deliveries_due", "status", "due_at"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (Index("ix_alert_deliveries_due", "status", "due_at"),
+                      _tenant_fk("monitor_id", "monitors", "CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, index=True)
     channel: Mapped[str] = mapped_column(String(20))
     target: Mapped[str] = mapped_column(Text)
     incident_ids: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
@@ -365,16 +426,18 @@ class RecordMonitor(TenantOwned, Base):
     """A record (per-row) risk monitor over a dataset: its settings and the fitted scorer."""
 
     __tablename__ = "record_monitors"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),
+                      _tenant_fk("dataset_id", "datasets", "SET NULL"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
-    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     state: Mapped[str | None] = mapped_column(Text)
     dataset_version_id: Mapped[int | None] = mapped_column(BigInteger)
     rows_scored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     notes: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -383,10 +446,12 @@ class RecordScore(TenantOwned, Base):
     """A scored row of a record monitor (the flagged ones and every labelled one) and the analyst's decision."""
 
     __tablename__ = "record_scores"
-    __table_args__ = (UniqueConstraint("record_monitor_id", "row_key"),
-                      Index("ix_record_scores_monitor_score", "record_monitor_id", "score"))
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    record_monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("record_monitors.id", ondelete="CASCADE"))
+    __table_args__ = (UniqueConstraint("tenant_id", "record_monitor_id", "row_key"),
+                      Index("ix_record_scores_monitor_score", "record_monitor_id", "score"),
+                      _tenant_fk("record_monitor_id", "record_monitors", "CASCADE"),
+                      _tenant_fk("labelled_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    record_monitor_id: Mapped[int] = mapped_column(BigInteger)
     row_key: Mapped[str] = mapped_column(String(200))
     score: Mapped[float] = mapped_column(Float)
     unsupervised: Mapped[float] = mapped_column(Float)
@@ -395,7 +460,7 @@ class RecordScore(TenantOwned, Base):
     reasons: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     row: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     label: Mapped[str | None] = mapped_column(String(20))
-    labelled_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    labelled_by: Mapped[int | None] = mapped_column(BigInteger)
     labelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -404,8 +469,9 @@ class MonitorRun(TenantOwned, Base):
     """One detection run of a monitor: what it scored and found, or why it failed."""
 
     __tablename__ = "monitor_runs"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (_tenant_fk("monitor_id", "monitors", "CASCADE"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, index=True)
     status: Mapped[str] = mapped_column(String(20))
     trigger: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
     points_scored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -421,15 +487,18 @@ class Anomaly(TenantOwned, Base):
 
     __tablename__ = "anomalies"
     __table_args__ = (
-        UniqueConstraint("monitor_id", "metric", "slice", "ts"),
+        UniqueConstraint("tenant_id", "monitor_id", "metric", "slice", "ts"),
         Index("ix_anomalies_tenant_status_severity", "tenant_id", "status", "severity"),
         Index("ix_anomalies_tenant_ts", "tenant_id", "ts"),
         Index("ix_anomalies_tenant_created", "tenant_id", "created_at"),
         Index("ix_anomalies_tenant_metric", "tenant_id", "metric"),
+        _tenant_fk("monitor_id", "monitors", "CASCADE"),
+        _tenant_fk("run_id", "monitor_runs", "SET NULL"),
+        _tenant_fk("assignee_id", "users", "SET NULL"),
     )
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"))
-    run_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("monitor_runs.id", ondelete="SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
     metric: Mapped[str] = mapped_column(String(200))
     slice: Mapped[str] = mapped_column(String(300), default="", server_default="")
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=False))
@@ -444,7 +513,7 @@ class Anomaly(TenantOwned, Base):
     root_cause: Mapped[dict[str, Any]]
     snapshot: Mapped[list[Any]]
     status: Mapped[str] = mapped_column(String(20), default="new", server_default="new")
-    assignee_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     resolution_notes: Mapped[str | None] = mapped_column(Text)
     is_false_positive: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     false_positive_reason: Mapped[str | None] = mapped_column(Text)
@@ -457,9 +526,11 @@ class AnomalyEvent(TenantOwned, Base):
     """Audit trail of a triage change: who, when, from which status to which, and the note."""
 
     __tablename__ = "anomaly_events"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    anomaly_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("anomalies.id", ondelete="CASCADE"), index=True)
-    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    __table_args__ = (_tenant_fk("anomaly_id", "anomalies", "CASCADE"),
+                      _tenant_fk("actor_id", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    anomaly_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(30))
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
@@ -472,13 +543,15 @@ class FeedbackRule(TenantOwned, Base):
     """A change a monitor learned from false positives (raised threshold or suppressed pattern); undoable."""
 
     __tablename__ = "feedback_rules"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    monitor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("monitors.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (_tenant_fk("monitor_id", "monitors", "CASCADE"),
+                      _tenant_fk("undone_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger, index=True)
     rule: Mapped[dict[str, Any]]
     description: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = _now()
-    undone_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    undone_by: Mapped[int | None] = mapped_column(BigInteger)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -490,17 +563,19 @@ class DataSource(TenantOwned, Base):
     """
 
     __tablename__ = "data_sources"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),
+                      _tenant_fk("dataset_id", "datasets", "SET NULL"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     source_type: Mapped[str] = mapped_column(String(40))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     config: Mapped[dict[str, Any]]
     secrets_encrypted: Mapped[str | None] = mapped_column(Text)
-    dataset_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_id: Mapped[int | None] = mapped_column(BigInteger)
     sync_frequency: Mapped[str] = mapped_column(String(20))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
@@ -510,14 +585,15 @@ class SourceSync(TenantOwned, Base):
     """One sync of a data source: timings, rows read and written, the version it made, or why it failed."""
 
     __tablename__ = "source_syncs"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    source_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("data_sources.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (_tenant_fk("source_id", "data_sources", "CASCADE"),
+                      _tenant_fk("dataset_version_id", "dataset_versions", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(BigInteger, index=True)
     trigger: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     rows_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rows_written: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    dataset_version_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("dataset_versions.id", ondelete="SET NULL"))
+    dataset_version_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -528,13 +604,14 @@ class Workflow(TenantOwned, Base):
     """An automation: a trigger, optional conditions and ordered actions, stored as JSON."""
 
     __tablename__ = "workflows"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),
+                      _tenant_fk("created_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     definition: Mapped[dict[str, Any]]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     last_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -546,11 +623,12 @@ class WorkflowRun(TenantOwned, Base):
     __tablename__ = "workflow_runs"
     __table_args__ = (
         Index("ix_workflow_runs_tenant_workflow_started", "tenant_id", "workflow_id", "started_at"),
-        Index("uq_workflow_runs_workflow_dedupe", "workflow_id", "dedupe_key", unique=True,
+        Index("uq_workflow_runs_workflow_dedupe", "tenant_id", "workflow_id", "dedupe_key", unique=True,
               postgresql_where=text("dedupe_key IS NOT NULL")),
+        _tenant_fk("workflow_id", "workflows", "CASCADE"),
     )
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    workflow_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("workflows.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(BigInteger)
     trigger: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20))
     steps: Mapped[list[Any]]
@@ -564,16 +642,17 @@ class Approval(TenantOwned, Base):
     """A workflow step waiting for a person: its context, and who approved or rejected it, when, why."""
 
     __tablename__ = "approvals"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    workflow_run_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("workflow_runs.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (_tenant_fk("workflow_run_id", "workflow_runs", "CASCADE"),
+                      _tenant_fk("decided_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    workflow_run_id: Mapped[int] = mapped_column(BigInteger, index=True)
     step_index: Mapped[int] = mapped_column(Integer)
     action: Mapped[dict[str, Any]]
     context: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), index=True)
     requested_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -582,13 +661,14 @@ class UserTask(TenantOwned, Base):
     """A to-do for a person, created by a workflow action."""
 
     __tablename__ = "user_tasks"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (_tenant_fk("assignee_id", "users", "SET NULL"),
+                      _tenant_fk("workflow_run_id", "workflow_runs", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    assignee_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
-    workflow_run_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("workflow_runs.id", ondelete="SET NULL"))
+    workflow_run_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -597,9 +677,11 @@ class DriftReport(TenantOwned, Base):
     """Drift of a deployed model's recent inputs against its training data, feature by feature."""
 
     __tablename__ = "drift_reports"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), index=True)
-    model_version_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"))
+    __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
+                      _tenant_fk("model_version_id", "model_versions", "CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger)
     report: Mapped[dict[str, Any]]
     dataset_drift: Mapped[bool] = mapped_column(Boolean)
     share_drifted: Mapped[float] = mapped_column(Float)
@@ -614,8 +696,9 @@ class Insight(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "fingerprint"),
         Index("ix_insights_tenant_status_score", "tenant_id", "status", "score"),
+        _tenant_fk("created_by", "users", "SET NULL"),
     )
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(40))
     category: Mapped[str] = mapped_column(String(20))
     priority: Mapped[str] = mapped_column(String(10))
@@ -637,7 +720,7 @@ class Insight(TenantOwned, Base):
     dismiss_reason: Mapped[str | None] = mapped_column(Text)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -646,10 +729,12 @@ class InsightEvent(TenantOwned, Base):
     """A status change or usefulness vote on an insight: who, when, from which status to which, why."""
 
     __tablename__ = "insight_events"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    insight_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("insights.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (_tenant_fk("insight_id", "insights", "CASCADE"),
+                      _tenant_fk("actor_id", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    insight_id: Mapped[int] = mapped_column(BigInteger, index=True)
     insight_type: Mapped[str] = mapped_column(String(40))
-    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(20))
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
@@ -662,9 +747,10 @@ class UsageEvent(TenantOwned, Base):
     """One use of an AI feature by a user (upload, train, predict, detect, insights, workflows)."""
 
     __tablename__ = "usage_events"
-    __table_args__ = (Index("ix_usage_events_tenant_created", "tenant_id", "created_at"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    __table_args__ = (Index("ix_usage_events_tenant_created", "tenant_id", "created_at"),
+                      _tenant_fk("user_id", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
     feature: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = _now()
@@ -680,9 +766,10 @@ class UserSession(TenantOwned, Base):
     """
 
     __tablename__ = "user_sessions"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "token_hash"), _tenant_fk("user_id", "users", "CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     auth_version: Mapped[int] = mapped_column(Integer)
     client: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = _now()
@@ -696,9 +783,10 @@ class AuditEvent(TenantOwned, Base):
     """A security-relevant event: who (``actor``), what (``event``), on what (``target``), from where, when."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_tenant_created", "tenant_id", "created_at"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    __table_args__ = (Index("ix_audit_log_tenant_created", "tenant_id", "created_at"),
+                      _tenant_fk("actor_id", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(200), default="", server_default="")
     event: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(300), default="", server_default="")
@@ -717,16 +805,19 @@ class ApiKey(TenantOwned, Base):
     """
 
     __tablename__ = "api_keys"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(24), unique=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "key_id"),
+                      _tenant_fk("user_id", "users", "SET NULL"),
+                      _tenant_fk("revoked_by", "users", "SET NULL"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(24), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(100))
     scopes: Mapped[list[Any]]
-    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_by: Mapped[int | None] = mapped_column(BigInteger)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     request_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
@@ -735,9 +826,10 @@ class ApiIdempotency(TenantOwned, Base):
     """The reply to a POST sent with an ``Idempotency-Key``: replayed when the same request comes again."""
 
     __tablename__ = "api_idempotency"
-    __table_args__ = (UniqueConstraint("tenant_id", "api_key_id", "idempotency_key"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    api_key_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"))
+    __table_args__ = (UniqueConstraint("tenant_id", "api_key_id", "idempotency_key"),
+                      _tenant_fk("api_key_id", "api_keys", "CASCADE"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[int] = mapped_column(BigInteger)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
@@ -789,11 +881,12 @@ class PredictionDaily(Base):
     """Predictions and failed predictions per UTC day, model and version."""
 
     __tablename__ = "prediction_daily"
+    __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
+                      _tenant_fk("model_version_id", "model_versions", "CASCADE"))
     tenant_id: Mapped[int] = _tenant_key()
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     predictions: Mapped[int] = mapped_column(BigInteger)
     errors: Mapped[int] = mapped_column(BigInteger)
 
@@ -802,11 +895,12 @@ class OutcomeDaily(Base):
     """Recorded outcomes per UTC day of the outcome, model and version: count, correct, absolute errors."""
 
     __tablename__ = "outcome_daily"
+    __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
+                      _tenant_fk("model_version_id", "model_versions", "CASCADE"))
     tenant_id: Mapped[int] = _tenant_key()
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     outcomes: Mapped[int] = mapped_column(BigInteger)
     correct: Mapped[int] = mapped_column(BigInteger)
     abs_error_sum: Mapped[float] = mapped_column(Float)
@@ -823,6 +917,21 @@ class AnomalyDaily(Base):
     severity: Mapped[str] = mapped_column(String(10), primary_key=True)
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
     anomalies: Mapped[int] = mapped_column(BigInteger)
+
+
+def _tenant_id_leads_primary_keys() -> None:
+    """Declare each tenant table's primary key as ``(tenant_id, id)`` in that order.
+
+    SQLAlchemy renders an implicit composite key with its autoincrement column
+    first (``PRIMARY KEY (id, tenant_id)``); an explicit constraint keeps the
+    order the migrations create, so DDL rendered from this metadata matches them.
+    """
+    for table in Base.metadata.tables.values():
+        if "tenant_id" in table.c and list(table.primary_key.columns.keys()) == ["tenant_id", "id"]:
+            table.append_constraint(PrimaryKeyConstraint(table.c.tenant_id, table.c.id))
+
+
+_tenant_id_leads_primary_keys()
 
 
 def tenant_owned_tables() -> list[str]:

@@ -125,7 +125,7 @@ def replace_scores(s: Session, *, tenant_id: int, monitor_id: int, rows: list[di
         chunk = [{**r, "tenant_id": tenant_id, "record_monitor_id": monitor_id} for r in rows[start:start + 500]]
         stmt = pg_insert(RecordScore).values(chunk)
         s.execute(stmt.on_conflict_do_update(
-            index_elements=["record_monitor_id", "row_key"],
+            index_elements=["tenant_id", "record_monitor_id", "row_key"],
             set_={c: stmt.excluded[c] for c in ("score", "unsupervised", "supervised", "band", "reasons", "row")}))
     s.execute(sa.update(RecordMonitor).where(RecordMonitor.id == monitor_id).values(
         dataset_version_id=version_id, rows_scored=rows_scored, notes=notes, scored_at=sa.func.now()))

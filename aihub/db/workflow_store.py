@@ -291,7 +291,7 @@ def create_run(s: Session, *, tenant_id: int, workflow_id: int, trigger: dict[st
         pg_insert(WorkflowRun)
         .values(tenant_id=tenant_id, workflow_id=workflow_id, trigger=trigger, status="queued", steps=steps,
                 dedupe_key=dedupe_key)
-        .on_conflict_do_nothing(index_elements=["workflow_id", "dedupe_key"],
+        .on_conflict_do_nothing(index_elements=["tenant_id", "workflow_id", "dedupe_key"],
                                 index_where=WorkflowRun.dedupe_key.is_not(None))
         .returning(WorkflowRun.id)
     )

@@ -133,11 +133,14 @@ def register(principal: Principal, raw: dict[str, Any] | str, *, dataset_id: int
     with tenant_session(principal.tenant_id) as s:
         require_in(s, principal, "create")
     cfg = parse_config(raw)
-    check_host(cfg)
     auth = _check_auth(auth_header)
     if model_id is None and not (model_name or "").strip():
         raise ValidationError("Name the new model, or choose the model this version joins.", field="model_name")
-    dataset_version_id, frame = dataset_frame(principal, dataset_id)
+    dataset_version_id, frame = dataset_frame(principal, dataset_id)  # ids of another organization: NotFound first
+    if model_id is not None:
+        with tenant_session(principal.tenant_id) as s:
+            require_ml(store.get_model(s, model_id))
+    check_host(cfg)
     description = _description(cfg, frame, auth)
     from aihub.services.model_cache import artifact_key
 
