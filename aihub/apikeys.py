@@ -16,9 +16,12 @@ stored now, so deactivating the user, or demoting them, also narrows or ends
 their keys. Creating and revoking keys needs ``manage`` and writes the
 ``api_key_created`` / ``api_key_revoked`` audit events.
 
-Use is counted per key (requests and last-used time) in memory and written in
-batches by :func:`record_use` / :func:`flush_usage`, so a request never waits
-on a counter update.
+A request's key is checked in one database round trip (``aihub_api_key_auth``:
+the key, its user and organization). Use is counted per key (requests and
+last-used time) in memory and written in batches by :func:`record_use` /
+:func:`flush_usage` (the API flushes every few seconds and at shutdown), so a
+request never waits on a counter update; a crash loses at most the counts
+since the last flush, never a prediction.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 from aihub import audit
 from aihub.auth import PERMISSIONS, Principal, require
-from aihub.db import api_key_store, user_store
+from aihub.db import api_key_store
 from aihub.db.api_key_store import ApiKeyRecord, IdempotentReply
 from aihub.db.session import tenant_session
 from aihub.errors import PermissionDenied, ValidationError
@@ -172,7 +175,8 @@ def authenticate(token: str) -> Principal:
     if m is None:
         raise _denied("The API key is not valid. Send 'Authorization: Bearer aihub_...'.", "invalid_api_key")
     key_id, secret = m.groups()
-    found = api_key_store.lookup(get_database().app, key_id)
+    auth = api_key_store.authenticate_lookup(get_database().app, key_id)  # one round trip
+    found = auth.key if auth else None
     expected = found.secret_hash if found else _hash(secrets.token_urlsafe(32))
     if not hmac.compare_digest(expected, _hash(secret)) or found is None:
         raise _denied("The API key is not valid. Send 'Authorization: Bearer aihub_...'.", "invalid_api_key")
@@ -182,14 +186,11 @@ def authenticate(token: str) -> Principal:
     if found.expires_at is not None and found.expires_at <= datetime.now(UTC):
         raise _denied("This API key has expired. Ask an admin of your organization for a new one.",
                       "api_key_expired")
-    with tenant_session(found.tenant_id) as s:
-        user = user_store.active_user(s, found.user_id) if found.user_id else None
-        tenant_name = user_store.tenant_name(s, found.tenant_id) if user else ""
-    if user is None:
+    if found.user_id is None or not auth.user_active:
         raise _denied("The user this API key acts for is no longer active. Ask an admin for a new key.",
                       "api_key_user_inactive")
-    return Principal(found.tenant_id, user.id, user.username, user.role, tenant_name, user.name,
-                     scopes=frozenset(found.scopes), api_key_id=found.id)
+    return Principal(found.tenant_id, int(found.user_id), auth.username, auth.role, auth.tenant_name,
+                     auth.user_name, scopes=frozenset(found.scopes), api_key_id=found.id)
 
 
 # ====================================================================== usage counters

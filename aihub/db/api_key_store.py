@@ -1,8 +1,9 @@
 """API keys and remembered idempotent replies (tenant-bound sessions; records out).
 
 A key is found by its public ``key_id`` before the tenant is known, through
-the SECURITY DEFINER function ``aihub_api_key_lookup`` (migration 0010): it
-returns that one key, never a list. Everything else runs in the tenant's
+the SECURITY DEFINER functions ``aihub_api_key_lookup`` (migration 0010) and
+``aihub_api_key_auth`` (migration 0023, the key with its user and
+organization in one round trip): they return that one key, never a list. Everything else runs in the tenant's
 session under row-level security.
 """
 
@@ -114,6 +115,33 @@ def lookup(engine: sa.Engine, key_id: str) -> KeyLookup | None:
         return None
     return KeyLookup(int(row["id"]), int(row["tenant_id"]), row["user_id"], row["secret_hash"],
                      list(row["scopes"] or []), row["expires_at"], row["revoked_at"])
+
+
+@dataclass(frozen=True)
+class KeyAuth:
+    """What ``aihub_api_key_auth`` returns for a ``key_id``: the key, its user and its organization's name."""
+
+    key: KeyLookup
+    user_active: bool
+    username: str | None
+    role: str | None
+    user_name: str | None
+    tenant_name: str
+
+
+def authenticate_lookup(engine: sa.Engine, key_id: str) -> KeyAuth | None:
+    """The key with public id ``key_id`` with its user and organization, in one round trip, or None.
+
+    Runs ``aihub_api_key_auth`` on an autocommit connection: one statement, no transaction to begin or end.
+    """
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        row = conn.execute(sa.text("SELECT * FROM aihub_api_key_auth(:k)"), {"k": key_id}).mappings().first()
+    if row is None:
+        return None
+    key = KeyLookup(int(row["id"]), int(row["tenant_id"]), row["user_id"], row["secret_hash"],
+                    list(row["scopes"] or []), row["expires_at"], row["revoked_at"])
+    return KeyAuth(key, bool(row["user_active"]), row["username"], row["role"], row["user_name"],
+                   row["tenant_name"] or "")
 
 
 def add_usage(s: Session, counts: Iterable[tuple[int, int, datetime]]) -> None:

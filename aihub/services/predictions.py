@@ -4,7 +4,10 @@ The champion (``active_version_id``) serves; an optional challenger takes
 ``challenger_share`` of the traffic, drawn at random per request. Each
 stored prediction records ``served_by`` and its version.
 
-A fresh single prediction is one read transaction (permission, routing, the
+A prediction answered from the cache is **one** transaction: the read, then
+its history row and usage event written in it (the history row is a product
+feature, and the outcome of a prediction is recorded by its id, so it is
+never deferred or dropped). A fresh single prediction is one read transaction (permission, routing, the
 artifact when this process does not hold the model yet, and the stored
 output of an identical earlier input) and one write transaction (the
 prediction, the usage event and :data:`aihub.events.PREDICTION_MADE`, which
@@ -243,7 +246,7 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
     The champion or (for its share of traffic) the challenger serves. An
     identical input already predicted by the same version comes from the
     stored output (``cache_hit``). Every request is stored, failed ones too
-    (they count in the error rate). One read and one write transaction.
+    (they count in the error rate). One read and one write transaction; a cached answer one transaction.
 
     Parameters
     ----------
@@ -268,7 +271,7 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
     """
     t0 = time.perf_counter()
     tenant = principal.tenant_id
-    with tenant_session(tenant) as s:  # the one read transaction
+    with tenant_session(tenant) as s:  # the read transaction (and, for a cached answer, its only one)
         require_in(s, principal, "predict")
         info = ps.serving_info(s, model_id)
         served_by, vid, number = route(info)
@@ -281,43 +284,49 @@ def predict_one(principal: Principal, model_id: int, values: dict[str, Any], *, 
             cached = ps.find_cached(s, vid, digest, explained=explained)
             if cached is not None:
                 model_cache.remember_output(tenant, vid, digest, cached)
-    row = {"model_version_id": vid, "served_by": served_by, "row_number": None,
-           "input": json.dumps(clean, default=str), "input_hash": digest}
-    error: AihubError | None = None
+        row = {"model_version_id": vid, "served_by": served_by, "row_number": None,
+               "input": json.dumps(clean, default=str), "input_hash": digest}
+        if cached is not None:  # answered from the cache: its history row and usage in this same transaction
+            ms = (time.perf_counter() - t0) * 1000
+            pid = _record(s, principal, model_id, row, model.task, cached, True, ms)
     if cached is not None:
-        output, hit = cached, True
-    else:
-        hit = False
-        try:
-            res = ml.predict_one(model, clean, explain=explain)
-            output = _output_dict(model, res, explain, _range_notes(model, clean))
-        except ValidationError as exc:
-            error, output = ValidationError(sentence(_ROW.sub("", str(exc))), field=exc.field,
-                                            details=exc.details), {}
-        except ConnectorError as exc:  # an external endpoint failed: its reason is the stored error
-            error, output = exc, {}
-        except Exception:  # noqa: BLE001 - a library error: the trace to the log, a reference to the analyst
-            error, output = library_failure(log, "This prediction could not be made", "Check the values, or "
-                                            "deploy another version.", f"prediction of model {model_id}"), {}
+        return _outcome(pid, model_id, vid, number, served_by, model, cached, True, ms)
+    error: AihubError | None = None
+    try:
+        res = ml.predict_one(model, clean, explain=explain)
+        output = _output_dict(model, res, explain, _range_notes(model, clean))
+    except ValidationError as exc:
+        error, output = ValidationError(sentence(_ROW.sub("", str(exc))), field=exc.field,
+                                        details=exc.details), {}
+    except ConnectorError as exc:  # an external endpoint failed: its reason is the stored error
+        error, output = exc, {}
+    except Exception:  # noqa: BLE001 - a library error: the trace to the log, a reference to the analyst
+        error, output = library_failure(log, "This prediction could not be made", "Check the values, or "
+                                        "deploy another version.", f"prediction of model {model_id}"), {}
     ms = (time.perf_counter() - t0) * 1000
-    row.update(output=json.dumps(output), prediction=prediction_text(model.task, output) if output else "",
-               probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,
-               cache_hit=hit, error=None if error is None else str(error))
     after_commit = None
     with tenant_session(tenant) as s:  # the one write transaction: result, usage and the event
-        (pid, _), = insert(s, principal, model_id, {c: [row.get(c)] for c in ps.RESULT_ARRAYS})
-        usage.record_in(s, principal, "predict", "single")
-        if error is None and not hit:
+        pid = _record(s, principal, model_id, row, model.task, output, False, ms, error)
+        if error is None:
             after_commit = events.publish_in(s, tenant, events.PREDICTION_MADE, {
                 "id": pid, "prediction_id": pid, "model_id": model_id, "model_version_id": vid,
                 "prediction": output.get("prediction"), "probability": output.get("probability")})
     if error is not None:
         raise error
-    if not hit:
-        model_cache.remember_output(tenant, vid, digest, output)
-    if after_commit is not None:
-        after_commit()
-    return _outcome(pid, model_id, vid, number, served_by, model, output, hit, ms)
+    model_cache.remember_output(tenant, vid, digest, output)
+    after_commit()
+    return _outcome(pid, model_id, vid, number, served_by, model, output, False, ms)
+
+
+def _record(s, principal: Principal, model_id: int, row: dict[str, Any], task: str, output: dict[str, Any],
+            hit: bool, ms: float, error: AihubError | None = None) -> int:
+    """Store one single prediction (its history row) and count its use, in the open session; returns its id."""
+    full = dict(row, output=json.dumps(output), prediction=prediction_text(task, output) if output else "",
+                probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,
+                cache_hit=hit, error=None if error is None else str(error))
+    (pid, _), = insert(s, principal, model_id, {c: [full.get(c)] for c in ps.RESULT_ARRAYS})
+    usage.record_in(s, principal, "predict", "single")
+    return pid
 
 
 def compare_predictions(principal: Principal, model_id: int, values_a: dict[str, Any], values_b: dict[str, Any]
