@@ -7,8 +7,8 @@ answers with ``202 Accepted`` (``POST /monitors/{id}/run``,
 the same queue, lease, cancel and status resource (``/api/v1/jobs/{id}``) as
 training. Row-level security is unchanged (the table is tenant-owned already).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-06
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
