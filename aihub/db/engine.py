@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -227,6 +228,9 @@ def _queue_objects(conn: sa.Connection) -> tuple[list[str], list[str]]:
 
 
 def _login_role(conn: sa.Connection, role: str, password: str) -> None:
+    # One process of this database at a time (the lock ends with the transaction); other databases of the
+    # server can still collide on the shared role, which _retry_catalog absorbs.
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('aihub.roles'))"))
     exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
     verb = "ALTER" if exists else "CREATE"
     pw = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
@@ -235,6 +239,24 @@ def _login_role(conn: sa.Connection, role: str, password: str) -> None:
     conn.execute(sa.text(f'REVOKE CONNECT ON DATABASE "{db}" FROM PUBLIC'))
     conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{db}" TO {role}'))
     conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+
+
+def _retry_catalog(step, *args, attempts: int = 6) -> None:
+    """Run ``step(*args)`` (one transaction), again when PostgreSQL answers "tuple concurrently updated".
+
+    Roles and database grants live in catalogs shared by the whole server, and PostgreSQL refuses the second of
+    two concurrent updates of one catalog row instead of waiting. Processes that start together (``make run``'s
+    app and worker, several workers, hubs sharing a server) each set up the same roles at start; those of one
+    database wait for each other (an advisory lock in :func:`_login_role`), those of others are retried.
+    """
+    for attempt in range(attempts):
+        try:
+            step(*args)
+            return
+        except sa.exc.DBAPIError as exc:
+            if "tuple concurrently updated" not in str(exc.orig) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)  # back off: the other process's transaction commits meanwhile
 
 
 def ensure_app_role(owner: Engine, role: str, password: str) -> None:
@@ -254,6 +276,10 @@ def ensure_app_role(owner: Engine, role: str, password: str) -> None:
     """
     if not _ROLE_RE.match(role):
         raise DatabaseError(f"AIHUB_APP_ROLE must be a lower-case SQL identifier; got {role!r}.")
+    _retry_catalog(_app_role, owner, role, password)
+
+
+def _app_role(owner: Engine, role: str, password: str) -> None:
     with owner.begin() as conn:
         _login_role(conn, role, password)
         conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
@@ -286,6 +312,10 @@ def ensure_worker_role(owner: Engine, role: str, password: str) -> None:
     """
     if not _ROLE_RE.match(role):
         raise DatabaseError(f"AIHUB_WORKER_ROLE must be a lower-case SQL identifier; got {role!r}.")
+    _retry_catalog(_worker_role, owner, role, password)
+
+
+def _worker_role(owner: Engine, role: str, password: str) -> None:
     with owner.begin() as conn:
         _login_role(conn, role, password)
         seqs, funcs = _queue_objects(conn)

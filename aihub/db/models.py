@@ -227,7 +227,8 @@ class TrainingJob(TenantOwned, Base):
                       _tenant_fk("model_version_id", "model_versions", "SET NULL"),
                       _tenant_fk("created_by", "users", "SET NULL"))
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: None for a job of no model (a monitor run or an insight generation queued through the API).
+    model_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), index=True)

@@ -193,3 +193,25 @@ def test_bootstrap_is_idempotent_and_keeps_data(use_db, two_tenants):
 def test_tenant_session_rejects_a_bad_tenant_id(use_db):
     with pytest.raises(DatabaseError, match="positive integer"), tenant_session(0):
         pass
+
+
+def test_processes_starting_together_set_up_the_roles(server_database):
+    """``make run`` starts the app and the worker at once and each sets up the roles: PostgreSQL refuses the
+    second of two concurrent updates of a role ("tuple concurrently updated"), so one of them used to die."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aihub.config import load_settings
+
+    settings = load_settings()
+    owner = sa.create_engine(server_database.owner_url, pool_size=8)
+
+    def start(i: int) -> None:
+        for _ in range(4):
+            dbengine.ensure_app_role(owner, settings.app_role, dbengine.app_password(settings))
+            dbengine.ensure_worker_role(owner, settings.worker_role, dbengine.worker_password(settings))
+
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(start, range(6)))  # re-raises the first error
+    finally:
+        owner.dispose()
