@@ -189,7 +189,7 @@ def test_migration_backfills_typed_columns_from_the_old_output():
         pytest.skip(f"no PostgreSQL server: {exc}")
     eng = sa.create_engine(owner)
     try:
-        dbengine.upgrade(owner, "0023")
+        dbengine.upgrade(owner, "0024")
         with eng.begin() as c:
             t = c.execute(sa.text("INSERT INTO tenants (name) VALUES ('m') RETURNING id")).scalar()
             m = c.execute(sa.text("INSERT INTO models (tenant_id, name, kind, config) VALUES (:t, 'm', 'ml', '{}') "
@@ -217,7 +217,7 @@ def test_migration_backfills_typed_columns_from_the_old_output():
                     "(:t, :m, :v, 'champion', :b, :r, '{}', 'h', CAST(:o AS jsonb), :p, :pr, 1)"),
                     {"t": t, "m": m, "v": v, "b": batch, "r": i + 1, "o": json.dumps(out), "p": str(out["prediction"]),
                      "pr": out.get("probability")})
-        dbengine.upgrade(owner, "0024")
+        dbengine.upgrade(owner, "0025")
         with eng.begin() as c:
             got = c.execute(sa.text("SELECT row_number, warning, output FROM prediction_results ORDER BY id")).all()
             status = c.execute(sa.text("SELECT status FROM prediction_batches")).scalar()

@@ -13,8 +13,8 @@
 Backfill: ``warning`` from ``output ->> 'warning'``; batch rows lose the output keys now typed (and
 ``positive_class``; a numeric ``prediction`` stays, so a number reads back as a number), NULL when nothing is left. Existing batches are ``succeeded``.
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-06
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
