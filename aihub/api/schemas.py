@@ -124,7 +124,7 @@ class Upload(Model):
 # ---------------------------------------------------------------- jobs
 class Job(Model):
     id: int
-    model_id: int
+    model_id: int | None = Field(description="null for work of no model (monitor_run, insights)")
     model_name: str
     kind: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -249,6 +249,7 @@ class StoredPrediction(Model):
     created_at: datetime
     actual: str | None
     actual_at: datetime | None
+    warning: str | None = None
 
 
 class Batch(Model):
@@ -262,6 +263,8 @@ class Batch(Model):
     seconds: float
     created_by: str | None
     created_at: datetime
+    status: str = "succeeded"
+    error: str | None = None
 
 
 class OutcomeIn(Body):
@@ -319,6 +322,78 @@ class MonitorOut(Model):
     open_anomalies: int = 0
     anomalies: int = 0
     last_run_status: str | None = None
+    schedule: dict[str, Any] = Field(default_factory=dict, description="See `GET /monitors/{id}/schedule`")
+    next_run_at: datetime | None = Field(None, description="When the worker runs it next (null: manual or paused)")
+    failures: int = Field(0, description="Failed runs since the last success")
+    last_error: str | None = None
+
+
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+ScheduleKind = Literal["manual", "hourly", "daily", "weekly", "cron"]
+SeverityName = Literal["low", "medium", "high", "critical"]
+
+
+class ScheduleIn(Body):
+    """When a monitor runs by itself, in ``timezone`` (an IANA name)."""
+
+    every: ScheduleKind = "manual"
+    at: str = Field("06:00", pattern=HHMM, description="Time of daily and weekly runs (HH:MM)")
+    minute: int = Field(0, ge=0, le=59, description="Minute past the hour of hourly runs")
+    weekday: int = Field(0, ge=0, le=6, description="Day of weekly runs, 0 = Monday")
+    cron: str | None = Field(None, max_length=100, description="Five-field cron expression (every = cron)")
+    timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin")
+    after_sync: bool = Field(True, description="Also run after each sync that made a new dataset version")
+
+
+class ScheduleOut(Model):
+    every: ScheduleKind
+    at: str
+    minute: int
+    weekday: int
+    cron: str | None
+    timezone: str
+    after_sync: bool
+    description: str = Field(description="The schedule in words")
+    enabled: bool = Field(description="False while paused")
+    next_run_at: datetime | None
+
+
+class QuietHoursIn(Body):
+    start: str = Field(pattern=HHMM)
+    end: str = Field(pattern=HHMM)
+
+
+class AlertingIn(Body):
+    """Who hears about a monitor's incidents, and when. An empty ``email`` and no ``webhook_url``: nobody."""
+
+    email: list[str] = Field(default_factory=list, max_length=20, description="Recipients")
+    webhook_url: str | None = Field(None, max_length=2000, description="http(s) URL on AIHUB_ALLOWED_HOSTS; "
+                                    "each message is signed (X-AIHub-Signature)")
+    webhook_secret: str | None = Field(None, min_length=16, max_length=500, description="Signing secret (write "
+                                       "only; kept when omitted, never returned)")
+    min_severity: SeverityName = "high"
+    digest: Literal["none", "hourly", "daily"] = "none"
+    digest_at: str = Field("08:00", pattern=HHMM, description="Time of the daily digest")
+    quiet_hours: QuietHoursIn | None = None
+    timezone: str = Field("UTC", min_length=1, max_length=64)
+    incident_gap: int = Field(3, ge=1, le=1000, description="Quiet periods after which a new incident starts")
+
+
+class QuietHoursOut(Model):
+    start: str
+    end: str
+
+
+class AlertingOut(Model):
+    email: list[str]
+    webhook_url: str | None
+    has_webhook_secret: bool = Field(description="A signing secret is stored (it is never returned)")
+    min_severity: SeverityName
+    digest: Literal["none", "hourly", "daily"]
+    digest_at: str
+    quiet_hours: QuietHoursOut | None
+    timezone: str
+    incident_gap: int
 
 
 class MonitorRun(Model):
@@ -441,6 +516,13 @@ class InsightEvent(Model):
     useful: bool | None
     note: str | None
     created_at: datetime
+
+
+class InsightGenerationStatus(Model):
+    running: bool = Field(description="The newest generation job is queued or running")
+    latest_job: Job | None = Field(description="The newest generation job (poll its links.self)")
+    open_by_status: dict[str, int] = Field(description="Valid insights per open status")
+    last_generated_at: datetime | None = Field(description="When the newest insight was stored")
 
 
 class GenerateInsights(Body):

@@ -531,12 +531,21 @@ def finish_run(
     return _run_record(r)
 
 
-def list_runs(s: Session, monitor_id: int, limit: int = 20) -> list[MonitorRunRecord]:
-    """Runs of a monitor, newest first."""
-    rows = s.scalars(
-        sa.select(MonitorRun).where(MonitorRun.monitor_id == monitor_id).order_by(MonitorRun.id.desc()).limit(limit)
-    ).all()
+def list_runs(s: Session, monitor_id: int, limit: int = 20, *, before_id: int | None = None) -> list[MonitorRunRecord]:
+    """Runs of a monitor, newest first; ``before_id`` keeps runs with a smaller id (a keyset page)."""
+    q = sa.select(MonitorRun).where(MonitorRun.monitor_id == monitor_id)
+    if before_id is not None:
+        q = q.where(MonitorRun.id < before_id)
+    rows = s.scalars(q.order_by(MonitorRun.id.desc()).limit(limit)).all()
     return [_run_record(r) for r in rows]
+
+
+def get_run(s: Session, monitor_id: int, run_id: int) -> MonitorRunRecord:
+    """One run of a monitor. Raises NotFound outside the tenant or for another monitor's run."""
+    r = s.scalar(sa.select(MonitorRun).where(MonitorRun.id == run_id, MonitorRun.monitor_id == monitor_id))
+    if r is None:
+        raise NotFound(f"No run {run_id} of monitor {monitor_id} in your organization.")
+    return _run_record(r)
 
 
 # ------------------------------------------------------------------ anomalies

@@ -73,7 +73,8 @@ def summary_counts(s: Session) -> tuple[int, int, int, dict[str, int]]:
             sa.func.count().filter(Model.active_version_id.is_(None)),
         )
     ).one()
-    by_status = dict(s.execute(sa.select(TrainingJob.status, sa.func.count()).group_by(TrainingJob.status)).all())
+    by_status = dict(s.execute(sa.select(TrainingJob.status, sa.func.count())
+                               .where(TrainingJob.model_id.is_not(None)).group_by(TrainingJob.status)).all())
     return n_datasets, active, inactive, by_status
 
 

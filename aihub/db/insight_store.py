@@ -277,6 +277,8 @@ def list_insights(
     ids: Iterable[int] | None = None,
     include_expired: bool = False,
     limit: int = 200,
+    newest_first: bool = False,
+    before_id: int | None = None,
 ) -> list[InsightRecord]:
     """Insights matching the filters, best first (score, then money at stake, then newest).
 
@@ -287,6 +289,8 @@ def list_insights(
         ``include_expired``.
     categories, priorities, statuses, types : iterable of str, optional
         Keep only these (None: all).
+    newest_first : bool
+        Order by id, newest first, instead (a keyset page; ``before_id`` keeps smaller ids).
     """
     votes = _votes_subquery()
     q = sa.select(Insight, votes.c.useful, votes.c.not_useful).outerjoin(votes, votes.c.insight_id == Insight.id)
@@ -302,9 +306,21 @@ def list_insights(
         q = q.where(Insight.id.in_(list(ids)))
     if not include_expired:
         q = q.where(Insight.valid_until > now)
-    q = q.order_by(Insight.score.desc(), sa.func.abs(Insight.magnitude).desc().nulls_last(),
-                   Insight.created_at.desc(), Insight.id.desc()).limit(limit)
+    if before_id is not None:
+        q = q.where(Insight.id < before_id)
+    if newest_first:
+        q = q.order_by(Insight.id.desc()).limit(limit)
+    else:
+        q = q.order_by(Insight.score.desc(), sa.func.abs(Insight.magnitude).desc().nulls_last(),
+                       Insight.created_at.desc(), Insight.id.desc()).limit(limit)
     return [_record(i, u, n) for i, u, n in s.execute(q).all()]
+
+
+def status_summary(s: Session, *, now: datetime) -> tuple[dict[str, int], datetime | None]:
+    """Valid insights counted by status, and the newest insight's creation time (None without any)."""
+    counts = dict(s.execute(sa.select(Insight.status, sa.func.count()).where(Insight.valid_until > now)
+                            .group_by(Insight.status)).all())
+    return {k: int(v) for k, v in counts.items()}, s.scalar(sa.select(sa.func.max(Insight.created_at)))
 
 
 def get_insight(s: Session, insight_id: int, *, lock: bool = False) -> InsightRecord:

@@ -227,7 +227,8 @@ class TrainingJob(TenantOwned, Base):
                       _tenant_fk("model_version_id", "model_versions", "SET NULL"),
                       _tenant_fk("created_by", "users", "SET NULL"))
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    model_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: None for a job of no model (a monitor run or an insight generation queued through the API).
+    model_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), index=True)
@@ -304,7 +305,8 @@ class PredictionBatch(TenantOwned, Base):
 
     __tablename__ = "prediction_batches"
     __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
-                      _tenant_fk("created_by", "users", "SET NULL"))
+                      _tenant_fk("created_by", "users", "SET NULL"),
+                      _tenant_fk("job_id", "training_jobs", "SET NULL"))
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(BigInteger, index=True)
     filename: Mapped[str] = mapped_column(String(500))
@@ -315,10 +317,17 @@ class PredictionBatch(TenantOwned, Base):
     seconds: Mapped[float] = mapped_column(Float)
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
+    status: Mapped[str] = mapped_column(String(12), default="succeeded", server_default="succeeded")
+    error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class PredictionResult(TenantOwned, Base):
-    """One served prediction: input, output, confidence, version, latency, who asked, and its outcome."""
+    """One served prediction: input, typed outputs, version, latency, who asked, and its outcome.
+
+    ``input`` is the row as JSONB; ``output`` holds only what has no typed column (explanations, intervals,
+    per-class probabilities), NULL for a plain batch row.
+    """
 
     __tablename__ = "prediction_results"
     __table_args__ = (
@@ -344,13 +353,14 @@ class PredictionResult(TenantOwned, Base):
     row_number: Mapped[int | None] = mapped_column(Integer)
     input: Mapped[dict[str, Any]]
     input_hash: Mapped[str] = mapped_column(String(64))
-    output: Mapped[dict[str, Any]]
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     prediction: Mapped[str] = mapped_column(Text)
     probability: Mapped[float | None] = mapped_column(Float)
     confidence: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     error: Mapped[str | None] = mapped_column(Text)
+    warning: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     actual: Mapped[str | None] = mapped_column(Text)

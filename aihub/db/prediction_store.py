@@ -7,12 +7,24 @@ permission: :mod:`aihub.services.predictions` and its siblings do.
 
 Bulk writes
 -----------
-A batch of predictions is stored with **one** ``INSERT ... SELECT FROM
-unnest(...)`` statement whose parameters are one PostgreSQL array per column,
-sent in binary (:func:`insert_results`). ``COPY FROM`` is not an option:
-PostgreSQL refuses it into tables with row-level security for roles that do
-not bypass it, and the app role never does. Outcome uploads update in bulk the
-same way (:func:`record_actuals`).
+A batch's rows are bulk-loaded with binary ``COPY`` into a *temporary*
+staging table of the transaction (:func:`open_stage`, :func:`copy_to_stage`),
+then moved into ``prediction_results`` with one ``INSERT ... SELECT``
+(:func:`flush_stage`). PostgreSQL refuses ``COPY`` into a table with
+row-level security to a role that does not bypass it (the app role never
+does), but a temporary table has no policy; the ``INSERT ... SELECT`` runs as
+the app role with the transaction's tenant, so the policy checks every row.
+Single predictions use one ``INSERT ... SELECT FROM unnest(...)`` with binary
+arrays (:func:`insert_results`); outcome uploads update in bulk the same way
+(:func:`record_actuals`).
+
+Typed columns
+-------------
+``prediction``, ``probability``, ``confidence``, ``warning``, ``error``,
+version and time are columns; ``input`` (the row as given) is JSONB, and
+``output`` JSONB holds only what has no column (explanations, intervals,
+per-class probabilities), NULL for a plain batch row. Readers get the whole
+output back from :func:`output_of` (typed columns merged with the rest).
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
@@ -44,9 +57,30 @@ RESULT_ARRAYS: dict[str, str] = {
     "latency_ms": "float8[]",
     "cache_hit": "boolean[]",
     "error": "text[]",
+    "warning": "text[]",
 }
 
+#: Columns of the temporary staging table a batch is COPYed into (PostgreSQL types, in COPY order);
+#: ``input`` and ``output`` are JSON text, cast to ``jsonb`` by :func:`flush_stage` (a Python ``str`` COPYed
+#: as binary ``jsonb`` would become a JSON *string*).
+STAGE_COLUMNS: dict[str, str] = {
+    "model_version_id": "int8",
+    "served_by": "text",
+    "row_number": "int4",
+    "input": "text",
+    "input_hash": "text",
+    "output": "text",
+    "prediction": "text",
+    "probability": "float8",
+    "confidence": "float8",
+    "warning": "text",
+    "error": "text",
+}
+_STAGE = "aihub_prediction_stage"
+
 _JSON_COLUMNS = ("input", "output")
+#: Columns :func:`insert_results` fills with NULL when not given.
+_OPTIONAL_ARRAYS = ("warning",)
 
 #: Numbers as text (feedback on regression models is compared numerically when both sides match).
 _NUMERIC_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -111,6 +145,8 @@ class PredictionRecord:
     actual : str or None
         Recorded outcome.
     actual_at : datetime or None
+    warning : str or None
+        Non-fatal notes (unseen categories).
     """
 
     id: int
@@ -132,6 +168,20 @@ class PredictionRecord:
     created_at: datetime
     actual: str | None
     actual_at: datetime | None
+    warning: str | None = None
+
+
+def output_of(t: Any = PredictionResult) -> sa.ColumnElement:
+    """SQL expression of a stored prediction's whole output: typed columns merged with the ``output`` JSONB.
+
+    ``{"prediction", "probability", "confidence", "warning"}`` (those not NULL) overlaid by the stored
+    ``output`` (a single prediction stores its whole output; a batch row only what has no column).
+    ``t`` is the table or an alias/subquery with the same column names.
+    """
+    typed = sa.func.jsonb_strip_nulls(sa.func.jsonb_build_object(
+        "prediction", sa.func.nullif(t.prediction, ""), "probability", t.probability,
+        "confidence", t.confidence, "warning", t.warning))
+    return typed.op("||")(sa.func.coalesce(t.output, sa.text("'{}'::jsonb")))
 
 
 @dataclass(frozen=True)
@@ -149,6 +199,10 @@ class BatchRecord:
         End-to-end time in aihub (read, predict, store).
     created_by : str or None
     created_at : datetime
+    status : {"running", "succeeded", "failed"}
+        A failed batch keeps none of its rows.
+    error : str or None
+        Why it failed.
     """
 
     id: int
@@ -161,6 +215,8 @@ class BatchRecord:
     seconds: float
     created_by: str | None
     created_at: datetime
+    status: str = "succeeded"
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -344,7 +400,7 @@ def find_cached(s: Session, version_id: int, input_hash: str, *, explained: bool
     )
     if explained:
         q = q.where(PredictionResult.output["explained"].as_boolean().is_(True))
-    return s.scalar(q)
+    return s.scalar(q)  # a single prediction stores its whole output
 
 
 def _column_values(values: Sequence[Any], sql_type: str) -> list[Any]:
@@ -356,6 +412,18 @@ def _column_values(values: Sequence[Any], sql_type: str) -> list[Any]:
     if sql_type == "boolean[]":
         return [None if v is None else bool(v) for v in values]
     return [None if v is None else str(v) for v in values]
+
+
+def _copy_values(values: Sequence[Any], pg_type: str) -> list[Any]:
+    """One column as a Python list for binary COPY, vectorised: NaN floats and missing values as None."""
+    if pg_type == "float8":
+        arr = np.asarray(values, dtype=float)
+        obj = arr.astype(object)
+        obj[~np.isfinite(arr)] = None
+        return obj.tolist()
+    if pg_type in ("int4", "int8"):
+        return np.asarray(values, dtype=np.int64).tolist()
+    return list(values)
 
 
 def insert_results(
@@ -372,7 +440,7 @@ def insert_results(
     Parameters
     ----------
     columns : dict of str to sequence
-        One equally long sequence per key of :data:`RESULT_ARRAYS`;
+        One equally long sequence per key of :data:`RESULT_ARRAYS` (``warning`` may be left out: NULL);
         ``input`` and ``output`` hold JSON *text* (cast to ``jsonb`` in the
         database), floats may be None or NaN (stored as NULL).
 
@@ -382,9 +450,11 @@ def insert_results(
         The new ids with their row numbers (order not guaranteed; join on
         ``row_number`` for batches).
     """
-    missing = [c for c in RESULT_ARRAYS if c not in columns]
+    missing = [c for c in RESULT_ARRAYS if c not in columns and c not in _OPTIONAL_ARRAYS]
     if missing:
         raise ValueError(f"insert_results lacks columns: {', '.join(missing)}")
+    size = len(next(iter(columns.values()))) if columns else 0
+    columns = {**{c: [None] * size for c in _OPTIONAL_ARRAYS}, **columns}
     n = {len(columns[c]) for c in RESULT_ARRAYS}
     if len(n) != 1:
         raise ValueError("insert_results needs equally long columns")
@@ -409,17 +479,130 @@ def insert_results(
         raise DatabaseError(f"The database refused the operation: {exc}") from exc
 
 
+def open_stage(s: Session) -> None:
+    """Create this transaction's temporary staging table (dropped at commit or rollback; no row-level security).
+
+    Raises
+    ------
+    DatabaseError
+        The role may not create temporary tables.
+    """
+    cols = ", ".join(f"{c} {t}" for c, t in STAGE_COLUMNS.items())
+    try:
+        s.execute(sa.text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ({cols}) ON COMMIT DROP"))
+    except sa.exc.DBAPIError as exc:
+        raise DatabaseError(f"The database refused the staging table of a batch: {exc.orig}") from exc
+
+
+def copy_to_stage(s: Session, columns: dict[str, Sequence[Any]]) -> int:
+    """Bulk-load rows into the staging table with binary ``COPY`` on the session's connection.
+
+    Parameters
+    ----------
+    columns : dict of str to sequence
+        One equally long sequence per key of :data:`STAGE_COLUMNS`; ``input``
+        and ``output`` hold JSON *text* (or None), floats may be None or NaN
+        (stored as NULL).
+
+    Returns
+    -------
+    int
+        Rows loaded.
+    """
+    missing = [c for c in STAGE_COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(f"copy_to_stage lacks columns: {', '.join(missing)}")
+    n = {len(columns[c]) for c in STAGE_COLUMNS}
+    if len(n) != 1:
+        raise ValueError("copy_to_stage needs equally long columns")
+    if n == {0}:
+        return 0
+    arrays = [_copy_values(columns[c], t) for c, t in STAGE_COLUMNS.items()]
+    conn = s.connection().connection.driver_connection  # the session's psycopg connection, same transaction
+    try:
+        with conn.cursor() as cur, cur.copy(
+                f"COPY {_STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types(list(STAGE_COLUMNS.values()))
+            for row in zip(*arrays, strict=True):
+                cp.write_row(row)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"The database refused the batch's rows: {exc}") from exc
+    return n.pop()
+
+
+def flush_stage(s: Session, *, tenant_id: int, model_id: int, batch_id: int, requested_by: int | None,
+                latency_ms: float, returning: bool = False) -> list[tuple[int, int]] | int:
+    """Move the staged rows into ``prediction_results`` with one ``INSERT ... SELECT`` under row-level security.
+
+    Runs as the session's role in its tenant (the policy checks every row), then empties the stage.
+
+    Parameters
+    ----------
+    latency_ms : float
+        Stored on every row: the batch's time divided by its rows.
+    returning : bool, default False
+        Return ``(id, row_number)`` of every new row instead of the count.
+
+    Returns
+    -------
+    list of (id, row_number), or int
+    """
+    cols = ", ".join(STAGE_COLUMNS)
+    select = ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in STAGE_COLUMNS)
+    sql = (f"INSERT INTO prediction_results (tenant_id, model_id, batch_id, requested_by, latency_ms, cache_hit, {cols}) "
+           f"SELECT :tenant_id, :model_id, :batch_id, :requested_by, :latency_ms, false, {select} FROM {_STAGE}"
+           + (" RETURNING id, row_number" if returning else ""))
+    params = {"tenant_id": tenant_id, "model_id": model_id, "batch_id": batch_id, "requested_by": requested_by,
+              "latency_ms": float(latency_ms)}
+    try:
+        res = s.execute(sa.text(sql), params)
+        out: list[tuple[int, int]] | int = [(r[0], r[1]) for r in res.all()] if returning else res.rowcount
+        s.execute(sa.text(f"TRUNCATE {_STAGE}"))
+    except sa.exc.DBAPIError as exc:
+        raise DatabaseError(f"The database refused the batch's rows: {exc.orig}") from exc
+    return out
+
+
 def add_batch(
     s: Session, *, tenant_id: int, model_id: int, filename: str, rows_total: int, rows_predicted: int,
     rows_failed: int, errors: list[dict[str, Any]], seconds: float, user_id: int | None,
+    status: str = "succeeded", error: str | None = None, job_id: int | None = None,
 ) -> int:
     """Insert a batch row; returns its id."""
     b = PredictionBatch(tenant_id=tenant_id, model_id=model_id, filename=filename[:500], rows_total=rows_total,
                         rows_predicted=rows_predicted, rows_failed=rows_failed, errors=errors, seconds=seconds,
-                        created_by=user_id)
+                        created_by=user_id, status=status, error=error, job_id=job_id)
     s.add(b)
     s.flush()
     return b.id
+
+
+def finish_batch(s: Session, batch_id: int, *, rows_total: int, rows_predicted: int, rows_failed: int,
+                 errors: list[dict[str, Any]], seconds: float) -> None:
+    """Record a batch's counts and time and mark it succeeded."""
+    s.execute(sa.update(PredictionBatch).where(PredictionBatch.id == batch_id).values(
+        rows_total=rows_total, rows_predicted=rows_predicted, rows_failed=rows_failed, errors=errors,
+        seconds=seconds, status="succeeded", error=None))
+
+
+def fail_batch(s: Session, batch_id: int, reason: str) -> int:
+    """Delete every stored row of a batch and mark it failed with ``reason``; returns the rows deleted.
+
+    For batches written in several transactions (one per partition): a failed
+    job keeps none of its rows.
+    """
+    n = s.execute(sa.delete(PredictionResult).where(PredictionResult.batch_id == batch_id)).rowcount
+    s.execute(sa.update(PredictionBatch).where(PredictionBatch.id == batch_id).values(
+        status="failed", error=reason[:4000], rows_predicted=0))
+    return n
+
+
+def batch_of_job(s: Session, job_id: int) -> BatchRecord | None:
+    """The succeeded batch a job already stored (a retried job finds its own), or None."""
+    row = s.execute(sa.select(PredictionBatch, User.username).outerjoin(User, User.id == PredictionBatch.created_by)
+                    .where(PredictionBatch.job_id == job_id, PredictionBatch.status == "succeeded")
+                    .order_by(PredictionBatch.id.desc()).limit(1)).first()
+    return None if row is None else _batch_rec(*row)
 
 
 def set_batch_seconds(s: Session, batch_id: int, seconds: float) -> None:
@@ -429,7 +612,7 @@ def set_batch_seconds(s: Session, batch_id: int, seconds: float) -> None:
 
 def _batch_rec(b: PredictionBatch, who: str | None) -> BatchRecord:
     return BatchRecord(b.id, b.model_id, b.filename, b.rows_total, b.rows_predicted, b.rows_failed, b.errors,
-                       b.seconds, who, b.created_at)
+                       b.seconds, who, b.created_at, b.status, b.error)
 
 
 def get_batch(s: Session, batch_id: int) -> BatchRecord:
@@ -453,9 +636,9 @@ def list_batches(s: Session, model_id: int | None = None, limit: int = 20) -> li
 _RESULT_COLUMNS = (
     PredictionResult.id, PredictionResult.model_id, PredictionResult.model_version_id, ModelVersion.version,
     PredictionResult.served_by, PredictionResult.batch_id, PredictionResult.row_number, PredictionResult.input,
-    PredictionResult.output, PredictionResult.prediction, PredictionResult.probability, PredictionResult.confidence,
+    output_of(), PredictionResult.prediction, PredictionResult.probability, PredictionResult.confidence,
     PredictionResult.latency_ms, PredictionResult.cache_hit, PredictionResult.error, User.username,
-    PredictionResult.created_at, PredictionResult.actual, PredictionResult.actual_at,
+    PredictionResult.created_at, PredictionResult.actual, PredictionResult.actual_at, PredictionResult.warning,
 )
 
 
@@ -488,10 +671,21 @@ def list_predictions(s: Session, model_id: int, *, batch_id: int | None = None, 
     return [PredictionRecord(*r) for r in s.execute(q.limit(limit)).all()]
 
 
-def batch_rows(s: Session, batch_id: int) -> list[tuple[int, int, str, int, dict, dict, str | None]]:
-    """Rows of a batch in row order: ``(id, row_number, served_by, version, input, output, error)``."""
+#: Columns of :func:`batch_rows`, in order.
+BATCH_ROW_COLUMNS = ("prediction_id", "row", "served_by", "version", "input", "output", "prediction",
+                     "probability", "confidence", "warning", "error")
+
+
+def batch_rows(s: Session, batch_id: int) -> list[tuple]:
+    """Rows of a batch in row order, as tuples of :data:`BATCH_ROW_COLUMNS`.
+
+    ``output`` is the stored JSONB remainder (None for a plain row); the typed
+    columns come separately.
+    """
     q = (sa.select(PredictionResult.id, PredictionResult.row_number, PredictionResult.served_by, ModelVersion.version,
-                   PredictionResult.input, PredictionResult.output, PredictionResult.error)
+                   PredictionResult.input, PredictionResult.output, PredictionResult.prediction,
+                   PredictionResult.probability, PredictionResult.confidence, PredictionResult.warning,
+                   PredictionResult.error)
          .join(ModelVersion, ModelVersion.id == PredictionResult.model_version_id)
          .where(PredictionResult.batch_id == batch_id).order_by(PredictionResult.row_number))
     return [tuple(r) for r in s.execute(q).all()]

@@ -106,10 +106,10 @@ class ModelVersionRecord:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """A training job: status, progress, timings and error text."""
+    """A job (training, batch prediction, monitor run, insight generation): status, progress, timings, error text."""
 
     id: int
-    model_id: int
+    model_id: int | None
     model_name: str
     kind: str
     status: str
@@ -583,9 +583,9 @@ def _job_record(j: TrainingJob, model_name: str) -> JobRecord:
     )
 
 
-def create_job(s: Session, *, tenant_id: int, model_id: int, kind: str, payload: dict[str, Any],
+def create_job(s: Session, *, tenant_id: int, model_id: int | None, kind: str, payload: dict[str, Any],
                user_id: int | None) -> JobRecord:
-    """Insert a queued job."""
+    """Insert a queued job (``model_id`` None for work of no model: a monitor run, an insight generation)."""
     j = TrainingJob(tenant_id=tenant_id, model_id=model_id, kind=kind, payload=payload, status="queued",
                     message="Waiting for a worker", created_by=user_id)
     s.add(j)
@@ -627,17 +627,30 @@ def update_job(s: Session, job_id: int, **values: Any) -> None:
 def get_job(s: Session, job_id: int) -> JobRecord:
     """One job. Raises NotFound outside the tenant."""
     row = s.execute(
-        sa.select(TrainingJob, Model.name).join(Model, Model.id == TrainingJob.model_id).where(TrainingJob.id == job_id)
+        sa.select(TrainingJob, Model.name).outerjoin(Model, Model.id == TrainingJob.model_id)
+        .where(TrainingJob.id == job_id)
     ).first()
     if row is None:
-        raise NotFound(f"No training job {job_id} in your organization.")
-    return _job_record(*row)
+        raise NotFound(f"No job {job_id} in your organization.")
+    return _job_record(row[0], row[1] or "")
 
 
-def list_jobs(s: Session, model_id: int | None = None, limit: int = 20) -> list[JobRecord]:
-    """Latest jobs, newest first."""
+def list_jobs(s: Session, model_id: int | None = None, limit: int = 20, *, before_id: int | None = None
+              ) -> list[JobRecord]:
+    """Latest jobs of models (of one with ``model_id``), newest first; ``before_id`` bounds a keyset page."""
     q = (sa.select(TrainingJob, Model.name).join(Model, Model.id == TrainingJob.model_id)
-         .order_by(TrainingJob.queued_at.desc(), TrainingJob.id.desc()).limit(limit))
+         .order_by(TrainingJob.id.desc()).limit(limit))
     if model_id is not None:
         q = q.where(TrainingJob.model_id == model_id)
+    if before_id is not None:
+        q = q.where(TrainingJob.id < before_id)
     return [_job_record(j, n) for j, n in s.execute(q).all()]
+
+
+def latest_job_of_kind(s: Session, kind: str) -> JobRecord | None:
+    """The newest job of ``kind`` (with or without a model), or None."""
+    row = s.execute(
+        sa.select(TrainingJob, Model.name).outerjoin(Model, Model.id == TrainingJob.model_id)
+        .where(TrainingJob.kind == kind).order_by(TrainingJob.id.desc()).limit(1)
+    ).first()
+    return None if row is None else _job_record(row[0], row[1] or "")

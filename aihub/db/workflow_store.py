@@ -323,10 +323,14 @@ def update_run(s: Session, run_id: int, **values: Any) -> None:
 
 
 def list_runs(s: Session, *, workflow_id: int | None = None, statuses: list[str] | None = None,
-              limit: int = 50) -> list[RunRecord]:
-    """Runs, newest first."""
-    q = (sa.select(WorkflowRun, Workflow.name).join(Workflow, Workflow.id == WorkflowRun.workflow_id)
-         .order_by(WorkflowRun.started_at.desc(), WorkflowRun.id.desc()).limit(limit))
+              limit: int = 50, before_id: int | None = None, by_id: bool = False) -> list[RunRecord]:
+    """Runs, newest first (by start; ``by_id``: by id, with ``before_id`` keeping smaller ids, a keyset page)."""
+    q = sa.select(WorkflowRun, Workflow.name).join(Workflow, Workflow.id == WorkflowRun.workflow_id)
+    q = q.order_by(WorkflowRun.id.desc()) if by_id else q.order_by(WorkflowRun.started_at.desc(),
+                                                                   WorkflowRun.id.desc())
+    q = q.limit(limit)
+    if before_id is not None:
+        q = q.where(WorkflowRun.id < before_id)
     if workflow_id is not None:
         q = q.where(WorkflowRun.workflow_id == workflow_id)
     if statuses:
@@ -388,10 +392,16 @@ def decide_approval(s: Session, approval_id: int, *, status: str, user_id: int |
     s.flush()
 
 
-def list_approvals(s: Session, *, statuses: list[str] | None = None, limit: int = 100) -> list[ApprovalRecord]:
-    """Approvals, pending first by expiry, then decided ones newest first."""
-    q = _approval_select().order_by(sa.case((Approval.status == "pending", 0), else_=1), Approval.expires_at,
-                                    Approval.id.desc()).limit(limit)
+def list_approvals(s: Session, *, statuses: list[str] | None = None, limit: int = 100, before_id: int | None = None,
+                   by_id: bool = False) -> list[ApprovalRecord]:
+    """Approvals, pending first by expiry, then decided ones newest first (``by_id``: newest first by id, with
+    ``before_id`` keeping smaller ids, a keyset page)."""
+    q = _approval_select()
+    q = q.order_by(Approval.id.desc()) if by_id else q.order_by(
+        sa.case((Approval.status == "pending", 0), else_=1), Approval.expires_at, Approval.id.desc())
+    q = q.limit(limit)
+    if before_id is not None:
+        q = q.where(Approval.id < before_id)
     if statuses:
         q = q.where(Approval.status.in_(statuses))
     return [_approval_record(*row) for row in s.execute(q).all()]

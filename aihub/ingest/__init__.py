@@ -61,6 +61,7 @@ from aihub.ingest._schema import (
     schema_to_json,
     validate_schema,
 )
+from aihub.ingest._stream import iter_table_chunks
 from aihub.ingest._values import ISO8601, LEGACY_MISSING_TOKENS, MISSING_TOKENS
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "ColumnSchema",
     "ParsedUpload",
     "apply_schema",
+    "iter_table_chunks",
     "max_upload_bytes",
     "read_upload",
     "schema_from_json",

@@ -48,6 +48,24 @@ def _is_texty(s: pd.Series) -> bool:
     return ptypes.is_object_dtype(s.dtype) or ptypes.is_string_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype)
 
 
+def _repeated_text(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
+    """``(codes, uniques)`` of a text column whose values repeat (at most half distinct), else None.
+
+    Parsing each distinct value once and mapping back by code gives the same
+    result as parsing every cell, for a fraction of the work on columns such as
+    ``Contract`` or ``tenure`` (100,000 rows, a few dozen values). Missing cells
+    get code -1.
+    """
+    if len(values) < 64 or not _is_texty(values) or isinstance(values.dtype, pd.CategoricalDtype):
+        return None
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return None
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(uniques) * 2 > len(values):
+        return None
+    return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+
+
 def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Convert a column to float, treating blank-like text as missing.
 
@@ -68,6 +86,19 @@ def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     unparseable : pandas.Series of bool, shape (n_rows,)
         True where the cell held text that is not a number (or ±inf).
     """
+    rep = _repeated_text(values)
+    if rep is not None:  # each distinct text once, mapped back by code
+        codes, uniques = rep
+        nums_u, bad_u = _parse_numeric_each(uniques)
+        known = codes >= 0
+        nums = np.where(known, nums_u.to_numpy(dtype="float64")[np.where(known, codes, 0)], np.nan)
+        bad = known & bad_u.to_numpy(dtype=bool)[np.where(known, codes, 0)]
+        return pd.Series(nums, index=values.index, dtype="float64"), pd.Series(bad, index=values.index)
+    return _parse_numeric_each(values)
+
+
+def _parse_numeric_each(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`parse_numeric` cell by cell (vectorised pandas string methods)."""
     if ptypes.is_bool_dtype(values.dtype):
         out = values.astype("float64")
         return out, pd.Series(False, index=values.index)
@@ -129,6 +160,14 @@ def to_category_strings(values: pd.Series) -> pd.Series:
     -------
     pandas.Series of object, shape (n_rows,)
     """
+
+    rep = _repeated_text(values)
+    if rep is not None:  # strip each distinct text once
+        codes, uniques = rep
+        stripped = uniques.str.strip()
+        mapped = stripped.where(stripped != "", np.nan).to_numpy(dtype=object)
+        out_fast = np.where(codes >= 0, mapped[np.where(codes >= 0, codes, 0)], np.nan)
+        return pd.Series(out_fast, index=values.index, dtype=object)
 
     def conv(v: Any) -> Any:
         if v is None or v is pd.NA or v is pd.NaT:

@@ -1,4 +1,17 @@
-"""Batch predictions: every row of an uploaded file predicted and stored with one bulk insert.
+"""Batch predictions: a file read, validated, predicted and stored in chunks of rows, with bounded memory.
+
+A CSV is read in chunks (:func:`aihub.ingest.iter_table_chunks`, 50,000 rows
+by default); each chunk is validated and predicted in one vectorised call and
+bulk-loaded with binary ``COPY`` into a temporary staging table
+(:func:`score_chunk`); one ``INSERT ... SELECT`` then moves every staged row
+into ``prediction_results`` under row-level security, in the same transaction
+as the batch's record. A failure anywhere leaves no row behind, and the batch
+is recorded as failed with its reason (:func:`predict_batch`).
+
+:func:`score_chunk` is the unit a distributed executor calls per partition:
+it takes a tenant, the serving versions and a frame, and writes through the
+app role in the tenant's session (its own transaction when it is not given
+one); :func:`abandon_batch` removes a batch's rows when a partition fails.
 
 Rows that fail validation are reported by row and file line and stored
 with their error; warnings (an unseen category, a number that is text) are
@@ -9,13 +22,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import logging
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -32,12 +47,19 @@ from aihub.ml.predict import prepare_input
 from aihub.services import jobs, model_cache, usage
 from aihub.services import predictions as serving
 
+log = logging.getLogger(__name__)
+
 #: Failed rows kept with a batch (all are counted).
 MAX_BATCH_ERRORS = 1000
+#: Rows validated, predicted and staged at a time.
+CHUNK_ROWS = 50_000
 
 _ROW_RE = re.compile(r"\brow \d+:")
 _SPLIT_RE = re.compile(r";\s*(?=row \d+:)")
 _PREFIX_RE = re.compile(r"^row \d+:\s*")
+#: Output columns with a typed column of their own (the rest go to the ``output`` JSONB).
+_TYPED_OUTPUTS = ("probability", "confidence", "positive_class")
+_META = ("row", "served_by", "model_version_id", "version", "error", "warning")
 
 
 def count_by_kind(messages: pd.Series) -> list[dict[str, Any]]:
@@ -60,6 +82,19 @@ def count_by_kind(messages: pd.Series) -> list[dict[str, Any]]:
     return [{"message": m, "rows": n, "first_row": first[m]} for m, n in counts.most_common()]
 
 
+def _merge_counts(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two :func:`count_by_kind` results added up (first rows kept at their minimum)."""
+    merged: dict[str, dict[str, Any]] = {w["message"]: dict(w) for w in a}
+    for w in b:
+        if w["message"] in merged:
+            m = merged[w["message"]]
+            m["rows"] += w["rows"]
+            m["first_row"] = min(m["first_row"], w["first_row"])
+        else:
+            merged[w["message"]] = dict(w)
+    return sorted(merged.values(), key=lambda w: (-w["rows"], w["first_row"]))
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     """Result of :func:`predict_batch`.
@@ -73,10 +108,12 @@ class BatchOutcome:
         order: ``prediction_id``, ``row``, the input columns, the outputs
         (``prediction``, ``probability``, ``confidence``, ... see
         :func:`aihub.ml.predict`), ``served_by``, ``version``, ``error`` and
-        ``warning``.
+        ``warning``. Empty when the caller asked not to keep them
+        (``keep_results=False``; :func:`batch_results` reads them back).
     errors : list of dict
-        ``{"row", "line", "message"}`` of every row that failed validation;
-        ``line`` is the line of the file (header = 1), None for orders input.
+        ``{"row", "line", "message"}`` of every row that failed validation
+        (the first :data:`MAX_BATCH_ERRORS` per chunk); ``line`` is the line
+        of the file (header = 1), None for orders input.
     warning_counts : list of dict
         Warnings counted by kind (:func:`count_by_kind`).
     label : str
@@ -94,73 +131,233 @@ class BatchOutcome:
         return exports.to_csv_bytes(self.results)
 
 
-def _parts(principal: Principal, info: ps.ServingInfo, frame: pd.DataFrame
-           ) -> tuple[list[tuple[str, int, int, ml.TrainedModel, pd.DataFrame]], pd.DataFrame, ml.TrainedModel, bool]:
-    """Rows per serving version: ``(parts, frame, champion, orders_input)``."""
-    served, vid, number = serving.route(info)
-    champion = model_cache.load(principal.tenant_id, info.active_version_id)
-    if champion.config.data_prep is not None:
-        model = champion if served == "champion" else model_cache.load(principal.tenant_id, vid)
-        frame = prepare_input(model, frame).reset_index(drop=True)
-        return [(served, vid, number, model, frame)], frame, champion, True
+@dataclass
+class ChunkResult:
+    """What :func:`score_chunk` did with one chunk.
+
+    Attributes
+    ----------
+    rows, failed : int
+        Rows staged or stored, of which failed validation.
+    errors : list of dict
+        ``{"row", "line", "message"}`` of failed rows (at most :data:`MAX_BATCH_ERRORS`).
+    warning_counts : list of dict
+        :func:`count_by_kind` of the chunk's warnings.
+    label : str
+        The score's name.
+    seconds : float
+        Time spent in :func:`score_chunk`.
+    frame : pandas.DataFrame or None
+        The download rows (without ``prediction_id``) when asked for.
+    """
+
+    rows: int
+    failed: int
+    errors: list[dict[str, Any]]
+    warning_counts: list[dict[str, Any]]
+    label: str
+    seconds: float
+    frame: pd.DataFrame | None = None
+
+
+@dataclass
+class _Totals:
+    rows: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    label: str = ""
+
+    def add(self, res: ChunkResult) -> None:
+        self.rows += res.rows
+        self.failed += res.failed
+        self.errors.extend(res.errors[:max(0, MAX_BATCH_ERRORS - len(self.errors))])
+        self.warnings = _merge_counts(self.warnings, res.warning_counts)
+        self.label = res.label or self.label
+        if res.frame is not None:
+            self.frames.append(res.frame)
+
+
+def _split(info: ps.ServingInfo, tenant_id: int, frame: pd.DataFrame
+           ) -> tuple[list[tuple[str, int, int, ml.TrainedModel, pd.DataFrame]], ml.TrainedModel, pd.DataFrame]:
+    """The chunk's rows per serving version (a challenger takes each row with its share), and the rows predicted.
+
+    Orders input of a customer model becomes one row per customer (the rows stored as inputs).
+    """
+    champion = model_cache.load(tenant_id, info.active_version_id)
     share = info.challenger_share if info.challenger_version_id is not None else 0.0
+    if champion.config.data_prep is not None:  # orders in, customers out: one version serves the whole batch
+        served, vid, number = serving.route(info)
+        model = champion if served == "champion" else model_cache.load(tenant_id, vid)
+        frame = prepare_input(model, frame).reset_index(drop=True)
+        return [(served, vid, number, model, frame)], champion, frame
     to_challenger = (np.asarray([serving._rng.random() < share for _ in range(len(frame))], dtype=bool)
                      if share > 0 else np.zeros(len(frame), dtype=bool))
     parts = [("champion", info.active_version_id, info.active_version, champion, frame[~to_challenger])]
     if to_challenger.any():
-        challenger = model_cache.load(principal.tenant_id, info.challenger_version_id)
+        challenger = model_cache.load(tenant_id, info.challenger_version_id)
         parts.append(("challenger", info.challenger_version_id, info.challenger_version, challenger,
                       frame[to_challenger]))
-    return parts, frame, champion, False
+    return parts, champion, frame
 
 
-def _columns(result: pd.DataFrame, frame: pd.DataFrame, task: str, out_cols: list[str], per_row_ms: float
-             ) -> dict[str, list]:
+def _predict_parts(parts: list, explain: bool, first_row: int) -> pd.DataFrame:
+    outs = []
+    for served_by, version_id, version_number, model, sub in parts:
+        if len(sub) == 0:
+            continue
+        out = ml.predict(model, sub, explain=explain)
+        out["served_by"], out["model_version_id"], out["version"] = served_by, version_id, version_number
+        outs.append(out)
+    result = pd.concat(outs).sort_index() if len(outs) > 1 else outs[0]
+    result["row"] = np.arange(first_row, first_row + len(result))
+    for col in ("error", "warning"):  # messages number rows within each version's share; renumber them
+        has = result[col].notna().to_numpy()
+        if has.any():
+            result.loc[has, col] = [_ROW_RE.sub(f"row {r}:", m) for r, m in
+                                    zip(result.loc[has, "row"], result.loc[has, col])]
+    return result
+
+
+def _texts(values: Iterable[Any]) -> list[str | None]:
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v) for v in values]
+
+
+def _stage_columns(result: pd.DataFrame, frame: pd.DataFrame, task: str, out_cols: list[str]) -> dict[str, Any]:
+    """The chunk as staging columns (:data:`aihub.db.prediction_store.STAGE_COLUMNS`)."""
+    n = len(result)
     inputs = frame.to_json(orient="records", lines=True, date_format="iso").splitlines() if len(frame) else []
-    outputs = result[out_cols].to_json(orient="records", lines=True, date_format="iso").splitlines()
+    extra = [c for c in out_cols if c not in _TYPED_OUTPUTS and (c != "prediction" or task == "regression")]
+    outputs = (result[extra].to_json(orient="records", lines=True, date_format="iso").splitlines()
+               if extra else [None] * n)
     if task == "clustering":
         preds = result["segment"]
     elif task == "regression":
-        preds = result["prediction"].map(lambda v: "" if v is None or pd.isna(v) else repr(float(v)))
+        preds = pd.Series([repr(float(v)) if pd.notna(v) else "" for v in result["prediction"]], index=result.index)
     else:
         preds = result["prediction"]
-    preds = ["" if p is None or (isinstance(p, float) and math.isnan(p)) else str(p) for p in preds]
-
-    def floats(col: str) -> list[float | None]:
-        if col not in result.columns:
-            return [None] * len(result)
-        return [None if pd.isna(v) else float(v) for v in result[col].to_numpy(dtype=float, na_value=np.nan)]
-
-    n = len(result)
+    floats = {c: (result[c].to_numpy(dtype=float, na_value=np.nan) if c in result.columns else np.full(n, np.nan))
+              for c in ("probability", "confidence")}
     return {
-        "model_version_id": result["model_version_id"].astype(int).tolist(),
-        "served_by": result["served_by"].tolist(), "row_number": result["row"].astype(int).tolist(),
+        "model_version_id": result["model_version_id"].to_numpy(dtype=np.int64),
+        "served_by": result["served_by"].tolist(), "row_number": result["row"].to_numpy(dtype=np.int64),
         "input": inputs, "input_hash": [hashlib.sha256(x.encode()).hexdigest() for x in inputs],
-        "output": outputs, "prediction": preds, "probability": floats("probability"),
-        "confidence": floats("confidence"), "latency_ms": [per_row_ms] * n, "cache_hit": [False] * n,
-        "error": [None if pd.isna(e) else str(e) for e in result["error"]],
+        "output": outputs, "prediction": [p or "" for p in _texts(preds)],
+        "probability": floats["probability"], "confidence": floats["confidence"],
+        "warning": _texts(result["warning"]), "error": _texts(result["error"]),
     }
 
 
-def predict_batch(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool = False
-                  ) -> BatchOutcome:
-    """Predict every row of an uploaded file and store each result. Needs ``predict``.
+def _download(result: pd.DataFrame, frame: pd.DataFrame, out_cols: list[str]) -> pd.DataFrame:
+    inputs = frame.reset_index(drop=True)
+    clash = [c for c in inputs.columns if c in out_cols or c in _META or c == "prediction_id"]
+    inputs = inputs.rename(columns={c: f"input_{c}" for c in clash})
+    tidy = result.reset_index(drop=True)
+    return pd.concat([tidy[["row"]], inputs, tidy[out_cols + ["served_by", "version", "error", "warning"]]], axis=1)
+
+
+def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, batch_id: int | None = None,
+                first_row: int = 1, lines: np.ndarray | None = None, explain: bool = False,
+                requested_by: int | None = None, session: Any = None, keep_frame: bool = False) -> ChunkResult:
+    """Validate, predict and stage (or store) one chunk of a batch. The unit of work of one partition.
+
+    Parameters
+    ----------
+    tenant_id : int
+        The tenant whose model serves and whose rows are written (row-level security).
+    info : ServingInfo
+        The model's champion, challenger and share (:func:`aihub.db.prediction_store.serving_info`);
+        a frozen, picklable record, so it can travel to a worker.
+    chunk : pandas.DataFrame of shape (n_rows, n_columns)
+        Input rows as read (text cells), holding the model's feature columns.
+    batch_id : int, optional
+        Without ``session``: the batch (already recorded) the rows are stored
+        under, in a transaction of their own.
+    first_row : int, default 1
+        Row number (1-based, within the whole batch) of the chunk's first row.
+    lines : ndarray of int, optional
+        File line of each row, for error reports.
+    explain : bool, default False
+        Add SHAP explanations per row (slow).
+    requested_by : int, optional
+        User id stored with each row.
+    session : Session, optional
+        A tenant session holding an open stage (:func:`aihub.db.prediction_store.open_stage`):
+        the rows are staged there for the caller's final insert. Without it
+        the rows are stored at once under ``batch_id``.
+    keep_frame : bool, default False
+        Return the chunk's download rows too.
+
+    Returns
+    -------
+    ChunkResult
+
+    Raises
+    ------
+    ValidationError
+        The chunk lacks feature columns (all are named).
+    DatabaseError
+        The rows could not be written.
+    """
+    t0 = time.perf_counter()
+    parts, champion, chunk = _split(info, tenant_id, chunk)
+    result = _predict_parts(parts, explain, first_row)
+    out_cols = [c for c in result.columns if c not in _META and c != "customer"]
+    columns = _stage_columns(result, chunk, champion.task, out_cols)
+    failed = result["error"].notna().to_numpy()
+    rel = result.loc[failed, "row"].to_numpy() - first_row
+    errors = [{"row": int(first_row + r), "line": (int(lines[r]) if lines is not None and r < len(lines) else None),
+               "message": m} for r, m in zip(rel[:MAX_BATCH_ERRORS], result.loc[failed, "error"][:MAX_BATCH_ERRORS])]
+    warnings = count_by_kind(pd.Series(result["warning"].to_numpy(), index=result["row"].to_numpy()))
+    if session is not None:
+        ps.copy_to_stage(session, columns)
+    else:
+        if batch_id is None:
+            raise ValueError("score_chunk needs a batch_id or a session")
+        with tenant_session(tenant_id) as s:
+            ps.open_stage(s)
+            ps.copy_to_stage(s, columns)
+            ps.flush_stage(s, tenant_id=tenant_id, model_id=info.model_id, batch_id=batch_id,
+                           requested_by=requested_by, latency_ms=(time.perf_counter() - t0) * 1000 / max(len(result), 1))
+    return ChunkResult(len(result), int(failed.sum()), errors, warnings, champion.output_label,
+                       time.perf_counter() - t0, _download(result, chunk, out_cols) if keep_frame else None)
+
+
+def abandon_batch(tenant_id: int, batch_id: int, reason: str) -> int:
+    """Delete every row a failed batch stored (partitions that finished) and record it failed; returns rows deleted."""
+    with tenant_session(tenant_id) as s:
+        return ps.fail_batch(s, batch_id, reason)
+
+
+def predict_batch(principal: Principal, model_id: int, filename: str, data: bytes | BinaryIO, *,
+                  explain: bool = False, keep_results: bool = True, chunk_rows: int = CHUNK_ROWS,
+                  progress: Callable[[int], None] | None = None) -> BatchOutcome:
+    """Predict every row of a file in chunks and store each result. Needs ``predict``.
 
     Rows that fail validation are reported by row number (and file line)
     and stored with their error; the rest are predicted. With a challenger,
     each row is served by it with probability ``challenger_share``
     (models built from an orders table, RFM and customer value, serve a whole
-    batch from one version, since their rows become customers). All rows are
-    stored with one bulk ``INSERT ... SELECT FROM unnest``.
+    batch from one version, since their rows become customers; their file is
+    read whole). Every chunk is staged with ``COPY``; one ``INSERT ... SELECT``
+    stores all rows with the batch's record in one transaction, so a failure
+    stores no row; the batch is then recorded ``failed`` with the reason.
 
     Parameters
     ----------
     filename : str
-        Its extension picks the reader (CSV, Excel, JSON; see :func:`aihub.ingest.read_upload`).
-    data : bytes
+        Its extension picks the reader (CSV, Excel, JSON; see :func:`aihub.ingest.iter_table_chunks`).
+    data : bytes or binary file object
+        A UTF-8 CSV file object is read chunk by chunk.
     explain : bool, default False
         Add a one-sentence explanation and the top contributions per row
         (slower: SHAP for every row).
+    keep_results : bool, default True
+        Return the rows (``BatchOutcome.results``); False keeps memory bounded
+        for very large files (read them back with :func:`batch_results`).
+    chunk_rows : int, default 50,000
+    progress : callable(rows done), optional
 
     Returns
     -------
@@ -171,68 +368,76 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
     IngestError
         The file cannot be read.
     ValidationError
-        The file lacks columns the model needs (all are named).
+        The file lacks columns the model needs (all are named), or has no rows.
     """
     require(principal, "predict")
     usage.record(principal, "predict", "batch")
-    store_batch = _prepare(principal, model_id, filename, data, explain=explain)
-    with tenant_session(principal.tenant_id) as s:
-        return store_batch(s)
+    return _run(principal, model_id, filename, data, explain=explain, keep_results=keep_results,
+                chunk_rows=chunk_rows, progress=progress)
 
 
-def _prepare(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool
-             ) -> Callable[[Any], BatchOutcome]:
-    """Read and predict a batch file; the returned step stores every row (one bulk insert) in a session."""
+def _chunks(info: ps.ServingInfo, tenant_id: int, filename: str, data: bytes | BinaryIO, chunk_rows: int):
+    champion = model_cache.load(tenant_id, info.active_version_id)
+    if champion.config.data_prep is not None:  # rows become customers: the whole file is one chunk
+        raw = data if isinstance(data, bytes | bytearray) else data.read()
+        parsed = ingest.read_upload(filename, raw, max_bytes=load_settings().max_upload_bytes)
+        yield parsed.frame, None
+        return
+    yield from ingest.iter_table_chunks(filename, data, chunk_rows=chunk_rows,
+                                        max_bytes=load_settings().max_upload_bytes)
+
+
+def _run(principal: Principal, model_id: int, filename: str, data: bytes | BinaryIO, *, explain: bool,
+         keep_results: bool, chunk_rows: int, job_id: int | None = None,
+         progress: Callable[[int], None] | None = None) -> BatchOutcome:
     t0 = time.perf_counter()
-    parsed = ingest.read_upload(filename, data, max_bytes=load_settings().max_upload_bytes)
-    with tenant_session(principal.tenant_id) as s:
+    tenant = principal.tenant_id
+    with tenant_session(tenant) as s:
         info = ps.serving_info(s, model_id)
-    parts, frame, champion, orders = _parts(principal, info, parsed.frame)
-    lines: list[int] | None = None if orders else (parsed.row_numbers or list(range(2, len(frame) + 2)))
-    if frame.empty:
-        raise ValidationError(f"{filename} has no rows to predict.", field="file")
-    outs = []
-    for served_by, version_id, version_number, model, sub in parts:
-        if len(sub) == 0:
-            continue
-        out = ml.predict(model, sub, explain=explain)
-        out["served_by"], out["model_version_id"], out["version"] = served_by, version_id, version_number
-        outs.append(out)
-    result = pd.concat(outs).sort_index() if len(outs) > 1 else outs[0]
-    result["row"] = np.arange(1, len(result) + 1)
-    for col in ("error", "warning"):  # messages number rows within each version's share; renumber them
-        has = result[col].notna().to_numpy()
-        if has.any():
-            result.loc[has, col] = [_ROW_RE.sub(f"row {r}:", m) for r, m in
-                                    zip(result.loc[has, "row"], result.loc[has, col])]
-    meta = ["row", "served_by", "model_version_id", "version", "error", "warning"]
-    out_cols = [c for c in result.columns if c not in meta and c != "customer"]
-    failed = result["error"].notna().to_numpy()
-    errors = [{"row": int(r), "line": (lines[int(r) - 1] if lines else None), "message": m}
-              for r, m in zip(result.loc[failed, "row"], result.loc[failed, "error"])]
-    n = len(result)
-    columns = _columns(result, frame, champion.task, out_cols, (time.perf_counter() - t0) * 1000 / n)
+    serving.route(info)  # a predictive model with a deployed version, or a clear refusal
+    totals = _Totals()
+    try:
+        with tenant_session(tenant) as s:  # one transaction: every row is stored, or none
+            ps.open_stage(s)
+            for chunk, lines in _chunks(info, tenant, filename, data, chunk_rows):
+                totals.add(score_chunk(tenant, info, chunk, first_row=totals.rows + 1, lines=lines,
+                                       explain=explain, requested_by=principal.user_id, session=s,
+                                       keep_frame=keep_results))
+                if progress is not None:
+                    progress(totals.rows)
+            if totals.rows == 0:
+                raise ValidationError(f"{filename} has no rows to predict.", field="file")
+            batch_id = ps.add_batch(s, tenant_id=tenant, model_id=model_id, filename=filename,
+                                    rows_total=totals.rows, rows_predicted=totals.rows - totals.failed,
+                                    rows_failed=totals.failed, errors=plain(totals.errors), seconds=0.0,
+                                    user_id=principal.user_id, job_id=job_id)
+            ids = ps.flush_stage(s, tenant_id=tenant, model_id=model_id, batch_id=batch_id,
+                                 requested_by=principal.user_id,
+                                 latency_ms=(time.perf_counter() - t0) * 1000 / totals.rows, returning=keep_results)
+            ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
+            batch = ps.get_batch(s, batch_id)
+    except Exception as exc:
+        _record_failure(principal, model_id, filename, totals, exc, time.perf_counter() - t0, job_id)
+        raise
+    results = pd.DataFrame(columns=["prediction_id", "row"])
+    if keep_results:
+        by_row = {r: i for i, r in ids}
+        results = pd.concat(totals.frames, ignore_index=True)
+        results.insert(0, "prediction_id", [by_row[int(r)] for r in results["row"]])
+    return BatchOutcome(batch, results, totals.errors, totals.warnings, totals.label)
 
-    def store_batch(s) -> BatchOutcome:
-        batch_id = ps.add_batch(s, tenant_id=principal.tenant_id, model_id=model_id, filename=filename,
-                                rows_total=n, rows_predicted=int(n - failed.sum()), rows_failed=int(failed.sum()),
-                                errors=plain(errors[:MAX_BATCH_ERRORS]), seconds=0.0, user_id=principal.user_id)
-        ids = {r: i for i, r in serving.insert(s, principal, model_id, columns, batch_id)}
-        ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
-        batch = ps.get_batch(s, batch_id)
-        inputs_frame = frame.reset_index(drop=True)
-        clash = [c for c in inputs_frame.columns if c in out_cols or c in meta or c == "prediction_id"]
-        inputs_frame = inputs_frame.rename(columns={c: f"input_{c}" for c in clash})
-        tidy = result.reset_index(drop=True)
-        download = pd.concat(
-            [pd.DataFrame({"prediction_id": [ids[int(r)] for r in tidy["row"]], "row": tidy["row"]}), inputs_frame,
-             tidy[out_cols + ["served_by", "version", "error", "warning"]]],
-            axis=1,
-        )
-        warnings = count_by_kind(pd.Series(tidy["warning"].to_numpy(), index=tidy["row"].to_numpy()))
-        return BatchOutcome(batch, download, errors, warnings, champion.output_label)
 
-    return store_batch
+def _record_failure(principal: Principal, model_id: int, filename: str, totals: _Totals, exc: Exception,
+                    seconds: float, job_id: int | None) -> None:
+    """Keep a failed batch's record (no rows) with its reason; never masks the original error."""
+    try:
+        with tenant_session(principal.tenant_id) as s:
+            ps.add_batch(s, tenant_id=principal.tenant_id, model_id=model_id, filename=filename,
+                         rows_total=totals.rows, rows_predicted=0, rows_failed=totals.failed,
+                         errors=plain(totals.errors), seconds=seconds, user_id=principal.user_id,
+                         status="failed", error=str(exc)[:4000] or type(exc).__name__, job_id=job_id)
+    except Exception:  # the model may be gone, the database down: the caller sees the first error
+        log.warning("could not record failed batch of model %s", model_id, exc_info=True)
 
 
 #: Job kind of a batch prediction submitted to run in the background (the HTTP API's batch route).
@@ -270,24 +475,36 @@ def submit_batch(principal: Principal, model_id: int, filename: str, data: bytes
 
 @jobs.register(BATCH_KIND)
 def _batch_job(job: store.JobRecord, control: jobs.JobControl) -> jobs.Persist:
-    """Job handler: predict the file as the user who submitted it; the returned step stores the rows."""
+    """Job handler: predict and store the file as the user who submitted it (one transaction).
+
+    A retried job whose earlier attempt already stored its batch finds it
+    (``job_id``) and stores nothing twice.
+    """
     from aihub.auth import acting_principal
 
     user_id = job.payload.get("user_id")
     principal = acting_principal(control.tenant_id, user_id)
     if user_id is None or principal.user_id != user_id:
         raise NotFound("The user who submitted this batch is no longer active; nothing was predicted.")
-    control.progress(0.05, "Predicting the rows")
     require(principal, "predict")
-    usage.record(principal, "predict", "batch")
-    store_batch = _prepare(principal, job.model_id, job.payload["filename"], base64.b64decode(job.payload["data"]),
-                           explain=bool(job.payload.get("explain")))
-    control.progress(0.9, "Storing the predictions")
+    with tenant_session(control.tenant_id) as s:
+        done = ps.batch_of_job(s, job.id)
+    if done is None:
+        control.progress(0.05, "Predicting the rows")
+        usage.record(principal, "predict", "batch")
+        data = base64.b64decode(job.payload["data"])
+        total = max(data.count(b"\n"), 1)
+
+        def progress(rows: int) -> None:
+            control.progress(min(0.05 + 0.9 * rows / total, 0.95), f"Predicted {rows:,} rows")
+
+        done = _run(principal, job.model_id, job.payload["filename"], io.BytesIO(data),
+                    explain=bool(job.payload.get("explain")), keep_results=False, chunk_rows=CHUNK_ROWS,
+                    job_id=job.id, progress=progress).batch
 
     def persist(s) -> None:
-        out = store_batch(s)
-        store.update_job(s, job.id, payload={"filename": job.payload["filename"], "batch_id": out.batch.id,
-                                             "rows_total": out.batch.rows_total, "rows_failed": out.batch.rows_failed,
+        store.update_job(s, job.id, payload={"filename": job.payload["filename"], "batch_id": done.id,
+                                             "rows_total": done.rows_total, "rows_failed": done.rows_failed,
                                              "user_id": user_id})
 
     return persist
@@ -308,17 +525,29 @@ def list_batches(principal: Principal, model_id: int | None = None, limit: int =
 
 
 def batch_results(principal: Principal, batch_id: int) -> pd.DataFrame:
-    """A stored batch's rows again (for download later): id, row, inputs, outputs, version, error. Needs ``read``."""
+    """A stored batch's rows again (for download later): id, row, inputs, outputs, version, error. Needs ``read``.
+
+    Outputs come from the typed columns (``prediction``, ``probability``,
+    ``confidence``, ``warning``) and the stored remainder (intervals,
+    explanations, per-class probabilities).
+    """
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         ps.get_batch(s, batch_id)
         rows = ps.batch_rows(s, batch_id)
     if not rows:
         return pd.DataFrame(columns=["prediction_id", "row"])
-    inputs = pd.DataFrame([r[4] for r in rows])
-    outputs = pd.DataFrame([r[5] for r in rows])
+    cols = dict(zip(ps.BATCH_ROW_COLUMNS, zip(*rows, strict=True), strict=True))
+    inputs = pd.DataFrame(list(cols["input"]))
+    extras = pd.DataFrame([o or {} for o in cols["output"]])
+    typed = pd.DataFrame({"prediction": [p if p != "" else None for p in cols["prediction"]],
+                          "probability": cols["probability"], "confidence": cols["confidence"]})
+    if "prediction" in extras.columns or "segment" in extras.columns:  # a value keeps its number, a segment its name
+        typed = typed.drop(columns="prediction")
+    typed = typed[[c for c in typed.columns if c == "prediction" or typed[c].notna().any()]]
+    outputs = pd.concat([typed, extras], axis=1)
     inputs = inputs.rename(columns={c: f"input_{c}" for c in inputs.columns if c in outputs.columns})
-    head = pd.DataFrame({"prediction_id": [r[0] for r in rows], "row": [r[1] for r in rows]})
-    tail = pd.DataFrame({"served_by": [r[2] for r in rows], "version": [r[3] for r in rows],
-                         "error": [r[6] for r in rows]})
+    head = pd.DataFrame({"prediction_id": cols["prediction_id"], "row": cols["row"]})
+    tail = pd.DataFrame({"served_by": cols["served_by"], "version": cols["version"], "error": cols["error"],
+                         "warning": cols["warning"]})
     return pd.concat([head, inputs, outputs, tail], axis=1)

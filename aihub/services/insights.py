@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from aihub.auth import Principal, require
-from aihub.db import insight_store, owner_scans
+from aihub.db import insight_store, owner_scans, store
 from aihub.db.insight_store import InsightEventRecord, InsightRecord
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, NotFound, ValidationError
@@ -39,7 +39,8 @@ from aihub.insights import PRIORITIES, generate_insights
 from aihub.insights.model import LIVE_TYPES
 from aihub.insights.params import InsightParams, check_categories, check_choice, check_now
 from aihub.insights.ranking import priority_rank
-from aihub.services import usage
+from aihub.paging import Page, check_limit, decode_cursor, page_of
+from aihub.services import jobs, usage
 from aihub.services.insight_roles import (
     DatasetRoles,
     TableRolesView,
@@ -62,6 +63,8 @@ STATUS_LABELS: dict[str, str] = {
     "dismissed": "Dismissed",
 }
 MAX_REASON = 1000
+#: Kind of the job that generates insights off the request path (:func:`queue_generate`).
+INSIGHTS_KIND = "insights"
 
 
 # ====================================================================== generation
@@ -166,6 +169,62 @@ def generate(
              "; ".join(sources.skipped) or "nothing")
     usage.record(principal, "insights", "generate")
     return records if result.ids else []
+
+
+def queue_generate(principal: Principal, categories: str | Iterable[str] | None = None,
+                   min_priority: str | None = None, limit: int | None = None, *, run: bool = True
+                   ) -> store.JobRecord:
+    """Queue :func:`generate` as a job (``insights``) for the worker; poll the job for its result.
+
+    The filters are checked now; the job runs as the caller, within the
+    caller's API-key scopes. On success its payload holds ``insight_ids`` (the
+    insights stored by the run, best first). Needs ``generate``.
+
+    Raises
+    ------
+    ValidationError
+        For an unknown category, priority or a bad limit.
+    PermissionDenied
+        Without ``generate``.
+    """
+    require(principal, "generate")
+    cats, min_prio = _check_filters(categories, min_priority, limit)
+    payload = {"categories": None if cats is None else list(cats), "min_priority": min_prio, "limit": limit,
+               **jobs.submitter(principal)}
+    return jobs.submit(principal.tenant_id, None, INSIGHTS_KIND, payload, principal.user_id, run=run)
+
+
+@jobs.register(INSIGHTS_KIND)
+def _generate_job(job: store.JobRecord, control: jobs.JobControl) -> jobs.Persist:
+    """Job handler: generate as the user who asked (the insights are stored by :func:`generate` itself)."""
+    principal = jobs.acting_submitter(control.tenant_id, job.payload)
+    control.progress(0.05, "Reading the organization's data")
+    found = generate(principal, job.payload.get("categories"), job.payload.get("min_priority"),
+                     job.payload.get("limit"))
+    result = {**job.payload, "insight_ids": [i.id for i in found]}
+
+    def persist(s: Any) -> None:
+        store.update_job(s, job.id, payload=result)
+
+    return persist
+
+
+def generation_status(principal: Principal, *, now: datetime | None = None) -> dict[str, Any]:
+    """Where insight generation stands: the newest generation job and the open insights by status. Needs ``read``.
+
+    Returns
+    -------
+    dict
+        ``latest_job`` (a :class:`~aihub.db.store.JobRecord` or None), ``running`` (bool: that job is queued
+        or running), ``open_by_status`` ({status: count} of valid insights in :data:`OPEN_STATUSES`),
+        ``last_generated_at`` (newest insight's creation time, or None).
+    """
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        latest = store.latest_job_of_kind(s, INSIGHTS_KIND)
+        counts, last = insight_store.status_summary(s, now=check_now(now))
+    return {"latest_job": latest, "running": latest is not None and not latest.done,
+            "open_by_status": {k: counts.get(k, 0) for k in OPEN_STATUSES}, "last_generated_at": last}
 
 
 def refresh_live(principal: Principal, *, now: datetime | None = None) -> list[InsightRecord]:
@@ -273,6 +332,8 @@ def list_insights(
     include_expired: bool = False,
     limit: int = 200,
     now: datetime | None = None,
+    newest_first: bool = False,
+    before_id: int | None = None,
 ) -> list[InsightRecord]:
     """The tenant's insights, best first (score, then money at stake). Needs ``read``.
 
@@ -282,6 +343,8 @@ def list_insights(
         Default: the open ones (new, acknowledged, in progress); None: all.
     include_expired : bool
         Also insights whose validity period has ended.
+    newest_first, before_id
+        Order by id, newest first, keeping ids below ``before_id`` (the keyset pages of :func:`page_insights`).
     """
     require(principal, "read")
     cats, min_prio = _check_filters(categories, min_priority, None)
@@ -289,7 +352,23 @@ def list_insights(
     prios = None if min_prio is None else [x for x in PRIORITIES if priority_rank(x) >= priority_rank(min_prio)]
     with tenant_session(principal.tenant_id) as s:
         return insight_store.list_insights(s, now=check_now(now), categories=cats, priorities=prios, statuses=sts,
-                                           types=types, include_expired=include_expired, limit=limit)
+                                           types=types, include_expired=include_expired, limit=limit,
+                                           newest_first=newest_first, before_id=before_id)
+
+
+def page_insights(principal: Principal, *, cursor: str | None = None, limit: int | None = None,
+                  **filters: Any) -> Page[InsightRecord]:
+    """One page of insights, newest first, read in the database after ``cursor`` (keyset). Needs ``read``.
+
+    ``filters`` are those of :func:`list_insights` (categories, min_priority, statuses, types, include_expired).
+
+    Raises
+    ------
+    ValidationError
+        For a cursor this list did not make (field ``cursor``), a limit outside 1 to 500 or a bad filter.
+    """
+    before, n = decode_cursor(cursor), check_limit(limit)
+    return page_of(list_insights(principal, limit=n + 1, before_id=before, newest_first=True, **filters), n)
 
 
 def get_insight(principal: Principal, insight_id: int) -> InsightRecord:

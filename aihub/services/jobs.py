@@ -24,10 +24,11 @@ transaction, so it still completes exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Self
 
@@ -35,6 +36,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session
 
 from aihub import queue
+from aihub.auth import Principal, acting_principal
 from aihub.db import owner_scans, store
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError
@@ -203,9 +205,28 @@ def recover_interrupted_jobs(lease_seconds: float = LEASE_SECONDS) -> dict[str, 
     return {"requeued": len(rows)}
 
 
-def submit(tenant_id: int, model_id: int, kind: str, payload: dict[str, Any], user_id: int | None,
+def submitter(principal: Principal) -> dict[str, Any]:
+    """The part of a job's payload that says who asked: the user and, for an API key, its scopes."""
+    return {"user_id": principal.user_id,
+            "scopes": None if principal.scopes is None else sorted(principal.scopes)}
+
+
+def acting_submitter(tenant_id: int, payload: Mapping[str, Any]) -> Principal:
+    """The principal a job runs as: the user who asked (still active, role as now), within the key's scopes.
+
+    Raises
+    ------
+    PermissionDenied
+        If that user is no longer active (see :func:`aihub.auth.acting_principal`).
+    """
+    principal = acting_principal(tenant_id, payload.get("user_id"))
+    scopes = payload.get("scopes")
+    return principal if scopes is None else dataclasses.replace(principal, scopes=frozenset(scopes))
+
+
+def submit(tenant_id: int, model_id: int | None, kind: str, payload: dict[str, Any], user_id: int | None,
            *, run: bool = True) -> store.JobRecord:
-    """Queue a job of ``kind`` for ``model_id`` and start it in the background.
+    """Queue a job of ``kind`` for ``model_id`` (None: work of no model) and start it in the background.
 
     Parameters
     ----------

@@ -39,7 +39,8 @@ from aihub.db import anomaly_store as astore
 from aihub.db.anomaly_store import MonitorRecord, MonitorRunRecord
 from aihub.db.session import owner_session, tenant_session
 from aihub.errors import AihubError, Conflict, PermissionDenied, ValidationError
-from aihub.services import alerts, detection, usage
+from aihub.paging import Page, check_limit, decode_cursor, page_of
+from aihub.services import alerts, detection, jobs, usage
 from aihub.services.detection import detect_anomalies, finite, iso
 from aihub.services.monitor_config import complete_config, dataset_columns, parse_config_json  # noqa: F401 (the service API)
 
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: What can start a run.
 TRIGGERS: tuple[str, ...] = ("manual", "schedule", "sync", "workflow")
+#: Kind of the job that runs a monitor off the request path (:func:`queue_run`).
+MONITOR_RUN_KIND = "monitor_run"
 #: Configuration keys whose change keeps the detector state (they only rename, label or price).
 STATE_NEUTRAL_KEYS: tuple[str, ...] = ("detection_name", "anomaly_type", "currency")
 
@@ -142,12 +145,33 @@ def get_monitor(principal: Principal, monitor_id: int) -> MonitorRecord:
         return astore.get_monitor(s, monitor_id)
 
 
-def list_runs(principal: Principal, monitor_id: int, limit: int = 20) -> list[MonitorRunRecord]:
-    """Runs of a monitor, newest first. Needs ``read``."""
+def list_runs(principal: Principal, monitor_id: int, limit: int = 20, *, before_id: int | None = None
+              ) -> list[MonitorRunRecord]:
+    """Runs of a monitor, newest first (``before_id``: only runs with a smaller id). Needs ``read``."""
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
         astore.get_monitor(s, monitor_id)
-        return astore.list_runs(s, monitor_id, limit)
+        return astore.list_runs(s, monitor_id, limit, before_id=before_id)
+
+
+def get_run(principal: Principal, monitor_id: int, run_id: int) -> MonitorRunRecord:
+    """One run of a monitor. Needs ``read``; NotFound outside the organization or for another monitor's run."""
+    require(principal, "read")
+    with tenant_session(principal.tenant_id) as s:
+        return astore.get_run(s, monitor_id, run_id)
+
+
+def page_runs(principal: Principal, monitor_id: int, *, cursor: str | None = None, limit: int | None = None
+              ) -> Page[MonitorRunRecord]:
+    """One page of a monitor's runs, newest first, read in the database after ``cursor`` (keyset). Needs ``read``.
+
+    Raises
+    ------
+    ValidationError
+        For a cursor this list did not make (field ``cursor``) or a limit outside 1 to 500.
+    """
+    before, n = decode_cursor(cursor), check_limit(limit)
+    return page_of(list_runs(principal, monitor_id, n + 1, before_id=before), n)
 
 
 def run_monitor(principal: Principal, monitor_id: int, *, trigger: str = "manual") -> MonitorRunRecord:
@@ -222,6 +246,58 @@ def run_monitor(principal: Principal, monitor_id: int, *, trigger: str = "manual
             message = f"Unexpected error ({type(exc).__name__}): {exc}"
         with tenant_session(tid) as s:
             return astore.finish_run(s, run.id, status="failed", error=message)
+
+
+def queue_run(principal: Principal, monitor_id: int, *, run: bool = True) -> store.JobRecord:
+    """Queue a run of a monitor now as a job (``monitor_run``) for the worker; poll the job for its result.
+
+    The job runs :func:`run_monitor` (trigger ``manual``) as the caller, within
+    the caller's API-key scopes. On success its payload holds
+    ``monitor_run_id``, ``anomalies_found`` and ``points_scored``; a run that
+    failed fails the job with the run's reason (the run stays in the
+    monitor's runs). Needs ``detect``.
+
+    Parameters
+    ----------
+    run : bool
+        False only queues it (a test or a worker runs it with :func:`aihub.services.jobs.run_job`).
+
+    Raises
+    ------
+    NotFound
+        If the monitor is not in the caller's organization.
+    ValidationError
+        If the monitor's dataset was deleted.
+    PermissionDenied
+        Without ``detect``.
+    """
+    require(principal, "detect")
+    with tenant_session(principal.tenant_id) as s:
+        mon = astore.get_monitor(s, monitor_id)
+    if mon.dataset_id is None:
+        raise ValidationError(f"The dataset of monitor '{mon.name}' was deleted; create a new monitor.",
+                              field="dataset_id")
+    payload = {"monitor_id": monitor_id, **jobs.submitter(principal)}
+    return jobs.submit(principal.tenant_id, None, MONITOR_RUN_KIND, payload, principal.user_id, run=run)
+
+
+@jobs.register(MONITOR_RUN_KIND)
+def _monitor_run_job(job: store.JobRecord, control: jobs.JobControl) -> jobs.Persist:
+    """Job handler: run the monitor as the user who asked; the result names the run."""
+    principal = jobs.acting_submitter(control.tenant_id, job.payload)
+    control.progress(0.05, "Scoring the periods since the last run")
+    done = run_monitor(principal, int(job.payload["monitor_id"]), trigger="manual")
+    result = {**job.payload, "monitor_run_id": done.id, "anomalies_found": done.anomalies_found,
+              "points_scored": done.points_scored}
+    if done.status != "succeeded":
+        with tenant_session(control.tenant_id) as s:
+            store.update_job(s, job.id, payload=result)
+        raise AihubError(done.error or "The monitor run failed.")
+
+    def persist(s: Any) -> None:
+        store.update_job(s, job.id, payload=result)
+
+    return persist
 
 
 def _retype(s: Any, cfg: core.MonitorConfig, found: Any, monitor_id: int, new_ids: set[int]) -> None:

@@ -323,7 +323,7 @@ def _record(s, principal: Principal, model_id: int, row: dict[str, Any], task: s
     """Store one single prediction (its history row) and count its use, in the open session; returns its id."""
     full = dict(row, output=json.dumps(output), prediction=prediction_text(task, output) if output else "",
                 probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,
-                cache_hit=hit, error=None if error is None else str(error))
+                cache_hit=hit, error=None if error is None else str(error), warning=output.get("warning") or None)
     (pid, _), = insert(s, principal, model_id, {c: [full.get(c)] for c in ps.RESULT_ARRAYS})
     usage.record_in(s, principal, "predict", "single")
     return pid

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -144,8 +144,13 @@ def _known_labels(frame: pd.DataFrame, params: RecordParams, decided: Mapping[st
     return both[~both.index.duplicated(keep="last")]
 
 
-def score_record_monitor(principal: Principal, monitor_id: int) -> RecordMonitorRecord:
+def score_record_monitor(principal: Principal, monitor_id: int, *,
+                         score: Callable[[RecordScorer, pd.DataFrame], pd.DataFrame] | None = None
+                         ) -> RecordMonitorRecord:
     """Fit on the dataset's newest version, learn from the decisions so far, and store the flagged rows.
+
+    ``score(scorer, frame)`` scores the rows (default ``scorer.score(frame)``); the runtime passes one that
+    scores partitions on Dask (:func:`aihub.runtime.cluster_jobs.score_record_monitor_on_cluster`).
 
     Returns
     -------
@@ -179,7 +184,7 @@ def score_record_monitor(principal: Principal, monitor_id: int) -> RecordMonitor
         except ValidationError as exc:  # decisions on rows the newest version no longer has
             notes.append(str(exc))
     notes += list(scorer.notes_)
-    scored = scorer.score(frame)
+    scored = scorer.score(frame) if score is None else score(scorer, frame)
     is_decided = scored["id"].isin(list(decided))
     n_top = min(MAX_STORED, max(int(scored["band"].isin(BANDS[1:]).sum()), math.ceil(TOP_SHARE * len(scored))))
     flagged = scored[~is_decided].sort_values("score", ascending=False, kind="stable").head(n_top)

@@ -155,11 +155,12 @@ def deployment_history(principal: Principal, model_id: int | None = None, limit:
         return store.deployment_history(s, model_id, limit)
 
 
-def list_jobs(principal: Principal, model_id: int | None = None, limit: int = 20) -> list[store.JobRecord]:
-    """Latest training jobs, newest first. Needs ``read``."""
+def list_jobs(principal: Principal, model_id: int | None = None, limit: int = 20, *, before_id: int | None = None
+              ) -> list[store.JobRecord]:
+    """Latest jobs of models, newest first (``before_id``: only smaller ids, a keyset page). Needs ``read``."""
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
-        return store.list_jobs(s, model_id, limit)
+        return store.list_jobs(s, model_id, limit, before_id=before_id)
 
 
 def get_job(principal: Principal, job_id: int) -> store.JobRecord:

@@ -265,8 +265,8 @@ def run_now(principal: Principal, workflow_id: int) -> int:
 
 # ====================================================================== runs
 def list_runs(principal: Principal, workflow_id: int | None = None, *, statuses: list[str] | None = None,
-              limit: int = 50) -> list[RunRecord]:
-    """Runs, newest first, with their steps. Needs ``read``."""
+              limit: int = 50, before_id: int | None = None, by_id: bool = False) -> list[RunRecord]:
+    """Runs, newest first, with their steps (``by_id``/``before_id``: a keyset page by id). Needs ``read``."""
     require(principal, "read")
     for i, st in enumerate(statuses or []):
         if st not in wstore.RUN_STATUSES:
@@ -274,7 +274,7 @@ def list_runs(principal: Principal, workflow_id: int | None = None, *, statuses:
                                   field=f"statuses[{i}]")
     with tenant_session(principal.tenant_id) as s:
         return [_public_run(r) for r in wstore.list_runs(s, workflow_id=workflow_id, statuses=statuses,
-                                                         limit=limit)]
+                                                         limit=limit, before_id=before_id, by_id=by_id)]
 
 
 def get_run(principal: Principal, run_id: int) -> RunRecord:
@@ -285,11 +285,14 @@ def get_run(principal: Principal, run_id: int) -> RunRecord:
 
 
 # ====================================================================== approvals
-def list_approvals(principal: Principal, *, pending_only: bool = True, limit: int = 100) -> list[ApprovalRecord]:
-    """The approvals queue (pending, soonest to expire first) or all decisions. Needs ``read``."""
+def list_approvals(principal: Principal, *, pending_only: bool = True, limit: int = 100,
+                   before_id: int | None = None, by_id: bool = False) -> list[ApprovalRecord]:
+    """The approvals queue (pending, soonest to expire first) or all decisions (``by_id``/``before_id``: a keyset
+    page by id, newest first). Needs ``read``."""
     require(principal, "read")
     with tenant_session(principal.tenant_id) as s:
-        return wstore.list_approvals(s, statuses=["pending"] if pending_only else None, limit=limit)
+        return wstore.list_approvals(s, statuses=["pending"] if pending_only else None, limit=limit,
+                                     before_id=before_id, by_id=by_id)
 
 
 def get_approval(principal: Principal, approval_id: int) -> ApprovalRecord:

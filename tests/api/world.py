@@ -81,7 +81,7 @@ def build_world() -> dict:
                             valid_until=datetime(2030, 1, 1, tzinfo=UTC))
         s.add_all([anomaly, approval, insight])
         s.flush()
-        ids = {"monitor_id": monitor.id, "workflow_id": workflow.id, "run_id": wf_run.id, "anomaly_id": anomaly.id,
+        ids = {"monitor_id": monitor.id, "monitor_run_id": run.id, "workflow_id": workflow.id, "run_id": wf_run.id, "anomaly_id": anomaly.id,
                "approval_id": approval.id, "insight_id": insight.id}
     ids.update(dataset_id=dsid, model_id=model.id, version_id=version.id, job_id=job.id, prediction_id=pred.id,
                batch_id=batch.batch.id, forecast_id=fmodel.id, forecast_version_id=fversion.id,

@@ -95,7 +95,7 @@ def test_external_version_predicts_as_the_local_model_with_bounded_reasons(org, 
 def test_timeouts_retry_fail_with_their_reason_and_the_circuit_opens_then_recovers(org, monkeypatch):
     ds, frame, features, _, server, cfg = telco_world(org, monkeypatch, calls={
         "read_timeout_seconds": 0.3, "retries": 2, "backoff_seconds": 0.01, "breaker_failures": 2,
-        "breaker_cooldown_seconds": 1.0})
+        "breaker_cooldown_seconds": 8.0})  # long enough for a loaded machine to check the open state in time
     try:
         version = external_models.register(org, cfg, dataset_id=ds, auth_header=SCORING_TOKEN, model_name="slow")
         registry.deploy(org, version.model_id, version.id)
@@ -121,7 +121,7 @@ def test_timeouts_retry_fail_with_their_reason_and_the_circuit_opens_then_recove
         assert "circuit is open" in predictions.list_predictions(org, version.model_id, limit=1)[0].error
 
         server.delay = 0.0
-        time.sleep(1.1)
+        time.sleep(external_models.circuit(org, version.id)["retry_in_seconds"] + 0.2)
         assert external_models.circuit(org, version.id)["state"] == "half_open"
         back = predictions.predict_one(org, version.model_id, _values(frame, features, 3), explain=False)
         assert back.probability is not None and external_models.circuit(org, version.id)["state"] == "closed"

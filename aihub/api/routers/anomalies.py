@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from aihub.api.deps import Caller
+from aihub.api.routers._common import FIRST_ID, link, links
 from aihub.api.schemas import ERRORS, AnomalyEvent, AnomalyOut, Assign, FalsePositive, Note, Page, StatusChange
 from aihub.errors import ValidationError
 from aihub.jsonsafe import plain
@@ -42,7 +43,10 @@ def anomaly_out(a, full: bool = False) -> AnomalyOut:
                                       "resolved_at": a.resolved_at})
 
 
-@router.get("", response_model=Page[AnomalyOut], summary="List anomalies, newest first")
+@router.get("", response_model=Page[AnomalyOut], summary="List anomalies, newest first",
+            responses=links(200, GetAnomaly=link("GET", "/anomalies/{anomaly_id}", anomaly_id=FIRST_ID),
+                            ListEvents=link("GET", "/anomalies/{anomaly_id}/events", anomaly_id=FIRST_ID),
+                            AddNote=link("POST", "/anomalies/{anomaly_id}/notes", anomaly_id=FIRST_ID)))
 def list_anomalies(
     p: Caller,
     severity: Annotated[list[Severity] | None, Query(max_length=4)] = None,

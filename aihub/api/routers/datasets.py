@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import json_response, read_upload, sha256
+from aihub.api.routers._common import FIRST_ID, json_response, link, links, read_upload, sha256
 from aihub.api.schemas import ERRORS, Dataset, DatasetSchema, DatasetVersion, Page, Upload
 from aihub.api.settings import PREFIX
 from aihub.services import datasets
@@ -20,15 +20,25 @@ Cursor = Query(None, min_length=1, max_length=100, description="next_cursor of t
 Limit = Query(50, ge=1, le=500, description="Items per page")
 
 
-@router.get("", response_model=Page[Dataset], summary="List datasets")
+@router.get("", response_model=Page[Dataset], summary="List datasets",
+            responses=links(200, GetDataset=link("GET", "/datasets/{dataset_id}", dataset_id=FIRST_ID)))
 def list_datasets(p: Caller, name: Annotated[str | None, Query(max_length=200, description="Name contains")] = None,
                   cursor: str | None = Cursor, limit: int = Limit) -> Page[Dataset]:
     page = datasets.page_datasets(p, name_contains=name, cursor=cursor, limit=limit)
     return Page[Dataset](items=[Dataset.model_validate(d) for d in page.items], next_cursor=page.next_cursor)
 
 
+#: What an upload links to: the dataset, its versions and its schema.
+UPLOAD_LINKS = {name: link("GET", path, dataset_id="$response.body#/version/dataset_id")
+                for name, path in (("GetDataset", "/datasets/{dataset_id}"),
+                                   ("ListVersions", "/datasets/{dataset_id}/versions"),
+                                   ("GetSchema", "/datasets/{dataset_id}/schema"))}
+
+
 @router.post("", status_code=201, response_model=Upload, summary="Upload a file as a new dataset version",
-             responses={200: {"model": Upload, "description": "These exact bytes were saved before; nothing new."}})
+             responses={**links(201, **UPLOAD_LINKS),
+                        200: {"model": Upload, "description": "These exact bytes were saved before; nothing new.",
+                              "links": UPLOAD_LINKS}})
 def upload(p: Caller, idem: Idem,
            file: Annotated[UploadFile, File(description="CSV, Excel (.xlsx) or JSON")],
            name: Annotated[str, Form(min_length=1, max_length=200, description="Dataset name; an existing "

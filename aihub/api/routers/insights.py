@@ -5,11 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
 from aihub.api.deps import Caller
-from aihub.api.schemas import ERRORS, GenerateInsights, InsightEvent, InsightOut, InsightStatus, Page, Vote
+from aihub.api.idempotency import Idem
+from aihub.api.routers._common import FIRST_ID, JOB_LINKS, accepted, job_body, link, links
+from aihub.api.schemas import (
+    ERRORS,
+    GenerateInsights,
+    InsightEvent,
+    InsightGenerationStatus,
+    InsightOut,
+    InsightStatus,
+    Job,
+    Page,
+    Vote,
+)
 from aihub.jsonsafe import plain
-from aihub.paging import paginate
 from aihub.services import insights as insights_service
 
 router = APIRouter(prefix="/insights", tags=["insights"], responses=ERRORS)
@@ -24,7 +36,9 @@ def insight_out(i) -> InsightOut:
                                       "created_at": i.created_at, "updated_at": i.updated_at})
 
 
-@router.get("", response_model=Page[InsightOut], summary="List insights, newest first")
+@router.get("", response_model=Page[InsightOut], summary="List insights, newest first",
+            responses=links(200, GetInsight=link("GET", "/insights/{insight_id}", insight_id=FIRST_ID),
+                            ListEvents=link("GET", "/insights/{insight_id}/events", insight_id=FIRST_ID)))
 def list_insights(
     p: Caller,
     category: Annotated[list[Category] | None, Query(max_length=4)] = None,
@@ -35,19 +49,31 @@ def list_insights(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[InsightOut]:
     kwargs = {"statuses": status} if status else {}
-    rows = insights_service.list_insights(p, categories=category, min_priority=min_priority,
-                                          include_expired=include_expired, limit=5000, **kwargs)
-    page = paginate(rows, cursor, limit)
+    page = insights_service.page_insights(p, cursor=cursor, limit=limit, categories=category,
+                                          min_priority=min_priority, include_expired=include_expired, **kwargs)
     return Page[InsightOut](items=[insight_out(i) for i in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/generate", response_model=list[InsightOut], summary="Generate insights now")
-def generate(p: Caller, body: GenerateInsights | None = None) -> list[InsightOut]:
-    """Runs the detectors on the organization's data and answers with the new insights (still-valid ones are
-    not repeated). Needs ``ai_analytics:generate``."""
+@router.post("/generate", status_code=202, response_model=Job, summary="Generate insights now",
+             responses=links(202, **JOB_LINKS),
+             response_description="The generation job; poll its Location")
+def generate(p: Caller, idem: Idem, body: GenerateInsights | None = None) -> JSONResponse:
+    """Queues a run of the detectors on the organization's data for the worker and answers 202 with its job
+    (``Location: /api/v1/jobs/{id}``). The finished job's ``result.insight_ids`` are the new insights
+    (still-valid ones are not repeated). Needs ``ai_analytics:generate``."""
     body = body or GenerateInsights()
-    found = insights_service.generate(p, body.categories, body.min_priority, body.limit)
-    return [insight_out(i) for i in found]
+    return idem.run("POST /insights/generate", body.model_dump(mode="json"),
+                    lambda: accepted(insights_service.queue_generate(p, body.categories, body.min_priority,
+                                                                     body.limit)))
+
+
+@router.get("/status", response_model=InsightGenerationStatus, summary="Where insight generation stands")
+def generation_status(p: Caller) -> InsightGenerationStatus:
+    """The newest generation job (running or not) and the valid open insights per status."""
+    st = insights_service.generation_status(p)
+    latest = st["latest_job"]
+    return InsightGenerationStatus(running=st["running"], latest_job=None if latest is None else job_body(latest),
+                                   open_by_status=st["open_by_status"], last_generated_at=st["last_generated_at"])
 
 
 @router.get("/{insight_id:int}", response_model=InsightOut, summary="One insight")

@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import accepted, job_body
+from aihub.api.routers._common import FIRST_ID, JOB_LINKS, accepted, job_body, keyset, link, links
+
+MODEL_OF_JOB = "$response.body#/model_id"
 from aihub.api.schemas import (
     ERRORS,
     Challenger,
@@ -43,7 +45,9 @@ def version_out(v, details=None) -> VersionOut:
                                       "library_versions": plain(v.library_versions), **extra})
 
 
-@router.get("", response_model=Page[ModelOut], summary="List models")
+@router.get("", response_model=Page[ModelOut], summary="List models",
+            responses=links(200, GetModel=link("GET", "/models/{model_id}", model_id=FIRST_ID),
+                            ListVersions=link("GET", "/models/{model_id}/versions", model_id=FIRST_ID)))
 def list_models(p: Caller, kind: Annotated[str | None, Query(pattern="^(ml|forecast)$")] = None,
                 name: Annotated[str | None, Query(max_length=200, description="Name contains")] = None,
                 cursor: str | None = Cursor, limit: int = Limit) -> Page[ModelOut]:
@@ -55,6 +59,8 @@ def list_models(p: Caller, kind: Annotated[str | None, Query(pattern="^(ml|forec
 
 
 @router.post("", status_code=202, response_model=Job, summary="Create a model and train its first version",
+             responses=links(202, **JOB_LINKS, GetModel=link("GET", "/models/{model_id}", model_id=MODEL_OF_JOB),
+                             ListJobs=link("GET", "/models/{model_id}/jobs", model_id=MODEL_OF_JOB)),
              response_description="The training job; poll its Location")
 def create_model(p: Caller, body: CreateModel, idem: Idem) -> JSONResponse:
     """Needs ``ai_analytics:create``. Answers 202 with the training job (``Location: /api/v1/jobs/{id}``)."""
@@ -82,7 +88,8 @@ def get_model(p: Caller, model_id: int = ModelId) -> ModelOut:
     return model_out(registry.get_model(p, model_id))
 
 
-@router.post("/{model_id:int}/train", status_code=202, response_model=Job, summary="Train a new version")
+@router.post("/{model_id:int}/train", status_code=202, response_model=Job, summary="Train a new version",
+             responses=links(202, **JOB_LINKS))
 def retrain(p: Caller, idem: Idem, body: Retrain | None = None, model_id: int = ModelId) -> JSONResponse:
     """Trains on the dataset's newest version. Needs ``ai_analytics:create``."""
     config = body.config if body else None
@@ -99,11 +106,13 @@ def retrain(p: Caller, idem: Idem, body: Retrain | None = None, model_id: int = 
 @router.get("/{model_id:int}/jobs", response_model=Page[Job], summary="Jobs of a model")
 def list_jobs(p: Caller, model_id: int = ModelId, cursor: str | None = Cursor, limit: int = Limit) -> Page[Job]:
     registry.get_model(p, model_id)
-    page = paginate(registry.list_jobs(p, model_id, limit=500), cursor, limit)
+    page = keyset(lambda before, n: registry.list_jobs(p, model_id, n, before_id=before), cursor, limit)
     return Page[Job](items=[job_body(j) for j in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{model_id:int}/versions", response_model=Page[VersionOut], summary="Versions of a model")
+@router.get("/{model_id:int}/versions", response_model=Page[VersionOut], summary="Versions of a model",
+            responses=links(200, GetVersion=link("GET", "/models/{model_id}/versions/{version_id}",
+                                                 model_id="$request.path.model_id", version_id=FIRST_ID)))
 def list_versions(p: Caller, model_id: int = ModelId, cursor: str | None = Cursor, limit: int = Limit
                   ) -> Page[VersionOut]:
     page = paginate(registry.list_versions(p, model_id), cursor, limit)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import accepted, json_response, read_upload, sha256
+from aihub.api.routers._common import JOB_LINKS, accepted, json_response, link, links, read_upload, sha256
 from aihub.api.schemas import (
     ERRORS,
     Batch,
@@ -36,7 +36,9 @@ def stored(r) -> StoredPrediction:
 
 
 @router.post("/models/{model_id:int}/predictions", status_code=201, response_model=PredictionOut,
-             summary="Predict one row, with its reasons")
+             summary="Predict one row, with its reasons",
+             responses=links(201, GetPrediction=link("GET", "/predictions/{prediction_id}",
+                                                     prediction_id="$response.body#/id")))
 def predict(p: Caller, body: PredictIn, idem: Idem, model_id: ModelId) -> JSONResponse:
     """The champion (or the challenger, for its share) answers; SHAP reasons in ``contributions`` and
     ``explanation``. An identical input on the same version is answered from the stored prediction
@@ -59,7 +61,7 @@ def history(p: Caller, model_id: ModelId,
 
 
 @router.post("/models/{model_id:int}/batches", status_code=202, response_model=Job,
-             summary="Predict a file of rows as a job")
+             summary="Predict a file of rows as a job", responses=links(202, **JOB_LINKS))
 def batch(p: Caller, idem: Idem, model_id: ModelId,
           file: Annotated[UploadFile, File(description="CSV, Excel or JSON rows")],
           explain: Annotated[bool, Form()] = False) -> JSONResponse:

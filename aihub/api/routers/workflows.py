@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from aihub import workflows
 from aihub.api.deps import Caller
 from aihub.api.idempotency import Idem
-from aihub.api.routers._common import json_response
+from aihub.api.routers._common import FIRST_ID, json_response, keyset, link, links
 from aihub.api.schemas import ERRORS, ApprovalOut, Decision, Page, RunOut, Triggered, WorkflowOut
 from aihub.api.settings import PREFIX
 from aihub.jsonsafe import plain
@@ -45,7 +45,9 @@ def approval_out(a) -> ApprovalOut:
                                        if k in ApprovalOut.model_fields})
 
 
-@router.get("/workflows", response_model=Page[WorkflowOut], summary="List workflows with their run counts")
+@router.get("/workflows", response_model=Page[WorkflowOut], summary="List workflows with their run counts",
+            responses=links(200, GetWorkflow=link("GET", "/workflows/{workflow_id}", workflow_id=FIRST_ID),
+                            ListRuns=link("GET", "/workflows/{workflow_id}/runs", workflow_id=FIRST_ID)))
 def list_workflows(p: Caller, cursor: Cursor = None, limit: Limit = 50) -> Page[WorkflowOut]:
     page = paginate(workflows.list_workflows(p), cursor, limit, key=lambda s: s.workflow.id)
     return Page[WorkflowOut](items=[workflow_out(s) for s in page.items], next_cursor=page.next_cursor)
@@ -59,7 +61,8 @@ def get_workflow(p: Caller, workflow_id: WorkflowId) -> WorkflowOut:
 
 
 @router.post("/workflows/{workflow_id:int}/runs", status_code=202, response_model=Triggered,
-             summary="Trigger a workflow now")
+             summary="Trigger a workflow now",
+             responses=links(202, GetRun=link("GET", "/workflow-runs/{run_id}", run_id="$response.body#/run_id")))
 def trigger(p: Caller, workflow_id: WorkflowId, idem: Idem) -> JSONResponse:
     """Starts a run (trigger ``manual``) in the background; poll ``/api/v1/workflow-runs/{id}``.
     Needs ``ai_analytics:automation``."""
@@ -74,7 +77,8 @@ def trigger(p: Caller, workflow_id: WorkflowId, idem: Idem) -> JSONResponse:
 @router.get("/workflows/{workflow_id:int}/runs", response_model=Page[RunOut], summary="Runs of a workflow")
 def list_runs(p: Caller, workflow_id: WorkflowId, cursor: Cursor = None, limit: Limit = 50) -> Page[RunOut]:
     workflows.get_workflow(p, workflow_id)
-    page = paginate(workflows.list_runs(p, workflow_id, limit=1000), cursor, limit)
+    page = keyset(lambda before, n: workflows.list_runs(p, workflow_id, limit=n, before_id=before, by_id=True),
+                  cursor, limit)
     return Page[RunOut](items=[run_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
@@ -83,10 +87,12 @@ def get_run(p: Caller, run_id: RunId) -> RunOut:
     return run_out(workflows.get_run(p, run_id))
 
 
-@router.get("/approvals", response_model=Page[ApprovalOut], summary="The approvals queue")
+@router.get("/approvals", response_model=Page[ApprovalOut], summary="The approvals queue",
+            responses=links(200, GetApproval=link("GET", "/approvals/{approval_id}", approval_id=FIRST_ID)))
 def list_approvals(p: Caller, pending_only: bool = True, cursor: Cursor = None, limit: Limit = 50
                    ) -> Page[ApprovalOut]:
-    page = paginate(workflows.list_approvals(p, pending_only=pending_only, limit=1000), cursor, limit)
+    page = keyset(lambda before, n: workflows.list_approvals(p, pending_only=pending_only, limit=n,
+                                                             before_id=before, by_id=True), cursor, limit)
     return Page[ApprovalOut](items=[approval_out(a) for a in page.items], next_cursor=page.next_cursor)
 
 
