@@ -207,11 +207,12 @@ class AppPage:
         self.page.locator("input[type=file]").nth(index).set_input_files(files)
         self.settle(since=before)
 
-    def choose(self, label: str, option: str) -> None:
-        """Pick ``option`` in the select box or multiselect labelled ``label`` and wait for the run it starts."""
+    def choose(self, label: str, option: str, nth: int = 0) -> None:
+        """Pick ``option`` in the ``nth`` select box or multiselect labelled ``label`` (several rows of a form can
+        share a label) and wait for the run it starts."""
         self.settle()
         before = self.runs()
-        self.page.get_by_role("combobox", name=label).click()
+        self.page.get_by_role("combobox", name=label).nth(nth).click()
         self.page.get_by_role("option", name=option, exact=True).click()
         self.close_list()
         self.settle(since=before)

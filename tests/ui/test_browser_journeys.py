@@ -2,18 +2,20 @@
 
 Deep links and reloads keep their page through log-in; an upload with the category ``none`` is saved, its
 column types are fixed after saving (a new version of the same bytes); the roles of a plain table are confirmed
-for insights; logging out and in as another user shows that user's role. No screen shows a traceback.
+for insights; logging out and in as another user shows that user's role; a two-filter forecast (Region and Category) is
+trained on the worker and its history is exactly the filtered rows' sums. No screen shows a traceback.
 """
 
 from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from aihub import auth
 from aihub.services import datasets
-from tests.conftest import PASSWORD, new_tenant
+from tests.conftest import PASSWORD, new_tenant, shared_file
 
 pytestmark = pytest.mark.browser
 
@@ -85,3 +87,45 @@ def test_journeys_in_the_browser(app_page):
     expect(page.get_by_text("Your role can view datasets but not upload them.")).to_be_visible()
     app_page.no_traceback()
 
+
+def test_two_filter_forecast_in_the_browser(app_page, tmp_path):
+    """A monthly Sales forecast of Superstore's West region and Furniture category together (two filters),
+    trained on the worker and shown with its chart; its history is exactly the filtered orders' monthly sums."""
+    from playwright.sync_api import expect
+
+    from aihub.services import forecasts, registry
+
+    admin = new_tenant("fcjourney")
+    orders = shared_file("superstore", "superstore_orders.csv")
+    page = app_page.page
+    app_page.goto()
+    app_page.log_in(admin.username, PASSWORD, then="Dashboard")
+    app_page.open("Data sources")
+    app_page.upload(str(orders))
+    app_page.fill(page.get_by_role("textbox", name="Dataset name"), "Superstore")
+    app_page.click(page.get_by_role("button", name="Save dataset"))
+    expect(page.get_by_text("Saved Superstore version 1")).to_be_visible()
+
+    app_page.open("Forecasts")
+    app_page.choose("Filter 1 (optional)", "Region")
+    app_page.choose("Keep Region", "West")
+    app_page.choose("Filter 2 (optional)", "Category")
+    app_page.choose("Keep Category", "Furniture")
+    app_page.choose("Algorithm", "ets")
+    app_page.fill(page.get_by_role("textbox", name="Model name"), "West furniture sales")
+    app_page.no_traceback()
+    app_page.click(page.get_by_role("button", name="Train forecast"))
+    expect(page.get_by_text("Training of West furniture sales finished in", exact=False)).to_be_visible(
+        timeout=180_000)
+    app_page.settle()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    expect(page.get_by_text("Backtest MASE", exact=True)).to_be_visible()
+    app_page.no_traceback()
+
+    (model,) = registry.list_models(admin, forecasts.FORECAST_KIND)
+    (version,) = registry.list_versions(admin, model.id)
+    view = forecasts.forecast_view(admin, model.id, version.id)
+    frame = pd.read_csv(orders)
+    kept = frame[(frame["Region"] == "West") & (frame["Category"] == "Furniture")]
+    assert 0 < len(kept) < len(frame) / 10
+    assert view.history["y"].sum() == pytest.approx(kept["Sales"].sum(), rel=1e-6)
