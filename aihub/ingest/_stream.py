@@ -145,7 +145,9 @@ def _csv_chunks(name: str, reader: BinaryIO, delim: str, header: list[str], chun
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    _check_header(name, header)
+    index = len(header) > 1 and header[0] == ""  # maybe pandas' row index, which read_upload leaves out
+    _check_header(name, header[1:] if index else header)
+    header = [_INDEX, *header[1:]] if index else header
     parse = pacsv.ParseOptions(delimiter=delim, newlines_in_values=True)
     convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False,
                                    quoted_strings_can_be_null=False)
@@ -157,7 +159,7 @@ def _csv_chunks(name: str, reader: BinaryIO, delim: str, header: list[str], chun
                                    read_options=pacsv.ReadOptions(skip_rows=1 if k == 0 else 0, column_names=header))
             if table.num_rows == 0:
                 continue
-            pending.append(table.to_pandas())
+            pending.append(_without_row_index(name, table.to_pandas(), have + seen) if index else table.to_pandas())
             have += table.num_rows
             while have >= chunk_rows:
                 joined = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
@@ -175,6 +177,23 @@ def _csv_chunks(name: str, reader: BinaryIO, delim: str, header: list[str], chun
     if have:
         joined = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
         yield _without_blank_rows(joined, np.arange(seen, seen + len(joined), dtype=np.int64) + 2)
+
+
+_INDEX = "\0row index"
+
+
+def _without_row_index(name: str, piece: pd.DataFrame, offset: int) -> pd.DataFrame:
+    """``piece`` without its nameless first column when that counts the rows (0, 1, 2, ... or 1, 2, 3, ... from
+    the file's first row, ``offset`` rows before this piece), as :func:`read_upload` leaves it out; otherwise
+    ``blank_column_name``."""
+    values = np.char.strip(piece[_INDEX].to_numpy(dtype=str))
+    first = values[0] if len(values) else ""
+    start = int(first) - offset if first.isdigit() and int(first) - offset in (0, 1) else None
+    expected = np.arange(offset, offset + len(values)) + (start or 0)
+    if start is None or not (values == expected.astype(str)).all():
+        raise IngestError(f"{name}: column 1 has no name in the header row. Name every column and upload again.",
+                          code="blank_column_name", details={"file": name, "column": 1})
+    return piece.drop(columns=_INDEX)
 
 
 def _without_blank_rows(frame: pd.DataFrame, lines: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:

@@ -23,6 +23,7 @@ from aihub.ingest import (
     ColumnSchema,
     ParsedUpload,
     apply_schema,
+    iter_table_chunks,
     read_upload,
     schema_from_json,
     schema_to_json,
@@ -695,6 +696,19 @@ def test_a_pandas_row_index_column_is_left_out_and_the_preview_says_so():
     with pytest.raises(IngestError) as err:
         read_upload("x.csv", b",a\n5,1\n7,2\n")
     assert err.value.code == "blank_column_name"
+
+
+def test_the_streaming_reader_leaves_out_a_row_index_as_read_upload_does():
+    """Batch prediction reads files with iter_table_chunks: the same file must not be refused there."""
+    data = shared_file("tables", "loan_approval.csv").read_bytes()
+    for source in (data, io.BytesIO(data)):
+        chunks = list(iter_table_chunks("loan_approval.csv", source, chunk_rows=100))
+        assert [len(c) for c, _ in chunks] == [100, 100, 100, 100, 91]
+        assert all(list(c.columns) == list(read_upload("l.csv", data).frame.columns) for c, _ in chunks)
+    for bad in (b",a\n5,1\n7,2\n", b",a\n0,1\n2,2\n"):  # not 0, 1, 2, ...: data without a name
+        with pytest.raises(IngestError) as err:
+            list(iter_table_chunks("x.csv", io.BytesIO(bad)))
+        assert err.value.code == "blank_column_name"
 
 
 def test_none_stays_a_category_unless_the_user_says_it_means_missing():
