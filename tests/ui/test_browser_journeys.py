@@ -3,12 +3,15 @@
 Deep links and reloads keep their page through log-in; an upload with the category ``none`` is saved, its
 column types are fixed after saving (a new version of the same bytes); the roles of a plain table are confirmed
 for insights; logging out and in as another user shows that user's role; a two-filter forecast (Region and Category) is
-trained on the worker and its history is exactly the filtered rows' sums. No screen shows a traceback.
+trained on the worker and its history is exactly the filtered rows' sums; a model of the shared loan table
+(0/1 target) is trained, deployed and predicts one row with its reasons and a batch file with its warnings. No screen shows a traceback.
 """
 
 from __future__ import annotations
 
+import csv
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -129,3 +132,82 @@ def test_two_filter_forecast_in_the_browser(app_page, tmp_path):
     kept = frame[(frame["Region"] == "West") & (frame["Category"] == "Furniture")]
     assert 0 < len(kept) < len(frame) / 10
     assert view.history["y"].sum() == pytest.approx(kept["Sales"].sum(), rel=1e-6)
+
+
+def _loan_files(tmp_path) -> tuple[Path, Path]:
+    """The first 240 rows of the shared loan-approval table (0/1 ``Loan_Status``) to train on, and the next 30
+    without the target as a batch, where 3 rows carry an unseen ``Property_Area`` and 2 an unseen ``Education``."""
+    with shared_file("tables", "loan_approval.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    assert header[-1] == "Loan_Status"
+    train, batch = tmp_path / "loans.csv", tmp_path / "new_loans.csv"
+    with train.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *body[:240]])
+    area, education = header.index("Property_Area"), header.index("Education")
+    new = [[str(i), *r[1:-1]] for i, r in enumerate(body[240:270])]  # a pandas row index from 0, as exported
+    for r in new[:3]:
+        r[area] = "Lunar"
+    for r in new[3:5]:
+        r[education] = "Self-taught"
+    with batch.open("w", newline="") as f:
+        csv.writer(f).writerows([header[:-1], *new])
+    return train, batch
+
+
+def test_train_deploy_and_predict_in_the_browser(app_page, tmp_path):
+    """Upload a shared table with a 0/1 target, train a model through the form (the job runs on the worker),
+    deploy it, predict one row with its reasons and a score named after the outcome, then a file in batch."""
+    from playwright.sync_api import expect
+
+    admin = new_tenant("mljourney")
+    train, batch = _loan_files(tmp_path)
+    page = app_page.page
+    app_page.goto()
+    app_page.log_in(admin.username, PASSWORD, then="Dashboard")
+
+    app_page.open("Data sources")
+    app_page.upload(str(train))
+    expect(page.get_by_text(re.compile(r"Read loans\.csv: 240 rows"))).to_be_visible()
+    app_page.click(page.get_by_role("button", name="Save dataset"))
+    expect(page.get_by_text("Saved loans version 1: 240 rows.")).to_be_visible()
+    app_page.no_traceback()
+
+    app_page.open("Models")
+    app_page.choose("Target: the outcome to predict", "Loan_Status")
+    expect(page.get_by_text(re.compile(r"Default: 1, because"))).to_be_visible()
+    app_page.choose("Algorithm", "logistic_regression")
+    app_page.fill(page.get_by_role("textbox", name="Model name"), "Loan approval")
+    app_page.no_traceback()
+    app_page.click(page.get_by_role("button", name="Train model"))
+    expect(page.get_by_text("Training of Loan approval finished in", exact=False)).to_be_visible(timeout=180_000)
+    app_page.settle()
+    app_page.no_traceback()
+    app_page.click(page.get_by_role("button", name="Deploy version 1"))
+    expect(page.get_by_text(re.compile(r"Version 1 of Loan approval is deployed"))).to_be_visible()
+    app_page.no_traceback()
+
+    app_page.open("Predictions")
+    expect(page.get_by_text(re.compile(r"Champion: version 1 .* output: P\(Loan_Status\)"))).to_be_visible()
+    app_page.click(page.get_by_role("button", name="Predict"))
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="P(Loan_Status)")).to_be_visible()
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="Prediction")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"P\(Loan_Status\) \d\.\d\d .*is driven (up|down) by"))).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()  # the reasons' waterfall
+    assert "Churn" not in page.inner_text("[data-testid=stMain]")
+    app_page.no_traceback()
+
+    page.get_by_role("tab", name="Batch").click()
+    app_page.settle()
+    expect(page.get_by_role("button", name="Predict file")).to_be_visible()
+    app_page.upload(str(batch))
+    app_page.click(page.get_by_role("button", name="Predict file"))
+    expect(page.get_by_text(re.compile(r"Predicted 30 of 30 rows of new_loans\.csv"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^3 rows: .*Property_Area = 'Lunar' was not seen in training"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^2 rows: .*Education = 'Self-taught' was not seen in training"))).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download results CSV").click()
+    results = pd.read_csv(download.value.path())
+    assert len(results) == 30 and "prediction" in results.columns, results.columns
+    assert results["warning"].fillna("").str.contains("Lunar").sum() == 3
+    app_page.no_traceback()
