@@ -210,10 +210,21 @@ class AppPage:
     def choose(self, label: str, option: str, nth: int = 0) -> None:
         """Pick ``option`` in the ``nth`` select box or multiselect labelled ``label`` (several rows of a form can
         share a label) and wait for the run it starts."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         self.settle()
         before = self.runs()
-        self.page.get_by_role("combobox", name=label).nth(nth).click()
-        self.page.get_by_role("option", name=option, exact=True).click()
+        for attempt in range(3):  # the list can close again as it opens (a redraw): open it again
+            self.page.get_by_role("combobox", name=label).nth(nth).click()
+            try:
+                self.page.get_by_role("option", name=option, exact=True).click(timeout=15_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
+                print(f"the list of {label!r} showed no {option!r}: opening it again")  # shown with a failure
+                self.close_list()
+                self.settle()
         self.close_list()
         self.settle(since=before)
 
