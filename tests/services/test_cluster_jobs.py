@@ -51,11 +51,13 @@ def _cluster(**config) -> tuple[LocalCluster, Client]:
 @pytest.fixture(scope="module")
 def cluster(_server_database_session):
     """Two worker processes whose environment holds the app role's connection (never the owner's)."""
-    os.environ[WORKER_DB_ENV] = _server_database_session.app_url.render_as_string(hide_password=False)
-    cluster, client = _cluster()
-    yield client
-    client.close()
-    cluster.close()
+    # Set for this module only: a leaked app-role URL makes a later `aihub worker` refuse to start.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(WORKER_DB_ENV, _server_database_session.app_url.render_as_string(hide_password=False))
+        cluster, client = _cluster()
+        yield client
+        client.close()
+        cluster.close()
 
 
 def _weekly_panel(n_series: int = 8, seed: int = 0) -> pd.DataFrame:
