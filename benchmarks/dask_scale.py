@@ -3,7 +3,7 @@
 
 1. **Forecasts.** ``--series`` weekly series (default 10,000) with ``auto`` (the panel pool: naive, seasonal
    naive, ETS, Theta; rolling-origin backtest per series), horizon 13, through
-   :func:`aihub.runtime.cluster_jobs.forecast_many_on_cluster` (statsforecast's distributed backend) on a
+   :func:`aihub.runtime.cluster_jobs.forecast_many_on_cluster` (StatsForecast per chunk of series) on a
    ``LocalCluster`` of 1 and of 2 worker processes. The series are the M4 weekly training series of
    ``../shared/data/m4_weekly`` (359), each cut into non-overlapping windows of ``--weeks`` weeks, as many as
    needed (cycling through the series). Baseline in the same run: ``forecast_many`` on one process (no Dask)
@@ -14,8 +14,11 @@
    of a 100-tree random forest, nothing stored), on 1 and on 2 workers. Baseline in the same run: the
    pipeline's own ``predict_proba`` on one partition in this process (the model alone).
 
-Series per second and rows per second include Dask's scheduling, the shuffle by series, and (for scoring)
-generating the rows on the worker; each cluster is warmed up first (imports, the model), outside the timing. The machine's load average is printed: other processes share its cores.
+Series per second and rows per second include Dask's scheduling, sending the chunks of series, and (for scoring)
+generating the rows on the worker; each cluster is warmed up first (imports, the model), outside the timing.
+The machine's load average is printed: other processes share its cores. So are the workers' CPU seconds per
+series or row (what the work costs, whatever the load) and the cores they used on average (CPU seconds / wall
+seconds): a second worker only speeds the run up when the machine has a core to give it.
 
 usage: python benchmarks/dask_scale.py [--series 10000] [--rows 10000000] [--partition-rows 200000]
                                        [--baseline-series 200] [--weeks 130] [--skip-forecasts] [--skip-scoring]
@@ -132,8 +135,8 @@ def forecasts(args) -> list[str]:
                      f"{rates[n]:8.1f} series/s ({len(out) // HORIZON:,} forecast, {len(failed)} failed)"
                      + (f"   x{rates[2] / rates[1]:.2f} of 1 worker" if n == 2 else
                         f"   x{rates[1] / base:.2f} of the no-Dask baseline")
-                     + f"\n      workers' CPU {1000 * cpu / args.series:.0f} ms per series; a call with {2 * n} series "
-                       f"takes {fixed:.2f} s (fixed cost); {la}")
+                     + f"\n      workers' CPU {1000 * cpu / args.series:.0f} ms per series, {cpu / secs:.2f} cores used on "
+                       f"average; a call with {2 * n} series takes {fixed:.2f} s (fixed cost); {la}")
         print(lines[-1], flush=True)
     if args.series < 10_000:
         lines.append(f"   10,000 series would take about {10_000 / rates[2]:,.0f} s on 2 workers here "
@@ -196,7 +199,8 @@ def scoring(args) -> list[str]:
                      f"{rates[n]:10,.0f} rows/s ({sum(r[1] for r in res)} failed)"
                      + (f"   x{rates[2] / rates[1]:.2f} of 1 worker" if n == 2 else
                         f"   x{rates[1] / base:.2f} of predict_proba in-process")
-                     + f"\n      workers' CPU {1e6 * cpu / rows:.1f} us per row = {rows / cpu:,.0f} rows per CPU-second; {la}")
+                     + f"\n      workers' CPU {1e6 * cpu / rows:.1f} us per row = {rows / cpu:,.0f} rows per CPU-second, "
+                       f"{cpu / secs:.2f} cores used on average; {la}")
         print(lines[-1], flush=True)
     if args.rows < 10_000_000:
         lines.append(f"   10,000,000 rows would take about {1e7 / rates[2]:,.0f} s on 2 workers here "
