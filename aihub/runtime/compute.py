@@ -4,8 +4,8 @@
 
 * ``AIHUB_DASK_SCHEDULER=tcp://host:8786`` connects to that scheduler (workers on other hosts, or on
   Kubernetes through dask-kubernetes; README "Running heavy work on a Dask cluster");
-* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine and closes it
-  afterwards. Same functions, same partition tasks, same results; nothing needs to be running for
+* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine (given this hub
+  process's app-role connection when ``AIHUB_APP_DATABASE_URL`` is not set) and closes it afterwards. Same functions, same partition tasks, same results; nothing needs to be running for
   ``make run``, and Dask is imported only when such work starts.
 
 What runs on it (:mod:`aihub.runtime.cluster_jobs`): many-series forecasts through statsforecast's own
@@ -191,8 +191,23 @@ def dask_client(client: Any = None, *, n_workers: int | None = None) -> Iterator
             yield remote
         return
     with LocalCluster(n_workers=n_workers or local_workers(), processes=True, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as local, local.as_current():
+                      dashboard_address=None, env=_local_worker_env()) as cluster, Client(cluster) as local, \
+            local.as_current():
         yield local
+
+
+def _local_worker_env() -> dict[str, str]:
+    """Environment of local worker processes: this hub process's app-role connection when none is set.
+
+    The processes are children on this machine (the URL never enters a task graph); a remote worker has its own.
+    """
+    if os.environ.get(WORKER_DB_ENV):
+        return {}
+    from aihub.db import engine as dbengine
+
+    if dbengine._database is None:
+        return {}
+    return {WORKER_DB_ENV: dbengine._database.app.url.render_as_string(hide_password=False)}
 
 
 def n_workers_of(client: Any) -> int:
