@@ -124,7 +124,7 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
     for fk in fks:
         variants.append((f"- FK {fk}", [f"ALTER TABLE prediction_results DROP CONSTRAINT {fk}"],
                          insert.format(sel=sel, src="stage")))
-    variants.append(("- all 5 FKs", [f"ALTER TABLE prediction_results DROP CONSTRAINT {fk}" for fk in fks],
+    variants.append((f"- all {len(fks)} FKs", [f"ALTER TABLE prediction_results DROP CONSTRAINT {fk}" for fk in fks],
                      insert.format(sel=sel, src="stage")))
     for ix in idx:
         variants.append((f"- index {ix}", [f"DROP INDEX {ix}"], insert.format(sel=sel, src="stage")))
