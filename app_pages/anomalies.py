@@ -114,8 +114,10 @@ def explanation(a) -> None:
         st.dataframe(mv[["metric", "value", "expected", "z", "is_anomaly"]], hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="localized")
                                     for c in ("value", "expected", "z")})
-    st.markdown(f"**Money impact:** {rc.get('impact_text', anomaly_svc.format_money(a.impact))}")
-    st.caption(a.impact_note)
+    impact_text = rc.get("impact_text", anomaly_svc.format_money(a.impact))
+    st.markdown(f"**Money impact:** {impact_text}")
+    if a.impact_note and a.impact_note != impact_text:  # without a unit value both are the same sentence
+        st.caption(a.impact_note)
     if a.resolution_notes or a.false_positive_reason:
         st.info(f"Resolution: {a.resolution_notes or ''}"
                 + (f" · false positive because: {a.false_positive_reason}" if a.is_false_positive else ""))

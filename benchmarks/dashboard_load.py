@@ -16,18 +16,27 @@ What it does
    role would take minutes row by row), then ``VACUUM ANALYZE`` so the planner
    has statistics and the visibility map allows index-only scans, as
    autovacuum would after a real load. Only the filling bypasses the app.
-   The predictions go in chunks of 1,000,000 rows per statement; the rollup
+   The predictions go in chunks of 1,000,000 rows per statement with the
+   table's secondary indexes dropped and rebuilt after (the manual's bulk-load
+   advice; 1M-row chunks took about 2.5 min each at 10M with them); the rollup
    triggers mark the days they touch, then the worker's rollup step
    (:func:`aihub.services.dashboard.refresh_rollups`, as the app role) builds
-   the daily rollups; its time is printed.
-4. Times, for both tenants, each dashboard query through :mod:`aihub.services.dashboard`
-   as the app role under row-level security (first call and median of the
-   next ``--repeat``), and the page render with Streamlit's AppTest of
+   the daily rollups; its time is printed. ``--keep`` keeps the filled
+   database and ``--reuse DATABASE`` times a kept one without filling again
+   (the fill of 10 million rows takes most of a run).
+4. Times the rollup step twice more: a **full rebuild** (every day of the
+   tenant's rollups marked again, then the step) and an **incremental** one
+   (``--increment`` new predictions within the last hour, 10% with an
+   outcome, inserted in one statement so the triggers mark today, then the
+   step). The load average is printed with them: the machine may be shared.
+5. Times, for both tenants, each dashboard query through :mod:`aihub.services.dashboard`
+   as the app role under row-level security (first call, then median and
+   maximum of the next ``--repeat``), and the page render with Streamlit's AppTest of
    ``app_pages/dashboard.py`` (run through ``streamlit_app.py``, whose default page
    it is, with the tenant's admin as the logged-in principal): first render
    with empty caches, then the median of cached re-renders, which is what a
    user sees after the first load.
-5. **Same-run baseline**: the raw aggregates the dashboard ran before the
+6. **Same-run baseline**: the raw aggregates the dashboard ran before the
    rollups (:data:`RAW_QUERIES`: predictions per period and model, failed
    predictions, outcomes per period and version, anomalies per period,
    severity and status over every row of the range), timed as the app role
@@ -38,7 +47,7 @@ What it does
 Figures only, no pass/fail asserts. Usage::
 
     python benchmarks/dashboard_load.py [--embedded] [--predictions 10000000] [--anomalies 100000]
-        [--insights 1000] [--repeat 5] [--keep] [--explain]
+        [--insights 1000] [--increment 10000] [--repeat 5] [--raw-repeat 2] [--keep] [--reuse DATABASE] [--explain]
 """
 
 from __future__ import annotations
@@ -67,8 +76,9 @@ PASSWORD = "bench-password"
 
 
 # ---------------------------------------------------------------------------- database
-def open_database(embedded: bool):
-    """A fresh migrated database installed as the process-wide one; returns (db, cleanup)."""
+def open_database(embedded: bool, reuse: str | None = None):
+    """A fresh migrated database (or the kept database ``reuse``) installed as the process-wide one;
+    returns (db, cleanup)."""
     data_dir = Path(tempfile.mkdtemp(prefix="aihub-bench-"))
     data_dir.chmod(0o755)
     os.environ["AIHUB_DATA_DIR"] = str(data_dir)
@@ -80,7 +90,7 @@ def open_database(embedded: bool):
     if embedded:
         owner = dbengine.start_embedded(data_dir)
     else:
-        name = f"aihub_bench_{uuid.uuid4().hex[:8]}"
+        name = reuse or f"aihub_bench_{uuid.uuid4().hex[:8]}"
         owner = make_url(SERVER_URL).set(database=name)
         dbengine.ensure_database(owner)
     os.environ["AIHUB_DATABASE_URL"] = owner.render_as_string(hide_password=False)
@@ -177,6 +187,27 @@ FILL = [
 ]
 
 
+def drop_secondary_indexes(db, table: str) -> list[str]:
+    """Drop ``table``'s indexes that back no constraint; return their ``CREATE INDEX`` statements.
+
+    Bulk-load practice (PostgreSQL manual, "Populating a Database": remove
+    indexes, load, recreate): building an index once over 10 million rows is
+    far cheaper than 10 million random insertions into it (the md5
+    ``input_hash`` index above all, once it outgrows shared buffers). The
+    recreated indexes are the migrations' own definitions, read back from the
+    catalogue.
+    """
+    with db.owner.begin() as conn:
+        defs = conn.execute(sa.text("""
+            SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+            WHERE i.indrelid = CAST(:t AS regclass)
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+            ORDER BY 1"""), {"t": table}).all()
+        for name, _ in defs:
+            conn.execute(sa.text(f"DROP INDEX {name}"))
+    return [ddl for _, ddl in defs]
+
+
 def fill_big_tenant(db, args) -> object:
     from aihub import auth
 
@@ -187,6 +218,7 @@ def fill_big_tenant(db, args) -> object:
     for label, sql in FILL:
         chunks = [(lo, min(lo + CHUNK - 1, args.predictions)) for lo in range(1, args.predictions + 1, CHUNK)] \
             if label == "prediction_results" else [(0, 0)]
+        dropped = drop_secondary_indexes(db, "prediction_results") if label == "prediction_results" else []
         t0 = time.perf_counter()
         n = 0
         for g0, g1 in chunks:  # one transaction per chunk: bounded transition tables and WAL per statement
@@ -194,6 +226,14 @@ def fill_big_tenant(db, args) -> object:
                 conn.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(admin.tenant_id)})
                 n += conn.execute(sa.text(sql), {**params, "g0": g0, "g1": g1}).rowcount
         print(f"  {label:<20} {n:>10,} rows  {time.perf_counter() - t0:6.1f} s")
+        if dropped:
+            t0 = time.perf_counter()
+            with db.owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(sa.text("SET maintenance_work_mem = '512MB'"))
+                for ddl in dropped:
+                    conn.execute(sa.text(ddl))
+            print(f"  {'  its ' + str(len(dropped)) + ' indexes':<20} {'rebuilt':>10}       "
+                  f"{time.perf_counter() - t0:6.1f} s")
     t0 = time.perf_counter()
     with db.owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("models", "model_versions", "deployments", "prediction_results", "monitors", "anomalies",
@@ -214,6 +254,49 @@ def build_rollups(db, tenant_id: int) -> None:
     with db.owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("prediction_daily", "outcome_daily", "anomaly_daily", "rollup_marks"):
             conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
+
+
+def time_full_rebuild(db, tenant_id: int) -> tuple[float, dict[str, int]]:
+    """Every day of the tenant's rollups marked again (as the owner), then the worker's rollup step, timed:
+    the cost of rebuilding a whole history (after a restore, or the first step after migration 0021)."""
+    from aihub.services import dashboard
+
+    with db.owner.begin() as conn:
+        for kind, table in (("predictions", "prediction_daily"), ("outcomes", "outcome_daily"),
+                            ("anomalies", "anomaly_daily")):
+            conn.execute(sa.text(f"INSERT INTO rollup_marks (tenant_id, kind, day) SELECT DISTINCT tenant_id, "
+                                 f":k, day FROM {table} WHERE tenant_id = :t"), {"k": kind, "t": tenant_id})
+    t0 = time.perf_counter()
+    days = dashboard.refresh_rollups(tenant_id)
+    return time.perf_counter() - t0, days
+
+
+#: ``:n`` predictions within the last hour (10% with an outcome recorded now), as the owner: an incremental load.
+INCREMENT = """
+    INSERT INTO prediction_results (tenant_id, model_id, model_version_id, served_by, input, input_hash, output,
+                                    prediction, probability, confidence, latency_ms, error, created_at, actual,
+                                    actual_at)
+    SELECT :t, m.id, m.active_version_id, 'champion', jsonb_build_object('x', g % 1000), md5('inc' || g),
+           '{}'::jsonb, CASE WHEN g % 3 = 0 THEN 'Yes' ELSE 'No' END, (g % 100) / 100.0, 0.7, 2.5,
+           CASE WHEN g % 997 = 0 THEN 'bad row' END, now() - (g % 3600) * interval '1 second',
+           CASE WHEN g % 10 = 0 THEN 'Yes' END, CASE WHEN g % 10 = 0 THEN now() END
+    FROM generate_series(1, :n) g
+    JOIN (SELECT id, active_version_id, row_number() OVER (ORDER BY id) - 1 AS k
+          FROM models WHERE tenant_id = :t AND active_version_id IS NOT NULL) m ON m.k = g % 6"""
+
+
+def time_incremental(db, tenant_id: int, n: int) -> tuple[float, float, dict[str, int]]:
+    """``n`` new predictions on today's day (one statement as the owner; the triggers mark the day), then the
+    worker's rollup step, timed: ``(insert seconds, rollup step seconds, days rebuilt)``."""
+    from aihub.services import dashboard
+
+    t0 = time.perf_counter()
+    with db.owner.begin() as conn:
+        conn.execute(sa.text(INCREMENT), {"t": tenant_id, "n": n})
+    inserted = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    days = dashboard.refresh_rollups(tenant_id)
+    return inserted, time.perf_counter() - t0, days
 
 
 def mark_today(tenant_id: int) -> None:
@@ -248,7 +331,7 @@ RAW_QUERIES = {
 }
 
 
-def time_raw(p, repeat: int) -> dict[str, tuple[float, float]]:
+def time_raw(p, repeat: int) -> dict[str, tuple[float, float, float]]:
     """The same-run baseline: :data:`RAW_QUERIES` over the tenant's whole span, by month (as the overview)."""
     from datetime import UTC, datetime
 
@@ -270,7 +353,8 @@ def time_raw(p, repeat: int) -> dict[str, tuple[float, float]]:
 
 
 # ---------------------------------------------------------------------------- timing
-def _timed(fn, repeat: int) -> tuple[float, float]:
+def _timed(fn, repeat: int) -> tuple[float, float, float]:
+    """``(first call, median, max of the next repeat calls)`` in seconds."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
@@ -279,10 +363,10 @@ def _timed(fn, repeat: int) -> tuple[float, float]:
         t0 = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t0)
-    return first, statistics.median(runs)
+    return first, statistics.median(runs), max(runs)
 
 
-def time_queries(p, repeat: int) -> dict[str, tuple[float, float]]:
+def time_queries(p, repeat: int) -> dict[str, tuple[float, float, float]]:
     from aihub.services import dashboard
     from aihub.services import insights as insights_service
 
@@ -300,15 +384,12 @@ def time_queries(p, repeat: int) -> dict[str, tuple[float, float]]:
         "anomaly_summary": _timed(lambda: dashboard.anomaly_summary(p), repeat),
         "top insights": _timed(lambda: insights_service.list_insights(p, limit=3), repeat),
     }
-    out["all queries of one load"] = (
-        sum(out[k][0] for k in ("filter_options", "overview (all dates)", "summary", "anomaly_summary",
-                                "top insights")),
-        sum(out[k][1] for k in ("filter_options", "overview (all dates)", "summary", "anomaly_summary",
-                                "top insights")))
+    load = ("filter_options", "overview (all dates)", "summary", "anomaly_summary", "top insights")
+    out["all queries of one load"] = tuple(sum(out[k][i] for k in load) for i in range(3))
     return out
 
 
-def time_page(p, repeat: int) -> tuple[float, float, int]:
+def time_page(p, repeat: int) -> tuple[float, float, float, int]:
     from streamlit.testing.v1 import AppTest
 
     from aihub import auth
@@ -328,7 +409,7 @@ def time_page(p, repeat: int) -> tuple[float, float, int]:
         at.run()
         runs.append(time.perf_counter() - t0)
     charts = sum(1 for c in at.get("plotly_chart") if c.proto.spec)
-    return first, statistics.median(runs), charts
+    return first, statistics.median(runs), max(runs), charts
 
 
 def explain(db, p) -> None:
@@ -341,6 +422,11 @@ def explain(db, p) -> None:
     print("\n".join(r[0] for r in plan))
 
 
+def _uptime() -> str:
+    load = os.getloadavg()
+    return f"load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (1, 5, 15 min) on {os.cpu_count()} cores"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--embedded", action="store_true", help="use a throw-away embedded PostgreSQL")
@@ -348,23 +434,44 @@ def main() -> int:
     ap.add_argument("--anomalies", type=int, default=100_000)
     ap.add_argument("--insights", type=int, default=1_000)
     ap.add_argument("--usage", type=int, default=20_000)
+    ap.add_argument("--increment", type=int, default=10_000, help="new predictions for the incremental rollup step")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--raw-repeat", type=int, default=2,
+                    help="repeats of the raw baseline (each raw aggregate reads every row: tens of seconds at 10M)")
     ap.add_argument("--keep", action="store_true", help="keep the database and the data folder")
+    ap.add_argument("--reuse", metavar="DATABASE",
+                    help="time a database an earlier run kept (--keep) instead of filling a new one; dropped at "
+                         "the end unless --keep")
     ap.add_argument("--explain", action="store_true", help="print the plan of the prediction aggregate")
     args = ap.parse_args()
 
-    db, cleanup = open_database(args.embedded)
+    print(f"start: {_uptime()}")
+    db, cleanup = open_database(args.embedded, args.reuse)
     try:
-        from aihub import demo
+        from aihub import auth, demo
+        from aihub.services import dashboard
 
         t0 = time.perf_counter()
         demo_admin = demo.seed_demo()
         print(f"seeded the demo tenant in {time.perf_counter() - t0:.1f} s")
-        big = fill_big_tenant(db, args)
-        build_rollups(db, big.tenant_id)
-        from aihub.services import dashboard
-
+        if args.reuse:
+            big = auth.principal_for("admin@bench-big.example.com", auth.find_tenant(BIG_TENANT))
+            with db.owner.connect() as conn:
+                for arg, table in (("predictions", "prediction_results"), ("anomalies", "anomalies"),
+                                   ("insights", "insights"), ("usage", "usage_events")):
+                    setattr(args, arg, conn.scalar(sa.text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"),
+                                                   {"t": big.tenant_id}))
+            print(f"reusing database {args.reuse}: tenant '{BIG_TENANT}' has {args.predictions:,} predictions")
+            dashboard.refresh_rollups(big.tenant_id)  # marks left by the earlier run
+        else:
+            big = fill_big_tenant(db, args)
+            build_rollups(db, big.tenant_id)
         dashboard.refresh_rollups(demo_admin.tenant_id)
+        full_s, full_days = time_full_rebuild(db, big.tenant_id)
+        print(f"  {'full rebuild':<20} {sum(full_days.values()):>10,} days  {full_s:6.1f} s  ({_uptime()})")
+        ins_s, inc_s, inc_days = time_incremental(db, big.tenant_id, args.increment)
+        print(f"  {'incremental step':<20} {sum(inc_days.values()):>10,} days  {inc_s:6.2f} s  after "
+              f"{args.increment:,} new predictions today (insert with the mark triggers {ins_s:.2f} s; {_uptime()})")
         if args.explain:
             explain(db, big)
         results = {}
@@ -372,26 +479,29 @@ def main() -> int:
             results[label] = (time_queries(p, args.repeat), time_page(p, args.repeat))
         mark_today(big.tenant_id)
         marked = time_queries(big, args.repeat)
-        raw = time_raw(big, args.repeat)
+        raw = time_raw(big, args.raw_repeat)
 
         print(f"\nbackend: {'embedded' if args.embedded else 'server'} PostgreSQL; big tenant: "
               f"{args.predictions:,} predictions, {args.anomalies:,} anomalies, {args.insights:,} insights, "
-              f"{args.usage:,} usage events; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"{'seconds':<32}{'demo first':>12}{'demo warm':>12}{'big first':>12}{'big warm':>12}"
-              f"{'big+today':>12}")
+              f"{args.usage:,} usage events; {_uptime()}")
+        print(f"seconds; 'cold' = first call, p50/max over the next {args.repeat} calls")
+        print(f"{'':<32}{'demo':>8}{'demo':>8}{'big':>8}{'big':>8}{'big':>8}{'big+today':>10}{'big+today':>10}")
+        print(f"{'':<32}{'cold':>8}{'p50':>8}{'cold':>8}{'p50':>8}{'max':>8}{'p50':>10}{'max':>10}")
         for key in results["demo"][0]:
             d, b, t = results["demo"][0][key], results["big"][0][key], marked[key]
-            print(f"{key:<32}{d[0]:>12.3f}{d[1]:>12.3f}{b[0]:>12.3f}{b[1]:>12.3f}{t[1]:>12.3f}")
-        print(f"{'same-run baseline: the raw aggregates without rollups (big tenant, all dates, by month)':<32}")
-        for key, (first, warm) in raw.items():
-            print(f"{key:<32}{'':>12}{'':>12}{first:>12.3f}{warm:>12.3f}")
-        print(f"{'raw: sum of the four':<32}{'':>12}{'':>12}{sum(v[0] for v in raw.values()):>12.3f}"
-              f"{sum(v[1] for v in raw.values()):>12.3f}")
-        print("'big+today': warm median after one prediction arrived since the rollup step (today read raw)")
+            print(f"{key:<32}{d[0]:>8.3f}{d[1]:>8.3f}{b[0]:>8.3f}{b[1]:>8.3f}{b[2]:>8.3f}{t[1]:>10.3f}{t[2]:>10.3f}")
+        print(f"same-run baseline: the raw aggregates without rollups (big tenant, all dates, by month; p50/max "
+              f"over {args.raw_repeat} calls after the first)")
+        for key, (first, p50, mx) in raw.items():
+            print(f"{key:<32}{'':>8}{'':>8}{first:>8.3f}{p50:>8.3f}{mx:>8.3f}")
+        print(f"{'raw: sum of the four':<32}{'':>8}{'':>8}" + "".join(
+            f"{sum(v[i] for v in raw.values()):>8.3f}" for i in range(3)))
+        print("'big+today': after one prediction arrived since the rollup step (today's day read raw)")
         dp, bp = results["demo"][1], results["big"][1]
-        print(f"{'page render (AppTest)':<32}{dp[0]:>12.3f}{dp[1]:>12.3f}{bp[0]:>12.3f}{bp[1]:>12.3f}")
-        print(f"charts on the page: demo {dp[2]}, big {bp[2]}; 'warm' = median of {args.repeat} runs with the "
-              "page's st.cache_data caches filled (the page after its first load)")
+        print(f"{'page render (AppTest)':<32}{dp[0]:>8.3f}{dp[1]:>8.3f}{bp[0]:>8.3f}{bp[1]:>8.3f}{bp[2]:>8.3f}")
+        print(f"charts on the page: demo {dp[3]}, big {bp[3]}; page 'p50' = re-renders with the page's "
+              "st.cache_data caches filled (the page after its first load)")
+        print(f"end: {_uptime()}")
     finally:
         cleanup(args.keep)
     return 0

@@ -189,3 +189,21 @@ def test_json_monitor_and_a_viewer_cannot_triage(admin):
     viewer.run()
     assert "Your role can view monitors but not create them." in _texts(viewer)
     assert not [b for b in viewer.button if b.key == "nm_create"]
+
+
+def test_an_anomaly_without_unit_value_says_so_once(admin):
+    """Without a unit value, the impact sentence and its assumption are the same text: shown once, not twice."""
+    ds = datasets.save_upload(admin, "Regions", "regions.csv", regional_csv())
+    mon = monitor_svc.create_monitor(admin, {
+        "detection_name": "Median revenue", "anomaly_type": "revenue", "monitored_metrics": ["median_revenue"], "dimensions": ["Region"],
+        "metrics": [{"name": "median_revenue", "column": "revenue", "agg": "median", "unit_value": None}],
+    }, dataset_id=ds.version.dataset_id)
+    monitor_svc.run_monitor(admin, mon.id)
+    found = anomaly_svc.list_anomalies(admin)
+    assert found and all(a.impact is None for a in found)
+    at = _login(_app(), admin.username, PASSWORD)
+    at.switch_page(PAGE).run()
+    _open(at, found[0].id)
+    texts = _texts(at)
+    assert texts.count("No unit value is set for median_revenue") == 1, texts
+    assert "**Money impact:** No unit value is set" in texts
