@@ -72,6 +72,20 @@ def weekly_series(n: int, weeks: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def load() -> str:
+    """The 1-minute load average (other helpers share the 2 cores)."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def worker_cpu(client) -> float:
+    """CPU seconds the workers have used so far (summed): a rate under load that other processes distort less."""
+    return float(sum(client.run(_cpu).values()))
+
+
 def cluster(n_workers: int):
     from distributed import Client, LocalCluster
 
@@ -85,21 +99,31 @@ def forecasts(args) -> list[str]:
              f"({', '.join(PANEL_CANDIDATES['W'])}), horizon {HORIZON}")]
     first = list(dict.fromkeys(panel["unique_id"]))[: args.baseline_series]
     sub = panel[panel["unique_id"].isin(first)]
-    t0 = time.perf_counter()
+    forecast_many(sub[sub["unique_id"].isin(first[:2])], horizon=HORIZON, freq="W",
+                  candidates=PANEL_CANDIDATES["W"], n_jobs=1)  # imports, outside the timing
+    la, t0, c0 = load(), time.perf_counter(), time.process_time()
     forecast_many(sub, horizon=HORIZON, freq="W", candidates=PANEL_CANDIDATES["W"], n_jobs=1)
-    base = len(first) / (time.perf_counter() - t0)
-    lines.append(f"   baseline, forecast_many on one process (no Dask), first {len(first)} series: {base:8.1f} series/s")
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    base = len(first) / secs
+    lines.append(f"   baseline, forecast_many on one process (no Dask), first {len(first)} series: {base:8.1f} series/s"
+                 f" ({1000 * cpu / len(first):.0f} ms CPU per series; load {la} -> {load()})")
+    print(lines[-1], flush=True)
     rates = {}
     for n in (1, 2):
         c, client = cluster(n)
         try:
             # warm-up: the workers import statsforecast, fugue and the hub once, outside the timing
-            forecast_many_on_cluster(sub[sub["unique_id"].isin(first[: 2 * n])], horizon=HORIZON, freq="W",
-                                     client=client, on_error="naive")
+            tiny = sub[sub["unique_id"].isin(first[: 2 * n])]
+            forecast_many_on_cluster(tiny, horizon=HORIZON, freq="W", client=client, on_error="naive")
             t0 = time.perf_counter()
+            forecast_many_on_cluster(tiny, horizon=HORIZON, freq="W", client=client, on_error="naive")
+            fixed = time.perf_counter() - t0
+            la, c0, t0 = load(), worker_cpu(client), time.perf_counter()
             out, failed = forecast_many_on_cluster(panel, horizon=HORIZON, freq="W", client=client,
                                                    on_error="naive")
             secs = time.perf_counter() - t0
+            cpu = worker_cpu(client) - c0
+            la = f"load {la} -> {load()}"
         finally:
             client.close()
             c.close()
@@ -107,7 +131,9 @@ def forecasts(args) -> list[str]:
         lines.append(f"   Dask, {n} worker process{'es' if n > 1 else ''}: {args.series:,} series in {secs:7.1f} s = "
                      f"{rates[n]:8.1f} series/s ({len(out) // HORIZON:,} forecast, {len(failed)} failed)"
                      + (f"   x{rates[2] / rates[1]:.2f} of 1 worker" if n == 2 else
-                        f"   x{rates[1] / base:.2f} of the no-Dask baseline"))
+                        f"   x{rates[1] / base:.2f} of the no-Dask baseline")
+                     + f"\n      workers' CPU {1000 * cpu / args.series:.0f} ms per series; a call with {2 * n} series "
+                       f"takes {fixed:.2f} s (fixed cost); {la}")
         print(lines[-1], flush=True)
     if args.series < 10_000:
         lines.append(f"   10,000 series would take about {10_000 / rates[2]:,.0f} s on 2 workers here "
@@ -154,11 +180,13 @@ def scoring(args) -> list[str]:
             m = client.submit(lambda x: x, model, pure=False)
             client.gather([client.submit(score_generated, 10_000 + w, 1000, path, m, 1, pure=False)
                            for w in range(n)])  # warm-up: imports and the model on every worker
-            t0 = time.perf_counter()
+            la, c0, t0 = load(), worker_cpu(client), time.perf_counter()
             futs = [client.submit(score_generated, i, min(args.partition_rows, args.rows - i * args.partition_rows),
                                   path, m, i * args.partition_rows + 1, pure=False) for i in range(n_parts)]
             res = client.gather(futs)
             secs = time.perf_counter() - t0
+            cpu = worker_cpu(client) - c0
+            la = f"load {la} -> {load()}"
         finally:
             client.close()
             c.close()
@@ -167,7 +195,8 @@ def scoring(args) -> list[str]:
         lines.append(f"   Dask, {n} worker process{'es' if n > 1 else ''}: {rows:,} rows in {secs:7.1f} s = "
                      f"{rates[n]:10,.0f} rows/s ({sum(r[1] for r in res)} failed)"
                      + (f"   x{rates[2] / rates[1]:.2f} of 1 worker" if n == 2 else
-                        f"   x{rates[1] / base:.2f} of predict_proba in-process"))
+                        f"   x{rates[1] / base:.2f} of predict_proba in-process")
+                     + f"\n      workers' CPU {1e6 * cpu / rows:.1f} us per row = {rows / cpu:,.0f} rows per CPU-second; {la}")
         print(lines[-1], flush=True)
     if args.rows < 10_000_000:
         lines.append(f"   10,000,000 rows would take about {1e7 / rates[2]:,.0f} s on 2 workers here "

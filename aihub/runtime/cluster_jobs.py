@@ -1,8 +1,8 @@
 """The heavy batch work that runs on Dask (:func:`aihub.runtime.compute.dask_client`).
 
-* :func:`forecast_many_on_cluster`: many series through statsforecast's own distributed backend (a Dask
-  DataFrame handed to ``StatsForecast.forecast``, which partitions it by series with fugue), each series with
-  the product's ``auto`` (:class:`aihub.forecasting.distributed.PanelAuto`);
+* :func:`forecast_many_on_cluster`: many series in chunks of whole series, each chunk one Dask task that runs
+  statsforecast's ``StatsForecast.forecast`` with the product's ``auto`` per series
+  (:class:`aihub.forecasting.distributed.PanelAuto`);
 * :func:`score_table_on_cluster`: a large table scored by a deployed model, partition by partition, each
   partition validated, predicted and written back by the worker that scored it (:func:`score_partition`);
 * :func:`score_records_on_cluster`: record-level risk scores of a large table with a fitted
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +55,9 @@ from aihub.services.batch_predictions import MAX_BATCH_ERRORS
 #: Rows per partition of a scored table (one transaction each when stored).
 PARTITION_ROWS = 50_000
 
+#: Tasks per worker of a many-series forecast (more than one, so a slow worker is not left with the tail).
+SERIES_CHUNKS_PER_WORKER = 8
+
 
 # ---------------------------------------------------------------- forecasts
 def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algorithm: str = "auto",
@@ -61,7 +65,15 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
                              max_history: int | None = _DEFAULT,  # type: ignore[assignment]
                              on_error: str = "fail", client: Any = None, partitions: int | None = None
                              ) -> tuple[pd.DataFrame, list[str]]:
-    """Forecast every series of a long table on Dask, through statsforecast's distributed backend.
+    """Forecast every series of a long table on Dask: chunks of whole series, ``StatsForecast`` on each.
+
+    The table is already in this process, so it is cut into ``partitions`` chunks of about equal rows that
+    never split a series, and each chunk is one task running ``StatsForecast(models).forecast`` (statsforecast's
+    pandas path, :class:`~aihub.forecasting.distributed.PanelAuto` per series) on a worker. statsforecast's
+    own Dask backend (fugue) was used before: it shuffles the rows by series and, with its default
+    partitioning, calls ``StatsForecast.forecast`` once per series through ``groupby().apply`` (about 17 ms
+    of extra CPU per weekly series here, 40 % on top of ``auto`` itself), and casts the output to float32
+    (issue 16's benchmark, ``benchmarks/dask_scale.py``).
 
     Parameters
     ----------
@@ -73,14 +85,14 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
     client : distributed.Client, optional
         Default: :func:`aihub.runtime.compute.dask_client` (``AIHUB_DASK_SCHEDULER`` or local processes).
     partitions : int, optional
-        Partitions of the Dask DataFrame (default 4 per worker).
+        Tasks (chunks of whole series); default :data:`SERIES_CHUNKS_PER_WORKER` per worker, at most one
+        per series.
 
     Returns
     -------
     forecast : DataFrame
         ``unique_id, ds, yhat, yhat_lower_80, yhat_upper_80, yhat_lower_95, yhat_upper_95, model``, ``horizon``
-        rows per series in input order. Values pass through statsforecast's distributed output schema,
-        which is float32 (about 7 significant digits).
+        rows per series in input order.
     failed : list of str
         Series that could not be forecast (left out of ``forecast``).
 
@@ -91,9 +103,6 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
     TrainingError
         ``on_error="fail"`` and a series could not be forecast.
     """
-    import dask.dataframe as dd
-    from statsforecast import StatsForecast
-
     models = panel_models(freq, horizon=horizon, algorithm=algorithm, candidates=candidates,
                           n_windows=n_windows, max_history=max_history, on_error=on_error)
     for col in ("unique_id", "ds", "y"):
@@ -105,15 +114,53 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
     order = list(dict.fromkeys(frame["unique_id"]))
     last = frame.groupby("unique_id", sort=False)["ds"].max()
     with dask_client(client) as c:
-        n = partitions or 4 * n_workers_of(c)
-        ddf = dd.from_pandas(frame, npartitions=max(1, min(n, len(order))), sort=False)
-        sf = StatsForecast(models=models, freq=FREQUENCY_TABLE[freq].grid)
-        raw = sf.forecast(df=ddf, h=horizon, level=list(LEVELS)).compute()
+        n = max(1, min(partitions or SERIES_CHUNKS_PER_WORKER * n_workers_of(c), len(order)))
+        # whole series, in input order, each by date: a chunk is a contiguous range of these rows
+        rows = frame.iloc[np.lexsort((frame["ds"].to_numpy(),
+                                      frame["unique_id"].map({k: i for i, k in enumerate(order)}).to_numpy()))]
+        chunks = series_chunks(rows["unique_id"].to_numpy(), n)
+        futures = [c.submit(_forecast_chunk, models, rows.iloc[lo:hi], horizon, FREQUENCY_TABLE[freq].grid,
+                            pure=False) for lo, hi in chunks]
+        raw = pd.concat(c.gather(futures), ignore_index=True)
     out, failed = tidy_forecast(raw, last, horizon, freq, order)
     if failed and on_error == "fail":
         more = f" ({len(failed) - 1} more series failed)" if len(failed) > 1 else ""
         raise TrainingError(f"series {failed[0]!r} could not be forecast{more}.", details={"failures": failed[:50]})
     return out.reset_index(drop=True), failed
+
+
+def series_chunks(ids: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Cut a long table into at most ``n`` row ranges of about equal length that never split a series.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n_rows,)
+        The ``unique_id`` column, each series' rows contiguous.
+    n : int
+        Wanted number of ranges (at least 1).
+
+    Returns
+    -------
+    list of (int, int)
+        ``[lo, hi)`` row ranges covering ``0 .. n_rows`` in order, none empty; fewer than ``n`` when there are
+        fewer series or a series is longer than a range.
+    """
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=int)
+    if not len(starts):
+        return []
+    # cut at the series start nearest to each multiple of len(ids) / n
+    targets = np.arange(1, n) * len(ids) / n
+    cuts = starts[np.clip(np.searchsorted(starts, targets), 0, len(starts) - 1)]
+    bounds = sorted({0, *cuts.tolist(), len(ids)})
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+def _forecast_chunk(models: list[Any], part: pd.DataFrame, horizon: int, grid: str) -> pd.DataFrame:
+    """``StatsForecast(models).forecast`` of every series of ``part`` on one worker (whole series only)."""
+    from statsforecast import StatsForecast
+
+    sf = StatsForecast(models=models, freq=grid, n_jobs=1)
+    return sf.forecast(df=part, h=horizon, level=list(LEVELS))
 
 
 def _identity(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import itertools
 import os
 import signal
 import sys
@@ -88,8 +89,30 @@ def test_forecasts_on_the_cluster_equal_the_local_path(cluster, monkeypatch):
     assert (out["ds"].to_numpy() == local["ds"].to_numpy()).all()
     assert out["model"].tolist() == local["model"].tolist()
     assert len(set(out["model"])) > 1, "the panel must exercise more than one chosen method"
-    # statsforecast's distributed output schema is float32
-    np.testing.assert_allclose(out[BOUNDS].to_numpy(), local[BOUNDS].to_numpy(), rtol=2e-7 * 4)
+    # the same float64 values: each chunk runs StatsForecast's pandas path, no float32 output schema
+    np.testing.assert_array_equal(out[BOUNDS].to_numpy(), local[BOUNDS].to_numpy())
+
+
+def test_forecasts_of_interleaved_rows_in_more_chunks_than_workers_equal_the_local_path(cluster):
+    panel = _weekly_panel(5, seed=3).sample(frac=1.0, random_state=0)  # rows of all series interleaved
+    local = forecast_many(panel, horizon=6, freq="W", candidates=("naive", "seasonal_naive", "ets", "theta"),
+                          n_jobs=1, all_levels=True)
+    out, failed = cj.forecast_many_on_cluster(panel, horizon=6, freq="W", client=cluster, partitions=4)
+    assert failed == []
+    assert out["unique_id"].tolist() == local["unique_id"].tolist()
+    assert (out["ds"].to_numpy() == local["ds"].to_numpy()).all()
+    np.testing.assert_array_equal(out[BOUNDS].to_numpy(), local[BOUNDS].to_numpy())
+
+
+def test_series_chunks_cover_the_rows_without_splitting_a_series():
+    ids = np.repeat(np.array(["a", "b", "c", "d", "e"]), [10, 1, 30, 5, 4])
+    for n in (1, 2, 3, 4, 5, 8):
+        chunks = cj.series_chunks(ids, n)
+        assert chunks[0][0] == 0 and chunks[-1][1] == len(ids) and 1 <= len(chunks) <= n
+        assert all(hi == lo2 for (_, hi), (lo2, _) in itertools.pairwise(chunks))
+        for lo, hi in chunks:
+            assert lo == 0 or ids[lo] != ids[lo - 1], "a chunk starts at a series start"
+    assert cj.series_chunks(ids[:0], 3) == []
 
 
 def test_a_bad_scheduler_address_is_named(monkeypatch):
