@@ -360,3 +360,43 @@ def test_a_forecast_job_of_many_series_runs_on_the_scheduler_named_and_equals_th
     assert len(there[0]) == 3 and there[0]["algorithm"].notna().all()
     pd.testing.assert_frame_equal(there[0], here[0])
     pd.testing.assert_frame_equal(there[1], here[1])
+
+
+def test_aihub_forecast_with_a_scheduler_named_runs_there_and_writes_the_same_file(cluster, monkeypatch, tmp_path):
+    from aihub import cli
+
+    _weekly_panel(3, seed=5).to_csv(tmp_path / "in.csv", index=False)
+    args = ["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "6", "--freq", "W",
+            "--candidates", "naive,seasonal_naive,ets"]
+    assert cli.main([*args, "--output", str(tmp_path / "here.csv"), "--n-jobs", "1"]) == 0
+    monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_info()["address"])
+    with get_task_stream(client=cluster) as ts:
+        assert cli.main([*args, "--output", str(tmp_path / "there.csv")]) == 0
+    assert _tasks_run(ts), "the fits ran on the cluster"
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "there.csv"), pd.read_csv(tmp_path / "here.csv"))
+
+
+
+def test_an_inventory_job_with_a_scheduler_named_forecasts_demand_there_and_plans_the_same(
+        server_database, cluster, superstore_bytes, monkeypatch):
+    from aihub.services import analytics
+    from aihub.services import analytics_results as results
+
+    principal = new_tenant("dask-inventory")
+    orders = pd.read_csv(io.BytesIO(superstore_bytes), encoding="utf-8-sig")
+    orders = orders[orders["Sub-Category"].isin(["Binders", "Paper", "Chairs"])].assign(on_hand=50)
+    saved = datasets.save_upload(principal, "stock", "stock.csv", orders.to_csv(index=False).encode())
+    raw = {"dataset_id": saved.version.dataset_id, "product_column": "Sub-Category", "date_column": "Order Date",
+           "quantity_column": "Quantity", "position_column": "on_hand", "freq": "W", "lead_time": 2}
+
+    def plan(name: str) -> pd.DataFrame:
+        model, job = analytics.create_analytic(principal, "inventory", {**raw, "model_name": name}, run=False)
+        assert jobs.run_job(principal.tenant_id, job.id) == "succeeded", registry.get_job(principal, job.id).error
+        return results.inventory_policy(principal, model.id).set_index("product").sort_index()
+
+    here = plan("here")
+    monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_info()["address"])
+    with get_task_stream(client=cluster) as ts:
+        there = plan("there")
+    assert _tasks_run(ts), "the demand forecasts ran on the cluster"
+    pd.testing.assert_frame_equal(there, here)
