@@ -140,6 +140,24 @@ def describe_backend(*, connect: bool = True, timeout: float = 5.0) -> dict[str,
     return out
 
 
+_state_lock = threading.Lock()
+_state: tuple[float, dict[str, Any]] | None = None
+
+
+def backend_state(max_age: float = 30.0) -> dict[str, Any]:
+    """:func:`describe_backend` (1 s to reach a scheduler) at most once per ``max_age`` seconds: for health probes."""
+    import time
+
+    global _state
+    with _state_lock:
+        if _state is not None and time.monotonic() - _state[0] < max_age:
+            return _state[1]
+    state = describe_backend(timeout=1.0)
+    with _state_lock:
+        _state = (time.monotonic(), state)
+    return state
+
+
 def local_workers() -> int:
     """Worker processes of the local cluster: ``AIHUB_DASK_LOCAL_WORKERS``, else the cores (at most 4)."""
     raw = os.environ.get(LOCAL_WORKERS_ENV)

@@ -400,3 +400,38 @@ def test_an_inventory_job_with_a_scheduler_named_forecasts_demand_there_and_plan
         there = plan("there")
     assert _tasks_run(ts), "the demand forecasts ran on the cluster"
     pd.testing.assert_frame_equal(there, here)
+
+
+def _closed_port_address() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_jobs_whose_scheduler_cannot_be_reached_fail_with_the_reason_and_keep_nothing(
+        server_database, scored_model, superstore_bytes, monkeypatch):
+    principal, model, _ = scored_model
+    earlier = _rows_by_batch(principal.tenant_id)
+    monkeypatch.setenv(SCHEDULER_ENV, _closed_port_address())
+    monkeypatch.setenv(PARTITION_ROWS_ENV, "100")
+    before = _batch_ids(principal.tenant_id)
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        status, job = _run_batch_job(principal, model.id, "unreached.csv",
+                                     generate_customers(300, seed=4).to_csv(index=False).encode())
+        assert status == "failed" and "nothing was kept" in job.error and "connect" in job.error, job.error
+        (batch_id,) = _batch_ids(principal.tenant_id) - before
+        batch = batch_predictions.get_batch(principal, batch_id)
+        assert (batch.status, batch.error) == ("failed", job.error)
+        assert _rows_by_batch(principal.tenant_id) == earlier
+
+        saved = datasets.save_upload(principal, "Superstore", "superstore.csv", superstore_bytes)
+        fc, fjob = forecast_svc.create_forecast_model(
+            principal, {"model_name": "unreached", "dataset_id": saved.version.dataset_id,
+                        "date_column": "Order Date", "value_column": "Sales", "freq": "M", "horizon": 3,
+                        "split_by": ["Category"]}, run=False)
+        assert jobs.run_job(principal.tenant_id, fjob.id) == "failed"
+        error = registry.get_job(principal, fjob.id).error
+        assert "on the Dask cluster failed and nothing was kept" in error, error
+        assert registry.list_versions(principal, fc.id) == []
