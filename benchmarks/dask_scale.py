@@ -10,8 +10,9 @@
    on the first ``--baseline-series`` of them.
 2. **Scoring.** ``--rows`` rows (default 10,000,000) of the Telco schema, generated on the workers partition by
    partition (each column resampled independently from ``../shared/data/telco_churn``, seeded by partition),
-   each partition validated and scored by :func:`aihub.runtime.cluster_jobs.score_partition` (``aihub.ml.predict``
-   of a 100-tree random forest, nothing stored), on 1 and on 2 workers. Baseline in the same run: the
+   each partition validated and scored by ``aihub.ml.predict`` (what
+   :func:`aihub.runtime.cluster_jobs.score_partition` runs before staging and storing; 100-tree random forest,
+   nothing stored), on 1 and on 2 workers. Baseline in the same run: the
    pipeline's own ``predict_proba`` on one partition in this process (the model alone).
 
 Series per second and rows per second include Dask's scheduling, the shuffle by series, and (for scoring)
@@ -39,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from aihub.forecasting import forecast_many
 from aihub.forecasting.panel import PANEL_CANDIDATES
-from aihub.ml import train_model
-from aihub.runtime.cluster_jobs import PartitionTask, forecast_many_on_cluster, score_partition
+from aihub.ml import predict, train_model
+from aihub.runtime.cluster_jobs import forecast_many_on_cluster
 
 HORIZON = 13
 
@@ -149,10 +150,10 @@ def telco_rows(seed: int, n: int, path: str) -> pd.DataFrame:
 
 
 def score_generated(seed: int, n: int, path: str, model, first_row: int) -> tuple[int, int, float]:
-    """Generate a partition on the worker and score it as :func:`score_partition` does; ``(rows, failed, mean)``."""
+    """Generate a partition on the worker, validate and score it (``ml.predict``); ``(rows, failed, mean)``."""
     part = telco_rows(seed, n, path)
-    out = score_partition(PartitionTask(1, None, 0, 0, 0, None, first_row), part, model)
-    return out["rows"], out["failed"], float(np.nanmean(out["probability"]))
+    out = predict(model, part)
+    return len(out), int(out["error"].notna().sum()), float(np.nanmean(out["probability"].to_numpy(float)))
 
 
 def scoring(args) -> list[str]:
@@ -168,10 +169,10 @@ def scoring(args) -> list[str]:
     model.pipeline.predict_proba(part[model.features])
     base = len(part) / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    score_partition(PartitionTask(1, None, 0, 0, 0, None, 1), part, model)
+    predict(model, part)
     one = len(part) / (time.perf_counter() - t0)
     lines.append(f"   baseline, pipeline.predict_proba on one partition in this process: {base:10,.0f} rows/s")
-    lines.append(f"   score_partition (validate + predict) on the same partition here:  {one:10,.0f} rows/s"
+    lines.append(f"   ml.predict (validate + predict) on the same partition here:       {one:10,.0f} rows/s"
                  f"   x{one / base:.2f} of predict_proba")
     rates = {}
     for n in (1, 2):

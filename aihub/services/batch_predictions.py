@@ -28,7 +28,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -179,24 +179,29 @@ class _Totals:
             self.frames.append(res.frame)
 
 
-def _split(info: ps.ServingInfo, tenant_id: int, frame: pd.DataFrame
+def _split(info: ps.ServingInfo, tenant_id: int, frame: pd.DataFrame,
+           models: Mapping[int, ml.TrainedModel] | None = None
            ) -> tuple[list[tuple[str, int, int, ml.TrainedModel, pd.DataFrame]], ml.TrainedModel, pd.DataFrame]:
     """The chunk's rows per serving version (a challenger takes each row with its share), and the rows predicted.
 
-    Orders input of a customer model becomes one row per customer (the rows stored as inputs).
+    Orders input of a customer model becomes one row per customer (the rows stored as inputs). ``models``
+    (version id -> model) are used before the model cache (a Dask worker is handed them with its task).
     """
-    champion = model_cache.load(tenant_id, info.active_version_id)
+    def load(version_id: int) -> ml.TrainedModel:
+        return models[version_id] if models and version_id in models else model_cache.load(tenant_id, version_id)
+
+    champion = load(info.active_version_id)
     share = info.challenger_share if info.challenger_version_id is not None else 0.0
     if champion.config.data_prep is not None:  # orders in, customers out: one version serves the whole batch
         served, vid, number = serving.route(info)
-        model = champion if served == "champion" else model_cache.load(tenant_id, vid)
+        model = champion if served == "champion" else load(vid)
         frame = prepare_input(model, frame).reset_index(drop=True)
         return [(served, vid, number, model, frame)], champion, frame
     to_challenger = (np.asarray([serving._rng.random() < share for _ in range(len(frame))], dtype=bool)
                      if share > 0 else np.zeros(len(frame), dtype=bool))
     parts = [("champion", info.active_version_id, info.active_version, champion, frame[~to_challenger])]
     if to_challenger.any():
-        challenger = model_cache.load(tenant_id, info.challenger_version_id)
+        challenger = load(info.challenger_version_id)
         parts.append(("challenger", info.challenger_version_id, info.challenger_version, challenger,
                       frame[to_challenger]))
     return parts, champion, frame
@@ -259,7 +264,8 @@ def _download(result: pd.DataFrame, frame: pd.DataFrame, out_cols: list[str]) ->
 
 def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, batch_id: int | None = None,
                 first_row: int = 1, lines: np.ndarray | None = None, explain: bool = False,
-                requested_by: int | None = None, session: Any = None, keep_frame: bool = False) -> ChunkResult:
+                requested_by: int | None = None, session: Any = None, keep_frame: bool = False,
+                models: Mapping[int, ml.TrainedModel] | None = None) -> ChunkResult:
     """Validate, predict and stage (or store) one chunk of a batch. The unit of work of one partition.
 
     Parameters
@@ -288,6 +294,9 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
         the rows are stored at once under ``batch_id``.
     keep_frame : bool, default False
         Return the chunk's download rows too.
+    models : mapping of int to TrainedModel, optional
+        The serving versions' models by version id, used instead of loading them (a Dask worker has no
+        connection of its own to load them with before its tenant session).
 
     Returns
     -------
@@ -301,7 +310,7 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
         The rows could not be written.
     """
     t0 = time.perf_counter()
-    parts, champion, chunk = _split(info, tenant_id, chunk)
+    parts, champion, chunk = _split(info, tenant_id, chunk, models)
     result = _predict_parts(parts, explain, first_row)
     out_cols = [c for c in result.columns if c not in _META and c != "customer"]
     columns = _stage_columns(result, chunk, champion.task, out_cols)
@@ -443,6 +452,21 @@ def _record_failure(principal: Principal, model_id: int, filename: str, totals: 
 #: Job kind of a batch prediction submitted to run in the background (the HTTP API's batch route).
 BATCH_KIND = "batch_predict"
 
+#: ``runner(principal, model_id, filename, data, *, explain, job_id, progress) -> BatchRecord | None``: runs a
+#: batch job's file elsewhere (the runtime's Dask path), or returns None to leave it to this process.
+LargeBatchRunner = Callable[..., ps.BatchRecord | None]
+_large_runner: LargeBatchRunner | None = None
+
+
+def use_runner(runner: LargeBatchRunner | None) -> None:
+    """Let ``runner`` take batch jobs first (:func:`aihub.runtime.wiring.wire` sets the Dask one; None: none).
+
+    The runner decides per job (a large file while a cluster is configured) and returns None to leave the
+    job to :func:`_run` here; it stores the batch under ``job_id`` so a retried job finds it.
+    """
+    global _large_runner
+    _large_runner = runner
+
 
 def submit_batch(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool = False,
                  run: bool = True) -> store.JobRecord:
@@ -498,9 +522,13 @@ def _batch_job(job: store.JobRecord, control: jobs.JobControl) -> jobs.Persist:
         def progress(rows: int) -> None:
             control.progress(min(0.05 + 0.9 * rows / total, 0.95), f"Predicted {rows:,} rows")
 
-        done = _run(principal, job.model_id, job.payload["filename"], io.BytesIO(data),
-                    explain=bool(job.payload.get("explain")), keep_results=False, chunk_rows=CHUNK_ROWS,
-                    job_id=job.id, progress=progress).batch
+        if _large_runner is not None:
+            done = _large_runner(principal, job.model_id, job.payload["filename"], data,
+                                 explain=bool(job.payload.get("explain")), job_id=job.id, progress=progress)
+        if done is None:
+            done = _run(principal, job.model_id, job.payload["filename"], io.BytesIO(data),
+                        explain=bool(job.payload.get("explain")), keep_results=False, chunk_rows=CHUNK_ROWS,
+                        job_id=job.id, progress=progress).batch
 
     def persist(s) -> None:
         store.update_job(s, job.id, payload={"filename": job.payload["filename"], "batch_id": done.id,
