@@ -9,8 +9,8 @@ Bulk writes
 -----------
 A batch's rows are bulk-loaded with binary ``COPY`` into a *temporary*
 staging table of the transaction (:func:`open_stage`, :func:`copy_to_stage`),
-then moved into ``prediction_results`` with one ``INSERT ... SELECT``
-(:func:`flush_stage`). PostgreSQL refuses ``COPY`` into a table with
+then moved into ``prediction_results`` with one ``INSERT ... SELECT`` per
+chunk (:func:`flush_stage`, which empties the stage for the next chunk). PostgreSQL refuses ``COPY`` into a table with
 row-level security to a role that does not bypass it (the app role never
 does), but a temporary table has no policy; the ``INSERT ... SELECT`` runs as
 the app role with the transaction's tenant, so the policy checks every row.
@@ -136,7 +136,8 @@ class PredictionRecord:
         0 to 1.
     latency_ms : float
         Single predictions: the request's time in aihub; batch rows: the
-        batch's time divided by its rows.
+        batch's time divided by its rows, as of when the row's chunk was
+        handed to be stored.
     cache_hit : bool
     error : str or None
     requested_by : str or None

@@ -35,7 +35,8 @@ LOCAL_WORKERS_ENV = "AIHUB_DASK_LOCAL_WORKERS"
 #: Rows per partition of the product's jobs on Dask (``AIHUB_DASK_PARTITION_ROWS``); a batch file or a record
 #: monitor's table goes to the cluster only when it has more rows than one partition.
 PARTITION_ROWS_ENV = "AIHUB_DASK_PARTITION_ROWS"
-#: Default of :data:`PARTITION_ROWS_ENV`: the batch service's chunk (``batch_predictions.CHUNK_ROWS``).
+#: Default of :data:`PARTITION_ROWS_ENV` (a partition is one worker task; the in-process batch uses smaller chunks,
+#: ``batch_predictions.CHUNK_ROWS``, so storing one overlaps predicting the next).
 DEFAULT_PARTITION_ROWS = 50_000
 #: A forecast job of many series (``split_by``) goes to the cluster from this many series on.
 MIN_CLUSTER_SERIES = 2
