@@ -214,6 +214,41 @@ def _models_external(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    """``aihub forecast``: on the Dask cluster when one is configured (same result), in this process otherwise."""
+    from aihub.forecasting.cli import run_forecast
+    from aihub.runtime.compute import cluster_enabled
+
+    if not cluster_enabled():
+        return run_forecast(args)
+    from aihub.runtime.cluster_jobs import forecast_many_routed
+
+    return run_forecast(args, forecaster=forecast_many_routed)
+
+
+def _compute(args: argparse.Namespace) -> int:
+    """``aihub compute``: which engine runs the heavy jobs, and whether a named scheduler answers."""
+    from aihub.runtime.compute import describe_backend
+
+    d = describe_backend(connect=not args.no_connect)
+    if d["backend"] == "in-process":
+        print("compute: in-process (AIHUB_DASK_SCHEDULER unset): batch jobs, record monitors and forecasts of "
+              "many series run in the process that handles them")
+    elif d["backend"] == "dask-local":
+        print(f"compute: local Dask cluster of {d['workers']} processes per job (AIHUB_DASK_LOCAL=1)")
+    else:
+        state = ("not checked" if d["reachable"] is None else
+                 f"reachable, {d['workers']} workers" if d["reachable"] else "NOT reachable")
+        print(f"compute: Dask scheduler {d['scheduler']}: {state}")
+    if d.get("partition_rows"):
+        print(f"partition: {d['partition_rows']:,} rows (a batch file or record monitor table with more rows goes "
+              "to the cluster)")
+    if d["error"]:
+        print(f"error: {d['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 #: Commands that use the hub's database; they run :func:`aihub.runtime.wiring.wire` first (file-mode commands
 #: need none of it and start faster without importing every service).
 HUB_COMMANDS = frozenset({"init", "db", "demo", "demo-api", "jobs", "worker", "insights", "models"})
@@ -309,9 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--challenger", type=float, metavar="SHARE", help="let it serve this share (0 to 1)")
     p.set_defaults(func=_models_external)
 
+    p = sub.add_parser("compute", help="which engine runs the heavy jobs (in-process or a Dask cluster)")
+    p.add_argument("--no-connect", action="store_true", help="do not contact the scheduler")
+    p.set_defaults(func=_compute)
+
     for module in ("aihub.forecasting.cli", "aihub.ml.cli", "aihub.anomaly.cli", "aihub.anomaly.records_cli",
                    *ANALYTICS_CLIS):
-        __import__(module, fromlist=["register"]).register(sub)
+        registered = __import__(module, fromlist=["register"]).register(sub)
+        if module == "aihub.forecasting.cli":
+            registered.set_defaults(func=_forecast)  # on the Dask cluster when one is configured
     return parser
 
 

@@ -100,9 +100,18 @@ _RESERVED_HEADERS = {h.lower() for h in (SIGNATURE_HEADER, TIMESTAMP_HEADER, EVE
 
 
 class DeliveryError(AihubError):
-    """A webhook or e-mail could not be delivered; the message says where it failed and what to do."""
+    """A webhook or e-mail could not be delivered; the message says where it failed and what to do.
+
+    ``retryable`` is True when trying again later may succeed (no answer, a refused connection, HTTP 429 or
+    5xx, an SMTP error that is not a refusal of the login or of the recipients) and False when it cannot
+    until someone changes a setting (a redirect, HTTP 4xx, a refused login, no e-mail server configured).
+    """
 
     code = "delivery_failed"
+
+    def __init__(self, message: str, *, retryable: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = retryable
 
 
 # ============================================================================ webhooks
@@ -297,7 +306,7 @@ def send_webhook(
     raise DeliveryError(
         f"The {name} at {url} could not be reached after {attempts_allowed} attempt"
         f"{'s' if attempts_allowed != 1 else ''}: {errors[-1] if errors else 'no attempt made'}.",
-        details={"errors": errors, "delivery_id": delivery})
+        details={"errors": errors, "delivery_id": delivery}, retryable=True)
 
 
 # ============================================================================ e-mail
@@ -501,19 +510,21 @@ def send_email(  # noqa: C901 - over the complexity ceiling before it existed; s
                             code="email_refused", details={"refused": refused_all}) from None
     except TimeoutError:
         raise DeliveryError(f"The SMTP server {where} did not answer within {cfg.timeout:g} s.",
-                            code="email_timeout") from None
+                            code="email_timeout", retryable=True) from None
     except ConnectionRefusedError:
         raise DeliveryError(f"Nothing accepts connections at the SMTP server {where}; check AIHUB_SMTP_HOST and "
-                            "AIHUB_SMTP_PORT.", code="email_refused") from None
+                            "AIHUB_SMTP_PORT.", code="email_refused", retryable=True) from None
     except socket.gaierror:
         raise DeliveryError(f"The SMTP host {cfg.host!r} does not resolve; check AIHUB_SMTP_HOST.",
-                            code="email_dns") from None
+                            code="email_dns", retryable=True) from None
     except ssl.SSLError as exc:
         raise DeliveryError(f"The TLS handshake with the SMTP server {where} failed: {exc.reason or exc}.",
                             code="email_tls") from None
     except (smtplib.SMTPException, OSError) as exc:
+        # RFC 5321 4.2.1: a 5yz reply is a permanent refusal, 4yz (or no reply at all) may pass later
+        permanent = isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
         raise DeliveryError(f"Sending e-mail through {where} failed: {type(exc).__name__}: {exc}.",
-                            code="email_failed") from None
+                            code="email_failed", retryable=not permanent) from None
     refused_text = {k: f"{v[0]} {v[1].decode(errors='replace') if isinstance(v[1], bytes) else v[1]}"
                     for k, v in (refused or {}).items()}
     return EmailResult(str(msg["Message-ID"]), tuple(recipients), refused_text, time.monotonic() - started)

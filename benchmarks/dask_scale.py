@@ -10,8 +10,9 @@
    on the first ``--baseline-series`` of them.
 2. **Scoring.** ``--rows`` rows (default 10,000,000) of the Telco schema, generated on the workers partition by
    partition (each column resampled independently from ``../shared/data/telco_churn``, seeded by partition),
-   each partition validated and scored by :func:`aihub.runtime.cluster_jobs.score_partition` (``aihub.ml.predict``
-   of a 100-tree random forest, nothing stored), on 1 and on 2 workers. Baseline in the same run: the
+   each partition validated and scored by ``aihub.ml.predict`` (what
+   :func:`aihub.runtime.cluster_jobs.score_partition` runs before staging and storing; 100-tree random forest,
+   nothing stored), on 1 and on 2 workers. Baseline in the same run: the
    pipeline's own ``predict_proba`` on one partition in this process (the model alone).
 
 Series per second and rows per second include Dask's scheduling, the shuffle by series, and (for scoring)
@@ -39,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from aihub.forecasting import forecast_many
 from aihub.forecasting.panel import PANEL_CANDIDATES
-from aihub.ml import train_model
-from aihub.runtime.cluster_jobs import PartitionTask, forecast_many_on_cluster, score_partition
+from aihub.ml import predict, train_model
+from aihub.runtime.cluster_jobs import forecast_many_on_cluster
 
 HORIZON = 13
 
@@ -72,6 +73,20 @@ def weekly_series(n: int, weeks: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def load() -> str:
+    """The 1-minute load average (other helpers share the 2 cores)."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def worker_cpu(client) -> float:
+    """CPU seconds the workers have used so far (summed): a rate under load that other processes distort less."""
+    return float(sum(client.run(_cpu).values()))
+
+
 def cluster(n_workers: int):
     from distributed import Client, LocalCluster
 
@@ -85,21 +100,31 @@ def forecasts(args) -> list[str]:
              f"({', '.join(PANEL_CANDIDATES['W'])}), horizon {HORIZON}")]
     first = list(dict.fromkeys(panel["unique_id"]))[: args.baseline_series]
     sub = panel[panel["unique_id"].isin(first)]
-    t0 = time.perf_counter()
+    forecast_many(sub[sub["unique_id"].isin(first[:2])], horizon=HORIZON, freq="W",
+                  candidates=PANEL_CANDIDATES["W"], n_jobs=1)  # imports, outside the timing
+    la, t0, c0 = load(), time.perf_counter(), time.process_time()
     forecast_many(sub, horizon=HORIZON, freq="W", candidates=PANEL_CANDIDATES["W"], n_jobs=1)
-    base = len(first) / (time.perf_counter() - t0)
-    lines.append(f"   baseline, forecast_many on one process (no Dask), first {len(first)} series: {base:8.1f} series/s")
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    base = len(first) / secs
+    lines.append(f"   baseline, forecast_many on one process (no Dask), first {len(first)} series: {base:8.1f} series/s"
+                 f" ({1000 * cpu / len(first):.0f} ms CPU per series; load {la} -> {load()})")
+    print(lines[-1], flush=True)
     rates = {}
     for n in (1, 2):
         c, client = cluster(n)
         try:
             # warm-up: the workers import statsforecast, fugue and the hub once, outside the timing
-            forecast_many_on_cluster(sub[sub["unique_id"].isin(first[: 2 * n])], horizon=HORIZON, freq="W",
-                                     client=client, on_error="naive")
+            tiny = sub[sub["unique_id"].isin(first[: 2 * n])]
+            forecast_many_on_cluster(tiny, horizon=HORIZON, freq="W", client=client, on_error="naive")
             t0 = time.perf_counter()
+            forecast_many_on_cluster(tiny, horizon=HORIZON, freq="W", client=client, on_error="naive")
+            fixed = time.perf_counter() - t0
+            la, c0, t0 = load(), worker_cpu(client), time.perf_counter()
             out, failed = forecast_many_on_cluster(panel, horizon=HORIZON, freq="W", client=client,
                                                    on_error="naive")
             secs = time.perf_counter() - t0
+            cpu = worker_cpu(client) - c0
+            la = f"load {la} -> {load()}"
         finally:
             client.close()
             c.close()
@@ -107,7 +132,9 @@ def forecasts(args) -> list[str]:
         lines.append(f"   Dask, {n} worker process{'es' if n > 1 else ''}: {args.series:,} series in {secs:7.1f} s = "
                      f"{rates[n]:8.1f} series/s ({len(out) // HORIZON:,} forecast, {len(failed)} failed)"
                      + (f"   x{rates[2] / rates[1]:.2f} of 1 worker" if n == 2 else
-                        f"   x{rates[1] / base:.2f} of the no-Dask baseline"))
+                        f"   x{rates[1] / base:.2f} of the no-Dask baseline")
+                     + f"\n      workers' CPU {1000 * cpu / args.series:.0f} ms per series; a call with {2 * n} series "
+                       f"takes {fixed:.2f} s (fixed cost); {la}")
         print(lines[-1], flush=True)
     if args.series < 10_000:
         lines.append(f"   10,000 series would take about {10_000 / rates[2]:,.0f} s on 2 workers here "
@@ -123,10 +150,10 @@ def telco_rows(seed: int, n: int, path: str) -> pd.DataFrame:
 
 
 def score_generated(seed: int, n: int, path: str, model, first_row: int) -> tuple[int, int, float]:
-    """Generate a partition on the worker and score it as :func:`score_partition` does; ``(rows, failed, mean)``."""
+    """Generate a partition on the worker, validate and score it (``ml.predict``); ``(rows, failed, mean)``."""
     part = telco_rows(seed, n, path)
-    out = score_partition(PartitionTask(1, None, 0, 0, 0, None, first_row), part, model)
-    return out["rows"], out["failed"], float(np.nanmean(out["probability"]))
+    out = predict(model, part)
+    return len(out), int(out["error"].notna().sum()), float(np.nanmean(out["probability"].to_numpy(float)))
 
 
 def scoring(args) -> list[str]:
@@ -142,10 +169,10 @@ def scoring(args) -> list[str]:
     model.pipeline.predict_proba(part[model.features])
     base = len(part) / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    score_partition(PartitionTask(1, None, 0, 0, 0, None, 1), part, model)
+    predict(model, part)
     one = len(part) / (time.perf_counter() - t0)
     lines.append(f"   baseline, pipeline.predict_proba on one partition in this process: {base:10,.0f} rows/s")
-    lines.append(f"   score_partition (validate + predict) on the same partition here:  {one:10,.0f} rows/s"
+    lines.append(f"   ml.predict (validate + predict) on the same partition here:       {one:10,.0f} rows/s"
                  f"   x{one / base:.2f} of predict_proba")
     rates = {}
     for n in (1, 2):
@@ -154,11 +181,13 @@ def scoring(args) -> list[str]:
             m = client.submit(lambda x: x, model, pure=False)
             client.gather([client.submit(score_generated, 10_000 + w, 1000, path, m, 1, pure=False)
                            for w in range(n)])  # warm-up: imports and the model on every worker
-            t0 = time.perf_counter()
+            la, c0, t0 = load(), worker_cpu(client), time.perf_counter()
             futs = [client.submit(score_generated, i, min(args.partition_rows, args.rows - i * args.partition_rows),
                                   path, m, i * args.partition_rows + 1, pure=False) for i in range(n_parts)]
             res = client.gather(futs)
             secs = time.perf_counter() - t0
+            cpu = worker_cpu(client) - c0
+            la = f"load {la} -> {load()}"
         finally:
             client.close()
             c.close()
@@ -167,7 +196,8 @@ def scoring(args) -> list[str]:
         lines.append(f"   Dask, {n} worker process{'es' if n > 1 else ''}: {rows:,} rows in {secs:7.1f} s = "
                      f"{rates[n]:10,.0f} rows/s ({sum(r[1] for r in res)} failed)"
                      + (f"   x{rates[2] / rates[1]:.2f} of 1 worker" if n == 2 else
-                        f"   x{rates[1] / base:.2f} of predict_proba in-process"))
+                        f"   x{rates[1] / base:.2f} of predict_proba in-process")
+                     + f"\n      workers' CPU {1e6 * cpu / rows:.1f} us per row = {rows / cpu:,.0f} rows per CPU-second; {la}")
         print(lines[-1], flush=True)
     if args.rows < 10_000_000:
         lines.append(f"   10,000,000 rows would take about {1e7 / rates[2]:,.0f} s on 2 workers here "

@@ -188,6 +188,23 @@ def _numeric(col: pd.Series) -> pd.Series | None:
     return out.astype(float)
 
 
+def _as_fitted_numeric(col: pd.Series) -> pd.Series | None:
+    """A column the scorer was fitted on as numeric, as floats: cells that do not parse become NaN.
+
+    The fit decided the column is numeric (:func:`_numeric` on the whole table), so the scored rows are not
+    judged again by their own share of numbers: a part of the table (a Dask partition, a few new rows) with
+    more text cells than the whole (Superstore's Canadian postal codes) is scored like the same rows within
+    the whole table. None when no non-empty cell parses (the column is not numeric any more).
+    """
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        return col.astype(float)
+    out = pd.to_numeric(col.astype(str).str.strip().str.replace(",", "", regex=False), errors="coerce").astype(float)
+    text = col.dropna().astype(str).str.strip()
+    if out.notna().any() or (text == "").all():
+        return out.where(col.notna(), np.nan)
+    return None
+
+
 def _signed_log(v: pd.Series) -> pd.Series:
     """``sign(x) log(1 + |x|)``: heavy-tailed amounts (skewness above 2) are compared on this scale."""
     return np.sign(v) * np.log1p(v.abs())
@@ -354,7 +371,7 @@ def _raw_features(frame: pd.DataFrame, spec: _Spec, p: RecordParams, nums: dict[
     if nums is None:
         nums = {}
         for c in spec.numeric:
-            v = _numeric(frame[c]) if c in frame.columns else None
+            v = _as_fitted_numeric(frame[c]) if c in frame.columns else None
             if v is None:
                 raise ValidationError(f"Column '{c}' (numeric when the scorer was fitted) is missing or not "
                                       "numeric.", field=c)

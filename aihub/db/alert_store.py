@@ -7,7 +7,7 @@ functions run on the owner connection to find due deliveries across tenants.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 
 from aihub.db.models import AlertDelivery, MonitorIncident
 from aihub.errors import NotFound
+
+#: How long a sender holds a claimed delivery before another may take it again (it is presumed dead).
+SEND_LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,8 @@ def add_to_delivery(s: Session, delivery_id: int, incident_ids: list[int]) -> No
 
 
 def due_deliveries(s: Session, now: datetime, monitor_id: int | None = None) -> list[int]:
-    """Ids of the tenant's pending deliveries due at ``now`` (of one monitor when given)."""
-    q = sa.select(AlertDelivery.id).where(AlertDelivery.status == "pending", AlertDelivery.due_at <= now)
+    """Ids of the tenant's deliveries due at ``now`` (of one monitor when given), stale ``sending`` ones included."""
+    q = sa.select(AlertDelivery.id).where(_takeable(now))
     if monitor_id is not None:
         q = q.where(AlertDelivery.monitor_id == monitor_id)
     return list(s.scalars(q.order_by(AlertDelivery.due_at, AlertDelivery.id)).all())
@@ -141,18 +144,42 @@ def due_deliveries(s: Session, now: datetime, monitor_id: int | None = None) -> 
 
 def owner_due_deliveries(s: Session, now: datetime) -> list[tuple[int, int]]:
     """``(tenant_id, delivery_id)`` of every tenant's due deliveries (owner session)."""
-    rows = s.execute(sa.select(AlertDelivery.tenant_id, AlertDelivery.id).where(
-        AlertDelivery.status == "pending", AlertDelivery.due_at <= now).order_by(AlertDelivery.due_at))
+    rows = s.execute(sa.select(AlertDelivery.tenant_id, AlertDelivery.id).where(_takeable(now))
+                     .order_by(AlertDelivery.due_at))
     return [(int(t), int(i)) for t, i in rows.all()]
 
 
-def claim_delivery(s: Session, delivery_id: int) -> DeliveryRecord | None:
-    """Take a pending delivery for sending (status ``sending``); None if another process took it."""
-    r = s.scalars(sa.select(AlertDelivery).where(AlertDelivery.id == delivery_id, AlertDelivery.status == "pending")
+def _takeable(now: datetime) -> sa.ColumnElement[bool]:
+    """Due pending deliveries, and ``sending`` ones whose sender's lease (``due_at``) ran out: it died."""
+    return sa.and_(AlertDelivery.status.in_(("pending", "sending")), AlertDelivery.due_at <= now)
+
+
+def claim_delivery(s: Session, delivery_id: int, now: datetime, *, lease: timedelta = SEND_LEASE
+                   ) -> DeliveryRecord | None:
+    """Take a delivery for sending (status ``sending``); None if another sender holds it or it is settled.
+
+    A ``pending`` delivery is taken whatever its due time (the caller chose it as due); a ``sending`` one only
+    when its lease ran out. The claim moves ``due_at`` to ``now + lease``: a sender that dies mid-send leaves
+    the row ``sending``, and after the lease another sender takes it again (at-least-once delivery; webhook
+    receivers de-duplicate by the ``X-AIHub-Delivery`` key, which stays the same).
+    """
+    takeable = sa.or_(AlertDelivery.status == "pending",
+                      sa.and_(AlertDelivery.status == "sending", AlertDelivery.due_at <= now))
+    r = s.scalars(sa.select(AlertDelivery).where(AlertDelivery.id == delivery_id, takeable)
                   .with_for_update(skip_locked=True)).first()
     if r is None:
         return None
-    r.status, r.attempts = "sending", r.attempts + 1
+    r.status, r.attempts, r.due_at = "sending", r.attempts + 1, now + lease
+    s.flush()
+    return _delivery(r)
+
+
+def retry_delivery(s: Session, delivery_id: int, *, error: str, due_at: datetime) -> DeliveryRecord:
+    """Put a delivery whose attempt failed for a passing reason back in the queue, due at ``due_at``."""
+    r = s.get(AlertDelivery, delivery_id)
+    if r is None:
+        raise NotFound(f"No alert delivery {delivery_id} in your organization.")
+    r.status, r.error, r.due_at = "pending", error, due_at
     s.flush()
     return _delivery(r)
 

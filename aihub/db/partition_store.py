@@ -1,19 +1,20 @@
 """Batch results written back per partition (Dask workers): exactly once per partition, all or nothing per job.
 
-A partition's rows go in with one transaction that first takes a transaction-level advisory lock on
-``(batch, partition)`` and checks whether that partition's first row is stored already: a partition that a
-worker committed just before it died, and that Dask then ran again elsewhere, is not stored twice.
-A job that fails removes every row it stored (:func:`discard_batch`), so no half-written batch stays.
-Every statement runs in the caller's tenant session (row-level security).
+A batch scored on a cluster is recorded ``running`` first. A partition's rows go in with one transaction that
+takes a transaction-level advisory lock on ``(batch, partition)``, a share lock on the batch's row, and checks
+that the batch is still running and that the partition's first row is not stored already: a partition that a
+worker committed just before it died, and that Dask then ran again elsewhere, is not stored twice, and a
+partition that finishes after its job failed stores nothing. A failed job deletes every row it stored and
+records the batch failed with its reason (:func:`aihub.db.prediction_store.fail_batch`), so no half-written
+batch stays. Every statement runs in the caller's tenant session (row-level security).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from aihub.db import prediction_store as ps
 from aihub.db.models import PredictionBatch, PredictionResult
 
 #: Advisory-lock class of partition claims (first key of ``pg_advisory_xact_lock(int, int)``).
@@ -21,7 +22,11 @@ _LOCK_CLASS = 0x5A5C
 
 
 def claim_partition(s: Session, batch_id: int, first_row: int) -> bool:
-    """Lock ``(batch, partition)`` for this transaction; False when its rows are stored already.
+    """Lock ``(batch, partition)`` for this transaction; False when its rows are stored already or the batch
+    no longer takes rows (its job failed, or it is not in the session's tenant).
+
+    The share lock on the batch's row makes a concurrent :func:`aihub.db.prediction_store.fail_batch` wait for
+    this transaction (and then delete what it stored), or this one wait for the failure (and then refuse).
 
     Parameters
     ----------
@@ -30,6 +35,10 @@ def claim_partition(s: Session, batch_id: int, first_row: int) -> bool:
     first_row : int
         1-based row number of the partition's first row within the batch.
     """
+    status = s.execute(sa.select(PredictionBatch.status).where(PredictionBatch.id == batch_id)
+                       .with_for_update(read=True)).scalar()
+    if status != "running":
+        return False
     key = (int(batch_id) * 1_000_003 + int(first_row)) % 2_147_483_647
     s.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_CLASS, key)))
     done = s.execute(sa.select(PredictionResult.id).where(
@@ -43,18 +52,15 @@ def batch_row_count(s: Session, batch_id: int) -> int:
                          .where(PredictionResult.batch_id == batch_id)).scalar_one())
 
 
-def finish_batch(s: Session, batch_id: int, *, rows_predicted: int, rows_failed: int,
-                 errors: list[dict[str, Any]], seconds: float) -> None:
-    """Record a finished batch's counts, its first failed rows and its end-to-end seconds."""
-    s.execute(sa.update(PredictionBatch).where(PredictionBatch.id == batch_id).values(
-        rows_predicted=rows_predicted, rows_failed=rows_failed, errors=errors, seconds=seconds))
-
-
-def discard_batch(s: Session, batch_id: int) -> int:
-    """Delete a failed batch and every row it stored, in the caller's transaction; returns the rows deleted."""
-    n = s.execute(sa.delete(PredictionResult).where(PredictionResult.batch_id == batch_id)).rowcount
-    s.execute(sa.delete(PredictionBatch).where(PredictionBatch.id == batch_id))
-    return int(n or 0)
+def fail_unfinished_batches(s: Session, job_id: int, reason: str) -> int:
+    """Fail (rows deleted, reason kept) every batch of ``job_id`` still ``running``: an attempt whose worker
+    process stopped. Returns the batches failed."""
+    ids = s.execute(sa.select(PredictionBatch.id).where(PredictionBatch.job_id == job_id,
+                                                        PredictionBatch.status == "running")
+                    .with_for_update()).scalars().all()
+    for batch_id in ids:
+        ps.fail_batch(s, batch_id, reason)
+    return len(ids)
 
 
 def role_bypasses_rls(engine: sa.Engine) -> bool:

@@ -10,8 +10,9 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aihub import exports
 from aihub.errors import AihubError, IngestError
@@ -85,8 +86,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def run_forecast(args: argparse.Namespace) -> int:
-    """Execute ``aihub forecast``; returns the exit code."""
+def run_forecast(args: argparse.Namespace, forecaster: Callable[..., Any] | None = None) -> int:
+    """Execute ``aihub forecast``; returns the exit code.
+
+    ``forecaster`` (default :func:`~aihub.forecasting.forecast_many`) takes ``forecast_many``'s arguments; the
+    ``aihub`` command passes the runtime's, which runs on a Dask cluster when one is configured.
+    """
     import pandas as pd
 
     from .bulk import forecast_many
@@ -108,7 +113,7 @@ def run_forecast(args: argparse.Namespace) -> int:
         kwargs = {}
         if args.max_history is not None:
             kwargs["max_history"] = args.max_history or None
-        out = forecast_many(
+        out = (forecaster or forecast_many)(
             df,
             horizon=args.horizon,
             freq=args.freq,

@@ -1,7 +1,8 @@
-"""Many series through statsforecast's own distributed backend (fugue), with the product's ``auto`` per series.
+"""Many series through statsforecast, with the product's ``auto`` per series (on one machine or on Dask).
 
-``StatsForecast.forecast`` accepts a pandas frame (one process) or a Dask, Spark or Ray frame, which it hands
-to its fugue backend: the rows are partitioned by ``unique_id`` and every partition runs
+:func:`aihub.runtime.cluster_jobs.forecast_many_on_cluster` runs ``StatsForecast(models).forecast`` on chunks of
+whole series, one Dask task per chunk. ``StatsForecast.forecast`` also accepts a Dask, Spark or Ray frame,
+which it hands to its fugue backend: the rows are partitioned by ``unique_id`` and every partition runs
 ``StatsForecast(models).forecast`` on the worker that holds it (statsforecast's documentation, "Distributed
 computing" and ``statsforecast.distributed.fugue.FugueBackend``). Any object with statsforecast's model
 interface may be one of ``models``; :class:`PanelAuto` is one that runs

@@ -256,6 +256,36 @@ def explain(model: TrainedModel, frame: pd.DataFrame, *, method: str = "auto", t
     )
 
 
+def explain_transformed_row(model: TrainedModel, Xt: np.ndarray, values: list[Any]) -> dict[str, Any] | None:
+    """The reasons of one valid row already preprocessed (``Xt`` of shape (1, n_transformed)), without data frames.
+
+    ``values`` are the row's cells as :func:`explain` shows them (numbers, category text; NaN when blank),
+    in ``model.features`` order. Returns ``{"explanation", "contributions", "output_space"}`` equal to what
+    :func:`explain` of the row, :func:`summarize` and ``Explanation.for_row(0)`` records give; None for a model
+    explained by permutation (the caller explains the row as a frame).
+    """
+    from pandas.core.sorting import nargsort
+
+    chosen = choose_method(model)
+    if chosen not in _EXPLAINERS:
+        return None
+    target = _target_index(model, None) if model.task == "classification" else (None, None, None)
+    with thread_limit(model.config.n_jobs), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        phi, base, space = _transformed_shap(model, chosen, Xt, target[1])
+        contrib, base = _calibrate_contributions(model, phi @ _group_matrix(model), base, space, target[0])
+    output = base + contrib.sum(axis=1)
+    prediction = 1.0 / (1.0 + np.exp(-output)) if space == "log-odds" else output
+    tc = target[2]
+    label = model.output_label if (model.task != "classification" or tc == model.positive_class) else f"P({tc})"
+    c = np.asarray(contrib[0], dtype=float)
+    feats = model.features
+    order = nargsort(np.abs(c), ascending=False)  # Explanation.for_row's order
+    rows = [{"feature": feats[j], "value": plain(values[j]), "contribution": float(c[j])} for j in order]
+    return {"explanation": sentence(rows, label, prediction[0], output[0], float(base), space),
+            "contributions": rows, "output_space": space}
+
+
 def _display_values(model: TrainedModel, X: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for spec in model.feature_schema:
@@ -516,21 +546,34 @@ def summarize(ex: Explanation, i: int = 0, *, max_up: int = 3, max_down: int = 2
     max_up, max_down : int
         Most features named on each side.
     """
-    space = ex.output_space
-    rows = ex.for_row(i)
-    up = rows[rows["contribution"] > 0].sort_values("contribution", ascending=False)
-    down = rows[rows["contribution"] < 0].sort_values("contribution")
-    up = [r for r in up.itertuples() if round(r.contribution, 2) != 0][:max_up]
-    down = [r for r in down.itertuples() if round(r.contribution, 2) != 0][:max_down]
+    return sentence(ex.for_row(i).to_dict("records"), ex.label, ex.prediction[i], ex.output[i], ex.base_value,
+                    ex.output_space, max_up=max_up, max_down=max_down)
+
+
+def sentence(rows: list[dict[str, Any]], label: str, prediction: float, output: float, base_value: float, space: str,
+             *, max_up: int = 3, max_down: int = 2) -> str:
+    """:func:`summarize` of one row given as its contribution records (``Explanation.for_row`` as records).
+
+    The features pushing up are taken by decreasing contribution, those pushing down by increasing
+    contribution, in pandas' own sort order (``nargsort``, what ``DataFrame.sort_values`` uses), so ties fall
+    as they did when this ran on data frames.
+    """
+    from pandas.core.sorting import nargsort
+
+    pos = [r for r in rows if r["contribution"] > 0]
+    neg = [r for r in rows if r["contribution"] < 0]
+    pos = [pos[j] for j in nargsort(np.asarray([r["contribution"] for r in pos], dtype=float), ascending=False)]
+    neg = [neg[j] for j in nargsort(np.asarray([r["contribution"] for r in neg], dtype=float))]
+    up = [r for r in pos if round(r["contribution"], 2) != 0][:max_up]
+    down = [r for r in neg if round(r["contribution"], 2) != 0][:max_down]
 
     def item(r) -> str:
-        return f"{r.feature} = {_fmt_value(r.value)} ({_fmt_contrib(r.contribution, space)})"
+        return f"{r['feature']} = {_fmt_value(r['value'])} ({_fmt_contrib(r['contribution'], space)})"
 
-    pred = ex.prediction[i]
     if space == "log-odds":
-        head = f"{ex.label} {pred:.2f} (log-odds {ex.output[i]:+.2f} vs. average {ex.base_value:+.2f})"
+        head = f"{label} {prediction:.2f} (log-odds {output:+.2f} vs. average {base_value:+.2f})"
     else:
-        head = f"{ex.label} {_fmt_output(pred, space)} (average {_fmt_output(ex.base_value, space)})"
+        head = f"{label} {_fmt_output(prediction, space)} (average {_fmt_output(base_value, space)})"
     parts = []
     if up:
         parts.append("is driven up by " + _join([item(r) for r in up]))

@@ -17,9 +17,10 @@ import pandas as pd
 from aihub.errors import ValidationError
 from aihub.ml import external
 from aihub.ml.explain import explain as _explain
-from aihub.ml.explain import format_contributions, summarize
+from aihub.ml.explain import explain_transformed_row, format_contributions, summarize
 from aihub.ml.intervals import interval_bounds
 from aihub.ml.model import TrainedModel, thread_limit
+from aihub.ml.single_row import row_plan
 from aihub.ml.targets import match_class
 from aihub.ml.validate import RowIssue, prepare_input, validate, validate_rows
 
@@ -216,6 +217,11 @@ def _predict_validated(model: TrainedModel, frame: pd.DataFrame, ok: np.ndarray,
 def predict_one(model: TrainedModel, values: dict[str, Any], *, explain: bool = True) -> dict[str, Any]:
     """Predict a single row given as ``{feature: value}`` (the form page).
 
+    A model whose features are numbers and categories goes through its
+    :class:`aihub.ml.single_row.RowPlan` (no data frames; the same figures,
+    issues and reasons as the frame path, which every other model and value
+    takes).
+
     Returns
     -------
     dict
@@ -230,6 +236,61 @@ def predict_one(model: TrainedModel, values: dict[str, Any], *, explain: bool = 
     """
     if isinstance(model, external.ExternalModel):  # served from outside: the endpoint predicts
         return external.predict_one(model, values, explain=explain)
+    plan = row_plan(model)
+    checked = plan.check(values) if plan is not None else None
+    if checked is None:
+        return _predict_one_frame(model, values, explain=explain)
+    issues, cells = checked
+    fatal = [i for i in issues if i.fatal]
+    if fatal:
+        raise ValidationError(fatal[0].message.replace("row 1: ", ""), field=fatal[0].column)
+    Xt = plan.transform(cells)
+    res = _predict_row(model, Xt, issues)
+    if explain and model.task != "clustering":
+        reasons = explain_transformed_row(model, Xt, [cells[f] for f in model.features])
+        if reasons is None:  # explained by permutation: on the row as a frame
+            frame = pd.DataFrame([{f: values.get(f) for f in model.features}])
+            ex = _explain(model, frame[model.features], transformed=Xt)
+            reasons = {"explanation": summarize(ex, 0), "contributions": ex.for_row(0).to_dict("records"),
+                       "output_space": ex.output_space}
+        res.update(reasons)
+    return res
+
+
+def _predict_row(model: TrainedModel, Xt: np.ndarray, issues: list[RowIssue]) -> dict[str, Any]:
+    """:func:`_predict_validated`'s output row, as a dict, for one valid preprocessed row (classification or regression)."""
+    out: dict[str, Any] = {"row": 1}
+    with thread_limit(model.config.n_jobs):
+        if model.task == "classification":
+            classes = list(model.classes)
+            proba = model.calibrate(_estimator_proba(model.estimator, Xt))
+            out["prediction"] = model.decide(proba).tolist()[0]
+            if len(classes) == 2:
+                pos = model.positive_class
+                out["probability"] = float(proba[0, classes.index(pos)])
+                out["positive_class"] = pos
+            else:
+                for j, c in enumerate(classes):
+                    out[f"probability_{c}"] = float(proba[0, j])
+            out["confidence"] = float(np.nanmax(np.where(np.isnan(proba), -1, proba), axis=1)[0])
+            if model.config.model_type == "lead_scoring" and len(classes) == 2:
+                p = np.asarray([out["probability"]], dtype=float)
+                score = np.where(np.isnan(p), np.nan, np.round(100.0 * np.nan_to_num(p)))[0]
+                out["lead_score"] = None if np.isnan(score) else int(score)
+                out["band"] = None if np.isnan(score) else _band(score, model.config.score_bands)
+        else:
+            pred = np.asarray(model.estimator.predict(Xt), dtype=float)
+            out["prediction"] = float(pred[0])
+            if model.interval is not None:
+                lower, upper = interval_bounds(pred, model.interval)
+                out["lower"], out["upper"] = float(lower[0]), float(upper[0])
+    errors, warns = _messages(issues, 1)
+    out["error"], out["warning"] = errors[0], warns[0]
+    return out
+
+
+def _predict_one_frame(model: TrainedModel, values: dict[str, Any], *, explain: bool = True) -> dict[str, Any]:
+    """:func:`predict_one` through a one-row frame (every model; the reference the row plan must equal)."""
     frame = pd.DataFrame([{f: values.get(f) for f in model.features}])
     ok, issues, clean = validate(model, frame)
     if not ok[0]:

@@ -1,32 +1,49 @@
-"""The heavy batch work that runs on Dask (:func:`aihub.runtime.compute.dask_client`).
+"""The product's heavy jobs on Dask (:func:`aihub.runtime.compute.dask_client`), and how each entry point gets there.
 
-* :func:`forecast_many_on_cluster`: many series through statsforecast's own distributed backend (a Dask
-  DataFrame handed to ``StatsForecast.forecast``, which partitions it by series with fugue), each series with
-  the product's ``auto`` (:class:`aihub.forecasting.distributed.PanelAuto`);
-* :func:`score_table_on_cluster`: a large table scored by a deployed model, partition by partition, each
-  partition validated, predicted and written back by the worker that scored it (:func:`score_partition`);
-* :func:`score_records_on_cluster`: record-level risk scores of a large table with a fitted
-  :class:`~aihub.anomaly.records.RecordScorer`, and :func:`score_record_monitor_on_cluster`, the record
-  monitor service with its scoring step on the cluster.
+What runs on the cluster when one is configured (``AIHUB_DASK_SCHEDULER=tcp://host:8786``, or
+``AIHUB_DASK_LOCAL=1`` for a local cluster of processes; :func:`aihub.runtime.compute.cluster_enabled`), set by
+:func:`aihub.runtime.wiring.wire` in every process:
 
-Tenant isolation on workers: a task carries its tenant id, user id, model and batch ids and its own rows;
-the fitted model or scorer is the tenant's own and is scattered to the workers of that job only. Workers
-connect with the app role from their own environment (:func:`aihub.runtime.compute.worker_app_engine`) and
-write through :func:`aihub.db.session.tenant_session`, i.e. under row-level security with
+* batch-prediction jobs of a file with more rows than one partition (:func:`run_batch_job`, the batch
+  service's runner): each partition validated, predicted and written back by the worker that scored it
+  (:func:`score_partition`, the batch service's own :func:`~aihub.services.batch_predictions.score_chunk`);
+* record monitors of a table with more rows than one partition (:func:`score_records_routed`, the record
+  monitor service's scorer): risk scores computed per partition (all rows of an entity together), stored in
+  one transaction by the service as before;
+* forecast models of many series (``split_by``, :func:`fit_panel_routed`), ``aihub forecast`` and an inventory
+  model's per-product demand (:func:`forecast_many_routed`): the per-series fits of :func:`aihub.forecasting.fit_panel` /
+  :func:`~aihub.forecasting.forecast_many` through joblib's Dask backend, i.e. the same code and the same
+  results, each series' backtest and method choice on a worker.
+
+:func:`forecast_many_on_cluster` forecasts a long table in chunks of whole series, each chunk one Dask task
+running statsforecast's ``StatsForecast.forecast`` with the product's ``auto`` per series
+(:class:`aihub.forecasting.distributed.PanelAuto`); it returns forecasts and chosen methods only, no per-series
+backtest, so the forecast job (which stores each series' scores) uses :func:`fit_panel_routed`, and ``aihub
+forecast`` (whose methods include Prophet and holidays, which statsforecast cannot hand the calendar to) uses
+:func:`forecast_many_routed`.
+
+Without a cluster every entry point keeps its in-process path and Dask is never imported (``make run``).
+
+Tenant isolation on workers: a task carries its tenant id, user id, the model's serving record and batch id
+and its own rows; the fitted models or scorer are the tenant's own and travel with that job's tasks only.
+Workers connect with the app role from their own environment (:func:`aihub.runtime.compute.worker_app_engine`)
+and write through :func:`aihub.db.session.tenant_session`, i.e. under row-level security with
 ``set_config('app.tenant_id', ...)``. No database URL, password or key is in a task graph.
 
 Failure: Dask re-runs the tasks of a worker that dies (up to ``distributed.scheduler.allowed-failures``).
 A partition is stored in one transaction, at most once (:func:`aihub.db.partition_store.claim_partition`);
-when the job still fails, every row it stored is deleted with its batch, and the error says why.
+when the job still fails, every row it stored is deleted, the batch is recorded failed with the reason, and
+the job fails with it. Record monitors and forecasts store nothing until every partition is back.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import io
+import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -34,25 +51,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aihub import ml
+from aihub import ingest
 from aihub.anomaly.records import RecordScorer
 from aihub.auth import Principal, require
+from aihub.config import load_settings
 from aihub.db import partition_store
 from aihub.db import prediction_store as ps
 from aihub.db.session import tenant_session
 from aihub.errors import AihubError, NotFound, TrainingError, ValidationError
+from aihub.forecasting import PanelResult, fit_panel, forecast_many
 from aihub.forecasting.auto import _DEFAULT
 from aihub.forecasting.distributed import panel_models, tidy_forecast
 from aihub.forecasting.frequency import FREQUENCY_TABLE
 from aihub.forecasting.models import LEVELS
+from aihub.forecasting.panel import Panel
 from aihub.forecasting.series import parse_dates, parse_numbers
 from aihub.jsonsafe import plain
-from aihub.runtime.compute import dask_client, n_workers_of, worker_app_engine
-from aihub.services import model_cache, record_monitors
+from aihub.runtime.compute import (
+    MIN_CLUSTER_SERIES,
+    cluster_enabled,
+    dask_client,
+    n_threads_of,
+    n_workers_of,
+    worker_app_engine,
+)
+from aihub.runtime.compute import partition_rows as default_partition_rows
+from aihub.services import batch_predictions, model_cache, record_monitors
 from aihub.services.batch_predictions import MAX_BATCH_ERRORS
+from aihub.services.jobs import JobCancelled
 
-#: Rows per partition of a scored table (one transaction each when stored).
-PARTITION_ROWS = 50_000
+#: Tasks per worker of a many-series forecast (more than one, so a slow worker is not left with the tail).
+SERIES_CHUNKS_PER_WORKER = 8
 
 
 # ---------------------------------------------------------------- forecasts
@@ -61,7 +90,15 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
                              max_history: int | None = _DEFAULT,  # type: ignore[assignment]
                              on_error: str = "fail", client: Any = None, partitions: int | None = None
                              ) -> tuple[pd.DataFrame, list[str]]:
-    """Forecast every series of a long table on Dask, through statsforecast's distributed backend.
+    """Forecast every series of a long table on Dask: chunks of whole series, ``StatsForecast`` on each.
+
+    The table is already in this process, so it is cut into ``partitions`` chunks of about equal rows that
+    never split a series, and each chunk is one task running ``StatsForecast(models).forecast`` (statsforecast's
+    pandas path, :class:`~aihub.forecasting.distributed.PanelAuto` per series) on a worker. statsforecast's
+    own Dask backend (fugue) was used before: it shuffles the rows by series and, with its default
+    partitioning, calls ``StatsForecast.forecast`` once per series through ``groupby().apply`` (about 17 ms
+    of extra CPU per weekly series here, 40 % on top of ``auto`` itself), and casts the output to float32
+    (issue 16's benchmark, ``benchmarks/dask_scale.py``).
 
     Parameters
     ----------
@@ -73,14 +110,14 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
     client : distributed.Client, optional
         Default: :func:`aihub.runtime.compute.dask_client` (``AIHUB_DASK_SCHEDULER`` or local processes).
     partitions : int, optional
-        Partitions of the Dask DataFrame (default 4 per worker).
+        Tasks (chunks of whole series); default :data:`SERIES_CHUNKS_PER_WORKER` per worker, at most one
+        per series.
 
     Returns
     -------
     forecast : DataFrame
         ``unique_id, ds, yhat, yhat_lower_80, yhat_upper_80, yhat_lower_95, yhat_upper_95, model``, ``horizon``
-        rows per series in input order. Values pass through statsforecast's distributed output schema,
-        which is float32 (about 7 significant digits).
+        rows per series in input order.
     failed : list of str
         Series that could not be forecast (left out of ``forecast``).
 
@@ -91,9 +128,6 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
     TrainingError
         ``on_error="fail"`` and a series could not be forecast.
     """
-    import dask.dataframe as dd
-    from statsforecast import StatsForecast
-
     models = panel_models(freq, horizon=horizon, algorithm=algorithm, candidates=candidates,
                           n_windows=n_windows, max_history=max_history, on_error=on_error)
     for col in ("unique_id", "ds", "y"):
@@ -105,15 +139,110 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
     order = list(dict.fromkeys(frame["unique_id"]))
     last = frame.groupby("unique_id", sort=False)["ds"].max()
     with dask_client(client) as c:
-        n = partitions or 4 * n_workers_of(c)
-        ddf = dd.from_pandas(frame, npartitions=max(1, min(n, len(order))), sort=False)
-        sf = StatsForecast(models=models, freq=FREQUENCY_TABLE[freq].grid)
-        raw = sf.forecast(df=ddf, h=horizon, level=list(LEVELS)).compute()
+        n = max(1, min(partitions or SERIES_CHUNKS_PER_WORKER * n_workers_of(c), len(order)))
+        # whole series, in input order, each by date: a chunk is a contiguous range of these rows
+        rows = frame.iloc[np.lexsort((frame["ds"].to_numpy(),
+                                      frame["unique_id"].map({k: i for i, k in enumerate(order)}).to_numpy()))]
+        chunks = series_chunks(rows["unique_id"].to_numpy(), n)
+        futures = [c.submit(_forecast_chunk, models, rows.iloc[lo:hi], horizon, FREQUENCY_TABLE[freq].grid,
+                            pure=False) for lo, hi in chunks]
+        raw = pd.concat(c.gather(futures), ignore_index=True)
     out, failed = tidy_forecast(raw, last, horizon, freq, order)
     if failed and on_error == "fail":
         more = f" ({len(failed) - 1} more series failed)" if len(failed) > 1 else ""
         raise TrainingError(f"series {failed[0]!r} could not be forecast{more}.", details={"failures": failed[:50]})
     return out.reset_index(drop=True), failed
+
+
+def _joblib_on_cluster(fn: Callable[..., Any], what: str, client: Any, **kwargs: Any) -> Any:
+    """``fn(**kwargs, n_jobs=<cluster slots>)`` with joblib's Dask backend: its ``Parallel`` runs on the cluster."""
+    import joblib
+
+    try:
+        with dask_client(client) as c, joblib.parallel_config(backend="dask"):
+            return fn(**kwargs, n_jobs=max(2, n_threads_of(c)))
+    except AihubError:
+        raise
+    except Exception as exc:  # a worker that died too often, a lost scheduler: the job fails with the reason
+        raise TrainingError(f"{what} on the Dask cluster failed and nothing was kept: {_describe(exc)}.") from exc
+
+
+def fit_panel_routed(panel: Panel, *, client: Any = None, **kwargs: Any) -> PanelResult:
+    """:func:`aihub.forecasting.fit_panel` on Dask when a cluster is configured and the panel has at least
+    :data:`~aihub.runtime.compute.MIN_CLUSTER_SERIES` series; in this process otherwise.
+
+    The forecast service's fitter (:func:`aihub.services.forecasts.use_panel_fitter`). The per-series fits run
+    through joblib's Dask backend, so the result is the one ``fit_panel`` gives on one machine (same backtest,
+    method and forecast per series); ``progress`` is called here as series come back.
+
+    Parameters
+    ----------
+    panel : Panel
+    client : distributed.Client, optional
+        Use this cluster (tests); default :func:`aihub.runtime.compute.dask_client`.
+    **kwargs
+        As :func:`aihub.forecasting.fit_panel` (``n_jobs`` is the cluster's task slots there).
+
+    Raises
+    ------
+    ValidationError
+        As ``fit_panel``.
+    TrainingError
+        The cluster failed the job (e.g. a worker died more often than allowed); the reason is in the message.
+    """
+    if client is None and (not cluster_enabled() or len(panel.keys) < MIN_CLUSTER_SERIES):
+        return fit_panel(panel, **kwargs)
+    kwargs.pop("n_jobs", None)
+    return _joblib_on_cluster(fit_panel, f"Forecasting {len(panel.keys)} series", client, panel=panel, **kwargs)
+
+
+def forecast_many_routed(df: pd.DataFrame, *, client: Any = None, **kwargs: Any) -> pd.DataFrame:
+    """:func:`aihub.forecasting.forecast_many` on Dask when a cluster is configured and the table has at least
+    :data:`~aihub.runtime.compute.MIN_CLUSTER_SERIES` series (``aihub forecast``, an inventory model's demand).
+
+    Same checks and result as on one machine: the per-series fits run through joblib's Dask backend.
+    Parameters and errors as ``forecast_many``; :class:`~aihub.errors.TrainingError` when the cluster fails.
+    """
+    id_col = kwargs.get("id_col", "unique_id")
+    if client is None and (not cluster_enabled() or id_col not in df.columns
+                           or df[id_col].nunique() < MIN_CLUSTER_SERIES):
+        return forecast_many(df, **kwargs)
+    kwargs.pop("n_jobs", None)
+    return _joblib_on_cluster(forecast_many, "Forecasting the series", client, df=df, **kwargs)
+
+
+def series_chunks(ids: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Cut a long table into at most ``n`` row ranges of about equal length that never split a series.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n_rows,)
+        The ``unique_id`` column, each series' rows contiguous.
+    n : int
+        Wanted number of ranges (at least 1).
+
+    Returns
+    -------
+    list of (int, int)
+        ``[lo, hi)`` row ranges covering ``0 .. n_rows`` in order, none empty; fewer than ``n`` when there are
+        fewer series or a series is longer than a range.
+    """
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=int)
+    if not len(starts):
+        return []
+    # cut at the series start nearest to each multiple of len(ids) / n
+    targets = np.arange(1, n) * len(ids) / n
+    cuts = starts[np.clip(np.searchsorted(starts, targets), 0, len(starts) - 1)]
+    bounds = sorted({0, *cuts.tolist(), len(ids)})
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+def _forecast_chunk(models: list[Any], part: pd.DataFrame, horizon: int, grid: str) -> pd.DataFrame:
+    """``StatsForecast(models).forecast`` of every series of ``part`` on one worker (whole series only)."""
+    from statsforecast import StatsForecast
+
+    sf = StatsForecast(models=models, freq=grid, n_jobs=1)
+    return sf.forecast(df=part, h=horizon, level=list(LEVELS))
 
 
 def _identity(value: Any) -> Any:
@@ -123,115 +252,98 @@ def _identity(value: Any) -> Any:
 # ---------------------------------------------------------------- batch scoring
 @dataclass(frozen=True)
 class PartitionTask:
-    """What a scoring task carries besides its rows: ids only, never a credential.
+    """What a scoring task carries besides its rows and models: ids and the serving record, never a credential.
 
-    ``batch_id`` None scores without storing (benchmarks, a dry run); ``first_row`` is the 1-based row
-    number of the partition's first row within the batch.
+    ``info`` is the model's :class:`~aihub.db.prediction_store.ServingInfo` (champion, challenger, share; the
+    tenant's own); ``first_row`` is the 1-based row number of the partition's first row within the batch.
     """
 
     tenant_id: int
     user_id: int | None
-    model_id: int
-    version_id: int
-    version: int
-    batch_id: int | None
+    info: ps.ServingInfo
+    batch_id: int
     first_row: int
+    explain: bool = False
 
 
-def _result_columns(result: pd.DataFrame, part: pd.DataFrame, task: str, out_cols: list[str], per_row_ms: float
-                    ) -> dict[str, list]:
-    """The arrays :func:`aihub.db.prediction_store.insert_results` stores, one entry per row of ``result``."""
-    inputs = part.to_json(orient="records", lines=True, date_format="iso").splitlines() if len(part) else []
-    outputs = result[out_cols].to_json(orient="records", lines=True, date_format="iso").splitlines()
-    if task == "clustering":
-        preds = result["segment"]
-    elif task == "regression":
-        preds = result["prediction"].map(lambda v: "" if v is None or pd.isna(v) else repr(float(v)))
-    else:
-        preds = result["prediction"]
-    preds = ["" if p is None or (isinstance(p, float) and math.isnan(p)) else str(p) for p in preds]
+def score_partition(task: PartitionTask, part: pd.DataFrame, models: Mapping[int, Any],
+                    lines: np.ndarray | None = None) -> dict[str, Any]:
+    """Validate, predict and store one partition in one transaction of its tenant (runs on a worker).
 
-    def floats(col: str) -> list[float | None]:
-        if col not in result.columns:
-            return [None] * len(result)
-        return [None if pd.isna(v) else float(v) for v in result[col].to_numpy(dtype=float, na_value=np.nan)]
-
-    n = len(result)
-    return {
-        "model_version_id": result["model_version_id"].astype(int).tolist(),
-        "served_by": result["served_by"].tolist(), "row_number": result["row"].astype(int).tolist(),
-        "input": inputs, "input_hash": [hashlib.sha256(x.encode()).hexdigest() for x in inputs],
-        "output": outputs, "prediction": preds, "probability": floats("probability"),
-        "confidence": floats("confidence"), "latency_ms": [per_row_ms] * n, "cache_hit": [False] * n,
-        "error": [None if pd.isna(e) else str(e) for e in result["error"]],
-    }
-
-
-def score_partition(task: PartitionTask, part: pd.DataFrame, model: Any) -> dict[str, Any]:
-    """Validate and predict one partition, and store its rows in one transaction (runs on a worker).
+    The batch service's unit does the work (:func:`aihub.services.batch_predictions.score_chunk`: binary
+    ``COPY`` into a temporary stage), then :func:`aihub.db.partition_store.claim_partition` decides under a
+    lock whether the partition is stored (``INSERT ... SELECT`` under row-level security) or was stored already
+    by an earlier run of this task on a worker that died; in that case the stage is dropped with the transaction.
 
     Parameters
     ----------
     task : PartitionTask
     part : DataFrame of shape (n_rows, n_columns)
-        The partition's rows, with the model's feature columns.
-    model : aihub.ml.TrainedModel
-        The deployed version's model.
+        The partition's rows as read, with the model's feature columns.
+    models : mapping of int to aihub.ml.TrainedModel
+        The serving versions' models by version id (champion, and challenger when it takes a share).
+    lines : ndarray of int, optional
+        File line of each row, for error reports.
 
     Returns
     -------
     dict
-        ``rows``, ``failed``, ``errors`` (``{"row", "line": None, "message"}`` of failed rows, at most
-        :data:`aihub.services.batch_predictions.MAX_BATCH_ERRORS`), ``stored`` (False when the partition
-        was stored already by an earlier run of this task, or ``batch_id`` is None) and, without a batch,
-        ``probability`` (ndarray, NaN for failed rows).
+        ``rows``, ``failed``, ``errors`` (``{"row", "line", "message"}``, at most
+        :data:`aihub.services.batch_predictions.MAX_BATCH_ERRORS`) and ``stored`` (False when an earlier run
+        stored the partition, or the batch no longer takes rows because its job failed).
+
+    Raises
+    ------
+    ValidationError
+        The partition lacks feature columns, or the worker has no app-role connection.
+    DatabaseError
+        The rows could not be written.
     """
-    t0 = time.perf_counter()
-    part = part.reset_index(drop=True)
-    result = ml.predict(model, part)
-    result["row"] = np.arange(task.first_row, task.first_row + len(result))
-    result["served_by"], result["model_version_id"], result["version"] = "champion", task.version_id, task.version
-    failed = result["error"].notna().to_numpy()
-    errors = [{"row": int(r), "line": None, "message": str(m)}
-              for r, m in zip(result.loc[failed, "row"], result.loc[failed, "error"])][:MAX_BATCH_ERRORS]
-    out = {"rows": len(result), "failed": int(failed.sum()), "errors": errors, "stored": False}
-    if task.batch_id is None:
-        prob = result["probability"] if "probability" in result.columns else pd.Series(np.nan, index=result.index)
-        out["probability"] = prob.to_numpy(dtype=float, na_value=np.nan)
-        return out
-    meta = {"row", "served_by", "model_version_id", "version", "error", "warning", "customer"}
-    out_cols = [c for c in result.columns if c not in meta]
-    columns = _result_columns(result, part, model.task, out_cols, (time.perf_counter() - t0) * 1000 / max(1, len(part)))
     with tenant_session(task.tenant_id, engine=worker_app_engine()) as s:
-        if partition_store.claim_partition(s, task.batch_id, task.first_row):
-            ps.insert_results(s, tenant_id=task.tenant_id, model_id=task.model_id, batch_id=task.batch_id,
-                              requested_by=task.user_id, columns=columns)
-            out["stored"] = True
-    return out
+        ps.open_stage(s)
+        res = batch_predictions.score_chunk(task.tenant_id, task.info, part.reset_index(drop=True),
+                                            first_row=task.first_row, lines=lines, explain=task.explain,
+                                            requested_by=task.user_id, session=s, models=models)
+        stored = partition_store.claim_partition(s, task.batch_id, task.first_row)
+        if stored:
+            ps.flush_stage(s, tenant_id=task.tenant_id, model_id=task.info.model_id, batch_id=task.batch_id,
+                           requested_by=task.user_id, latency_ms=res.seconds * 1000 / max(res.rows, 1))
+    return {"rows": res.rows, "failed": res.failed, "errors": res.errors, "stored": stored}
 
 
 def _cancel(futures: list[Any]) -> None:
     for f in futures:
-        with contextlib.suppress(Exception):  # the client may be gone already; the batch is discarded either way
+        with contextlib.suppress(Exception):  # the client may be gone already; the batch is failed either way
             f.cancel()
 
 
 def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     if name == "KilledWorker":
-        return ("a Dask worker died while scoring a partition, and the task was retried as often as the scheduler "
+        return ("a Dask worker died while running a partition, and the task was retried as often as the scheduler "
                 f"allows ({exc}); check the workers' memory and logs")
     return exc.message if isinstance(exc, AihubError) else f"{name}: {exc}"
 
 
-def score_table_on_cluster(principal: Principal, model_id: int, frame: pd.DataFrame, *, filename: str = "table",
-                           client: Any = None, partition_rows: int = PARTITION_ROWS,
-                           partition_fn: Callable[..., dict[str, Any]] = score_partition) -> ps.BatchRecord:
-    """Score every row of ``frame`` with the deployed champion of ``model_id`` on Dask; store them as a batch.
+def _serving_models(tenant_id: int, info: ps.ServingInfo) -> dict[int, Any]:
+    models = {info.active_version_id: model_cache.load(tenant_id, info.active_version_id)}
+    if info.challenger_version_id is not None and info.challenger_share > 0:
+        models[info.challenger_version_id] = model_cache.load(tenant_id, info.challenger_version_id)
+    return models
 
-    Each partition of ``partition_rows`` rows is validated, predicted and stored by a worker in one
-    transaction of the principal's tenant. The batch row exists from the start with zero rows predicted and
-    gets its counts at the end; if the job fails, the batch and every row stored so far are deleted.
+
+def score_batch_on_cluster(principal: Principal, model_id: int,
+                           chunks: Iterable[tuple[pd.DataFrame, np.ndarray | None]], *, filename: str,
+                           explain: bool = False, job_id: int | None = None, client: Any = None,
+                           progress: Callable[[int], None] | None = None,
+                           partition_fn: Callable[..., dict[str, Any]] | None = None) -> ps.BatchRecord:
+    """Score a batch on Dask, one partition per chunk, each stored by the worker that scored it.
+
+    The batch is recorded ``running`` first; each partition commits on its own (:func:`score_partition`); at
+    the end the batch gets its counts and ``succeeded``. If anything fails (a worker died more often than
+    allowed, a database error, a cancel), every row stored so far is deleted and the batch is recorded
+    ``failed`` with the reason, in one transaction that waits for partitions committing at that moment; a
+    partition that comes later finds the batch failed and stores nothing.
 
     Parameters
     ----------
@@ -239,16 +351,22 @@ def score_table_on_cluster(principal: Principal, model_id: int, frame: pd.DataFr
         Needs ``predict``.
     model_id : int
         A model of the principal's organization with a deployed version.
-    frame : DataFrame of shape (n_rows, n_columns)
-        Rows with the model's feature columns.
+    chunks : iterable of (DataFrame, ndarray of int or None)
+        The rows, a partition at a time, with each row's file line (:func:`aihub.ingest.iter_table_chunks`);
+        read lazily: at most two partitions per worker thread are in flight.
     filename : str
         Name the batch is listed under.
+    explain : bool, default False
+        Add explanations per row.
+    job_id : int, optional
+        The job the batch belongs to; a batch of this job left ``running`` by an earlier attempt is failed
+        first (its rows deleted).
     client : distributed.Client, optional
         Default: :func:`aihub.runtime.compute.dask_client`.
-    partition_rows : int
-        Rows per partition.
-    partition_fn : callable
-        ``(PartitionTask, DataFrame, model) -> dict``; :func:`score_partition` (tests wrap it).
+    progress : callable(rows done), optional
+        May raise (a cancelled job): the batch is failed as above and the error passes through.
+    partition_fn : callable, optional
+        ``(PartitionTask, DataFrame, models, lines) -> dict``; default :func:`score_partition` (tests wrap it).
 
     Returns
     -------
@@ -260,52 +378,133 @@ def score_table_on_cluster(principal: Principal, model_id: int, frame: pd.DataFr
         Without ``predict``.
     NotFound
         No such model in the organization, or none of its versions is deployed.
-    ValidationError
-        An empty table.
+    JobCancelled
+        ``progress`` raised it; nothing was kept.
     TrainingError
-        The job failed (a worker died more often than allowed, a database error...); nothing was kept.
+        The job failed (no rows, a worker died more often than allowed, a database error...); nothing was kept,
+        and the batch is recorded failed with the same reason.
     """
     require(principal, "predict")
-    if frame.empty:
-        raise ValidationError(f"{filename} has no rows to score.", field="frame")
-    if partition_rows < 1:
-        raise ValidationError("partition_rows must be at least 1.", field="partition_rows")
+    partition_fn = partition_fn or score_partition
     t0 = time.perf_counter()
-    with tenant_session(principal.tenant_id) as s:
+    tenant = principal.tenant_id
+    with tenant_session(tenant) as s:
         info = ps.serving_info(s, model_id)
         if info.active_version_id is None:
             raise NotFound(f"Model {model_id} has no deployed version; deploy one before scoring a table.")
-        batch_id = ps.add_batch(s, tenant_id=principal.tenant_id, model_id=model_id, filename=filename,
-                                rows_total=len(frame), rows_predicted=0, rows_failed=0, errors=[], seconds=0.0,
-                                user_id=principal.user_id)
-    model = model_cache.load(principal.tenant_id, info.active_version_id)
-    bounds = range(0, len(frame), partition_rows)
+        if job_id is not None:
+            partition_store.fail_unfinished_batches(s, job_id, "Its job was started again after its worker stopped.")
+        batch_id = ps.add_batch(s, tenant_id=tenant, model_id=model_id, filename=filename, rows_total=0,
+                                rows_predicted=0, rows_failed=0, errors=[], seconds=0.0, user_id=principal.user_id,
+                                status="running", job_id=job_id)
+    models = _serving_models(tenant, info)
     futures: list[Any] = []
+    outs: list[dict[str, Any]] = []
+    rows = 0
     try:
+        from distributed import as_completed
+
         with dask_client(client) as c:
-            # Model and rows travel inside tasks, not scattered: a task's inputs survive the loss of the worker
+            # Models and rows travel inside tasks, not scattered: a task's inputs survive the loss of the worker
             # that held them (the scheduler re-runs the task from its spec), scattered data would not.
-            model_future = c.submit(_identity, model, pure=False, key=f"aihub-model-{batch_id}")
-            for start in bounds:
-                task = PartitionTask(principal.tenant_id, principal.user_id, model_id, info.active_version_id,
-                                     info.active_version, batch_id, start + 1)
-                futures.append(c.submit(partition_fn, task, frame.iloc[start:start + partition_rows], model_future,
-                                        pure=False, key=f"aihub-score-{batch_id}-{start + 1}"))
-            outs = c.gather(futures)
+            models_future = c.submit(_identity, models, pure=False, key=f"aihub-models-{batch_id}")
+            running = as_completed()
+            limit = 2 * n_threads_of(c)
+
+            def collect(fut: Any) -> None:
+                outs.append(fut.result())
+                if progress is not None:
+                    progress(sum(o["rows"] for o in outs))
+
+            for chunk, lines in chunks:
+                task = PartitionTask(tenant, principal.user_id, info, batch_id, rows + 1, explain)
+                fut = c.submit(partition_fn, task, chunk, models_future, lines, pure=False,
+                               key=f"aihub-score-{batch_id}-{rows + 1}")
+                futures.append(fut)
+                running.add(fut)
+                rows += len(chunk)
+                while running.count() >= limit:
+                    collect(next(running))
+            for fut in running:
+                collect(fut)
+        if rows == 0:
+            raise ValidationError(f"{filename} has no rows to predict.", field="file")
     except BaseException as exc:
         _cancel(futures)
-        # Deleting the batch also removes rows a still-running partition commits meanwhile (ON DELETE CASCADE),
-        # and a partition that commits afterwards is refused by the foreign key: nothing of the job stays.
-        with tenant_session(principal.tenant_id) as s:
-            partition_store.discard_batch(s, batch_id)
-        raise TrainingError(f"Scoring {filename} failed and nothing was kept: {_describe(exc)}.",
-                            details={"batch_id": batch_id}) from exc
+        reason = (exc.message if isinstance(exc, JobCancelled)
+                  else f"Scoring {filename} failed and nothing was kept: {_describe(exc)}.")
+        with tenant_session(tenant) as s:
+            # Waits for partitions committing now (they hold the batch row); later ones find it failed.
+            ps.fail_batch(s, batch_id, reason)
+            ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
+        if isinstance(exc, JobCancelled | KeyboardInterrupt | SystemExit):
+            raise
+        raise TrainingError(reason, details={"batch_id": batch_id}) from exc
     failed = sum(o["failed"] for o in outs)
-    errors = [e for o in outs for e in o["errors"]][:MAX_BATCH_ERRORS]
-    with tenant_session(principal.tenant_id) as s:
-        partition_store.finish_batch(s, batch_id, rows_predicted=len(frame) - failed, rows_failed=failed,
-                                     errors=plain(errors), seconds=time.perf_counter() - t0)
+    errors = sorted((e for o in outs for e in o["errors"]), key=lambda e: e["row"])[:MAX_BATCH_ERRORS]
+    with tenant_session(tenant) as s:
+        ps.finish_batch(s, batch_id, rows_total=rows, rows_predicted=rows - failed, rows_failed=failed,
+                        errors=plain(errors), seconds=time.perf_counter() - t0)
         return ps.get_batch(s, batch_id)
+
+
+def score_table_on_cluster(principal: Principal, model_id: int, frame: pd.DataFrame, *, filename: str = "table",
+                           client: Any = None, partition_rows: int | None = None,
+                           partition_fn: Callable[..., dict[str, Any]] | None = None) -> ps.BatchRecord:
+    """Score every row of a table with the deployed model on Dask and store them as a batch.
+
+    :func:`score_batch_on_cluster` on ``frame`` cut into partitions of ``partition_rows`` rows (default
+    :func:`aihub.runtime.compute.partition_rows`). Same permissions, results and errors.
+
+    Raises
+    ------
+    ValidationError
+        An empty table, or ``partition_rows`` below 1.
+    """
+    if frame.empty:
+        raise ValidationError(f"{filename} has no rows to score.", field="frame")
+    size = partition_rows or default_partition_rows()
+    if size < 1:
+        raise ValidationError("partition_rows must be at least 1.", field="partition_rows")
+    chunks = ((frame.iloc[i:i + size], None) for i in range(0, len(frame), size))
+    return score_batch_on_cluster(principal, model_id, chunks, filename=filename, client=client,
+                                  partition_fn=partition_fn)
+
+
+def run_batch_job(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool = False,
+                  job_id: int | None = None, progress: Callable[[int], None] | None = None,
+                  client: Any = None) -> ps.BatchRecord | None:
+    """The batch service's large-file runner (:func:`aihub.services.batch_predictions.use_runner`).
+
+    A batch job goes to Dask when a cluster is configured (:func:`aihub.runtime.compute.cluster_enabled`) and
+    its file has more rows than one partition (:func:`aihub.runtime.compute.partition_rows`, 50,000 by
+    default); otherwise, and for models that turn orders into customers (their file is one table), it
+    returns None and the job runs in this process as before.
+
+    Returns
+    -------
+    BatchRecord or None
+        The stored batch, or None when the job is left to the in-process path.
+
+    Raises
+    ------
+    As :func:`score_batch_on_cluster`; ``IngestError`` for an unreadable file.
+    """
+    if client is None and not cluster_enabled():
+        return None
+    with tenant_session(principal.tenant_id) as s:
+        info = ps.serving_info(s, model_id)
+    if info.active_version_id is None:
+        return None  # the in-process path refuses it with its usual message
+    if model_cache.load(principal.tenant_id, info.active_version_id).config.data_prep is not None:
+        return None
+    chunks = ingest.iter_table_chunks(filename, io.BytesIO(data), chunk_rows=default_partition_rows(),
+                                      max_bytes=load_settings().max_upload_bytes)
+    head = list(itertools.islice(chunks, 2))
+    if len(head) < 2:
+        return None
+    return score_batch_on_cluster(principal, model_id, itertools.chain(head, chunks), filename=filename,
+                                  explain=explain, job_id=job_id, client=client, progress=progress)
 
 
 # ---------------------------------------------------------------- record scores
@@ -329,7 +528,7 @@ def record_partitions(frame: pd.DataFrame, scorer: RecordScorer, n: int) -> list
 
 
 def score_records_on_cluster(scorer: RecordScorer, frame: pd.DataFrame, *, client: Any = None,
-                             partitions: int | None = None) -> pd.DataFrame:
+                             partitions: int | None = None, min_partitions: int = 1) -> pd.DataFrame:
     """``scorer.score(frame)`` computed partition by partition on Dask; the same table as on one machine.
 
     Parameters
@@ -341,7 +540,9 @@ def score_records_on_cluster(scorer: RecordScorer, frame: pd.DataFrame, *, clien
     client : distributed.Client, optional
         Default: :func:`aihub.runtime.compute.dask_client`.
     partitions : int, optional
-        Default 4 per worker.
+        Default one per worker (a scoring call has a fixed cost of about 2 s, so fewer, larger partitions).
+    min_partitions : int, default 1
+        At least this many partitions (bounds a partition's rows).
 
     Returns
     -------
@@ -354,7 +555,7 @@ def score_records_on_cluster(scorer: RecordScorer, frame: pd.DataFrame, *, clien
         As :meth:`RecordScorer.score` (raised from the worker).
     """
     with dask_client(client) as c:
-        parts = record_partitions(frame, scorer, partitions or 4 * n_workers_of(c))
+        parts = record_partitions(frame, scorer, max(partitions or n_workers_of(c), min_partitions))
         scorer_future = c.submit(_identity, scorer, pure=False)
         futures = [c.submit(_score_records_part, scorer_future, frame.iloc[p], pure=False) for p in parts]
         scored = c.gather(futures)
@@ -373,3 +574,30 @@ def score_record_monitor_on_cluster(principal: Principal, monitor_id: int, *, cl
     """
     return record_monitors.score_record_monitor(
         principal, monitor_id, score=partial(score_records_on_cluster, client=client, partitions=partitions))
+
+
+def score_records_routed(scorer: RecordScorer, frame: pd.DataFrame, *, client: Any = None) -> pd.DataFrame:
+    """The record monitor service's scorer (:func:`aihub.services.record_monitors.use_scorer`).
+
+    On Dask (:func:`score_records_on_cluster`, partitions of at most
+    :func:`aihub.runtime.compute.partition_rows` rows, at least one per worker) when a cluster is configured and
+    the table has more rows than one partition; ``scorer.score(frame)`` here otherwise. Same result either way.
+
+    Raises
+    ------
+    ValidationError
+        As :meth:`RecordScorer.score`.
+    TrainingError
+        The cluster failed the job (a worker died more often than allowed...); nothing is stored by the caller.
+    """
+    rows = default_partition_rows()
+    if client is None and (not cluster_enabled() or len(frame) <= rows):
+        return scorer.score(frame)
+    try:
+        return score_records_on_cluster(scorer, frame, client=client, min_partitions=math.ceil(len(frame) / rows))
+    except AihubError:
+        raise
+    except Exception as exc:
+        raise TrainingError(f"Scoring {len(frame):,} rows on the Dask cluster failed and nothing was stored: "
+                            f"{_describe(exc)}.") from exc
+

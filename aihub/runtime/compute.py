@@ -1,15 +1,18 @@
-"""Heavy batch work on Dask: a cluster when ``AIHUB_DASK_SCHEDULER`` names one, local processes otherwise.
+"""The product's heavy jobs on Dask: a cluster when ``AIHUB_DASK_SCHEDULER`` names one, else in-process.
 
-:func:`dask_client` is the one place that gives a :class:`distributed.Client`:
+:func:`cluster_enabled` decides whether the product's routes (:mod:`aihub.runtime.cluster_jobs`: large batch
+jobs, large record monitors, forecasts of many series) use Dask at all: when ``AIHUB_DASK_SCHEDULER`` is set,
+or ``AIHUB_DASK_LOCAL=1`` asks for local processes. Unset (``make run``, the tests), they run in-process and
+Dask is never imported. :func:`dask_client` is the one place that gives a :class:`distributed.Client`:
 
 * ``AIHUB_DASK_SCHEDULER=tcp://host:8786`` connects to that scheduler (workers on other hosts, or on
   Kubernetes through dask-kubernetes; README "Running heavy work on a Dask cluster");
-* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine and closes it
-  afterwards. Same functions, same partition tasks, same results; nothing needs to be running for
-  ``make run``, and Dask is imported only when such work starts.
+* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine for the job
+  (given this hub process's app-role connection when ``AIHUB_APP_DATABASE_URL`` is not set) and closes it
+  afterwards. Same functions, same partition tasks, same results.
 
-What runs on it (:mod:`aihub.runtime.cluster_jobs`): many-series forecasts through statsforecast's own
-distributed backend, batch scoring of large tables written back per partition, and record-level risk scoring.
+:func:`describe_backend` (``aihub compute``) and :func:`backend_state` (``GET /api/v1/health``) say which engine
+runs and whether a named scheduler answers.
 
 Workers read their database connection from their own environment (:func:`worker_app_engine`:
 ``AIHUB_APP_DATABASE_URL``, the non-owner app role), never from a task: a task carries a tenant id, its own
@@ -28,8 +31,18 @@ from aihub.errors import ValidationError
 
 #: Environment variable naming the scheduler, e.g. ``tcp://10.0.0.5:8786``.
 SCHEDULER_ENV = "AIHUB_DASK_SCHEDULER"
+#: Set to 1 to run the product's heavy jobs on a local cluster of processes when no scheduler is named.
+LOCAL_ENV = "AIHUB_DASK_LOCAL"
 #: Worker processes of the local cluster when no scheduler is named (``AIHUB_DASK_LOCAL_WORKERS``).
 LOCAL_WORKERS_ENV = "AIHUB_DASK_LOCAL_WORKERS"
+#: Rows per partition of the product's jobs on Dask (``AIHUB_DASK_PARTITION_ROWS``); a batch file or a record
+#: monitor's table goes to the cluster only when it has more rows than one partition.
+PARTITION_ROWS_ENV = "AIHUB_DASK_PARTITION_ROWS"
+#: Default of :data:`PARTITION_ROWS_ENV` (a partition is one worker task; the in-process batch uses smaller chunks,
+#: ``batch_predictions.CHUNK_ROWS``, so storing one overlaps predicting the next).
+DEFAULT_PARTITION_ROWS = 50_000
+#: A forecast job of many series (``split_by``) goes to the cluster from this many series on.
+MIN_CLUSTER_SERIES = 2
 #: Environment variable of a worker's database connection (the app role; never the owner).
 WORKER_DB_ENV = "AIHUB_APP_DATABASE_URL"
 
@@ -53,6 +66,100 @@ def scheduler_address() -> str | None:
         raise ValidationError(f"{SCHEDULER_ENV}={raw!r} is not a scheduler address; use tcp://host:8786 "
                               "(or tls://host:8786), or unset it to run on local processes.", field=SCHEDULER_ENV)
     return raw
+
+
+def cluster_enabled() -> bool:
+    """Whether the product's heavy jobs run on Dask: a scheduler is named, or ``AIHUB_DASK_LOCAL=1``.
+
+    Unset (the default, ``make run``): batch jobs, record monitors and forecasts of many series run in the
+    process that handles them, as before, and Dask is never imported.
+
+    Raises
+    ------
+    ValidationError
+        A malformed ``AIHUB_DASK_SCHEDULER``.
+    """
+    if scheduler_address():
+        return True
+    return (os.environ.get(LOCAL_ENV) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def partition_rows() -> int:
+    """Rows per partition of the product's jobs on Dask: ``AIHUB_DASK_PARTITION_ROWS``, default 50,000.
+
+    Raises
+    ------
+    ValidationError
+        Not a whole number of at least 1.
+    """
+    raw = os.environ.get(PARTITION_ROWS_ENV)
+    if not raw:
+        return DEFAULT_PARTITION_ROWS
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValidationError(f"{PARTITION_ROWS_ENV} must be a whole number of rows, at least 1; got {raw!r}.",
+                              field=PARTITION_ROWS_ENV)
+    return n
+
+
+def describe_backend(*, connect: bool = True, timeout: float = 5.0) -> dict[str, Any]:
+    """Which engine runs the heavy jobs, and (with a scheduler named) whether it answers.
+
+    Parameters
+    ----------
+    connect : bool, default True
+        Connect to the named scheduler to count its workers (at most ``timeout`` seconds).
+    timeout : float
+        Seconds to wait for the scheduler.
+
+    Returns
+    -------
+    dict
+        ``{"backend": "in-process" | "dask-local" | "dask", "scheduler": str | None, "reachable": bool | None,
+        "workers": int | None, "error": str | None, "partition_rows": int}``.
+    """
+    out: dict[str, Any] = {"backend": "in-process", "scheduler": None, "reachable": None, "workers": None,
+                           "error": None}
+    try:
+        out["partition_rows"] = partition_rows()
+        address = scheduler_address()
+    except ValidationError as exc:
+        return {**out, "error": exc.message}
+    if not address:
+        if cluster_enabled():
+            out.update(backend="dask-local", workers=local_workers())
+        return out
+    out.update(backend="dask", scheduler=address)
+    if connect:
+        from distributed import Client
+
+        try:
+            with Client(address, timeout=timeout, set_as_default=False) as c:
+                out.update(reachable=True, workers=len(c.scheduler_info(n_workers=-1).get("workers", {})))
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: this is a health probe
+            out.update(reachable=False, error=f"{type(exc).__name__}: {exc}")
+    return out
+
+
+_state_lock = threading.Lock()
+_state: tuple[float, dict[str, Any]] | None = None
+
+
+def backend_state(max_age: float = 30.0) -> dict[str, Any]:
+    """:func:`describe_backend` (1 s to reach a scheduler) at most once per ``max_age`` seconds: for health probes."""
+    import time
+
+    global _state
+    with _state_lock:
+        if _state is not None and time.monotonic() - _state[0] < max_age:
+            return _state[1]
+    state = describe_backend(timeout=1.0)
+    with _state_lock:
+        _state = (time.monotonic(), state)
+    return state
 
 
 def local_workers() -> int:
@@ -106,13 +213,34 @@ def dask_client(client: Any = None, *, n_workers: int | None = None) -> Iterator
             yield remote
         return
     with LocalCluster(n_workers=n_workers or local_workers(), processes=True, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as local, local.as_current():
+                      dashboard_address=None, env=_local_worker_env()) as cluster, Client(cluster) as local, \
+            local.as_current():
         yield local
+
+
+def _local_worker_env() -> dict[str, str]:
+    """Environment of local worker processes: this hub process's app-role connection when none is set.
+
+    The processes are children on this machine (the URL never enters a task graph); a remote worker has its own.
+    """
+    if os.environ.get(WORKER_DB_ENV):
+        return {}
+    from aihub.db import engine as dbengine
+
+    if dbengine._database is None:
+        return {}
+    return {WORKER_DB_ENV: dbengine._database.app.url.render_as_string(hide_password=False)}
 
 
 def n_workers_of(client: Any) -> int:
     """Workers the scheduler knows now (at least 1)."""
     return max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+
+
+def n_threads_of(client: Any) -> int:
+    """Task slots of the cluster now: the workers' threads added up (at least 1)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
 def worker_app_engine() -> Any:

@@ -9,7 +9,10 @@
   services that declare them with :func:`aihub.services.jobs.register`;
 * the workflows' subscription to every service event (:mod:`aihub.events`), and the insights' to
   anomaly triage (the open-anomalies digest follows it), and the monitors' to ``source_synced``
-  (a monitor runs after each sync of its data).
+  (a monitor runs after each sync of its data);
+* the Dask routes of the heavy jobs (:mod:`aihub.runtime.cluster_jobs`): large batch-prediction files, large
+  record monitors and forecasts of many series go to the cluster when ``AIHUB_DASK_SCHEDULER`` (or
+  ``AIHUB_DASK_LOCAL=1``) is set at the time they run, and stay in-process otherwise.
 
 Entry points call it once: ``streamlit_app.py``, ``aihub.cli.main`` (and so
 ``aihub worker``), the HTTP API. Calling it again does nothing.
@@ -20,9 +23,10 @@ from __future__ import annotations
 import threading
 
 from aihub import events, queue, workflows
-from aihub.runtime import worker
+from aihub.runtime import cluster_jobs, worker
 from aihub.services import (
     analytics,
+    analytics_specs,
     batch_predictions,
     forecasts,
     insights,
@@ -58,4 +62,8 @@ def wire() -> None:
         events.subscribe(events.SOURCE_SYNCED, monitors.on_source_synced)
         events.subscribe(events.SOURCE_SYNCED, record_monitors.on_source_synced)
         events.subscribe(events.ANOMALY_TRIAGED, insights.on_anomalies_changed)
+        batch_predictions.use_runner(cluster_jobs.run_batch_job)
+        record_monitors.use_scorer(cluster_jobs.score_records_routed)
+        forecasts.use_panel_fitter(cluster_jobs.fit_panel_routed)
+        analytics_specs.use_forecaster(cluster_jobs.forecast_many_routed)
         _wired = True

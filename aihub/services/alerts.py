@@ -157,11 +157,26 @@ def _message(tenant_id: int, d: alert_store.DeliveryRecord) -> tuple[str, str, d
     return subject, "\n".join(body), payload, token
 
 
-def _send(tenant_id: int, delivery_id: int) -> str | None:
+#: Waits before the 2nd, 3rd, ... attempt of a delivery that failed for a passing reason; after the last one it is
+#: ``failed`` for good. 1 + 4 attempts over about 3 hours, in the spirit of RFC 5321 4.5.4.1's advice that a
+#: sender keep retrying for hours, shortened because an alert that arrives a day late has lost its use.
+RETRY_WAITS: tuple[timedelta, ...] = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
+                                      timedelta(hours=2))
+
+
+def retry_wait(attempts: int) -> timedelta | None:
+    """Wait before the next attempt after ``attempts`` failed ones (1-based), or None when they are used up."""
+    return RETRY_WAITS[attempts - 1] if 1 <= attempts <= len(RETRY_WAITS) else None
+
+
+def _send(tenant_id: int, delivery_id: int, now: datetime) -> str | None:
+    """One attempt at a due delivery: ``sent``, ``retrying`` (a passing failure, due again later), ``failed``
+    (for good: a setting must change, or the attempts are used up), or None when another sender holds it."""
     with tenant_session(tenant_id) as s:
-        d = alert_store.claim_delivery(s, delivery_id)
+        d = alert_store.claim_delivery(s, delivery_id, now)
     if d is None:
         return None
+    retryable = False
     try:
         subject, body, payload, token = _message(tenant_id, d)
         if d.channel == "email":
@@ -175,12 +190,20 @@ def _send(tenant_id: int, delivery_id: int) -> str | None:
                                 name=f"alert of monitor {payload['monitor']}")
         status, error = "sent", None
     except AihubError as exc:
-        status, error = "failed", str(exc)
-        log.warning("alert delivery %s of monitor %s failed: %s", d.id, d.monitor_id, exc)
+        status, error, retryable = "failed", str(exc), bool(getattr(exc, "retryable", False))
+        log.warning("alert delivery %s of monitor %s failed (attempt %s): %s", d.id, d.monitor_id, d.attempts, exc)
     except Exception as exc:  # a delivery must never fail the run or the tick; the reason is kept
         log.exception("alert delivery %s of monitor %s failed", d.id, d.monitor_id)
         status, error = "failed", f"Unexpected error ({type(exc).__name__}): {exc}"
+    wait = retry_wait(d.attempts) if retryable else None
     with tenant_session(tenant_id) as s:
+        if wait is not None:
+            due = now + wait
+            alert_store.retry_delivery(s, d.id, due_at=due, error=f"Attempt {d.attempts} failed: {error} "
+                                       f"Next attempt at {due:%Y-%m-%d %H:%M} UTC.")
+            return "retrying"
+        if retryable:
+            error = f"Gave up after {d.attempts} attempts. Last: {error}"
         alert_store.finish_delivery(s, d.id, status=status, error=error)
     return status
 
@@ -191,13 +214,15 @@ def dispatch_due(tenant_id: int, *, monitor_id: int | None = None, now: datetime
     Returns
     -------
     dict
-        ``{"sent": n, "failed": m}``.
+        ``{"sent": n, "failed": m, "retrying": k}``: ``retrying`` counts attempts that failed for a passing
+        reason and are due again later (:data:`RETRY_WAITS`).
     """
+    now = now or datetime.now(UTC)
     with tenant_session(tenant_id) as s:
-        ids = alert_store.due_deliveries(s, now or datetime.now(UTC), monitor_id)
-    out = {"sent": 0, "failed": 0}
+        ids = alert_store.due_deliveries(s, now, monitor_id)
+    out = {"sent": 0, "failed": 0, "retrying": 0}
     for i in ids:
-        status = _send(tenant_id, i)
+        status = _send(tenant_id, i, now)
         if status in out:
             out[status] += 1
     return out
@@ -205,13 +230,12 @@ def dispatch_due(tenant_id: int, *, monitor_id: int | None = None, now: datetime
 
 def dispatch_all_due(now: datetime | None = None) -> dict[str, int]:
     """Every tenant's due alert messages (the worker's minute tick; owner connection to find them)."""
+    now = now or datetime.now(UTC)
     with owner_session() as s:
-        due = alert_store.owner_due_deliveries(s, now or datetime.now(UTC))
-    out = {"alerts_sent": 0, "alerts_failed": 0}
+        due = alert_store.owner_due_deliveries(s, now)
+    out = {"alerts_sent": 0, "alerts_failed": 0, "alerts_retrying": 0}
     for tenant_id, delivery_id in due:
-        status = _send(tenant_id, delivery_id)
-        if status == "sent":
-            out["alerts_sent"] += 1
-        elif status == "failed":
-            out["alerts_failed"] += 1
+        status = _send(tenant_id, delivery_id, now)
+        if status is not None:
+            out[f"alerts_{status}"] += 1
     return out

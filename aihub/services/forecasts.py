@@ -15,6 +15,7 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +35,18 @@ FORECAST_KIND = "forecast"
 ARTIFACT_FORMAT = "aihub-forecast-json"
 #: A version of many series stores each series' summary and backtest as JSON (the forecasts are rows).
 PANEL_ARTIFACT_FORMAT = "aihub-forecast-panel-json"
+#: Fits the series of a model of many series: :func:`aihub.forecasting.fit_panel`'s signature (:func:`use_panel_fitter`).
+_panel_fitter: Callable[..., forecasting.PanelResult] | None = None
+
+
+def use_panel_fitter(fit: Callable[..., forecasting.PanelResult] | None) -> None:
+    """Fit models of many series with ``fit`` (same signature and result as :func:`aihub.forecasting.fit_panel`).
+
+    :func:`aihub.runtime.wiring.wire` sets the runtime's, which runs the per-series fits on Dask when a cluster
+    is configured (:func:`aihub.runtime.cluster_jobs.fit_panel_routed`); None fits in this process.
+    """
+    global _panel_fitter
+    _panel_fitter = fit
 
 
 @dataclass(frozen=True)
@@ -273,8 +286,9 @@ def _train_panel(job: store.JobRecord, control: jobs.JobControl, spec: ForecastS
         if done == n or done % max(1, n // 50) == 0:
             control.progress(0.2 + 0.7 * done / max(n, 1), f"Forecast {done} of {n} series")
 
-    result = forecasting.fit_panel(panel, horizon=spec.horizon, freq=spec.freq, algorithm=spec.algorithm,
-                                   progress=progress, fit_kwargs={"holidays": spec.holidays})
+    fit = _panel_fitter or forecasting.fit_panel
+    result = fit(panel, horizon=spec.horizon, freq=spec.freq, algorithm=spec.algorithm, progress=progress,
+                 fit_kwargs={"holidays": spec.holidays})
     if len(result.failed) == len(result.series):
         raise TrainingError("No series could be forecast: " + str(result.series[0]["error"]), field="horizon")
     control.progress(0.92, "Saving the version")

@@ -31,7 +31,7 @@ from aihub.auth import Principal, acting_principal, require
 from aihub.db import record_store, store
 from aihub.db.record_store import RecordMonitorRecord, RecordScoreRecord
 from aihub.db.session import tenant_session
-from aihub.errors import PermissionDenied, ValidationError
+from aihub.errors import AihubError, PermissionDenied, ValidationError
 from aihub.jsonsafe import plain
 from aihub.services.usage import record as record_usage
 from aihub.userconfig import parse
@@ -45,6 +45,18 @@ TOP_SHARE = 0.05
 DECISIONS: tuple[str, ...] = ("confirmed", "dismissed")
 MAX_NOTE = 2000
 _ROLES = ("id_col", "entity_col", "time_col", "group_col", "label_col", "context_col")
+#: ``score(scorer, frame) -> scored`` used when a caller passes none (:func:`use_scorer`); None: ``scorer.score``.
+_scorer: Callable[[RecordScorer, pd.DataFrame], pd.DataFrame] | None = None
+
+
+def use_scorer(score: Callable[[RecordScorer, pd.DataFrame], pd.DataFrame] | None) -> None:
+    """Score every record monitor with ``score(scorer, frame)`` unless the caller passes one (None: in-process).
+
+    :func:`aihub.runtime.wiring.wire` sets the runtime's, which sends large tables to Dask when a cluster is
+    configured (:func:`aihub.runtime.cluster_jobs.score_records_routed`) and scores the rest here.
+    """
+    global _scorer
+    _scorer = score
 
 
 def _check_params(raw: Any, columns: Iterable[str]) -> RecordParams:
@@ -149,8 +161,9 @@ def score_record_monitor(principal: Principal, monitor_id: int, *,
                          ) -> RecordMonitorRecord:
     """Fit on the dataset's newest version, learn from the decisions so far, and store the flagged rows.
 
-    ``score(scorer, frame)`` scores the rows (default ``scorer.score(frame)``); the runtime passes one that
-    scores partitions on Dask (:func:`aihub.runtime.cluster_jobs.score_record_monitor_on_cluster`).
+    ``score(scorer, frame)`` scores the rows (default: the one set by :func:`use_scorer`, else
+    ``scorer.score(frame)``); the runtime's scores partitions on Dask
+    (:func:`aihub.runtime.cluster_jobs.score_record_monitor_on_cluster`).
 
     Returns
     -------
@@ -184,6 +197,7 @@ def score_record_monitor(principal: Principal, monitor_id: int, *,
         except ValidationError as exc:  # decisions on rows the newest version no longer has
             notes.append(str(exc))
     notes += list(scorer.notes_)
+    score = score or _scorer
     scored = scorer.score(frame) if score is None else score(scorer, frame)
     is_decided = scored["id"].isin(list(decided))
     n_top = min(MAX_STORED, max(int(scored["band"].isin(BANDS[1:]).sum()), math.ceil(TOP_SHARE * len(scored))))
@@ -267,6 +281,11 @@ def score_scheduled(tenant_id: int, monitor_id: int) -> int:
     -------
     int
         Rows scored (0 when the creator is no longer active: the note on the monitor says so).
+
+    Raises
+    ------
+    AihubError
+        Scoring failed (the note on the monitor says why; the scores of the last run stay).
     """
     with tenant_session(tenant_id) as s:
         owner = record_store.owner(s, monitor_id)
@@ -277,6 +296,11 @@ def score_scheduled(tenant_id: int, monitor_id: int) -> int:
         with tenant_session(tenant_id) as s:
             record_store.set_notes(s, monitor_id, [f"Not scored after the last sync: {exc}"])
         return 0
+    except AihubError as exc:  # e.g. the Dask cluster lost a worker too often: the last scores stay, the note says why
+        log.warning("record monitor %s in tenant %s failed to score: %s", monitor_id, tenant_id, exc)
+        with tenant_session(tenant_id) as s:
+            record_store.set_notes(s, monitor_id, [f"Not scored after the last sync: {exc}"])
+        raise
 
 
 def on_source_synced(tenant_id: int, event: str, payload: Mapping[str, Any]) -> None:

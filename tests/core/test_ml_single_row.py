@@ -127,3 +127,165 @@ def test_predict_one_names_the_bad_field_and_warns_once(mixed_model) -> None:
     assert err.value.field == "tenure" and "twelve" in str(err.value)
     out = predict_one(model, {**values, "plan": "enterprise"})
     assert out["warning"].count("enterprise") == 1 and "not seen in training" in out["warning"]
+
+
+# ---------------------------------------------------------------- the row plan (no data frames)
+def _same(a, b) -> bool:
+    """Equal values of equal types, NaN equal to NaN, nested."""
+    import math
+
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _frame_and_plan(model, values):
+    """``predict_one`` through the one-row frame and through the row plan: outputs, or the error and its field."""
+    import sys
+
+    from aihub.errors import ValidationError
+    from aihub.ml import predict_one
+
+    frame_path = sys.modules["aihub.ml.predict"]._predict_one_frame
+    out = []
+    for fn in (frame_path, predict_one):
+        try:
+            out.append(fn(model, values))
+        except ValidationError as exc:
+            out.append(("error", str(exc), exc.field))
+    return out
+
+
+def _plan_frame(n: int = 260, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "tenure": [None if i % 17 == 0 else float(v) for i, v in enumerate(rng.integers(0, 72, n))],
+        "charges": [" " if i % 23 == 0 else f"{v:.2f}" for i, v in enumerate(rng.uniform(10, 3000, n))],
+        "senior": rng.integers(0, 2, n),
+        "plan": rng.choice(["basic", "plus", "pro", "rare"], n, p=[0.5, 0.3, 0.18, 0.02]),
+        "region": rng.choice(["north", "south", None], n),
+    })
+    frame["churn"] = np.where((frame["tenure"].fillna(30) < 20) ^ (frame["plan"] == "pro"), "Yes", "No")
+    frame["spend"] = frame["tenure"].fillna(10) * 3.5 + rng.normal(0, 5, n)
+    frame["tier"] = rng.choice(["a", "b", "c"], n)
+    return frame
+
+
+ODD_VALUES = [
+    {}, {"tenure": 5}, {"tenure": 5.5}, {"tenure": True}, {"tenure": None}, {"tenure": float("nan")},
+    {"tenure": " $1,200 "}, {"tenure": "(12)"}, {"tenure": "twelve"}, {"tenure": float("inf")}, {"tenure": 2**60},
+    {"charges": " "}, {"charges": "abc"}, {"plan": "enterprise"}, {"plan": None}, {"plan": ""}, {"plan": "  pro "},
+    {"plan": 3}, {"plan": 3.0}, {"plan": 2.5}, {"plan": True}, {"region": float("nan")}, {"senior": "1"},
+    {"tenure": np.int64(3)}, {"plan": np.float64(1.0)}, {"plan": pd.Timestamp("2024-01-01")},
+]
+
+PLAN_MODELS = {
+    "forest": {"model_type": "churn_prediction", "target": "churn", "algorithm": "random_forest",
+               "hyperparameters": {"n_estimators": 12}},
+    "forest_drop_log": {"model_type": "churn_prediction", "target": "churn", "algorithm": "random_forest",
+                        "hyperparameters": {"n_estimators": 10},
+                        "feature_engineering": {"handle_missing": "drop", "log_transform": ["charges"],
+                                                "max_categories": 3}},
+    "logistic": {"model_type": "lead_scoring", "target": "churn", "algorithm": "logistic_regression"},
+    "regression": {"model_type": "demand", "target": "spend", "algorithm": "random_forest",
+                   "hyperparameters": {"n_estimators": 10}},
+    "multiclass": {"target": "tier", "task": "classification", "algorithm": "random_forest",
+                   "hyperparameters": {"n_estimators": 10}},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(PLAN_MODELS))
+def plan_model(request):
+    from aihub.ml import train_model
+
+    frame = _plan_frame()
+    drop = {"churn", "spend", "tier"} - {PLAN_MODELS[request.param]["target"]}
+    return request.param, train_model(PLAN_MODELS[request.param], frame.drop(columns=sorted(drop))), frame
+
+
+def test_the_row_plan_gives_the_frame_paths_output_exactly(plan_model) -> None:
+    """Prediction, probabilities, interval, issues, warnings, contributions and sentence: the same values and types."""
+    from aihub.ml.single_row import row_plan
+
+    name, model, frame = plan_model
+    assert row_plan(model) is not None, f"{name}: the row plan must cover numbers and categories"
+    rows = frame[model.features].head(40).to_dict("records")
+    cases = rows + [{**rows[i % len(rows)], **odd} for i, odd in enumerate(ODD_VALUES)]
+    for values in cases:
+        slow, fast = _frame_and_plan(model, values)
+        assert _same(slow, fast), (name, values, slow, fast)
+
+
+def test_models_the_plan_does_not_cover_take_the_frame_path(mixed_model) -> None:
+    """Dates and free text: no plan, and predict_one still works (the frame path)."""
+    from aihub.ml import predict_one
+    from aihub.ml.single_row import row_plan
+
+    model, frame = mixed_model
+    assert row_plan(model) is None
+    assert predict_one(model, frame.drop(columns="churn").iloc[0].to_dict())["prediction"] in ("Yes", "No")
+
+
+def test_the_row_plan_is_really_taken(plan_model) -> None:
+    """The fast path runs for a plain row (a test that could not fail would prove nothing)."""
+    import sys
+
+    from aihub.ml import predict_one
+
+    _name, model, frame = plan_model
+    mod = sys.modules["aihub.ml.predict"]
+    real, calls = mod._predict_one_frame, []
+    mod._predict_one_frame = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        predict_one(model, frame[model.features].iloc[1].to_dict())
+    finally:
+        mod._predict_one_frame = real
+    assert calls == []
+
+
+def _sentence_on_frames(rows: pd.DataFrame, label, pred, output, base, space, max_up=3, max_down=2) -> str:
+    """The sentence as summarize built it on data frames before the row plan (the reference)."""
+    import sys
+
+    ex = sys.modules["aihub.ml.explain"]
+    up = rows[rows["contribution"] > 0].sort_values("contribution", ascending=False)
+    down = rows[rows["contribution"] < 0].sort_values("contribution")
+    up = [r for r in up.itertuples() if round(r.contribution, 2) != 0][:max_up]
+    down = [r for r in down.itertuples() if round(r.contribution, 2) != 0][:max_down]
+
+    def item(r) -> str:
+        return f"{r.feature} = {ex._fmt_value(r.value)} ({ex._fmt_contrib(r.contribution, space)})"
+
+    if space == "log-odds":
+        head = f"{label} {pred:.2f} (log-odds {output:+.2f} vs. average {base:+.2f})"
+    else:
+        head = f"{label} {ex._fmt_output(pred, space)} (average {ex._fmt_output(base, space)})"
+    parts = []
+    if up:
+        parts.append("is driven up by " + ex._join([item(r) for r in up]))
+    if down:
+        parts.append(("and " if up else "is ") + "driven down by " + ex._join([item(r) for r in down]))
+    if not parts:
+        return f"{head} is close to the average; no single feature moves it by 0.01 or more."
+    return head + " " + ", ".join(parts) + "."
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_sentence_orders_ties_as_the_data_frame_sort_did(seed) -> None:
+    """Many features, equal contributions: the list-based sentence names the same features in the same order."""
+    from aihub.ml.explain import sentence
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    contrib = rng.choice([-0.2, -0.05, -0.004, 0.0, 0.004, 0.05, 0.2, 0.31], n) + (rng.random(n) < 0.3) * 0.01
+    rows = pd.DataFrame({"feature": [f"f{j}" for j in range(n)], "value": [f"v{j}" for j in range(n)],
+                         "contribution": contrib})
+    order = rows["contribution"].abs().sort_values(ascending=False).index
+    rows = rows.reindex(order).reset_index(drop=True)
+    space = ["probability", "log-odds", "value"][seed % 3]
+    args = ("P(x)", 0.4, -0.4, 0.3, space)
+    assert sentence(rows.to_dict("records"), *args) == _sentence_on_frames(rows, *args)

@@ -6,6 +6,7 @@ tests/services/test_workflows.py). Planted data is described where it is made.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -166,8 +167,9 @@ def test_digest_and_quiet_hours_hold_alerts_until_due(org, smtp_server):
     assert smtp_server == []
     # the daily digest at 08:00 falls in the quiet hours, so it waits for 09:00 UTC
     assert pending.due_at.astimezone(UTC).hour == 9 and pending.due_at.minute == 0
-    assert alerts.dispatch_due(org.tenant_id, now=pending.due_at - timedelta(minutes=1)) == {"sent": 0, "failed": 0}
-    assert alerts.dispatch_due(org.tenant_id, now=pending.due_at) == {"sent": 1, "failed": 0}
+    nothing = {"sent": 0, "failed": 0, "retrying": 0}
+    assert alerts.dispatch_due(org.tenant_id, now=pending.due_at - timedelta(minutes=1)) == nothing
+    assert alerts.dispatch_due(org.tenant_id, now=pending.due_at) == {**nothing, "sent": 1}
     (mail,) = smtp_server
     assert sorted(mail["to"]) == ["a@example.com", "b@example.com"]
     assert f"{len(incidents)} incidents on monitor daily revenue" in mail["data"]
@@ -259,3 +261,82 @@ def test_the_worker_process_runs_a_scheduled_monitor_and_mails_its_alert(
               f"{runs[0].anomalies_found} anomalies in {len(incidents)} incidents, 1 e-mail")
     finally:
         _switch_off(tenant.tenant_id)
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again: nothing listens there
+
+
+def test_a_delivery_that_fails_for_a_passing_reason_is_retried_then_given_up(org, smtp_server, monkeypatch):
+    """SMTP down: the alert waits and is tried again (1, 5, 30, 120 min); back up: it goes out once, same message."""
+    saved = datasets.save_upload(org, "shop", "shop.csv", outage_csv(200))
+    mon = monitor_svc.create_monitor(org, ONE_SERIES, dataset_id=saved.version.dataset_id)
+    monitor_svc.set_alerting(org, mon.id, {"email": "oncall@example.com", "min_severity": "low"})
+    up = os.environ["AIHUB_SMTP_PORT"]
+    monkeypatch.setenv("AIHUB_SMTP_PORT", str(_dead_port()))
+    monitor_svc.run_monitor(org, mon.id)  # the run sends what is due at once: SMTP refuses the connection
+    (d,) = monitor_svc.list_alerts(org, mon.id)
+    assert d.status == "pending" and d.attempts == 1 and smtp_server == []
+    assert d.error.startswith("Attempt 1 failed: Nothing accepts connections") and "Next attempt at" in d.error
+    assert alerts.dispatch_due(org.tenant_id, now=d.due_at - timedelta(seconds=1))["retrying"] == 0  # not due yet
+    monkeypatch.setenv("AIHUB_SMTP_PORT", up)
+    assert alerts.dispatch_due(org.tenant_id, now=d.due_at) == {"sent": 1, "failed": 0, "retrying": 0}
+    (d,) = monitor_svc.list_alerts(org, mon.id)
+    assert d.status == "sent" and d.attempts == 2 and len(smtp_server) == 1
+
+    # a second monitor whose SMTP never comes back: five attempts, then failed for good with the reason
+    mon2 = monitor_svc.create_monitor(org, {**ONE_SERIES, "detection_name": "second"},
+                                      dataset_id=saved.version.dataset_id)
+    monitor_svc.set_alerting(org, mon2.id, {"email": "oncall@example.com", "min_severity": "low"})
+    monkeypatch.setenv("AIHUB_SMTP_PORT", str(_dead_port()))
+    monitor_svc.run_monitor(org, mon2.id)
+    waits = []
+    for _ in range(len(alerts.RETRY_WAITS)):
+        (d,) = monitor_svc.list_alerts(org, mon2.id)
+        assert d.status == "pending", d
+        before = d.due_at
+        alerts.dispatch_due(org.tenant_id, monitor_id=mon2.id, now=before)
+        (after,) = monitor_svc.list_alerts(org, mon2.id)
+        waits.append(after.due_at - before if after.status == "pending" else None)
+    assert waits == [*alerts.RETRY_WAITS[1:], None]
+    (d,) = monitor_svc.list_alerts(org, mon2.id)
+    assert d.status == "failed" and d.attempts == 1 + len(alerts.RETRY_WAITS)
+    assert d.error.startswith(f"Gave up after {d.attempts} attempts. Last: Nothing accepts connections")
+    assert len(smtp_server) == 1  # nothing more was sent
+
+
+def test_a_delivery_that_cannot_pass_without_a_change_fails_at_once(org, monkeypatch):
+    """No SMTP server configured: retrying cannot help, so the alert fails at the first attempt and says why."""
+    monkeypatch.delenv("AIHUB_SMTP_HOST", raising=False)
+    saved = datasets.save_upload(org, "shop", "shop.csv", outage_csv(200))
+    mon = monitor_svc.create_monitor(org, ONE_SERIES, dataset_id=saved.version.dataset_id)
+    monitor_svc.set_alerting(org, mon.id, {"email": "oncall@example.com", "min_severity": "low"})
+    monitor_svc.run_monitor(org, mon.id)
+    (d,) = monitor_svc.list_alerts(org, mon.id)
+    assert d.status == "failed" and d.attempts == 1 and "E-mail is not configured" in d.error
+
+
+def test_a_delivery_left_sending_by_a_dead_sender_is_taken_again_after_its_lease(org, smtp_server):
+    import sqlalchemy as sa
+
+    from aihub.db.alert_store import SEND_LEASE
+
+    saved = datasets.save_upload(org, "shop", "shop.csv", outage_csv(200))
+    mon = monitor_svc.create_monitor(org, ONE_SERIES, dataset_id=saved.version.dataset_id)
+    monitor_svc.set_alerting(org, mon.id, {"email": "oncall@example.com", "min_severity": "low",
+                                           "digest": "daily", "digest_at": "08:00"})
+    monitor_svc.run_monitor(org, mon.id)
+    (d,) = monitor_svc.list_alerts(org, mon.id)
+    claimed_at = d.due_at
+    with owner_session() as s:  # a sender claimed it at its due time and died before recording the outcome
+        s.execute(sa.text("UPDATE alert_deliveries SET status = 'sending', attempts = 1, due_at = :t WHERE id = :i"),
+                  {"t": claimed_at + SEND_LEASE, "i": d.id})
+    assert alerts.dispatch_due(org.tenant_id, now=claimed_at + SEND_LEASE - timedelta(seconds=1))["sent"] == 0
+    assert smtp_server == []
+    assert alerts.dispatch_due(org.tenant_id, now=claimed_at + SEND_LEASE)["sent"] == 1
+    (d,) = monitor_svc.list_alerts(org, mon.id)
+    assert d.status == "sent" and d.attempts == 2 and len(smtp_server) == 1
