@@ -1,15 +1,18 @@
-"""Heavy batch work on Dask: a cluster when ``AIHUB_DASK_SCHEDULER`` names one, local processes otherwise.
+"""The product's heavy jobs on Dask: a cluster when ``AIHUB_DASK_SCHEDULER`` names one, else in-process.
 
-:func:`dask_client` is the one place that gives a :class:`distributed.Client`:
+:func:`cluster_enabled` decides whether the product's routes (:mod:`aihub.runtime.cluster_jobs`: large batch
+jobs, large record monitors, forecasts of many series) use Dask at all: when ``AIHUB_DASK_SCHEDULER`` is set,
+or ``AIHUB_DASK_LOCAL=1`` asks for local processes. Unset (``make run``, the tests), they run in-process and
+Dask is never imported. :func:`dask_client` is the one place that gives a :class:`distributed.Client`:
 
 * ``AIHUB_DASK_SCHEDULER=tcp://host:8786`` connects to that scheduler (workers on other hosts, or on
   Kubernetes through dask-kubernetes; README "Running heavy work on a Dask cluster");
-* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine (given this hub
-  process's app-role connection when ``AIHUB_APP_DATABASE_URL`` is not set) and closes it afterwards. Same functions, same partition tasks, same results; nothing needs to be running for
-  ``make run``, and Dask is imported only when such work starts.
+* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine for the job
+  (given this hub process's app-role connection when ``AIHUB_APP_DATABASE_URL`` is not set) and closes it
+  afterwards. Same functions, same partition tasks, same results.
 
-What runs on it (:mod:`aihub.runtime.cluster_jobs`): many-series forecasts through statsforecast's own
-distributed backend, batch scoring of large tables written back per partition, and record-level risk scoring.
+:func:`describe_backend` (``aihub compute``) and :func:`backend_state` (``GET /api/v1/health``) say which engine
+runs and whether a named scheduler answers.
 
 Workers read their database connection from their own environment (:func:`worker_app_engine`:
 ``AIHUB_APP_DATABASE_URL``, the non-owner app role), never from a task: a task carries a tenant id, its own
