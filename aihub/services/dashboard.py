@@ -338,6 +338,7 @@ def overview(principal: Principal, filters: Filters | None = None) -> Overview:
     unit = f.granularity
     days = (f.date_from, f.date_to)
     with tenant_session(principal.tenant_id) as s:
+        dashboard_store.without_jit(s)
         models = dashboard_store.models_with_versions(s)
         if f.model_types:
             models = [m for m in models if m[2] in f.model_types]
