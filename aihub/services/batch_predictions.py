@@ -6,7 +6,8 @@ by default); each chunk is validated and predicted in one vectorised call
 binary ``COPY`` into a temporary staging table and moves it into
 ``prediction_results`` with ``INSERT ... SELECT`` under row-level security,
 while the next chunk is predicted (PostgreSQL inserts on one core, Python
-predicts on the other). All chunks and the batch's record are written in ONE
+predicts on the other), and a reader thread parses the chunk after
+(:class:`_Prefetch`; pyarrow parses without the GIL). All chunks and the batch's record are written in ONE
 transaction: a failure anywhere leaves no row behind (and no ``running``
 record: nobody sees the batch before its commit), and the batch is recorded
 as failed with its reason (:func:`predict_batch`).
@@ -517,6 +518,55 @@ def _chunks(info: ps.ServingInfo, tenant_id: int, filename: str, data: bytes | B
                                         max_bytes=load_settings().max_upload_bytes)
 
 
+class _Prefetch:
+    """Read the next chunk on a thread while the caller predicts this one (pyarrow parses without the GIL).
+
+    Iterating yields what ``source`` yields, in order, at most one chunk ahead
+    (memory stays bounded); an exception of the reader is raised to the caller
+    as it was. :meth:`close` stops the thread (the caller failed or is done).
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterable[Any]) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(source,), name="aihub-batch-reader", daemon=True)
+        self._thread.start()
+
+    def _offer(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, source: Iterable[Any]) -> None:
+        try:
+            for item in source:
+                if not self._offer(("item", item)):
+                    return
+            self._offer(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._offer(("error", exc))
+
+    def __iter__(self):
+        while True:
+            kind, value = self._q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        """Stop reading ahead and wait for the thread (it stops at its next chunk)."""
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
 def _run(principal: Principal, model_id: int, filename: str, data: bytes | BinaryIO, *, explain: bool,
          keep_results: bool, chunk_rows: int, job_id: int | None = None,
          progress: Callable[[int], None] | None = None) -> BatchOutcome:
@@ -527,8 +577,9 @@ def _run(principal: Principal, model_id: int, filename: str, data: bytes | Binar
     serving.route(info)  # a predictive model with a deployed version, or a clear refusal
     totals = _Totals()
     writer = _BatchWriter(tenant, model_id, filename, principal.user_id, job_id, returning=keep_results, started=t0)
+    reader = _Prefetch(_chunks(info, tenant, filename, data, chunk_rows))
     try:
-        for chunk, lines in _chunks(info, tenant, filename, data, chunk_rows):
+        for chunk, lines in reader:
             res, columns = prepare_chunk(tenant, info, chunk, first_row=totals.rows + 1, lines=lines,
                                          explain=explain, keep_frame=keep_results)
             totals.add(res)
@@ -541,9 +592,11 @@ def _run(principal: Principal, model_id: int, filename: str, data: bytes | Binar
         batch = writer.finish(rows_total=totals.rows, rows_predicted=totals.rows - totals.failed,
                               rows_failed=totals.failed, errors=plain(totals.errors))
     except Exception as exc:
+        reader.close()
         writer.abort()
         _record_failure(principal, model_id, filename, totals, exc, time.perf_counter() - t0, job_id)
         raise
+    reader.close()
     results = pd.DataFrame(columns=["prediction_id", "row"])
     if keep_results:
         pairs = np.concatenate(writer.ids) if writer.ids else np.empty((0, 2), dtype=np.int64)
