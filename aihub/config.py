@@ -20,6 +20,9 @@ AIHUB_WORKER_DATABASE_URL  URL ``aihub worker`` reaches the task queue with
                            the user swapped for ``AIHUB_WORKER_ROLE``; must be
                            set when ``AIHUB_APP_DATABASE_URL`` is.
 AIHUB_WORKER_ROLE          Login role of the queue (``aihub_worker``).
+AIHUB_READ_DATABASE_URL    URL of a read replica as the app role, for the
+                           dashboard's reads only (``aihub.db.session.
+                           read_session``). Unset: they go to the app URL.
 AIHUB_WORKER_DB_PASSWORD   Its password (unset: generated once and kept in
                            ``AIHUB_DATA_DIR/worker_db_password``).
 AIHUB_DATA_DIR             Local data folder (``./.aihub``).
@@ -57,6 +60,7 @@ class Settings:
     job_workers: int
     worker_database_url: str | None = None
     worker_role: str = "aihub_worker"
+    read_database_url: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -141,4 +145,5 @@ def load_settings() -> Settings:
         job_workers=int(_float_env("AIHUB_JOB_WORKERS", 2)),
         worker_database_url=os.environ.get("AIHUB_WORKER_DATABASE_URL") or None,
         worker_role=os.environ.get("AIHUB_WORKER_ROLE", "aihub_worker"),
+        read_database_url=os.environ.get("AIHUB_READ_DATABASE_URL") or None,
     )

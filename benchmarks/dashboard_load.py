@@ -462,7 +462,14 @@ def main() -> int:
                     setattr(args, arg, conn.scalar(sa.text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"),
                                                    {"t": big.tenant_id}))
             print(f"reusing database {args.reuse}: tenant '{BIG_TENANT}' has {args.predictions:,} predictions")
-            dashboard.refresh_rollups(big.tenant_id)  # marks left by the earlier run
+            t0 = time.perf_counter()
+            days = dashboard.refresh_rollups(big.tenant_id)  # marks left by the earlier run
+            print(f"  {'rollup step':<20} {sum(days.values()):>10,} days  {time.perf_counter() - t0:6.1f} s  "
+                  f"(marks left by the earlier run; {_uptime()})")
+            with db.owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in ("prediction_results", "prediction_daily", "outcome_daily", "anomaly_daily",
+                              "rollup_marks"):
+                    conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
         else:
             big = fill_big_tenant(db, args)
             build_rollups(db, big.tenant_id)

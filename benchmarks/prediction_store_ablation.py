@@ -121,6 +121,14 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
               "{sel} FROM {src}")
     sel = COLS.replace("input,", "input::jsonb,").replace("output,", "output::jsonb,")
     variants: list[tuple[str, list[str], str]] = [("full statement (as landed)", [], insert.format(sel=sel, src="stage"))]
+    if "fk_prediction_results_model_id_model_versions" in fks:  # migration 0026's one key: time 0025's three too
+        variants.append(("+ 0025's keys (tenant; model; version) for 0026's one", [
+            "ALTER TABLE prediction_results DROP CONSTRAINT fk_prediction_results_model_id_model_versions",
+            "ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE",
+            ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, model_id) REFERENCES models (tenant_id, id) "
+             "ON DELETE CASCADE"),
+            ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, model_version_id) "
+             "REFERENCES model_versions (tenant_id, id) ON DELETE CASCADE")], insert.format(sel=sel, src="stage")))
     for fk in fks:
         variants.append((f"- FK {fk}", [f"ALTER TABLE prediction_results DROP CONSTRAINT {fk}"],
                          insert.format(sel=sel, src="stage")))

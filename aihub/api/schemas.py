@@ -75,6 +75,9 @@ class Health(Model):
     database: dict[str, Any]
     worker: dict[str, Any]
     queue: dict[str, int]
+    compute: dict[str, Any] = Field(default_factory=dict, description=(
+        "Engine of the heavy jobs: backend in-process, dask-local or dask; with a scheduler named, whether it "
+        "answered (checked at most every 30 s) and its workers"))
 
 
 # ---------------------------------------------------------------- datasets

@@ -63,6 +63,27 @@ def _range(days: tuple[date | None, date | None], column: str, params: dict[str,
     return " AND ".join(parts) or "TRUE"
 
 
+# ------------------------------------------------------------------ session settings
+def without_jit(s: Session) -> None:
+    """Turn PostgreSQL's JIT compilation off for the rest of the session's transaction (``jit = off``, local).
+
+    The raw part of each rollup read (:func:`prediction_volume`,
+    :func:`outcome_accuracy`, :func:`anomalies`) joins the marked days with
+    their rows. A marked day's bounds are unknown when the statement is
+    planned, so the planner estimates a range's default share of the table:
+    1.1 million of 10 million predictions for the 22,597 it then reads. The
+    plan's cost passes ``jit_above_cost`` (100,000) and the optimisation and
+    inlining thresholds, and PostgreSQL compiles the plan with LLVM before it
+    runs: 1.65 s of compilation for 0.13 s of execution at 10 million
+    predictions (``EXPLAIN ANALYZE`` on the 10M database of
+    ``benchmarks/dashboard_load.py``), even when no day is marked and the
+    join reads nothing. These reads touch rollup rows and a few days of raw
+    rows by index; compilation cannot pay back. Source: PostgreSQL manual,
+    "JIT Accelerated Operations" (when to JIT) and the ``jit`` setting.
+    """
+    s.execute(sa.text("SELECT set_config('jit', 'off', true)"))
+
+
 # ------------------------------------------------------------------ summary (three counts)
 def summary_counts(s: Session) -> tuple[int, int, int, dict[str, int]]:
     """``(datasets, models with a deployed version, models without, training jobs by status)``."""

@@ -198,6 +198,15 @@ def worker_url(settings: Settings, owner: URL) -> URL | None:
     return owner.set(username=settings.worker_role, password=worker_password(settings))
 
 
+def read_url(settings: Settings) -> URL | None:
+    """URL of the dashboard's reads: ``AIHUB_READ_DATABASE_URL`` (the app role on a read replica), else None
+    (they use the app URL)."""
+    if not settings.read_database_url:
+        return None
+    url = make_url(settings.read_database_url)
+    return url.set(drivername="postgresql+psycopg") if url.drivername in ("postgresql", "postgres") else url
+
+
 def worker_password(settings: Settings) -> str:
     """Password of the worker role: ``AIHUB_WORKER_DB_PASSWORD`` or one kept in the data folder."""
     import os
@@ -379,20 +388,30 @@ class Database:
     worker : URL, optional
         The task queue's role (``aihub worker``'s procrastinate app); default
         :func:`worker_url` of the settings. No engine is made for it here.
+    read : URL, optional
+        The app role on a read replica, for the dashboard's reads
+        (:func:`aihub.db.session.read_session`); default :func:`read_url` of
+        the settings. None: :attr:`read` is the :attr:`app` engine itself.
     """
 
-    def __init__(self, owner: URL, app: URL, worker: URL | None = None) -> None:
+    def __init__(self, owner: URL, app: URL, worker: URL | None = None, read: URL | None = None) -> None:
         self.owner_url = owner
         self.app_url = app
-        self.worker_url = worker or worker_url(load_settings(), owner)
+        settings = load_settings()
+        self.worker_url = worker or worker_url(settings, owner)
+        self.read_url = read or read_url(settings)
         self.owner = make_engine(owner)
         self.app = make_engine(app, pool_size=5, max_overflow=10)
-        register_hub(self.owner, owner, app, *([self.worker_url] if self.worker_url else []))
+        self.read = make_engine(self.read_url, pool_size=5, max_overflow=10) if self.read_url else self.app
+        register_hub(self.owner, owner, app, *([self.worker_url] if self.worker_url else []),
+                     *([self.read_url] if self.read_url else []))
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.owner.dispose()
         self.app.dispose()
+        if self.read is not self.app:
+            self.read.dispose()
 
 
 def _url_hosts(url: URL) -> list[str]:

@@ -198,6 +198,7 @@ class ModelVersion(TenantOwned, Base):
 
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("tenant_id", "model_id", "version"),
+                      UniqueConstraint("tenant_id", "model_id", "id"),  # prediction_results' one reference (0026)
                       _tenant_fk("model_id", "models", "CASCADE"),
                       _tenant_fk("dataset_version_id", "dataset_versions", "SET NULL"),
                       _tenant_fk("created_by", "users", "SET NULL"))
@@ -339,12 +340,17 @@ class PredictionResult(TenantOwned, Base):
               postgresql_where=text("actual IS NOT NULL AND error IS NULL")),
         Index("ix_prediction_results_tenant_errors", "tenant_id", "created_at",
               postgresql_where=text("error IS NOT NULL")),
-        _tenant_fk("model_id", "models", "CASCADE"),
-        _tenant_fk("model_version_id", "model_versions", "CASCADE"),
+        # One key checks model and version together (the version must be the model's, of the same tenant); it
+        # implies the model and the tenant exist, so neither costs a per-row probe of its own (migration 0026).
+        ForeignKeyConstraint(["tenant_id", "model_id", "model_version_id"],
+                             ["model_versions.tenant_id", "model_versions.model_id", "model_versions.id"],
+                             ondelete="CASCADE"),
         _tenant_fk("batch_id", "prediction_batches", "CASCADE"),
         _tenant_fk("requested_by", "users", "SET NULL"),
         _tenant_fk("feedback_by", "users", "SET NULL"),
     )
+    #: No key of its own to ``tenants``: implied by the model version's (see above).
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, sort_order=-1)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(BigInteger)
     model_version_id: Mapped[int] = mapped_column(BigInteger)

@@ -9,8 +9,8 @@ Bulk writes
 -----------
 A batch's rows are bulk-loaded with binary ``COPY`` into a *temporary*
 staging table of the transaction (:func:`open_stage`, :func:`copy_to_stage`),
-then moved into ``prediction_results`` with one ``INSERT ... SELECT``
-(:func:`flush_stage`). PostgreSQL refuses ``COPY`` into a table with
+then moved into ``prediction_results`` with one ``INSERT ... SELECT`` per
+chunk (:func:`flush_stage`, which empties the stage for the next chunk). PostgreSQL refuses ``COPY`` into a table with
 row-level security to a role that does not bypass it (the app role never
 does), but a temporary table has no policy; the ``INSERT ... SELECT`` runs as
 the app role with the transaction's tenant, so the policy checks every row.
@@ -136,7 +136,8 @@ class PredictionRecord:
         0 to 1.
     latency_ms : float
         Single predictions: the request's time in aihub; batch rows: the
-        batch's time divided by its rows.
+        batch's time divided by its rows, as of when the row's chunk was
+        handed to be stored.
     cache_hit : bool
     error : str or None
     requested_by : str or None
@@ -344,17 +345,29 @@ class ModelPerformance:
 
 
 # ------------------------------------------------------------------ serving
-def serving_info(s: Session, model_id: int) -> ServingInfo:
-    """Champion, challenger and share of a model, in one query. Raises NotFound outside the tenant."""
+def _serving_statement() -> sa.Select:
     active = aliased(ModelVersion)
     challenger = aliased(ModelVersion)
-    row = s.execute(
+    return (
         sa.select(Model.id, Model.name, Model.kind, Model.active_version_id, active.version,
                   Model.challenger_version_id, challenger.version, Model.challenger_share, Model.config)
         .outerjoin(active, active.id == Model.active_version_id)
         .outerjoin(challenger, challenger.id == Model.challenger_version_id)
-        .where(Model.id == model_id)
-    ).first()
+        .where(Model.id == sa.bindparam("model_id"))
+    )
+
+
+#: Built once: making the two aliases and the select on every request cost more than running it.
+_SERVING = _serving_statement()
+
+
+def serving_info(s: Session, model_id: int) -> ServingInfo:
+    """Champion, challenger and share of a model, in one query. Raises NotFound outside the tenant.
+
+    Runs as Core on the session's connection (same transaction and tenant): the ORM's statement handling
+    cost several times the query on the single-prediction path.
+    """
+    row = s.connection().execute(_SERVING, {"model_id": model_id}).first()
     if row is None:
         raise NotFound(f"No model {model_id} in your organization.")
     return ServingInfo(row[0], row[1], row[2], row[3], row[4], row[5], row[6], float(row[7] or 0.0), row[8])
@@ -384,6 +397,18 @@ def update_model_config(s: Session, model_id: int, config: dict[str, Any]) -> No
         raise NotFound(f"No model {model_id} in your organization.")
 
 
+_CACHED_WHERE = (PredictionResult.model_version_id == sa.bindparam("version_id"),
+                 PredictionResult.input_hash == sa.bindparam("input_hash"),
+                 PredictionResult.error.is_(None), PredictionResult.batch_id.is_(None))
+#: Built once (the explained one also needs the stored output to carry its explanation).
+_CACHED = {
+    explained: sa.select(PredictionResult.output).where(
+        *_CACHED_WHERE, *((PredictionResult.output["explained"].as_boolean().is_(True),) if explained else ())
+    ).order_by(PredictionResult.id.desc()).limit(1)
+    for explained in (False, True)
+}
+
+
 def find_cached(s: Session, version_id: int, input_hash: str, *, explained: bool) -> dict[str, Any] | None:
     """Output of the newest successful single prediction of this version on identical input, if any.
 
@@ -392,15 +417,9 @@ def find_cached(s: Session, version_id: int, input_hash: str, *, explained: bool
     explained : bool
         Only accept an output that carries its explanation.
     """
-    q = (
-        sa.select(PredictionResult.output)
-        .where(PredictionResult.model_version_id == version_id, PredictionResult.input_hash == input_hash,
-               PredictionResult.error.is_(None), PredictionResult.batch_id.is_(None))
-        .order_by(PredictionResult.id.desc()).limit(1)
-    )
-    if explained:
-        q = q.where(PredictionResult.output["explained"].as_boolean().is_(True))
-    return s.scalar(q)  # a single prediction stores its whole output
+    # a single prediction stores its whole output; Core on the session's connection, as serving_info
+    return s.connection().execute(_CACHED[bool(explained)], {"version_id": version_id,
+                                                             "input_hash": input_hash}).scalar()
 
 
 def _column_values(values: Sequence[Any], sql_type: str) -> list[Any]:

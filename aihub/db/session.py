@@ -22,9 +22,12 @@ from sqlalchemy.orm import Session
 from aihub.db.engine import get_database
 from aihub.errors import AihubError, DatabaseError
 
+_SET_TENANT = sa.select(sa.func.set_config("app.tenant_id", sa.bindparam("tenant"), True))
+
 
 @contextmanager
-def tenant_session(tenant_id: int, *, engine: sa.Engine | None = None) -> Iterator[Session]:
+def tenant_session(tenant_id: int, *, engine: sa.Engine | None = None, read_only: bool = False
+                   ) -> Iterator[Session]:
     """Yield a session whose every statement runs as ``tenant_id``.
 
     Parameters
@@ -33,6 +36,8 @@ def tenant_session(tenant_id: int, *, engine: sa.Engine | None = None) -> Iterat
         The tenant the caller acts for.
     engine : Engine, optional
         Defaults to the process-wide app engine.
+    read_only : bool
+        Start the transaction ``READ ONLY`` (see :func:`read_session`).
 
     Yields
     ------
@@ -49,7 +54,11 @@ def tenant_session(tenant_id: int, *, engine: sa.Engine | None = None) -> Iterat
     engine = engine or get_database().app
     session = Session(engine, expire_on_commit=False)
     try:
-        session.execute(sa.select(sa.func.set_config("app.tenant_id", str(tenant_id), True)))
+        if read_only:
+            session.connection().execute(sa.text("SET TRANSACTION READ ONLY"))
+        # Core on the session's connection (which begins the session's transaction): the ORM's execute path
+        # cost more than this statement, on every service call
+        session.connection().execute(_SET_TENANT, {"tenant": str(tenant_id)})
         yield session
         session.commit()
     except AihubError:
@@ -63,6 +72,36 @@ def tenant_session(tenant_id: int, *, engine: sa.Engine | None = None) -> Iterat
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_session(tenant_id: int) -> Iterator[Session]:
+    """Yield a read-only :func:`tenant_session` on the read engine (a replica when ``AIHUB_READ_DATABASE_URL``
+    is set, else the app engine).
+
+    For reads that may lag the primary by the replica's delay: the dashboard.
+    The transaction is ``READ ONLY`` on the primary too, so a write slipped
+    into such a read fails the same way with or without a replica. The
+    tenant rules are those of :func:`tenant_session` (the same
+    transaction-local ``app.tenant_id`` and row-level security, which the
+    replica has as a copy of the primary's schema).
+
+    Parameters
+    ----------
+    tenant_id : int
+        The tenant the caller acts for.
+
+    Yields
+    ------
+    Session
+
+    Raises
+    ------
+    DatabaseError
+        If the database refuses (a write, for one) or cannot be reached.
+    """
+    with tenant_session(tenant_id, engine=get_database().read, read_only=True) as session:
+        yield session
 
 
 @contextmanager

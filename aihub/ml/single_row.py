@@ -25,6 +25,7 @@ step, a failed check) gets ``None`` and the general path; so does a value of a t
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ import pandas as pd
 from aihub.ml.model import TrainedModel
 from aihub.ml.preprocess import _number_cell
 from aihub.ml.validate import RowIssue, _known_categories
+
+log = logging.getLogger(__name__)
 
 #: A value no category table holds (an unseen category).
 _UNSEEN = "\x00aihub-unseen\x00"
@@ -325,7 +328,10 @@ def row_plan(model: TrainedModel) -> RowPlan | None:
             candidate = RowPlan(model)
             if _self_check(candidate, model):
                 plan = candidate
-        except (_Unsupported, AttributeError, KeyError, TypeError, ValueError):
+        except _Unsupported:
+            plan = None
+        except Exception:
+            log.warning("no single-row plan for this model; single predictions take the frame path", exc_info=True)
             plan = None
     model._cache[key] = plan
     return plan

@@ -10,8 +10,8 @@ What runs on the cluster when one is configured (``AIHUB_DASK_SCHEDULER=tcp://ho
 * record monitors of a table with more rows than one partition (:func:`score_records_routed`, the record
   monitor service's scorer): risk scores computed per partition (all rows of an entity together), stored in
   one transaction by the service as before;
-* forecast models of many series (``split_by``, :func:`fit_panel_routed`) and ``aihub forecast``
-  (:func:`forecast_many_routed`): the per-series fits of :func:`aihub.forecasting.fit_panel` /
+* forecast models of many series (``split_by``, :func:`fit_panel_routed`), ``aihub forecast`` and an inventory
+  model's per-product demand (:func:`forecast_many_routed`): the per-series fits of :func:`aihub.forecasting.fit_panel` /
   :func:`~aihub.forecasting.forecast_many` through joblib's Dask backend, i.e. the same code and the same
   results, each series' backtest and method choice on a worker.
 
@@ -197,12 +197,15 @@ def fit_panel_routed(panel: Panel, *, client: Any = None, **kwargs: Any) -> Pane
 
 
 def forecast_many_routed(df: pd.DataFrame, *, client: Any = None, **kwargs: Any) -> pd.DataFrame:
-    """:func:`aihub.forecasting.forecast_many` on Dask when a cluster is configured (``aihub forecast``).
+    """:func:`aihub.forecasting.forecast_many` on Dask when a cluster is configured and the table has at least
+    :data:`~aihub.runtime.compute.MIN_CLUSTER_SERIES` series (``aihub forecast``, an inventory model's demand).
 
     Same checks and result as on one machine: the per-series fits run through joblib's Dask backend.
     Parameters and errors as ``forecast_many``; :class:`~aihub.errors.TrainingError` when the cluster fails.
     """
-    if client is None and not cluster_enabled():
+    id_col = kwargs.get("id_col", "unique_id")
+    if client is None and (not cluster_enabled() or id_col not in df.columns
+                           or df[id_col].nunique() < MIN_CLUSTER_SERIES):
         return forecast_many(df, **kwargs)
     kwargs.pop("n_jobs", None)
     return _joblib_on_cluster(forecast_many, "Forecasting the series", client, df=df, **kwargs)

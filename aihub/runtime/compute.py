@@ -1,15 +1,18 @@
-"""Heavy batch work on Dask: a cluster when ``AIHUB_DASK_SCHEDULER`` names one, local processes otherwise.
+"""The product's heavy jobs on Dask: a cluster when ``AIHUB_DASK_SCHEDULER`` names one, else in-process.
 
-:func:`dask_client` is the one place that gives a :class:`distributed.Client`:
+:func:`cluster_enabled` decides whether the product's routes (:mod:`aihub.runtime.cluster_jobs`: large batch
+jobs, large record monitors, forecasts of many series) use Dask at all: when ``AIHUB_DASK_SCHEDULER`` is set,
+or ``AIHUB_DASK_LOCAL=1`` asks for local processes. Unset (``make run``, the tests), they run in-process and
+Dask is never imported. :func:`dask_client` is the one place that gives a :class:`distributed.Client`:
 
 * ``AIHUB_DASK_SCHEDULER=tcp://host:8786`` connects to that scheduler (workers on other hosts, or on
   Kubernetes through dask-kubernetes; README "Running heavy work on a Dask cluster");
-* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine (given this hub
-  process's app-role connection when ``AIHUB_APP_DATABASE_URL`` is not set) and closes it afterwards. Same functions, same partition tasks, same results; nothing needs to be running for
-  ``make run``, and Dask is imported only when such work starts.
+* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine for the job
+  (given this hub process's app-role connection when ``AIHUB_APP_DATABASE_URL`` is not set) and closes it
+  afterwards. Same functions, same partition tasks, same results.
 
-What runs on it (:mod:`aihub.runtime.cluster_jobs`): many-series forecasts through statsforecast's own
-distributed backend, batch scoring of large tables written back per partition, and record-level risk scoring.
+:func:`describe_backend` (``aihub compute``) and :func:`backend_state` (``GET /api/v1/health``) say which engine
+runs and whether a named scheduler answers.
 
 Workers read their database connection from their own environment (:func:`worker_app_engine`:
 ``AIHUB_APP_DATABASE_URL``, the non-owner app role), never from a task: a task carries a tenant id, its own
@@ -35,7 +38,8 @@ LOCAL_WORKERS_ENV = "AIHUB_DASK_LOCAL_WORKERS"
 #: Rows per partition of the product's jobs on Dask (``AIHUB_DASK_PARTITION_ROWS``); a batch file or a record
 #: monitor's table goes to the cluster only when it has more rows than one partition.
 PARTITION_ROWS_ENV = "AIHUB_DASK_PARTITION_ROWS"
-#: Default of :data:`PARTITION_ROWS_ENV`: the batch service's chunk (``batch_predictions.CHUNK_ROWS``).
+#: Default of :data:`PARTITION_ROWS_ENV` (a partition is one worker task; the in-process batch uses smaller chunks,
+#: ``batch_predictions.CHUNK_ROWS``, so storing one overlaps predicting the next).
 DEFAULT_PARTITION_ROWS = 50_000
 #: A forecast job of many series (``split_by``) goes to the cluster from this many series on.
 MIN_CLUSTER_SERIES = 2
@@ -138,6 +142,24 @@ def describe_backend(*, connect: bool = True, timeout: float = 5.0) -> dict[str,
         except Exception as exc:  # noqa: BLE001 - reported, not raised: this is a health probe
             out.update(reachable=False, error=f"{type(exc).__name__}: {exc}")
     return out
+
+
+_state_lock = threading.Lock()
+_state: tuple[float, dict[str, Any]] | None = None
+
+
+def backend_state(max_age: float = 30.0) -> dict[str, Any]:
+    """:func:`describe_backend` (1 s to reach a scheduler) at most once per ``max_age`` seconds: for health probes."""
+    import time
+
+    global _state
+    with _state_lock:
+        if _state is not None and time.monotonic() - _state[0] < max_age:
+            return _state[1]
+    state = describe_backend(timeout=1.0)
+    with _state_lock:
+        _state = (time.monotonic(), state)
+    return state
 
 
 def local_workers() -> int:

@@ -26,6 +26,7 @@ from aihub import events, queue, workflows
 from aihub.runtime import cluster_jobs, worker
 from aihub.services import (
     analytics,
+    analytics_specs,
     batch_predictions,
     forecasts,
     insights,
@@ -64,4 +65,5 @@ def wire() -> None:
         batch_predictions.use_runner(cluster_jobs.run_batch_job)
         record_monitors.use_scorer(cluster_jobs.score_records_routed)
         forecasts.use_panel_fitter(cluster_jobs.fit_panel_routed)
+        analytics_specs.use_forecaster(cluster_jobs.forecast_many_routed)
         _wired = True

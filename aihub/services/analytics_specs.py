@@ -32,6 +32,18 @@ MAX_INVENTORY_PRODUCTS = 200
 MAX_SENTIMENT_ROWS = 20_000
 #: Fast forecasting candidates for per-product demand (Prophet left out: one product per few seconds).
 INVENTORY_CANDIDATES = ("naive", "seasonal_naive", "ets", "theta")
+#: Forecasts the products' demand with :func:`aihub.forecasting.forecast_many`'s signature (:func:`use_forecaster`).
+_forecaster: Callable[..., pd.DataFrame] | None = None
+
+
+def use_forecaster(fn: Callable[..., pd.DataFrame] | None) -> None:
+    """Forecast the inventory's per-product demand with ``fn`` (``forecast_many``'s signature and result).
+
+    :func:`aihub.runtime.wiring.wire` sets the runtime's, which runs the per-product fits on Dask when a
+    cluster is configured (:func:`aihub.runtime.cluster_jobs.forecast_many_routed`); None: in this process.
+    """
+    global _forecaster
+    _forecaster = fn
 
 
 class _Base(UserConfig):
@@ -259,7 +271,7 @@ def fit_inventory(spec: InventorySpec, frame: pd.DataFrame, progress: Progress) 
     series, positions = _demand_series(spec, frame)
     horizon = max(math.ceil(spec.lead_time + spec.review_period) + 1, 8)
     progress(0.3, f"Forecasting {len(positions)} products, {horizon} periods ahead")
-    forecast = forecast_many(series, horizon=horizon, freq=spec.freq, algorithm="auto",
+    forecast = (_forecaster or forecast_many)(series, horizon=horizon, freq=spec.freq, algorithm="auto",
                              candidates=INVENTORY_CANDIDATES, on_error="naive", n_jobs=1, level=95)
     progress(0.6, "Re-forecasting the last 52 reviews to size safety stock from the forecast's own errors")
     errors = _past_errors(spec, series)

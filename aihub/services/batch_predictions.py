@@ -1,12 +1,16 @@
 """Batch predictions: a file read, validated, predicted and stored in chunks of rows, with bounded memory.
 
-A CSV is read in chunks (:func:`aihub.ingest.iter_table_chunks`, 50,000 rows
-by default); each chunk is validated and predicted in one vectorised call and
-bulk-loaded with binary ``COPY`` into a temporary staging table
-(:func:`score_chunk`); one ``INSERT ... SELECT`` then moves every staged row
-into ``prediction_results`` under row-level security, in the same transaction
-as the batch's record. A failure anywhere leaves no row behind, and the batch
-is recorded as failed with its reason (:func:`predict_batch`).
+A CSV is read in chunks (:func:`aihub.ingest.iter_table_chunks`, 20,000 rows
+by default); each chunk is validated and predicted in one vectorised call
+(:func:`prepare_chunk`) and handed to a writer thread that bulk-loads it with
+binary ``COPY`` into a temporary staging table and moves it into
+``prediction_results`` with ``INSERT ... SELECT`` under row-level security,
+while the next chunk is predicted (PostgreSQL inserts on one core, Python
+predicts on the other), and a reader thread parses the chunk after
+(:class:`_Prefetch`; pyarrow parses without the GIL). All chunks and the batch's record are written in ONE
+transaction: a failure anywhere leaves no row behind (and no ``running``
+record: nobody sees the batch before its commit), and the batch is recorded
+as failed with its reason (:func:`predict_batch`).
 
 :func:`score_chunk` is the unit a distributed executor calls per partition:
 it takes a tenant, the serving versions and a frame, and writes through the
@@ -25,7 +29,9 @@ import hashlib
 import io
 import logging
 import math
+import queue
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -41,7 +47,7 @@ from aihub.config import load_settings
 from aihub.db import prediction_store as ps
 from aihub.db import store
 from aihub.db.session import tenant_session
-from aihub.errors import NotFound, ValidationError
+from aihub.errors import DatabaseError, NotFound, ValidationError
 from aihub.jsonsafe import plain
 from aihub.ml.predict import prepare_input
 from aihub.services import jobs, model_cache, usage
@@ -51,8 +57,9 @@ log = logging.getLogger(__name__)
 
 #: Failed rows kept with a batch (all are counted).
 MAX_BATCH_ERRORS = 1000
-#: Rows validated, predicted and staged at a time.
-CHUNK_ROWS = 50_000
+#: Rows validated, predicted and stored at a time (small enough that storing chunk k overlaps predicting k + 1,
+#: large enough that per-chunk costs stay small).
+CHUNK_ROWS = 20_000
 
 _ROW_RE = re.compile(r"\brow \d+:")
 _SPLIT_RE = re.compile(r";\s*(?=row \d+:)")
@@ -262,6 +269,40 @@ def _download(result: pd.DataFrame, frame: pd.DataFrame, out_cols: list[str]) ->
     return pd.concat([tidy[["row"]], inputs, tidy[out_cols + ["served_by", "version", "error", "warning"]]], axis=1)
 
 
+def prepare_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, first_row: int = 1,
+                  lines: np.ndarray | None = None, explain: bool = False, keep_frame: bool = False,
+                  models: Mapping[int, ml.TrainedModel] | None = None) -> tuple[ChunkResult, dict[str, Any]]:
+    """Validate and predict one chunk: its counts, and its rows as staging columns (nothing is written).
+
+    Parameters are those of :func:`score_chunk`.
+
+    Returns
+    -------
+    (ChunkResult, dict of str to sequence)
+        The chunk's counts (``seconds`` is the time spent here) and one
+        equally long sequence per key of :data:`aihub.db.prediction_store.STAGE_COLUMNS`,
+        ready for :func:`aihub.db.prediction_store.copy_to_stage`.
+
+    Raises
+    ------
+    ValidationError
+        The chunk lacks feature columns (all are named).
+    """
+    t0 = time.perf_counter()
+    parts, champion, chunk = _split(info, tenant_id, chunk, models)
+    result = _predict_parts(parts, explain, first_row)
+    out_cols = [c for c in result.columns if c not in _META and c != "customer"]
+    columns = _stage_columns(result, chunk, champion.task, out_cols)
+    failed = result["error"].notna().to_numpy()
+    rel = result.loc[failed, "row"].to_numpy() - first_row
+    errors = [{"row": int(first_row + r), "line": (int(lines[r]) if lines is not None and r < len(lines) else None),
+               "message": m} for r, m in zip(rel[:MAX_BATCH_ERRORS], result.loc[failed, "error"][:MAX_BATCH_ERRORS])]
+    warnings = count_by_kind(pd.Series(result["warning"].to_numpy(), index=result["row"].to_numpy()))
+    res = ChunkResult(len(result), int(failed.sum()), errors, warnings, champion.output_label,
+                      time.perf_counter() - t0, _download(result, chunk, out_cols) if keep_frame else None)
+    return res, columns
+
+
 def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, batch_id: int | None = None,
                 first_row: int = 1, lines: np.ndarray | None = None, explain: bool = False,
                 requested_by: int | None = None, session: Any = None, keep_frame: bool = False,
@@ -310,15 +351,8 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
         The rows could not be written.
     """
     t0 = time.perf_counter()
-    parts, champion, chunk = _split(info, tenant_id, chunk, models)
-    result = _predict_parts(parts, explain, first_row)
-    out_cols = [c for c in result.columns if c not in _META and c != "customer"]
-    columns = _stage_columns(result, chunk, champion.task, out_cols)
-    failed = result["error"].notna().to_numpy()
-    rel = result.loc[failed, "row"].to_numpy() - first_row
-    errors = [{"row": int(first_row + r), "line": (int(lines[r]) if lines is not None and r < len(lines) else None),
-               "message": m} for r, m in zip(rel[:MAX_BATCH_ERRORS], result.loc[failed, "error"][:MAX_BATCH_ERRORS])]
-    warnings = count_by_kind(pd.Series(result["warning"].to_numpy(), index=result["row"].to_numpy()))
+    res, columns = prepare_chunk(tenant_id, info, chunk, first_row=first_row, lines=lines, explain=explain,
+                                 keep_frame=keep_frame, models=models)
     if session is not None:
         ps.copy_to_stage(session, columns)
     else:
@@ -328,9 +362,96 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
             ps.open_stage(s)
             ps.copy_to_stage(s, columns)
             ps.flush_stage(s, tenant_id=tenant_id, model_id=info.model_id, batch_id=batch_id,
-                           requested_by=requested_by, latency_ms=(time.perf_counter() - t0) * 1000 / max(len(result), 1))
-    return ChunkResult(len(result), int(failed.sum()), errors, warnings, champion.output_label,
-                       time.perf_counter() - t0, _download(result, chunk, out_cols) if keep_frame else None)
+                           requested_by=requested_by, latency_ms=(time.perf_counter() - t0) * 1000 / max(res.rows, 1))
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+class _Aborted(Exception):
+    """The caller gave up on the batch: the writer rolls its transaction back."""
+
+
+class _BatchWriter:
+    """Stores a batch's chunks on a thread of its own, in ONE transaction, while the caller predicts the next chunk.
+
+    The thread owns a tenant session: it records the batch (``running``,
+    visible to nobody until the commit), then per chunk copies the rows with ``COPY``
+    into the temporary stage and moves them into ``prediction_results`` with
+    ``INSERT ... SELECT`` under row-level security. PostgreSQL does that work
+    in its own process, so on a machine with two cores the insert of chunk k
+    overlaps the prediction of chunk k + 1 (psycopg releases the GIL while it
+    waits). :meth:`finish` records the counts and commits; :meth:`abort` (or
+    any failure) rolls back, so a failed batch stores no row.
+    """
+
+    def __init__(self, tenant_id: int, model_id: int, filename: str, user_id: int | None, job_id: int | None,
+                 *, returning: bool, started: float) -> None:
+        self.tenant_id, self.model_id, self.filename, self.user_id = tenant_id, model_id, filename, user_id
+        self.job_id, self.returning, self.started = job_id, returning, started
+        self.ids: list[np.ndarray] = []
+        self.error: BaseException | None = None
+        self.batch: ps.BatchRecord | None = None
+        self._q: queue.Queue = queue.Queue(maxsize=1)  # at most one chunk waits: memory stays bounded
+        self._thread = threading.Thread(target=self._work, name="aihub-batch-writer", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            if not self._thread.is_alive():
+                raise self.error or DatabaseError("The batch's writer stopped.")
+            try:
+                self._q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def add(self, columns: dict[str, Any], latency_ms: float) -> None:
+        """Queue one chunk's staging columns (blocks while the previous chunk is still waiting)."""
+        self._put(("rows", columns, latency_ms))
+
+    def finish(self, **counts: Any) -> ps.BatchRecord:
+        """Record the counts, commit, and return the batch as stored. Raises what the writer met."""
+        self._put(("finish", counts))
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.batch is not None
+        return self.batch
+
+    def abort(self) -> None:
+        """Roll everything back (the caller failed); waits for the thread."""
+        if self._thread.is_alive() and self.error is None:
+            try:
+                self._put(("abort",))
+            except BaseException:
+                log.debug("batch writer had failed before the abort", exc_info=True)
+        self._thread.join()
+
+    def _work(self) -> None:
+        try:
+            with tenant_session(self.tenant_id) as s:
+                batch_id = ps.add_batch(s, tenant_id=self.tenant_id, model_id=self.model_id, filename=self.filename,
+                                        rows_total=0, rows_predicted=0, rows_failed=0, errors=[], seconds=0.0,
+                                        user_id=self.user_id, status="running", job_id=self.job_id)
+                ps.open_stage(s)
+                while True:
+                    item = self._q.get()
+                    if item[0] == "rows":
+                        ps.copy_to_stage(s, item[1])
+                        out = ps.flush_stage(s, tenant_id=self.tenant_id, model_id=self.model_id, batch_id=batch_id,
+                                             requested_by=self.user_id, latency_ms=item[2], returning=self.returning)
+                        if self.returning:
+                            self.ids.append(np.asarray(out, dtype=np.int64).reshape(-1, 2))
+                    elif item[0] == "finish":
+                        ps.finish_batch(s, batch_id, **item[1], seconds=time.perf_counter() - self.started)
+                        self.batch = ps.get_batch(s, batch_id)
+                        break
+                    else:
+                        raise _Aborted
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self.error = exc
 
 
 def abandon_batch(tenant_id: int, batch_id: int, reason: str) -> int:
@@ -349,9 +470,10 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
     each row is served by it with probability ``challenger_share``
     (models built from an orders table, RFM and customer value, serve a whole
     batch from one version, since their rows become customers; their file is
-    read whole). Every chunk is staged with ``COPY``; one ``INSERT ... SELECT``
-    stores all rows with the batch's record in one transaction, so a failure
-    stores no row; the batch is then recorded ``failed`` with the reason.
+    read whole). Each chunk is stored (``COPY`` to a temporary stage, then
+    ``INSERT ... SELECT``) by a writer thread while the next one is predicted;
+    all chunks and the batch's record are written in one transaction, so a
+    failure stores no row; the batch is then recorded ``failed`` with the reason.
 
     Parameters
     ----------
@@ -365,7 +487,7 @@ def predict_batch(principal: Principal, model_id: int, filename: str, data: byte
     keep_results : bool, default True
         Return the rows (``BatchOutcome.results``); False keeps memory bounded
         for very large files (read them back with :func:`batch_results`).
-    chunk_rows : int, default 50,000
+    chunk_rows : int, default 20,000
     progress : callable(rows done), optional
 
     Returns
@@ -396,6 +518,55 @@ def _chunks(info: ps.ServingInfo, tenant_id: int, filename: str, data: bytes | B
                                         max_bytes=load_settings().max_upload_bytes)
 
 
+class _Prefetch:
+    """Read the next chunk on a thread while the caller predicts this one (pyarrow parses without the GIL).
+
+    Iterating yields what ``source`` yields, in order, at most one chunk ahead
+    (memory stays bounded); an exception of the reader is raised to the caller
+    as it was. :meth:`close` stops the thread (the caller failed or is done).
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterable[Any]) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(source,), name="aihub-batch-reader", daemon=True)
+        self._thread.start()
+
+    def _offer(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, source: Iterable[Any]) -> None:
+        try:
+            for item in source:
+                if not self._offer(("item", item)):
+                    return
+            self._offer(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._offer(("error", exc))
+
+    def __iter__(self):
+        while True:
+            kind, value = self._q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        """Stop reading ahead and wait for the thread (it stops at its next chunk)."""
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
 def _run(principal: Principal, model_id: int, filename: str, data: bytes | BinaryIO, *, explain: bool,
          keep_results: bool, chunk_rows: int, job_id: int | None = None,
          progress: Callable[[int], None] | None = None) -> BatchOutcome:
@@ -405,34 +576,34 @@ def _run(principal: Principal, model_id: int, filename: str, data: bytes | Binar
         info = ps.serving_info(s, model_id)
     serving.route(info)  # a predictive model with a deployed version, or a clear refusal
     totals = _Totals()
+    writer = _BatchWriter(tenant, model_id, filename, principal.user_id, job_id, returning=keep_results, started=t0)
+    reader = _Prefetch(_chunks(info, tenant, filename, data, chunk_rows))
     try:
-        with tenant_session(tenant) as s:  # one transaction: every row is stored, or none
-            ps.open_stage(s)
-            for chunk, lines in _chunks(info, tenant, filename, data, chunk_rows):
-                totals.add(score_chunk(tenant, info, chunk, first_row=totals.rows + 1, lines=lines,
-                                       explain=explain, requested_by=principal.user_id, session=s,
-                                       keep_frame=keep_results))
-                if progress is not None:
-                    progress(totals.rows)
-            if totals.rows == 0:
-                raise ValidationError(f"{filename} has no rows to predict.", field="file")
-            batch_id = ps.add_batch(s, tenant_id=tenant, model_id=model_id, filename=filename,
-                                    rows_total=totals.rows, rows_predicted=totals.rows - totals.failed,
-                                    rows_failed=totals.failed, errors=plain(totals.errors), seconds=0.0,
-                                    user_id=principal.user_id, job_id=job_id)
-            ids = ps.flush_stage(s, tenant_id=tenant, model_id=model_id, batch_id=batch_id,
-                                 requested_by=principal.user_id,
-                                 latency_ms=(time.perf_counter() - t0) * 1000 / totals.rows, returning=keep_results)
-            ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
-            batch = ps.get_batch(s, batch_id)
+        for chunk, lines in reader:
+            res, columns = prepare_chunk(tenant, info, chunk, first_row=totals.rows + 1, lines=lines,
+                                         explain=explain, keep_frame=keep_results)
+            totals.add(res)
+            writer.add(columns, (time.perf_counter() - t0) * 1000 / max(totals.rows, 1))
+            del columns
+            if progress is not None:
+                progress(totals.rows)
+        if totals.rows == 0:
+            raise ValidationError(f"{filename} has no rows to predict.", field="file")
+        batch = writer.finish(rows_total=totals.rows, rows_predicted=totals.rows - totals.failed,
+                              rows_failed=totals.failed, errors=plain(totals.errors))
     except Exception as exc:
+        reader.close()
+        writer.abort()
         _record_failure(principal, model_id, filename, totals, exc, time.perf_counter() - t0, job_id)
         raise
+    reader.close()
     results = pd.DataFrame(columns=["prediction_id", "row"])
     if keep_results:
-        by_row = {r: i for i, r in ids}
+        pairs = np.concatenate(writer.ids) if writer.ids else np.empty((0, 2), dtype=np.int64)
+        by_row = np.zeros(totals.rows + 1, dtype=np.int64)
+        by_row[pairs[:, 1]] = pairs[:, 0]
         results = pd.concat(totals.frames, ignore_index=True)
-        results.insert(0, "prediction_id", [by_row[int(r)] for r in results["row"]])
+        results.insert(0, "prediction_id", by_row[results["row"].to_numpy(dtype=np.int64)])
     return BatchOutcome(batch, results, totals.errors, totals.warnings, totals.label)
 
 

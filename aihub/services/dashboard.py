@@ -10,7 +10,7 @@ from aihub.anomaly.severity import SEVERITIES as ANOMALY_SEVERITIES
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store, dashboard_store, owner_scans, store
 from aihub.db import prediction_store as ps
-from aihub.db.session import tenant_session
+from aihub.db.session import read_session, tenant_session
 from aihub.errors import ValidationError
 from aihub.services import insights
 
@@ -42,7 +42,7 @@ class DashboardSummary:
 def summary(principal: Principal) -> DashboardSummary:
     """Dashboard figures from the database (a handful of aggregate queries). Needs ``read``."""
     require(principal, "read")
-    with tenant_session(principal.tenant_id) as s:
+    with read_session(principal.tenant_id) as s:
         n_datasets, active, inactive, by_status = dashboard_store.summary_counts(s)
         latest = store.list_jobs(s, limit=10)
         forecasts = [m for m in store.list_models(s, "forecast") if m.active_version_id]
@@ -58,7 +58,7 @@ def anomaly_summary(principal: Principal) -> anomaly_store.AnomalyStats:
     analyst closed.
     """
     require(principal, "read")
-    with tenant_session(principal.tenant_id) as s:
+    with read_session(principal.tenant_id) as s:
         return anomaly_store.anomaly_stats(s)
 
 
@@ -261,7 +261,7 @@ def filter_options(principal: Principal) -> FilterOptions:
     index lookup.
     """
     require(principal, "read")
-    with tenant_session(principal.tenant_id) as s:
+    with read_session(principal.tenant_id) as s:
         types, metrics, lo, hi = dashboard_store.filter_choices(s)
     return FilterOptions(types, metrics, lo, hi)
 
@@ -337,7 +337,8 @@ def overview(principal: Principal, filters: Filters | None = None) -> Overview:
     f = (filters or Filters()).check()
     unit = f.granularity
     days = (f.date_from, f.date_to)
-    with tenant_session(principal.tenant_id) as s:
+    with read_session(principal.tenant_id) as s:
+        dashboard_store.without_jit(s)
         models = dashboard_store.models_with_versions(s)
         if f.model_types:
             models = [m for m in models if m[2] in f.model_types]

@@ -41,6 +41,7 @@ from aihub.db.engine import get_database
 from aihub.db.session import tenant_session
 from aihub.errors import ArtifactError, ValidationError
 from aihub.ml.external_config import EXTERNAL_FORMAT
+from aihub.ml.single_row import row_plan
 from aihub.services import external_models
 from aihub.services.model_config import ARTIFACT_FORMAT
 from aihub.sharedstate import key_prefix, redis_client, redis_url
@@ -98,6 +99,7 @@ def load_in(s: Session, tenant_id: int, version_id: int) -> ml.TrainedModel:
                               field="model_id")
     else:
         model = _verified(s, version_id, blob)
+        row_plan(model)  # built with the model, not on its first single prediction
     with _cache_lock:
         _cache[_key(tenant_id, version_id)] = model
         while len(_cache) > MODEL_CACHE_SIZE:

@@ -28,6 +28,7 @@ def test_health_needs_no_key_and_reports_database_worker_queue_version(api):
     assert body["database"]["ok"] is True and body["database"]["latency_ms"] >= 0
     assert body["status"] in ("ok", "degraded")
     assert body["worker"]["alive"] >= 0 and set(body["queue"]) == {"waiting", "running"}
+    assert body["compute"]["backend"] == "in-process" and body["compute"]["scheduler"] is None
     from aihub import __version__
     assert body["version"] == __version__
 

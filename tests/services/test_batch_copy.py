@@ -130,6 +130,52 @@ def test_a_failure_midway_stores_no_row_and_records_the_batch_failed(tenant):
                          {"m": model.id}).scalar() == 0
 
 
+def test_the_database_refusing_a_later_chunk_rolls_back_the_earlier_ones(tenant):
+    """Chunks are stored while the next is predicted (a writer thread): a refusal at chunk 3 keeps none of 1 and 2."""
+    model, _ = _quick_model(tenant)
+    fn = f"aihub_test_refuse_{uuid.uuid4().hex[:8]}"
+    ddl = [(f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused row %', NEW.row_number; END $$"),
+           (f"CREATE TRIGGER {fn} BEFORE INSERT ON prediction_results FOR EACH ROW "
+            f"WHEN (NEW.model_id = {model.id} AND NEW.row_number = 450) EXECUTE FUNCTION {fn}()")]
+    with dbengine.get_database().owner.begin() as conn:
+        for stmt in ddl:
+            conn.execute(sa.text(stmt))
+    try:
+        with pytest.raises(DatabaseError, match="refused row 450"):
+            batch_predictions.predict_batch(tenant, model.id, "refused.csv", _csv(_customers(600)), chunk_rows=200)
+    finally:
+        with dbengine.get_database().owner.begin() as conn:
+            conn.execute(sa.text(f"DROP TRIGGER {fn} ON prediction_results"))
+            conn.execute(sa.text(f"DROP FUNCTION {fn}()"))
+    batches = batch_predictions.list_batches(tenant, model.id)
+    assert [(b.status, b.rows_predicted) for b in batches] == [("failed", 0)]  # no 'running' record left behind
+    assert "refused row 450" in batches[0].error
+    with tenant_session(tenant.tenant_id) as s:
+        assert s.execute(sa.text("SELECT count(*) FROM prediction_results WHERE model_id = :m"),
+                         {"m": model.id}).scalar() == 0
+
+
+def test_a_batch_being_stored_shows_neither_its_record_nor_its_rows(tenant):
+    """Until the batch commits, other sessions see no batch (running or not) and none of its rows."""
+    model, _ = _quick_model(tenant)
+    seen = []
+
+    def look(rows: int) -> None:  # called between chunks, while earlier chunks are being stored
+        with tenant_session(tenant.tenant_id) as s:
+            seen.append((rows, s.execute(sa.text("SELECT count(*) FROM prediction_results WHERE model_id = :m"),
+                                         {"m": model.id}).scalar()))
+        seen.append((rows, len(batch_predictions.list_batches(tenant, model.id))))
+
+    out = batch_predictions.predict_batch(tenant, model.id, "watched.csv", _csv(_customers(500)), chunk_rows=100,
+                                          progress=look)
+    assert [r for r, _ in seen[::2]] == [100, 200, 300, 400, 500]
+    assert all(n == 0 for _, n in seen)
+    assert out.batch.status == "succeeded" and out.batch.rows_total == 500
+    assert batch_predictions.list_batches(tenant, model.id)[0].status == "succeeded"
+    assert out.results["prediction_id"].is_unique and (out.results["prediction_id"] > 0).all()
+
+
 def test_partitions_write_under_rls_and_a_failed_job_keeps_none(tenant):
     """The per-partition unit (what a distributed executor calls): each commits; abandoning removes them all."""
     model, _ = _quick_model(tenant)

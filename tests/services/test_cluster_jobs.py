@@ -360,3 +360,78 @@ def test_a_forecast_job_of_many_series_runs_on_the_scheduler_named_and_equals_th
     assert len(there[0]) == 3 and there[0]["algorithm"].notna().all()
     pd.testing.assert_frame_equal(there[0], here[0])
     pd.testing.assert_frame_equal(there[1], here[1])
+
+
+def test_aihub_forecast_with_a_scheduler_named_runs_there_and_writes_the_same_file(cluster, monkeypatch, tmp_path):
+    from aihub import cli
+
+    _weekly_panel(3, seed=5).to_csv(tmp_path / "in.csv", index=False)
+    args = ["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "6", "--freq", "W",
+            "--candidates", "naive,seasonal_naive,ets"]
+    assert cli.main([*args, "--output", str(tmp_path / "here.csv"), "--n-jobs", "1"]) == 0
+    monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_info()["address"])
+    with get_task_stream(client=cluster) as ts:
+        assert cli.main([*args, "--output", str(tmp_path / "there.csv")]) == 0
+    assert _tasks_run(ts), "the fits ran on the cluster"
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "there.csv"), pd.read_csv(tmp_path / "here.csv"))
+
+
+
+def test_an_inventory_job_with_a_scheduler_named_forecasts_demand_there_and_plans_the_same(
+        server_database, cluster, superstore_bytes, monkeypatch):
+    from aihub.services import analytics
+    from aihub.services import analytics_results as results
+
+    principal = new_tenant("dask-inventory")
+    orders = pd.read_csv(io.BytesIO(superstore_bytes), encoding="utf-8-sig")
+    orders = orders[orders["Sub-Category"].isin(["Binders", "Paper", "Chairs"])].assign(on_hand=50)
+    saved = datasets.save_upload(principal, "stock", "stock.csv", orders.to_csv(index=False).encode())
+    raw = {"dataset_id": saved.version.dataset_id, "product_column": "Sub-Category", "date_column": "Order Date",
+           "quantity_column": "Quantity", "position_column": "on_hand", "freq": "W", "lead_time": 2}
+
+    def plan(name: str) -> pd.DataFrame:
+        model, job = analytics.create_analytic(principal, "inventory", {**raw, "model_name": name}, run=False)
+        assert jobs.run_job(principal.tenant_id, job.id) == "succeeded", registry.get_job(principal, job.id).error
+        return results.inventory_policy(principal, model.id).set_index("product").sort_index()
+
+    here = plan("here")
+    monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_info()["address"])
+    with get_task_stream(client=cluster) as ts:
+        there = plan("there")
+    assert _tasks_run(ts), "the demand forecasts ran on the cluster"
+    pd.testing.assert_frame_equal(there, here)
+
+
+def _closed_port_address() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_jobs_whose_scheduler_cannot_be_reached_fail_with_the_reason_and_keep_nothing(
+        server_database, scored_model, superstore_bytes, monkeypatch):
+    principal, model, _ = scored_model
+    earlier = _rows_by_batch(principal.tenant_id)
+    monkeypatch.setenv(SCHEDULER_ENV, _closed_port_address())
+    monkeypatch.setenv(PARTITION_ROWS_ENV, "100")
+    before = _batch_ids(principal.tenant_id)
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        status, job = _run_batch_job(principal, model.id, "unreached.csv",
+                                     generate_customers(300, seed=4).to_csv(index=False).encode())
+        assert status == "failed" and "nothing was kept" in job.error and "connect" in job.error, job.error
+        (batch_id,) = _batch_ids(principal.tenant_id) - before
+        batch = batch_predictions.get_batch(principal, batch_id)
+        assert (batch.status, batch.error) == ("failed", job.error)
+        assert _rows_by_batch(principal.tenant_id) == earlier
+
+        saved = datasets.save_upload(principal, "Superstore", "superstore.csv", superstore_bytes)
+        fc, fjob = forecast_svc.create_forecast_model(
+            principal, {"model_name": "unreached", "dataset_id": saved.version.dataset_id,
+                        "date_column": "Order Date", "value_column": "Sales", "freq": "M", "horizon": 3,
+                        "split_by": ["Category"]}, run=False)
+        assert jobs.run_job(principal.tenant_id, fjob.id) == "failed"
+        error = registry.get_job(principal, fjob.id).error
+        assert "on the Dask cluster failed and nothing was kept" in error, error
+        assert registry.list_versions(principal, fc.id) == []

@@ -19,6 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from aihub import events, ml, workflows
+from aihub.db.models import UsageEvent
+from aihub.db.session import tenant_session
 from aihub.errors import ValidationError
 from aihub.services import (
     batch_predictions,
@@ -282,6 +284,10 @@ def test_a_fresh_single_prediction_is_one_read_and_one_write_transaction(server_
             out = predictions.predict_one(admin, model.id, _row(_heart(), "target", i))
             assert len(begun) == expected, (i, len(begun))
         assert out.cache_hit and len(heard) == 2, "a fresh prediction publishes PREDICTION_MADE, a cached one not"
+        with tenant_session(admin.tenant_id) as s:  # each call's usage is in its transaction (a Core insert now)
+            used = s.execute(sa.select(UsageEvent.user_id, UsageEvent.feature, UsageEvent.action)
+                             .where(UsageEvent.action == "single")).all()
+        assert used == [(admin.user_id, "predict", "single")] * 3
     finally:
         sa.event.remove(server_database.app, "begin", count)
         events.unsubscribe(events.PREDICTION_MADE, listener)
