@@ -98,9 +98,13 @@ _RUN_TRACKER = """(() => {
     if (e.data.type === 'streamlit:componentReady') s.ready.add(e.source);
     if (e.data.type === 'streamlit:setComponentValue') s.lastValue = performance.now();
   }, true);
-  const record = () => {
+  const record = (mutations) => {
     const app = document.querySelector('[data-testid=stApp]');
     const state = app && app.getAttribute('data-test-script-state');
+    // A short run can start and end between two callbacks: then only a record whose old value is 'running' shows it.
+    for (const m of mutations || []) {
+      if (m.oldValue === 'running' && s.state !== 'running') { s.starts += 1; s.lastStart = performance.now(); s.state = 'running'; }
+    }
     if (!state || state === s.state) return;
     if (state === 'running') { s.starts += 1; s.lastStart = performance.now(); }
     if (state === 'notRunning') s.lastEnd = performance.now();
@@ -110,7 +114,8 @@ _RUN_TRACKER = """(() => {
     const app = document.querySelector('[data-testid=stApp]');
     if (!app) return;
     waiting.disconnect(); record();
-    new MutationObserver(record).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    new MutationObserver(record).observe(app, {attributes: true, attributeOldValue: true,
+                                               attributeFilter: ['data-test-script-state']});
   });
   waiting.observe(document, {childList: true, subtree: true});
 })();"""
@@ -188,8 +193,13 @@ class AppPage:
             except PlaywrightTimeout:
                 if attempt == 2:
                     raise
-                print(f"a click on {locator} started no run: clicking again")  # shown with a failure's output
                 self.settle()
+                # A run that began after the 15 s (a loaded machine) means the click landed; so does a button the
+                # click disabled or removed (Deploy, once deployed). Clicking again would wait on a disabled one.
+                if self.runs() > before or not locator.count() or not locator.first.is_enabled():
+                    print(f"a click on {locator} started its run late: not clicking again")
+                    break
+                print(f"a click on {locator} started no run: clicking again")  # shown with a failure's output
         self.settle(since=before)
 
     def fill(self, locator, value: str) -> None:
