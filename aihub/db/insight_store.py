@@ -490,16 +490,8 @@ def set_insight_roles(s: Session, dataset_id: int, roles: dict[str, Any] | None)
 
 # ------------------------------------------------------------------ usage
 def add_usage(s: Session, *, tenant_id: int, user_id: int | None, feature: str, action: str) -> None:
-    """Record one use of an AI feature."""
-    s.add(UsageEvent(tenant_id=tenant_id, user_id=user_id, feature=feature, action=action))
-
-
-def insert_usage(s: Session, *, tenant_id: int, user_id: int | None, feature: str, action: str) -> None:
-    """:func:`add_usage` as one Core ``INSERT`` on the session's connection, run now (no ORM flush at commit).
-
-    For hot paths whose transaction holds no pending ORM objects this row could depend on (a single
-    prediction): the unit of work's flush cost more than the insert.
-    """
+    """Record one use of an AI feature: one Core ``INSERT`` on the session's connection, run now (no ORM
+    flush at commit, which cost more than the insert on a single prediction's hot path)."""
     s.connection().execute(_USAGE_INSERT, {"tenant_id": tenant_id, "user_id": user_id, "feature": feature,
                                            "action": action})
 

@@ -325,7 +325,7 @@ def _record(s, principal: Principal, model_id: int, row: dict[str, Any], task: s
                 probability=output.get("probability"), confidence=output.get("confidence"), latency_ms=ms,
                 cache_hit=hit, error=None if error is None else str(error), warning=output.get("warning") or None)
     (pid, _), = insert(s, principal, model_id, {c: [full.get(c)] for c in ps.RESULT_ARRAYS})
-    usage.record_now_in(s, principal, "predict", "single")
+    usage.record_in(s, principal, "predict", "single")
     return pid
 
 

@@ -71,8 +71,3 @@ def record_in(s: Session, principal: Principal, feature: str, action: str) -> No
     insight_store.add_usage(s, tenant_id=principal.tenant_id, user_id=principal.user_id,
                             feature=_check(feature, "feature"), action=_check(action, "action"))
 
-
-def record_now_in(s: Session, principal: Principal, feature: str, action: str) -> None:
-    """:func:`record_in` as one statement run now (a single prediction's hot path; no ORM flush at commit)."""
-    insight_store.insert_usage(s, tenant_id=principal.tenant_id, user_id=principal.user_id,
-                               feature=_check(feature, "feature"), action=_check(action, "action"))
