@@ -108,14 +108,18 @@ def _segment(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None,
 
 
 def _messages(issues: list[RowIssue], n: int) -> tuple[list[str | None], list[str | None]]:
+    """Per row, its fatal messages and its warnings, each joined by ``"; "`` in issue order (None when it has none).
+
+    Work beyond the two lists of ``n`` Nones is proportional to the issues: a clean batch of 100,000 rows
+    used to build 100,000 empty lists and join each (0.26 s of a 1.2 s prediction).
+    """
     errors: list[str | None] = [None] * n
-    warns: list[list[str]] = [[] for _ in range(n)]
+    warns: list[str | None] = [None] * n
     for iss in issues:
-        if iss.fatal:
-            errors[iss.row - 1] = iss.message if errors[iss.row - 1] is None else errors[iss.row - 1] + "; " + iss.message
-        else:
-            warns[iss.row - 1].append(iss.message)
-    return errors, ["; ".join(w) if w else None for w in warns]
+        into = errors if iss.fatal else warns
+        r = iss.row - 1
+        into[r] = iss.message if into[r] is None else into[r] + "; " + iss.message
+    return errors, warns
 
 
 def _explanations(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame, ok: np.ndarray, top_k: int) -> None:
