@@ -35,6 +35,7 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 _CURRENCY = re.compile(r"^([+-]?)\s*(?:[$€£¥]|USD|EUR|GBP|JPY|CHF)\s*", re.IGNORECASE)
 _CURRENCY_AFTER = re.compile(r"\s*(?:[$€£¥]|USD|EUR|GBP|JPY|CHF)$", re.IGNORECASE)
 _ACCOUNTING_NEGATIVE = re.compile(r"^\((.+)\)$")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ID_NAME = re.compile(r"(^id$|[_\s\-.]id$|^id[_\s\-.]|_key$|^key$|uuid|guid|row ?(id|number|num)$|^index$)", re.IGNORECASE)
 _ID_NAME_CASE = re.compile(r"[a-z0-9](ID|Id)$")  # camelCase: customerID, orderId
 
@@ -113,11 +114,21 @@ def _parse_numeric_each(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     obj = values.astype(object)
     na = obj.isna().to_numpy()
     text = obj.where(~na, "").astype(str).str.strip()
-    blank = na | text.str.lower().isin(_BLANK_TOKENS).to_numpy()
-    cleaned = text.str.replace(_ACCOUNTING_NEGATIVE, r"-\1", regex=True)
-    cleaned = cleaned.str.replace(_CURRENCY_AFTER, "", regex=True).str.replace(_CURRENCY, r"\1", regex=True)
-    thousands = cleaned.str.match(_THOUSANDS)
-    cleaned = cleaned.where(~thousands, cleaned.str.replace(",", "", regex=False))
+    # A plain number ("29.85", "-1e3") is no blank token and none of the rewrites below changes it (no
+    # parentheses, currency or comma): only the other cells go through them, the same text reaches to_numeric.
+    rest = ~text.str.fullmatch(_PLAIN_NUMBER).to_numpy(dtype=bool)
+    blank = na.copy()
+    cleaned = text
+    if rest.any():
+        other = text[rest]
+        blank[rest] |= other.str.lower().isin(_BLANK_TOKENS).to_numpy()
+        other = other.str.replace(_ACCOUNTING_NEGATIVE, r"-\1", regex=True)
+        other = other.str.replace(_CURRENCY_AFTER, "", regex=True).str.replace(_CURRENCY, r"\1", regex=True)
+        thousands = other.str.match(_THOUSANDS)
+        other = other.where(~thousands, other.str.replace(",", "", regex=False))
+        cells = text.to_numpy(dtype=object).copy()
+        cells[rest] = other.to_numpy(dtype=object)
+        cleaned = pd.Series(cells, index=text.index, dtype=object)
     out = pd.to_numeric(cleaned.where(~blank, None), errors="coerce").astype("float64")
     arr = out.to_numpy()
     bad = (~blank) & (np.isnan(arr) | np.isinf(arr))

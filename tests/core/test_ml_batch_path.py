@@ -211,3 +211,51 @@ def test_dates_and_text_on_the_batch_path() -> None:
     assert out["error"].tolist() == errors and out["warning"].tolist() == warns and 0 < ok.sum() < len(x)
     np.testing.assert_array_equal(out["probability"].to_numpy()[ok], ref[:, list(model.classes).index(model.positive_class)])
     np.testing.assert_array_equal(out["prediction"].to_numpy()[ok], decided)
+
+
+# ---------------------------------------------------------------- the column parsers on large chunks
+def _parse_numeric_every_cell(values):
+    """The former column parser: every cell through the blank check and every rewrite."""
+    import pandas as pd
+
+    from aihub.ml import preprocess as p
+
+    obj = values.astype(object)
+    na = obj.isna().to_numpy()
+    text = obj.where(~na, "").astype(str).str.strip()
+    blank = na | text.str.lower().isin(p._BLANK_TOKENS).to_numpy()
+    cleaned = text.str.replace(p._ACCOUNTING_NEGATIVE, r"-\1", regex=True)
+    cleaned = cleaned.str.replace(p._CURRENCY_AFTER, "", regex=True).str.replace(p._CURRENCY, r"\1", regex=True)
+    thousands = cleaned.str.match(p._THOUSANDS)
+    cleaned = cleaned.where(~thousands, cleaned.str.replace(",", "", regex=False))
+    out = pd.to_numeric(cleaned.where(~blank, None), errors="coerce").astype("float64")
+    arr = out.to_numpy()
+    bad = (~blank) & (np.isnan(arr) | np.isinf(arr))
+    return np.where(np.isinf(arr), np.nan, arr), bad
+
+
+def _number_texts(rng, n: int) -> list:
+    from tests.core.test_ml_single_row import CELLS
+
+    plain = [f"{v:.2f}" for v in rng.uniform(-500, 9000, n)] + [str(int(v)) for v in rng.integers(-10**6, 10**6, n)]
+    odd = ["1e5", "-3.5E-2", "+7", ".5", "5.", "007", "1e", "e5", "1.2.3", "--1", "+-1", "1 2", "١٢", "12\n",
+           "99999999999999999999", "0.1e-400", "1e400", "NaN", "Inf", "-", "$1,234.56", "(1,200)", "12 USD",
+           "€ 5", "1,234", "12,34", " 42 ", "4 2"]
+    pool = plain + odd + [c for c in CELLS if not isinstance(c, (int, float)) or isinstance(c, bool)]
+    return list(rng.choice(np.asarray(pool, dtype=object), n))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_parse_numeric_equals_the_every_cell_parser(seed) -> None:
+    """Plain numbers skip the rewrites; the numbers and the unparseable flags stay the same, cell for cell."""
+    import pandas as pd
+
+    from aihub.ml.preprocess import _parse_numeric_each, parse_numeric
+
+    rng = np.random.default_rng(seed)
+    values = pd.Series(_number_texts(rng, 3000), dtype=object)
+    want_num, want_bad = _parse_numeric_every_cell(values)
+    for got_num, got_bad in (_parse_numeric_each(values), parse_numeric(values)):
+        np.testing.assert_array_equal(got_num.to_numpy(), want_num)
+        np.testing.assert_array_equal(got_bad.to_numpy(), want_bad)
+    assert want_bad.any() and np.isfinite(want_num).sum() > 2000
