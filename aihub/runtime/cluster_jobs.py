@@ -259,7 +259,6 @@ class PartitionTask:
     """
 
     tenant_id: int
-    user_id: int | None
     info: ps.ServingInfo
     batch_id: int
     first_row: int
@@ -303,11 +302,11 @@ def score_partition(task: PartitionTask, part: pd.DataFrame, models: Mapping[int
         ps.open_stage(s)
         res = batch_predictions.score_chunk(task.tenant_id, task.info, part.reset_index(drop=True),
                                             first_row=task.first_row, lines=lines, explain=task.explain,
-                                            requested_by=task.user_id, session=s, models=models)
+                                            session=s, models=models)
         stored = partition_store.claim_partition(s, task.batch_id, task.first_row)
         if stored:
             ps.flush_stage(s, tenant_id=task.tenant_id, model_id=task.info.model_id, batch_id=task.batch_id,
-                           requested_by=task.user_id, latency_ms=res.seconds * 1000 / max(res.rows, 1))
+                           latency_ms=res.seconds * 1000 / max(res.rows, 1))
     return {"rows": res.rows, "failed": res.failed, "errors": res.errors, "stored": stored}
 
 
@@ -417,7 +416,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
                     progress(sum(o["rows"] for o in outs))
 
             for chunk, lines in chunks:
-                task = PartitionTask(tenant, principal.user_id, info, batch_id, rows + 1, explain)
+                task = PartitionTask(tenant, info, batch_id, rows + 1, explain)
                 fut = c.submit(partition_fn, task, chunk, models_future, lines, pure=False,
                                key=f"aihub-score-{batch_id}-{rows + 1}")
                 futures.append(fut)

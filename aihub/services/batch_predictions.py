@@ -305,7 +305,7 @@ def prepare_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, 
 
 def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, batch_id: int | None = None,
                 first_row: int = 1, lines: np.ndarray | None = None, explain: bool = False,
-                requested_by: int | None = None, session: Any = None, keep_frame: bool = False,
+                session: Any = None, keep_frame: bool = False,
                 models: Mapping[int, ml.TrainedModel] | None = None) -> ChunkResult:
     """Validate, predict and stage (or store) one chunk of a batch. The unit of work of one partition.
 
@@ -327,8 +327,6 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
         File line of each row, for error reports.
     explain : bool, default False
         Add SHAP explanations per row (slow).
-    requested_by : int, optional
-        User id stored with each row.
     session : Session, optional
         A tenant session holding an open stage (:func:`aihub.db.prediction_store.open_stage`):
         the rows are staged there for the caller's final insert. Without it
@@ -362,7 +360,7 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
             ps.open_stage(s)
             ps.copy_to_stage(s, columns)
             ps.flush_stage(s, tenant_id=tenant_id, model_id=info.model_id, batch_id=batch_id,
-                           requested_by=requested_by, latency_ms=(time.perf_counter() - t0) * 1000 / max(res.rows, 1))
+                           latency_ms=(time.perf_counter() - t0) * 1000 / max(res.rows, 1))
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -441,7 +439,7 @@ class _BatchWriter:
                     if item[0] == "rows":
                         ps.copy_to_stage(s, item[1])
                         out = ps.flush_stage(s, tenant_id=self.tenant_id, model_id=self.model_id, batch_id=batch_id,
-                                             requested_by=self.user_id, latency_ms=item[2], returning=self.returning)
+                                             latency_ms=item[2], returning=self.returning)
                         if self.returning:
                             self.ids.append(np.asarray(out, dtype=np.int64).reshape(-1, 2))
                     elif item[0] == "finish":
