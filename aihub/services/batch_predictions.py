@@ -60,6 +60,12 @@ MAX_BATCH_ERRORS = 1000
 #: Rows validated, predicted and stored at a time (small enough that storing chunk k overlaps predicting k + 1,
 #: large enough that per-chunk costs stay small).
 CHUNK_ROWS = 20_000
+#: The first chunk's first rows are predicted and handed to the writer on their own, so that storing starts
+#: after a fifth of a chunk's prediction instead of a whole one (the writer is idle until its first chunk).
+FIRST_PIECE_ROWS = 4_000
+#: The last chunk is predicted and stored in pieces of this many rows, so that little is left to store once
+#: the last row is predicted.
+LAST_PIECE_ROWS = 5_000
 
 _ROW_RE = re.compile(r"\brow \d+:")
 _SPLIT_RE = re.compile(r";\s*(?=row \d+:)")
@@ -441,7 +447,7 @@ class _BatchWriter:
                         out = ps.flush_stage(s, tenant_id=self.tenant_id, model_id=self.model_id, batch_id=batch_id,
                                              latency_ms=item[2], returning=self.returning)
                         if self.returning:
-                            self.ids.append(np.asarray(out, dtype=np.int64).reshape(-1, 2))
+                            self.ids.append(out)
                     elif item[0] == "finish":
                         ps.finish_batch(s, batch_id, **item[1], seconds=time.perf_counter() - self.started)
                         self.batch = ps.get_batch(s, batch_id)
@@ -565,6 +571,33 @@ class _Prefetch:
         self._thread.join(timeout=60)
 
 
+def _cut(chunk: pd.DataFrame, lines: np.ndarray | None, rows: int):
+    for i in range(0, len(chunk), rows):
+        yield chunk.iloc[i:i + rows].reset_index(drop=True), (lines[i:i + rows] if lines is not None else None)
+
+
+def _pieces(chunks: Iterable[tuple[pd.DataFrame, np.ndarray | None]], first_rows: int, last_rows: int):
+    """``chunks`` in order, with the first one's first ``first_rows`` rows apart and the last one in pieces.
+
+    The writer can store nothing before the first piece is predicted, and the main thread has nothing to do
+    while the last piece is stored; small first and last pieces shorten both idle ends of the pipeline. The
+    last chunk is known by reading one chunk ahead (memory stays bounded: one chunk more).
+    """
+    it = iter(chunks)
+    prev = next(it, None)
+    if prev is not None and len(prev[0]) >= 2 * first_rows:  # before reading ahead: the writer starts sooner
+        chunk, lines = prev
+        yield chunk.iloc[:first_rows], (lines[:first_rows] if lines is not None else None)
+        prev = (chunk.iloc[first_rows:].reset_index(drop=True), lines[first_rows:] if lines is not None else None)
+    while prev is not None:
+        nxt = next(it, None)
+        if nxt is None and len(prev[0]) >= 2 * last_rows:
+            yield from _cut(prev[0], prev[1], last_rows)
+        else:
+            yield prev
+        prev = nxt
+
+
 def _run(principal: Principal, model_id: int, filename: str, data: bytes | BinaryIO, *, explain: bool,
          keep_results: bool, chunk_rows: int, job_id: int | None = None,
          progress: Callable[[int], None] | None = None) -> BatchOutcome:
@@ -577,7 +610,7 @@ def _run(principal: Principal, model_id: int, filename: str, data: bytes | Binar
     writer = _BatchWriter(tenant, model_id, filename, principal.user_id, job_id, returning=keep_results, started=t0)
     reader = _Prefetch(_chunks(info, tenant, filename, data, chunk_rows))
     try:
-        for chunk, lines in reader:
+        for chunk, lines in _pieces(reader, FIRST_PIECE_ROWS, LAST_PIECE_ROWS):
             res, columns = prepare_chunk(tenant, info, chunk, first_row=totals.rows + 1, lines=lines,
                                          explain=explain, keep_frame=keep_results)
             totals.add(res)

@@ -98,6 +98,25 @@ def test_a_batch_row_shows_its_batch_requester_and_stays_out_of_the_cache_index(
     assert "ix_prediction_results_version_input_hash" in plan, plan
 
 
+def test_first_and_last_chunks_in_pieces_keep_rows_lines_and_results_in_order(tenant, monkeypatch):
+    """The first chunk's first rows go to the writer on their own and the last chunk in pieces; row numbers,
+    file lines and results must come out exactly as without the split."""
+    model, _ = _quick_model(tenant)
+    frame = _customers(130)
+    frame["Tenure Months"] = frame["Tenure Months"].astype(object)
+    frame.loc[[3, 14, 71, 126], "Tenure Months"] = "soon"   # first piece, after it, chunk 2, last chunk's 2nd piece
+    whole = batch_predictions.predict_batch(tenant, model.id, "whole.csv", _csv(frame), chunk_rows=200)
+    monkeypatch.setattr(batch_predictions, "FIRST_PIECE_ROWS", 10)
+    monkeypatch.setattr(batch_predictions, "LAST_PIECE_ROWS", 4)   # chunks 1-60, 61-120, then 121-130 as 4+4+2
+    split = batch_predictions.predict_batch(tenant, model.id, "split.csv", _csv(frame), chunk_rows=60)
+    assert [(e["row"], e["line"]) for e in split.errors] == [(4, 5), (15, 16), (72, 73), (127, 128)]
+    assert split.errors == whole.errors
+    cols = ["row", "prediction", "probability", "error", "warning"]
+    pd.testing.assert_frame_equal(split.results[cols], whole.results[cols])
+    rows = batch_predictions.batch_results(tenant, split.batch.id)
+    assert rows["row"].tolist() == list(range(1, 131))
+
+
 def test_tenant_b_sees_none_of_tenant_a_batch_rows(tenant):
     model, _ = _quick_model(tenant)
     out = batch_predictions.predict_batch(tenant, model.id, "a.csv", _csv(_customers(60)))
