@@ -94,12 +94,13 @@ def _regress(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None,
         out["lower"], out["upper"] = interval_bounds(pred, model.interval)
 
 
-def _segment(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray) -> None:
+def _segment(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray,
+             Xt: np.ndarray | None = None) -> None:
     n = len(out)
     labels = pd.array([None] * n, dtype="Int64")
     names = np.full(n, None, dtype=object)
     if valid is not None:
-        lab = model.pipeline.predict(valid)
+        lab = model.pipeline.predict(valid) if Xt is None else model.estimator.predict(Xt)
         labels[ok] = lab
         seg = model.segments or {}
         names[ok] = [seg.get(str(int(c)), {}).get("name", f"Segment {int(c) + 1}") for c in lab]
@@ -108,18 +109,23 @@ def _segment(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None,
 
 
 def _messages(issues: list[RowIssue], n: int) -> tuple[list[str | None], list[str | None]]:
+    """Per row, its fatal messages and its warnings, each joined by ``"; "`` in issue order (None when it has none).
+
+    Work beyond the two lists of ``n`` Nones is proportional to the issues: a clean batch of 100,000 rows
+    used to build 100,000 empty lists and join each (0.26 s of a 1.2 s prediction).
+    """
     errors: list[str | None] = [None] * n
-    warns: list[list[str]] = [[] for _ in range(n)]
+    warns: list[str | None] = [None] * n
     for iss in issues:
-        if iss.fatal:
-            errors[iss.row - 1] = iss.message if errors[iss.row - 1] is None else errors[iss.row - 1] + "; " + iss.message
-        else:
-            warns[iss.row - 1].append(iss.message)
-    return errors, ["; ".join(w) if w else None for w in warns]
+        into = errors if iss.fatal else warns
+        r = iss.row - 1
+        into[r] = iss.message if into[r] is None else into[r] + "; " + iss.message
+    return errors, warns
 
 
-def _explanations(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame, ok: np.ndarray, top_k: int) -> None:
-    ex = _explain(model, valid)
+def _explanations(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame, ok: np.ndarray, top_k: int,
+                  Xt: np.ndarray | None = None) -> None:
+    ex = _explain(model, valid, transformed=Xt)
     n = len(out)
     texts = np.full(n, None, dtype=object)
     tops = np.full(n, None, dtype=object)
@@ -194,20 +200,27 @@ def predict(
 def _predict_validated(model: TrainedModel, frame: pd.DataFrame, ok: np.ndarray, issues: list[RowIssue],
                        clean: pd.DataFrame, *, positive_class: Any = None, explain: bool = False, top_k: int = 3,
                        Xt: np.ndarray | None = None) -> pd.DataFrame:
-    """:func:`predict` after :func:`~aihub.ml.validate.validate`; ``Xt``: the valid rows already preprocessed."""
+    """:func:`predict` after :func:`~aihub.ml.validate.validate`; ``Xt``: the valid rows already preprocessed.
+
+    The valid rows of ``clean`` are preprocessed here once (numbers and categories as ``validate`` parsed them,
+    not parsed again by the pipeline's ``FrameCoercer``), then the fitted estimator predicts on the matrix, which
+    is what the pipeline does; SHAP reads the same matrix.
+    """
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)}, index=frame.index)
     if model.config.data_prep is not None and "customer" in frame.columns:
         out.insert(0, "customer", frame["customer"].to_numpy())
     valid = clean.iloc[np.flatnonzero(ok)] if ok.any() else None
     with thread_limit(model.config.n_jobs):
+        if Xt is None and valid is not None:
+            Xt = model.transform(valid, parsed=True)
         if model.task == "classification":
             _classify(model, out, valid, ok, positive_class, Xt)
         elif model.task == "regression":
             _regress(model, out, valid, ok, Xt)
         else:
-            _segment(model, out, valid, ok)
+            _segment(model, out, valid, ok, Xt)
     if explain and model.task != "clustering" and valid is not None:
-        _explanations(model, out, valid, ok, top_k)
+        _explanations(model, out, valid, ok, top_k, Xt)
     out["error"], out["warning"] = _messages(issues, len(frame))
     if model.score_name:
         out.attrs["score_name"] = model.score_name if positive_class is None else f"P({match_class(model.classes, positive_class)})"
@@ -297,7 +310,7 @@ def _predict_one_frame(model: TrainedModel, values: dict[str, Any], *, explain: 
         fatal = [i for i in issues if i.fatal]
         raise ValidationError(fatal[0].message.replace("row 1: ", ""), field=fatal[0].column)
     # the row is validated and preprocessed once; prediction and SHAP both read this matrix
-    Xt = model.transform(clean) if model.config.data_prep is None else None
+    Xt = model.transform(clean, parsed=True) if model.config.data_prep is None else None
     res = _predict_validated(model, frame, ok, issues, clean, Xt=Xt).iloc[0].to_dict()
     if explain and model.task != "clustering":
         ex = _explain(model, frame[model.features], transformed=Xt)
