@@ -618,8 +618,14 @@ def fail_batch(s: Session, batch_id: int, reason: str) -> int:
     """Delete every stored row of a batch and mark it failed with ``reason``; returns the rows deleted.
 
     For batches written in several transactions (one per partition): a failed
-    job keeps none of its rows.
+    job keeps none of its rows. Locks the batch's row first (``FOR UPDATE``): a partition that claimed the
+    batch (:func:`aihub.db.partition_store.claim_partition`, a share lock on that row) and is committing its
+    rows now is waited for, so its rows are visible to the delete that follows; a partition that claims later
+    waits for this transaction and then finds the batch failed. Deleting first would miss the rows of a
+    partition committing at that moment (not visible to the delete yet) and leave them in a batch recorded
+    failed.
     """
+    s.execute(sa.select(PredictionBatch.id).where(PredictionBatch.id == batch_id).with_for_update())
     n = s.execute(sa.delete(PredictionResult).where(PredictionResult.batch_id == batch_id)).rowcount
     s.execute(sa.update(PredictionBatch).where(PredictionBatch.id == batch_id).values(
         status="failed", error=reason[:4000], rows_predicted=0))

@@ -33,7 +33,7 @@ and write through :func:`aihub.db.session.tenant_session`, i.e. under row-level 
 Failure: Dask re-runs the tasks of a worker that dies (up to ``distributed.scheduler.allowed-failures``).
 A partition is stored in one transaction, at most once (:func:`aihub.db.partition_store.claim_partition`);
 when the job still fails, the batch is recorded failed with the reason and every row it stored is deleted, a
-partition committing at that moment included (:func:`aihub.db.partition_store.fail_batch`), and the job fails
+partition committing at that moment included (:func:`aihub.db.prediction_store.fail_batch`), and the job fails
 with it. Record monitors and forecasts store nothing until every partition is back.
 """
 
@@ -437,7 +437,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
                   else f"Scoring {filename} failed and nothing was kept: {_describe(exc)}.")
         with tenant_session(tenant) as s:
             # Waits for partitions committing now (they hold the batch row); later ones find it failed.
-            partition_store.fail_batch(s, batch_id, reason)
+            ps.fail_batch(s, batch_id, reason)
             ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
         if isinstance(exc, JobCancelled | KeyboardInterrupt | SystemExit):
             raise

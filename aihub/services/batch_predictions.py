@@ -518,8 +518,11 @@ def _chunks(info: ps.ServingInfo, tenant_id: int, filename: str, data: bytes | B
         parsed = ingest.read_upload(filename, raw, max_bytes=load_settings().max_upload_bytes)
         yield parsed.frame, None
         return
-    yield from ingest.iter_table_chunks(filename, data, chunk_rows=chunk_rows,
-                                        max_bytes=load_settings().max_upload_bytes)
+    # rows stand alone: the first and last chunks may go in pieces (never an orders file, above: one customer's
+    # orders must stay together)
+    yield from _pieces(ingest.iter_table_chunks(filename, data, chunk_rows=chunk_rows,
+                                                max_bytes=load_settings().max_upload_bytes),
+                       FIRST_PIECE_ROWS, LAST_PIECE_ROWS)
 
 
 class _Prefetch:
@@ -581,7 +584,8 @@ def _pieces(chunks: Iterable[tuple[pd.DataFrame, np.ndarray | None]], first_rows
 
     The writer can store nothing before the first piece is predicted, and the main thread has nothing to do
     while the last piece is stored; small first and last pieces shorten both idle ends of the pipeline. The
-    last chunk is known by reading one chunk ahead (memory stays bounded: one chunk more).
+    last chunk is known by reading one chunk ahead (on the reader's thread; memory stays bounded: one chunk
+    more).
     """
     it = iter(chunks)
     prev = next(it, None)
@@ -610,7 +614,7 @@ def _run(principal: Principal, model_id: int, filename: str, data: bytes | Binar
     writer = _BatchWriter(tenant, model_id, filename, principal.user_id, job_id, returning=keep_results, started=t0)
     reader = _Prefetch(_chunks(info, tenant, filename, data, chunk_rows))
     try:
-        for chunk, lines in _pieces(reader, FIRST_PIECE_ROWS, LAST_PIECE_ROWS):
+        for chunk, lines in reader:
             res, columns = prepare_chunk(tenant, info, chunk, first_row=totals.rows + 1, lines=lines,
                                          explain=explain, keep_frame=keep_results)
             totals.add(res)
