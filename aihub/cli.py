@@ -235,7 +235,8 @@ def _compute(args: argparse.Namespace) -> int:
         print("compute: in-process (AIHUB_DASK_SCHEDULER unset): batch jobs, record monitors and forecasts of "
               "many series run in the process that handles them")
     elif d["backend"] == "dask-local":
-        print(f"compute: local Dask cluster of {d['workers']} processes per job (AIHUB_DASK_LOCAL=1)")
+        print(f"compute: local Dask cluster of {d['workers']} processes, one per hub process, started by its first "
+              "job and reused (AIHUB_DASK_LOCAL=1)")
     else:
         state = ("not checked" if d["reachable"] is None else
                  f"reachable, {d['workers']} workers" if d["reachable"] else "NOT reachable")

@@ -371,6 +371,12 @@ def bootstrap(settings: Settings | None = None) -> tuple[URL, URL]:
     return owner, app_url(settings, owner)
 
 
+#: Seconds a connection to the read replica may take before the dashboard reads from the primary instead.
+READ_CONNECT_TIMEOUT = 5
+#: Seconds the dashboard's reads stay on the primary after the read replica could not be reached.
+READ_RETRY_SECONDS = 30.0
+
+
 def make_engine(url: URL | str, **kwargs) -> Engine:
     """Create an engine with pre-ping (connections survive a server restart)."""
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
@@ -392,6 +398,8 @@ class Database:
         The app role on a read replica, for the dashboard's reads
         (:func:`aihub.db.session.read_session`); default :func:`read_url` of
         the settings. None: :attr:`read` is the :attr:`app` engine itself.
+        Its connections give up after :data:`READ_CONNECT_TIMEOUT` seconds
+        unless the URL sets ``connect_timeout``.
     """
 
     def __init__(self, owner: URL, app: URL, worker: URL | None = None, read: URL | None = None) -> None:
@@ -402,9 +410,54 @@ class Database:
         self.read_url = read or read_url(settings)
         self.owner = make_engine(owner)
         self.app = make_engine(app, pool_size=5, max_overflow=10)
-        self.read = make_engine(self.read_url, pool_size=5, max_overflow=10) if self.read_url else self.app
-        register_hub(self.owner, owner, app, *([self.worker_url] if self.worker_url else []),
-                     *([self.read_url] if self.read_url else []))
+        self.read = self.app
+        if self.read_url:
+            timeout = {} if "connect_timeout" in self.read_url.query else {"connect_timeout": READ_CONNECT_TIMEOUT}
+            self.read = make_engine(self.read_url, pool_size=5, max_overflow=10, connect_args=timeout)
+        self._read_down_until: float | None = None  # monotonic time until which reads skip the replica
+        register_hub(self.owner, owner, app, *([self.worker_url] if self.worker_url else []))
+        if self.read_url:  # another server, often on another port: guarded with its own port
+            register_read_replica(self.read_url)
+
+    def read_engine(self) -> Engine:
+        """The engine for the next dashboard read: :attr:`read`, or :attr:`app` while the replica is down.
+
+        After :meth:`read_unreachable`, the reads go to the primary for
+        :data:`READ_RETRY_SECONDS` without trying the replica (an unreachable
+        host costs up to :data:`READ_CONNECT_TIMEOUT` per try), then to the
+        replica again.
+
+        Returns
+        -------
+        Engine
+            The read replica's engine, or the app engine (the primary).
+        """
+        down = self._read_down_until
+        if down is not None and time.monotonic() < down:
+            return self.app
+        return self.read
+
+    def read_unreachable(self, exc: BaseException) -> None:
+        """Record that the replica refused a connection: log a warning, send reads to the primary for a while.
+
+        Parameters
+        ----------
+        exc : BaseException
+            The driver's error (its message goes into the warning).
+        """
+        self._read_down_until = time.monotonic() + READ_RETRY_SECONDS
+        log.warning(
+            "The read replica of AIHUB_READ_DATABASE_URL (%s) cannot be reached, so the dashboard reads from the "
+            "primary for the next %.0f s, then tries the replica again. Start the replica, or unset "
+            "AIHUB_READ_DATABASE_URL to read from the primary for good. The driver said: %s",
+            self.read_url.render_as_string(hide_password=True) if self.read_url else None, READ_RETRY_SECONDS,
+            " ".join(str(exc).split()))
+
+    def read_reachable(self) -> None:
+        """Record that the replica answered; logs once when it answers again after :meth:`read_unreachable`."""
+        if self._read_down_until is not None:
+            self._read_down_until = None
+            log.info("The read replica of AIHUB_READ_DATABASE_URL answers again; the dashboard reads from it.")
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -445,6 +498,23 @@ def register_hub(owner: Engine, *urls: URL) -> None:
     except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
         log.warning("could not read the database server's listen settings (%s); guarding its URL hosts only", exc)
     register_hub_server(hosts=hosts, port=port, databases=databases, listen_addresses=listen, socket_dirs=sockets)
+
+
+def register_read_replica(url: URL) -> None:
+    """Tell the connectors where the read replica listens (its URL's hosts and port), so no source may connect.
+
+    The replica holds a copy of every organization's rows, like the primary,
+    but :func:`register_hub` reads the primary's port; the replica's is taken
+    from its URL (default 5432) without connecting, since it may be down.
+
+    Parameters
+    ----------
+    url : URL
+        ``AIHUB_READ_DATABASE_URL`` (hosts, socket folders in ``?host=``, port, database).
+    """
+    from aihub.connectors.policy import register_hub_server
+
+    register_hub_server(hosts=_url_hosts(url), port=url.port or 5432, databases=[url.database or ""])
 
 
 _database: Database | None = None

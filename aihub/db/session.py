@@ -14,7 +14,7 @@ pattern).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -86,6 +86,14 @@ def read_session(tenant_id: int) -> Iterator[Session]:
     transaction-local ``app.tenant_id`` and row-level security, which the
     replica has as a copy of the primary's schema).
 
+    When the replica cannot be reached (down, restarting, refusing the
+    login), the session opens on the primary instead and a warning names
+    ``AIHUB_READ_DATABASE_URL`` (:meth:`aihub.db.engine.Database.read_unreachable`);
+    the next reads skip the replica for
+    :data:`aihub.db.engine.READ_RETRY_SECONDS`. An error after the session
+    opened (a query cancelled by the replica's recovery, say) is raised as
+    usual.
+
     Parameters
     ----------
     tenant_id : int
@@ -100,7 +108,19 @@ def read_session(tenant_id: int) -> Iterator[Session]:
     DatabaseError
         If the database refuses (a write, for one) or cannot be reached.
     """
-    with tenant_session(tenant_id, engine=get_database().read, read_only=True) as session:
+    db = get_database()
+    engine = db.read_engine()
+    with ExitStack() as stack:
+        try:
+            session = stack.enter_context(tenant_session(tenant_id, engine=engine, read_only=True))
+        except DatabaseError as exc:
+            if engine is db.app or not isinstance(exc.__cause__, sa.exc.OperationalError):
+                raise
+            db.read_unreachable(exc.__cause__.orig)
+            session = stack.enter_context(tenant_session(tenant_id, engine=db.app, read_only=True))
+        else:
+            if engine is not db.app:
+                db.read_reachable()
         yield session
 
 

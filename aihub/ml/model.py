@@ -222,14 +222,19 @@ class TrainedModel:
         """The fitted final estimator (last pipeline step)."""
         return self.pipeline.named_steps["model"]
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+    def transform(self, frame: pd.DataFrame, *, parsed: bool = False) -> np.ndarray:
         """Raw feature frame -> preprocessed matrix of shape (n_rows, n_transformed).
+
+        ``parsed``: ``frame`` is the ``clean`` frame of :func:`aihub.ml.validate.validate` (or rows of it); its
+        numbers and categories are not parsed again (:meth:`~aihub.ml.preprocess.FrameCoercer.transform_parsed`,
+        the same matrix).
 
         A form row (up to 16 rows) skips ``ColumnTransformer.transform``'s own checks and dispatch, which cost
         more than the work for one row: its fitted blocks run one after the other and are stacked, which is
         what the column transformer does (dense output, ``remainder="drop"``).
         """
-        X = self.pipeline.named_steps["prepare"].transform(frame)
+        prepare = self.pipeline.named_steps["prepare"]
+        X = prepare.transform_parsed(frame) if parsed else prepare.transform(frame)
         pre = self.pipeline.named_steps["preprocess"]
         fitted = getattr(pre, "transformers_", None)
         if len(X) > 16 or not fitted or any(isinstance(t, str) and t != "drop" for _, t, _ in fitted):

@@ -20,6 +20,7 @@ from aihub.ml.explain import explain as _explain
 from aihub.ml.explain import explain_transformed_row, format_contributions, summarize
 from aihub.ml.intervals import interval_bounds
 from aihub.ml.model import TrainedModel, thread_limit
+from aihub.ml.preprocess import SMALL_FRAME
 from aihub.ml.single_row import row_plan
 from aihub.ml.targets import match_class
 from aihub.ml.validate import RowIssue, prepare_input, validate, validate_rows
@@ -59,6 +60,42 @@ def _estimator_proba(est: Any, Xt: np.ndarray) -> np.ndarray:
     return total / len(est.estimators_)
 
 
+def _transform_valid(model: TrainedModel, valid: pd.DataFrame) -> np.ndarray:
+    """``model.transform(valid, parsed=True)``: the valid rows of ``validate``'s clean frame, preprocessed.
+
+    A model with a :class:`~aihub.ml.single_row.RowPlan` fills its category blocks (imputer, one-hot or target
+    encoder, optional scaler) per distinct value: those steps work cell by cell, so a row's cells are the
+    block's own output for its value, which the plan holds for every category, the blank and an unseen
+    value (checked bit for bit when the plan is built). ``OneHotEncoder.transform`` looks every cell up in a
+    Python dict (about 0.1 s per 100,000 Telco rows); here each column is factorised once and its table rows
+    are copied. The other blocks run as fitted, and the blocks are stacked as ``ColumnTransformer`` does
+    (dense, ``remainder="drop"``).
+    """
+    plan = row_plan(model) if len(valid) > SMALL_FRAME else None
+    if plan is None:
+        return model.transform(valid, parsed=True)
+    X = model.pipeline.named_steps["prepare"].transform_parsed(valid)
+    blocks = {b.start: b for b in plan.categories}
+    out = np.empty((len(X), plan.width), dtype=np.float64)
+    start = 0
+    for name, trans, cols in model.pipeline.named_steps["preprocess"].transformers_:
+        if isinstance(trans, str) or (not isinstance(cols, str) and len(cols) == 0):
+            continue  # "drop" (the plan covers no other string)
+        block = blocks.get(start) if name in ("cat", "te") else None
+        if block is None:
+            cells = np.asarray(trans.transform(X[cols]), dtype=np.float64)
+            out[:, start:start + cells.shape[1]] = cells
+            start += cells.shape[1]
+            continue
+        for j, c in enumerate(block.columns):
+            codes, uniques = pd.factorize(X[c].to_numpy(dtype=object), use_na_sentinel=True)
+            rows = [block.tables[j].get(v, block.unseen[j]) if isinstance(v, str) else block.blank[j] for v in uniques]
+            table = np.vstack(rows + [block.blank[j]])  # code -1 (blank) takes the last row
+            out[:, start:start + table.shape[1]] = table[codes]
+            start += table.shape[1]
+    return out
+
+
 def _classify(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray, positive_class: Any,
               Xt: np.ndarray | None = None) -> None:
     classes = list(model.classes)
@@ -94,12 +131,13 @@ def _regress(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None,
         out["lower"], out["upper"] = interval_bounds(pred, model.interval)
 
 
-def _segment(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray) -> None:
+def _segment(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray,
+             Xt: np.ndarray | None = None) -> None:
     n = len(out)
     labels = pd.array([None] * n, dtype="Int64")
     names = np.full(n, None, dtype=object)
     if valid is not None:
-        lab = model.pipeline.predict(valid)
+        lab = model.pipeline.predict(valid) if Xt is None else model.estimator.predict(Xt)
         labels[ok] = lab
         seg = model.segments or {}
         names[ok] = [seg.get(str(int(c)), {}).get("name", f"Segment {int(c) + 1}") for c in lab]
@@ -108,18 +146,23 @@ def _segment(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None,
 
 
 def _messages(issues: list[RowIssue], n: int) -> tuple[list[str | None], list[str | None]]:
+    """Per row, its fatal messages and its warnings, each joined by ``"; "`` in issue order (None when it has none).
+
+    Work beyond the two lists of ``n`` Nones is proportional to the issues: a clean batch of 100,000 rows
+    used to build 100,000 empty lists and join each (0.26 s of a 1.2 s prediction).
+    """
     errors: list[str | None] = [None] * n
-    warns: list[list[str]] = [[] for _ in range(n)]
+    warns: list[str | None] = [None] * n
     for iss in issues:
-        if iss.fatal:
-            errors[iss.row - 1] = iss.message if errors[iss.row - 1] is None else errors[iss.row - 1] + "; " + iss.message
-        else:
-            warns[iss.row - 1].append(iss.message)
-    return errors, ["; ".join(w) if w else None for w in warns]
+        into = errors if iss.fatal else warns
+        r = iss.row - 1
+        into[r] = iss.message if into[r] is None else into[r] + "; " + iss.message
+    return errors, warns
 
 
-def _explanations(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame, ok: np.ndarray, top_k: int) -> None:
-    ex = _explain(model, valid)
+def _explanations(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame, ok: np.ndarray, top_k: int,
+                  Xt: np.ndarray | None = None) -> None:
+    ex = _explain(model, valid, transformed=Xt)
     n = len(out)
     texts = np.full(n, None, dtype=object)
     tops = np.full(n, None, dtype=object)
@@ -194,20 +237,27 @@ def predict(
 def _predict_validated(model: TrainedModel, frame: pd.DataFrame, ok: np.ndarray, issues: list[RowIssue],
                        clean: pd.DataFrame, *, positive_class: Any = None, explain: bool = False, top_k: int = 3,
                        Xt: np.ndarray | None = None) -> pd.DataFrame:
-    """:func:`predict` after :func:`~aihub.ml.validate.validate`; ``Xt``: the valid rows already preprocessed."""
+    """:func:`predict` after :func:`~aihub.ml.validate.validate`; ``Xt``: the valid rows already preprocessed.
+
+    The valid rows of ``clean`` are preprocessed here once (numbers and categories as ``validate`` parsed them,
+    not parsed again by the pipeline's ``FrameCoercer``), then the fitted estimator predicts on the matrix, which
+    is what the pipeline does; SHAP reads the same matrix.
+    """
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)}, index=frame.index)
     if model.config.data_prep is not None and "customer" in frame.columns:
         out.insert(0, "customer", frame["customer"].to_numpy())
     valid = clean.iloc[np.flatnonzero(ok)] if ok.any() else None
     with thread_limit(model.config.n_jobs):
+        if Xt is None and valid is not None:
+            Xt = _transform_valid(model, valid)
         if model.task == "classification":
             _classify(model, out, valid, ok, positive_class, Xt)
         elif model.task == "regression":
             _regress(model, out, valid, ok, Xt)
         else:
-            _segment(model, out, valid, ok)
+            _segment(model, out, valid, ok, Xt)
     if explain and model.task != "clustering" and valid is not None:
-        _explanations(model, out, valid, ok, top_k)
+        _explanations(model, out, valid, ok, top_k, Xt)
     out["error"], out["warning"] = _messages(issues, len(frame))
     if model.score_name:
         out.attrs["score_name"] = model.score_name if positive_class is None else f"P({match_class(model.classes, positive_class)})"
@@ -297,7 +347,7 @@ def _predict_one_frame(model: TrainedModel, values: dict[str, Any], *, explain: 
         fatal = [i for i in issues if i.fatal]
         raise ValidationError(fatal[0].message.replace("row 1: ", ""), field=fatal[0].column)
     # the row is validated and preprocessed once; prediction and SHAP both read this matrix
-    Xt = model.transform(clean) if model.config.data_prep is None else None
+    Xt = model.transform(clean, parsed=True) if model.config.data_prep is None else None
     res = _predict_validated(model, frame, ok, issues, clean, Xt=Xt).iloc[0].to_dict()
     if explain and model.task != "clustering":
         ex = _explain(model, frame[model.features], transformed=Xt)

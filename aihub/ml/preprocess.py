@@ -35,6 +35,7 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 _CURRENCY = re.compile(r"^([+-]?)\s*(?:[$€£¥]|USD|EUR|GBP|JPY|CHF)\s*", re.IGNORECASE)
 _CURRENCY_AFTER = re.compile(r"\s*(?:[$€£¥]|USD|EUR|GBP|JPY|CHF)$", re.IGNORECASE)
 _ACCOUNTING_NEGATIVE = re.compile(r"^\((.+)\)$")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ID_NAME = re.compile(r"(^id$|[_\s\-.]id$|^id[_\s\-.]|_key$|^key$|uuid|guid|row ?(id|number|num)$|^index$)", re.IGNORECASE)
 _ID_NAME_CASE = re.compile(r"[a-z0-9](ID|Id)$")  # camelCase: customerID, orderId
 
@@ -113,11 +114,21 @@ def _parse_numeric_each(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     obj = values.astype(object)
     na = obj.isna().to_numpy()
     text = obj.where(~na, "").astype(str).str.strip()
-    blank = na | text.str.lower().isin(_BLANK_TOKENS).to_numpy()
-    cleaned = text.str.replace(_ACCOUNTING_NEGATIVE, r"-\1", regex=True)
-    cleaned = cleaned.str.replace(_CURRENCY_AFTER, "", regex=True).str.replace(_CURRENCY, r"\1", regex=True)
-    thousands = cleaned.str.match(_THOUSANDS)
-    cleaned = cleaned.where(~thousands, cleaned.str.replace(",", "", regex=False))
+    # A plain number ("29.85", "-1e3") is no blank token and none of the rewrites below changes it (no
+    # parentheses, currency or comma): only the other cells go through them, the same text reaches to_numeric.
+    rest = ~text.str.fullmatch(_PLAIN_NUMBER).to_numpy(dtype=bool)
+    blank = na.copy()
+    cleaned = text
+    if rest.any():
+        other = text[rest]
+        blank[rest] |= other.str.lower().isin(_BLANK_TOKENS).to_numpy()
+        other = other.str.replace(_ACCOUNTING_NEGATIVE, r"-\1", regex=True)
+        other = other.str.replace(_CURRENCY_AFTER, "", regex=True).str.replace(_CURRENCY, r"\1", regex=True)
+        thousands = other.str.match(_THOUSANDS)
+        other = other.where(~thousands, other.str.replace(",", "", regex=False))
+        cells = text.to_numpy(dtype=object).copy()
+        cells[rest] = other.to_numpy(dtype=object)
+        cleaned = pd.Series(cells, index=text.index, dtype=object)
     out = pd.to_numeric(cleaned.where(~blank, None), errors="coerce").astype("float64")
     arr = out.to_numpy()
     bad = (~blank) & (np.isnan(arr) | np.isinf(arr))
@@ -348,6 +359,22 @@ class FrameCoercer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
+        return self._coerce(X, parsed=False)
+
+    def transform_parsed(self, X):
+        """:meth:`transform` of the ``clean`` frame :func:`aihub.ml.validate.validate` returned, without parsing again.
+
+        ``clean`` holds numeric columns already parsed to float64 and category columns already normalised by
+        :func:`to_category_strings` (stripped text, NaN for blanks), on which both functions are the identity
+        (``parse_numeric`` of a float column only turns ±inf, which ``clean`` never holds, into NaN). So they
+        are taken as they are (the log transform still applies); date and text columns go through
+        :meth:`transform`'s own code. The output equals ``transform(clean)`` bit for bit
+        (``tests/core/test_ml_batch_path.py``) and saves the second parse of every numeric and category
+        column on the batch path (about 0.3 s per 100,000 Telco rows).
+        """
+        return self._coerce(X, parsed=True)
+
+    def _coerce(self, X, parsed: bool):
         if not isinstance(X, pd.DataFrame):
             raise TypeError("FrameCoercer expects a pandas DataFrame with the feature columns")
         missing = [c for c in self._columns() if c not in X.columns]
@@ -356,12 +383,16 @@ class FrameCoercer(TransformerMixin, BaseEstimator):
         out = {}
         logs = set(self.log_columns)
         for c in self.numeric_columns:
-            nums, _ = parse_numeric(X[c])
+            if parsed:
+                arr = X[c].to_numpy(dtype="float64")
+                nums = pd.Series(np.where(np.isinf(arr), np.nan, arr) if np.isinf(arr).any() else arr, index=X.index)
+            else:
+                nums, _ = parse_numeric(X[c])
             if c in logs:
                 nums = np.sign(nums) * np.log1p(np.abs(nums))
             out[c] = nums.to_numpy(dtype="float64")
         for c in self.categorical_columns:
-            out[c] = to_category_strings(X[c]).to_numpy(dtype=object)
+            out[c] = X[c].to_numpy(dtype=object) if parsed else to_category_strings(X[c]).to_numpy(dtype=object)
         formats = getattr(self, "date_formats", None) or {}
         for c in getattr(self, "date_columns", ()):
             out[c] = parse_date_values(X[c], formats.get(c, "mixed"))[0].to_numpy()

@@ -32,8 +32,9 @@ and write through :func:`aihub.db.session.tenant_session`, i.e. under row-level 
 
 Failure: Dask re-runs the tasks of a worker that dies (up to ``distributed.scheduler.allowed-failures``).
 A partition is stored in one transaction, at most once (:func:`aihub.db.partition_store.claim_partition`);
-when the job still fails, every row it stored is deleted, the batch is recorded failed with the reason, and
-the job fails with it. Record monitors and forecasts store nothing until every partition is back.
+when the job still fails, the batch is recorded failed with the reason and every row it stored is deleted, a
+partition committing at that moment included (:func:`aihub.db.partition_store.fail_batch`), and the job fails
+with it. Record monitors and forecasts store nothing until every partition is back.
 """
 
 from __future__ import annotations
@@ -320,8 +321,14 @@ def _cancel(futures: list[Any]) -> None:
 def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     if name == "KilledWorker":
-        return ("a Dask worker died while running a partition, and the task was retried as often as the scheduler "
-                f"allows ({exc}); check the workers' memory and logs")
+        worker = getattr(getattr(exc, "last_worker", None), "address", None)
+        allowed = getattr(exc, "allowed_failures", None)
+        if worker is None or allowed is None:
+            return (f"a Dask worker died while running a task, and the task was retried as often as the scheduler "
+                    f"allows ({exc}); check the workers' memory and logs")
+        return (f"a Dask worker died while running task {exc.task!r} (worker {worker}; the task was tried on "
+                f"{allowed + 1} worker(s), each died: distributed.scheduler.allowed-failures is {allowed}); "
+                "check that worker's memory and logs")
     return exc.message if isinstance(exc, AihubError) else f"{name}: {exc}"
 
 
@@ -335,8 +342,7 @@ def _serving_models(tenant_id: int, info: ps.ServingInfo) -> dict[int, Any]:
 def score_batch_on_cluster(principal: Principal, model_id: int,
                            chunks: Iterable[tuple[pd.DataFrame, np.ndarray | None]], *, filename: str,
                            explain: bool = False, job_id: int | None = None, client: Any = None,
-                           progress: Callable[[int], None] | None = None,
-                           partition_fn: Callable[..., dict[str, Any]] | None = None) -> ps.BatchRecord:
+                           progress: Callable[[int], None] | None = None) -> ps.BatchRecord:
     """Score a batch on Dask, one partition per chunk, each stored by the worker that scored it.
 
     The batch is recorded ``running`` first; each partition commits on its own (:func:`score_partition`); at
@@ -365,8 +371,6 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
         Default: :func:`aihub.runtime.compute.dask_client`.
     progress : callable(rows done), optional
         May raise (a cancelled job): the batch is failed as above and the error passes through.
-    partition_fn : callable, optional
-        ``(PartitionTask, DataFrame, models, lines) -> dict``; default :func:`score_partition` (tests wrap it).
 
     Returns
     -------
@@ -385,7 +389,6 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
         and the batch is recorded failed with the same reason.
     """
     require(principal, "predict")
-    partition_fn = partition_fn or score_partition
     t0 = time.perf_counter()
     tenant = principal.tenant_id
     with tenant_session(tenant) as s:
@@ -418,7 +421,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
 
             for chunk, lines in chunks:
                 task = PartitionTask(tenant, principal.user_id, info, batch_id, rows + 1, explain)
-                fut = c.submit(partition_fn, task, chunk, models_future, lines, pure=False,
+                fut = c.submit(score_partition, task, chunk, models_future, lines, pure=False,
                                key=f"aihub-score-{batch_id}-{rows + 1}")
                 futures.append(fut)
                 running.add(fut)
@@ -435,7 +438,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
                   else f"Scoring {filename} failed and nothing was kept: {_describe(exc)}.")
         with tenant_session(tenant) as s:
             # Waits for partitions committing now (they hold the batch row); later ones find it failed.
-            ps.fail_batch(s, batch_id, reason)
+            partition_store.fail_batch(s, batch_id, reason)
             ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
         if isinstance(exc, JobCancelled | KeyboardInterrupt | SystemExit):
             raise
@@ -449,8 +452,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
 
 
 def score_table_on_cluster(principal: Principal, model_id: int, frame: pd.DataFrame, *, filename: str = "table",
-                           client: Any = None, partition_rows: int | None = None,
-                           partition_fn: Callable[..., dict[str, Any]] | None = None) -> ps.BatchRecord:
+                           client: Any = None, partition_rows: int | None = None) -> ps.BatchRecord:
     """Score every row of a table with the deployed model on Dask and store them as a batch.
 
     :func:`score_batch_on_cluster` on ``frame`` cut into partitions of ``partition_rows`` rows (default
@@ -467,8 +469,7 @@ def score_table_on_cluster(principal: Principal, model_id: int, frame: pd.DataFr
     if size < 1:
         raise ValidationError("partition_rows must be at least 1.", field="partition_rows")
     chunks = ((frame.iloc[i:i + size], None) for i in range(0, len(frame), size))
-    return score_batch_on_cluster(principal, model_id, chunks, filename=filename, client=client,
-                                  partition_fn=partition_fn)
+    return score_batch_on_cluster(principal, model_id, chunks, filename=filename, client=client)
 
 
 def run_batch_job(principal: Principal, model_id: int, filename: str, data: bytes, *, explain: bool = False,

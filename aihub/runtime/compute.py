@@ -7,9 +7,10 @@ Dask is never imported. :func:`dask_client` is the one place that gives a :class
 
 * ``AIHUB_DASK_SCHEDULER=tcp://host:8786`` connects to that scheduler (workers on other hosts, or on
   Kubernetes through dask-kubernetes; README "Running heavy work on a Dask cluster");
-* unset, it starts a :class:`distributed.LocalCluster` of worker *processes* on this machine for the job
-  (given this hub process's app-role connection when ``AIHUB_APP_DATABASE_URL`` is not set) and closes it
-  afterwards. Same functions, same partition tasks, same results.
+* unset (``AIHUB_DASK_LOCAL=1``), it uses this process's :class:`distributed.LocalCluster` of worker
+  *processes* (:func:`local_client`): started on first use (given this hub process's app-role connection when
+  ``AIHUB_APP_DATABASE_URL`` is not set), kept for the jobs that follow, started again if it died, closed when
+  the interpreter exits. Same functions, same partition tasks, same results.
 
 :func:`describe_backend` (``aihub compute``) and :func:`backend_state` (``GET /api/v1/health``) say which engine
 runs and whether a named scheduler answers.
@@ -21,10 +22,13 @@ rows and ids, and writes under row-level security with ``set_config('app.tenant_
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from aihub.errors import ValidationError
@@ -119,7 +123,8 @@ def describe_backend(*, connect: bool = True, timeout: float = 5.0) -> dict[str,
     -------
     dict
         ``{"backend": "in-process" | "dask-local" | "dask", "scheduler": str | None, "reachable": bool | None,
-        "workers": int | None, "error": str | None, "partition_rows": int}``.
+        "workers": int | None, "error": str | None, "partition_rows": int}``; for ``dask-local`` the scheduler is
+        this process's local cluster's once it started (:func:`local_scheduler_address`), else None.
     """
     out: dict[str, Any] = {"backend": "in-process", "scheduler": None, "reachable": None, "workers": None,
                            "error": None}
@@ -130,7 +135,7 @@ def describe_backend(*, connect: bool = True, timeout: float = 5.0) -> dict[str,
         return {**out, "error": exc.message}
     if not address:
         if cluster_enabled():
-            out.update(backend="dask-local", workers=local_workers())
+            out.update(backend="dask-local", workers=local_workers(), scheduler=local_scheduler_address())
         return out
     out.update(backend="dask", scheduler=address)
     if connect:
@@ -186,7 +191,7 @@ def dask_client(client: Any = None, *, n_workers: int | None = None) -> Iterator
     client : distributed.Client, optional
         Use this one (tests, a caller running several jobs); it is left open.
     n_workers : int, optional
-        Worker processes of a local cluster (default :func:`local_workers`).
+        Worker processes of the local cluster if this call starts it (default :func:`local_workers`).
 
     Yields
     ------
@@ -205,17 +210,111 @@ def dask_client(client: Any = None, *, n_workers: int | None = None) -> Iterator
         with client.as_current():
             yield client
         return
-    from distributed import Client, LocalCluster
-
     address = scheduler_address()
     if address:
+        from distributed import Client
+
         with Client(address) as remote, remote.as_current():
             yield remote
         return
-    with LocalCluster(n_workers=n_workers or local_workers(), processes=True, threads_per_worker=1,
-                      dashboard_address=None, env=_local_worker_env()) as cluster, Client(cluster) as local, \
-            local.as_current():
+    local = local_client(n_workers=n_workers)
+    with local.as_current():
         yield local
+
+
+@dataclass
+class _Local:
+    """This process's local cluster, its client, and the process that started them."""
+
+    cluster: Any
+    client: Any
+    pid: int
+
+
+_local_lock = threading.Lock()
+_local: _Local | None = None
+_atexit_registered = False
+
+
+def _alive(local: _Local) -> bool:
+    from distributed.core import Status
+
+    return (local.pid == os.getpid() and local.cluster.status == Status.running
+            and local.client.status == "running")
+
+
+def local_client(n_workers: int | None = None) -> Any:
+    """The client of this process's :class:`distributed.LocalCluster`: started on first use, then reused.
+
+    One cluster per process, whatever number of jobs run (concurrently too: the client is shared): a job no
+    longer pays a cluster's start and its workers' imports (seconds each time). The cluster is started again
+    when it died (closed, its client disconnected) or belongs to the parent of a forked process; it is closed
+    when the interpreter exits (:func:`close_local_cluster`, registered with :mod:`atexit`). Worker processes
+    killed under it are restarted by their nannies and their tasks re-run, as on any cluster.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes if this call starts the cluster (default :func:`local_workers`); ignored otherwise.
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    ValidationError
+        A malformed ``AIHUB_DASK_LOCAL_WORKERS``.
+    """
+    global _local, _atexit_registered
+    with _local_lock:
+        if _local is not None and _alive(_local):
+            return _local.client
+        old, _local = _local, None
+        if old is not None and old.pid == os.getpid():
+            _close(old)
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=n_workers or local_workers(), processes=True, threads_per_worker=1,
+                               dashboard_address=None, env=_local_worker_env())
+        try:
+            client = Client(cluster, set_as_default=False)
+        except BaseException:
+            cluster.close()
+            raise
+        _local = _Local(cluster, client, os.getpid())
+        if not _atexit_registered:
+            atexit.register(close_local_cluster)
+            _atexit_registered = True
+        return client
+
+
+def local_scheduler_address() -> str | None:
+    """The scheduler address of this process's local cluster while it runs, else None (not started, or died).
+
+    Takes no lock, so a health probe never waits for a cluster being started.
+    """
+    local = _local
+    if local is None or not _alive(local):
+        return None
+    return local.cluster.scheduler_address
+
+
+def close_local_cluster() -> None:
+    """Close this process's local cluster and its client, if any (at interpreter exit; the next job starts one)."""
+    global _local
+    with _local_lock:
+        old, _local = _local, None
+    if old is not None and old.pid == os.getpid():
+        _close(old)
+
+
+def _close(local: _Local) -> None:
+    # each part on its own: a client whose scheduler is gone must not keep the cluster's processes alive
+    with contextlib.suppress(Exception):
+        local.client.close(timeout=10)
+    with contextlib.suppress(Exception):
+        local.cluster.close(timeout=30)
 
 
 def _local_worker_env() -> dict[str, str]:

@@ -4,24 +4,20 @@ Checked against the local path: many-series forecasts through statsforecast's di
 ``forecast_many`` on one process; a table scored and written back per partition equals ``ml.predict`` on the
 whole table; record risk scores equal ``RecordScorer.score``. Through the product's own entry points with
 ``AIHUB_DASK_SCHEDULER`` set: a batch-prediction job, a record monitor's scheduled scoring and a forecast job of
-many series run on the cluster (its task stream shows them) and store what the in-process path stores. A
-worker killed while it scores a partition leaves the job retried (every row stored exactly once) or, with no
-retries allowed, the job failed with its reason, the batch failed and empty, earlier batches untouched.
-Workers connect with the app role from their environment and write under RLS.
+many series run on the cluster (its task stream shows them) and store what the in-process path stores.
+``AIHUB_DASK_LOCAL=1`` jobs share one local cluster per process, and without a cluster the hub imports no Dask.
+Workers connect with the app role from their environment and write under RLS. A worker killed mid-job:
+``tests/services/test_cluster_kill.py``.
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import io
 import itertools
 import os
-import signal
 import sys
-import threading
-import time
 
-import cloudpickle
 import dask
 import numpy as np
 import pandas as pd
@@ -36,15 +32,22 @@ from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.forecasting import forecast_many
 from aihub.runtime import cluster_jobs as cj
-from aihub.runtime.compute import PARTITION_ROWS_ENV, SCHEDULER_ENV, WORKER_DB_ENV, dask_client, scheduler_address
+from aihub.runtime import compute
+from aihub.runtime.compute import (
+    LOCAL_ENV,
+    LOCAL_WORKERS_ENV,
+    PARTITION_ROWS_ENV,
+    SCHEDULER_ENV,
+    WORKER_DB_ENV,
+    dask_client,
+    scheduler_address,
+)
 from aihub.services import batch_predictions, datasets, jobs, model_cache, registry
 from aihub.services import forecasts as forecast_svc
 from aihub.services import record_monitors as rm
 from tests.conftest import new_tenant
 from tests.fixtures import _quick_model
 
-# The slow partition below is pickled by value, so workers need not import this test module.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 def _cluster(**config) -> tuple[LocalCluster, Client]:
     with dask.config.set(config):
@@ -124,6 +127,42 @@ def test_a_bad_scheduler_address_is_named(monkeypatch):
         pass
 
 
+_NO_DASK = """
+import json, sys
+import numpy as np, pandas as pd
+from aihub import cli  # `make run`: aihub demo, demo-api, worker and api, then the app, all wired like this
+import aihub.api.app
+from aihub.runtime import cluster_jobs as cj, compute, wiring
+wiring.wire()
+assert not compute.cluster_enabled()
+state = compute.backend_state()
+started = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
+assert cj.run_batch_job(None, 1, "x.csv", b"") is None  # a batch job stays in-process
+t = np.arange(60)
+panel = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 60), "ds": np.tile(pd.date_range("2020-01-06", periods=60,
+                      freq="W-MON"), 2), "y": np.r_[10 + np.sin(t), 20 + np.cos(t)]})
+out = cj.forecast_many_routed(panel, horizon=4, freq="W", candidates=("naive", "seasonal_naive"), n_jobs=1)
+assert len(out) == 8
+print(json.dumps({"backend": state["backend"], "started": started,
+                  "ran": sorted(m for m in sys.modules if m.split(".")[0] == "distributed")}))
+"""
+
+
+def test_without_a_cluster_configured_the_hub_never_imports_dask(tmp_path):
+    """`make run` (no AIHUB_DASK_*): the entry points, wire() and the health probe import no Dask, and the routed
+    jobs run without ``distributed``. (statsforecast's ``utilsforecast.compat`` imports the ``dask.dataframe``
+    collection types when Dask is installed, for its type hints: a forecast in-process loads them; no client,
+    scheduler or cluster.)"""
+    import json
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIHUB_DASK_")}
+    out = subprocess.run([sys.executable, "-c", _NO_DASK], env=env, cwd=os.getcwd(), capture_output=True, text=True,
+                         timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"backend": "in-process", "started": [], "ran": []}
+
+
 def _stored(tenant_id: int, batch_id: int) -> pd.DataFrame:
     with tenant_session(tenant_id) as s:
         rows = s.execute(sa.select(PredictionResult.row_number, PredictionResult.probability,
@@ -160,78 +199,9 @@ def test_batch_scores_written_per_partition_equal_the_local_path(server_database
     assert _stored(other.tenant_id, batch.id).empty
 
 
-def slow_partition(task, part, models, lines=None):
-    """The real partition function; the batch's first partition first waits until the test releases it, so its
-    worker can be killed while it holds the partition and after other partitions were stored."""
-    if task.first_row == 1:
-        from distributed import Event
-
-        Event(f"aihub-test-release-{task.batch_id}").wait(timeout=300)
-    return _REAL_SCORE_PARTITION(task, part, models, lines)
-
-
-_REAL_SCORE_PARTITION = cj.score_partition
-
-
 def _batch_ids(tenant_id: int) -> set[int]:
     with tenant_session(tenant_id) as s:
         return set(s.execute(sa.select(PredictionBatch.id)).scalars())
-
-
-def _rows_of_new_batch(tenant_id: int, before: set[int]) -> int:
-    with tenant_session(tenant_id) as s:
-        return s.execute(sa.select(sa.func.count()).select_from(PredictionResult)
-                         .where(PredictionResult.batch_id.not_in(before or {0}))).scalar_one()
-
-
-def _kill_the_first_partitions_worker(client: Client, tenant_id: int, before: set[int], box: dict,
-                                      deadline: float = 300.0) -> int:
-    """Once another partition of the new batch is stored, SIGKILL the worker holding its first partition (which
-    waits for its release meanwhile), then release the partition for its next run."""
-    from distributed import Event
-
-    pids = client.run(os.getpid)
-    end = time.monotonic() + deadline
-    while time.monotonic() < end and not box:
-        busy = [a for a, keys in client.processing().items() if any(str(k).endswith("-1") and "aihub-score-" in
-                                                                    str(k) for k in keys)]
-        if busy and _rows_of_new_batch(tenant_id, before) > 0:
-            time.sleep(0.5)  # the worker is inside the partition's wait
-            os.kill(pids[busy[0]], signal.SIGKILL)
-            (new,) = _batch_ids(tenant_id) - before
-            Event(f"aihub-test-release-{new}", client=client).set()
-            return pids[busy[0]]
-        time.sleep(0.05)
-    raise AssertionError(f"the first partition never ran beside a stored one: {box}")
-
-
-def _run_in_thread(fn, *args, **kwargs) -> tuple[threading.Thread, dict]:
-    box: dict = {}
-
-    def target():
-        try:
-            box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    th = threading.Thread(target=target, daemon=True)
-    th.start()
-    return th, box
-
-
-def test_a_worker_killed_mid_job_is_retried_and_every_row_stored_once(server_database, cluster, scored_model):
-    principal, model, _ = scored_model
-    frame = generate_customers(600, seed=12)
-    before = _batch_ids(principal.tenant_id)
-    th, box = _run_in_thread(cj.score_table_on_cluster, principal, model.id, frame, filename="killed.csv",
-                             client=cluster, partition_rows=150, partition_fn=slow_partition)
-    _kill_the_first_partitions_worker(cluster, principal.tenant_id, before, box)
-    th.join(180)
-    assert "error" not in box, box.get("error")
-    batch = box["result"]
-    stored = _stored(principal.tenant_id, batch.id)
-    assert stored["row"].tolist() == list(range(1, 601)), "retried partitions are stored exactly once"
-    assert batch.rows_predicted + batch.rows_failed == 600
 
 
 def _tasks_run(ts) -> list[str]:
@@ -272,37 +242,6 @@ def _rows_by_batch(tenant_id: int) -> dict[int, int]:
     with tenant_session(tenant_id) as s:
         return dict(s.execute(sa.select(PredictionResult.batch_id, sa.func.count())
                               .group_by(PredictionResult.batch_id)).all())
-
-
-def test_a_batch_job_whose_worker_dies_without_retries_fails_with_its_reason_and_keeps_nothing(
-        server_database, cluster, scored_model, monkeypatch):
-    principal, model, _ = scored_model
-    batch_predictions.predict_batch(principal, model.id, "earlier.csv",
-                                    generate_customers(50, seed=3).to_csv(index=False).encode())
-    earlier = _rows_by_batch(principal.tenant_id)
-    local_cluster, client = _cluster(**{"distributed.scheduler.allowed-failures": 0})
-    try:
-        # fresh workers import the hub first (minutes on a loaded machine), outside the kill's deadline
-        client.run(importlib.import_module, "aihub.runtime.cluster_jobs")
-        monkeypatch.setenv(SCHEDULER_ENV, client.scheduler_info()["address"])
-        monkeypatch.setenv(PARTITION_ROWS_ENV, "150")
-        monkeypatch.setattr(cj, "score_partition", slow_partition)
-        data = generate_customers(600, seed=13).to_csv(index=False).encode()
-        before = _batch_ids(principal.tenant_id)
-        th, box = _run_in_thread(_run_batch_job, principal, model.id, "lost.csv", data)
-        _kill_the_first_partitions_worker(client, principal.tenant_id, before, box)
-        th.join(180)
-    finally:
-        client.close()
-        local_cluster.close()
-    assert "error" not in box, box.get("error")
-    status, job = box["result"]
-    assert status == "failed" and "worker died" in job.error and "nothing was kept" in job.error, job.error
-    (batch_id,) = _batch_ids(principal.tenant_id) - before
-    batch = batch_predictions.get_batch(principal, batch_id)
-    assert (batch.status, batch.error, batch.rows_predicted) == ("failed", job.error, 0)
-    assert _stored(principal.tenant_id, batch_id).empty, "no partial rows of the failed job"
-    assert _rows_by_batch(principal.tenant_id) == earlier, "earlier batches keep every row"
 
 
 def test_record_scores_on_the_cluster_equal_the_local_path(cluster, superstore_bytes):
@@ -435,3 +374,43 @@ def test_jobs_whose_scheduler_cannot_be_reached_fail_with_the_reason_and_keep_no
         error = registry.get_job(principal, fjob.id).error
         assert "on the Dask cluster failed and nothing was kept" in error, error
         assert registry.list_versions(principal, fc.id) == []
+
+
+def test_the_local_cluster_is_one_per_process_reused_by_jobs_and_started_again_once_closed(
+        server_database, scored_model, monkeypatch):
+    principal, model, _ = scored_model
+    data = generate_customers(1300, seed=22).to_csv(index=False).encode()
+    status, local_job = _run_batch_job(principal, model.id, "in-process.csv", data)
+    assert status == "succeeded", local_job.error
+    here = _stored(principal.tenant_id, local_job.payload["batch_id"])
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    monkeypatch.setenv(LOCAL_ENV, "1")
+    monkeypatch.setenv(LOCAL_WORKERS_ENV, "2")
+    monkeypatch.setenv(PARTITION_ROWS_ENV, "400")
+    compute.close_local_cluster()
+    try:
+        assert compute.local_scheduler_address() is None, "no cluster before the first job"
+        addresses = []
+        for name in ("first.csv", "second.csv"):
+            with contextlib.ExitStack() as stack:
+                if addresses:  # the second job: watch the cluster the first one started
+                    ts = stack.enter_context(get_task_stream(client=compute.local_client()))
+                status, job = _run_batch_job(principal, model.id, name, data)
+            assert status == "succeeded", job.error
+            addresses.append(compute.local_scheduler_address())
+            there = _stored(principal.tenant_id, job.payload["batch_id"])
+            assert there["row"].tolist() == list(range(1, 1301))
+            np.testing.assert_allclose(there["probability"].to_numpy(float), here["probability"].to_numpy(float),
+                                       rtol=1e-12)
+            assert there["prediction"].tolist() == here["prediction"].tolist()
+        assert addresses[0] is not None and addresses[0] == addresses[1], "the second job used the first's cluster"
+        assert sum("aihub-score-" in k for k in _tasks_run(ts)) == 4, "its partitions ran on that cluster"
+        assert compute.describe_backend()["scheduler"] == addresses[0]
+        compute.local_client().cluster.close()  # the cluster dies under the process
+        assert compute.local_scheduler_address() is None
+        with dask_client() as c:
+            assert c.scheduler.address != addresses[0] and c.submit(sum, [1, 2], pure=False).result() == 3
+        assert compute.local_scheduler_address() == c.scheduler.address
+    finally:
+        compute.close_local_cluster()
+    assert compute.local_scheduler_address() is None
