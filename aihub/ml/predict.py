@@ -20,6 +20,7 @@ from aihub.ml.explain import explain as _explain
 from aihub.ml.explain import explain_transformed_row, format_contributions, summarize
 from aihub.ml.intervals import interval_bounds
 from aihub.ml.model import TrainedModel, thread_limit
+from aihub.ml.preprocess import SMALL_FRAME
 from aihub.ml.single_row import row_plan
 from aihub.ml.targets import match_class
 from aihub.ml.validate import RowIssue, prepare_input, validate, validate_rows
@@ -57,6 +58,42 @@ def _estimator_proba(est: Any, Xt: np.ndarray) -> np.ndarray:
     for tree in est.estimators_:
         total += tree.predict_proba(X32, check_input=False)
     return total / len(est.estimators_)
+
+
+def _transform_valid(model: TrainedModel, valid: pd.DataFrame) -> np.ndarray:
+    """``model.transform(valid, parsed=True)``: the valid rows of ``validate``'s clean frame, preprocessed.
+
+    A model with a :class:`~aihub.ml.single_row.RowPlan` fills its category blocks (imputer, one-hot or target
+    encoder, optional scaler) per distinct value: those steps work cell by cell, so a row's cells are the
+    block's own output for its value, which the plan holds for every category, the blank and an unseen
+    value (checked bit for bit when the plan is built). ``OneHotEncoder.transform`` looks every cell up in a
+    Python dict (about 0.1 s per 100,000 Telco rows); here each column is factorised once and its table rows
+    are copied. The other blocks run as fitted, and the blocks are stacked as ``ColumnTransformer`` does
+    (dense, ``remainder="drop"``).
+    """
+    plan = row_plan(model) if len(valid) > SMALL_FRAME else None
+    if plan is None:
+        return model.transform(valid, parsed=True)
+    X = model.pipeline.named_steps["prepare"].transform_parsed(valid)
+    blocks = {b.start: b for b in plan.categories}
+    out = np.empty((len(X), plan.width), dtype=np.float64)
+    start = 0
+    for name, trans, cols in model.pipeline.named_steps["preprocess"].transformers_:
+        if isinstance(trans, str) or (not isinstance(cols, str) and len(cols) == 0):
+            continue  # "drop" (the plan covers no other string)
+        block = blocks.get(start) if name in ("cat", "te") else None
+        if block is None:
+            cells = np.asarray(trans.transform(X[cols]), dtype=np.float64)
+            out[:, start:start + cells.shape[1]] = cells
+            start += cells.shape[1]
+            continue
+        for j, c in enumerate(block.columns):
+            codes, uniques = pd.factorize(X[c].to_numpy(dtype=object), use_na_sentinel=True)
+            rows = [block.tables[j].get(v, block.unseen[j]) if isinstance(v, str) else block.blank[j] for v in uniques]
+            table = np.vstack(rows + [block.blank[j]])  # code -1 (blank) takes the last row
+            out[:, start:start + table.shape[1]] = table[codes]
+            start += table.shape[1]
+    return out
 
 
 def _classify(model: TrainedModel, out: pd.DataFrame, valid: pd.DataFrame | None, ok: np.ndarray, positive_class: Any,
@@ -212,7 +249,7 @@ def _predict_validated(model: TrainedModel, frame: pd.DataFrame, ok: np.ndarray,
     valid = clean.iloc[np.flatnonzero(ok)] if ok.any() else None
     with thread_limit(model.config.n_jobs):
         if Xt is None and valid is not None:
-            Xt = model.transform(valid, parsed=True)
+            Xt = _transform_valid(model, valid)
         if model.task == "classification":
             _classify(model, out, valid, ok, positive_class, Xt)
         elif model.task == "regression":

@@ -50,8 +50,12 @@ TELCO_MODELS = {
     "regression": {"task": "regression", "target": "MonthlyCharges", "algorithm": "random_forest",
                    "hyperparameters": {"n_estimators": 15},
                    "feature_engineering": {"log_transform": ["TotalCharges"]}},
-    "multiclass": {"task": "classification", "target": "Contract", "algorithm": "random_forest",
-                   "hyperparameters": {"n_estimators": 15}},
+    "multiclass_target_encoded": {"task": "classification", "target": "Contract", "algorithm": "random_forest",
+                                  "hyperparameters": {"n_estimators": 15}, "feature_engineering": {"max_categories": 2}},
+    "forest_target_encoded_most_frequent": {
+        "model_type": "churn_prediction", "target": "Churn", "algorithm": "random_forest",
+        "hyperparameters": {"n_estimators": 15},
+        "feature_engineering": {"max_categories": 2, "handle_missing": "most_frequent", "normalize": True}},
     "clustering": {"task": "clustering", "features": ["tenure", "MonthlyCharges", "TotalCharges", "Contract",
                                                        "InternetService"], "hyperparameters": {"max_clusters": 4}},
 }
@@ -166,6 +170,32 @@ def test_the_parsed_frame_needs_no_second_parse(telco_model, telco_text) -> None
         assert calls, name
     finally:
         preprocess.parse_numeric, preprocess.to_category_strings = real_num, real_cat
+
+
+def test_the_category_tables_give_the_column_transformers_matrix(telco_model, telco_text) -> None:
+    """Category blocks filled from the row plan's tables = ``ColumnTransformer.transform`` of the raw rows, and the
+    tables are really used for every model the plan covers."""
+    from aihub.ml import predict
+    from aihub.ml.predict import _transform_valid
+    from aihub.ml.single_row import row_plan
+
+    name, model = telco_model
+    frame = _messy(telco_text, model)
+    ok, _, _, _, _, clean = _reference(model, frame)
+    raw = frame.iloc[np.flatnonzero(ok)]
+    want = model.pipeline.named_steps["preprocess"].transform(model.pipeline.named_steps["prepare"].transform(raw))
+    got = _transform_valid(model, clean.iloc[np.flatnonzero(ok)])
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    assert (row_plan(model) is None) == (model.task == "clustering"), name
+    if model.task != "clustering":
+        calls = []
+        model.transform = lambda *a, **k: calls.append(1)  # the general path would call it
+        try:
+            predict(model, frame)
+        finally:
+            del model.transform
+        assert calls == [], name
 
 
 def test_explanations_on_the_batch_path_equal_explaining_the_raw_rows(telco_text) -> None:

@@ -138,6 +138,8 @@ def _kill_a_worker_starting_a_partition(client: Client, tenant_id: int, job_id: 
             for address, keys in now.items():
                 fresh = [k for k in keys if k.startswith(f"aihub-score-{batch_id}-") and k not in before]
                 if fresh:
+                    if address not in pids:  # a worker (re)started since the last look
+                        pids = client.run(os.getpid)
                     os.kill(pids[address], signal.SIGKILL)
                     return address, pids[address], fresh[0]
         before = {k for keys in now.values() for k in keys}
@@ -164,8 +166,8 @@ def _file(seed: int) -> tuple[pd.DataFrame, bytes]:
 def _job_with_a_worker_killed(client: Client, principal, model_id: int, data: bytes, monkeypatch):
     """Submit the file as the API does, run the job against the cluster, kill a worker mid-job.
 
-    Returns the job as an operator sees it after the runner ended, the runner's status, the killed worker's
-    address and the scheduler's count of tasks that lost their worker during the job.
+    Returns the job as an operator sees it after the runner ended, the runner's status and the killed worker's
+    address; checks that the scheduler lost a running task with that worker.
     """
     monkeypatch.setenv(SCHEDULER_ENV, client.scheduler_info()["address"])
     monkeypatch.setenv(PARTITION_ROWS_ENV, str(PARTITION))
