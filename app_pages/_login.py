@@ -24,6 +24,7 @@ from streamlit_authenticator.models import CookieModel
 
 from aihub import auth, webauth
 from aihub.auth import Principal
+from aihub.charts import dashboard as dashboard_charts
 from aihub.config import load_settings
 from aihub.errors import AihubError, PermissionDenied
 
@@ -166,6 +167,7 @@ def login_page() -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Login")
     if not submitted:
+        _warm_up_charts()
         return
     try:
         found = auth.login(email, password, client=client())
@@ -176,6 +178,14 @@ def login_page() -> None:
         _open(found[0])
     st.session_state["_login_choices"] = found
     st.rerun()
+
+
+def _warm_up_charts() -> None:
+    """Draw an empty plotly chart, hidden, under the log-in form (see :func:`aihub.charts.dashboard.warm_up_figure`:
+    the browser starts the chart component while the user types, not in front of the first Dashboard)."""
+    with st.container(key="chart_warm_up"):
+        st.html("<style>.st-key-chart_warm_up {display: none}</style>")
+        st.plotly_chart(dashboard_charts.warm_up_figure(), key="chart_warm_up_figure", config={"staticPlot": True})
 
 
 def logout_page() -> None:

@@ -176,3 +176,17 @@ def usage_figure(rows: list[tuple], granularity: str = "day", *, users: bool = F
         fig.update_yaxes(rangemode="tozero", dtick=1 if max((u for *_, u in rows), default=0) <= 10 else None)
     _time_axis(fig, [x for xs, _ in features.values() for x in xs], granularity)
     return fig
+
+
+def warm_up_figure() -> Any:
+    """An empty figure with one trace of each kind the Dashboard draws (bar, scatter, pie), to be drawn hidden
+    on the log-in form.
+
+    Drawing it makes the browser load and start Streamlit's plotly component (4.7 MB of JavaScript, 1 to 2 s
+    of main-thread work on a loaded 2-core machine, measured with ``benchmarks/page_render.py``) and the
+    server import plotly's trace classes while the user types, instead of after *Login*, in front of the
+    Dashboard's first charts.
+    """
+    fig = go.Figure([go.Bar(x=[], y=[]), go.Scatter(x=[], y=[]), go.Pie(labels=[], values=[])])
+    fig.update_layout(height=10, width=10, showlegend=False, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return fig

@@ -229,8 +229,10 @@ def _waiting_on_a_lock(engine) -> bool:
             "AND wait_event_type = 'Lock'")).scalar())
 
 
-def test_a_batch_failed_while_a_partition_commits_keeps_none_of_that_partitions_rows(server_database, served):
-    """The failure's delete must see the rows of a partition that claimed the batch and commits meanwhile."""
+@pytest.mark.parametrize("how", ["fail_batch", "abandon_batch"])
+def test_a_batch_failed_while_a_partition_commits_keeps_none_of_that_partitions_rows(server_database, served, how):
+    """The failure's delete must see the rows of a partition that claimed the batch and commits meanwhile
+    (the cluster path's ``fail_batch`` and the service's ``abandon_batch`` alike)."""
     principal, model, version = served
     tenant = principal.tenant_id
     with tenant_session(tenant) as s:
@@ -246,8 +248,10 @@ def test_a_batch_failed_while_a_partition_commits_keeps_none_of_that_partitions_
         p.flush()
 
         def fail() -> int:
+            if how == "abandon_batch":
+                return batch_predictions.abandon_batch(tenant, batch_id, "a Dask worker died")
             with tenant_session(tenant) as s:
-                return partition_store.fail_batch(s, batch_id, "a Dask worker died")
+                return ps.fail_batch(s, batch_id, "a Dask worker died")
 
         failing = _run_in_thread(fail)
         end = time.monotonic() + 60
