@@ -44,14 +44,16 @@ def _band(score: float, bands: dict[str, float]) -> str:
 def _estimator_proba(est: Any, Xt: np.ndarray) -> np.ndarray:
     """``est.predict_proba(Xt)`` on preprocessed rows; a random forest sums its trees here directly.
 
-    For a row or two, scikit-learn's forest spends most of its time dispatching each tree through joblib;
-    adding the trees' ``predict_proba(check_input=False)`` in tree order, then dividing by their number, is
-    what the forest does itself (``sklearn.ensemble._forest._accumulate_prediction``), so the figures are
-    identical.
+    For a row or two, scikit-learn's forest spends most of its time dispatching each tree through joblib
+    (a batch chunk of 2,000 rows still pays about 3 ms of its 17 ms for it); adding the trees'
+    ``predict_proba(check_input=False)`` in tree order, then dividing by their number, is what the forest does
+    itself (``sklearn.ensemble._forest._accumulate_prediction``), so the figures are identical. A forest that
+    predicts on several threads (``n_jobs`` other than 1) keeps them for more than 4 rows.
     """
     from sklearn.ensemble import RandomForestClassifier
 
-    if not isinstance(est, RandomForestClassifier) or est.n_outputs_ != 1 or len(Xt) > 4:
+    if (not isinstance(est, RandomForestClassifier) or est.n_outputs_ != 1
+            or (len(Xt) > 4 and est.n_jobs not in (None, 1))):
         return est.predict_proba(Xt)
     X32 = np.ascontiguousarray(Xt, dtype=np.float32)
     total = np.zeros((len(X32), len(est.classes_)))
