@@ -117,7 +117,7 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
     trg = [r[0] for r in q("SELECT tgname FROM pg_trigger WHERE tgrelid = 'prediction_results'::regclass "
                            "AND NOT tgisinternal AND tgname LIKE '%rollup_ins'")]
     insert = ("INSERT INTO prediction_results (tenant_id, model_id, batch_id, requested_by, latency_ms, cache_hit, "
-              f"{COLS}) SELECT {tenant}, {model}, {batch}, {user}, 0.05, false, "
+              f"{COLS}) SELECT {tenant}, {model}, {batch}, NULL, 0.05, false, "  # batch rows: requester on the batch
               "{sel} FROM {src}")
     sel = COLS.replace("input,", "input::jsonb,").replace("output,", "output::jsonb,")
     variants: list[tuple[str, list[str], str]] = [("full statement (as landed)", [], insert.format(sel=sel, src="stage"))]
@@ -129,6 +129,14 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
              "ON DELETE CASCADE"),
             ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, model_version_id) "
              "REFERENCES model_versions (tenant_id, id) ON DELETE CASCADE")], insert.format(sel=sel, src="stage")))
+    variants.append(("+ requested_by on every row (before 0027)", [],
+                     insert.format(sel=sel, src="stage").replace(", NULL, 0.05", f", {user}, 0.05")))
+    variants.append(("+ cache index over batch rows too (before 0027)", [
+        "DROP INDEX ix_prediction_results_version_input_hash",
+        "CREATE INDEX ix_prediction_results_version_input_hash ON prediction_results (model_version_id, input_hash)"],
+        insert.format(sel=sel, src="stage")))
+    variants.append(("+ work_mem 64MB (trigger's transition table in memory)", ["SET LOCAL work_mem = '64MB'"],
+                     insert.format(sel=sel, src="stage")))
     for fk in fks:
         variants.append((f"- FK {fk}", [f"ALTER TABLE prediction_results DROP CONSTRAINT {fk}"],
                          insert.format(sel=sel, src="stage")))

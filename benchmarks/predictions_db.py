@@ -141,7 +141,7 @@ def bench_bulk_insert(admin, model_id: int, version_id: int, telco: pd.DataFrame
         ps.copy_to_stage(s, cols)
         t_copy = time.perf_counter() - t0
         n = ps.flush_stage(s, tenant_id=admin.tenant_id, model_id=model_id, batch_id=new_batch(s),
-                           requested_by=admin.user_id, latency_ms=0.05)
+                           latency_ms=0.05)
     staged = time.perf_counter() - t0
     assert n == rows
 

@@ -333,7 +333,9 @@ class PredictionResult(TenantOwned, Base):
     __tablename__ = "prediction_results"
     __table_args__ = (
         Index("ix_prediction_results_tenant_model_created", "tenant_id", "model_id", "created_at"),
-        Index("ix_prediction_results_version_input_hash", "model_version_id", "input_hash"),
+        # The single-prediction cache's lookup; batch rows are never looked up there (migration 0027).
+        Index("ix_prediction_results_version_input_hash", "model_version_id", "input_hash",
+              postgresql_where=text("batch_id IS NULL")),
         Index("ix_prediction_results_tenant_created_model", "tenant_id", "created_at", "model_id"),
         Index("ix_prediction_results_tenant_feedback", "tenant_id", "actual_at",
               postgresql_include=["model_id", "model_version_id", "prediction", "actual"],

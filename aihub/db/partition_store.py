@@ -5,7 +5,7 @@ takes a transaction-level advisory lock on ``(batch, partition)``, a share lock 
 that the batch is still running and that the partition's first row is not stored already: a partition that a
 worker committed just before it died, and that Dask then ran again elsewhere, is not stored twice, and a
 partition that finishes after its job failed stores nothing. A failed job deletes every row it stored and
-records the batch failed with its reason (:func:`fail_batch`, which first waits for partitions committing), so no
+records the batch failed with its reason (:func:`aihub.db.prediction_store.fail_batch`, which first waits for partitions committing), so no
 half-written batch stays. Every statement runs in the caller's tenant session (row-level security).
 """
 
@@ -46,19 +46,6 @@ def claim_partition(s: Session, batch_id: int, first_row: int) -> bool:
     return done is None
 
 
-def fail_batch(s: Session, batch_id: int, reason: str) -> int:
-    """Record a batch of partitions failed with ``reason`` and delete every row it stored; returns the rows deleted.
-
-    Locks the batch's row first (``FOR UPDATE``): a partition that claimed the batch (:func:`claim_partition`,
-    a share lock on that row) and is committing its rows now is waited for, so its rows are visible to the delete
-    that follows; a partition that claims later waits for this transaction and then finds the batch failed.
-    Deleting first would miss the rows of a partition committing at that moment (they are not visible to the
-    delete yet) and leave them in a batch recorded failed.
-    """
-    s.execute(sa.select(PredictionBatch.id).where(PredictionBatch.id == batch_id).with_for_update())
-    return ps.fail_batch(s, batch_id, reason)
-
-
 def batch_row_count(s: Session, batch_id: int) -> int:
     """Rows stored for a batch."""
     return int(s.execute(sa.select(sa.func.count()).select_from(PredictionResult)
@@ -72,7 +59,7 @@ def fail_unfinished_batches(s: Session, job_id: int, reason: str) -> int:
                                                         PredictionBatch.status == "running")
                     .with_for_update()).scalars().all()
     for batch_id in ids:
-        fail_batch(s, batch_id, reason)
+        ps.fail_batch(s, batch_id, reason)
     return len(ids)
 
 

@@ -62,9 +62,34 @@ def _repeated_text(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         return None
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if len(uniques) * 2 > len(values):
+    if len(uniques) == 0 or len(uniques) * 2 > len(values):  # all missing: mapping back needs a value
         return None
     return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+
+
+def category_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`to_category_strings` of a text column whose values repeat, as codes and labels.
+
+    Returns
+    -------
+    codes : ndarray of int, shape (n_rows,)
+        Index into ``labels`` per cell; -1 for a missing cell.
+    labels : ndarray of object, shape (n_distinct,)
+        Each distinct text stripped, NaN when blank (labels may repeat: ``"a"`` and ``" a"``).
+    None
+        For a column :func:`to_category_strings` converts cell by cell (few rows, not text, mostly distinct).
+    """
+    rep = _repeated_text(values)
+    if rep is None:
+        return None
+    codes, uniques = rep
+    stripped = uniques.str.strip()
+    return codes, stripped.where(stripped != "", np.nan).to_numpy(dtype=object)
+
+
+def cells_of(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The object array ``labels[codes]``, NaN where the code is -1 (:func:`category_codes`)."""
+    return np.where(codes >= 0, labels[np.where(codes >= 0, codes, 0)], np.nan)
 
 
 def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -172,13 +197,9 @@ def to_category_strings(values: pd.Series) -> pd.Series:
     pandas.Series of object, shape (n_rows,)
     """
 
-    rep = _repeated_text(values)
-    if rep is not None:  # strip each distinct text once
-        codes, uniques = rep
-        stripped = uniques.str.strip()
-        mapped = stripped.where(stripped != "", np.nan).to_numpy(dtype=object)
-        out_fast = np.where(codes >= 0, mapped[np.where(codes >= 0, codes, 0)], np.nan)
-        return pd.Series(out_fast, index=values.index, dtype=object)
+    coded = category_codes(values)
+    if coded is not None:  # strip each distinct text once
+        return pd.Series(cells_of(*coded), index=values.index, dtype=object)
 
     def conv(v: Any) -> Any:
         if v is None or v is pd.NA or v is pd.NaT:

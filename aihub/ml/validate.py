@@ -16,7 +16,7 @@ import pandas as pd
 from aihub.errors import ValidationError
 from aihub.ml.features import parse_date_values
 from aihub.ml.model import TrainedModel
-from aihub.ml.preprocess import SMALL_FRAME, parse_numeric, to_category_strings
+from aihub.ml.preprocess import SMALL_FRAME, category_codes, cells_of, parse_numeric, to_category_strings
 from aihub.ml.rfm import apply_data_prep
 
 
@@ -132,7 +132,11 @@ class _Checker:
         return nums.to_numpy(dtype="float64")
 
     def categorical(self, spec) -> np.ndarray:
-        cats = to_category_strings(self.frame[spec.name])
+        col = self.frame[spec.name]
+        coded = category_codes(col) if len(col) > SMALL_FRAME else None
+        if coded is not None:
+            return self._coded_categories(spec, *coded)
+        cats = to_category_strings(col)
         if len(cats) <= SMALL_FRAME:
             return self._few_categories(spec, cats.to_numpy(dtype=object))
         blank = cats.isna().to_numpy()
@@ -142,6 +146,19 @@ class _Checker:
             for i in np.flatnonzero(~blank & ~cats.isin(allowed).to_numpy()):
                 self.warn(i, spec.name, cats.iloc[i], f"{spec.name} = {cats.iloc[i]!r} was not seen in training; predicted as an unknown value")
         return cats.to_numpy(dtype=object)
+
+    def _coded_categories(self, spec, codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """:meth:`categorical` of a repeating text column: blank and unseen are decided once per distinct text."""
+        cats = cells_of(codes, labels)
+        safe = np.where(codes >= 0, codes, 0)
+        text = np.fromiter((isinstance(v, str) for v in labels), dtype=bool, count=len(labels))
+        self.blanks(spec.name, (codes < 0) | ~text[safe])
+        allowed = self.known.get(spec.name)
+        if allowed:
+            unseen = np.fromiter((isinstance(v, str) and v not in allowed for v in labels), dtype=bool, count=len(labels))
+            for i in np.flatnonzero((codes >= 0) & unseen[safe]):
+                self.warn(i, spec.name, cats[i], f"{spec.name} = {cats[i]!r} was not seen in training; predicted as an unknown value")
+        return cats
 
     def _few_categories(self, spec, values: np.ndarray) -> np.ndarray:
         """:meth:`categorical` cell by cell for a form row (same issues, in the same order)."""

@@ -33,7 +33,7 @@ and write through :func:`aihub.db.session.tenant_session`, i.e. under row-level 
 Failure: Dask re-runs the tasks of a worker that dies (up to ``distributed.scheduler.allowed-failures``).
 A partition is stored in one transaction, at most once (:func:`aihub.db.partition_store.claim_partition`);
 when the job still fails, the batch is recorded failed with the reason and every row it stored is deleted, a
-partition committing at that moment included (:func:`aihub.db.partition_store.fail_batch`), and the job fails
+partition committing at that moment included (:func:`aihub.db.prediction_store.fail_batch`), and the job fails
 with it. Record monitors and forecasts store nothing until every partition is back.
 """
 
@@ -260,7 +260,6 @@ class PartitionTask:
     """
 
     tenant_id: int
-    user_id: int | None
     info: ps.ServingInfo
     batch_id: int
     first_row: int
@@ -304,11 +303,11 @@ def score_partition(task: PartitionTask, part: pd.DataFrame, models: Mapping[int
         ps.open_stage(s)
         res = batch_predictions.score_chunk(task.tenant_id, task.info, part.reset_index(drop=True),
                                             first_row=task.first_row, lines=lines, explain=task.explain,
-                                            requested_by=task.user_id, session=s, models=models)
+                                            session=s, models=models)
         stored = partition_store.claim_partition(s, task.batch_id, task.first_row)
         if stored:
             ps.flush_stage(s, tenant_id=task.tenant_id, model_id=task.info.model_id, batch_id=task.batch_id,
-                           requested_by=task.user_id, latency_ms=res.seconds * 1000 / max(res.rows, 1))
+                           latency_ms=res.seconds * 1000 / max(res.rows, 1))
     return {"rows": res.rows, "failed": res.failed, "errors": res.errors, "stored": stored}
 
 
@@ -420,7 +419,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
                     progress(sum(o["rows"] for o in outs))
 
             for chunk, lines in chunks:
-                task = PartitionTask(tenant, principal.user_id, info, batch_id, rows + 1, explain)
+                task = PartitionTask(tenant, info, batch_id, rows + 1, explain)
                 fut = c.submit(score_partition, task, chunk, models_future, lines, pure=False,
                                key=f"aihub-score-{batch_id}-{rows + 1}")
                 futures.append(fut)
@@ -438,7 +437,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
                   else f"Scoring {filename} failed and nothing was kept: {_describe(exc)}.")
         with tenant_session(tenant) as s:
             # Waits for partitions committing now (they hold the batch row); later ones find it failed.
-            partition_store.fail_batch(s, batch_id, reason)
+            ps.fail_batch(s, batch_id, reason)
             ps.set_batch_seconds(s, batch_id, time.perf_counter() - t0)
         if isinstance(exc, JobCancelled | KeyboardInterrupt | SystemExit):
             raise

@@ -60,6 +60,12 @@ MAX_BATCH_ERRORS = 1000
 #: Rows validated, predicted and stored at a time (small enough that storing chunk k overlaps predicting k + 1,
 #: large enough that per-chunk costs stay small).
 CHUNK_ROWS = 20_000
+#: The first chunk's first rows are predicted and handed to the writer on their own, so that storing starts
+#: after a fifth of a chunk's prediction instead of a whole one (the writer is idle until its first chunk).
+FIRST_PIECE_ROWS = 4_000
+#: The last chunk is predicted and stored in pieces of this many rows, so that little is left to store once
+#: the last row is predicted.
+LAST_PIECE_ROWS = 5_000
 
 _ROW_RE = re.compile(r"\brow \d+:")
 _SPLIT_RE = re.compile(r";\s*(?=row \d+:)")
@@ -305,7 +311,7 @@ def prepare_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, 
 
 def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, batch_id: int | None = None,
                 first_row: int = 1, lines: np.ndarray | None = None, explain: bool = False,
-                requested_by: int | None = None, session: Any = None, keep_frame: bool = False,
+                session: Any = None, keep_frame: bool = False,
                 models: Mapping[int, ml.TrainedModel] | None = None) -> ChunkResult:
     """Validate, predict and stage (or store) one chunk of a batch. The unit of work of one partition.
 
@@ -327,8 +333,6 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
         File line of each row, for error reports.
     explain : bool, default False
         Add SHAP explanations per row (slow).
-    requested_by : int, optional
-        User id stored with each row.
     session : Session, optional
         A tenant session holding an open stage (:func:`aihub.db.prediction_store.open_stage`):
         the rows are staged there for the caller's final insert. Without it
@@ -362,7 +366,7 @@ def score_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, ba
             ps.open_stage(s)
             ps.copy_to_stage(s, columns)
             ps.flush_stage(s, tenant_id=tenant_id, model_id=info.model_id, batch_id=batch_id,
-                           requested_by=requested_by, latency_ms=(time.perf_counter() - t0) * 1000 / max(res.rows, 1))
+                           latency_ms=(time.perf_counter() - t0) * 1000 / max(res.rows, 1))
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -441,9 +445,9 @@ class _BatchWriter:
                     if item[0] == "rows":
                         ps.copy_to_stage(s, item[1])
                         out = ps.flush_stage(s, tenant_id=self.tenant_id, model_id=self.model_id, batch_id=batch_id,
-                                             requested_by=self.user_id, latency_ms=item[2], returning=self.returning)
+                                             latency_ms=item[2], returning=self.returning)
                         if self.returning:
-                            self.ids.append(np.asarray(out, dtype=np.int64).reshape(-1, 2))
+                            self.ids.append(out)
                     elif item[0] == "finish":
                         ps.finish_batch(s, batch_id, **item[1], seconds=time.perf_counter() - self.started)
                         self.batch = ps.get_batch(s, batch_id)
@@ -514,8 +518,11 @@ def _chunks(info: ps.ServingInfo, tenant_id: int, filename: str, data: bytes | B
         parsed = ingest.read_upload(filename, raw, max_bytes=load_settings().max_upload_bytes)
         yield parsed.frame, None
         return
-    yield from ingest.iter_table_chunks(filename, data, chunk_rows=chunk_rows,
-                                        max_bytes=load_settings().max_upload_bytes)
+    # rows stand alone: the first and last chunks may go in pieces (never an orders file, above: one customer's
+    # orders must stay together)
+    yield from _pieces(ingest.iter_table_chunks(filename, data, chunk_rows=chunk_rows,
+                                                max_bytes=load_settings().max_upload_bytes),
+                       FIRST_PIECE_ROWS, LAST_PIECE_ROWS)
 
 
 class _Prefetch:
@@ -565,6 +572,34 @@ class _Prefetch:
         """Stop reading ahead and wait for the thread (it stops at its next chunk)."""
         self._stop.set()
         self._thread.join(timeout=60)
+
+
+def _cut(chunk: pd.DataFrame, lines: np.ndarray | None, rows: int):
+    for i in range(0, len(chunk), rows):
+        yield chunk.iloc[i:i + rows].reset_index(drop=True), (lines[i:i + rows] if lines is not None else None)
+
+
+def _pieces(chunks: Iterable[tuple[pd.DataFrame, np.ndarray | None]], first_rows: int, last_rows: int):
+    """``chunks`` in order, with the first one's first ``first_rows`` rows apart and the last one in pieces.
+
+    The writer can store nothing before the first piece is predicted, and the main thread has nothing to do
+    while the last piece is stored; small first and last pieces shorten both idle ends of the pipeline. The
+    last chunk is known by reading one chunk ahead (on the reader's thread; memory stays bounded: one chunk
+    more).
+    """
+    it = iter(chunks)
+    prev = next(it, None)
+    if prev is not None and len(prev[0]) >= 2 * first_rows:  # before reading ahead: the writer starts sooner
+        chunk, lines = prev
+        yield chunk.iloc[:first_rows], (lines[:first_rows] if lines is not None else None)
+        prev = (chunk.iloc[first_rows:].reset_index(drop=True), lines[first_rows:] if lines is not None else None)
+    while prev is not None:
+        nxt = next(it, None)
+        if nxt is None and len(prev[0]) >= 2 * last_rows:
+            yield from _cut(prev[0], prev[1], last_rows)
+        else:
+            yield prev
+        prev = nxt
 
 
 def _run(principal: Principal, model_id: int, filename: str, data: bytes | BinaryIO, *, explain: bool,

@@ -289,3 +289,53 @@ def test_parse_numeric_equals_the_every_cell_parser(seed) -> None:
         np.testing.assert_array_equal(got_num.to_numpy(), want_num)
         np.testing.assert_array_equal(got_bad.to_numpy(), want_bad)
     assert want_bad.any() and np.isfinite(want_num).sum() > 2000
+
+
+def _old_categorical(checker, spec):
+    """The former ``_Checker.categorical`` of a large column: every cell checked for blank and membership."""
+    from aihub.ml.preprocess import to_category_strings
+
+    cats = to_category_strings(checker.frame[spec.name])
+    blank = cats.isna().to_numpy()
+    checker.blanks(spec.name, blank)
+    allowed = checker.known.get(spec.name)
+    if allowed:
+        for i in np.flatnonzero(~blank & ~cats.isin(allowed).to_numpy()):
+            checker.warn(i, spec.name, cats.iloc[i], f"{spec.name} = {cats.iloc[i]!r} was not seen in training; predicted as an unknown value")
+    return cats.to_numpy(dtype=object)
+
+
+def test_category_checks_per_distinct_value_equal_the_cell_by_cell_checks(telco_model, telco_text) -> None:
+    """Issues (rows, values, messages, order) and cells, including padded duplicates, None, NaN and an all-blank column."""
+    import pandas as pd
+
+    from aihub.ml.validate import _Checker
+
+    name, model = telco_model
+    frame = _messy(telco_text, model)
+    cat_specs = [s for s in model.feature_schema if s.kind == "categorical"]
+    assert cat_specs, name
+    frame[cat_specs[0].name] = None  # every cell missing
+    if len(cat_specs) > 1:
+        frame.loc[frame.index[::11], cat_specs[1].name] = np.nan
+    new, old = _Checker(model, frame), _Checker(model, frame)
+    for spec in cat_specs:
+        got, want = new.categorical(spec), _old_categorical(old, spec)
+        assert pd.isna(got).tolist() == pd.isna(want).tolist()
+        assert got[~pd.isna(got)].tolist() == want[~pd.isna(want)].tolist()
+    assert [i.to_dict() for i in new.issues] == [i.to_dict() for i in old.issues]
+    assert [type(i.value) for i in new.issues] == [type(i.value) for i in old.issues]
+    np.testing.assert_array_equal(new.ok, old.ok)
+    assert any(not i.fatal for i in new.issues), name
+
+
+def test_a_column_with_every_cell_missing_is_predicted_as_blank(telco_text) -> None:
+    """A large chunk whose category and number columns hold only None used to raise IndexError."""
+    from aihub.ml import predict, train_model
+
+    model = train_model(TELCO_MODELS["forest"], telco_text.head(1500))
+    frame = telco_text.iloc[2000:2100].drop(columns="Churn").astype(object)
+    frame["Contract"] = None
+    frame["TotalCharges"] = None
+    out = predict(model, frame)
+    assert out["error"].isna().all() and out["probability"].notna().all()

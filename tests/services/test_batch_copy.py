@@ -75,6 +75,48 @@ def test_copy_path_stores_typed_values_a_failed_row_and_counted_warnings(tenant)
     assert rec.output["prediction"] == rows[0][2] and rec.output["probability"] == rows[0][3]
 
 
+def test_a_batch_row_shows_its_batch_requester_and_stays_out_of_the_cache_index(tenant):
+    """Batch rows store no requester of their own (one key probe per row less, migration 0027) and no entry
+    in the single-prediction cache's index; readers still name who submitted the batch."""
+    model, version = _quick_model(tenant)
+    out = batch_predictions.predict_batch(tenant, model.id, "who.csv", _csv(_customers(20)))
+    single = predictions.predict_one(tenant, model.id, _customers(1, seed=9).iloc[0].to_dict(), explain=False)
+    with tenant_session(tenant.tenant_id) as s:
+        stored = s.execute(sa.text("SELECT count(*) FILTER (WHERE requested_by IS NULL), count(*) "
+                                   "FROM prediction_results WHERE batch_id = :b"), {"b": out.batch.id}).one()
+        assert tuple(stored) == (20, 20)
+        pid = int(out.results["prediction_id"].iloc[0])
+        assert ps.get_prediction(s, pid).requested_by == tenant.username == out.batch.created_by
+        assert ps.get_prediction(s, single.id).requested_by == tenant.username
+        # the cache's condition (ps._CACHED_WHERE) still implies the now partial index's predicate, so the
+        # index stays usable (on a table this small the planner prefers other plans unless told otherwise)
+        s.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        sql = sa.select(sa.literal(1)).select_from(ps.PredictionResult).where(*ps._CACHED_WHERE).compile(
+            dialect=s.get_bind().dialect)
+        plan = "\n".join(r[0] for r in s.connection().exec_driver_sql(
+            f"EXPLAIN {sql}", {**sql.params, "version_id": version.id, "input_hash": "x"}).all())
+    assert "ix_prediction_results_version_input_hash" in plan, plan
+
+
+def test_first_and_last_chunks_in_pieces_keep_rows_lines_and_results_in_order(tenant, monkeypatch):
+    """The first chunk's first rows go to the writer on their own and the last chunk in pieces; row numbers,
+    file lines and results must come out exactly as without the split."""
+    model, _ = _quick_model(tenant)
+    frame = _customers(130)
+    frame["Tenure Months"] = frame["Tenure Months"].astype(object)
+    frame.loc[[3, 14, 71, 126], "Tenure Months"] = "soon"   # first piece, after it, chunk 2, last chunk's 2nd piece
+    whole = batch_predictions.predict_batch(tenant, model.id, "whole.csv", _csv(frame), chunk_rows=200)
+    monkeypatch.setattr(batch_predictions, "FIRST_PIECE_ROWS", 10)
+    monkeypatch.setattr(batch_predictions, "LAST_PIECE_ROWS", 4)   # chunks 1-60, 61-120, then 121-130 as 4+4+2
+    split = batch_predictions.predict_batch(tenant, model.id, "split.csv", _csv(frame), chunk_rows=60)
+    assert [(e["row"], e["line"]) for e in split.errors] == [(4, 5), (15, 16), (72, 73), (127, 128)]
+    assert split.errors == whole.errors
+    cols = ["row", "prediction", "probability", "error", "warning"]
+    pd.testing.assert_frame_equal(split.results[cols], whole.results[cols])
+    rows = batch_predictions.batch_results(tenant, split.batch.id)
+    assert rows["row"].tolist() == list(range(1, 131))
+
+
 def test_tenant_b_sees_none_of_tenant_a_batch_rows(tenant):
     model, _ = _quick_model(tenant)
     out = batch_predictions.predict_batch(tenant, model.id, "a.csv", _csv(_customers(60)))
@@ -187,8 +229,7 @@ def test_partitions_write_under_rls_and_a_failed_job_keeps_none(tenant):
     frame = _customers(300)
     for k in range(2):
         part = frame.iloc[k * 150:(k + 1) * 150].reset_index(drop=True)
-        res = batch_predictions.score_chunk(tenant.tenant_id, info, part, batch_id=batch_id, first_row=k * 150 + 1,
-                                            requested_by=tenant.user_id)
+        res = batch_predictions.score_chunk(tenant.tenant_id, info, part, batch_id=batch_id, first_row=k * 150 + 1)
         assert (res.rows, res.failed) == (150, 0)
     other = new_tenant("partition-intruder")
     with pytest.raises(NotFound):  # B's session cannot load A's model version...
@@ -199,8 +240,7 @@ def test_partitions_write_under_rls_and_a_failed_job_keeps_none(tenant):
     with pytest.raises(DatabaseError, match="row-level security"), tenant_session(other.tenant_id) as s:
         ps.open_stage(s)  # ...nor move staged rows into A's tenant: the INSERT ... SELECT runs under B's policy
         ps.copy_to_stage(s, staged)
-        ps.flush_stage(s, tenant_id=tenant.tenant_id, model_id=model.id, batch_id=batch_id, requested_by=None,
-                       latency_ms=1.0)
+        ps.flush_stage(s, tenant_id=tenant.tenant_id, model_id=model.id, batch_id=batch_id, latency_ms=1.0)
     with tenant_session(tenant.tenant_id) as s:
         assert s.execute(sa.text("SELECT count(*), min(row_number), max(row_number) FROM prediction_results "
                                  "WHERE batch_id = :b"), {"b": batch_id}).one() == (300, 1, 300)

@@ -33,8 +33,7 @@ from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.runtime.compute import PARTITION_ROWS_ENV, SCHEDULER_ENV, WORKER_DB_ENV
 from aihub.services import batch_predictions, jobs, model_cache, registry
-from tests.conftest import new_tenant
-from tests.fixtures import _quick_model
+from tests.fixtures import quick_model_on
 
 # Functions this module runs on the workers and the scheduler (client.run) travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -64,14 +63,8 @@ def cluster(_server_database_session):
 
 @pytest.fixture(scope="module")
 def served(_server_database_session):
-    from aihub.db import engine as dbengine
-
-    previous = dbengine._database
-    dbengine.set_database(_server_database_session)
-    principal = new_tenant("dask-kill")
-    model, version = _quick_model(principal, name="kill churn", n=600)
-    yield principal, model, version
-    dbengine.set_database(previous)
+    with quick_model_on(_server_database_session, "dask-kill", "kill churn") as served:
+        yield served
 
 
 def _executing(dask_worker) -> list[str]:
@@ -229,8 +222,10 @@ def _waiting_on_a_lock(engine) -> bool:
             "AND wait_event_type = 'Lock'")).scalar())
 
 
-def test_a_batch_failed_while_a_partition_commits_keeps_none_of_that_partitions_rows(server_database, served):
-    """The failure's delete must see the rows of a partition that claimed the batch and commits meanwhile."""
+@pytest.mark.parametrize("how", ["fail_batch", "abandon_batch"])
+def test_a_batch_failed_while_a_partition_commits_keeps_none_of_that_partitions_rows(server_database, served, how):
+    """The failure's delete must see the rows of a partition that claimed the batch and commits meanwhile
+    (the cluster path's ``fail_batch`` and the service's ``abandon_batch`` alike)."""
     principal, model, version = served
     tenant = principal.tenant_id
     with tenant_session(tenant) as s:
@@ -246,8 +241,10 @@ def test_a_batch_failed_while_a_partition_commits_keeps_none_of_that_partitions_
         p.flush()
 
         def fail() -> int:
+            if how == "abandon_batch":
+                return batch_predictions.abandon_batch(tenant, batch_id, "a Dask worker died")
             with tenant_session(tenant) as s:
-                return partition_store.fail_batch(s, batch_id, "a Dask worker died")
+                return ps.fail_batch(s, batch_id, "a Dask worker died")
 
         failing = _run_in_thread(fail)
         end = time.monotonic() + 60
