@@ -277,12 +277,13 @@ COLUMNS = (("idle", "idle s"), ("drawn", "drawn s"), ("run", "run s"), ("data", 
            ("long_ms", "long s"), ("long_n", "long n"), ("plots", "plots"), ("kb", "kB"), ("load", "load"))
 
 
-def _print(title: str, rows: dict[str, dict[str, float]]) -> None:
+def _print(title: str, rows: dict[str, dict[str, float]], floor: float) -> None:
+    """A table of medians; ``x base``: drawn over the same run's title-only page drawn (``floor`` seconds)."""
     print(f"\n{title}")
-    print(f"{'':<34}" + "".join(f"{label:>9}" for _, label in COLUMNS))
+    print(f"{'':<40}" + "".join(f"{label:>9}" for _, label in COLUMNS) + f"{'x base':>9}")
     for name, row in rows.items():
         print(f"{name:<40}" + "".join(f"{row[k]:>9.2f}" if isinstance(row.get(k), float) else f"{row.get(k, ''):>9}"
-                                      for k, _ in COLUMNS))
+                                      for k, _ in COLUMNS) + f"{row['drawn'] / floor:>9.1f}")
 
 
 def _figure_app(folder: Path, tenant_id: int) -> Path:
@@ -354,7 +355,9 @@ def run(args) -> None:
                 context.close()
         finally:
             _stop([p for _, procs, _ in urls for p in procs])
-        _print(f"same-run baselines (median of {args.repeat})", {k: _median(v) for k, v in base.items()})
+        base_rows = {k: _median(v) for k, v in base.items()}
+        floor_drawn = base_rows["baseline: title-only page"]["drawn"]
+        _print(f"same-run baselines (median of {args.repeat})", base_rows, floor_drawn)
 
         # ------------------------------------------------ first log-ins, each on a freshly started server
         logins: dict[str, list[dict]] = {"first log-in, demo tenant": [], "first log-in, new empty org": []}
@@ -380,8 +383,9 @@ def run(args) -> None:
             finally:
                 _stop(procs)
         _print(f"first log-in to the Dashboard, fresh server each (median of {args.logins})",
-               {k: _median(v) for k, v in logins.items()})
-        _print(f"screen changes on the demo tenant (median of {args.repeat})", {k: _median(v) for k, v in screens.items()})
+               {k: _median(v) for k, v in logins.items()}, floor_drawn)
+        _print(f"screen changes on the demo tenant (median of {args.repeat})", {k: _median(v) for k, v in screens.items()},
+               floor_drawn)
         browser.close()
 
 

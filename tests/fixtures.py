@@ -19,6 +19,7 @@ Test modules import fixtures from here by name (``# noqa: F401``), so pytest fin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
@@ -43,7 +44,7 @@ from aihub import notify
 from aihub.demo import generate_customers
 from aihub.insights import AnomaliesInput, ForecastInput, InsightInputs, PredictionsInput
 from aihub.services import datasets, jobs, model_config, model_training, registry
-from tests.conftest import REPO, shared_file
+from tests.conftest import REPO, new_tenant, shared_file
 
 AVOCADO_REGIONS = (
     "Albany",
@@ -280,6 +281,21 @@ def _csv(frame: pd.DataFrame) -> bytes:
 
 
 # from tests/services/test_predictive.py
+@contextlib.contextmanager
+def quick_model_on(database, tenant_name: str, model_name: str):
+    """``(principal, model, version)``: a new tenant's deployed quick model on ``database``, which is the
+    current database while the block runs (module fixtures of tests that need the server, e.g. Dask's)."""
+    from aihub.db import engine as dbengine
+
+    previous = dbengine._database
+    dbengine.set_database(database)
+    try:
+        principal = new_tenant(tenant_name)
+        yield (principal, *_quick_model(principal, name=model_name, n=600))
+    finally:
+        dbengine.set_database(previous)
+
+
 def _quick_model(principal, name="quick churn", n=600, deploy=True):
     """A logistic-regression churn model on generated customers (about a second)."""
     saved = datasets.save_upload(principal, f"customers {name}", "customers.csv", _csv(generate_customers(n)))

@@ -46,7 +46,7 @@ from aihub.services import batch_predictions, datasets, jobs, model_cache, regis
 from aihub.services import forecasts as forecast_svc
 from aihub.services import record_monitors as rm
 from tests.conftest import new_tenant
-from tests.fixtures import _quick_model
+from tests.fixtures import quick_model_on
 
 
 def _cluster(**config) -> tuple[LocalCluster, Client]:
@@ -172,14 +172,8 @@ def _stored(tenant_id: int, batch_id: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def scored_model(_server_database_session):
-    from aihub.db import engine as dbengine
-
-    previous = dbengine._database
-    dbengine.set_database(_server_database_session)
-    principal = new_tenant("dask")
-    model, version = _quick_model(principal, name="dask churn", n=600)
-    yield principal, model, version
-    dbengine.set_database(previous)
+    with quick_model_on(_server_database_session, "dask", "dask churn") as served:
+        yield served
 
 
 def test_batch_scores_written_per_partition_equal_the_local_path(server_database, cluster, scored_model):

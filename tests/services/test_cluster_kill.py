@@ -33,8 +33,7 @@ from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.runtime.compute import PARTITION_ROWS_ENV, SCHEDULER_ENV, WORKER_DB_ENV
 from aihub.services import batch_predictions, jobs, model_cache, registry
-from tests.conftest import new_tenant
-from tests.fixtures import _quick_model
+from tests.fixtures import quick_model_on
 
 # Functions this module runs on the workers and the scheduler (client.run) travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -64,14 +63,8 @@ def cluster(_server_database_session):
 
 @pytest.fixture(scope="module")
 def served(_server_database_session):
-    from aihub.db import engine as dbengine
-
-    previous = dbengine._database
-    dbengine.set_database(_server_database_session)
-    principal = new_tenant("dask-kill")
-    model, version = _quick_model(principal, name="kill churn", n=600)
-    yield principal, model, version
-    dbengine.set_database(previous)
+    with quick_model_on(_server_database_session, "dask-kill", "kill churn") as served:
+        yield served
 
 
 def _executing(dask_worker) -> list[str]:
