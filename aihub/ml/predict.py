@@ -69,8 +69,8 @@ def _transform_valid(model: TrainedModel, valid: pd.DataFrame) -> np.ndarray:
     encoder, optional scaler) per distinct value: those steps work cell by cell, so a row's cells are the
     block's own output for its value, which the plan holds for every category, the blank and an unseen
     value (checked bit for bit when the plan is built). ``OneHotEncoder.transform`` looks every cell up in a
-    Python dict (about 0.1 s per 100,000 Telco rows); here each column is factorised once and its table rows
-    are copied. The other blocks run as fitted, and the blocks are stacked as ``ColumnTransformer`` does
+    Python dict; here each column is factorised once and its table rows are copied (about 0.04 s CPU less per
+    100,000 Telco rows). The other blocks run as fitted, and the blocks are stacked as ``ColumnTransformer`` does
     (dense, ``remainder="drop"``).
     """
     plan = row_plan(model) if len(valid) > SMALL_FRAME else None
