@@ -164,27 +164,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(script: Path, env: dict, log: Path, worker: bool) -> tuple[str, list[subprocess.Popen]]:
-    """``streamlit run script`` (cwd: the repository, so its .streamlit/config.toml applies) and optionally a worker."""
+def _serve(script: Path, env: dict, log: Path, worker: bool, *, runner: list[str] | None = None,
+           append: bool = False, wait: float = 120) -> tuple[str, list[subprocess.Popen]]:
+    """``streamlit run script`` (cwd: the repository, so its .streamlit/config.toml applies) and optionally a worker.
+
+    ``runner`` replaces ``python -m streamlit run`` (a launcher that takes the script and Streamlit's flags);
+    ``append`` adds to ``log`` instead of starting it anew; ``wait`` is how long the server may take to answer.
+    """
     import httpx
 
     port = _free_port()
     procs = []
-    with log.open("w") as out:
+    with log.open("a" if append else "w") as out:
         if worker:
             procs.append(subprocess.Popen([sys.executable, "-m", "aihub.cli", "worker"], cwd=ROOT, env=env,
                                           stdout=out, stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port",
-                                       str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        procs.append(subprocess.Popen([*(runner or [sys.executable, "-m", "streamlit", "run"]), str(script),
+                                       "--server.port", str(port), "--server.address", "127.0.0.1",
+                                       "--server.headless", "true"],
                                       cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + wait
     while time.time() < deadline:
         try:
             if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
                 return url, procs
         except httpx.HTTPError:
             time.sleep(0.3)
+    _stop(procs)
     raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
 
 

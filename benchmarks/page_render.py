@@ -67,7 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.dashboard_load import open_database  # the one way benchmarks make a database
-from benchmarks.page_change import CHROMIUM, DEMO_PASSWORD, LINK, _floor_app, _free_port, _idle, _stop
+from benchmarks.page_change import CHROMIUM, DEMO_PASSWORD, LINK, _floor_app, _idle, _stop
+from benchmarks.page_change import _serve as serve
 
 NEW_ORG = ("Bench new org", "owner@bench-new-org.example", "bench-new-org-password")
 
@@ -206,32 +207,10 @@ class Trace:
 
 def _serve(env: dict, log: Path, trace: Path, script: Path, worker: bool):
     """The launcher serving ``script`` (cwd: the repository, so its config applies) and optionally a worker."""
-    import subprocess
-
-    import httpx
-
     launcher = trace.with_suffix(".launcher.py")
     launcher.write_text(LAUNCHER)
-    port = _free_port()
-    env = {**env, "AIHUB_BENCH_TRACE": str(trace)}
-    procs = []
-    with log.open("a") as out:
-        if worker:
-            procs.append(subprocess.Popen([sys.executable, "-m", "aihub.cli", "worker"], cwd=ROOT, env=env,
-                                          stdout=out, stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen([sys.executable, str(launcher), str(script), "--server.port", str(port),
-                                       "--server.address", "127.0.0.1", "--server.headless", "true"],
-                                      cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                return url, procs
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    _stop(procs)
-    raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
+    return serve(script, {**env, "AIHUB_BENCH_TRACE": str(trace)}, log, worker,
+                 runner=[sys.executable, str(launcher)], append=True, wait=180)
 
 
 def _measure(page, trace: Trace, selector: str, name: str, title: str) -> dict[str, float]:
