@@ -5,8 +5,9 @@ takes a transaction-level advisory lock on ``(batch, partition)``, a share lock 
 that the batch is still running and that the partition's first row is not stored already: a partition that a
 worker committed just before it died, and that Dask then ran again elsewhere, is not stored twice, and a
 partition that finishes after its job failed stores nothing. A failed job deletes every row it stored and
-records the batch failed with its reason (:func:`aihub.db.prediction_store.fail_batch`, which first waits for partitions committing), so no
-half-written batch stays. Every statement runs in the caller's tenant session (row-level security).
+records the batch failed with its reason (:func:`aihub.db.prediction_store.fail_batch`, which first waits for
+partitions committing), so no half-written batch stays. Every statement runs in the caller's tenant session
+(row-level security).
 """
 
 from __future__ import annotations

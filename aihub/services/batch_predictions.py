@@ -574,9 +574,9 @@ class _Prefetch:
         self._thread.join(timeout=60)
 
 
-def _cut(chunk: pd.DataFrame, lines: np.ndarray | None, rows: int):
-    for i in range(0, len(chunk), rows):
-        yield chunk.iloc[i:i + rows].reset_index(drop=True), (lines[i:i + rows] if lines is not None else None)
+def _rows(chunk: pd.DataFrame, lines: np.ndarray | None, start: int, stop: int | None = None):
+    """Rows ``start:stop`` of a chunk and of its file lines (index from 0)."""
+    return chunk.iloc[start:stop].reset_index(drop=True), (lines[start:stop] if lines is not None else None)
 
 
 def _pieces(chunks: Iterable[tuple[pd.DataFrame, np.ndarray | None]], first_rows: int, last_rows: int):
@@ -590,13 +590,13 @@ def _pieces(chunks: Iterable[tuple[pd.DataFrame, np.ndarray | None]], first_rows
     it = iter(chunks)
     prev = next(it, None)
     if prev is not None and len(prev[0]) >= 2 * first_rows:  # before reading ahead: the writer starts sooner
-        chunk, lines = prev
-        yield chunk.iloc[:first_rows], (lines[:first_rows] if lines is not None else None)
-        prev = (chunk.iloc[first_rows:].reset_index(drop=True), lines[first_rows:] if lines is not None else None)
+        yield _rows(*prev, 0, first_rows)
+        prev = _rows(*prev, first_rows)
     while prev is not None:
         nxt = next(it, None)
         if nxt is None and len(prev[0]) >= 2 * last_rows:
-            yield from _cut(prev[0], prev[1], last_rows)
+            for start in range(0, len(prev[0]), last_rows):
+                yield _rows(*prev, start, start + last_rows)
         else:
             yield prev
         prev = nxt
