@@ -29,7 +29,14 @@ What it does
      plotly component lazily, so charts are drawn after the run is idle;
    * **long tasks**: the main thread's tasks over 50 ms in that span
      (``PerformanceObserver('longtask')``), summed: the browser's drawing;
-   * **kB**: the websocket bytes the browser received in that span.
+   * **kB**: the websocket bytes the browser received in that span;
+   * **nodes**: the page's elements once drawn (``document.getElementsByTagName('*')``).
+
+   A log-in row also says, for the form: when its first frame came (**form s**, from the tab's start), its
+   script runs (**form run**), the long tasks after that frame (**f.long s**, longest **f.max s**) and the
+   slowest key press of the e-mail typed as soon as the form shows (**key s**, Event Timing); and from the
+   click on *Login* until no run has ended for 2 s: every script run (**runs+**) and websocket byte (**kB+**),
+   which counts the runs a component's value starts after the Dashboard is idle.
 
    Timed: the **first log-in** of the demo tenant on a freshly started server
    (cold caches: the cold Dashboard issue 16 names; one fresh server per
