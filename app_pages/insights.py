@@ -95,8 +95,8 @@ else:
 
 
 def _cell(text) -> str:
-    """A Markdown table cell: no line break, a ``|`` escaped."""
-    return str(text).replace("\n", " ").replace("|", "\\|")
+    """A Markdown table cell shown as written: no line break, Markdown's marks (``|``, ``$`` of maths, ...) escaped."""
+    return "".join("\\" + ch if ch in "\\`*_~$|[]<>" else ch for ch in str(text).replace("\n", " "))
 
 
 def figures_text(ins) -> str:

@@ -50,7 +50,8 @@ def test_generate_read_act_dismiss_and_vote(admin, superstore_bytes):
     assert sum(1 for c in at.get("plotly_chart") if c.proto.spec) >= len(items), "an evidence chart per insight"
     # Each card's figures: a Markdown table beside the chart, every quoted number in a row of its own.
     tables = [m.value for m in at.markdown if m.value.startswith("| figure | value |")]
-    rows = {line.rsplit("|", 2)[-2].strip() for line in tables[0].splitlines()[2:] if line.startswith("| ")}
+    rows = {line.rsplit("|", 2)[-2].strip().replace("\\", "") for line in tables[0].splitlines()[2:]
+            if line.startswith("| ")}
     numbers = {v for v in items[0].figure_text.values() if any(c.isdigit() for c in v)}
     assert len(tables) == len(items) and rows == numbers and numbers
 
