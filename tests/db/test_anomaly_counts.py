@@ -239,3 +239,26 @@ def test_the_median_reads_one_bucket_by_index_under_row_level_security(use_db):
     cond = [line for line in plan.splitlines() if "Index Cond" in line and "close_bucket" in line]
     assert cond, plan
     assert " on anomalies " not in others and "anomalies a" not in others, others  # counts only
+
+
+def test_the_dashboards_metric_choices_skip_through_the_index(use_db):
+    """``filter_choices`` lists a tenant's anomaly metrics by one index probe per metric, equal to ``DISTINCT``."""
+    from aihub.db import dashboard_store
+
+    a, b = new_tenant("cntMetA").tenant_id, new_tenant("cntMetB").tenant_id
+    with read_session(a) as s:
+        assert dashboard_store.filter_choices(s)[1] == []
+    _detect(a, _monitors(a, ["M"])[0], 50, seed=1)  # revenue, orders, aov
+    _set(a, "UPDATE anomalies SET metric = 'Zeta rate' WHERE id % 7 = 0")
+    _set(a, "UPDATE anomalies SET metric = 'ärger' WHERE id % 11 = 0")
+    _detect(b, _monitors(b, ["M"])[0], 5, seed=1)
+    _set(b, "UPDATE anomalies SET metric = 'b only'")
+    with use_db.owner.connect() as c:
+        want = list(c.scalars(sa.text("SELECT DISTINCT metric FROM anomalies WHERE tenant_id = :t ORDER BY 1"),
+                              {"t": a}))
+    with read_session(a) as s:
+        assert dashboard_store.filter_choices(s)[1] == want
+        s.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(r[0] for r in s.execute(sa.text("EXPLAIN (ANALYZE, COSTS OFF) " + dashboard_store.DISTINCT_METRICS)).all())
+    assert "b only" not in want and len(want) == 5
+    assert any("Index Cond" in line and "metric >" in line for line in plan.splitlines()), plan
