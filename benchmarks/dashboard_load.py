@@ -170,7 +170,7 @@ FILL = [
                (ARRAY['low', 'low', 'medium', 'medium', 'high', 'critical'])[1 + g % 7 % 6], -(g % 5000)::float8,
                '{}'::jsonb, '[]'::jsonb,
                (ARRAY['new', 'acknowledged', 'investigating', 'resolved', 'resolved', 'false_positive'])[1 + g % 6],
-               CASE WHEN g % 6 >= 3 THEN now() + (g * 7919 % 1209600) * interval '1 second' END
+               CASE WHEN g % 6 >= 3 THEN now() + (g::bigint * 7919 % 1209600) * interval '1 second' END
         FROM generate_series(1, :n_anom) g
         JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM monitors WHERE tenant_id = :t) mo
           ON mo.k = g % 5"""),
