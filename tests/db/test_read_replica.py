@@ -5,8 +5,10 @@ usual, and a hot standby taken from it with ``pg_basebackup -R``; ``AIHUB_READ_D
 on the standby (the role and its password arrive by replication). Checked: the dashboard's statements run on
 the standby (``pg_is_in_recovery()``) and none on the primary except the permission checks; its figures equal
 the primary's once the standby has replayed the primary's WAL; what it shows while the standby lags; tenant
-isolation and the read-only transaction on the standby; and that with the standby down the dashboard loads
-from the primary with a warning naming the setting.
+isolation and the read-only transaction on the standby; that with the standby down the dashboard loads
+from the primary with a warning naming the setting; that a read the standby fails mid-way (killed with
+``pg_ctl stop -m immediate``, or cancelling it for a replay conflict) is read again from the primary, once,
+with one warning, while the query's own errors are raised; and the replica connections' keepalives.
 """
 
 from __future__ import annotations
