@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, defer
 
 from aihub.db.models import (
+    SEVERITY_RANK_SQL,
     Anomaly,
     AnomalyCount,
     AnomalyCountDelta,
@@ -638,19 +639,21 @@ def set_shape(s: Session, anomaly_id: int, shape: dict[str, Any]) -> None:
 def _anomaly_select() -> sa.Select:
     return (
         sa.select(Anomaly, Monitor.name, User.username, Anomaly.root_cause["hint"].astext,
-                  Anomaly.root_cause["series"])
+                  Anomaly.root_cause["series"], Anomaly.root_cause["shape"])
         .join(Monitor, Monitor.id == Anomaly.monitor_id)
         .outerjoin(User, User.id == Anomaly.assignee_id)
     )
 
 
 def _anomaly_record(a: Anomaly, monitor_name: str, assignee: str | None, hint: str | None,
-                    series: dict[str, Any] | None, full: bool) -> AnomalyRecord:
+                    series: dict[str, Any] | None, shape: Any, full: bool) -> AnomalyRecord:
+    # ``shape`` comes with the row: reading ``a.root_cause`` where it is deferred (the lists) loaded it row by
+    # row, one query per anomaly (0.38 s of the worklist's 0.42 s for 500 rows).
     if isinstance(series, dict):
         dim, sl = str(series.get("dimension", TOTAL)), str(series.get("slice", TOTAL))
     else:
         dim, sl = (TOTAL, TOTAL) if not a.slice else tuple(a.slice.split("=", 1))
-    shape = (a.root_cause or {}).get("shape") or {}
+    shape = shape if isinstance(shape, dict) else {}
     return AnomalyRecord(
         a.id, a.monitor_id, monitor_name, a.run_id, a.metric, dim, sl, a.ts, a.actual, a.expected, a.lower,
         a.upper, a.score, a.severity, a.impact, a.impact_note, a.status, a.assignee_id, assignee,
@@ -661,7 +664,9 @@ def _anomaly_record(a: Anomaly, monitor_name: str, assignee: str | None, hint: s
 
 
 def _severity_rank() -> Any:
-    return sa.case({k: v for k, v in SEVERITY_RANK.items()}, value=Anomaly.severity, else_=0)
+    """:data:`SEVERITY_RANK` in SQL, as written in ``ix_anomalies_tenant_open_worklist`` (migration 0029) so the
+    planner matches the index; literals, not bound values, so a generic plan matches it too."""
+    return sa.literal_column(SEVERITY_RANK_SQL.replace("CASE severity", "CASE anomalies.severity"))
 
 
 def list_anomalies(

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -508,6 +509,15 @@ CLOSE_BUCKET_SQL = (f"CASE WHEN resolved_at IS NULL THEN NULL WHEN {_CLOSE_SECON
                     f"ELSE 1 + (floor(ln({_CLOSE_SECONDS}) * 8))::integer END")
 
 
+#: The worklist's first sort key (``aihub.db.anomaly_store.SEVERITY_RANK``): 4 critical .. 1 low, else 0.
+SEVERITY_RANK_SQL = ("CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
+                     "WHEN 'low' THEN 1 ELSE 0 END")
+#: :data:`SEVERITY_RANK_SQL` laid out as PostgreSQL prints it back (``pg_get_indexdef``), so that Alembic's
+#: comparison of ``ix_anomalies_tenant_open_worklist`` (migration 0029) with the database finds them equal.
+_RANK_AS_REFLECTED = ("\nCASE severity\n    WHEN 'critical' THEN 4\n    WHEN 'high' THEN 3\n    WHEN 'medium' THEN 2\n"
+                      "    WHEN 'low' THEN 1\n    ELSE 0\nEND")
+
+
 class Anomaly(TenantOwned, Base):
     """A detected anomaly with its expected range, severity, root cause, impact and triage state."""
 
@@ -520,6 +530,9 @@ class Anomaly(TenantOwned, Base):
         Index("ix_anomalies_tenant_metric", "tenant_id", "metric"),
         Index("ix_anomalies_tenant_closed", "tenant_id", "close_bucket", "close_seconds",
               postgresql_where=text("resolved_at IS NOT NULL")),
+        Index("ix_anomalies_tenant_open_worklist", "tenant_id", literal_column(f"({_RANK_AS_REFLECTED})").desc(),
+              func.abs(literal_column("impact")).desc().nulls_last(), literal_column("ts").desc(),
+              literal_column("id").desc(), postgresql_where=text("status IN ('new', 'acknowledged', 'investigating')")),
         _tenant_fk("monitor_id", "monitors", "CASCADE"),
         _tenant_fk("run_id", "monitor_runs", "SET NULL"),
         _tenant_fk("assignee_id", "users", "SET NULL"),

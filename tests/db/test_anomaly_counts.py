@@ -262,3 +262,49 @@ def test_the_dashboards_metric_choices_skip_through_the_index(use_db):
         plan = "\n".join(r[0] for r in s.execute(sa.text("EXPLAIN (ANALYZE, COSTS OFF) " + dashboard_store.DISTINCT_METRICS)).all())
     assert "b only" not in want and len(want) == 5
     assert any("Index Cond" in line and "metric >" in line for line in plan.splitlines()), plan
+
+
+def test_the_worklist_reads_open_anomalies_in_index_order_with_one_query(use_db):
+    """The worklist (open anomalies, most severe first, then |impact|) equals a Python sort of the raw rows, comes
+    from ``ix_anomalies_tenant_open_worklist`` as the app role, and reads each anomaly's type with the row (one
+    query, not one more per anomaly)."""
+    from aihub.db import models
+
+    assert models.SEVERITY_RANK_SQL == "CASE severity " + " ".join(
+        f"WHEN '{k}' THEN {v}" for k, v in astore.SEVERITY_RANK.items()) + " ELSE 0 END"
+    a, b = new_tenant("cntWlA").tenant_id, new_tenant("cntWlB").tenant_id
+    ids = _detect(a, _monitors(a, ["M"])[0], 120, seed=2)
+    _detect(b, _monitors(b, ["M"])[0], 30, seed=1)
+    _set(a, "UPDATE anomalies SET impact = CASE WHEN id % 9 = 0 THEN NULL ELSE (id % 13 - 6) * 10.0 END, "
+            "root_cause = jsonb_build_object('shape', jsonb_build_object('type', 'spike', 'evidence', 'e' || id))")
+    _set(a, "UPDATE anomalies SET severity = 'unknown' WHERE id = :i", i=ids[0])
+    _close(a, ids[1:40], "resolved", [60.0] * 39)
+    with use_db.owner.connect() as c:
+        rows = c.execute(sa.text("SELECT id, severity, impact, ts FROM anomalies WHERE tenant_id = :t "
+                                 "AND status IN ('new', 'acknowledged', 'investigating')"), {"t": a}).all()
+    want = [r.id for r in sorted(rows, key=lambda r: (-astore.SEVERITY_RANK.get(r.severity, 0),
+                                                       -(abs(r.impact) if r.impact is not None else -1.0),
+                                                       -r.ts.timestamp(), -r.id))][:50]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(use_db.app, "before_cursor_execute", seen)
+    try:
+        with tenant_session(a) as s:
+            got = astore.list_anomalies(s, statuses=list(astore.OPEN_STATUSES), limit=50)
+    finally:
+        sa.event.remove(use_db.app, "before_cursor_execute", seen)
+    assert [r.id for r in got] == want
+    assert all(r.kind == "spike" and r.kind_evidence == f"e{r.id}" for r in got)
+    assert sum("FROM anomalies" in st for st in statements) == 1, statements
+    with tenant_session(a) as s:
+        s.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        s.execute(sa.text("SET LOCAL enable_sort = off"))
+        q = astore._anomaly_select().where(models.Anomaly.status.in_(["new", "investigating"])).order_by(
+            astore._severity_rank().desc(), sa.func.abs(models.Anomaly.impact).desc().nulls_last(),
+            models.Anomaly.ts.desc(), models.Anomaly.id.desc()).limit(50)
+        sql = str(q.compile(dialect=s.bind.dialect, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(r[0] for r in s.execute(sa.text("EXPLAIN " + sql)).all())
+    assert "ix_anomalies_tenant_open_worklist" in plan and "Sort Key" not in plan, plan
