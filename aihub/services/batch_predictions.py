@@ -388,9 +388,10 @@ class _BatchWriter:
     any failure) rolls back, so a failed batch stores no row.
     """
 
-    def __init__(self, tenant_id: int, model_id: int, filename: str, user_id: int | None, job_id: int | None,
+    def __init__(self, tenant_id: int, info: ps.ServingInfo, filename: str, user_id: int | None, job_id: int | None,
                  *, returning: bool, started: float) -> None:
-        self.tenant_id, self.model_id, self.filename, self.user_id = tenant_id, model_id, filename, user_id
+        self.tenant_id, self.model_id, self.filename, self.user_id = tenant_id, info.model_id, filename, user_id
+        self.version_ids = info.serving_version_ids
         self.job_id, self.returning, self.started = job_id, returning, started
         self.ids: list[np.ndarray] = []
         self.error: BaseException | None = None
@@ -438,7 +439,8 @@ class _BatchWriter:
             with tenant_session(self.tenant_id) as s:
                 batch_id = ps.add_batch(s, tenant_id=self.tenant_id, model_id=self.model_id, filename=self.filename,
                                         rows_total=0, rows_predicted=0, rows_failed=0, errors=[], seconds=0.0,
-                                        user_id=self.user_id, status="running", job_id=self.job_id)
+                                        user_id=self.user_id, status="running", job_id=self.job_id,
+                                        version_ids=self.version_ids)
                 ps.open_stage(s)
                 while True:
                     item = self._q.get()
@@ -611,7 +613,7 @@ def _run(principal: Principal, model_id: int, filename: str, data: bytes | Binar
         info = ps.serving_info(s, model_id)
     serving.route(info)  # a predictive model with a deployed version, or a clear refusal
     totals = _Totals()
-    writer = _BatchWriter(tenant, model_id, filename, principal.user_id, job_id, returning=keep_results, started=t0)
+    writer = _BatchWriter(tenant, info, filename, principal.user_id, job_id, returning=keep_results, started=t0)
     reader = _Prefetch(_chunks(info, tenant, filename, data, chunk_rows))
     try:
         for chunk, lines in reader:
