@@ -306,14 +306,13 @@ def prepare_chunk(tenant_id: int, info: ps.ServingInfo, chunk: pd.DataFrame, *, 
     result = _predict_parts(parts, explain, first_row)
     out_cols = [c for c in result.columns if c not in _META and c != "customer"]
     columns = _stage_columns(result, rows, champion.task, out_cols, inputs if rows is chunk else None)
-    chunk = rows
     failed = result["error"].notna().to_numpy()
     rel = result.loc[failed, "row"].to_numpy() - first_row
     errors = [{"row": int(first_row + r), "line": (int(lines[r]) if lines is not None and r < len(lines) else None),
                "message": m} for r, m in zip(rel[:MAX_BATCH_ERRORS], result.loc[failed, "error"][:MAX_BATCH_ERRORS])]
     warnings = count_by_kind(pd.Series(result["warning"].to_numpy(), index=result["row"].to_numpy()))
     res = ChunkResult(len(result), int(failed.sum()), errors, warnings, champion.output_label,
-                      time.perf_counter() - t0, _download(result, chunk, out_cols) if keep_frame else None)
+                      time.perf_counter() - t0, _download(result, rows, out_cols) if keep_frame else None)
     return res, columns
 
 
