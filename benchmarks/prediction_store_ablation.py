@@ -123,8 +123,8 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
               "{sel} FROM {src}")
     sel = COLS.replace("input,", "input::jsonb,").replace("output,", "output::jsonb,")
     variants: list[tuple[str, list[str], str]] = [("full statement (as landed)", [], insert.format(sel=sel, src="stage"))]
-    if "fk_prediction_results_batch_id_prediction_batch_versions" in fks:  # 0028's one key: time 0027's two too
-        variants.append(("+ 0027's keys (batch; model version) for 0028's one", [
+    if "fk_prediction_results_batch_id_prediction_batch_versions" in fks:  # 0029's one key: time the two before it too
+        variants.append(("+ the two keys before 0029 (batch; model version)", [
             "ALTER TABLE prediction_results DROP CONSTRAINT fk_prediction_results_batch_id_prediction_batch_versions",
             ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, batch_id) "
              "REFERENCES prediction_batches (tenant_id, id) ON DELETE CASCADE"),

@@ -610,7 +610,7 @@ def add_batch(
     version_ids : iterable of int or None
         The model's versions whose rows the batch may store (:attr:`ServingInfo.serving_version_ids`; None
         is skipped). A batch row references its batch and version through them with one key (migration
-        0028): storing a row of another version is refused. A batch recorded failed before storing anything
+        0029): storing a row of another version is refused. A batch recorded failed before storing anything
         needs none.
     """
     b = PredictionBatch(tenant_id=tenant_id, model_id=model_id, filename=filename[:500], rows_total=rows_total,

@@ -1,4 +1,4 @@
-"""Migration 0028: a batch row references its batch and version with one key, through the batch's versions.
+"""Migration 0029: a batch row references its batch and version with one key, through the batch's versions.
 
 On a throw-away database of the PostgreSQL server: the migration's backfill of existing batches, what the
 keys refuse (a version the batch was not recorded with, another model's version), and the cascades that
@@ -18,7 +18,7 @@ from tests.conftest import SERVER_URL
 
 
 @pytest.fixture
-def at_0027():
+def at_0028():
     name = f"aihub_mig_{uuid.uuid4().hex[:8]}"
     owner = make_url(SERVER_URL).set(database=name)
     try:
@@ -27,7 +27,7 @@ def at_0027():
         pytest.skip(f"no PostgreSQL server: {exc}")
     eng = sa.create_engine(owner)
     try:
-        dbengine.upgrade(owner, "0027")
+        dbengine.upgrade(owner, "0028")
         yield owner, eng
     finally:
         eng.dispose()
@@ -52,8 +52,8 @@ def _row(c, t: int, m: int, v: int, batch: int | None, n: int) -> None:
         {"t": t, "m": m, "v": v, "b": batch, "n": n})
 
 
-def test_existing_batches_get_their_versions_and_the_keys_hold(at_0027):
-    owner, eng = at_0027
+def test_existing_batches_get_their_versions_and_the_keys_hold(at_0028):
+    owner, eng = at_0028
     with eng.begin() as c:
         t = c.execute(sa.text("INSERT INTO tenants (name) VALUES ('k') RETURNING id")).scalar()
         m, m2 = (c.execute(sa.text("INSERT INTO models (tenant_id, name, kind, config) VALUES (:t, :n, 'ml', '{}') "
@@ -100,20 +100,20 @@ def _keys(eng) -> set[str]:
                                      "'prediction_results'::regclass AND contype = 'f'")).scalars())
 
 
-def test_downgrade_restores_the_two_keys(at_0027):
+def test_downgrade_restores_the_two_keys(at_0028):
     from pathlib import Path
 
     from alembic import command
     from alembic.config import Config
 
-    owner, eng = at_0027
+    owner, eng = at_0028
     before = _keys(eng)
     dbengine.upgrade(owner, "head")
     assert "fk_prediction_results_batch_id_prediction_batch_versions" in _keys(eng)
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(dbengine.__file__).with_name("migrations")))
     cfg.attributes["url"] = owner
-    command.downgrade(cfg, "0027")
+    command.downgrade(cfg, "0028")
     assert _keys(eng) == before
     with eng.connect() as c:
         assert c.execute(sa.text("SELECT to_regclass('prediction_batch_versions')")).scalar() is None

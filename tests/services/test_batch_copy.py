@@ -99,10 +99,10 @@ def test_a_batch_row_shows_its_batch_requester_and_stays_out_of_the_cache_index(
 
 
 def test_a_batch_records_its_serving_versions_and_refuses_rows_of_another(tenant):
-    """Batch rows reference batch and version with one key through the batch's versions (migration 0028): the
+    """Batch rows reference batch and version with one key through the batch's versions (migration 0029): the
     batch records its champion, and a row of a version it was not recorded with is refused, nothing kept."""
     model, version = _quick_model(tenant)
-    other, other_version = _quick_model(tenant, name="other churn")
+    _, other_version = _quick_model(tenant, name="other churn")
     out = batch_predictions.predict_batch(tenant, model.id, "versions.csv", _csv(_customers(30)))
     with tenant_session(tenant.tenant_id) as s:
         recorded = s.execute(sa.text("SELECT batch_id, model_id, model_version_id FROM prediction_batch_versions "
@@ -111,7 +111,7 @@ def test_a_batch_records_its_serving_versions_and_refuses_rows_of_another(tenant
     assert recorded == [(out.batch.id, model.id, version.id)]
     assert info.serving_version_ids == (version.id,)
     frame = _customers(10)
-    res, columns = batch_predictions.prepare_chunk(tenant.tenant_id, info, frame)
+    _, columns = batch_predictions.prepare_chunk(tenant.tenant_id, info, frame)
     columns["model_version_id"] = np.full(len(frame), other_version.id, dtype=np.int64)
     with pytest.raises(DatabaseError, match="prediction_batch_versions"), tenant_session(tenant.tenant_id) as s:
         batch_id = ps.add_batch(s, tenant_id=tenant.tenant_id, model_id=model.id, filename="wrong.csv",

@@ -19,8 +19,8 @@ The guarantees stay: a batch row's batch exists and its version is a version of 
 same tenant (stronger than before: the model had to be the row's, not the batch's); deleting a batch, a
 version, a model or a tenant still removes their rows. Existing batches get their versions from their rows.
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-06
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ from alembic import op
 
 from aihub.db.rls import disable_tenant_rls, enable_tenant_rls
 
-revision = "0028"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
