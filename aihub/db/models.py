@@ -309,7 +309,8 @@ class PredictionBatch(TenantOwned, Base):
     __tablename__ = "prediction_batches"
     __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
                       _tenant_fk("created_by", "users", "SET NULL"),
-                      _tenant_fk("job_id", "training_jobs", "SET NULL"))
+                      _tenant_fk("job_id", "training_jobs", "SET NULL"),
+                      UniqueConstraint("tenant_id", "id", "model_id"))  # its versions' reference (0029)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(BigInteger, index=True)
     filename: Mapped[str] = mapped_column(String(500))
@@ -323,6 +324,31 @@ class PredictionBatch(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(12), default="succeeded", server_default="succeeded")
     error: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+
+
+class PredictionBatchVersion(Base):
+    """A model version serving rows of a batch: its champion, and its challenger when that takes a share.
+
+    Recorded with the batch (:func:`aihub.db.prediction_store.add_batch`). A batch row references its batch
+    and its version with ONE key through this row, ``(tenant_id, batch_id, model_id, model_version_id)``,
+    where a key to the batch and another to the version cost PostgreSQL two index probes per stored row
+    (migration 0029). The version must be the batch's model's, of the same tenant.
+    """
+
+    __tablename__ = "prediction_batch_versions"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "batch_id", "model_id"],
+                             ["prediction_batches.tenant_id", "prediction_batches.id", "prediction_batches.model_id"],
+                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "model_id", "model_version_id"],
+                             ["model_versions.tenant_id", "model_versions.model_id", "model_versions.id"],
+                             ondelete="CASCADE"),
+    )
+    #: No key of its own to ``tenants``: implied by the batch's.
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class PredictionResult(TenantOwned, Base):
@@ -344,12 +370,17 @@ class PredictionResult(TenantOwned, Base):
               postgresql_where=text("actual IS NOT NULL AND error IS NULL")),
         Index("ix_prediction_results_tenant_errors", "tenant_id", "created_at",
               postgresql_where=text("error IS NOT NULL")),
-        # One key checks model and version together (the version must be the model's, of the same tenant); it
-        # implies the model and the tenant exist, so neither costs a per-row probe of its own (migration 0026).
-        ForeignKeyConstraint(["tenant_id", "model_id", "model_version_id"],
+        # A single prediction's one key checks model and version together (the version must be the model's, of
+        # the same tenant); it implies the model and the tenant exist, so neither costs a probe of its own (0026).
+        # ``single_version_id`` is NULL on a batch row, so the key costs a batch row no probe (0029) ...
+        ForeignKeyConstraint(["tenant_id", "model_id", "single_version_id"],
                              ["model_versions.tenant_id", "model_versions.model_id", "model_versions.id"],
                              ondelete="CASCADE"),
-        _tenant_fk("batch_id", "prediction_batches", "CASCADE"),
+        # ... whose one key names its batch and version together (through the batch's versions: 0029).
+        ForeignKeyConstraint(["tenant_id", "batch_id", "model_id", "model_version_id"],
+                             ["prediction_batch_versions.tenant_id", "prediction_batch_versions.batch_id",
+                              "prediction_batch_versions.model_id", "prediction_batch_versions.model_version_id"],
+                             ondelete="CASCADE"),
         _tenant_fk("requested_by", "users", "SET NULL"),
         _tenant_fk("feedback_by", "users", "SET NULL"),
     )
@@ -360,6 +391,9 @@ class PredictionResult(TenantOwned, Base):
     model_version_id: Mapped[int] = mapped_column(BigInteger)
     served_by: Mapped[str] = mapped_column(String(12))
     batch_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    #: ``model_version_id`` on a single prediction, NULL on a batch row (the reference it takes: above).
+    single_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, Computed("CASE WHEN batch_id IS NULL THEN model_version_id END", persisted=True))
     row_number: Mapped[int | None] = mapped_column(Integer)
     input: Mapped[dict[str, Any]]
     input_hash: Mapped[str] = mapped_column(String(64))

@@ -61,6 +61,9 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
         monitor = m.Monitor(tenant_id=b.tenant_id, name="mon", dataset_id=dataset_id, config={})
         s.add_all([batch, monitor])
         s.flush()
+        s.add(m.PredictionBatchVersion(tenant_id=b.tenant_id, batch_id=batch.id, model_id=model_id,
+                                       model_version_id=version_id))
+        s.flush()
         s.add(m.PredictionResult(tenant_id=b.tenant_id, model_id=model_id, model_version_id=version_id,
                                  served_by="champion", batch_id=batch.id, input={"x": 1}, input_hash="0" * 64,
                                  output={"prediction": "1"}, prediction="1", latency_ms=1.0, actual="1",
