@@ -664,7 +664,7 @@ def _anomaly_record(a: Anomaly, monitor_name: str, assignee: str | None, hint: s
 
 
 def _severity_rank() -> Any:
-    """:data:`SEVERITY_RANK` in SQL, as written in ``ix_anomalies_tenant_open_worklist`` (migration 0029) so the
+    """:data:`SEVERITY_RANK` in SQL, as written in ``ix_anomalies_tenant_open_worklist`` (migration 0030) so the
     planner matches the index; literals, not bound values, so a generic plan matches it too."""
     return sa.literal_column(SEVERITY_RANK_SQL.replace("CASE severity", "CASE anomalies.severity"))
 

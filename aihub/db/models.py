@@ -547,7 +547,7 @@ CLOSE_BUCKET_SQL = (f"CASE WHEN resolved_at IS NULL THEN NULL WHEN {_CLOSE_SECON
 SEVERITY_RANK_SQL = ("CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
                      "WHEN 'low' THEN 1 ELSE 0 END")
 #: :data:`SEVERITY_RANK_SQL` laid out as PostgreSQL prints it back (``pg_get_indexdef``), so that Alembic's
-#: comparison of ``ix_anomalies_tenant_open_worklist`` (migration 0029) with the database finds them equal.
+#: comparison of ``ix_anomalies_tenant_open_worklist`` (migration 0030) with the database finds them equal.
 _RANK_AS_REFLECTED = ("\nCASE severity\n    WHEN 'critical' THEN 4\n    WHEN 'high' THEN 3\n    WHEN 'medium' THEN 2\n"
                       "    WHEN 'low' THEN 1\n    ELSE 0\nEND")
 

@@ -11,16 +11,16 @@ condition is the index's first column.
 The expressions are the text of :data:`aihub.db.models.SEVERITY_RANK_SQL` and ``WORKLIST_ORDER_SQL``; the
 query renders the same (:func:`aihub.db.anomaly_store._severity_rank`), which the planner needs to match.
 
-Revision ID: 0029
-Revises: 0028
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-06
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0029"
-down_revision = "0028"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
