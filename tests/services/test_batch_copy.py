@@ -98,6 +98,32 @@ def test_a_batch_row_shows_its_batch_requester_and_stays_out_of_the_cache_index(
     assert "ix_prediction_results_version_input_hash" in plan, plan
 
 
+def test_a_batch_records_its_serving_versions_and_refuses_rows_of_another(tenant):
+    """Batch rows reference batch and version with one key through the batch's versions (migration 0029): the
+    batch records its champion, and a row of a version it was not recorded with is refused, nothing kept."""
+    model, version = _quick_model(tenant)
+    _, other_version = _quick_model(tenant, name="other churn")
+    out = batch_predictions.predict_batch(tenant, model.id, "versions.csv", _csv(_customers(30)))
+    with tenant_session(tenant.tenant_id) as s:
+        recorded = s.execute(sa.text("SELECT batch_id, model_id, model_version_id FROM prediction_batch_versions "
+                                     "WHERE batch_id = :b"), {"b": out.batch.id}).all()
+        info = ps.serving_info(s, model.id)
+    assert recorded == [(out.batch.id, model.id, version.id)]
+    assert info.serving_version_ids == (version.id,)
+    frame = _customers(10)
+    _, columns = batch_predictions.prepare_chunk(tenant.tenant_id, info, frame)
+    columns["model_version_id"] = np.full(len(frame), other_version.id, dtype=np.int64)
+    with pytest.raises(DatabaseError, match="prediction_batch_versions"), tenant_session(tenant.tenant_id) as s:
+        batch_id = ps.add_batch(s, tenant_id=tenant.tenant_id, model_id=model.id, filename="wrong.csv",
+                                rows_total=0, rows_predicted=0, rows_failed=0, errors=[], seconds=0.0,
+                                user_id=tenant.user_id, version_ids=info.serving_version_ids)
+        ps.open_stage(s)
+        ps.copy_to_stage(s, columns)
+        ps.flush_stage(s, tenant_id=tenant.tenant_id, model_id=model.id, batch_id=batch_id, latency_ms=1.0)
+    with tenant_session(tenant.tenant_id) as s:
+        assert s.execute(sa.text("SELECT count(*) FROM prediction_batches WHERE filename = 'wrong.csv'")).scalar() == 0
+
+
 def test_first_and_last_chunks_in_pieces_keep_rows_lines_and_results_in_order(tenant, monkeypatch):
     """The first chunk's first rows go to the writer on their own and the last chunk in pieces; row numbers,
     file lines and results must come out exactly as without the split."""
@@ -225,7 +251,7 @@ def test_partitions_write_under_rls_and_a_failed_job_keeps_none(tenant):
         info = ps.serving_info(s, model.id)
         batch_id = ps.add_batch(s, tenant_id=tenant.tenant_id, model_id=model.id, filename="parts", rows_total=0,
                                 rows_predicted=0, rows_failed=0, errors=[], seconds=0.0, user_id=tenant.user_id,
-                                status="running")
+                                status="running", version_ids=info.serving_version_ids)
     frame = _customers(300)
     for k in range(2):
         part = frame.iloc[k * 150:(k + 1) * 150].reset_index(drop=True)
