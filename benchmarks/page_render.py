@@ -237,7 +237,10 @@ def _serve(env: dict, log: Path, trace: Path, script: Path, worker: bool):
     """The launcher serving ``script`` (cwd: the repository, so its config applies) and optionally a worker."""
     launcher = trace.with_suffix(".launcher.py")
     launcher.write_text(LAUNCHER)
-    return serve(script, {**env, "AIHUB_BENCH_TRACE": str(trace)}, log, worker,
+    # The launcher's folder is not the checkout: without PYTHONPATH its `import aihub` finds the installed (editable)
+    # copy, which for a worktree is another checkout's code.
+    path = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return serve(script, {**env, "AIHUB_BENCH_TRACE": str(trace), "PYTHONPATH": path}, log, worker,
                  runner=[sys.executable, str(launcher)], append=True, wait=180)
 
 
