@@ -21,28 +21,21 @@ after log-in was drawn three times and every log-in form twice.
 
 from __future__ import annotations
 
-import functools
-import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import streamlit as st
 
 from aihub import auth, webauth
 from aihub.auth import Principal
-from aihub.charts import dashboard as dashboard_charts
 from aihub.config import load_settings
 from aihub.errors import AihubError, PermissionDenied
+from app_pages import _chart_warm_up as chart_warm_up
+from app_pages._chart_warm_up import js_string as _js
 
 #: Session-state keys that outlive a change of user (none of them holds user data).
 _KEEP = ("_ignored_cookie", "_login_notice", "_drop_cookie")
 LOGGED_OUT = "You are logged out."
-
-
-def _js(text: str) -> str:
-    """``text`` as a JavaScript string literal that cannot end the ``<script>`` element it stands in."""
-    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 class SessionCookie:
@@ -71,11 +64,13 @@ class SessionCookie:
         value = webauth.encode_cookie(tenant_id, token, self.cookie_key, expires)
         attributes = f"; expires={format_datetime(expires, usegmt=True)}; path=/; samesite=strict" + (
             "; secure" if webauth.cookie_secure() else "")
-        return f"document.cookie = {_js(self.cookie_name + '=')} + encodeURIComponent({_js(value)}) + {_js(attributes)};"
+        name = _js(self.cookie_name + "=")
+        return f"document.cookie = {name} + encodeURIComponent({_js(value)}) + {_js(attributes)};"
 
     def delete_script(self) -> str:
         """JavaScript deleting the cookie."""
-        return f"document.cookie = {_js(self.cookie_name + '=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/; samesite=strict')};"
+        gone = f"{self.cookie_name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/; samesite=strict"
+        return f"document.cookie = {_js(gone)};"
 
     def forget(self) -> None:
         """Have the cookie deleted at the end of this tab's runs until the next log-in, and ignore the copy this
@@ -211,7 +206,7 @@ def login_page() -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Login")
     if not submitted:
-        _warm_up_charts()
+        chart_warm_up.draw()
         return
     try:
         found = auth.login(email, password, client=client())
@@ -222,57 +217,6 @@ def login_page() -> None:
         _open(found[0])
     st.session_state["_login_choices"] = found
     st.rerun()
-
-
-@functools.cache
-def _plotly_module() -> str | None:
-    """The file name of Streamlit's plotly chart module in its static files (``PlotlyChart.<hash>.js``), or None."""
-    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
-    return found[0].name if len(found) == 1 else None
-
-
-#: Downloads the module ``%s`` beside Streamlit's own script once the form is drawn (no main-thread work), and
-#: starts it on *Login* (a click or Enter in the form): its one long task (1 to 2 s on a loaded machine) then
-#: runs while the server logs in and builds the Dashboard, not while the user types.
-_PRELOAD = """(() => {
-  if (window.__aihubChartModule) return;
-  const main = document.querySelector('script[type="module"][src*="static/js/index."]');
-  if (!main) return;
-  const state = window.__aihubChartModule = {started: false, loaded: false};
-  const url = new URL('./' + %s, main.src).href;
-  const start = () => {
-    if (state.started) return;
-    state.started = true;
-    import(url).then(() => { state.loaded = true; }, () => {});
-  };
-  requestAnimationFrame(() => setTimeout(() => fetch(url).catch(() => {}), 0));
-  const inForm = (e) => e.target instanceof Element && e.target.closest('[data-testid="stForm"]');
-  for (const type of ['pointerdown', 'click']) {
-    document.addEventListener(type, (e) => { if (inForm(e) && e.target.closest('button')) start(); }, true);
-  }
-  document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && inForm(e)) start(); }, true);
-})();"""
-
-
-def _warm_up_charts() -> None:
-    """Have the browser's plotly chart module ready for the first Dashboard, without blocking the form.
-
-    Loading and starting it is 4.7 MB of JavaScript and one main-thread task of 1 to 2 s on a loaded 2-core
-    machine (``benchmarks/page_render.py``): in front of the first Dashboard's charts it cost a first log-in
-    about 2 s; drawn hidden on the form, it froze the form just as it appeared. Now it is downloaded while the
-    user types and started on *Login*, beside the server's run (:data:`_PRELOAD`). The server imports plotly's
-    trace classes here too (:func:`aihub.charts.dashboard.warm_up_figure`). Without the module's name (another
-    Streamlit build) an empty chart is drawn hidden instead, which loads and starts it at once.
-    """
-    figure = dashboard_charts.warm_up_figure()
-    module = _plotly_module()
-    with st.container(key="chart_warm_up"):
-        if module is None:
-            st.html("<style>.st-key-chart_warm_up {display: none}</style>")
-            st.plotly_chart(figure, key="chart_warm_up_figure", config={"staticPlot": True})
-        else:
-            st.html(f"<style>.st-key-chart_warm_up {{display: none}}</style><script>{_PRELOAD % _js(module)}</script>",
-                    unsafe_allow_javascript=True)
 
 
 def logout_page() -> None:
