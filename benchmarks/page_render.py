@@ -282,7 +282,11 @@ def _log_in(browser, url: str, trace: Trace, email: str, password: str) -> tuple
     _idle(page)
     form = page.evaluate(_FORM)
     form["form_runs"] = trace.between(t_open, time.time())["runs"]
-    box.fill(email)  # in case a rerun took keys
+    try:  # keys typed while the page was busy arrive late: filling the box before they did would double them
+        page.wait_for_function("(v) => document.querySelector('input[autocomplete=username]')?.value === v",
+                               arg=email, timeout=30_000)
+    except Exception:  # noqa: BLE001 - a rerun took keys: type it whole
+        box.fill(email)
     page.get_by_role("textbox", name="Password").fill(password)
     page.wait_for_timeout(300)
     t_click = time.time()
