@@ -141,6 +141,12 @@ def test_first_and_last_chunks_in_pieces_keep_rows_lines_and_results_in_order(te
     pd.testing.assert_frame_equal(split.results[cols], whole.results[cols])
     rows = batch_predictions.batch_results(tenant, split.batch.id)
     assert rows["row"].tolist() == list(range(1, 131))
+    with tenant_session(tenant.tenant_id) as s:  # each row stores its own input and digest (sliced with it)
+        stored = {b: s.execute(sa.text("SELECT row_number, input, input_hash FROM prediction_results "
+                                       "WHERE batch_id = :b ORDER BY row_number"), {"b": b}).all()
+                  for b in (whole.batch.id, split.batch.id)}
+    assert stored[split.batch.id] == stored[whole.batch.id]
+    assert [r[1]["Customer ID"] for r in stored[split.batch.id]] == frame["Customer ID"].tolist()
 
 
 def test_tenant_b_sees_none_of_tenant_a_batch_rows(tenant):
