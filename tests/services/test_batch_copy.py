@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from aihub import ingest
 from aihub.db import engine as dbengine
@@ -25,8 +24,8 @@ from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.errors import DatabaseError, IngestError, NotFound
 from aihub.services import batch_predictions, predictions
-from tests.conftest import SERVER_URL, new_tenant
-from tests.fixtures import _csv, _quick_model
+from tests.conftest import new_tenant
+from tests.fixtures import _csv, _quick_model, database_at
 
 
 def _customers(n: int, seed: int = 3) -> pd.DataFrame:
@@ -299,15 +298,7 @@ def test_chunks_keep_file_lines_and_skip_blank_lines():
 
 
 def test_migration_backfills_typed_columns_from_the_old_output():
-    name = f"aihub_mig_{uuid.uuid4().hex[:8]}"
-    owner = make_url(SERVER_URL).set(database=name)
-    try:
-        dbengine.ensure_database(owner)
-    except Exception as exc:  # noqa: BLE001 - no server here
-        pytest.skip(f"no PostgreSQL server: {exc}")
-    eng = sa.create_engine(owner)
-    try:
-        dbengine.upgrade(owner, "0024")
+    with database_at("0024") as (owner, eng):
         with eng.begin() as c:
             t = c.execute(sa.text("INSERT INTO tenants (name) VALUES ('m') RETURNING id")).scalar()
             m = c.execute(sa.text("INSERT INTO models (tenant_id, name, kind, config) VALUES (:t, 'm', 'ml', '{}') "
@@ -344,9 +335,3 @@ def test_migration_backfills_typed_columns_from_the_old_output():
         assert got[2][2] == {"explanation": "because", "top_contributions": "x = 1: +0.1"}
         assert got[3][1] == "far out" and got[3][2] == outputs[3][1]  # a single prediction keeps its whole output
         assert status == "succeeded"
-    finally:
-        eng.dispose()
-        admin = sa.create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
