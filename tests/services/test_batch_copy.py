@@ -24,6 +24,7 @@ from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.errors import DatabaseError, IngestError, NotFound
 from aihub.services import batch_predictions, predictions
+from aihub.services.batch_predictions import _stack
 from tests.conftest import new_tenant
 from tests.fixtures import _csv, _quick_model, database_at
 
@@ -335,3 +336,22 @@ def test_migration_backfills_typed_columns_from_the_old_output():
         assert got[2][2] == {"explanation": "because", "top_contributions": "x = 1: +0.1"}
         assert got[3][1] == "far out" and got[3][2] == outputs[3][1]  # a single prediction keeps its whole output
         assert status == "succeeded"
+
+
+def _chunk(n: int, start: int, *, errors: bool = False) -> pd.DataFrame:
+    return pd.DataFrame({
+        "row": np.arange(start, start + n), "tenure": [str(i) for i in range(n)],
+        "prediction": ["Yes" if i % 2 else "No" for i in range(n)], "probability": np.linspace(0, 1, n),
+        "error": [f"row {i}: bad" if errors and i == 0 else None for i in range(n)],
+        "warning": [None] * n,
+    })
+
+
+def test_stacked_chunks_equal_pandas_concat_also_when_chunks_differ():
+    same = [_chunk(5, 1), _chunk(3, 6, errors=True), _chunk(4, 9)]
+    pd.testing.assert_frame_equal(_stack(same), pd.concat(same, ignore_index=True))
+    other = [_chunk(2, 1), _chunk(2, 3).drop(columns=["warning"])]  # columns differ: pandas decides
+    pd.testing.assert_frame_equal(_stack(other), pd.concat(other, ignore_index=True))
+    typed = [_chunk(2, 1).astype({"prediction": "category"}), _chunk(2, 3).astype({"prediction": "category"})]
+    pd.testing.assert_frame_equal(_stack(typed), pd.concat(typed, ignore_index=True))
+    pd.testing.assert_frame_equal(_stack([_chunk(3, 1)]), _chunk(3, 1))
