@@ -137,6 +137,8 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
         "DROP INDEX ix_prediction_results_version_input_hash",
         "CREATE INDEX ix_prediction_results_version_input_hash ON prediction_results (model_version_id, input_hash)"],
         insert.format(sel=sel, src="stage")))
+    variants.append(("- id sequence fetched one at a time (CACHE 1000)",
+                     ["ALTER SEQUENCE prediction_results_id_seq CACHE 1000"], insert.format(sel=sel, src="stage")))
     variants.append(("+ work_mem 64MB (trigger's transition table in memory)", ["SET LOCAL work_mem = '64MB'"],
                      insert.format(sel=sel, src="stage")))
     for fk in fks:

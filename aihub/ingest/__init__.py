@@ -51,7 +51,6 @@ from aihub.ingest._read import (
     max_upload_bytes,
     read_upload,
 )
-from aihub.ingest._records import json_lines
 from aihub.ingest._schema import (
     DECIMALS,
     INVALID_POLICIES,
@@ -81,7 +80,6 @@ __all__ = [
     "ParsedUpload",
     "apply_schema",
     "iter_table_chunks",
-    "json_lines",
     "max_upload_bytes",
     "read_upload",
     "schema_from_json",

@@ -7,34 +7,17 @@ must still remove rows (deleting a batch, a version).
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from aihub.db import engine as dbengine
-from tests.conftest import SERVER_URL
+from tests.fixtures import database_at
 
 
 @pytest.fixture
 def at_0028():
-    name = f"aihub_mig_{uuid.uuid4().hex[:8]}"
-    owner = make_url(SERVER_URL).set(database=name)
-    try:
-        dbengine.ensure_database(owner)
-    except Exception as exc:  # noqa: BLE001 - no server here
-        pytest.skip(f"no PostgreSQL server: {exc}")
-    eng = sa.create_engine(owner)
-    try:
-        dbengine.upgrade(owner, "0028")
-        yield owner, eng
-    finally:
-        eng.dispose()
-        admin = sa.create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_at("0028") as db:
+        yield db
 
 
 def _version(c, t: int, m: int, number: int) -> int:
