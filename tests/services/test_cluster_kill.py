@@ -42,7 +42,7 @@ from aihub.db.models import PredictionBatch, PredictionResult, RecordScore
 from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.runtime.compute import PARTITION_ROWS_ENV, SCHEDULER_ENV, WORKER_DB_ENV
-from aihub.services import batch_predictions, datasets, jobs, model_cache, registry
+from aihub.services import analytics, analytics_results, batch_predictions, datasets, jobs, model_cache, registry
 from aihub.services import forecasts as forecast_svc
 from aihub.services import record_monitors as rm
 from tests.conftest import new_tenant
@@ -325,10 +325,11 @@ def _forecast_of(principal, model_id: int, version_id: int) -> tuple[pd.DataFram
     return table, csv
 
 
-def _forecast_job_with_a_worker_killed(client: Client, principal, model_id: int, monkeypatch):
+def _forecast_job_with_a_worker_killed(client: Client, principal, model_id: int, monkeypatch,
+                                       train: Callable = forecast_svc.train):
     """Train the model again as a user does, on the cluster; kill the worker holding a batch of series fits."""
     _on_the_cluster(client, monkeypatch, 1000)
-    job = forecast_svc.train(principal, model_id, run=False)
+    job = train(principal, model_id, run=False)
     with holding(client, "batch_of_") as hold:
         runner, box = _run_in_thread(jobs.run_job, principal.tenant_id, job.id)
         held = hold.wait(runner.is_alive)
@@ -367,6 +368,55 @@ def test_a_worker_killed_while_it_fits_series_without_retries_fails_the_job_and_
     after = _forecast_of(principal, model.id, earlier.id)
     pd.testing.assert_frame_equal(after[0], kept[0])
     pd.testing.assert_frame_equal(after[1], kept[1])
+
+
+# ---------------------------------------------------------------- an inventory model's demand forecasts
+INVENTORY_PRODUCTS = ["Binders", "Paper", "Chairs", "Phones", "Storage"]
+
+
+def _inventory_model(superstore_bytes: bytes, name: str):
+    """A new tenant's inventory model of five products (demand forecast per product), trained once here."""
+    principal = new_tenant(name)
+    orders = pd.read_csv(io.BytesIO(superstore_bytes), encoding="utf-8-sig")
+    orders = orders[orders["Sub-Category"].isin(INVENTORY_PRODUCTS)].assign(on_hand=50)
+    saved = datasets.save_upload(principal, "stock", "stock.csv", orders.to_csv(index=False).encode())
+    model, job = analytics.create_analytic(principal, "inventory", {
+        "model_name": "stock", "dataset_id": saved.version.dataset_id, "product_column": "Sub-Category",
+        "date_column": "Order Date", "quantity_column": "Quantity", "position_column": "on_hand", "freq": "W",
+        "lead_time": 2}, run=False)
+    assert jobs.run_job(principal.tenant_id, job.id) == "succeeded", registry.get_job(principal, job.id).error
+    return principal, model
+
+
+def _policy(principal, model_id: int, version_id: int) -> pd.DataFrame:
+    return analytics_results.inventory_policy(principal, model_id, version_id=version_id).set_index("product")
+
+
+def test_a_worker_killed_while_it_forecasts_demand_is_retried_and_the_plan_equals_the_local_one(
+        server_database, cluster, superstore_bytes, monkeypatch):
+    principal, model = _inventory_model(superstore_bytes, "kill-inventory")
+    (here,) = registry.list_versions(principal, model.id)
+    job, status, _ = _forecast_job_with_a_worker_killed(cluster, principal, model.id, monkeypatch, analytics.train)
+    assert (status, job.status) == ("succeeded", "succeeded"), job.error
+    there, _ = registry.list_versions(principal, model.id)
+    assert there.id == job.model_version_id != here.id
+    plan = _policy(principal, model.id, there.id)
+    assert sorted(plan.index) == sorted(INVENTORY_PRODUCTS)
+    pd.testing.assert_frame_equal(plan, _policy(principal, model.id, here.id))
+
+
+def test_a_worker_killed_while_it_forecasts_demand_without_retries_fails_the_job_and_keeps_the_plan(
+        server_database, cluster, superstore_bytes, no_retries, monkeypatch):
+    principal, model = _inventory_model(superstore_bytes, "kill-inventory-0")
+    (earlier,) = registry.list_versions(principal, model.id)
+    kept = _policy(principal, model.id, earlier.id)
+    job, status, held = _forecast_job_with_a_worker_killed(cluster, principal, model.id, monkeypatch,
+                                                           analytics.train)
+    assert (status, job.status) == ("failed", "failed")
+    assert "nothing was kept" in job.error and "worker died" in job.error and held.address in job.error, job.error
+    assert registry.list_versions(principal, model.id) == [earlier], "no new version"
+    _wait_idle(cluster)
+    pd.testing.assert_frame_equal(_policy(principal, model.id, earlier.id), kept)
 
 
 def _waiting_on_a_lock(engine) -> bool:
