@@ -34,7 +34,9 @@ Failure: Dask re-runs the tasks of a worker that dies (up to ``distributed.sched
 A partition is stored in one transaction, at most once (:func:`aihub.db.partition_store.claim_partition`);
 when the job still fails, the batch is recorded failed with the reason and every row it stored is deleted, a
 partition committing at that moment included (:func:`aihub.db.prediction_store.fail_batch`), and the job fails
-with it. Record monitors and forecasts store nothing until every partition is back.
+with it. Record monitors and forecasts store nothing until every partition is back. The joblib route of
+forecasts keeps each series' rows in its task, never scattered, so a re-run task has them, and fails the job when
+Dask gives a task up (:func:`_dask_backend_class`).
 """
 
 from __future__ import annotations

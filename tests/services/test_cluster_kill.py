@@ -7,7 +7,8 @@ of two worker processes named by ``AIHUB_DASK_SCHEDULER``:
   ``aihub worker`` runs) scores its partitions on the workers, each worker storing its own;
 * a record monitor's scoring after a sync: ``queue.defer("aihub.score_record_monitor")`` (what the
   ``source_synced`` subscriber queues) scores its partitions on the workers and stores the flagged rows;
-* a forecast job of many series (``split_by``): ``jobs.run_job`` fits the series through joblib's Dask backend.
+* a forecast job of many series (``split_by``) and an inventory model's job (a demand forecast per product):
+  ``jobs.run_job`` fits the series through joblib's Dask backend (``fit_panel`` / ``forecast_many``).
 
 The moment of the kill is not left to timing: :mod:`tests.services.dask_hold` (a real worker plugin registered
 from the test, no change to the product) holds one task of the job at its start in the worker's task thread,
@@ -414,6 +415,7 @@ def test_a_worker_killed_while_it_forecasts_demand_without_retries_fails_the_job
                                                            analytics.train)
     assert (status, job.status) == ("failed", "failed")
     assert "nothing was kept" in job.error and "worker died" in job.error and held.address in job.error, job.error
+    assert "batch_of_" in job.error, job.error
     assert registry.list_versions(principal, model.id) == [earlier], "no new version"
     _wait_idle(cluster)
     pd.testing.assert_frame_equal(_policy(principal, model.id, earlier.id), kept)
