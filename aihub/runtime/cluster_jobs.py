@@ -187,8 +187,12 @@ def _dask_backend_class() -> type:
 
         def submit(self, func: Any, callback: Any = None) -> Any:
             future = super().submit(func, callback)
-            if callback is not None:
-                future.add_done_callback(lambda f: f.exception() is not None and callback(f.exception()))
+
+            def failed(done: Any) -> None:
+                if callback is not None and not done.cancelled() and done.exception() is not None:
+                    callback(done.exception())  # joblib records it as the outcome: Parallel raises it
+
+            future.add_done_callback(failed)
             return future
 
     return MendedDaskBackend
