@@ -85,8 +85,9 @@ class Hold:
     def __init__(self, directory: str) -> None:
         self.directory = Path(directory)
 
-    def wait(self, alive: Callable[[], bool], deadline: float = 300.0) -> Held:
-        """The held task, once one is; AssertionError if ``alive()`` turns false or the deadline passes first."""
+    def wait(self, alive: Callable[[], bool], deadline: float = 300.0, job: Callable[[], object] = str) -> Held:
+        """The held task, once one is; AssertionError (with ``job()``, what the job became) if ``alive()`` turns
+        false or the deadline passes first."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             with contextlib.suppress(FileNotFoundError):
@@ -94,19 +95,32 @@ class Hold:
             if not alive():
                 break
             time.sleep(0.05)
-        raise AssertionError(f"no task was held (the job ended: {not alive()}, or {deadline:.0f} s passed)")
+        raise AssertionError(f"no task was held (the job ended: {not alive()}, or {deadline:.0f} s passed); "
+                             f"the job: {job()}")
 
     def release(self) -> None:
         """Let the held task run (when the test did not kill its worker)."""
         (self.directory / "release").touch()
 
 
+def _has_hold(dask_worker: Any) -> bool:
+    return HoldOne.name in dask_worker.plugins
+
+
 @contextlib.contextmanager
-def holding(client: Client, prefix: str, suffix: str = "") -> Iterator[Hold]:
-    """Register :class:`HoldOne` on every worker of ``client``'s cluster for the block (and the ones started in it)."""
+def holding(client: Client, prefix: str, suffix: str = "", n_workers: int = 2) -> Iterator[Hold]:
+    """Register :class:`HoldOne` on every worker of ``client``'s cluster for the block (and the ones started in it).
+
+    First waits until ``n_workers`` workers are up (a worker killed by an earlier test has been restarted by its
+    nanny and registered): a worker registering while the plugin is registered could miss it and run the task
+    unheld.
+    """
+    client.wait_for_workers(n_workers, timeout=300)
     directory = tempfile.mkdtemp(prefix="aihub-hold-")
     Path(directory, "armed").touch()
     client.register_plugin(HoldOne(directory, prefix, suffix))
+    have = client.run(_has_hold)
+    assert len(have) >= n_workers and all(have.values()), f"the hold is not on every worker: {have}"
     hold = Hold(directory)
     try:
         yield hold

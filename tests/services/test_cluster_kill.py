@@ -185,7 +185,7 @@ def _batch_job_with_a_worker_killed(client: Client, principal, model_id: int, da
     job = batch_predictions.submit_batch(principal, model_id, "customers.csv", data, explain=True, run=False)
     with holding(client, "aihub-score-", f"-{2 * PARTITION + 1}") as hold:
         runner, box = _run_in_thread(jobs.run_job, principal.tenant_id, job.id)
-        held = hold.wait(runner.is_alive)
+        held = hold.wait(runner.is_alive, job=lambda: (box, registry.get_job(principal, job.id)))
         _wait_for("a partition to be stored", lambda: _stored_rows(principal.tenant_id, _batch_of(
             principal.tenant_id, job.id)), runner.is_alive)
         _kill_the_holder(client, held)
@@ -268,7 +268,8 @@ def _record_scoring_with_a_worker_killed(client: Client, principal, monitor_id: 
     with holding(client, "_score_records_part-") as hold:
         future = queue.defer("aihub.score_record_monitor", lock=f"aihub-record-monitor-{monitor_id}",
                              tenant_id=principal.tenant_id, monitor_id=monitor_id)
-        held = hold.wait(lambda: not future.done())
+        held = hold.wait(lambda: not future.done(), job=lambda: future.done() and (future.exception() or
+                                                                                  future.result()))
         _kill_the_holder(client, held)
         error = future.exception(300)
     return ({"error": error} if error else {"result": future.result()}), held
@@ -333,7 +334,7 @@ def _forecast_job_with_a_worker_killed(client: Client, principal, model_id: int,
     job = train(principal, model_id, run=False)
     with holding(client, "batch_of_") as hold:
         runner, box = _run_in_thread(jobs.run_job, principal.tenant_id, job.id)
-        held = hold.wait(runner.is_alive)
+        held = hold.wait(runner.is_alive, job=lambda: (box, registry.get_job(principal, job.id)))
         _kill_the_holder(client, held)
         runner.join(300)
     assert not runner.is_alive(), "the job runner did not end"
