@@ -10,7 +10,8 @@ What it does
    a run revenue monitor, a trained forecast and churn model, its insights).
 3. Fills a second tenant, "Bench big", with 10,000,000 prediction rows (10%
    with a recorded outcome) over 180 days for 6 deployed models, 100,000
-   anomalies over 5 monitors, 1,000 insights, 20,000 usage events and a few
+   anomalies over 5 monitors (half of them closed, up to two weeks after
+   detection), 1,000 insights, 20,000 usage events and a few
    deployments. **The fill bypasses the app**: it runs set-based ``INSERT ...
    SELECT FROM generate_series(...)`` statements as the database owner (the app
    role would take minutes row by row), then ``VACUUM ANALYZE`` so the planner
@@ -42,7 +43,10 @@ What it does
    severity and status over every row of the range), timed as the app role
    under row-level security next to the rollup reads, all rolled up and with
    today's day still marked (a prediction arrived since the last rollup step:
-   that day is read raw).
+   that day is read raw). Next to ``anomaly_summary``: ``anomaly_stats`` as it
+   was before migration 0028 (three aggregates over every anomaly row) and a
+   plain ``SELECT count(*)`` of the same rows (:data:`ANOMALY_BASELINE`).
+   ``--explain`` also prints the plan of ``anomaly_stats``' median query.
 
 Figures only, no pass/fail asserts. Usage::
 
@@ -159,13 +163,14 @@ FILL = [
         SELECT :t, 'Monitor ' || g, '{}'::jsonb FROM generate_series(1, 5) g"""),
     ("anomalies", """
         INSERT INTO anomalies (tenant_id, monitor_id, metric, slice, ts, actual, expected, lower, upper, score,
-                               severity, impact, root_cause, snapshot, status)
+                               severity, impact, root_cause, snapshot, status, resolved_at)
         SELECT :t, mo.id, (ARRAY['daily_revenue', 'transaction_count', 'average_order_value'])[1 + g % 3],
                'Region=R' || (g / 20000), timestamp '2026-06-01' - (g % 20000) * interval '1 hour',
                100, 120, 110, 130, 0.5 + (g % 50) / 100.0,
-               (ARRAY['low', 'low', 'medium', 'medium', 'high', 'critical'])[1 + g % 6], -(g % 5000)::float8,
+               (ARRAY['low', 'low', 'medium', 'medium', 'high', 'critical'])[1 + g % 7 % 6], -(g % 5000)::float8,
                '{}'::jsonb, '[]'::jsonb,
-               (ARRAY['new', 'acknowledged', 'investigating', 'resolved', 'resolved', 'false_positive'])[1 + g % 6]
+               (ARRAY['new', 'acknowledged', 'investigating', 'resolved', 'resolved', 'false_positive'])[1 + g % 6],
+               CASE WHEN g % 6 >= 3 THEN now() + (g::bigint * 7919 % 1209600) * interval '1 second' END
         FROM generate_series(1, :n_anom) g
         JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM monitors WHERE tenant_id = :t) mo
           ON mo.k = g % 5"""),
@@ -300,10 +305,16 @@ def time_incremental(db, tenant_id: int, n: int) -> tuple[float, float, dict[str
 
 
 def mark_today(tenant_id: int) -> None:
-    """One prediction arrives after the rollup step (as the app role): today is marked, so read raw."""
+    """One prediction arrives after the rollup step (as the app role): today is marked, so read raw. And the 1,000
+    newest anomalies are triaged (closed, reopened): their count deltas wait for the next step, so read with them
+    (and their days are marked too)."""
     from aihub.db.session import tenant_session
 
     with tenant_session(tenant_id) as s:
+        s.execute(sa.text("""
+            UPDATE anomalies SET status = CASE WHEN resolved_at IS NULL THEN 'resolved' ELSE 'acknowledged' END,
+                                 resolved_at = CASE WHEN resolved_at IS NULL THEN now() END
+            WHERE id IN (SELECT id FROM anomalies ORDER BY ts DESC LIMIT 1000)"""))
         s.execute(sa.text("""
             INSERT INTO prediction_results (tenant_id, model_id, model_version_id, served_by, input, input_hash,
                                             output, prediction, latency_ms)
@@ -329,6 +340,38 @@ RAW_QUERIES = {
         SELECT date_trunc(:unit, a.ts) AS period, a.severity, a.status, count(*) FROM anomalies a
         WHERE a.ts >= :n0 AND a.ts < :n1 GROUP BY 1, 2, 3 ORDER BY 1""",
 }
+
+
+#: ``anomaly_stats`` as it was before migration 0028 (aggregates over every anomaly row of the tenant), and a plain
+#: count of those rows: the same-run baseline of ``anomaly_summary``.
+ANOMALY_BASELINE = {
+    "raw: anomaly_stats (pre-0028)": [
+        "SELECT severity, count(*) FROM anomalies WHERE status = ANY(:open) GROUP BY severity",
+        ("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - created_at)), "
+         "count(*) FROM anomalies WHERE resolved_at IS NOT NULL"),
+        """WITH per AS (SELECT monitor_id, status, count(*) AS n FROM anomalies GROUP BY 1, 2)
+           SELECT m.id, m.name, coalesce(sum(per.n), 0), coalesce(sum(per.n) FILTER (WHERE per.status = ANY(:open)), 0),
+                  coalesce(sum(per.n) FILTER (WHERE per.status = ANY(:closed)), 0),
+                  coalesce(sum(per.n) FILTER (WHERE per.status = 'false_positive'), 0)
+           FROM monitors m LEFT JOIN per ON per.monitor_id = m.id GROUP BY m.id, m.name ORDER BY m.name"""],
+    "raw: SELECT count(*) FROM anomalies": ["SELECT count(*) FROM anomalies"],
+}
+
+
+def time_anomaly_baseline(p, repeat: int) -> dict[str, tuple[float, float, float]]:
+    """:data:`ANOMALY_BASELINE` as the app role under row-level security (a read session, like the dashboard)."""
+    from aihub.db import anomaly_store
+    from aihub.db.session import read_session
+
+    params = {"open": list(anomaly_store.OPEN_STATUSES), "closed": list(anomaly_store.CLOSED_STATUSES)}
+    out = {}
+    for label, statements in ANOMALY_BASELINE.items():
+        def run(statements=statements):
+            with read_session(p.tenant_id) as s:
+                for sql in statements:
+                    s.execute(sa.text(sql), params).all()
+        out[label] = _timed(run, repeat)
+    return out
 
 
 def time_raw(p, repeat: int) -> dict[str, tuple[float, float, float]]:
@@ -420,6 +463,12 @@ def explain(db, p) -> None:
             "EXPLAIN (ANALYZE, BUFFERS) SELECT date_trunc('week', p.created_at), p.model_id, count(*) "
             "FROM prediction_results p WHERE p.created_at >= now() - interval '180 days' GROUP BY 1, 2")).all()
     print("\n".join(r[0] for r in plan))
+    from aihub.db import anomaly_store
+
+    with db.app.begin() as conn:  # the median of anomaly_stats: one bucket of ix_anomalies_tenant_closed
+        conn.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(p.tenant_id)})
+        plan = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + anomaly_store._MEDIAN)).all()
+    print("\n".join(r[0] for r in plan))
 
 
 def _uptime() -> str:
@@ -487,6 +536,7 @@ def main() -> int:
         mark_today(big.tenant_id)
         marked = time_queries(big, args.repeat)
         raw = time_raw(big, args.raw_repeat)
+        raw.update(time_anomaly_baseline(big, args.repeat))
 
         print(f"\nbackend: {'embedded' if args.embedded else 'server'} PostgreSQL; big tenant: "
               f"{args.predictions:,} predictions, {args.anomalies:,} anomalies, {args.insights:,} insights, "
@@ -502,8 +552,9 @@ def main() -> int:
         for key, (first, p50, mx) in raw.items():
             print(f"{key:<32}{'':>8}{'':>8}{first:>8.3f}{p50:>8.3f}{mx:>8.3f}")
         print(f"{'raw: sum of the four':<32}{'':>8}{'':>8}" + "".join(
-            f"{sum(v[i] for v in raw.values()):>8.3f}" for i in range(3)))
-        print("'big+today': after one prediction arrived since the rollup step (today's day read raw)")
+            f"{sum(v[i] for k, v in raw.items() if k in RAW_QUERIES):>8.3f}" for i in range(3)))
+        print("'big+today': after one prediction arrived since the rollup step (today's day read raw) and 1,000 "
+              "anomalies were triaged (their count deltas not yet folded)")
         dp, bp = results["demo"][1], results["big"][1]
         print(f"{'page render (AppTest)':<32}{dp[0]:>8.3f}{dp[1]:>8.3f}{bp[0]:>8.3f}{bp[1]:>8.3f}{bp[2]:>8.3f}")
         print(f"charts on the page: demo {dp[3]}, big {bp[3]}; page 'p50' = re-renders with the page's "

@@ -94,6 +94,8 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
     batch = q("INSERT INTO prediction_batches (tenant_id, model_id, filename, rows_total, rows_predicted, "
               "rows_failed, errors, seconds) VALUES (%s, %s, 'f', 0, 0, 0, '[]', 0) RETURNING id",
               (tenant, model)).fetchone()[0]
+    q("INSERT INTO prediction_batch_versions (tenant_id, batch_id, model_id, model_version_id) "
+      "VALUES (%s, %s, %s, %s)", (tenant, batch, model, version))
     print(f"setup done at {time.strftime('%X')}", file=sys.stderr, flush=True)
     inputs = telco_rows(rows)
     rng = np.random.default_rng(0)
@@ -121,20 +123,22 @@ def run(owner, app_role: str, tenant: int, user: int, rows: int, repeat: int) ->
               "{sel} FROM {src}")
     sel = COLS.replace("input,", "input::jsonb,").replace("output,", "output::jsonb,")
     variants: list[tuple[str, list[str], str]] = [("full statement (as landed)", [], insert.format(sel=sel, src="stage"))]
-    if "fk_prediction_results_model_id_model_versions" in fks:  # migration 0026's one key: time 0025's three too
-        variants.append(("+ 0025's keys (tenant; model; version) for 0026's one", [
-            "ALTER TABLE prediction_results DROP CONSTRAINT fk_prediction_results_model_id_model_versions",
-            "ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE",
-            ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, model_id) REFERENCES models (tenant_id, id) "
-             "ON DELETE CASCADE"),
-            ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, model_version_id) "
-             "REFERENCES model_versions (tenant_id, id) ON DELETE CASCADE")], insert.format(sel=sel, src="stage")))
+    if "fk_prediction_results_batch_id_prediction_batch_versions" in fks:  # 0029's one key: time the two before it too
+        variants.append(("+ the two keys before 0029 (batch; model version)", [
+            "ALTER TABLE prediction_results DROP CONSTRAINT fk_prediction_results_batch_id_prediction_batch_versions",
+            ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, batch_id) "
+             "REFERENCES prediction_batches (tenant_id, id) ON DELETE CASCADE"),
+            ("ALTER TABLE prediction_results ADD FOREIGN KEY (tenant_id, model_id, model_version_id) "
+             "REFERENCES model_versions (tenant_id, model_id, id) ON DELETE CASCADE")],
+            insert.format(sel=sel, src="stage")))
     variants.append(("+ requested_by on every row (before 0027)", [],
                      insert.format(sel=sel, src="stage").replace(", NULL, 0.05", f", {user}, 0.05")))
     variants.append(("+ cache index over batch rows too (before 0027)", [
         "DROP INDEX ix_prediction_results_version_input_hash",
         "CREATE INDEX ix_prediction_results_version_input_hash ON prediction_results (model_version_id, input_hash)"],
         insert.format(sel=sel, src="stage")))
+    variants.append(("- id sequence fetched one at a time (CACHE 1000)",
+                     ["ALTER SEQUENCE prediction_results_id_seq CACHE 1000"], insert.format(sel=sel, src="stage")))
     variants.append(("+ work_mem 64MB (trigger's transition table in memory)", ["SET LOCAL work_mem = '64MB'"],
                      insert.format(sel=sel, src="stage")))
     for fk in fks:

@@ -133,7 +133,8 @@ def bench_bulk_insert(admin, model_id: int, version_id: int, telco: pd.DataFrame
 
     def new_batch(s) -> int:  # stored as a batch, so single-prediction statistics stay clean
         return ps.add_batch(s, tenant_id=admin.tenant_id, model_id=model_id, filename="bench", rows_total=rows,
-                            rows_predicted=rows, rows_failed=0, errors=[], seconds=0.0, user_id=admin.user_id)
+                            rows_predicted=rows, rows_failed=0, errors=[], seconds=0.0, user_id=admin.user_id,
+                            version_ids=[version_id])
 
     t0 = time.perf_counter()
     with tenant_session(admin.tenant_id) as s:

@@ -12,7 +12,8 @@
 * real servers on 127.0.0.1: a signing webhook :class:`Receiver` (fixture ``receiver``), an SMTP server
   (``smtp_server``), a paginated orders REST API (``api``, :func:`_start_api`, :func:`_rest` its source config),
   and worker processes (``start_worker``);
-* a quick churn model (:func:`_quick_model`) and the insight-engine inputs (:func:`_inputs`).
+* a quick churn model (:func:`_quick_model`) and the insight-engine inputs (:func:`_inputs`);
+* a throw-away database migrated to a given revision, for migration tests (:func:`database_at`).
 
 Test modules import fixtures from here by name (``# noqa: F401``), so pytest finds them in that module.
 """
@@ -44,7 +45,7 @@ from aihub import notify
 from aihub.demo import generate_customers
 from aihub.insights import AnomaliesInput, ForecastInput, InsightInputs, PredictionsInput
 from aihub.services import datasets, jobs, model_config, model_training, registry
-from tests.conftest import REPO, new_tenant, shared_file
+from tests.conftest import REPO, SERVER_URL, new_tenant, shared_file
 
 AVOCADO_REGIONS = (
     "Albany",
@@ -651,3 +652,33 @@ def telco_world(principal, monkeypatch, **config):
            "target": "Churn", "features": features, "input": {"format": "mlflow_split"},
            "output": {"prediction_key": "prediction", "probabilities_key": "probabilities"}, **config}
     return saved.version.dataset_id, frame, features, pipeline, server, cfg
+
+
+@contextlib.contextmanager
+def database_at(revision: str):
+    """A fresh database on the PostgreSQL server, migrated to ``revision``; dropped afterwards.
+
+    Yields ``(owner URL, owner engine)``; skips the test when no server answers.
+    """
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from aihub.db import engine as dbengine
+
+    name = f"aihub_mig_{uuid.uuid4().hex[:8]}"
+    owner = make_url(SERVER_URL).set(database=name)
+    try:
+        dbengine.ensure_database(owner)
+    except Exception as exc:  # noqa: BLE001 - no server here
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    eng = sa.create_engine(owner)
+    try:
+        dbengine.upgrade(owner, revision)
+        yield owner, eng
+    finally:
+        eng.dispose()
+        admin = sa.create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

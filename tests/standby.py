@@ -113,8 +113,10 @@ class StreamingPair:
         with (node.data / "postgresql.auto.conf").open("a") as conf:
             conf.write("\n".join(lines) + "\n")
 
-    def _pg_ctl_start(self, node: Node) -> None:
-        self._run("pg_ctl", "-D", str(node.data), "-l", str(node.log), "-w", "-t", str(int(DEADLINE)), "start")
+    def _pg_ctl_start(self, node: Node, **settings: str) -> None:
+        options = " ".join(f"-c {k}={v}" for k, v in settings.items())  # this start only, not written to a file
+        self._run("pg_ctl", "-D", str(node.data), "-l", str(node.log), "-w", "-t", str(int(DEADLINE)),
+                  *(("-o", options) if options else ()), "start")
 
     def start(self) -> None:
         """initdb and start the primary, take the standby with ``pg_basebackup -R`` and start it."""
@@ -147,9 +149,42 @@ class StreamingPair:
         self._drop_engine("standby")
         self._run("pg_ctl", "-D", str(self.standby.data), "-m", "fast", "-w", "stop")
 
-    def start_standby(self) -> None:
-        """Start the stopped standby again; it catches up from the primary."""
-        self._pg_ctl_start(self.standby)
+    def kill_standby(self) -> None:
+        """Stop the standby the hard way (``pg_ctl stop -m immediate``: its backends are killed mid-statement,
+        as when a replica's machine fails); :meth:`start_standby` resumes it after crash recovery."""
+        self._drop_engine("standby")
+        self._run("pg_ctl", "-D", str(self.standby.data), "-m", "immediate", "-w", "stop")
+
+    def start_standby(self, **settings: str) -> None:
+        """Start the stopped standby again, with ``settings`` (``-c name=value``) for this start only; it catches
+        up from the primary."""
+        self._pg_ctl_start(self.standby, **settings)
+
+    def standby_running(self) -> bool:
+        """Whether the standby's postmaster runs (its ``postmaster.pid`` exists)."""
+        return (self.standby.data / "postmaster.pid").exists()
+
+    @contextmanager
+    def standby_restarted_after(self) -> Iterator[None]:
+        """The block may stop or kill the standby; it runs again (with its own settings) after the block."""
+        try:
+            yield
+        finally:
+            if not self.standby_running():
+                self.start_standby()
+
+    @contextmanager
+    def standby_settings(self, **settings: str) -> Iterator[None]:
+        """The standby restarted with ``settings`` for the block (``max_standby_streaming_delay="0"``, say: read
+        by the startup process at start, so in force from the block's first line), and without them after it."""
+        self.stop_standby()
+        self.start_standby(**settings)
+        try:
+            yield
+        finally:
+            if self.standby_running():
+                self.stop_standby()
+            self.start_standby()
 
     @contextmanager
     def standby_stopped(self) -> Iterator[None]:
@@ -222,6 +257,28 @@ class StreamingPair:
         measure of the time from a local WAL flush to the standby's replay of it (None without a recent sample)."""
         lag = self.superuser("primary", "SELECT extract(epoch FROM replay_lag)::float FROM pg_stat_replication")
         return None if lag is None else float(lag)
+
+    def standby_query(self, fragment: str) -> int | None:
+        """The backend pid of a statement containing ``fragment`` running on the standby, or None."""
+        quoted = fragment.replace("'", "''")
+        pid = self.superuser("standby", "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND pid <> "
+                             f"pg_backend_pid() AND position('{quoted}' IN query) > 0 LIMIT 1")
+        return None if pid is None else int(pid)
+
+    def wait_for_standby_query(self, fragment: str) -> int:
+        """Wait until a statement containing ``fragment`` runs on the standby; return its backend's pid.
+
+        Raises
+        ------
+        RuntimeError
+            If none runs after :data:`DEADLINE` seconds.
+        """
+        deadline = time.monotonic() + DEADLINE
+        while (pid := self.standby_query(fragment)) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no statement containing {fragment!r} ran on the standby in {DEADLINE} s")
+            time.sleep(0.01)
+        return pid
 
     @contextmanager
     def replay_paused(self) -> Iterator[None]:

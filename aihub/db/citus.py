@@ -156,14 +156,17 @@ def markdown(plan: Layout | None = None) -> str:
         lines.append(f"| `{table}` | {cols(key)} | {', '.join(uniques.get(table, [])) or '-'} |")
     set_null = sum(1 for fk in plan.foreign_keys if fk[4].upper().startswith("SET NULL"))
     others = sorted({fk[4] for fk in plan.foreign_keys if not fk[4].upper().startswith("SET NULL")})
-    lines += ["", (f"**Foreign keys between distributed tables**: {len(plan.foreign_keys)}, each "
-                   f"`({DISTRIBUTION_COLUMN}, x_id) -> parent ({DISTRIBUTION_COLUMN}, id)`; {set_null} of them "
-                   f"`ON DELETE SET NULL (x_id)`, the others {', '.join(f'`{o}`' for o in others)}:"), "",
-              "| table | references (column -> parent, on delete) |", "| --- | --- |"]
+    lines += ["", (f"**Foreign keys between distributed tables**: {len(plan.foreign_keys)}, each leading with "
+                   f"`{DISTRIBUTION_COLUMN}` on both sides (mostly `({DISTRIBUTION_COLUMN}, x_id) -> parent "
+                   f"({DISTRIBUTION_COLUMN}, id)`); {set_null} of them `ON DELETE SET NULL (x_id)`, the others "
+                   f"{', '.join(f'`{o}`' for o in others)}:"), "",
+              f"| table | references (columns besides `{DISTRIBUTION_COLUMN}` -> parent, on delete) |", "| --- | --- |"]
     refs: dict[str, list[str]] = {}
     for table, columns, parent, _parent_cols, ondelete in plan.foreign_keys:
         action = "set null" if ondelete.upper().startswith("SET NULL") else ondelete.lower()
-        refs.setdefault(table, []).append(f"`{columns[-1]}` -> `{parent}` ({action})")
+        own = [c for c in columns if c != DISTRIBUTION_COLUMN]
+        refs.setdefault(table, []).append(f"`{own[0] if len(own) == 1 else '(' + ', '.join(own) + ')'}` -> "
+                                          f"`{parent}` ({action})")
     lines += [f"| `{table}` | {', '.join(r)} |" for table, r in refs.items()]
     return "\n".join(lines) + "\n"
 

@@ -375,6 +375,19 @@ def bootstrap(settings: Settings | None = None) -> tuple[URL, URL]:
 READ_CONNECT_TIMEOUT = 5
 #: Seconds the dashboard's reads stay on the primary after the read replica could not be reached.
 READ_RETRY_SECONDS = 30.0
+#: libpq settings of the read replica's connections (psycopg connect arguments; a setting in the URL's query
+#: wins): TCP keepalives probe an idle connection after 5 s, every 2 s, and give up after 3 unanswered probes,
+#: and ``tcp_user_timeout`` (milliseconds) drops a connection whose sent data stays unacknowledged for 10 s. A
+#: replica whose network silently drops then fails a read after about 11 s instead of the kernel's defaults
+#: (no probes for 2 h, retransmissions for about 15 min); the read is then run again on the primary.
+READ_KEEPALIVES: dict[str, int] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                                   "keepalives_count": 3, "tcp_user_timeout": 10_000}
+#: SQLSTATEs of a replica read's failure that says the connection or the server died: a connection exception
+#: (class 08), and the server's shutdown, crash or restart (57P01, 57P02, 57P03).
+READ_LOST_STATES = ("57P01", "57P02", "57P03")
+#: SQLSTATE of a statement the replica cancelled for a conflict with its WAL replay (``canceling statement due
+#: to conflict with recovery``): serialization_failure.
+READ_CONFLICT_STATE = "40001"
 
 
 def make_engine(url: URL | str, **kwargs) -> Engine:
@@ -399,7 +412,7 @@ class Database:
         (:func:`aihub.db.session.read_session`); default :func:`read_url` of
         the settings. None: :attr:`read` is the :attr:`app` engine itself.
         Its connections give up after :data:`READ_CONNECT_TIMEOUT` seconds
-        unless the URL sets ``connect_timeout``.
+        and carry :data:`READ_KEEPALIVES` (:func:`read_connect_args`).
     """
 
     def __init__(self, owner: URL, app: URL, worker: URL | None = None, read: URL | None = None) -> None:
@@ -412,8 +425,8 @@ class Database:
         self.app = make_engine(app, pool_size=5, max_overflow=10)
         self.read = self.app
         if self.read_url:
-            timeout = {} if "connect_timeout" in self.read_url.query else {"connect_timeout": READ_CONNECT_TIMEOUT}
-            self.read = make_engine(self.read_url, pool_size=5, max_overflow=10, connect_args=timeout)
+            self.read = make_engine(self.read_url, pool_size=5, max_overflow=10,
+                                    connect_args=read_connect_args(self.read_url))
         self._read_down_until: float | None = None  # monotonic time until which reads skip the replica
         register_hub(self.owner, owner, app, *([self.worker_url] if self.worker_url else []))
         if self.read_url:  # another server, often on another port: guarded with its own port
@@ -453,6 +466,35 @@ class Database:
             self.read_url.render_as_string(hide_password=True) if self.read_url else None, READ_RETRY_SECONDS,
             " ".join(str(exc).split()))
 
+    def read_failed(self, exc: BaseException, *, lost: bool) -> None:
+        """Record that a read failed on the replica after it started, and is run again on the primary.
+
+        Logs one warning naming ``AIHUB_READ_DATABASE_URL``. When the
+        connection or the server died (``lost``), the next reads go to the
+        primary for :data:`READ_RETRY_SECONDS` as after
+        :meth:`read_unreachable`; a recovery conflict leaves the replica in
+        use (it answers; the one statement was cancelled).
+
+        Parameters
+        ----------
+        exc : BaseException
+            The driver's error (its message goes into the warning).
+        lost : bool
+            The connection to the replica, or the replica itself, died.
+        """
+        if lost:
+            self._read_down_until = time.monotonic() + READ_RETRY_SECONDS
+        why = (f"the connection to it died, so the dashboard reads from the primary for the next "
+               f"{READ_RETRY_SECONDS:.0f} s, then tries the replica again; check that the replica runs"
+               if lost else
+               "the replica cancelled it for a conflict with its WAL replay; if this repeats, raise the replica's "
+               "max_standby_streaming_delay or turn on its hot_standby_feedback")
+        log.warning(
+            "A dashboard read on the read replica of AIHUB_READ_DATABASE_URL (%s) failed and was read again "
+            "from the primary: %s. The driver said: %s",
+            self.read_url.render_as_string(hide_password=True) if self.read_url else None, why,
+            " ".join(str(exc).split()))
+
     def read_reachable(self) -> None:
         """Record that the replica answered; logs once when it answers again after :meth:`read_unreachable`."""
         if self._read_down_until is not None:
@@ -465,6 +507,53 @@ class Database:
         self.app.dispose()
         if self.read is not self.app:
             self.read.dispose()
+
+
+def read_connect_args(url: URL) -> dict[str, int]:
+    """psycopg connect arguments of the read replica's engine: :data:`READ_CONNECT_TIMEOUT` and
+    :data:`READ_KEEPALIVES`, each unless ``url``'s query sets it.
+
+    Parameters
+    ----------
+    url : URL
+        ``AIHUB_READ_DATABASE_URL``.
+
+    Returns
+    -------
+    dict of str to int
+        libpq parameter names to values (seconds; ``tcp_user_timeout`` in milliseconds).
+    """
+    defaults = {"connect_timeout": READ_CONNECT_TIMEOUT, **READ_KEEPALIVES}
+    return {k: v for k, v in defaults.items() if k not in url.query}
+
+
+def replica_failure(exc: BaseException) -> str | None:
+    """Whether a read's error is the replica's failure rather than the query's own, and which.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What the read raised: a SQLAlchemy ``DBAPIError``, or an error whose ``__cause__`` is one (the
+        :class:`~aihub.errors.DatabaseError` of :func:`aihub.db.session.tenant_session`).
+
+    Returns
+    -------
+    str or None
+        ``"lost"``: the connection or the server died (SQLSTATE class 08, :data:`READ_LOST_STATES`, or a
+        driver error without a SQLSTATE that SQLAlchemy took for a disconnect or that is an
+        ``OperationalError``); ``"conflict"``: the replica cancelled the statement for its WAL replay
+        (:data:`READ_CONFLICT_STATE`); None for anything else (syntax, permission, data, a write in the
+        read-only transaction, a statement timeout): the query's own fault, the primary would fail it too.
+    """
+    dbapi = exc if isinstance(exc, sa.exc.DBAPIError) else exc.__cause__
+    if not isinstance(dbapi, sa.exc.DBAPIError):
+        return None
+    state = getattr(dbapi.orig, "sqlstate", None)
+    if state == READ_CONFLICT_STATE:
+        return "conflict"
+    if state is not None:
+        return "lost" if state.startswith("08") or state in READ_LOST_STATES else None
+    return "lost" if dbapi.connection_invalidated or isinstance(dbapi, sa.exc.OperationalError) else None
 
 
 def _url_hosts(url: URL) -> list[str]:

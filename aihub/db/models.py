@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -307,7 +309,8 @@ class PredictionBatch(TenantOwned, Base):
     __tablename__ = "prediction_batches"
     __table_args__ = (_tenant_fk("model_id", "models", "CASCADE"),
                       _tenant_fk("created_by", "users", "SET NULL"),
-                      _tenant_fk("job_id", "training_jobs", "SET NULL"))
+                      _tenant_fk("job_id", "training_jobs", "SET NULL"),
+                      UniqueConstraint("tenant_id", "id", "model_id"))  # its versions' reference (0029)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(BigInteger, index=True)
     filename: Mapped[str] = mapped_column(String(500))
@@ -321,6 +324,31 @@ class PredictionBatch(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(12), default="succeeded", server_default="succeeded")
     error: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+
+
+class PredictionBatchVersion(Base):
+    """A model version serving rows of a batch: its champion, and its challenger when that takes a share.
+
+    Recorded with the batch (:func:`aihub.db.prediction_store.add_batch`). A batch row references its batch
+    and its version with ONE key through this row, ``(tenant_id, batch_id, model_id, model_version_id)``,
+    where a key to the batch and another to the version cost PostgreSQL two index probes per stored row
+    (migration 0029). The version must be the batch's model's, of the same tenant.
+    """
+
+    __tablename__ = "prediction_batch_versions"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "batch_id", "model_id"],
+                             ["prediction_batches.tenant_id", "prediction_batches.id", "prediction_batches.model_id"],
+                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "model_id", "model_version_id"],
+                             ["model_versions.tenant_id", "model_versions.model_id", "model_versions.id"],
+                             ondelete="CASCADE"),
+    )
+    #: No key of its own to ``tenants``: implied by the batch's.
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class PredictionResult(TenantOwned, Base):
@@ -342,12 +370,17 @@ class PredictionResult(TenantOwned, Base):
               postgresql_where=text("actual IS NOT NULL AND error IS NULL")),
         Index("ix_prediction_results_tenant_errors", "tenant_id", "created_at",
               postgresql_where=text("error IS NOT NULL")),
-        # One key checks model and version together (the version must be the model's, of the same tenant); it
-        # implies the model and the tenant exist, so neither costs a per-row probe of its own (migration 0026).
-        ForeignKeyConstraint(["tenant_id", "model_id", "model_version_id"],
+        # A single prediction's one key checks model and version together (the version must be the model's, of
+        # the same tenant); it implies the model and the tenant exist, so neither costs a probe of its own (0026).
+        # ``single_version_id`` is NULL on a batch row, so the key costs a batch row no probe (0029) ...
+        ForeignKeyConstraint(["tenant_id", "model_id", "single_version_id"],
                              ["model_versions.tenant_id", "model_versions.model_id", "model_versions.id"],
                              ondelete="CASCADE"),
-        _tenant_fk("batch_id", "prediction_batches", "CASCADE"),
+        # ... whose one key names its batch and version together (through the batch's versions: 0029).
+        ForeignKeyConstraint(["tenant_id", "batch_id", "model_id", "model_version_id"],
+                             ["prediction_batch_versions.tenant_id", "prediction_batch_versions.batch_id",
+                              "prediction_batch_versions.model_id", "prediction_batch_versions.model_version_id"],
+                             ondelete="CASCADE"),
         _tenant_fk("requested_by", "users", "SET NULL"),
         _tenant_fk("feedback_by", "users", "SET NULL"),
     )
@@ -358,6 +391,9 @@ class PredictionResult(TenantOwned, Base):
     model_version_id: Mapped[int] = mapped_column(BigInteger)
     served_by: Mapped[str] = mapped_column(String(12))
     batch_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    #: ``model_version_id`` on a single prediction, NULL on a batch row (the reference it takes: above).
+    single_version_id: Mapped[int | None] = mapped_column(
+        BigInteger, Computed("CASE WHEN batch_id IS NULL THEN model_version_id END", persisted=True))
     row_number: Mapped[int | None] = mapped_column(Integer)
     input: Mapped[dict[str, Any]]
     input_hash: Mapped[str] = mapped_column(String(64))
@@ -499,6 +535,23 @@ class MonitorRun(TenantOwned, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+_CLOSE_SECONDS = "(EXTRACT(epoch FROM resolved_at - created_at))::double precision"
+#: ``anomalies.close_seconds``: seconds from detection (``created_at``) to close (``resolved_at``).
+CLOSE_SECONDS_SQL = _CLOSE_SECONDS
+#: ``anomalies.close_bucket``: 0 below one second, else ``1 + floor(8 ln(seconds))`` (8 classes per doubling).
+CLOSE_BUCKET_SQL = (f"CASE WHEN resolved_at IS NULL THEN NULL WHEN {_CLOSE_SECONDS} < 1 THEN 0 "
+                    f"ELSE 1 + (floor(ln({_CLOSE_SECONDS}) * 8))::integer END")
+
+
+#: The worklist's first sort key (``aihub.db.anomaly_store.SEVERITY_RANK``): 4 critical .. 1 low, else 0.
+SEVERITY_RANK_SQL = ("CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
+                     "WHEN 'low' THEN 1 ELSE 0 END")
+#: :data:`SEVERITY_RANK_SQL` laid out as PostgreSQL prints it back (``pg_get_indexdef``), so that Alembic's
+#: comparison of ``ix_anomalies_tenant_open_worklist`` (migration 0030) with the database finds them equal.
+_RANK_AS_REFLECTED = ("\nCASE severity\n    WHEN 'critical' THEN 4\n    WHEN 'high' THEN 3\n    WHEN 'medium' THEN 2\n"
+                      "    WHEN 'low' THEN 1\n    ELSE 0\nEND")
+
+
 class Anomaly(TenantOwned, Base):
     """A detected anomaly with its expected range, severity, root cause, impact and triage state."""
 
@@ -509,6 +562,11 @@ class Anomaly(TenantOwned, Base):
         Index("ix_anomalies_tenant_ts", "tenant_id", "ts"),
         Index("ix_anomalies_tenant_created", "tenant_id", "created_at"),
         Index("ix_anomalies_tenant_metric", "tenant_id", "metric"),
+        Index("ix_anomalies_tenant_closed", "tenant_id", "close_bucket", "close_seconds",
+              postgresql_where=text("resolved_at IS NOT NULL")),
+        Index("ix_anomalies_tenant_open_worklist", "tenant_id", literal_column(f"({_RANK_AS_REFLECTED})").desc(),
+              func.abs(literal_column("impact")).desc().nulls_last(), literal_column("ts").desc(),
+              literal_column("id").desc(), postgresql_where=text("status IN ('new', 'acknowledged', 'investigating')")),
         _tenant_fk("monitor_id", "monitors", "CASCADE"),
         _tenant_fk("run_id", "monitor_runs", "SET NULL"),
         _tenant_fk("assignee_id", "users", "SET NULL"),
@@ -537,6 +595,9 @@ class Anomaly(TenantOwned, Base):
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Seconds from detection to close and their logarithmic class (migration 0028); NULL while open.
+    close_seconds: Mapped[float | None] = mapped_column(Float, Computed(CLOSE_SECONDS_SQL, persisted=True))
+    close_bucket: Mapped[int | None] = mapped_column(Integer, Computed(CLOSE_BUCKET_SQL, persisted=True))
 
 
 class AnomalyEvent(TenantOwned, Base):
@@ -922,6 +983,46 @@ class OutcomeDaily(Base):
     correct: Mapped[int] = mapped_column(BigInteger)
     abs_error_sum: Mapped[float] = mapped_column(Float)
     abs_error_n: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnomalyCount(Base):
+    """Anomalies per monitor, severity and triage status, as folded by the worker (migration 0028).
+
+    Exact only together with the not yet folded :class:`AnomalyCountDelta` rows (readers add both).
+    """
+
+    __tablename__ = "anomaly_counts"
+    tenant_id: Mapped[int] = _tenant_key()
+    monitor_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    severity: Mapped[str] = mapped_column(String(10), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnomalyCloseHist(Base):
+    """Closed anomalies per close bucket (:data:`CLOSE_BUCKET_SQL`), as folded by the worker (migration 0028)."""
+
+    __tablename__ = "anomaly_close_hist"
+    tenant_id: Mapped[int] = _tenant_key()
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnomalyCountDelta(Base):
+    """A signed change to :class:`AnomalyCount` and :class:`AnomalyCloseHist`, written by triggers on ``anomalies``.
+
+    Insert-only; ``bucket`` is -1 for an anomaly not closed. Folded and deleted by
+    :func:`aihub.db.dashboard_store.fold_anomaly_counts`.
+    """
+
+    __tablename__ = "anomaly_count_deltas"
+    tenant_id: Mapped[int] = _tenant_key()
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(BigInteger)
+    severity: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    bucket: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class AnomalyDaily(Base):

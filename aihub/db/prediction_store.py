@@ -30,7 +30,7 @@ output back from :func:`output_of` (typed columns merged with the rest).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from aihub.db.models import Model, ModelVersion, PredictionBatch, PredictionResult, User
+from aihub.db.models import Model, ModelVersion, PredictionBatch, PredictionBatchVersion, PredictionResult, User
 from aihub.errors import DatabaseError, NotFound
 
 #: Columns of one stored prediction besides tenant, model, batch and requester (see :func:`insert_results`).
@@ -115,6 +115,11 @@ class ServingInfo:
     challenger_version: int | None
     challenger_share: float
     config: dict[str, Any]
+
+    @property
+    def serving_version_ids(self) -> tuple[int, ...]:
+        """The champion's and the challenger's version ids, those set (a batch's rows come from these)."""
+        return tuple(v for v in (self.active_version_id, self.challenger_version_id) if v is not None)
 
 
 @dataclass(frozen=True)
@@ -596,13 +601,28 @@ def add_batch(
     s: Session, *, tenant_id: int, model_id: int, filename: str, rows_total: int, rows_predicted: int,
     rows_failed: int, errors: list[dict[str, Any]], seconds: float, user_id: int | None,
     status: str = "succeeded", error: str | None = None, job_id: int | None = None,
+    version_ids: Iterable[int | None] = (),
 ) -> int:
-    """Insert a batch row; returns its id."""
+    """Insert a batch row with the model versions that may serve its rows; returns its id.
+
+    Parameters
+    ----------
+    version_ids : iterable of int or None
+        The model's versions whose rows the batch may store (:attr:`ServingInfo.serving_version_ids`; None
+        is skipped). A batch row references its batch and version through them with one key (migration
+        0029): storing a row of another version is refused. A batch recorded failed before storing anything
+        needs none.
+    """
     b = PredictionBatch(tenant_id=tenant_id, model_id=model_id, filename=filename[:500], rows_total=rows_total,
                         rows_predicted=rows_predicted, rows_failed=rows_failed, errors=errors, seconds=seconds,
                         created_by=user_id, status=status, error=error, job_id=job_id)
     s.add(b)
     s.flush()
+    versions = sorted({int(v) for v in version_ids if v is not None})
+    if versions:
+        s.execute(sa.insert(PredictionBatchVersion), [
+            {"tenant_id": tenant_id, "batch_id": b.id, "model_id": model_id, "model_version_id": v}
+            for v in versions])
     return b.id
 
 

@@ -13,14 +13,17 @@ pattern).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from aihub.db.engine import get_database
+from aihub.db.engine import get_database, replica_failure
 from aihub.errors import AihubError, DatabaseError
+
+T = TypeVar("T")
 
 _SET_TENANT = sa.select(sa.func.set_config("app.tenant_id", sa.bindparam("tenant"), True))
 
@@ -92,7 +95,8 @@ def read_session(tenant_id: int) -> Iterator[Session]:
     the next reads skip the replica for
     :data:`aihub.db.engine.READ_RETRY_SECONDS`. An error after the session
     opened (a query cancelled by the replica's recovery, say) is raised as
-    usual.
+    usual: the block cannot be run twice. :func:`run_read` runs a read
+    again on the primary then.
 
     Parameters
     ----------
@@ -122,6 +126,53 @@ def read_session(tenant_id: int) -> Iterator[Session]:
             if engine is not db.app:
                 db.read_reachable()
         yield session
+
+
+def run_read(tenant_id: int, work: Callable[[Session], T]) -> T:
+    """``work(session)`` in a :func:`read_session`; once more on the primary if the replica failed it.
+
+    A read that fails on the replica for the replica's sake (the connection
+    or the server died mid-read, or a statement cancelled by a conflict
+    with the replica's WAL replay: :func:`aihub.db.engine.replica_failure`)
+    is run again, once, in a read-only :func:`tenant_session` of the same
+    tenant on the app engine (the primary), and one warning names
+    ``AIHUB_READ_DATABASE_URL`` (:meth:`aihub.db.engine.Database.read_failed`;
+    a dead connection also sends the next reads to the primary for
+    :data:`aihub.db.engine.READ_RETRY_SECONDS`). Every other error (syntax,
+    permission, data, a write refused by the read-only transaction, a
+    statement timeout, any error on the primary) is raised without a retry.
+
+    Parameters
+    ----------
+    tenant_id : int
+        The tenant the caller acts for.
+    work : callable
+        Reads only (the transaction is ``READ ONLY``); called once, or twice
+        when the replica failed it, each time with a fresh session.
+
+    Returns
+    -------
+    object
+        What ``work`` returned.
+
+    Raises
+    ------
+    DatabaseError
+        If the database refuses the read (on the replica for the query's own
+        fault, or on the primary) or cannot be reached.
+    """
+    db = get_database()
+    session = None
+    try:
+        with read_session(tenant_id) as session:
+            return work(session)
+    except DatabaseError as exc:
+        failure = None if session is None or session.bind is db.app else replica_failure(exc)
+        if failure is None:
+            raise
+        db.read_failed(exc.__cause__.orig, lost=failure == "lost")
+    with tenant_session(tenant_id, engine=db.app, read_only=True) as session:
+        return work(session)
 
 
 @contextmanager

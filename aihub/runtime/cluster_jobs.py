@@ -442,7 +442,7 @@ def score_batch_on_cluster(principal: Principal, model_id: int,
             partition_store.fail_unfinished_batches(s, job_id, "Its job was started again after its worker stopped.")
         batch_id = ps.add_batch(s, tenant_id=tenant, model_id=model_id, filename=filename, rows_total=0,
                                 rows_predicted=0, rows_failed=0, errors=[], seconds=0.0, user_id=principal.user_id,
-                                status="running", job_id=job_id)
+                                status="running", job_id=job_id, version_ids=info.serving_version_ids)
     models = _serving_models(tenant, info)
     futures: list[Any] = []
     outs: list[dict[str, Any]] = []

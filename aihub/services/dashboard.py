@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from aihub.anomaly.severity import SEVERITIES as ANOMALY_SEVERITIES
 from aihub.auth import Principal, require
 from aihub.db import anomaly_store, dashboard_store, owner_scans, store
 from aihub.db import prediction_store as ps
-from aihub.db.session import read_session, tenant_session
+from aihub.db.session import run_read, tenant_session
 from aihub.errors import ValidationError
 from aihub.services import insights
 
@@ -42,10 +43,13 @@ class DashboardSummary:
 def summary(principal: Principal) -> DashboardSummary:
     """Dashboard figures from the database (a handful of aggregate queries). Needs ``read``."""
     require(principal, "read")
-    with read_session(principal.tenant_id) as s:
-        n_datasets, active, inactive, by_status = dashboard_store.summary_counts(s)
-        latest = store.list_jobs(s, limit=10)
-        forecasts = [m for m in store.list_models(s, "forecast") if m.active_version_id]
+    return run_read(principal.tenant_id, _read_summary)
+
+
+def _read_summary(s) -> DashboardSummary:
+    n_datasets, active, inactive, by_status = dashboard_store.summary_counts(s)
+    latest = store.list_jobs(s, limit=10)
+    forecasts = [m for m in store.list_models(s, "forecast") if m.active_version_id]
     return DashboardSummary(n_datasets, active, inactive, by_status, latest, forecasts)
 
 
@@ -58,8 +62,7 @@ def anomaly_summary(principal: Principal) -> anomaly_store.AnomalyStats:
     analyst closed.
     """
     require(principal, "read")
-    with read_session(principal.tenant_id) as s:
-        return anomaly_store.anomaly_stats(s)
+    return run_read(principal.tenant_id, anomaly_store.anomaly_stats)
 
 
 @dataclass(frozen=True)
@@ -261,8 +264,7 @@ def filter_options(principal: Principal) -> FilterOptions:
     index lookup.
     """
     require(principal, "read")
-    with read_session(principal.tenant_id) as s:
-        types, metrics, lo, hi = dashboard_store.filter_choices(s)
+    types, metrics, lo, hi = run_read(principal.tenant_id, dashboard_store.filter_choices)
     return FilterOptions(types, metrics, lo, hi)
 
 
@@ -318,6 +320,27 @@ def _model_rows(models: list[tuple], live: dict[int, list[float]], per_model: di
     return rows
 
 
+def _overview_rows(s, f: Filters) -> tuple:
+    """The rows :func:`overview` reads, in one transaction (run again on the primary by ``run_read``)."""
+    unit, days = f.granularity, (f.date_from, f.date_to)
+    dashboard_store.without_jit(s)
+    models = dashboard_store.models_with_versions(s)
+    if f.model_types:
+        models = [m for m in models if m[2] in f.model_types]
+    names = {m[0]: m[1] for m in models}
+    ids = list(names) if f.model_types else None
+    vol, errors = dashboard_store.prediction_volume(s, unit, days, ids)
+    mae_versions = [m[3] for m in models if m[3] is not None and _headline(m[2], m[6], m[5] or {})[0] == "MAE"]
+    fb = dashboard_store.outcome_accuracy(s, unit, days, ids, mae_versions)
+    agg, latest = dashboard_store.anomalies(s, unit, days, f.severities, f.metrics)
+    src_active, src_all, n_datasets, ins = dashboard_store.data_counts(s, INSIGHT_OPEN_STATUSES)
+    jobs = [j for j in store.list_jobs(s, limit=50) if not f.model_types or j.model_id in names][:10]
+    deployments = dashboard_store.deployments(s, days, ids)
+    usage, usage_features, users = dashboard_store.usage(s, unit, days)
+    return (models, names, vol, errors, fb, agg, latest, src_active, src_all, n_datasets, ins, jobs, deployments,
+            usage, usage_features, users)
+
+
 def overview(principal: Principal, filters: Filters | None = None) -> Overview:
     """Every dashboard figure for the filters, aggregated in SQL in one transaction. Needs ``read``.
 
@@ -336,22 +359,8 @@ def overview(principal: Principal, filters: Filters | None = None) -> Overview:
     require(principal, "read")
     f = (filters or Filters()).check()
     unit = f.granularity
-    days = (f.date_from, f.date_to)
-    with read_session(principal.tenant_id) as s:
-        dashboard_store.without_jit(s)
-        models = dashboard_store.models_with_versions(s)
-        if f.model_types:
-            models = [m for m in models if m[2] in f.model_types]
-        names = {m[0]: m[1] for m in models}
-        ids = list(names) if f.model_types else None
-        vol, errors = dashboard_store.prediction_volume(s, unit, days, ids)
-        mae_versions = [m[3] for m in models if m[3] is not None and _headline(m[2], m[6], m[5] or {})[0] == "MAE"]
-        fb = dashboard_store.outcome_accuracy(s, unit, days, ids, mae_versions)
-        agg, latest = dashboard_store.anomalies(s, unit, days, f.severities, f.metrics)
-        src_active, src_all, n_datasets, ins = dashboard_store.data_counts(s, INSIGHT_OPEN_STATUSES)
-        jobs = [j for j in store.list_jobs(s, limit=50) if not f.model_types or j.model_id in names][:10]
-        deployments = dashboard_store.deployments(s, days, ids)
-        usage, usage_features, users = dashboard_store.usage(s, unit, days)
+    (models, names, vol, errors, fb, agg, latest, src_active, src_all, n_datasets, ins, jobs, deployments, usage,
+     usage_features, users) = run_read(principal.tenant_id, partial(_overview_rows, f=f))
     per_model: dict[int, int] = {}
     for _, mid, n in vol:
         per_model[mid] = per_model.get(mid, 0) + n

@@ -51,7 +51,7 @@ def test_every_tenant_table_has_forced_rls_and_a_policy(use_db):
 
 def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
     """One row in each prediction and anomaly table for tenant B, written inside B's tenant session."""
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from aihub.db import models as m
 
@@ -60,6 +60,9 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
                                   rows_predicted=1, rows_failed=0, errors=[], seconds=0.1)
         monitor = m.Monitor(tenant_id=b.tenant_id, name="mon", dataset_id=dataset_id, config={})
         s.add_all([batch, monitor])
+        s.flush()
+        s.add(m.PredictionBatchVersion(tenant_id=b.tenant_id, batch_id=batch.id, model_id=model_id,
+                                       model_version_id=version_id))
         s.flush()
         s.add(m.PredictionResult(tenant_id=b.tenant_id, model_id=model_id, model_version_id=version_id,
                                  served_by="champion", batch_id=batch.id, input={"x": 1}, input_hash="0" * 64,
@@ -71,7 +74,8 @@ def _seed_predictions_and_anomalies(b, model_id, version_id, dataset_id):
         s.flush()
         anomaly = m.Anomaly(tenant_id=b.tenant_id, monitor_id=monitor.id, run_id=run.id, metric="revenue",
                             ts=datetime(2021, 1, 1), actual=1.0, expected=2.0, lower=1.5, upper=2.5, score=0.9,
-                            severity="high", root_cause={}, snapshot=[])
+                            severity="high", root_cause={}, snapshot=[], status="resolved",
+                            resolved_at=datetime(2021, 1, 2, tzinfo=UTC))  # counted in anomaly_close_hist
         s.add(anomaly)
         s.flush()
         s.add(m.AnomalyEvent(tenant_id=b.tenant_id, anomaly_id=anomaly.id, action="create", to_status="new"))
@@ -138,6 +142,7 @@ def two_tenants(use_db, superstore_bytes):
     with tenant_session(b.tenant_id) as s:  # and a day still marked
         s.execute(sa.text("INSERT INTO rollup_marks (tenant_id, kind, day) VALUES (:b, 'predictions', '2021-01-02')"),
                   {"b": b.tenant_id})
+        s.execute(sa.text("UPDATE anomalies SET severity = 'low'"))  # and an anomaly count not yet folded
     b_key = apikeys.authenticate(apikeys.create_key(b, "b-key", ["read"])[1])
     apikeys.claim_idempotency(b_key, "seed", "0" * 64)
     with use_db.owner.connect() as conn:

@@ -5,8 +5,10 @@ usual, and a hot standby taken from it with ``pg_basebackup -R``; ``AIHUB_READ_D
 on the standby (the role and its password arrive by replication). Checked: the dashboard's statements run on
 the standby (``pg_is_in_recovery()``) and none on the primary except the permission checks; its figures equal
 the primary's once the standby has replayed the primary's WAL; what it shows while the standby lags; tenant
-isolation and the read-only transaction on the standby; and that with the standby down the dashboard loads
-from the primary with a warning naming the setting.
+isolation and the read-only transaction on the standby; that with the standby down the dashboard loads
+from the primary with a warning naming the setting; that a read the standby fails mid-way (killed with
+``pg_ctl stop -m immediate``, or cancelling it for a replay conflict) is read again from the primary, once,
+with one warning, while the query's own errors are raised; and the replica connections' keepalives.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -24,11 +28,11 @@ from aihub.config import load_settings
 from aihub.connectors.policy import hub_server_problem
 from aihub.db import engine as dbengine
 from aihub.db import models as m
-from aihub.db.session import read_session, tenant_session
+from aihub.db.session import read_session, run_read, tenant_session
 from aihub.errors import ConnectorError, DatabaseError
 from aihub.services import dashboard
 from tests.conftest import new_tenant
-from tests.standby import streaming_pair
+from tests.standby import DEADLINE, streaming_pair
 
 HUB_DB = "aihub"
 
@@ -280,3 +284,177 @@ def test_an_unset_read_url_uses_the_app_engine(primary_only):
     with read_session(a.tenant_id) as s:
         assert s.scalar(sa.text("SELECT pg_is_in_recovery()")) is False
     assert dashboard.overview(a).figures.predictions == 2
+
+
+# ---------------------------------------------------------------------------------------------- failures mid-read
+#: One read that sleeps 20 s on the standby only (after counting, holding its snapshot and its lock on
+#: prediction_results), so a test can kill the standby or replay a conflict while it runs; on the primary it
+#: answers at once. Returns the tenant's predictions and whether it ran on the standby.
+_SLOW_ON_STANDBY = sa.text(
+    "SELECT count(*) AS n, pg_is_in_recovery() AS standby, "
+    "CASE WHEN pg_is_in_recovery() THEN (SELECT 0 FROM pg_sleep(20)) ELSE 0 END AS slept FROM prediction_results")
+
+
+def _slow_count(engines: list):
+    """A read for ``run_read`` that notes the engine of each attempt in ``engines``."""
+    def work(s) -> tuple[int, bool]:
+        engines.append(s.bind)
+        row = s.execute(_SLOW_ON_STANDBY).one()
+        return row.n, row.standby
+
+    return work
+
+
+@contextmanager
+def _meanwhile(action):
+    """Run ``action`` in a thread during the block; raise its error after the block."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - handed to the test's thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    except Exception as exc:
+        thread.join(DEADLINE)
+        if errors:  # the thread's failure is the likely cause of the block's
+            raise errors[0] from exc
+        raise
+    thread.join(DEADLINE)
+    if errors:
+        raise errors[0]
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_a_replica_killed_mid_query_is_read_again_from_the_primary(hub, caplog):
+    """pg_ctl stop -m immediate while a read's statement runs on the standby: the read answers from the primary,
+    one warning says so, and the next reads skip the replica for READ_RETRY_SECONDS."""
+    pair, db = hub
+    a = new_tenant("replica-killed")
+    _predictions(a.tenant_id, 3)
+    pair.wait_for_replay()
+    engines: list = []
+
+    def kill() -> None:
+        pair.wait_for_standby_query("pg_sleep(20)")
+        pair.kill_standby()
+
+    with pair.standby_restarted_after(), caplog.at_level(logging.WARNING, logger="aihub.db"), _meanwhile(kill):
+        assert run_read(a.tenant_id, _slow_count(engines)) == (3, False)  # the primary's count
+        assert engines == [db.read, db.app]  # once on the standby, once on the primary
+        assert db.read_engine() is db.app
+    (warning,) = _warnings(caplog)
+    print(f"\n{warning}")
+    assert "AIHUB_READ_DATABASE_URL" in warning and f"127.0.0.1:{pair.standby.port}/{HUB_DB}" in warning
+    assert "connection to it died" in warning and db.app_url.password not in warning
+
+
+def test_a_replica_dying_between_checkout_and_query_leaves_the_dashboard_the_primarys_figures(hub, caplog):
+    """The standby dies after the read's connection was checked out and its tenant set, before the dashboard's
+    first query: the overview shows the primary's figure (10, where the paused standby says 4), not an error."""
+    pair, db = hub
+    a = new_tenant("replica-dies")
+    _predictions(a.tenant_id, 4)
+    pair.wait_for_replay()
+
+    def kill_before_first_query(_conn, _cursor, statement, *_args) -> None:
+        setup = "SET TRANSACTION" in statement or "set_config" in statement
+        if not setup and pair.standby_running():
+            pair.kill_standby()
+
+    with pair.replay_paused():
+        _add_predictions(a.tenant_id, 6)
+        assert dashboard.overview(a).figures.predictions == 4  # the standby, replay paused
+        with pair.standby_restarted_after(), caplog.at_level(logging.WARNING, logger="aihub.db"):
+            sa.event.listen(db.read, "before_cursor_execute", kill_before_first_query)
+            try:
+                assert dashboard.overview(a).figures.predictions == 10  # the primary's
+            finally:
+                sa.event.remove(db.read, "before_cursor_execute", kill_before_first_query)
+            assert not pair.standby_running()
+            assert dashboard.filter_options(a).last_day is not None  # the primary again, without a new warning
+    (warning,) = _warnings(caplog)
+    assert "AIHUB_READ_DATABASE_URL" in warning and "read again from the primary" in warning
+
+
+def test_a_read_cancelled_by_a_replay_conflict_is_read_again_from_the_primary(hub, replication, caplog):
+    """max_standby_streaming_delay = 0 on the standby, a read holding its snapshot there, and the primary
+    deletes and vacuums the rows it reads: replaying the cleanup cancels the read ("canceling statement due
+    to conflict with recovery", SQLSTATE 40001). It answers from the primary; the replica stays in use."""
+    pair, db = hub
+    a = new_tenant("replica-conflict")
+    _predictions(a.tenant_id, 5)
+    pair.wait_for_replay()
+    engines: list = []
+
+    owner = sa.create_engine(replication[1], isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+    def delete_and_vacuum() -> None:
+        pair.wait_for_standby_query("pg_sleep(20)")
+        with owner.connect() as conn:
+            conn.execute(sa.text("DELETE FROM prediction_results WHERE tenant_id = :t"), {"t": a.tenant_id})
+            # Again while the read runs: a VACUUM cannot remove the rows while another snapshot on the primary
+            # (an autovacuum ANALYZE, say) is older than the delete; the first that can cancels the read.
+            for _ in range(100):
+                conn.execute(sa.text("VACUUM prediction_results"))
+                if pair.standby_query("pg_sleep(20)") is None:
+                    break
+                time.sleep(0.1)
+
+    with pair.standby_settings(max_standby_streaming_delay="0", hot_standby_feedback="off"), \
+            caplog.at_level(logging.WARNING, logger="aihub.db"), _meanwhile(delete_and_vacuum):
+        assert run_read(a.tenant_id, _slow_count(engines)) == (0, False)  # the primary, after the delete
+        assert engines == [db.read, db.app]
+        assert db.read_engine() is db.read  # a conflict is no outage: the next read tries the replica
+    (warning,) = _warnings(caplog)
+    print(f"\n{warning}")
+    assert "AIHUB_READ_DATABASE_URL" in warning and "conflict with its WAL replay" in warning
+    assert "conflict with recovery" in warning
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("SELEC count(*) FROM models", "syntax error"),
+    ("SELECT version_num FROM alembic_version", "permission denied"),
+    ("SELECT 1 / (count(*) - count(*)) FROM models", "division by zero"),
+    ("INSERT INTO rollup_marks (tenant_id, kind, day) VALUES (:t, 'predictions', current_date)", "read-only"),
+])
+def test_a_read_failing_on_the_replica_by_its_own_fault_is_raised_not_retried(hub, caplog, sql, message):
+    pair, db = hub
+    a = new_tenant("replica-own-fault")
+    pair.wait_for_replay()
+    engines: list = []
+    on_app: list[str] = []
+
+    def work(s) -> None:
+        engines.append(s.bind)
+        s.execute(sa.text(sql), {"t": a.tenant_id} if ":t" in sql else {})
+
+    undo = _record_statements(db.app, on_app)
+    try:
+        with caplog.at_level(logging.WARNING, logger="aihub.db"), pytest.raises(DatabaseError, match=message):
+            run_read(a.tenant_id, work)
+    finally:
+        undo()
+    assert engines == [db.read] and on_app == []  # never sent to the primary
+    assert _warnings(caplog) == [] and db.read_engine() is db.read
+
+
+def test_the_replica_connections_carry_keepalives_and_a_tcp_user_timeout(hub):
+    _, db = hub
+    with db.read.connect() as conn:
+        assert conn.scalar(sa.text("SELECT pg_is_in_recovery()")) is True
+        params = conn.connection.dbapi_connection.info.get_parameters()
+    expected = {"connect_timeout": dbengine.READ_CONNECT_TIMEOUT, **dbengine.READ_KEEPALIVES}
+    assert {k: params.get(k) for k in expected} == {k: str(v) for k, v in expected.items()}
+    # What the operator's URL sets wins.
+    url = db.read_url.update_query_dict({"tcp_user_timeout": "2500", "connect_timeout": "9"})
+    args = dbengine.read_connect_args(url)
+    assert "tcp_user_timeout" not in args and "connect_timeout" not in args and args["keepalives_idle"] == 5

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from aihub import ingest
 from aihub.db import engine as dbengine
@@ -25,8 +24,9 @@ from aihub.db.session import tenant_session
 from aihub.demo import generate_customers
 from aihub.errors import DatabaseError, IngestError, NotFound
 from aihub.services import batch_predictions, predictions
-from tests.conftest import SERVER_URL, new_tenant
-from tests.fixtures import _csv, _quick_model
+from aihub.services.batch_predictions import _stack
+from tests.conftest import new_tenant
+from tests.fixtures import _csv, _quick_model, database_at
 
 
 def _customers(n: int, seed: int = 3) -> pd.DataFrame:
@@ -98,6 +98,32 @@ def test_a_batch_row_shows_its_batch_requester_and_stays_out_of_the_cache_index(
     assert "ix_prediction_results_version_input_hash" in plan, plan
 
 
+def test_a_batch_records_its_serving_versions_and_refuses_rows_of_another(tenant):
+    """Batch rows reference batch and version with one key through the batch's versions (migration 0029): the
+    batch records its champion, and a row of a version it was not recorded with is refused, nothing kept."""
+    model, version = _quick_model(tenant)
+    _, other_version = _quick_model(tenant, name="other churn")
+    out = batch_predictions.predict_batch(tenant, model.id, "versions.csv", _csv(_customers(30)))
+    with tenant_session(tenant.tenant_id) as s:
+        recorded = s.execute(sa.text("SELECT batch_id, model_id, model_version_id FROM prediction_batch_versions "
+                                     "WHERE batch_id = :b"), {"b": out.batch.id}).all()
+        info = ps.serving_info(s, model.id)
+    assert recorded == [(out.batch.id, model.id, version.id)]
+    assert info.serving_version_ids == (version.id,)
+    frame = _customers(10)
+    _, columns = batch_predictions.prepare_chunk(tenant.tenant_id, info, frame)
+    columns["model_version_id"] = np.full(len(frame), other_version.id, dtype=np.int64)
+    with pytest.raises(DatabaseError, match="prediction_batch_versions"), tenant_session(tenant.tenant_id) as s:
+        batch_id = ps.add_batch(s, tenant_id=tenant.tenant_id, model_id=model.id, filename="wrong.csv",
+                                rows_total=0, rows_predicted=0, rows_failed=0, errors=[], seconds=0.0,
+                                user_id=tenant.user_id, version_ids=info.serving_version_ids)
+        ps.open_stage(s)
+        ps.copy_to_stage(s, columns)
+        ps.flush_stage(s, tenant_id=tenant.tenant_id, model_id=model.id, batch_id=batch_id, latency_ms=1.0)
+    with tenant_session(tenant.tenant_id) as s:
+        assert s.execute(sa.text("SELECT count(*) FROM prediction_batches WHERE filename = 'wrong.csv'")).scalar() == 0
+
+
 def test_first_and_last_chunks_in_pieces_keep_rows_lines_and_results_in_order(tenant, monkeypatch):
     """The first chunk's first rows go to the writer on their own and the last chunk in pieces; row numbers,
     file lines and results must come out exactly as without the split."""
@@ -115,6 +141,12 @@ def test_first_and_last_chunks_in_pieces_keep_rows_lines_and_results_in_order(te
     pd.testing.assert_frame_equal(split.results[cols], whole.results[cols])
     rows = batch_predictions.batch_results(tenant, split.batch.id)
     assert rows["row"].tolist() == list(range(1, 131))
+    with tenant_session(tenant.tenant_id) as s:  # each row stores its own input and digest (sliced with it)
+        stored = {b: s.execute(sa.text("SELECT row_number, input, input_hash FROM prediction_results "
+                                       "WHERE batch_id = :b ORDER BY row_number"), {"b": b}).all()
+                  for b in (whole.batch.id, split.batch.id)}
+    assert stored[split.batch.id] == stored[whole.batch.id]
+    assert [r[1]["Customer ID"] for r in stored[split.batch.id]] == frame["Customer ID"].tolist()
 
 
 def test_tenant_b_sees_none_of_tenant_a_batch_rows(tenant):
@@ -225,7 +257,7 @@ def test_partitions_write_under_rls_and_a_failed_job_keeps_none(tenant):
         info = ps.serving_info(s, model.id)
         batch_id = ps.add_batch(s, tenant_id=tenant.tenant_id, model_id=model.id, filename="parts", rows_total=0,
                                 rows_predicted=0, rows_failed=0, errors=[], seconds=0.0, user_id=tenant.user_id,
-                                status="running")
+                                status="running", version_ids=info.serving_version_ids)
     frame = _customers(300)
     for k in range(2):
         part = frame.iloc[k * 150:(k + 1) * 150].reset_index(drop=True)
@@ -267,15 +299,7 @@ def test_chunks_keep_file_lines_and_skip_blank_lines():
 
 
 def test_migration_backfills_typed_columns_from_the_old_output():
-    name = f"aihub_mig_{uuid.uuid4().hex[:8]}"
-    owner = make_url(SERVER_URL).set(database=name)
-    try:
-        dbengine.ensure_database(owner)
-    except Exception as exc:  # noqa: BLE001 - no server here
-        pytest.skip(f"no PostgreSQL server: {exc}")
-    eng = sa.create_engine(owner)
-    try:
-        dbengine.upgrade(owner, "0024")
+    with database_at("0024") as (owner, eng):
         with eng.begin() as c:
             t = c.execute(sa.text("INSERT INTO tenants (name) VALUES ('m') RETURNING id")).scalar()
             m = c.execute(sa.text("INSERT INTO models (tenant_id, name, kind, config) VALUES (:t, 'm', 'ml', '{}') "
@@ -312,9 +336,22 @@ def test_migration_backfills_typed_columns_from_the_old_output():
         assert got[2][2] == {"explanation": "because", "top_contributions": "x = 1: +0.1"}
         assert got[3][1] == "far out" and got[3][2] == outputs[3][1]  # a single prediction keeps its whole output
         assert status == "succeeded"
-    finally:
-        eng.dispose()
-        admin = sa.create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+
+def _chunk(n: int, start: int, *, errors: bool = False) -> pd.DataFrame:
+    return pd.DataFrame({
+        "row": np.arange(start, start + n), "tenure": [str(i) for i in range(n)],
+        "prediction": ["Yes" if i % 2 else "No" for i in range(n)], "probability": np.linspace(0, 1, n),
+        "error": [f"row {i}: bad" if errors and i == 0 else None for i in range(n)],
+        "warning": [None] * n,
+    })
+
+
+def test_stacked_chunks_equal_pandas_concat_also_when_chunks_differ():
+    same = [_chunk(5, 1), _chunk(3, 6, errors=True), _chunk(4, 9)]
+    pd.testing.assert_frame_equal(_stack(same), pd.concat(same, ignore_index=True))
+    other = [_chunk(2, 1), _chunk(2, 3).drop(columns=["warning"])]  # columns differ: pandas decides
+    pd.testing.assert_frame_equal(_stack(other), pd.concat(other, ignore_index=True))
+    typed = [_chunk(2, 1).astype({"prediction": "category"}), _chunk(2, 3).astype({"prediction": "category"})]
+    pd.testing.assert_frame_equal(_stack(typed), pd.concat(typed, ignore_index=True))
+    pd.testing.assert_frame_equal(_stack([_chunk(3, 1)]), _chunk(3, 1))

@@ -450,7 +450,7 @@ def test_a_batch_failed_while_a_partition_commits_keeps_none_of_that_partitions_
     with tenant_session(tenant) as s:
         batch_id = ps.add_batch(s, tenant_id=tenant, model_id=model.id, filename="race.csv", rows_total=0,
                                 rows_predicted=0, rows_failed=0, errors=[], seconds=0.0, user_id=principal.user_id,
-                                status="running")
+                                status="running", version_ids=[version.id])
     failing: tuple[threading.Thread, dict] | None = None
     with tenant_session(tenant) as p:  # a worker's partition: claimed, its row written, not yet committed
         assert partition_store.claim_partition(p, batch_id, 1)
