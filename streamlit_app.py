@@ -82,3 +82,5 @@ else:
                      visibility="hidden") for _, script, *_ in SCREENS if not script.endswith("dashboard.py")]
     st.navigation([st.Page(login.login_page, title="Log in", icon=":material/login:", default=True), *asked],
                   position="hidden").run()
+
+login.finish(principal)  # last: writes or deletes the re-login cookie

@@ -10,34 +10,46 @@ the organization (and by the user when its result depends on the user; held by
 ``tests/security/test_caches.py``), so the next user of the same organization
 starts from warm figures instead of recomputing every screen after log-in.
 
-The cookie is written and deleted in the browser by streamlit-authenticator's
-cookie component (:class:`SessionCookie`); it carries a signed session token
-(:mod:`aihub.webauth`), never a username.
+The cookie carries a signed session token (:mod:`aihub.webauth`), never a
+username. It is read from the request that opened this tab's connection
+(``st.context.cookies``) and written and deleted by a few lines of JavaScript
+at the end of a run (:class:`SessionCookie`, :func:`finish`). It used to take
+streamlit-authenticator's cookie component, whose frames send a value back to
+the server as they load, each value one more script run: the first Dashboard
+after log-in was drawn three times and every log-in form twice.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import streamlit as st
-from streamlit_authenticator.models import CookieModel
 
 from aihub import auth, webauth
 from aihub.auth import Principal
-from aihub.charts import dashboard as dashboard_charts
 from aihub.config import load_settings
 from aihub.errors import AihubError, PermissionDenied
+from app_pages import _chart_warm_up as chart_warm_up
+from app_pages._chart_warm_up import js_string as _js
 
 #: Session-state keys that outlive a change of user (none of them holds user data).
-_KEEP = ("_ignored_cookie", "_login_notice")
+_KEEP = ("_ignored_cookie", "_login_notice", "_drop_cookie")
 LOGGED_OUT = "You are logged out."
 
 
-class SessionCookie(CookieModel):
-    """streamlit-authenticator's cookie component with the hub's payload: tenant id and session token."""
+class SessionCookie:
+    """The re-login cookie (:data:`aihub.webauth.COOKIE_NAME`): tenant id and session token, signed with ``key``.
+
+    Written and deleted in the browser by a script at the end of the run (:func:`finish`), not by a component:
+    nothing is sent back, so no run follows. ``HttpOnly`` cannot be set from a script (nor could it by the
+    component this replaces); the value is signed and names a server-side session that logout revokes.
+    """
 
     def __init__(self, key: str) -> None:
-        super().__init__(webauth.COOKIE_NAME, key, webauth.COOKIE_EXPIRY_DAYS)
+        self.cookie_name = webauth.COOKIE_NAME
+        self.cookie_key = key
+        self.cookie_expiry_days = webauth.COOKIE_EXPIRY_DAYS
 
     def read(self) -> tuple[int, str] | None:
         """``(tenant id, token)`` from the cookie the browser sent, unless this tab already let it go."""
@@ -46,19 +58,27 @@ class SessionCookie(CookieModel):
             return None
         return webauth.decode_cookie(value, self.cookie_key)
 
-    def write(self, tenant_id: int, token: str) -> None:
-        """Set the cookie (SameSite=Strict; Secure when ``AIHUB_COOKIE_SECURE`` is set)."""
-        expires = datetime.now() + timedelta(days=self.cookie_expiry_days)
+    def write_script(self, tenant_id: int, token: str) -> str:
+        """JavaScript setting the cookie (SameSite=Strict, path /; Secure when ``AIHUB_COOKIE_SECURE`` is set)."""
+        expires = datetime.now(UTC) + timedelta(days=self.cookie_expiry_days)
         value = webauth.encode_cookie(tenant_id, token, self.cookie_key, expires)
-        self.cookie_manager.set(self.cookie_name, value, expires_at=expires, same_site="strict",
-                                secure=webauth.cookie_secure() or None)
+        attributes = f"; expires={format_datetime(expires, usegmt=True)}; path=/; samesite=strict" + (
+            "; secure" if webauth.cookie_secure() else "")
+        name = _js(self.cookie_name + "=")
+        return f"document.cookie = {name} + encodeURIComponent({_js(value)}) + {_js(attributes)};"
+
+    def delete_script(self) -> str:
+        """JavaScript deleting the cookie."""
+        gone = f"{self.cookie_name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/; samesite=strict"
+        return f"document.cookie = {_js(gone)};"
 
     def forget(self) -> None:
-        """Delete the cookie, and ignore the copy this tab's connection still reports until a reload."""
+        """Have the cookie deleted at the end of this tab's runs until the next log-in, and ignore the copy this
+        tab's connection still reports until a reload."""
         value = st.context.cookies.get(self.cookie_name)
         if value:
             st.session_state["_ignored_cookie"] = value
-        self.delete_cookie()
+        st.session_state["_drop_cookie"] = True
 
 
 def client() -> str:
@@ -93,6 +113,7 @@ def _end(cookie: SessionCookie, notice: str | None) -> None:
 def _start(principal: Principal) -> None:
     _reset_user_state()
     st.session_state.pop("_login_notice", None)
+    st.session_state.pop("_drop_cookie", None)
     st.session_state["principal"] = principal
 
 
@@ -111,10 +132,6 @@ def gate(key: str) -> Principal | None:
         if current is not None:
             fresh = auth.verify_session(current)
             st.session_state["principal"] = fresh
-            new = st.session_state.pop("_new_cookie", None)
-            if new:
-                # In a run that is not cut short by a rerun, so the browser keeps the cookie.
-                cookie.write(*new)
             return fresh
         found = cookie.read()
         if found:
@@ -127,6 +144,28 @@ def gate(key: str) -> Principal | None:
         st.error(f"Cannot check your session: {exc}")
         st.stop()
     return None
+
+
+def finish(principal: Principal | None) -> None:
+    """Write the cookie of a new log-in, or delete the cookie of an ended session, at the end of the run.
+
+    Called last in every run, after the screen: a hidden element that the next run no longer sends shifts no
+    element of the screen (an element's place is its identity in the browser: an element put before the screen
+    would have the browser draw the whole screen anew on the next run). A run that ends early (``st.stop``,
+    ``st.rerun``) leaves the cookie to the next run that gets here.
+    """
+    if _cookie is None:
+        return
+    new = st.session_state.pop("_new_cookie", None) if principal is not None else None
+    if new:
+        script = _cookie.write_script(*new)
+    elif principal is None and st.session_state.get("_drop_cookie"):
+        script = _cookie.delete_script()  # sent again while the log-in form shows: the same element, run once
+    else:
+        return
+    with st.container(key="session_cookie"):
+        st.html(f"<style>.st-key-session_cookie {{display: none}}</style><script>{script}</script>",
+                unsafe_allow_javascript=True)
 
 
 def _open(principal: Principal) -> None:
@@ -152,7 +191,7 @@ def login_page() -> None:
     """The login screen: a notice of why the last session ended, then e-mail and password."""
     st.title("AI Analytics Hub")
     st.caption("Forecasts, predictions with reasons, anomaly alerts and insights from your own data.")
-    notice = st.session_state.get("_login_notice")  # kept until the next log-in: the cookie component reruns
+    notice = st.session_state.get("_login_notice")  # kept until the next log-in
     if notice:
         st.warning(notice)
     choices = st.session_state.get("_login_choices")
@@ -167,7 +206,7 @@ def login_page() -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Login")
     if not submitted:
-        _warm_up_charts()
+        chart_warm_up.draw()
         return
     try:
         found = auth.login(email, password, client=client())
@@ -180,29 +219,20 @@ def login_page() -> None:
     st.rerun()
 
 
-def _warm_up_charts() -> None:
-    """Draw an empty plotly chart, hidden, under the log-in form (see :func:`aihub.charts.dashboard.warm_up_figure`:
-    the browser starts the chart component while the user types, not in front of the first Dashboard)."""
-    with st.container(key="chart_warm_up"):
-        st.html("<style>.st-key-chart_warm_up {display: none}</style>")
-        st.plotly_chart(dashboard_charts.warm_up_figure(), key="chart_warm_up_figure", config={"staticPlot": True})
-
-
 def logout_page() -> None:
-    """Revoke the session, delete the cookie and forget everything of this user."""
+    """Revoke the session, have the cookie deleted, forget everything of this user and rerun to the log-in form."""
+    notice = LOGGED_OUT
     principal = st.session_state.get("principal")
     if principal is not None:
         try:
             auth.end_session(principal, client=client())
         except AihubError as exc:
-            st.error(f"The session could not be revoked on the server: {exc}")
+            notice += f" The session could not be revoked on the server: {exc}"
     if _cookie is not None:
-        # No rerun here: the run must finish so the cookie component can delete the cookie.
-        _cookie.forget()
+        _cookie.forget()  # deleted at the end of the log-in form's run (finish)
     _reset_user_state()
-    st.session_state["_login_notice"] = LOGGED_OUT
-    st.success(LOGGED_OUT)
-    st.button("Log in again", key="relogin")
+    st.session_state["_login_notice"] = notice
+    st.rerun()
 
 
 def session_ended(exc: PermissionDenied) -> bool:

@@ -15,8 +15,9 @@ from app_pages._common import call, flash, show_flash
 
 #: Seconds between two checks of the live insights within one browser session.
 LIVE_EVERY = 30.0
-#: Insights drawn at first; "Show more" adds as many again.
-PAGE_SIZE = 10
+#: Insights drawn at first; "Show more" adds as many again. Each card's evidence chart is most of what the
+#: browser draws for it (benchmarks/page_render.py), so the first screenful is five cards.
+PAGE_SIZE = 5
 p = ui.principal()
 st.title("Insights")
 st.caption("Findings computed from your data, forecasts, predictions and anomalies, best first. Each states its "
@@ -93,9 +94,17 @@ else:
                      "finding is real and not chance.")
 
 
-def figure_rows(ins) -> list[tuple[str, str]]:
-    """The quoted figures that are numbers (the text pieces of the templates are left out), with readable names."""
-    return [(k.replace("_", " "), v) for k, v in ins.figure_text.items() if any(ch.isdigit() for ch in str(v))]
+def _cell(text) -> str:
+    """A Markdown table cell shown as written: no line break, Markdown's marks (``|``, ``$`` of maths, ...) escaped."""
+    return "".join("\\" + ch if ch in "\\`*_~$|[]<>" else ch for ch in str(text).replace("\n", " "))
+
+
+def figures_text(ins) -> str:
+    """The quoted figures that are numbers (the text pieces of the templates are left out) as a Markdown table,
+    then the method: one element instead of a data grid and a caption."""
+    rows = [(k.replace("_", " "), v) for k, v in ins.figure_text.items() if any(ch.isdigit() for ch in str(v))]
+    table = "| figure | value |\n| --- | ---: |\n" + "".join(f"| {_cell(k)} | {_cell(v)} |\n" for k, v in rows)
+    return (table if rows else "") + f"\n\nMethod: {ins.method}"
 
 
 def evidence(ins) -> None:
@@ -106,7 +115,8 @@ def evidence(ins) -> None:
         except AihubError:
             continue
         fig.update_layout(height=300)
-        st.plotly_chart(fig, width="stretch", key=f"ins_chart_{ins.id}_{k}")
+        # No tool bar: its buttons (hidden until the pointer is over the chart) were a tenth of the page's elements.
+        st.plotly_chart(fig, width="stretch", key=f"ins_chart_{ins.id}_{k}", config={"displayModeBar": False})
     links = []
     for e in ins.evidence:
         kind = e.get("kind")
@@ -122,64 +132,75 @@ def evidence(ins) -> None:
         st.page_link(page, label=label, icon=icon)
 
 
-def feedback(ins) -> None:
-    cols = st.columns(6, vertical_alignment="bottom")
-    if ins.status == "dismissed":
-        cols[0].button("Reopen", key=f"ins_reopen_{ins.id}", on_click=on_status, args=(ins.id, "new"),
-                       icon=":material/undo:")
-    else:
-        for col, (status, label, icon) in zip(cols[:3], STATUS_BUTTONS):
-            col.button(label, key=f"ins_{status}_{ins.id}", on_click=on_status, args=(ins.id, status), icon=icon,
-                       disabled=ins.status == status)
-    cols[4].button(f"Useful ({ins.useful})", key=f"ins_useful_{ins.id}", on_click=on_vote, args=(ins.id, True),
-                   icon=":material/thumb_up:")
-    cols[5].button(f"Not useful ({ins.not_useful})", key=f"ins_notuseful_{ins.id}", on_click=on_vote,
-                   args=(ins.id, False), icon=":material/thumb_down:")
-    if ins.status != "dismissed":
-        d1, d2 = st.columns([5, 1], vertical_alignment="bottom")
-        d1.text_input("Reason for dismissing", key=f"ins_reason_{ins.id}", max_chars=svc.MAX_REASON,
+def status_menu(ins) -> None:
+    """The status changes and the dismissal with its reason, in a popover: drawn only when it is opened."""
+    label = svc.STATUS_LABELS.get(ins.status, ins.status)
+    with st.popover(f"Status: {label}", icon=":material/flag:", key=f"ins_menu_{ins.id}"):
+        if ins.status == "dismissed":
+            st.button("Reopen", key=f"ins_reopen_{ins.id}", on_click=on_status, args=(ins.id, "new"),
+                      icon=":material/undo:")
+            return
+        for status, text, icon in STATUS_BUTTONS:
+            st.button(text, key=f"ins_{status}_{ins.id}", on_click=on_status, args=(ins.id, status), icon=icon,
+                      disabled=ins.status == status, width="stretch")
+        st.text_input("Reason for dismissing", key=f"ins_reason_{ins.id}", max_chars=svc.MAX_REASON,
                       placeholder="e.g. seasonal effect we already plan for")
-        d2.button("Dismiss", key=f"ins_dismiss_{ins.id}", on_click=on_status, args=(ins.id, "dismissed"),
+        st.button("Dismiss", key=f"ins_dismiss_{ins.id}", on_click=on_status, args=(ins.id, "dismissed"),
                   icon=":material/block:")
+
+
+def history(ins, events) -> None:
+    """Every change and vote of the insight, in a popover: drawn only when it is opened."""
+    with st.popover(f"History ({len(events)})", icon=":material/history:", key=f"ins_history_{ins.id}"):
+        if not events:
+            st.caption("No changes yet.")
+        for e in events:
+            what = (f"{'useful' if e.useful else 'not useful'}" if e.action == "vote"
+                    else "" if e.action == "refreshed"
+                    else f"{svc.STATUS_LABELS.get(e.from_status or '', e.from_status)} → "
+                         f"{svc.STATUS_LABELS.get(e.to_status or '', e.to_status)}")
+            st.caption(f"{e.created_at:%Y-%m-%d %H:%M} · {e.actor or 'system'} · {e.action}: {what}"
+                       + (f" · {e.note}" if e.note else ""))
+
+
+def summary(ins) -> str:
+    """Priority, category, confidence, score, status and validity, the dismissal's reason, the narrative and the
+    recommended actions: one Markdown element."""
+    parts = [(f"{PRIORITY_BADGE.get(ins.priority, ins.priority)} · {ins.category.title()} · "
+              f"confidence {ins.confidence:.0%} · score {ins.score:.0f} · "
+              f"**{svc.STATUS_LABELS.get(ins.status, ins.status)}** · valid until {ins.valid_until:%d %b %Y}")]
+    if ins.status == "dismissed" and ins.dismiss_reason:
+        parts.append(f"Dismissed because: {ins.dismiss_reason}")
+    parts.append(ins.narrative)
+    if ins.recommended_actions:
+        parts.append("**Recommended actions**\n" + "\n".join(f"- {a}" for a in ins.recommended_actions))
+    return "\n\n".join(parts)
+
+
+def card(rank: int, ins, events) -> None:
+    """One insight: title, summary, evidence beside its figures, then one row of status, votes and history."""
+    with st.container(border=True):
+        st.markdown(f"#### {rank}. {ins.title}")
+        st.markdown(summary(ins))
+        left, right = st.columns([3, 2])
+        with left:
+            evidence(ins)
+        right.markdown(figures_text(ins))
+        with st.container(horizontal=True, vertical_alignment="center"):
+            if p.can("feedback"):
+                status_menu(ins)
+                st.button(f"Useful ({ins.useful})", key=f"ins_useful_{ins.id}", on_click=on_vote,
+                          args=(ins.id, True), icon=":material/thumb_up:")
+                st.button(f"Not useful ({ins.not_useful})", key=f"ins_notuseful_{ins.id}", on_click=on_vote,
+                          args=(ins.id, False), icon=":material/thumb_down:")
+            history(ins, events)
 
 
 shown_n = st.session_state.get("ins_shown", PAGE_SIZE)  # drawing every card (with its chart) costs time
 # One read for the history of every card drawn (a read per card cost a permission check and two queries each).
 histories = ui.attempt(svc.insight_histories, p, [i.id for i in items[:shown_n]]) or {}
 for rank, ins in enumerate(items[:shown_n], 1):
-    with st.container(border=True):
-        st.markdown(f"#### {rank}. {ins.title}")
-        valid = f"{ins.valid_until:%d %b %Y}"
-        st.markdown(f"{PRIORITY_BADGE.get(ins.priority, ins.priority)} · {ins.category.title()} · "
-                    f"confidence {ins.confidence:.0%} · score {ins.score:.0f} · "
-                    f"**{svc.STATUS_LABELS.get(ins.status, ins.status)}** · valid until {valid}")
-        if ins.status == "dismissed" and ins.dismiss_reason:
-            st.caption(f"Dismissed because: {ins.dismiss_reason}")
-        st.markdown(ins.narrative)
-        if ins.recommended_actions:
-            st.markdown("**Recommended actions**\n" + "\n".join(f"- {a}" for a in ins.recommended_actions))
-        left, right = st.columns([3, 2])
-        with left:
-            evidence(ins)
-        with right:
-            shown = figure_rows(ins)
-            if shown:
-                st.dataframe(pd.DataFrame(shown, columns=["figure", "value"]), hide_index=True, width="stretch",
-                             key=f"ins_figures_{ins.id}", height=min(36 * (len(shown) + 1) + 3, 320))
-            st.caption(f"Method: {ins.method}")
-        if p.can("feedback"):
-            feedback(ins)
-        with st.expander("History"):
-            events = histories.get(ins.id, [])
-            if not events:
-                st.caption("No changes yet.")
-            for e in events:
-                what = (f"{'useful' if e.useful else 'not useful'}" if e.action == "vote"
-                        else "" if e.action == "refreshed"
-                        else f"{svc.STATUS_LABELS.get(e.from_status or '', e.from_status)} → "
-                             f"{svc.STATUS_LABELS.get(e.to_status or '', e.to_status)}")
-                st.caption(f"{e.created_at:%Y-%m-%d %H:%M} · {e.actor or 'system'} · {e.action}: {what}"
-                           + (f" · {e.note}" if e.note else ""))
+    card(rank, ins, histories.get(ins.id, []))
 
 if len(items) > shown_n:
     st.button(f"Show {min(PAGE_SIZE, len(items) - shown_n)} more of {len(items) - shown_n}", key="ins_more",

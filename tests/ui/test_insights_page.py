@@ -39,6 +39,8 @@ def test_generate_read_act_dismiss_and_vote(admin, superstore_bytes):
     items = insights_service.list_insights(admin)
     assert len(items) >= 3 and {i.category for i in items} == {"sales"}
     assert any("new insights" in s.value for s in at.success), _texts(at)
+    while any(b.key == "ins_more" for b in at.button):  # every insight is reachable, five cards at a time
+        _click(at, "ins_more")
     texts = _texts(at)
     for rank, ins in enumerate(items, 1):
         assert f"#### {rank}. {ins.title}" in texts
@@ -46,9 +48,12 @@ def test_generate_read_act_dismiss_and_vote(admin, superstore_bytes):
         for action in ins.recommended_actions:
             assert f"- {action}" in texts
     assert sum(1 for c in at.get("plotly_chart") if c.proto.spec) >= len(items), "an evidence chart per insight"
-    figures = [d.value for d in at.dataframe if "figure" in d.value.columns]
+    # Each card's figures: a Markdown table beside the chart, every quoted number in a row of its own.
+    tables = [m.value for m in at.markdown if m.value.startswith("| figure | value |")]
+    rows = {line.rsplit("|", 2)[-2].strip().replace("\\", "") for line in tables[0].splitlines()[2:]
+            if line.startswith("| ")}
     numbers = {v for v in items[0].figure_text.values() if any(c.isdigit() for c in v)}
-    assert figures and set(figures[0]["value"]) == numbers and numbers
+    assert len(tables) == len(items) and rows == numbers and numbers
 
     # Acknowledge, then implement; votes; dismissal needs a reason
     first, second = items[0], items[1]

@@ -49,7 +49,7 @@ def test_roles_of_a_plain_table_are_confirmed_and_read(admin):
     assert any("driver of class = bad" in t for t in titles), titles
 
 
-def test_the_list_draws_ten_cards_then_more_on_demand(admin):
+def test_the_list_draws_five_cards_then_more_on_demand(admin):
     from datetime import UTC, datetime, timedelta
 
     from aihub.db import insight_store
@@ -65,8 +65,11 @@ def test_the_list_draws_ten_cards_then_more_on_demand(admin):
         insight_store.store_insights(s, tenant_id=admin.tenant_id, insights=rows, user_id=admin.user_id, now=now)
     at = _page(admin)
     cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
-    assert cards == [f"#### {i + 1}. Finding {i}" for i in range(10)]
-    at.button(key="ins_more").click()
-    at.run()
-    cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
-    assert len(cards) == 13 and "ins_more" not in {b.key for b in at.button}
+    assert cards == [f"#### {i + 1}. Finding {i}" for i in range(5)]
+    for shown in (10, 13):
+        assert at.button(key="ins_more").label == f"Show {min(5, 13 - len(cards))} more of {13 - len(cards)}"
+        at.button(key="ins_more").click()
+        at.run()
+        cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
+        assert cards == [f"#### {i + 1}. Finding {i}" for i in range(shown)]
+    assert "ins_more" not in {b.key for b in at.button}
