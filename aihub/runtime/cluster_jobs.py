@@ -34,7 +34,9 @@ Failure: Dask re-runs the tasks of a worker that dies (up to ``distributed.sched
 A partition is stored in one transaction, at most once (:func:`aihub.db.partition_store.claim_partition`);
 when the job still fails, the batch is recorded failed with the reason and every row it stored is deleted, a
 partition committing at that moment included (:func:`aihub.db.prediction_store.fail_batch`), and the job fails
-with it. Record monitors and forecasts store nothing until every partition is back.
+with it. Record monitors and forecasts store nothing until every partition is back. The joblib route of
+forecasts keeps each series' rows in its task, never scattered, so a re-run task has them, and fails the job when
+Dask gives a task up (:func:`_dask_backend_class`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -155,12 +157,54 @@ def forecast_many_on_cluster(df: pd.DataFrame, *, horizon: int, freq: str, algor
     return out.reset_index(drop=True), failed
 
 
+@cache
+def _dask_backend_class() -> type:
+    """joblib's Dask backend, mended for a worker that dies (made on first use: importing it imports Dask).
+
+    Two faults of ``joblib._dask.DaskDistributedBackend`` (joblib 1.6) made a forecast job of many series fail
+    or hang when a worker died (issue 16's kill tests, ``tests/services/test_cluster_kill.py``):
+
+    * it scatters each argument bigger than 1 kB (a series' rows) to one worker before the tasks that use it.
+      Scattered data has no spec to compute it from: when that worker dies the scheduler cannot recover it and
+      every task that needs it is cancelled, so the job failed even with retries left ("lost scattered data").
+      Here every argument travels inside its task, which the scheduler re-runs elsewhere with its rows; each
+      series goes to one task only, so scattering saved no transfer;
+    * a task that fails in Dask itself (``KilledWorker`` once the scheduler gives up on it, a cancel) sets its
+      future's exception but never calls joblib's completion callback, and ``Parallel`` waits for that callback
+      forever: the job stayed ``running`` with a live heartbeat. Here the callback gets the exception, so
+      ``Parallel`` raises it (and cancels the rest) as it does for a task's own error.
+    """
+    from joblib._dask import DaskDistributedBackend  # registered by joblib as "dask"; no public name
+
+    class MendedDaskBackend(DaskDistributedBackend):
+        def start_call(self) -> None:
+            super().start_call()
+            self.call_data_futures = None  # joblib scatters an argument only while this is a mapping
+
+        def stop_call(self) -> None:
+            self.call_data_futures = {}
+            super().stop_call()
+
+        def submit(self, func: Any, callback: Any = None) -> Any:
+            future = super().submit(func, callback)
+
+            def failed(done: Any) -> None:
+                if callback is not None and not done.cancelled() and done.exception() is not None:
+                    callback(done.exception())  # joblib records it as the outcome: Parallel raises it
+
+            future.add_done_callback(failed)
+            return future
+
+    return MendedDaskBackend
+
+
 def _joblib_on_cluster(fn: Callable[..., Any], what: str, client: Any, **kwargs: Any) -> Any:
-    """``fn(**kwargs, n_jobs=<cluster slots>)`` with joblib's Dask backend: its ``Parallel`` runs on the cluster."""
+    """``fn(**kwargs, n_jobs=<cluster slots>)`` with joblib's Dask backend (:func:`_dask_backend_class`): its
+    ``Parallel`` runs on the cluster."""
     import joblib
 
     try:
-        with dask_client(client) as c, joblib.parallel_config(backend="dask"):
+        with dask_client(client) as c, joblib.parallel_config(backend=_dask_backend_class()(client=c)):
             return fn(**kwargs, n_jobs=max(2, n_threads_of(c)))
     except AihubError:
         raise
