@@ -195,11 +195,23 @@ def _batch_job_with_a_worker_killed(client: Client, principal, model_id: int, da
     once an earlier partition is stored. Returns the job as an operator sees it, the runner's status and the task."""
     _on_the_cluster(client, monkeypatch, PARTITION)
     job = batch_predictions.submit_batch(principal, model_id, "customers.csv", data, explain=True, run=False)
-    with holding(client, "aihub-score-", f"-{2 * PARTITION + 1}") as hold:
-        runner, box = _run_in_thread(jobs.run_job, principal.tenant_id, job.id)
-        held = hold.wait(runner.is_alive, job=lambda: (box, registry.get_job(principal, job.id)))
+
+    def partition_stored(runner) -> None:
         _wait_for("a partition to be stored", lambda: _stored_rows(principal.tenant_id, _batch_of(
             principal.tenant_id, job.id)), runner.is_alive)
+
+    return _run_and_kill(client, principal, job, ("aihub-score-", f"-{2 * PARTITION + 1}"), before_kill=partition_stored)
+
+
+def _run_and_kill(client: Client, principal, job, hold_key: tuple[str, ...], before_kill: Callable | None = None):
+    """Run ``job`` through the job runner on a thread, hold the first task whose key matches ``hold_key``
+    (:func:`holding`), optionally wait for ``before_kill(runner)``, kill the worker holding it, and wait for the
+    runner. Returns the job as an operator sees it, the runner's status and the held task."""
+    with holding(client, *hold_key) as hold:
+        runner, box = _run_in_thread(jobs.run_job, principal.tenant_id, job.id)
+        held = hold.wait(runner.is_alive, job=lambda: (box, registry.get_job(principal, job.id)))
+        if before_kill is not None:
+            before_kill(runner)
         _kill_the_holder(client, held)
         runner.join(300)
     assert not runner.is_alive(), "the job runner did not end"
@@ -344,14 +356,7 @@ def _forecast_job_with_a_worker_killed(client: Client, principal, model_id: int,
     """Train the model again as a user does, on the cluster; kill the worker holding a batch of series fits."""
     _on_the_cluster(client, monkeypatch, 1000)
     job = train(principal, model_id, run=False)
-    with holding(client, "batch_of_") as hold:
-        runner, box = _run_in_thread(jobs.run_job, principal.tenant_id, job.id)
-        held = hold.wait(runner.is_alive, job=lambda: (box, registry.get_job(principal, job.id)))
-        _kill_the_holder(client, held)
-        runner.join(300)
-    assert not runner.is_alive(), "the job runner did not end"
-    assert "error" not in box, box.get("error")
-    return registry.get_job(principal, job.id), box["result"], held
+    return _run_and_kill(client, principal, job, ("batch_of_",))
 
 
 def test_a_worker_killed_while_it_fits_series_is_retried_and_the_version_equals_the_local_one(
