@@ -15,7 +15,7 @@ import streamlit as st
 from aihub.charts import dashboard as dashboard_charts
 
 
-def js_string(text: str) -> str:
+def _js_string(text: str) -> str:
     """``text`` as a JavaScript string literal that cannot end the ``<script>`` element it stands in."""
     return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -86,6 +86,6 @@ def draw() -> None:
             st.html("<style>.st-key-chart_warm_up {display: none}</style>")
             st.plotly_chart(figure, key="chart_warm_up_figure", config={"staticPlot": True})
         else:
-            script = _PRELOAD % (js_string(module), QUIET_MS)
+            script = _PRELOAD % (_js_string(module), QUIET_MS)
             st.html(f"<style>.st-key-chart_warm_up {{display: none}}</style><script>{script}</script>",
                     unsafe_allow_javascript=True)
